@@ -1,0 +1,61 @@
+"""Configuration: one TOML file per deployment decoded into frozen msgspec Structs.
+
+Every section is a ``Section`` subclass (frozen, kw_only, forbid_unknown_fields) with its
+defaults in code. A bad file fails at start with ``ConfigError`` naming the field and reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+
+class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config section."""
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file, field and reason."""
+
+
+T = TypeVar("T")
+
+
+def read_toml(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: path={p}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file is not valid TOML: path={p} reason={exc}") from None
+
+
+def convert(data: dict[str, Any], typ: type[T], where: str = "") -> T:
+    """Decode a dict into a Section type; errors name the field path."""
+    try:
+        return msgspec.convert(data, typ)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid config {where}: {exc}") from None
+
+
+def load_section(path: str | Path | None, name: str, typ: type[T]) -> T:
+    """Load one ``[name]`` section of a TOML file into ``typ`` (defaults when absent)."""
+    data = read_toml(path)
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"invalid config {path}: section [{name}] must be a table")
+    return convert(section, typ, f"{path} section [{name}]")
+
+
+def config_hash(path: str | Path | None) -> str:
+    """sha256 of the file bytes, so an operator can see which version is applied."""
+    if path is None:
+        return "defaults"
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

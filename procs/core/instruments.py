@@ -1,0 +1,193 @@
+"""Instruments: exchangeInfo symbol filters and exact decimal <-> integer tick/lot conversion.
+
+Prices travel through b25 as int64 *ticks* and quantities as int64 *lots*. A tick is the
+smallest price unit b25 represents for a symbol (``10**-price_scale``), a lot the smallest
+quantity unit (``10**-qty_scale``). The scale is at least as fine as the exchange's tickSize /
+stepSize, so every price the exchange can send converts exactly; a string that does not fit
+the scale is refused (never rounded).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """One tradable symbol: its filters from exchangeInfo and the tick/lot scales b25 uses."""
+
+    symbol: str
+    price_scale: int  # a tick is 10**-price_scale
+    qty_scale: int  # a lot is 10**-qty_scale
+    tick_size: str = "0"  # PRICE_FILTER.tickSize as sent by the exchange ("0" = none)
+    step_size: str = "0"  # LOT_SIZE.stepSize
+    min_price: str = "0"
+    max_price: str = "0"
+    min_qty: str = "0"
+    max_qty: str = "0"
+    market_min_qty: str = "0"
+    market_max_qty: str = "0"
+    min_notional: str = "0"
+    multiplier_up: str = "0"
+    multiplier_down: str = "0"
+    max_num_orders: int = 0
+    contract_type: str = ""
+    margin_asset: str = "USDT"
+    contract_size: int = 1  # COIN-M contracts; 1 for USD-M
+
+    # -- conversion -------------------------------------------------------------------------
+    def price_to_ticks(self, text: str | bytes) -> int:
+        """Exact decimal price text -> ticks; ValueError when it does not fit the tick scale."""
+        return decimal_to_int(text, self.price_scale)
+
+    def qty_to_lots(self, text: str | bytes) -> int:
+        """Exact decimal quantity text -> lots; ValueError when it does not fit the lot scale."""
+        return decimal_to_int(text, self.qty_scale)
+
+    def ticks_to_price(self, ticks: int) -> str:
+        """Ticks -> normalized decimal text (no trailing zeros, '0' for zero)."""
+        return int_to_decimal(ticks, self.price_scale)
+
+    def lots_to_qty(self, lots: int) -> str:
+        return int_to_decimal(lots, self.qty_scale)
+
+    @property
+    def tick_ticks(self) -> int:
+        """The exchange tickSize in b25 ticks (1 when the scale equals tickSize)."""
+        return max(1, decimal_to_int(self.tick_size, self.price_scale)) if self.tick_size != "0" else 1
+
+    @property
+    def step_lots(self) -> int:
+        return max(1, decimal_to_int(self.step_size, self.qty_scale)) if self.step_size != "0" else 1
+
+
+def scale_of(text: str) -> int:
+    """Number of significant decimal places of a decimal string ("0.010" -> 2, "1" -> 0)."""
+    d = Decimal(text).normalize()
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    return max(0, -exp)
+
+
+_POW10 = [10**i for i in range(19)]
+
+
+def decimal_to_int(text: str | bytes, scale: int) -> int:
+    """Exact conversion of non-exponent decimal text to an integer count of 10**-scale units.
+
+    Raises ValueError (with the text and scale) for anything that would need rounding, for
+    exponents, NaN, infinity or garbage. Negative values are allowed here; callers decide.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    dot = text.find(".")
+    try:
+        if dot < 0:
+            return int(text) * _POW10[scale]
+        whole = text[:dot]
+        frac = text[dot + 1 :]
+        n = len(frac)
+        if n > scale:
+            extra = frac[scale:]
+            if extra.strip("0"):
+                raise ValueError(f"value has more decimals than the scale allows: value={text!r} scale={scale}")
+            frac = frac[:scale]
+            n = scale
+        if not frac.isdigit() and frac:
+            raise ValueError(f"not a decimal: value={text!r}")
+        neg = whole.startswith("-")
+        w = int(whole) if whole not in ("", "-", "+") else 0
+        f = int(frac) * _POW10[scale - n] if frac else 0
+        if neg:
+            return w * _POW10[scale] - f
+        return w * _POW10[scale] + f
+    except (ValueError, IndexError) as exc:
+        if "scale" in str(exc) or "decimal" in str(exc):
+            raise
+        raise ValueError(f"not a decimal: value={text!r}") from None
+
+
+def int_to_decimal(value: int, scale: int) -> str:
+    """Integer units of 10**-scale -> normalized decimal text ("63943.9", "0", "-0.5")."""
+    if scale == 0:
+        return str(value)
+    neg = value < 0
+    v = -value if neg else value
+    whole, frac = divmod(v, _POW10[scale])
+    if frac:
+        s = f"{whole}.{frac:0{scale}d}".rstrip("0")
+    else:
+        s = str(whole)
+    return "-" + s if neg else s
+
+
+def _filters(entry: dict) -> dict[str, dict]:
+    return {f["filterType"]: f for f in entry.get("filters", [])}
+
+
+def instrument_from_entry(entry: dict) -> Instrument:
+    """Build an Instrument from one exchangeInfo ``symbols[]`` entry (USD-M, COIN-M or spot)."""
+    f = _filters(entry)
+    pf = f.get("PRICE_FILTER", {})
+    ls = f.get("LOT_SIZE", {})
+    ml = f.get("MARKET_LOT_SIZE", ls)
+    mn = f.get("MIN_NOTIONAL", f.get("NOTIONAL", {}))
+    pp = f.get("PERCENT_PRICE", {})
+    mo = f.get("MAX_NUM_ORDERS", {})
+    tick = pf.get("tickSize", "0")
+    step = ls.get("stepSize", "0")
+    price_scale = max(scale_of(tick), int(entry.get("pricePrecision", 0)), 2 if tick == "0" else 0)
+    qty_scale = max(scale_of(step), int(entry.get("quantityPrecision", 0)))
+    return Instrument(
+        symbol=entry["symbol"],
+        price_scale=price_scale,
+        qty_scale=qty_scale,
+        tick_size=tick,
+        step_size=step,
+        min_price=pf.get("minPrice", "0"),
+        max_price=pf.get("maxPrice", "0"),
+        min_qty=ls.get("minQty", "0"),
+        max_qty=ls.get("maxQty", "0"),
+        market_min_qty=ml.get("minQty", "0"),
+        market_max_qty=ml.get("maxQty", "0"),
+        min_notional=str(mn.get("notional", mn.get("minNotional", "0"))),
+        multiplier_up=pp.get("multiplierUp", "0"),
+        multiplier_down=pp.get("multiplierDown", "0"),
+        max_num_orders=int(mo.get("limit", 0)),
+        contract_type=entry.get("contractType", ""),
+        margin_asset=entry.get("marginAsset", entry.get("quoteAsset", "USDT")),
+        contract_size=int(entry.get("contractSize", 1)),
+    )
+
+
+def load_exchange_info(source: str | Path | dict) -> dict[str, Instrument]:
+    """Instruments by symbol from an exchangeInfo body (dict, JSON text file, or a cryptofeed
+    ``*.0`` file whose first line is ``<url> -> <ts>: <json>``)."""
+    if isinstance(source, dict):
+        info = source
+    else:
+        text = Path(source).read_text()
+        first = text.splitlines()[0] if text else ""
+        if " -> " in first and ": {" in first:
+            first = first[first.index(": {") + 2 :]
+            info = json.loads(first)
+        else:
+            info = json.loads(text)
+    return {e["symbol"]: instrument_from_entry(e) for e in info.get("symbols", [])}
+
+
+def raw_exchange_info(source: str | Path) -> dict:
+    """The exchangeInfo body as a dict, from JSON text or a cryptofeed ``*.0`` file."""
+    text = Path(source).read_text()
+    first = text.splitlines()[0] if text else ""
+    if " -> " in first and ": {" in first:
+        return json.loads(first[first.index(": {") + 2 :])
+    return json.loads(text)
+
+
+def instrument_for_scales(symbol: str, price_scale: int, qty_scale: int) -> Instrument:
+    """An Instrument for a symbol with no exchangeInfo entry (e.g. inferred from a recording)."""
+    return Instrument(symbol=symbol, price_scale=price_scale, qty_scale=qty_scale)
