@@ -1,0 +1,68 @@
+"""Configuration of the exchange simulator's market side: the ``[sim]`` TOML section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from procs.core.config import Section, load_section
+
+DEFAULT_EXCHANGE_INFO = str(Path(__file__).with_name("exchange_info_default.json"))
+
+
+class FaultSpec(Section):
+    """One fault to inject, from config (``[[sim.faults]]``) or ``POST /sim/fault``.
+
+    ``after_s`` delays a config fault from start; ``every_s`` > 0 repeats it.
+    """
+
+    fault: Literal[
+        "drop_diff", "duplicate_diff", "reorder_diff", "seq_gap", "disconnect", "stall",
+        "slow_snapshot", "malformed_frame", "rest_429", "rest_5xx",
+    ]
+    symbol: str = ""  # "" = every symbol (diff faults) / every connection (disconnect, stall)
+    count: int = 1  # diffs, frames or REST requests affected
+    seconds: float = 1.0  # stall length, snapshot delay
+    after_s: float = 0.0
+    every_s: float = 0.0
+    status: int = 503  # HTTP status of rest_5xx
+
+
+class GeneratorConfig(Section):
+    """The seeded synthetic market."""
+
+    seed: int = 1
+    msg_rate: float = 200.0  # depth events per second over all symbols (trades come on top)
+    depth_levels: int = 50  # levels per side kept near the mid
+    trade_prob: float = 0.15  # share of events that are an aggressive order hitting the touch
+    cancel_prob: float = 0.35
+    drift_ticks: float = 0.3  # stdev of the fair-price random walk per event, in exchange ticks
+    start_prices: dict[str, str] = msgspec.field(default_factory=lambda: {"BTCUSDT": "60000", "ETHUSDT": "3000"})
+    mean_lots: int = 0  # mean added size in exchange steps; 0 = ~10 * min qty
+    tick_mult: dict[str, int] = msgspec.field(default_factory=dict)  # coarser price grid per symbol
+
+
+class SimConfig(Section):
+    """The market side of exchange_sim: sockets, symbols, market source, faults."""
+
+    host: str = "127.0.0.1"
+    rest_port: int = 9731
+    ws_port: int = 9732
+    symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
+    exchange_info: str = DEFAULT_EXCHANGE_INFO  # JSON body or a cryptofeed ``*.0`` file
+    source: Literal["generator", "replay"] = "generator"
+    replay: list[str] = msgspec.field(default_factory=list)  # recordings, played in order as one stream
+    speed: float = 1.0  # replay pace multiplier; 0 = as fast as the slowest subscriber reads
+    replay_wait_subscriber: bool = True  # start the replay clock at the first subscription
+    replay_loop: bool = False
+    generator: GeneratorConfig = msgspec.field(default_factory=GeneratorConfig)
+    faults: list[FaultSpec] = msgspec.field(default_factory=list)
+    weight_limit_1m: int = 2400  # REQUEST_WEIGHT per minute before a real 429
+    max_ws_buffer: int = 64 * 1024 * 1024  # a subscriber further behind than this is disconnected
+    mark_interval_ms: int = 1000
+
+
+def load_sim_config(path: str | Path | None) -> SimConfig:
+    return load_section(path, "sim", SimConfig)
