@@ -1,0 +1,195 @@
+"""Idle strategies: what an agent does when a duty cycle found no work.
+
+Chosen by alias in config (``spin``, ``yield``, ``sleep``, ``block``, ``backoff``). Each has
+``idle(work_count)`` (called after every duty cycle; ``work_count > 0`` resets it) and
+``reset()``. ``backoff`` is the default: on a shared 2-core machine five spinning processes
+starve each other, while a blocked consumer is woken in a few microseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import posix_ipc
+
+from . import layout as L
+from .segment import shm_name
+from .sequence import full_fence
+
+
+class IdleStrategy:
+    alias = ""
+
+    def idle(self, work_count: int = 0) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        pass
+
+
+class SpinIdle(IdleStrategy):
+    """Busy-poll: lowest latency, a whole core at 100% CPU — only for isolated cores."""
+
+    alias = "spin"
+
+    def idle(self, work_count: int = 0) -> None:
+        pass
+
+
+class YieldIdle(IdleStrategy):
+    """sched_yield between polls: still ~100% CPU, but lets same-core work run."""
+
+    alias = "yield"
+
+    def idle(self, work_count: int = 0) -> None:
+        if work_count <= 0:
+            os.sched_yield()
+
+
+class SleepIdle(IdleStrategy):
+    """Sleep a fixed period: little CPU, latency up to the period plus timer slack."""
+
+    alias = "sleep"
+
+    def __init__(self, period_s: float = 0.0005) -> None:
+        self.period_s = period_s
+
+    def idle(self, work_count: int = 0) -> None:
+        if work_count <= 0:
+            time.sleep(self.period_s)
+
+
+class Waiter:
+    """A process's wake-up semaphore plus the consumer slots that may flag it as asleep.
+
+    The producer posts the semaphore only when a consumer slot says SLEEPING, so a busy
+    pipeline pays no syscall per record.
+    """
+
+    def __init__(self, instance: str, agent: str) -> None:
+        self.token = L.name_hash(f"{instance}/{agent}") & 0x7FFFFFFF or 1
+        self.sem_name = wake_sem_name(instance, self.token)
+        self.sem = posix_ipc.Semaphore(self.sem_name, posix_ipc.O_CREAT, mode=0o600, initial_value=0)
+        self._slots: list[tuple[memoryview, int]] = []  # (header words, consumer line index)
+        self._has_work: list[Callable[[], bool]] = []
+
+    def register(self, words: memoryview, slot: int, has_work: Callable[[], bool]) -> None:
+        """Called by a Consumer: this slot may sleep on this waiter."""
+        words[L.consumer_word(slot, L.C_WAKE_TOKEN)] = self.token
+        self._slots.append((words, slot))
+        self._has_work.append(has_work)
+
+    def park(self, timeout_s: float) -> None:
+        """Sleep until a producer posts or the timeout passes (never misses a wake-up)."""
+        for words, slot in self._slots:
+            words[L.consumer_word(slot, L.C_SLEEPING)] = 1
+        full_fence()  # SLEEPING must be visible before we re-check the cursors
+        try:
+            if not any(f() for f in self._has_work):
+                try:
+                    self.sem.acquire(timeout_s)
+                except posix_ipc.BusyError:
+                    pass
+        finally:
+            for words, slot in self._slots:
+                words[L.consumer_word(slot, L.C_SLEEPING)] = 0
+        self.drain()
+
+    def drain(self) -> None:
+        """Swallow extra posts so the next park really waits."""
+        try:
+            while True:
+                self.sem.acquire(0)
+        except posix_ipc.BusyError:
+            pass
+
+    def close(self, unlink: bool = True) -> None:
+        for words, slot in self._slots:
+            try:
+                words[L.consumer_word(slot, L.C_WAKE_TOKEN)] = 0
+            except (ValueError, IndexError):
+                pass
+        self._slots.clear()
+        self._has_work.clear()
+        try:
+            self.sem.close()
+        except posix_ipc.ExistentialError:
+            pass
+        if unlink:
+            try:
+                posix_ipc.unlink_semaphore(self.sem_name)
+            except posix_ipc.ExistentialError:
+                pass
+
+
+def wake_sem_name(instance: str, token: int) -> str:
+    return shm_name(instance, f"wake.{token:x}")
+
+
+class BlockIdle(IdleStrategy):
+    """Block on the process's semaphore: ~0 CPU idle, a few microseconds to wake."""
+
+    alias = "block"
+
+    def __init__(self, waiter: Waiter, timeout_s: float = 0.05) -> None:
+        self.waiter = waiter
+        self.timeout_s = timeout_s
+
+    def idle(self, work_count: int = 0) -> None:
+        if work_count <= 0:
+            self.waiter.park(self.timeout_s)
+
+
+class BackoffIdle(IdleStrategy):
+    """Spin a little, then yield, then block: microsecond latency under load, ~0 CPU idle."""
+
+    alias = "backoff"
+
+    def __init__(self, waiter: Waiter | None, spins: int = 200, yields: int = 20,
+                 timeout_s: float = 0.05) -> None:
+        self.waiter = waiter
+        self.spins = spins
+        self.yields = yields
+        self.timeout_s = timeout_s
+        self._n = 0
+
+    def idle(self, work_count: int = 0) -> None:
+        if work_count > 0:
+            self._n = 0
+            return
+        n = self._n
+        self._n = n + 1
+        if n < self.spins:
+            return
+        if n < self.spins + self.yields:
+            os.sched_yield()
+            return
+        if self.waiter is not None:
+            self.waiter.park(self.timeout_s)
+        else:
+            time.sleep(0.0005)
+
+    def reset(self) -> None:
+        self._n = 0
+
+
+ALIASES = ("spin", "yield", "sleep", "block", "backoff")
+
+
+def make_idle(alias: str, waiter: Waiter | None = None) -> IdleStrategy:
+    """An idle strategy by alias; ``block``/``backoff`` use the waiter (sleep-poll without one)."""
+    if alias == "spin":
+        return SpinIdle()
+    if alias == "yield":
+        return YieldIdle()
+    if alias == "sleep":
+        return SleepIdle()
+    if alias == "block":
+        if waiter is None:
+            return SleepIdle()
+        return BlockIdle(waiter)
+    if alias == "backoff":
+        return BackoffIdle(waiter)
+    raise ValueError(f"unknown idle strategy: alias={alias!r} known={','.join(ALIASES)}")

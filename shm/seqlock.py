@@ -1,0 +1,113 @@
+"""SeqLock state blocks: the latest value of something (book, risk state, process status).
+
+One writer, many readers, no waiting: the writer makes the sequence odd, writes, makes it even;
+a reader copies the payload between two equal even reads of the sequence and retries otherwise.
+Ordering (x86-64 TSO, see ``sequence``): the writer's stores stay in program order, the
+reader's loads stay in program order, so an unchanged even sequence means an untorn copy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from . import layout as L
+from .segment import Segment
+
+
+class StateWriter:
+    """Owner of a state block of ``count`` records of ``dtype``."""
+
+    @classmethod
+    def create(cls, instance: str, name: str, dtype: np.dtype, count: int = 1) -> StateWriter:
+        seg = Segment.create_or_open(instance, name, L.KIND_STATE, count, dtype)
+        return cls(seg, dtype)
+
+    def __init__(self, seg: Segment, dtype: np.dtype) -> None:
+        self.seg = seg
+        self.dtype = np.dtype(dtype)
+        self.records = seg.records(self.dtype)
+        self._w = seg.words
+        if self._w[L.W_SEQLOCK] & 1:  # a previous writer died inside a write: reopen the lock
+            self._w[L.W_SEQLOCK] += 1
+
+    def begin(self) -> None:
+        """Enter a write: readers that overlap it will retry."""
+        self._w[L.W_SEQLOCK] += 1
+
+    def end(self) -> None:
+        """Leave a write: the new value becomes visible as a whole."""
+        self._w[L.W_SEQLOCK] += 1
+
+    def write(self, index: int, values: np.void | tuple) -> None:
+        """Replace record ``index`` with ``values`` under the lock."""
+        self.begin()
+        self.records[index] = values
+        self.end()
+
+    def write_all(self, values: np.ndarray) -> None:
+        self.begin()
+        self.records[:] = values
+        self.end()
+
+    @property
+    def version(self) -> int:
+        return self._w[L.W_SEQLOCK] >> 1
+
+    def heartbeat(self) -> None:
+        self._w[L.W_HEARTBEAT_NS] = time.monotonic_ns()
+        self._w[L.W_PRODUCER_PID] = os.getpid()
+
+    def close(self, unlink: bool = False) -> None:
+        self.records = None  # type: ignore[assignment]
+        if unlink:
+            self.seg.unlink()
+        self.seg.close()
+
+
+class StateReader:
+    """A reader of a state block; ``read()`` returns an untorn copy."""
+
+    @classmethod
+    def attach(cls, instance: str, name: str, dtype: np.dtype, timeout: float = 5.0) -> StateReader:
+        seg = Segment.attach(instance, name, L.KIND_STATE, dtype, timeout=timeout)
+        return cls(seg, dtype)
+
+    def __init__(self, seg: Segment, dtype: np.dtype) -> None:
+        self.seg = seg
+        self.dtype = np.dtype(dtype)
+        self.records = seg.records(self.dtype)
+        self._w = seg.words
+        self.retries = 0
+
+    def read(self, max_spins: int = 100000) -> tuple[np.ndarray, int]:
+        """(copy of all records, version); raises TimeoutError if the writer never finishes."""
+        w = self._w
+        for _ in range(max_spins):
+            s1 = w[L.W_SEQLOCK]
+            if s1 & 1:
+                self.retries += 1
+                os.sched_yield()
+                continue
+            out = self.records.copy()
+            if w[L.W_SEQLOCK] == s1:
+                return out, s1 >> 1
+            self.retries += 1
+        raise TimeoutError(f"seqlock writer stuck inside a write: segment={self.seg.name}")
+
+    @property
+    def version(self) -> int:
+        return self._w[L.W_SEQLOCK] >> 1
+
+    @property
+    def producer_pid(self) -> int:
+        return self._w[L.W_PRODUCER_PID]
+
+    def heartbeat_age_s(self) -> float:
+        return (time.monotonic_ns() - self._w[L.W_HEARTBEAT_NS]) / 1e9
+
+    def close(self) -> None:
+        self.records = None  # type: ignore[assignment]
+        self.seg.close()

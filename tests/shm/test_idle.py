@@ -1,0 +1,64 @@
+"""Idle strategies: aliases, and the block/backoff wake-up handshake."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from shm import layout as L
+from shm.idle import BackoffIdle, BlockIdle, SleepIdle, SpinIdle, Waiter, YieldIdle, make_idle
+from shm.ring import Consumer, Producer
+
+REC = np.dtype([("seq", "<i8"), ("pad", "<i8", (7,))])
+
+
+def test_make_idle_by_alias() -> None:
+    assert isinstance(make_idle("spin"), SpinIdle)
+    assert isinstance(make_idle("yield"), YieldIdle)
+    assert isinstance(make_idle("sleep"), SleepIdle)
+    assert isinstance(make_idle("backoff"), BackoffIdle)
+    with pytest.raises(ValueError, match="unknown idle strategy: alias='fast'"):
+        make_idle("fast")
+
+
+def test_blocked_consumer_is_woken_by_publish_not_by_timeout(instance: str) -> None:
+    p = Producer.create(instance, "r", REC, 8, L.POLICY_GATING, ("c",))
+    waiter = Waiter(instance, "agent")
+    c = Consumer.attach(instance, "r", REC, "c", timeout=1, waiter=waiter)
+    idle = BlockIdle(waiter, timeout_s=10.0)
+    woke = threading.Event()
+
+    def run() -> None:
+        while not c.has_data():
+            idle.idle(0)
+        woke.set()
+
+    t = threading.Thread(target=run)
+    try:
+        t.start()
+        time.sleep(0.2)  # let it park on the semaphore
+        assert not woke.is_set()
+        assert p.seg.words[L.consumer_word(0, L.C_SLEEPING)] == 1
+        p.try_publish(1, *([0] * 7))
+        assert woke.wait(5.0), "the publish did not wake the parked consumer"
+    finally:
+        t.join(10)
+        c.close()
+        waiter.close()
+        p.close(unlink=True)
+
+
+def test_backoff_spins_then_yields_then_parks(instance: str) -> None:
+    waiter = Waiter(instance, "agent")
+    try:
+        b = BackoffIdle(waiter, spins=3, yields=2, timeout_s=0.001)
+        for _ in range(5):
+            b.idle(0)
+        assert b._n == 5
+        b.idle(1)
+        assert b._n == 0
+    finally:
+        waiter.close()
