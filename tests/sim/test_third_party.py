@@ -1,0 +1,186 @@
+"""An unmodified third-party Binance USD-M client against a real exchange_sim process.
+
+Client: ``binance-futures-connector`` (PyPI; ``UMFutures(key, secret, base_url=...)``), which
+sends every parameter in the query string. The user-data stream and the WebSocket API are
+read over real sockets with ``websocket-client`` (a dependency of the connector).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from decimal import ROUND_DOWN, Decimal
+from pathlib import Path
+
+import pytest
+
+UMFutures = pytest.importorskip("binance.um_futures").UMFutures
+ClientError = pytest.importorskip("binance.error").ClientError
+websocket = pytest.importorskip("websocket")
+requests = pytest.importorskip("requests")
+
+from procs.sim.signing import sign, ws_payload  # noqa: E402
+from procs.sim.trading_config import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: E402
+
+pytestmark = pytest.mark.proc
+ROOT = Path(__file__).resolve().parents[2]
+SYM = "BTCUSDT"
+
+
+class SimProcess:
+    """``python -m procs.exchange_sim --port 0 --ws-port 0`` with its ports read from its log."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.order_log = tmp / "orders.jsonl"
+        cfg = tmp / "sim.toml"
+        cfg.write_text(f'[sim_trading]\norder_log = "{self.order_log}"\n')
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "procs.exchange_sim", "--config", str(cfg), "--port", "0", "--ws-port", "0"],
+            cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        deadline = time.monotonic() + 20
+        self.rest_port = self.ws_port = 0
+        assert self.proc.stderr is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            rec = json.loads(line)
+            if rec.get("event") == "listening":
+                self.rest_port, self.ws_port = rec["rest_port"], rec["ws_port"]
+                break
+        if not self.rest_port:
+            self.stop()
+            raise AssertionError("exchange_sim did not start: " + "".join(self.lines))
+        # Keep draining stderr so the process never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimProcess]:
+    p = SimProcess(tmp_path_factory.mktemp("sim"))
+    try:
+        yield p
+    finally:
+        p.stop()
+    assert p.proc.returncode == 0, "".join(p.lines[-20:])
+    assert not any(DEFAULT_API_SECRET in line for line in p.lines)
+
+
+@pytest.fixture
+def client(sim: SimProcess) -> UMFutures:
+    return UMFutures(DEFAULT_API_KEY, DEFAULT_API_SECRET, base_url=f"http://127.0.0.1:{sim.rest_port}")
+
+
+def passive_price(client: UMFutures) -> str:
+    """A buy price 3% under the best bid, on the 0.01 grid and inside PERCENT_PRICE."""
+    best = Decimal(client.depth(SYM, limit=5)["bids"][0][0])
+    return str((best * Decimal("0.97")).quantize(Decimal("0.01"), rounding=ROUND_DOWN))
+
+
+def recv(ws: websocket.WebSocket, want: int, timeout: float = 5.0) -> list[dict]:
+    ws.settimeout(timeout)
+    out = [json.loads(ws.recv()) for _ in range(want)]
+    return out
+
+
+def test_connector_places_queries_and_cancels_an_order(sim: SimProcess, client: UMFutures) -> None:
+    price = passive_price(client)
+    placed = client.new_order(symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010",
+                              price=price, newClientOrderId="tp-place-1")
+    assert placed["status"] == "NEW" and placed["clientOrderId"] == "tp-place-1"
+    oid = placed["orderId"]
+    q = client.query_order(symbol=SYM, orderId=oid)
+    assert q["status"] == "NEW" and Decimal(q["price"]) == Decimal(price)
+    assert client.get_open_orders(symbol=SYM, orderId=oid)["orderId"] == oid
+    assert [o["orderId"] for o in client.get_orders(symbol=SYM)] == [oid]
+    canceled = client.cancel_order(symbol=SYM, orderId=oid)
+    assert canceled["status"] == "CANCELED"
+    with pytest.raises(ClientError) as ei:
+        client.cancel_order(symbol=SYM, orderId=oid)
+    assert ei.value.error_code == -2011 and ei.value.status_code == 400
+    with pytest.raises(ClientError) as ei:
+        client.new_order(symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010",
+                         price=price + "1")
+    assert ei.value.error_code in (-1111, -4014)
+    log = [json.loads(x) for x in sim.order_log.read_text().splitlines()]
+    mine = [(r["event"], r["orderId"]) for r in log if r["clientOrderId"] == "tp-place-1"]
+    assert mine == [("NEW", oid), ("CANCELED", oid)]
+
+
+def test_connector_fill_round_trip_with_user_data_stream(sim: SimProcess, client: UMFutures) -> None:
+    key = client.new_listen_key()["listenKey"]
+    ws = websocket.create_connection(f"ws://127.0.0.1:{sim.ws_port}/ws/{key}", timeout=5)
+    try:
+        before = Decimal(client.balance()[0]["balance"])
+        res = client.new_order(symbol=SYM, side="BUY", type="MARKET", quantity="0.005",
+                               newOrderRespType="RESULT")
+        assert res["status"] == "FILLED" and res["executedQty"] == "0.005"
+        events = []
+        while not any(e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["X"] == "FILLED" for e in events) or \
+                not any(e["e"] == "ACCOUNT_UPDATE" for e in events):
+            events += recv(ws, 1)
+        otu = [(e["o"]["x"], e["o"]["X"]) for e in events if e["e"] == "ORDER_TRADE_UPDATE"]
+        assert otu[0] == ("NEW", "NEW") and otu[-1] == ("TRADE", "FILLED")
+        fills = [e["o"] for e in events if e["e"] == "ORDER_TRADE_UPDATE" and e["o"]["x"] == "TRADE"]
+        assert sum(Decimal(f["l"]) for f in fills) == Decimal("0.005")
+        fee = sum(Decimal(f["n"]) for f in fills)
+        assert fee > 0 and all(f["m"] is False for f in fills)
+        pos = client.get_position_risk(symbol=SYM)
+        assert Decimal(pos[0]["positionAmt"]) >= Decimal("0.005")
+        after = Decimal(client.balance()[0]["balance"])
+        assert after == before - fee
+        acct = client.account()
+        assert Decimal(acct["totalWalletBalance"]) == after
+        client.renew_listen_key(key)
+        client.close_listen_key(key)
+    finally:
+        ws.close()
+
+
+def test_ws_api_order_over_a_real_socket_and_fault_endpoint(sim: SimProcess, client: UMFutures) -> None:
+    ws = websocket.create_connection(f"ws://127.0.0.1:{sim.ws_port}/ws-fapi/v1", timeout=5)
+    try:
+        params: dict = {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010",
+                        "price": passive_price(client), "apiKey": DEFAULT_API_KEY,
+                        "timestamp": int(time.time() * 1000), "newClientOrderId": "tp-ws-1"}
+        params["signature"] = sign(DEFAULT_API_SECRET, ws_payload(params))
+        ws.send(json.dumps({"id": "a1", "method": "order.place", "params": params}))
+        resp = recv(ws, 1)[0]
+        assert resp["id"] == "a1" and resp["status"] == 200 and resp["result"]["status"] == "NEW", resp
+        assert client.query_order(symbol=SYM, origClientOrderId="tp-ws-1")["status"] == "NEW"
+        r = requests.post(f"http://127.0.0.1:{sim.rest_port}/sim/trade_fault", json={"fault": "disconnect"},
+                          timeout=5)
+        assert r.status_code == 200 and r.json()["closed"] == 1
+        ws.settimeout(5)
+        # WebSocketException also covers a close frame the client finds malformed: the point here
+        # is that the server ended the connection.
+        with pytest.raises((websocket.WebSocketException, ConnectionError, OSError)):
+            ws.recv()
+            ws.recv()
+    finally:
+        ws.close()
+    client.cancel_open_orders(symbol=SYM)
+    assert client.get_orders(symbol=SYM) == []
