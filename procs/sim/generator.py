@@ -161,12 +161,16 @@ class Generator:
         want = self._qty(st, st.mean_lots * 1.5)
         side = st.book.asks if buy else st.book.bids
         prices = sorted(side) if buy else sorted(side, reverse=True)
-        for px in prices[:4]:
-            avail = side[px]
+        # never take the whole side: a real book keeps depth, and an empty side has no touch
+        walk = prices[: min(4, len(prices) - 1)] if len(prices) > 1 else prices
+        for px in walk:
+            avail = side[px] if len(prices) > 1 else side[px] - st.step
             fill = min(want, avail)
+            if fill <= 0:
+                break
             st.trade_id += 1
             ev.trades.append((st.trade_id, px, fill, not buy))
-            (ev.asks if buy else ev.bids).append((px, avail - fill))
+            (ev.asks if buy else ev.bids).append((px, side[px] - fill))
             want -= fill
             if want <= 0:
                 break

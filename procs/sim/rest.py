@@ -1,7 +1,9 @@
 """The aiohttp REST side: market endpoints, the fault/stats control endpoints, and forwarding.
 
 Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo``,
-``/fapi/v1/depth`` (from the true book), ``POST /sim/fault``, ``GET /sim/stats``. Every other
+``/fapi/v1/depth`` (from the true book); control: ``POST /sim/fault``, ``GET /sim/stats``,
+``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``POST /sim/pause`` and
+``POST /sim/resume`` (stop and restart the market source for a checkpoint). Every other
 path goes to the trading side's ``RestHandler`` (404 when there is none). REST faults (429,
 5xx) and the request-weight limit apply to every exchange path, forwarded ones included; the
 ``/sim/*`` control paths are exempt so a test can always disarm and read counters.
@@ -59,13 +61,14 @@ class RestApp:
 
     def __init__(
         self, market: Market, faults: Faults, exchange_info: dict, weight_limit: int,
-        rest_handler: RestHandler | None, stats: Callable[[], dict],
+        rest_handler: RestHandler | None, stats: Callable[[], dict], set_running: Callable[[bool], None],
     ) -> None:
         self.market, self.faults = market, faults
         self.exchange_info = exchange_info
         self.meter = WeightMeter(weight_limit)
         self.rest_handler = rest_handler
         self.stats = stats
+        self.set_running = set_running
         self.requests: Counter[str] = Counter()
         self._fault_decoder = msgspec.json.Decoder(FaultSpec)
 
@@ -78,6 +81,9 @@ class RestApp:
         r.add_get("/fapi/v1/depth", self.depth)
         r.add_post("/sim/fault", self.fault)
         r.add_get("/sim/stats", self.get_stats)
+        r.add_get("/sim/book", self.book)
+        r.add_post("/sim/pause", self.pause)
+        r.add_post("/sim/resume", self.resume)
         r.add_route("*", "/{tail:.*}", self.forward)
         return app
 
@@ -148,6 +154,22 @@ class RestApp:
         except msgspec.DecodeError as exc:
             return web.json_response({"error": f"invalid JSON: {exc}"}, status=400)
         return web.json_response(self.faults.arm(spec))
+
+    async def book(self, request: web.Request) -> web.Response:
+        """The true book in the depth shape, exempt from weight and faults (for checkpoints)."""
+        symbol = request.query.get("symbol", "")
+        if symbol not in self.market.books:
+            return _err(400, -1121, "Invalid symbol.")
+        limit = int(request.query.get("limit", "1000000"))
+        return web.json_response(self.market.depth_snapshot(symbol, limit))
+
+    async def pause(self, request: web.Request) -> web.Response:
+        self.set_running(False)
+        return web.json_response({"running": False})
+
+    async def resume(self, request: web.Request) -> web.Response:
+        self.set_running(True)
+        return web.json_response({"running": True})
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())

@@ -48,6 +48,8 @@ class SimServer:
         self.generator: Generator | None = None
         self.replay: Any = None
         self.done = asyncio.Event()  # set when a (non-looping) replay has sent everything
+        self.running = asyncio.Event()  # cleared = market source paused (checkpoints, lockstep)
+        self.running.set()
         self._tasks: list[asyncio.Task] = []
         self._runner: web.AppRunner | None = None
         self._ws_server: asyncio.Server | None = None
@@ -77,7 +79,7 @@ class SimServer:
         cfg = self.config
         self.started_at = time.monotonic()
         rest = RestApp(self.market, self.faults, self.exchange_info, cfg.weight_limit_1m,
-                       self.rest_handler, self.stats)
+                       self.rest_handler, self.stats, self.set_running)
         self._runner = web.AppRunner(rest.build(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.rest_port)
@@ -140,6 +142,9 @@ class SimServer:
         produced = 0
         step, publish = gen.step, self.publish_event
         while True:
+            if not self.running.is_set():
+                await self.running.wait()
+                t0 = time.monotonic() - produced / rate  # resume without a burst
             due = int((time.monotonic() - t0) * rate) - produced
             if due <= 0:
                 await asyncio.sleep(min(0.005, 1.0 / rate))
@@ -206,10 +211,19 @@ class SimServer:
                 s.send_bytes(body)
         return len(sessions)
 
+    def set_running(self, running: bool) -> None:
+        """Pause or resume the market source; while paused the book and the streams stand still."""
+        if running:
+            self.running.set()
+        else:
+            self.running.clear()
+        log.info("source_resumed" if running else "source_paused")
+
     def stats(self) -> dict:
         out = self.faults.stats()
         out.update({
             "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "running": self.running.is_set(),
             "frames_sent": self.hub.frames_sent,
             "depth_events": self.feed.depth_events,
             "sessions": len(self.hub.sessions),
