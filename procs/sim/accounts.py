@@ -16,13 +16,13 @@ from procs.sim.matching import SimOrder
 from procs.sim.trading_config import AccountConfig
 
 getcontext().prec = 40
-_Q8 = Decimal("0.00000001")
+Q8 = Decimal("0.00000001")
 ZERO = Decimal(0)
 
 
 def fmt8(d: Decimal) -> str:
     """Money as Binance prints it: 8 decimals."""
-    return str(d.quantize(_Q8))
+    return str(d.quantize(Q8))
 
 
 def px(inst: Instrument, ticks: int) -> Decimal:
@@ -79,7 +79,9 @@ class Account:
         else:
             closing = min(abs(pos.amt), lots)
             direction = 1 if pos.amt > 0 else -1
-            realized = (price - pos.entry) * qty(inst, closing) * direction
+            # Money settles in 8 decimals like the exchange's wallet; the entry price keeps full
+            # precision (an average of fills need not terminate).
+            realized = ((price - pos.entry) * qty(inst, closing) * direction).quantize(Q8)
             if lots > abs(pos.amt):
                 pos.entry = price
             elif lots == abs(pos.amt):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -223,9 +224,14 @@ class TradingRest:
         return _resp(404, {"code": -1000, "msg": f"Unknown path: {method} {path}"}, {})
 
 
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def build_trading(market: MarketView, config: TradingConfig) -> tuple[TradingRest, TradingWs]:
     """The trading side on top of a market: (REST handler, WebSocket handler)."""
-    streams = UserStreams(market.now_ms, config.listen_key_ttl_ms)
+    expiry_clock = market.now_ms if config.listen_key_clock == "market" else _wall_ms
+    streams = UserStreams(market.now_ms, config.listen_key_ttl_ms, expiry_clock)
     venue = Venue(market, config, streams.emit)
     limiter = RateLimiter(config)
     faults = Faults()

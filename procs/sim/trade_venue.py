@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from procs.core.instruments import Instrument, decimal_to_int
-from procs.sim.accounts import ZERO, Account, px, qty
+from procs.sim.accounts import Q8, ZERO, Account, px, qty
 from procs.sim.api import MarketView
 from procs.sim.matching import CANCELED, EXPIRED, NEW, SimOrder, SymbolEngine
 from procs.sim.signing import ApiError
@@ -308,7 +308,8 @@ class Venue:
         inst = self.market.instruments[order.symbol]
         acct = self._by_name(order.account)
         now = self.market.now_ms()
-        fee = notional(inst, price_ticks, qty_lots) * (self.maker_rate if is_maker else self.taker_rate)
+        rate = self.maker_rate if is_maker else self.taker_rate
+        fee = (notional(inst, price_ticks, qty_lots) * rate).quantize(Q8)
         realized = acct.apply_fill(inst, order.is_buy, price_ticks, qty_lots, fee, now)
         order.update_ms = now
         self._record("TRADE", inst, order, lastQty=inst.lots_to_qty(qty_lots),

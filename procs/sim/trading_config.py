@@ -54,11 +54,15 @@ class TradingConfig(Section):
     weight_limit_1m: int = 2400
     order_limit_10s: int = 300
     order_limit_1m: int = 1200
-    # Timing rule clock: "market" = market.now_ms() (deterministic, right when clients use the
-    # server time), "wall" = time.time() (right when replayed time differs from the client's
-    # clock), "off" = no timing check.
-    timestamp_clock: Literal["market", "wall", "off"] = "market"
+    # Clock of the timestamp/recvWindow rule: "wall" = time.time() (default: the rule is about
+    # the client's clock and network delay, and a replay's market clock is not the client's);
+    # "market" = market.now_ms() (deterministic tests, clients that follow /fapi/v1/time);
+    # "off" = no timing check.
+    timestamp_clock: Literal["market", "wall", "off"] = "wall"
     listen_key_ttl_ms: int = 3_600_000
+    # Listen keys expire on the wall clock by default, so a fast replay does not expire a
+    # client's key between its (wall-clock) keepalives.
+    listen_key_clock: Literal["market", "wall"] = "wall"
     order_log: str = ""  # append-only JSON lines; "" = in memory only
     # Queue model for resting orders (see procs/sim/matching.py): "conservative" shrinks the
     # queue ahead only when the level shrinks below it; "prorata" also removes a pro-rata share

@@ -38,8 +38,10 @@ def listen_key_of(path: str) -> str | None:
 class UserStreams:
     """Listen keys per account and the sessions subscribed to them."""
 
-    def __init__(self, now_ms: Callable[[], int], ttl_ms: int) -> None:
-        self.now_ms = now_ms
+    def __init__(self, now_ms: Callable[[], int], ttl_ms: int, expiry_ms: Callable[[], int] | None = None
+                 ) -> None:
+        self.event_ms = now_ms  # event times (E) follow the market clock
+        self.now_ms = expiry_ms or now_ms  # key validity follows the expiry clock
         self.ttl_ms = ttl_ms
         self.keys: dict[str, list[Any]] = {}  # key -> [account, expires_ms]
         self.by_account: dict[str, str] = {}
@@ -81,8 +83,7 @@ class UserStreams:
         del self.by_account[account]
 
     def _expire(self, key: str) -> None:
-        now = self.now_ms()
-        msg = _enc.encode({"e": "listenKeyExpired", "E": now, "listenKey": key}).decode()
+        msg = _enc.encode({"e": "listenKeyExpired", "E": self.event_ms(), "listenKey": key}).decode()
         for s in self.sessions.pop(key, []):
             self.session_key.pop(id(s), None)
             s.send_text(msg)

@@ -364,3 +364,48 @@ def test_order_log_records_new_trade_and_cancel_in_order() -> None:
     r.venue.cancel(r.venue.accounts["ka"], {"symbol": SYM, "orderId": str(o.order_id)})
     assert [e["event"] for e in r.venue.order_log] == ["NEW", "TRADE", "CANCELED"]
     assert r.venue.order_log[1]["lastQty"] == "1" and r.venue.order_log[1]["maker"] is False
+
+
+def _run_generated(seed: int, steps: int) -> tuple[list[dict], Venue]:
+    """Resting orders near the touch of the market side's seeded generator, for ``steps`` events."""
+    from pathlib import Path
+
+    from procs.sim.config import GeneratorConfig
+    from procs.sim.generator import Generator
+    from procs.sim.market import Market
+
+    root = Path(__file__).resolve().parents[2]
+    clock = [1_700_000_000_000]
+    market = Market(load_exchange_info(root / INFO), clock_ms=lambda: clock[0])
+    gen = Generator(market, GeneratorConfig(seed=seed), [SYM])
+    gen.seed_books()
+    venue = Venue(market, TradingConfig(), lambda acct, ev: None)
+    market.add_listener(venue)
+    acct = venue.accounts["b25-test-key"]
+    for i in range(steps):
+        if i % 200 == 0:
+            bb, ba = market.best_bid(SYM), market.best_ask(SYM)
+            assert bb and ba
+            for k in range(3):
+                for side, p in (("BUY", bb[0] - k), ("SELL", ba[0] + k)):
+                    try:
+                        venue.place(acct, {"symbol": SYM, "side": side, "type": "LIMIT", "timeInForce": "GTX",
+                                           "price": market.instruments[SYM].ticks_to_price(p), "quantity": "0.01"})
+                    except ApiError as e:
+                        assert e.code in (-5022, -2025), e.msg
+        gen.step()
+        clock[0] += 5
+    return venue.order_log, venue
+
+
+def test_generated_market_when_same_seed_then_same_orders_and_fills() -> None:
+    log1, venue = _run_generated(7, 3000)
+    log2, _ = _run_generated(7, 3000)
+    assert log1 == log2
+    trades = [r for r in log1 if r["event"] == "TRADE"]
+    assert len(trades) > 20 and all(r["maker"] for r in trades)
+    # Every order filled at most its quantity, and the position is the sum of the signed fills.
+    for o in venue.orders.values():
+        assert 0 <= o.filled_lots <= o.qty_lots
+    net = sum((1 if r["side"] == "BUY" else -1) * lots(r["lastQty"]) for r in trades)
+    assert venue.accounts["b25-test-key"].positions[SYM].amt == net

@@ -43,6 +43,8 @@ class Api:
             self.market.set_level(SYM, True, 5999900 - i * 100, 1000)
             self.market.set_level(SYM, False, 6000100 + i * 100, 1000)
         cfg.setdefault("accounts", [AccountConfig()])
+        cfg.setdefault("timestamp_clock", "market")  # the hand-driven market's clock is fixed
+        cfg.setdefault("listen_key_clock", "market")
         self.cfg = TradingConfig(**cfg)
         self.rest, self.ws = build_trading(self.market, self.cfg)
 

@@ -37,6 +37,7 @@ class Rig:
         for i in range(5):
             self.market.set_level(SYM, True, 5999900 - i * 100, 1000)
             self.market.set_level(SYM, False, 6000100 + i * 100, 1000)
+        cfg.setdefault("timestamp_clock", "market")  # the hand-driven market's clock is fixed
         self.rest, self.ws = build_trading(self.market, TradingConfig(**cfg))
         self.s = Session()
         assert self.ws.ws_claims("/ws-fapi/v1")
