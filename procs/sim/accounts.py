@@ -109,13 +109,9 @@ class Account:
         return abs(qty(inst, pos.amt)) * mark / self.leverage
 
     def order_margin(self, inst: Instrument, orders: list[SimOrder], mark_ticks: int | None) -> Decimal:
-        total = ZERO
-        for o in orders:
-            if o.reduce_only:
-                continue
-            ticks = o.price_ticks or mark_ticks or 0
-            total += qty(inst, o.remaining) * px(inst, ticks) / self.leverage
-        return total
+        # Summed as exact integers (ticks * lots), converted once.
+        total = sum((o.price_ticks or mark_ticks or 0) * o.remaining for o in orders if not o.reduce_only)
+        return Decimal(total).scaleb(-inst.price_scale - inst.qty_scale) / self.leverage
 
     def increase_lots(self, symbol: str, is_buy: bool, lots: int) -> int:
         """The part of an order that would grow the position (the rest closes it)."""

@@ -139,8 +139,11 @@ class SymbolEngine:
 
     def _opposite_prices(self, order: SimOrder, limit: int | None) -> list[tuple[int, int]]:
         """(price, displayed) of every opposite price the order may trade at, best first."""
-        lv = self.market.levels(self.symbol, not order.is_buy, self.depth)
-        prices = {p: q for p, q in lv if self._crosses(order.is_buy, limit, p)}
+        prices: dict[int, int] = {}
+        for p, q in self.market.levels(self.symbol, not order.is_buy, self.depth):
+            if not self._crosses(order.is_buy, limit, p):
+                break  # levels come best first
+            prices[p] = q
         for p in self.book[not order.is_buy]:
             if self._crosses(order.is_buy, limit, p) and p not in prices:
                 prices[p] = 0

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from procs.core import log
 from procs.sim import trade_views
 from procs.sim.api import MarketView
 from procs.sim.signing import ApiError, parse_params, rest_signature_ok
@@ -92,8 +93,10 @@ class TradingRest:
         """Arm (or clear) a fault; ``disconnect`` acts at once. Returns the armed set."""
         if spec.get("fault") == "disconnect":
             closed = self.ws_api.disconnect_all()
+            log.info("sim_trade_fault", fault="disconnect", closed=closed)
             return {"closed": closed, "armed": self.faults.armed}
         self.faults.arm(spec)
+        log.info("sim_trade_fault", **{k: v for k, v in spec.items() if k in ("fault", "count", "ms", "scope")})
         return {"armed": self.faults.armed}
 
     async def handle_rest(self, method: str, path: str, raw_query: str, raw_body: str,
@@ -232,7 +235,7 @@ def build_trading(market: MarketView, config: TradingConfig) -> tuple[TradingRes
     """The trading side on top of a market: (REST handler, WebSocket handler)."""
     expiry_clock = market.now_ms if config.listen_key_clock == "market" else _wall_ms
     streams = UserStreams(market.now_ms, config.listen_key_ttl_ms, expiry_clock)
-    venue = Venue(market, config, streams.emit)
+    venue = Venue(market, config, streams.emit, streams.wants)
     limiter = RateLimiter(config)
     faults = Faults()
     ws_api = WsApi(market, config, venue, limiter, faults)

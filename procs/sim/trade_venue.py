@@ -47,13 +47,37 @@ def _decimal_param(params: dict[str, str], name: str, scale: int) -> int:
                        ) from None
 
 
+class Filters:
+    """An instrument's exchangeInfo filters as integers (ticks, lots, ticks*lots), computed once."""
+
+    def __init__(self, inst: Instrument) -> None:
+        def lots(text: str) -> int:
+            return inst.qty_to_lots(text) if text != "0" else 0
+
+        def ticks(text: str) -> int:
+            return inst.price_to_ticks(text) if text != "0" else 0
+
+        self.min_qty, self.max_qty = lots(inst.min_qty), lots(inst.max_qty)
+        self.mkt_min_qty, self.mkt_max_qty = lots(inst.market_min_qty), lots(inst.market_max_qty)
+        self.step = inst.step_lots
+        self.min_price, self.max_price = ticks(inst.min_price), ticks(inst.max_price)
+        self.tick = inst.tick_ticks
+        self.mult_den = 10**8  # multipliers have at most 8 decimals
+        self.up = decimal_to_int(inst.multiplier_up, 8)
+        self.down = decimal_to_int(inst.multiplier_down, 8)
+        self.min_notional = decimal_to_int(inst.min_notional, inst.price_scale + inst.qty_scale)
+
+
 class Venue:
     """Orders, accounts and engines of every symbol; the one place the exchange rules live."""
 
-    def __init__(self, market: MarketView, cfg: TradingConfig, emit: EventSink) -> None:
+    def __init__(self, market: MarketView, cfg: TradingConfig, emit: EventSink,
+                 wants: Callable[[str], bool] | None = None) -> None:
         self.market = market
         self.cfg = cfg
         self.emit = emit
+        # Whether an account has a user-data stream open; events nobody reads are not built.
+        self.wants = wants or (lambda _account: True)
         self.accounts: dict[str, Account] = {a.api_key: Account(a) for a in cfg.accounts}
         self.maker_rate = Decimal(cfg.maker_fee_bps) / 10000
         self.taker_rate = Decimal(cfg.taker_fee_bps) / 10000
@@ -63,6 +87,7 @@ class Venue:
         self.order_log: list[dict[str, Any]] = []
         self._log_file: IO[str] | None = open(cfg.order_log, "a") if cfg.order_log else None  # noqa: SIM115
         self._sweep: set[tuple[str, str]] = set()
+        self._filter_cache: dict[str, Filters] = {}
         self.by_cid: dict[tuple[str, str, str], SimOrder] = {}  # (account, symbol, cid) -> newest
         self._names: dict[str, Account] = {a.name: a for a in self.accounts.values()}
 
@@ -208,41 +233,45 @@ class Venue:
         self._run_sweep()
         return order, ack
 
+    def _filters(self, inst: Instrument) -> Filters:
+        f = self._filter_cache.get(inst.symbol)
+        if f is None:
+            f = self._filter_cache[inst.symbol] = Filters(inst)
+        return f
+
     def _check_filters(self, inst: Instrument, otype: str, is_buy: bool, ticks: int, lots: int,
                        reduce_only: bool) -> None:
+        f = self._filters(inst)
         if lots <= 0:
             raise ApiError(-4003, "Quantity less than or equal to zero.")
-        lo, hi = (inst.min_qty, inst.max_qty) if otype == "LIMIT" else (inst.market_min_qty, inst.market_max_qty)
-        if lo != "0" and lots < inst.qty_to_lots(lo):
+        lo, hi = (f.min_qty, f.max_qty) if otype == "LIMIT" else (f.mkt_min_qty, f.mkt_max_qty)
+        if lo and lots < lo:
             raise ApiError(-4004, "Quantity less than min qty.")
-        if hi != "0" and lots > inst.qty_to_lots(hi):
+        if hi and lots > hi:
             raise ApiError(-4005, "Quantity greater than max qty.")
-        if inst.step_size != "0" and (lots - inst.qty_to_lots(lo if lo != "0" else "0")) % inst.step_lots:
+        if (lots - lo) % f.step:
             raise ApiError(-4023, "Quantity not increased by step size.")
         mark = self.mark(inst.symbol)
         if otype == "LIMIT":
             if ticks <= 0:
                 raise ApiError(-4001, "Price less than 0.")
-            if inst.min_price != "0" and ticks < inst.price_to_ticks(inst.min_price):
+            if f.min_price and ticks < f.min_price:
                 raise ApiError(-4013, "Price less than min price.")
-            if inst.max_price != "0" and ticks > inst.price_to_ticks(inst.max_price):
+            if f.max_price and ticks > f.max_price:
                 raise ApiError(-4002, "Price greater than max price.")
-            base = inst.price_to_ticks(inst.min_price) if inst.min_price != "0" else 0
-            if inst.tick_size != "0" and (ticks - base) % inst.tick_ticks:
+            if (ticks - f.min_price) % f.tick:
                 raise ApiError(-4014, "Price not increased by tick size.")
             if mark is not None:
-                price = px(inst, ticks)
-                if is_buy and inst.multiplier_up != "0":
-                    cap = px(inst, mark) * Decimal(inst.multiplier_up)
-                    if price > cap:
-                        raise ApiError(-4016, f"Limit price can't be higher than {cap:.{inst.price_scale}f}.")
-                if not is_buy and inst.multiplier_down != "0":
-                    floor = px(inst, mark) * Decimal(inst.multiplier_down)
-                    if price < floor:
-                        raise ApiError(-4024, f"Limit price can't be lower than {floor:.{inst.price_scale}f}.")
-        if inst.min_notional != "0" and not reduce_only:
+                # Compared in exact ticks: price <= mark * multiplierUp  <=>  price * 10^k <= mark * up_int
+                if is_buy and f.up and ticks * f.mult_den > mark * f.up:
+                    cap = Decimal(mark * f.up).scaleb(-inst.price_scale) / f.mult_den
+                    raise ApiError(-4016, f"Limit price can't be higher than {cap:.{inst.price_scale}f}.")
+                if not is_buy and f.down and ticks * f.mult_den < mark * f.down:
+                    floor = Decimal(mark * f.down).scaleb(-inst.price_scale) / f.mult_den
+                    raise ApiError(-4024, f"Limit price can't be lower than {floor:.{inst.price_scale}f}.")
+        if f.min_notional and not reduce_only:
             ref = ticks if otype == "LIMIT" else mark
-            if ref is not None and notional(inst, ref, lots) < Decimal(inst.min_notional):
+            if ref is not None and ref * lots < f.min_notional:
                 raise ApiError(-4164, f"Order's notional must be no smaller than {inst.min_notional} "
                                       "(unless you choose reduce only).")
 
@@ -317,7 +346,8 @@ class Venue:
                      fee=str(fee.normalize()), realizedPnl=str(realized.normalize()))
         self._event(inst, order, "TRADE", last_lots=qty_lots, last_ticks=price_ticks, fee=fee,
                     trade_id=trade_id, maker=is_maker, realized=realized)
-        self.emit(acct.name, account_update(inst, acct, now, self.mark(inst.symbol)))
+        if self.wants(acct.name):
+            self.emit(acct.name, account_update(inst, acct, now, self.mark(inst.symbol)))
         self._sweep.add((acct.name, order.symbol))
 
     def _run_sweep(self) -> None:
@@ -351,15 +381,18 @@ class Venue:
 
     def _event(self, inst: Instrument, o: SimOrder, exec_type: str, **kw: Any) -> None:
         acct = self._by_name(o.account)
-        bid = ask = ZERO
+        if not self.wants(acct.name):
+            return
+        bid = ask = 0  # exact ticks * lots
         for r in self.open_orders(acct, o.symbol):
-            n = notional(inst, r.price_ticks, r.remaining)
             if r.is_buy:
-                bid += n
+                bid += r.price_ticks * r.remaining
             else:
-                ask += n
-        self.emit(acct.name, order_update(inst, o, exec_type, self.market.now_ms(), bid_notional=bid,
-                                          ask_notional=ask, **kw))
+                ask += r.price_ticks * r.remaining
+        scale = -inst.price_scale - inst.qty_scale
+        self.emit(acct.name, order_update(inst, o, exec_type, self.market.now_ms(),
+                                          bid_notional=Decimal(bid).scaleb(scale),
+                                          ask_notional=Decimal(ask).scaleb(scale), **kw))
 
     def _record(self, event: str, inst: Instrument, o: SimOrder, **extra: Any) -> None:
         rec: dict[str, Any] = {

@@ -47,6 +47,7 @@ class UserStreams:
         self.by_account: dict[str, str] = {}
         self.sessions: dict[str, list[WsSession]] = {}  # key -> sessions
         self.session_key: dict[int, str] = {}
+        self.session_events: dict[int, set[str]] = {}  # ?events=A/B filter per session
         self._n = 0
 
     def create(self, account: str) -> str:
@@ -103,15 +104,23 @@ class UserStreams:
             return
         self.sessions.setdefault(key, []).append(session)
         self.session_key[id(session)] = key
+        events = parse_qs(urlsplit(path).query).get("events")
+        if events:
+            self.session_events[id(session)] = set(events[0].split("/"))
 
     def closed(self, session: WsSession) -> bool:
         key = self.session_key.pop(id(session), None)
+        self.session_events.pop(id(session), None)
         if key is None:
             return False
         lst = self.sessions.get(key, [])
         if session in lst:
             lst.remove(session)
         return True
+
+    def wants(self, account: str) -> bool:
+        """True when the account has a listen key (an expired key still gets its expiry event)."""
+        return account in self.by_account
 
     def emit(self, account: str, event: dict[str, Any]) -> None:
         key = self.by_account.get(account)
@@ -123,5 +132,8 @@ class UserStreams:
         sessions = self.sessions.get(key)
         if sessions:
             text = _enc.encode(event).decode()
+            kind = event.get("e")
             for s in list(sessions):
-                s.send_text(text)
+                wanted = self.session_events.get(id(s))
+                if wanted is None or kind in wanted:
+                    s.send_text(text)

@@ -278,6 +278,10 @@ def test_listen_key_and_user_stream_events_for_a_fill() -> None:
                             .split())
     acc = s.sent[2]["a"]
     assert acc["m"] == "ORDER" and acc["P"][0]["pa"] == "0.200"
+    only_acct = Session()
+    api.ws.ws_open(only_acct, f"/private/ws?listenKey={key}&events=ACCOUNT_UPDATE")
+    api.new(price="60001", quantity="0.1")
+    assert {m["e"] for m in only_acct.sent} == {"ACCOUNT_UPDATE"}
     assert api.raw("PUT", "/fapi/v1/listenKey", query=f"listenKey={key}")[0] == 200
     assert api.raw("DELETE", "/fapi/v1/listenKey")[0] == 200
     assert s.closed
