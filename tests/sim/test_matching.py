@@ -409,3 +409,23 @@ def test_generated_market_when_same_seed_then_same_orders_and_fills() -> None:
         assert 0 <= o.filled_lots <= o.qty_lots
     net = sum((1 if r["side"] == "BUY" else -1) * lots(r["lastQty"]) for r in trades)
     assert venue.accounts["b25-test-key"].positions[SYM].amt == net
+
+
+def test_coarse_tick_and_step_then_4014_4023_4004() -> None:
+    from procs.core.instruments import Instrument
+
+    inst = Instrument(symbol="XUSDT", price_scale=2, qty_scale=3, tick_size="0.10", step_size="0.010",
+                      min_price="0.10", max_price="100000", min_qty="0.020", max_qty="100",
+                      market_min_qty="0.020", market_max_qty="100", min_notional="1")
+    market = SettableMarket({"XUSDT": inst})
+    market.set_level("XUSDT", True, 9990, 1000)
+    market.set_level("XUSDT", False, 10010, 1000)
+    venue = Venue(market, TradingConfig(), lambda a, e: None)
+    acct = venue.accounts["b25-test-key"]
+    base = {"symbol": "XUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
+    for price, qty, code in (("99.95", "0.050", -4014), ("99.90", "0.055", -4023), ("99.90", "0.010", -4004)):
+        with pytest.raises(ApiError) as ei:
+            venue.place(acct, {**base, "price": price, "quantity": qty})
+        assert ei.value.code == code
+    order, _ = venue.place(acct, {**base, "price": "99.90", "quantity": "0.050"})
+    assert order.status == NEW
