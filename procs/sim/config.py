@@ -56,7 +56,6 @@ class SimConfig(Section):
     replay: list[str] = msgspec.field(default_factory=list)  # recordings, played in order as one stream
     speed: float = 1.0  # replay pace multiplier; 0 = as fast as the slowest subscriber reads
     replay_wait_subscriber: bool = True  # start the replay clock at the first subscription
-    replay_loop: bool = False
     generator: GeneratorConfig = msgspec.field(default_factory=GeneratorConfig)
     faults: list[FaultSpec] = msgspec.field(default_factory=list)
     weight_limit_1m: int = 2400  # REQUEST_WEIGHT per minute before a real 429

@@ -67,6 +67,7 @@ class SimServer:
             if not config.replay:
                 raise ValueError("source is replay but no replay files are configured: replay=[]")
             self.replay = Replay(self.market, self.feed, self.hub, config)
+            self.replay.running = self.running
         self.faults.on_disconnect = self._disconnect
         self.faults.on_malformed = self._malformed
 

@@ -53,8 +53,9 @@ class SyncClient:
     """Keeps one symbol's book from ``<sym>@depth@0ms`` + ``GET /fapi/v1/depth``, resyncing on
     a ``pu`` break; counts what it saw."""
 
-    def __init__(self, http: aiohttp.ClientSession, rest_port: int, symbol: str) -> None:
+    def __init__(self, http: aiohttp.ClientSession, rest_port: int, symbol: str, ps: int = 2, qs: int = 3) -> None:
         self.http, self.rest_port, self.symbol = http, rest_port, symbol
+        self.ps, self.qs = ps, qs
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
         self.last_u: int | None = None
@@ -72,7 +73,7 @@ class SyncClient:
         ) as r:
             assert r.status == 200, await r.text()
             body = await r.json()
-        self.bids, self.asks = book_from_depth(body)
+        self.bids, self.asks = book_from_depth(body, self.ps, self.qs)
         L = body["lastUpdateId"]
         pending = [e for e in self.buffer if e["u"] >= L]
         self.buffer.clear()
@@ -95,7 +96,7 @@ class SyncClient:
     def _apply(self, ev: dict) -> None:
         for side, levels in ((self.bids, ev["b"]), (self.asks, ev["a"])):
             for p, q in levels:
-                px, qty = decimal_to_int(p, 2), decimal_to_int(q, 3)
+                px, qty = decimal_to_int(p, self.ps), decimal_to_int(q, self.qs)
                 if qty:
                     side[px] = qty
                 else:
@@ -156,7 +157,7 @@ async def pump(client: SyncClient, ws: aiohttp.ClientWebSocketResponse, until_u:
             client.bad_frames += 1
             continue
         data = frame.get("data", frame)
-        if data.get("e") != "depthUpdate":
+        if data.get("e") != "depthUpdate" or data.get("s") != client.symbol:
             continue
         if not client.on_event(data):
             await client.snapshot()

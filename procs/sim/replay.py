@@ -1,0 +1,232 @@
+"""Replay: re-serve a recording (any format ``procs.book.recordings`` reads) as the live market.
+
+The recording's frames go out verbatim to subscribers of their stream names, at the recorded
+pace times ``speed`` (``speed = 0``: as fast as the slowest subscriber reads). Every depth
+event is also applied to the true book, which is what ``GET /fapi/v1/depth`` answers from, so
+a snapshot always agrees with the stream (``lastUpdateId`` = the last applied ``u``). Depth
+variants the recording lacks are synthesized from the same events by the Feed, trades and
+marks reach the market listeners, and the market clock follows the recorded exchange time.
+
+The first snapshot of each symbol is loaded before anything is served: a client that asks for
+a snapshot early gets a newer one than the diffs it buffered, which the exchange's procedure
+handles (it drops diffs older than the snapshot). Recorded diffs older than the book are
+served but not applied. The frames are read into memory first (the recordings are a few MB).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import msgspec
+
+from procs.book.recordings import Frame, iter_frames
+from procs.core import log
+from procs.core.instruments import Instrument, instrument_for_scales, scale_of
+from procs.sim.config import SimConfig
+from procs.sim.feed import Feed, Hub
+from procs.sim.market import Market
+
+
+class _Envelope(msgspec.Struct):
+    stream: str
+    data: msgspec.Raw
+
+
+class _Depth(msgspec.Struct):
+    E: int = 0
+    T: int = 0
+    s: str = ""
+    U: int = 0
+    u: int = 0
+    pu: int = -1
+    b: list[tuple[str, str]] = []
+    a: list[tuple[str, str]] = []
+
+
+class _Trade(msgspec.Struct):
+    E: int = 0
+    T: int = 0
+    s: str = ""
+    p: str = "0"
+    q: str = "0"
+    m: bool = False
+    t: int = 0
+
+
+class _Mark(msgspec.Struct):
+    E: int = 0
+    s: str = ""
+    p: str = "0"
+
+
+class _Snapshot(msgspec.Struct):
+    lastUpdateId: int  # noqa: N815 (the exchange's field name)
+    bids: list[tuple[str, str]] = []
+    asks: list[tuple[str, str]] = []
+    E: int = 0
+
+
+_env = msgspec.json.Decoder(_Envelope)
+_depth = msgspec.json.Decoder(_Depth)
+_trade = msgspec.json.Decoder(_Trade)
+_mark = msgspec.json.Decoder(_Mark)
+_snap = msgspec.json.Decoder(_Snapshot)
+
+
+def _snapshot_of(frame: Frame) -> _Snapshot:
+    raw = frame.raw
+    if raw.startswith(b'{"stream"'):  # b25 recorder's ``<sym>@depthSnapshot`` envelope
+        raw = bytes(_env.decode(raw).data)
+    return _snap.decode(raw)
+
+
+class Replay:
+    """Drives the market from recorded frames."""
+
+    def __init__(self, market: Market, feed: Feed, hub: Hub, config: SimConfig) -> None:
+        self.market, self.feed, self.hub, self.config = market, feed, hub, config
+        self.frames: list[Frame] = list(iter_frames(config.replay))
+        self.counts: Counter[str] = Counter()
+        self.sent = 0
+        self.finished = False
+        self.running = asyncio.Event()  # the server shares its own: cleared = paused
+        self.running.set()
+        self._first_snap: dict[str, int] = {}  # symbol -> index of the frame preloaded
+        self._fresh: set[str] = set()  # symbols whose next applied diff bridges a snapshot
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Find symbols and streams, make instruments for symbols exchangeInfo lacks, preload
+        the first snapshot of each symbol."""
+        scales: dict[str, tuple[int, int]] = {}
+        for i, fr in enumerate(self.frames):
+            if fr.snapshot_symbol is not None:
+                sym = fr.snapshot_symbol
+                if sym in self._first_snap:
+                    continue
+                self._first_snap[sym] = i
+                snap = _snapshot_of(fr)
+                levels = snap.bids[:200] + snap.asks[:200]
+                scales[sym] = (max((scale_of(p) for p, _ in levels), default=2),
+                               max((scale_of(q) for _, q in levels), default=3))
+                continue
+            try:
+                env = _env.decode(fr.raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+            self.feed.raw_streams.add(env.stream)
+            sym = env.stream.split("@", 1)[0].upper()
+            if sym not in scales and "@depth" in env.stream:
+                d = _depth.decode(env.data)
+                levels = d.b + d.a
+                scales[sym] = (max((scale_of(p) for p, _ in levels), default=2),
+                               max((scale_of(q) for _, q in levels), default=3))
+        for sym, (ps, qs) in scales.items():
+            ins = self.market.instruments.get(sym)
+            if ins is None or ins.price_scale < ps or ins.qty_scale < qs:
+                self.market.add_symbol(self._instrument(sym, ins, ps, qs))
+            elif sym not in self.market.books:
+                self.market.add_symbol(ins)
+        for sym, i in self._first_snap.items():
+            self._load_snapshot(sym, _snapshot_of(self.frames[i]))
+        log.info("replay_loaded", files=list(self.config.replay), frames=len(self.frames),
+                 symbols=sorted(scales), streams=sorted(self.feed.raw_streams))
+
+    @staticmethod
+    def _instrument(sym: str, ins: Instrument | None, ps: int, qs: int) -> Instrument:
+        if ins is None:
+            return instrument_for_scales(sym, ps, qs)
+        return msgspec.structs.replace(ins, price_scale=max(ps, ins.price_scale), qty_scale=max(qs, ins.qty_scale))
+
+    def _load_snapshot(self, sym: str, snap: _Snapshot) -> None:
+        ins = self.market.instruments[sym]
+        bids = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in snap.bids]
+        asks = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in snap.asks]
+        self.market.load_snapshot(sym, bids, asks, snap.lastUpdateId)
+        self._fresh.add(sym)
+        self.counts["snapshots_loaded"] += 1
+
+    async def run(self) -> None:
+        if self.config.replay_wait_subscriber:
+            await self.hub.any_subscriber.wait()
+        speed = self.config.speed
+        t_wall0 = time.monotonic()
+        t_rec0 = self.frames[0].ts_recv_ns if self.frames else 0
+        since_yield = 0
+        for i, fr in enumerate(self.frames):
+            if not self.running.is_set():
+                paused_at = time.monotonic()
+                await self.running.wait()
+                t_wall0 += time.monotonic() - paused_at  # the recorded pace resumes, no burst
+            if speed > 0:
+                due = t_wall0 + (fr.ts_recv_ns - t_rec0) / 1e9 / speed
+                ahead = due - time.monotonic()
+                if ahead > 0.0005:
+                    await asyncio.sleep(ahead)
+                    since_yield = 0
+            else:
+                if self.hub.paused:
+                    await self.hub.wait_writable()
+            since_yield += 1
+            if since_yield >= 64:
+                since_yield = 0
+                await asyncio.sleep(0)  # let REST and control messages in even when flat out
+            self._serve(i, fr)
+        self.finished = True
+        log.info("replay_finished", frames=len(self.frames), sent=self.sent, **dict(self.counts))
+
+    def _serve(self, i: int, fr: Frame) -> None:
+        self.sent += 1
+        if fr.snapshot_symbol is not None:
+            sym = fr.snapshot_symbol
+            snap = _snapshot_of(fr)
+            book = self.market.books[sym]
+            if self._first_snap.get(sym) != i and snap.lastUpdateId > book.last_u:
+                # the recorder resynced after a gap: the true book jumps with it
+                self._load_snapshot(sym, snap)
+            return
+        try:
+            env = _env.decode(fr.raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.counts["undecodable"] += 1
+            return
+        stream, data = env.stream, bytes(env.data)
+        sym = stream.split("@", 1)[0].upper()
+        kind = stream[len(sym) + 1:]
+        market = self.market
+        if kind.startswith("depth"):
+            d = _depth.decode(data)
+            market.sim_time_ms = d.E or market.sim_time_ms
+            book = market.books[sym]
+            if d.u < book.last_u:
+                self.counts["depth_stale"] += 1  # older than the preloaded snapshot
+            else:
+                ins = market.instruments[sym]
+                bids = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in d.b]
+                asks = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in d.a]
+                if sym in self._fresh:
+                    self._fresh.discard(sym)
+                    if book.last_u and not d.U <= book.last_u <= d.u:
+                        self.counts["depth_breaks"] += 1  # no event bridges the snapshot
+                elif book.last_u and d.pu >= 0 and d.pu != book.last_u:
+                    self.counts["depth_breaks"] += 1  # the recording itself has a gap
+                market.apply_diff(sym, bids, asks, d.u)
+                self.counts["depth_applied"] += 1
+                self.feed.depth_event(sym, d.U, d.u, d.pu, bids, asks, d.E, d.T or d.E)
+        elif kind in ("trade", "aggTrade"):
+            t = _trade.decode(data)
+            market.sim_time_ms = t.E or market.sim_time_ms
+            ins = market.instruments[sym]
+            px, qty = ins.price_to_ticks(t.p), ins.qty_to_lots(t.q)
+            if kind == "trade" or sym + "@trade" not in self.feed.raw_streams:
+                market.trade(sym, px, qty, t.m, t.T or t.E)  # one listener call per trade
+            self.feed.trade(sym, t.t, px, qty, t.m, t.T or t.E)
+        elif kind.startswith("markPrice"):
+            m = _mark.decode(data)
+            market.set_mark(sym, market.instruments[sym].price_to_ticks(m.p))
+        self.feed.raw(stream, sym, data)
+
+    def stats(self) -> dict:
+        return {"frames": len(self.frames), "sent": self.sent, "finished": self.finished, **dict(self.counts)}
