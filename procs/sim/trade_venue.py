@@ -58,7 +58,11 @@ class Venue:
         self.emit = emit
         # Whether an account has a user-data stream open; events nobody reads are not built.
         self.wants = wants or (lambda _account: True)
+        # A later entry for the same key wins, so `--api-key K --api-secret S` can override config.
         self.accounts: dict[str, Account] = {a.api_key: Account(a) for a in cfg.accounts}
+        names = [a.name for a in self.accounts.values()]
+        if len(set(names)) != len(names):
+            raise ValueError(f"account names must be unique: names={names}")
         self.maker_rate = Decimal(cfg.maker_fee_bps) / 10000
         self.taker_rate = Decimal(cfg.taker_fee_bps) / 10000
         self.engines: dict[str, SymbolEngine] = {}

@@ -21,6 +21,7 @@ TOML section ``[sim_trading]``::
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 import msgspec
@@ -39,6 +40,14 @@ class AccountConfig(Section):
     api_secret: str = DEFAULT_API_SECRET
     balances: dict[str, str] = msgspec.field(default_factory=lambda: {"USDT": "100000"})
     leverage: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.api_key or not self.api_secret:
+            raise ValueError(f"api_key and api_secret must not be empty: account={self.name}")
+        if not 1 <= self.leverage <= 125:
+            raise ValueError(f"leverage must be 1..125: account={self.name} leverage={self.leverage}")
+        for asset, amount in self.balances.items():
+            _decimal(amount, f"balances.{asset}")
 
 
 class TradingConfig(Section):
@@ -72,3 +81,20 @@ class TradingConfig(Section):
     # the market itself removes that much from the level (see matching.py).
     market_impact: bool = True
     book_depth: int = 1000  # levels an aggressive order may walk
+
+    def __post_init__(self) -> None:
+        _decimal(self.maker_fee_bps, "maker_fee_bps")
+        _decimal(self.taker_fee_bps, "taker_fee_bps")
+        _decimal(self.maint_margin_rate, "maint_margin_rate")
+        if not self.accounts:
+            raise ValueError("at least one account is needed")
+
+
+def _decimal(text: str, field: str) -> Decimal:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {field}={text!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"not a finite decimal: {field}={text!r}")
+    return d

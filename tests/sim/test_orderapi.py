@@ -357,3 +357,20 @@ def test_order_log_file_and_endpoint_agree(tmp_path: Path) -> None:
     assert lines == served == api.rest.order_log
     assert [x["event"] for x in lines] == ["NEW", "TRADE", "NEW", "CANCELED"]
     assert api.raw("GET", "/sim/order_log", query="from=3", key=None)[1] == lines[3:]
+
+
+def test_config_when_bad_then_error_names_the_field() -> None:
+    from procs.core.config import ConfigError, convert
+
+    for data, needle in (({"maker_fee_bps": "x"}, "maker_fee_bps"), ({"queue_model": "fifo"}, "queue_model"),
+                         ({"accounts": [{"api_key": "k", "api_secret": "s", "leverage": 500}]}, "leverage"),
+                         ({"nope": 1}, "nope")):
+        with pytest.raises(ConfigError, match=needle):
+            convert(data, TradingConfig, "sim.toml [sim_trading]")
+    dup = TradingConfig(accounts=[AccountConfig(api_key="k1"), AccountConfig(api_key="k2")])
+    with pytest.raises(ValueError, match="unique"):
+        build_trading(SettableMarket({}), dup)
+    # The same key twice: the later entry (e.g. from the command line) wins.
+    api = Api(accounts=[AccountConfig(), AccountConfig(name="cli0", api_secret="other")])
+    assert api.rest.venue.accounts[KEY].name == "cli0"
+    assert api.signed("GET", "/fapi/v3/account", secret="other")[0] == 200
