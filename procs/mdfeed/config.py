@@ -1,0 +1,39 @@
+"""The ``[market_data]`` config section: venue URLs, symbols, depth, watchdog, recorder."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from procs.core.config import Section
+
+
+class RecorderConfig(Section):
+    """Raw frame recorder: ``<ts_recv_ns> <frame>`` gz lines, the hftbacktest line format."""
+
+    enabled: bool = False
+    dir: str = "run/record"
+    rotate_mb: int = 256  # uncompressed bytes per file before a new file starts
+    rotate_s: int = 3600
+    queue_mb: int = 64  # faster-fifo queue size; a full queue drops a batch (counted), never blocks
+
+
+class MarketDataConfig(Section):
+    """Where the feed comes from and how the book is kept."""
+
+    ws_url: str = "ws://127.0.0.1:9732"  # base; the combined stream path is appended
+    rest_url: str = "http://127.0.0.1:9731"
+    kind: Literal["usdm", "coinm", "spot"] = "usdm"
+    symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
+    exchange_info: str = ""  # "" = GET <rest_url>/fapi/v1/exchangeInfo at start
+    depth_stream: str = "depth@0ms"  # or depth, depth@100ms
+    trade_stream: str = "trade"  # or aggTrade
+    depth: int = 20  # levels per side in BookUpdate records
+    snapshot_limit: int = 1000
+    stale_after_s: float = 5.0  # a symbol silent this long is resynced
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 10.0
+    snapshot_retry_s: float = 0.5
+    cpu: int = -1
+    recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)

@@ -1,0 +1,201 @@
+"""The network side of market_data: one picows WebSocket (combined streams) on uvloop, REST
+snapshots over aiohttp, the stale-feed watchdog, and reconnects with backoff and jitter.
+
+Frames go straight from picows's callback into ``FeedHandler.on_frame`` with their receive
+time; nothing is awaited on that path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import aiohttp
+import msgspec
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from procs.book.sync import SyncStatus
+from procs.core import log
+
+from .config import MarketDataConfig
+from .handler import FeedHandler
+from .publisher import Counter
+
+_DEPTH_PATH = {"usdm": "/fapi/v1/depth", "coinm": "/dapi/v1/depth", "spot": "/api/v3/depth"}
+
+
+class _Listener(WSListener):
+    def __init__(self, feed: Feed) -> None:
+        self.feed = feed
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.feed.on_connected(transport)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            self.feed.handler.on_frame(frame.get_payload_as_bytes(), time.monotonic_ns())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.feed.on_disconnected()
+
+
+class Feed:
+    """Keeps the connection, the snapshots and the watchdog going until ``stop()``."""
+
+    def __init__(self, cfg: MarketDataConfig, handler: FeedHandler) -> None:
+        self.cfg = cfg
+        self.handler = handler
+        self.transport: WSTransport | None = None
+        self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()
+        self.fetching: set[str] = set()
+        self.stopping = False
+        self.attempt = 0
+        self.session: aiohttp.ClientSession | None = None
+        self._sub_id = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- connection --------------------------------------------------------------------------
+    def streams(self, symbols: list[str] | None = None) -> list[str]:
+        syms = symbols if symbols is not None else self.cfg.symbols
+        out = []
+        for s in syms:
+            out.append(f"{s.lower()}@{self.cfg.depth_stream}")
+            if self.cfg.trade_stream:
+                out.append(f"{s.lower()}@{self.cfg.trade_stream}")
+        return out
+
+    def url(self) -> str:
+        return f"{self.cfg.ws_url.rstrip('/')}/stream?streams={'/'.join(self.streams())}"
+
+    def on_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self.disconnected.clear()
+        self.connected.set()
+        self.handler.touch_all(time.monotonic_ns())
+
+    def on_disconnected(self) -> None:
+        self.transport = None
+        self.connected.clear()
+        self.disconnected.set()
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect with exponential backoff and jitter, until stopped."""
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        self._spawn(self._snapshots())
+        self._spawn(self._watchdog())
+        try:
+            while not self.stopping:
+                try:
+                    await ws_connect(lambda: _Listener(self), self.url(), websocket_handshake_timeout=5)
+                    log.info("feed_connected", url=self.cfg.ws_url, attempt=self.attempt)
+                    self.attempt = 0
+                    await self.disconnected.wait()
+                    if self.stopping:
+                        break
+                    log.warn("feed_disconnected", url=self.cfg.ws_url)
+                except Exception as exc:  # any connect failure: refused, handshake, timeout
+                    log.once(f"connect_fail:{type(exc).__name__}", "warn", "feed_connect_failed",
+                             url=self.cfg.ws_url, reason=repr(exc))
+                self.handler.c.inc(Counter.RECONNECTS)
+                self.handler.reset_all()
+                self.attempt += 1
+                delay = min(self.cfg.reconnect_max_s, self.cfg.reconnect_min_s * 2 ** min(self.attempt - 1, 16))
+                await asyncio.sleep(delay * (0.5 + random.random() / 2))  # jitter: no thundering herd
+        finally:
+            for t in list(self._tasks):
+                t.cancel()
+            await self.session.close()
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.transport is not None:
+            self.transport.send_close()
+            self.transport.disconnect()
+        self.disconnected.set()
+
+    def _spawn(self, coro) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    # -- snapshots ---------------------------------------------------------------------------
+    async def _snapshots(self) -> None:
+        """Fetch a REST snapshot for every symbol the handler asks for, one task per symbol."""
+        while True:
+            await asyncio.sleep(0.01)
+            if not self.connected.is_set():
+                continue
+            want = self.handler.want_snapshot - self.fetching
+            self.handler.want_snapshot.clear()
+            for s in want:
+                self.fetching.add(s)
+                self._spawn(self._fetch(s))
+
+    async def _fetch(self, symbol: str) -> None:
+        url = f"{self.cfg.rest_url.rstrip('/')}{_DEPTH_PATH[self.cfg.kind]}"
+        try:
+            while not self.stopping:
+                try:
+                    assert self.session is not None
+                    async with self.session.get(url, params={"symbol": symbol, "limit": self.cfg.snapshot_limit}) as r:
+                        body = await r.read()
+                        if r.status != 200:
+                            self.handler.c.inc(Counter.SNAPSHOT_ERRORS)
+                            log.once(f"snapshot_http:{symbol}:{r.status}", "warn", "snapshot_failed", symbol=symbol,
+                                     status=r.status, body=body[:200].decode("utf-8", "replace"))
+                            retry = float(r.headers.get("Retry-After", 0) or 0)
+                            await asyncio.sleep(max(retry, self.cfg.snapshot_retry_s))
+                            continue
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    self.handler.c.inc(Counter.SNAPSHOT_ERRORS)
+                    log.once(f"snapshot_err:{symbol}", "warn", "snapshot_failed", symbol=symbol, reason=repr(exc))
+                    await asyncio.sleep(self.cfg.snapshot_retry_s)
+                    continue
+                st = self.handler.on_snapshot(symbol, body, time.monotonic_ns())
+                if st >= SyncStatus.GAP:
+                    self.handler.want_snapshot.discard(symbol)
+                    await asyncio.sleep(self.cfg.snapshot_retry_s)  # the snapshot was behind the stream
+                    continue
+                return
+        finally:
+            self.fetching.discard(symbol)
+
+    # -- watchdog ----------------------------------------------------------------------------
+    async def _watchdog(self) -> None:
+        """Resync a symbol that went silent; reconnect when every symbol did (a stalled socket)."""
+        stale_ns = int(self.cfg.stale_after_s * 1e9)
+        while True:
+            await asyncio.sleep(min(1.0, self.cfg.stale_after_s / 4))
+            if not self.connected.is_set():
+                continue
+            now = time.monotonic_ns()
+            stale = self.handler.stale_symbols(now, stale_ns)
+            if not stale:
+                continue
+            if len(stale) == len(self.cfg.symbols):
+                log.warn("feed_stalled", symbols=stale, stale_after_s=self.cfg.stale_after_s)
+                self.handler.c.inc(Counter.WATCHDOG_RESYNCS)
+                self.handler.touch_all(now)
+                if self.transport is not None:
+                    self.transport.disconnect()  # the run loop reconnects and resyncs everything
+                continue
+            for s in stale:
+                log.warn("symbol_stale", symbol=s, stale_after_s=self.cfg.stale_after_s)
+                self.handler.c.inc(Counter.WATCHDOG_RESYNCS)
+                self.handler.last_depth_ns[s] = now
+                self.resubscribe(s)
+                self.handler.reset_symbol(s)
+
+    def resubscribe(self, symbol: str) -> None:
+        """UNSUBSCRIBE + SUBSCRIBE one symbol's streams on the live connection."""
+        if self.transport is None:
+            return
+        streams = self.streams([symbol])
+        for method in ("UNSUBSCRIBE", "SUBSCRIBE"):
+            self._sub_id += 1
+            msg = msgspec.json.encode({"method": method, "params": streams, "id": self._sub_id})
+            self.transport.send(WSMsgType.TEXT, msg)

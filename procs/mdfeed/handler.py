@@ -1,0 +1,166 @@
+"""FeedHandler: frames in, books and trades out — market_data's logic without any I/O.
+
+The network side (``feed``) hands every frame here with its receive time and fetches a REST
+snapshot for each symbol this handler asks for (``want_snapshot``). Everything the handler
+sees is counted; bad input is handled (skipped or resynced) and logged once with the reason,
+never raised.
+"""
+
+from __future__ import annotations
+
+import time
+
+from procs.book.book import Book
+from procs.book.messages import AggTrade, DepthUpdate, FrameDecoder, Trade
+from procs.book.sync import BookSync, SyncStatus
+from procs.core import log
+from procs.core import messages as M
+from procs.core.instruments import Instrument, decimal_to_int
+from shm.counters import Counters
+
+from .publisher import Counter, Hist, Publisher
+
+
+class FeedHandler:
+    """Routes decoded frames to each symbol's BookSync and publishes what changed."""
+
+    def __init__(self, symbols: list[str], instruments: dict[str, Instrument], kind: str,
+                 publisher: Publisher, counters: Counters, recorder: object | None = None) -> None:
+        missing = [s for s in symbols if s not in instruments]
+        if missing:
+            raise ValueError(f"symbols missing from exchangeInfo: symbols={','.join(missing)}")
+        self.symbols = symbols
+        self.sid = {s: i for i, s in enumerate(symbols)}
+        self.instruments = instruments
+        self.syncs = {s: BookSync(s, kind, instruments[s]) for s in symbols}
+        self.seq = dict.fromkeys(symbols, 0)
+        self.last_depth_ns = dict.fromkeys(symbols, time.monotonic_ns())
+        self.want_snapshot: set[str] = set(symbols)
+        self.decoder = FrameDecoder()
+        self.pub = publisher
+        self.c = counters
+        self.recorder = recorder
+        self._decode_errors_seen = 0
+
+    # -- frames ----------------------------------------------------------------------------
+    def on_frame(self, raw: bytes, ts_recv: int) -> None:
+        """One WebSocket text frame as received, stamped with ``time.monotonic_ns()``."""
+        c = self.c
+        c.inc(Counter.MESSAGES)
+        c.inc(Counter.BYTES, len(raw))
+        if self.recorder is not None:
+            self.recorder.add(ts_recv, raw)
+        dec = self.decoder
+        _stream, msg = dec.decode(raw)
+        if msg is None:
+            if dec.decode_errors != self._decode_errors_seen:
+                self._decode_errors_seen = dec.decode_errors
+                c.inc(Counter.DECODE_ERRORS)
+                log.once("decode_error", "warn", "frame_decode_error", reason="not a valid frame",
+                         frame=raw[:200].decode("utf-8", "replace"))
+            return
+        if type(msg) is DepthUpdate:
+            self._on_depth(msg, ts_recv)
+        elif type(msg) is Trade:
+            self._on_trade(msg.s, msg.t, msg.p, msg.q, msg.T, msg.m, ts_recv)
+        elif type(msg) is AggTrade:
+            self._on_trade(msg.s, msg.a, msg.p, msg.q, msg.T, msg.m, ts_recv)
+
+    def _on_depth(self, ev: DepthUpdate, ts_recv: int) -> None:
+        sync = self.syncs.get(ev.s)
+        if sync is None:
+            self.c.inc(Counter.UNKNOWN_STREAM)
+            log.once(f"unknown_symbol:{ev.s}", "warn", "unknown_symbol", symbol=ev.s)
+            return
+        self.last_depth_ns[ev.s] = ts_recv
+        st = sync.on_diff(ev)
+        if st == SyncStatus.APPLIED:
+            self._publish(ev.s, sync.book, ev.u, ev.E, ts_recv, 0)
+        elif st == SyncStatus.STALE:
+            self.c.inc(Counter.DROPPED_STALE)
+        elif st == SyncStatus.BUFFERED:
+            if sync.needs_snapshot:
+                self.want_snapshot.add(ev.s)
+        else:
+            self._resync(ev.s, st, sync.last_error)
+
+    def _publish(self, symbol: str, book: Book | None, update_id: int, e_ms: int, ts_recv: int,
+                 flags: int) -> None:
+        assert book is not None
+        seq = self.seq[symbol] + 1
+        self.seq[symbol] = seq
+        self.c.inc(Counter.DEPTH_APPLIED)
+        ts_pub = self.pub.publish_book(self.sid[symbol], book, update_id, e_ms * 1_000_000, ts_recv, flags, seq)
+        self.c.record(Hist.RECV_TO_PUBLISH, ts_pub - ts_recv)
+
+    def _resync(self, symbol: str, st: SyncStatus, why: str) -> None:
+        c = self.c
+        c.inc(Counter.RESYNCS)
+        if st == SyncStatus.GAP:
+            c.inc(Counter.GAPS)
+        elif st == SyncStatus.BAD_INPUT:
+            c.inc(Counter.BAD_VALUES)
+        elif st == SyncStatus.CROSSED:
+            c.inc(Counter.CROSSED)
+        log.once(f"resync:{symbol}:{st.name}", "warn", "book_resync", symbol=symbol, reason=st.name.lower(),
+                 detail=why)
+        self.want_snapshot.add(symbol)
+
+    def _on_trade(self, symbol: str, tid: int, p: str, q: str, t_ms: int, buyer_maker: bool, ts_recv: int) -> None:
+        inst = self.instruments.get(symbol)
+        sid = self.sid.get(symbol)
+        if inst is None or sid is None:
+            self.c.inc(Counter.UNKNOWN_STREAM)
+            return
+        try:
+            px = decimal_to_int(p, inst.price_scale)
+            qty = decimal_to_int(q, inst.qty_scale)
+        except ValueError as exc:
+            self.c.inc(Counter.BAD_VALUES)
+            log.once(f"bad_trade:{symbol}", "warn", "bad_trade", symbol=symbol, reason=str(exc))
+            return
+        if px <= 0 or qty <= 0:
+            self.c.inc(Counter.BAD_VALUES)
+            log.once(f"bad_trade_sign:{symbol}", "warn", "bad_trade", symbol=symbol,
+                     reason=f"non-positive price or quantity: p={p} q={q}")
+            return
+        self.c.inc(Counter.TRADES)
+        self.pub.publish_trade(sid, tid, px, qty, t_ms * 1_000_000, ts_recv, buyer_maker)
+
+    # -- snapshots and resets ----------------------------------------------------------------
+    def on_snapshot(self, symbol: str, raw: bytes, ts_recv: int) -> SyncStatus:
+        """A REST depth snapshot body for ``symbol``; returns what the sync made of it."""
+        sync = self.syncs[symbol]
+        snap = self.decoder.decode_snapshot(raw)
+        self.c.inc(Counter.SNAPSHOTS)
+        if snap is None:
+            self.c.inc(Counter.SNAPSHOT_ERRORS)
+            log.once(f"bad_snapshot:{symbol}", "warn", "bad_snapshot", symbol=symbol,
+                     body=raw[:200].decode("utf-8", "replace"))
+            self.want_snapshot.add(symbol)
+            return SyncStatus.BAD_INPUT
+        st = sync.on_snapshot(snap)
+        if st == SyncStatus.APPLIED:
+            self._publish(symbol, sync.book, sync.last_u, snap.E, ts_recv, M.BOOK_SNAPSHOT)
+            log.info("book_synced", symbol=symbol, last_update_id=sync.last_u, snapshot_id=snap.lastUpdateId)
+        elif st >= SyncStatus.GAP:
+            self._resync(symbol, st, sync.last_error)
+        return st
+
+    def reset_all(self) -> None:
+        """After a reconnect every book must be rebuilt from a new snapshot."""
+        for s, sync in self.syncs.items():
+            sync.reset()
+            self.want_snapshot.add(s)
+
+    def reset_symbol(self, symbol: str) -> None:
+        self.syncs[symbol].reset()
+        self.want_snapshot.add(symbol)
+
+    def stale_symbols(self, now_ns: int, stale_after_ns: int) -> list[str]:
+        """Symbols with no depth event for ``stale_after_ns`` (the watchdog resyncs them)."""
+        return [s for s, t in self.last_depth_ns.items() if now_ns - t > stale_after_ns]
+
+    def touch_all(self, now_ns: int) -> None:
+        for s in self.last_depth_ns:
+            self.last_depth_ns[s] = now_ns
