@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -429,3 +431,66 @@ def test_coarse_tick_and_step_then_4014_4023_4004() -> None:
         assert ei.value.code == code
     order, _ = venue.place(acct, {**base, "price": "99.90", "quantity": "0.050"})
     assert order.status == NEW
+
+
+class _Placer:
+    """A market listener that posts a GTX order at each side's touch every ``every`` book updates."""
+
+    def __init__(self, market: Any, venue: Venue, symbol: str, every: int) -> None:
+        self.market, self.venue, self.symbol, self.every = market, venue, symbol, every
+        self.n = 0
+        self.acct = venue.accounts["b25-test-key"]
+
+    def on_book_level(self, symbol: str, is_bid: bool, price_ticks: int, qty_lots: int) -> None:
+        self.n += 1
+        if symbol != self.symbol or self.n % self.every:
+            return
+        inst = self.market.instruments[symbol]
+        step = inst.step_lots
+        for side, lvl in (("BUY", self.market.best_bid(symbol)), ("SELL", self.market.best_ask(symbol))):
+            if lvl is None:
+                continue
+            try:
+                self.venue.place(self.acct, {"symbol": symbol, "side": side, "type": "LIMIT", "timeInForce": "GTX",
+                                             "price": inst.ticks_to_price(lvl[0]),
+                                             "quantity": inst.lots_to_qty(step * 10)})
+            except ApiError as e:
+                assert e.code in (-5022, -2025, -2019), e.msg
+
+    def on_market_trade(self, symbol: str, price_ticks: int, qty_lots: int, buyer_is_maker: bool,
+                        ts_ms: int) -> None:
+        pass
+
+
+def _replay_once(path: Path, queue_model: str) -> list[dict]:
+    from procs.sim.config import SimConfig
+    from procs.sim.orderapi import build_trading
+    from procs.sim.server import SimServer
+
+    async def main() -> list[dict]:
+        srv = SimServer(SimConfig(rest_port=0, ws_port=0, source="replay", replay=[str(path)], speed=0.0,
+                                  replay_wait_subscriber=False))
+        rest, ws = build_trading(srv.market, TradingConfig(queue_model=queue_model))  # type: ignore[arg-type]
+        srv.set_handlers(rest, ws)
+        srv.market.add_listener(_Placer(srv.market, rest.venue, "BTCUSDT", 400))
+        await srv.start()
+        try:
+            await asyncio.wait_for(srv.done.wait(), 60)
+        finally:
+            await srv.stop()
+        return rest.order_log
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("queue_model", ["conservative", "prorata"])
+def test_replayed_market_when_replayed_twice_then_same_fills(real_data: Path, queue_model: str) -> None:
+    path = real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"
+    if not path.exists():
+        pytest.skip(f"recording missing: {path}")
+    log1 = _replay_once(path, queue_model)
+    log2 = _replay_once(path, queue_model)
+    assert log1 == log2
+    trades = [r for r in log1 if r["event"] == "TRADE"]
+    assert len([r for r in log1 if r["event"] == "NEW"]) > 10 and trades
+    assert all(r["maker"] for r in trades)
