@@ -36,6 +36,8 @@ SIGNED, KEY = "SIGNED", "KEY"
 # (method, path) -> (handler, weight, security)
 ROUTES: dict[tuple[str, str], tuple[str, int, str]] = {
     ("POST", "/fapi/v1/order"): ("place", 0, SIGNED),
+    ("POST", "/fapi/v1/order/test"): ("place_test", 0, SIGNED),
+    ("GET", "/fapi/v1/userTrades"): ("user_trades", 5, SIGNED),
     ("DELETE", "/fapi/v1/order"): ("cancel", 1, SIGNED),
     ("GET", "/fapi/v1/order"): ("query", 1, SIGNED),
     ("GET", "/fapi/v1/openOrder"): ("open_order", 1, SIGNED),
@@ -170,6 +172,11 @@ class TradingRest:
             if sym:
                 v.instrument(sym)
             return [v.order_result(o, with_time=True) for o in v.open_orders(acct, sym)]
+        if name == "place_test":
+            v.place(acct, params, dry_run=True)
+            return {}
+        if name == "user_trades":
+            return self._user_trades(acct, params)
         if name == "all_orders":
             inst = v.instrument(params.get("symbol"))
             return [v.order_result(o, with_time=True) for (s, _), o in v.orders.items()
@@ -207,6 +214,22 @@ class TradingRest:
             self.streams.delete(acct.name, params.get("listenKey"))
             return {}
         raise ApiError(-1000, f"unrouted {name}")
+
+    def _user_trades(self, acct: Any, params: dict[str, str]) -> list[dict[str, Any]]:
+        sym = self.venue.instrument(params.get("symbol")).symbol
+        try:
+            limit = min(1000, int(params.get("limit", "500")))
+            from_id = int(params["fromId"]) if "fromId" in params else None
+            start = int(params.get("startTime", "0"))
+            end = int(params["endTime"]) if "endTime" in params else None
+        except ValueError:
+            raise ApiError(-1102, "Mandatory parameter 'limit/fromId/startTime/endTime' was not sent, was "
+                                  "empty/null, or malformed.") from None
+        rows = self.venue.user_trades.get((acct.name, sym), [])
+        out = [r for r in rows if (from_id is None or r["id"] >= from_id) and r["time"] >= start
+               and (end is None or r["time"] <= end)]
+        # Newest `limit` unless paging forward from an id, as the exchange does.
+        return out[:limit] if from_id is not None else out[-limit:]
 
     def _sim(self, method: str, path: str, raw_query: str, raw_body: str) -> tuple[int, bytes, dict[str, str]]:
         try:

@@ -15,12 +15,12 @@ from decimal import Decimal
 from typing import IO, Any
 
 from procs.core.instruments import Instrument, decimal_to_int
-from procs.sim.accounts import Q8, ZERO, Account, px, qty
+from procs.sim.accounts import Q8, ZERO, Account, fmt8, px, qty
 from procs.sim.api import MarketView
 from procs.sim.matching import CANCELED, EXPIRED, NEW, SimOrder, SymbolEngine
 from procs.sim.signing import ApiError
 from procs.sim.trade_filters import Filters, check_filters
-from procs.sim.trade_format import account_update, notional, order_json, order_update
+from procs.sim.trade_format import account_update, fixed, notional, order_json, order_update
 from procs.sim.trading_config import TradingConfig
 
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
@@ -72,6 +72,7 @@ class Venue:
         self._log_file: IO[str] | None = open(cfg.order_log, "a") if cfg.order_log else None  # noqa: SIM115
         self._sweep: set[tuple[str, str]] = set()
         self._filter_cache: dict[str, Filters] = {}
+        self.user_trades: dict[tuple[str, str], list[dict[str, Any]]] = {}  # GET /fapi/v1/userTrades
         self.by_cid: dict[tuple[str, str, str], SimOrder] = {}  # (account, symbol, cid) -> newest
         self._names: dict[str, Account] = {a.name: a for a in self.accounts.values()}
 
@@ -135,8 +136,11 @@ class Venue:
         return o
 
     # -- order entry -----------------------------------------------------------------------
-    def place(self, acct: Account, params: dict[str, str]) -> tuple[SimOrder, dict[str, Any]]:
-        """Validate and accept a new order; returns it and its ACK snapshot. Raises ApiError."""
+    def place(self, acct: Account, params: dict[str, str], dry_run: bool = False
+              ) -> tuple[SimOrder, dict[str, Any]]:
+        """Validate and accept a new order; returns it and its ACK snapshot. Raises ApiError.
+
+        ``dry_run`` (``POST /fapi/v1/order/test``) checks every rule and stops before accepting."""
         inst = self.instrument(params.get("symbol"))
         side = mandatory(params, "side")
         if side not in ("BUY", "SELL"):
@@ -202,6 +206,8 @@ class Venue:
             raise ApiError(-5021, "Due to the order could not be filled immediately, the FOK order has been "
                                   "rejected. The order will not be recorded in the order history")
 
+        if dry_run:
+            return order, {}
         self.next_order_id[inst.symbol] = oid + 1
         self.orders[(inst.symbol, oid)] = order
         self.by_cid[(acct.name, inst.symbol, order.client_order_id)] = order
@@ -290,6 +296,13 @@ class Venue:
         fee = (notional(inst, price_ticks, qty_lots) * rate).quantize(Q8)
         realized = acct.apply_fill(inst, order.is_buy, price_ticks, qty_lots, fee, now)
         order.update_ms = now
+        self.user_trades.setdefault((acct.name, order.symbol), []).append({
+            "buyer": order.is_buy, "commission": fmt8(fee), "commissionAsset": inst.margin_asset, "id": trade_id,
+            "maker": is_maker, "orderId": order.order_id, "price": fixed(price_ticks, inst.price_scale),
+            "qty": fixed(qty_lots, inst.qty_scale), "quoteQty": str(notional(inst, price_ticks, qty_lots)),
+            "realizedPnl": fmt8(realized), "side": "BUY" if order.is_buy else "SELL", "positionSide": "BOTH",
+            "symbol": order.symbol, "time": now,
+        })
         self._record("TRADE", inst, order, lastQty=inst.lots_to_qty(qty_lots),
                      lastPrice=inst.ticks_to_price(price_ticks), tradeId=trade_id, maker=is_maker,
                      fee=str(fee.normalize()), realizedPnl=str(realized.normalize()))

@@ -250,6 +250,16 @@ def test_account_balance_position_risk_shapes() -> None:
     assert len(p2) == 2 and p2[0]["marginType"] == "cross"
     st, p3, _ = api.signed("GET", "/fapi/v3/positionRisk", symbol=SYM)
     assert len(p3) == 1 and p3[0]["positionAmt"] == "0.500" and p3[0]["entryPrice"] == "60001.00000000"
+    st, trades, _ = api.signed("GET", "/fapi/v1/userTrades", symbol=SYM)
+    assert st == 200 and [(t["price"], t["qty"], t["maker"], t["buyer"]) for t in trades] == [
+        ("60001.00", "0.500", False, True)]
+    assert trades[0]["commission"] == "15.00025000" and trades[0]["quoteQty"] == "30000.50000"
+    st, body, _ = api.signed("POST", "/fapi/v1/order/test", symbol=SYM, side="BUY", type="LIMIT",
+                             timeInForce="GTX", quantity="0.1", price="60001")
+    assert body["code"] == -5022
+    st, body, _ = api.signed("POST", "/fapi/v1/order/test", symbol=SYM, side="BUY", type="LIMIT",
+                             timeInForce="GTC", quantity="0.1", price="59000")
+    assert (st, body) == (200, {}) and len(api.rest.order_log) == 2  # NEW + TRADE of the first order only
     st, rl, _ = api.signed("GET", "/fapi/v1/rateLimit/order")
     assert {r["interval"] for r in rl} == {"SECOND", "MINUTE"}
     st, body, _ = api.raw("GET", "/fapi/v1/nothing")
