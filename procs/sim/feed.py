@@ -126,8 +126,33 @@ class _DepthAgg:
         self.due = 0.0
 
 
-def encode_levels(levels: Iterable[tuple[int, int]], ps: int, qs: int) -> str:
-    return ",".join([f'["{fixed(p, ps)}","{fixed(q, qs)}"]' for p, q in levels])
+class LevelEncoder:
+    """``[["price","qty"],..]`` text for one instrument, with the decimal text of recent prices
+    and quantities cached (the touch repeats the same few values all the time)."""
+
+    __slots__ = ("ps", "qs", "_px", "_qty")
+
+    def __init__(self, ps: int, qs: int) -> None:
+        self.ps, self.qs = ps, qs
+        self._px: dict[int, str] = {}
+        self._qty: dict[int, str] = {}
+
+    def encode(self, levels: Iterable[tuple[int, int]]) -> str:
+        px_c, qty_c = self._px, self._qty
+        out = []
+        for p, q in levels:
+            ptxt = px_c.get(p)
+            if ptxt is None:
+                if len(px_c) > 50_000:
+                    px_c.clear()
+                ptxt = px_c[p] = fixed(p, self.ps)
+            qtxt = qty_c.get(q)
+            if qtxt is None:
+                if len(qty_c) > 50_000:
+                    qty_c.clear()
+                qtxt = qty_c[q] = fixed(q, self.qs)
+            out.append(f'["{ptxt}","{qtxt}"]')
+        return ",".join(out)
 
 
 class Feed:
@@ -140,6 +165,7 @@ class Feed:
         self._held: dict[str, bytes] = {}  # reorder_diff: the event sent after the next one
         self._top: dict[str, tuple[int, int, int, int]] = {}
         self._agg_trade_id = 1
+        self._enc: dict[str, LevelEncoder] = {}
         self._mark_n = 0
         self.depth_events = 0
         hub.on_new_stream = self._on_new_stream
@@ -186,11 +212,13 @@ class Feed:
         self, symbol: str, first_u: int, last_u: int, prev_u: int, bids: Iterable[tuple[int, int]],
         asks: Iterable[tuple[int, int]], e_ms: int, t_ms: int,
     ) -> bytes:
-        ins = self.market.instruments[symbol]
-        ps, qs = ins.price_scale, ins.qty_scale
+        enc = self._enc.get(symbol)
+        if enc is None:
+            ins = self.market.instruments[symbol]
+            enc = self._enc[symbol] = LevelEncoder(ins.price_scale, ins.qty_scale)
         return (
             f'{{"e":"depthUpdate","E":{e_ms},"T":{t_ms},"s":"{symbol}","U":{first_u},"u":{last_u},'
-            f'"pu":{prev_u},"b":[{encode_levels(bids, ps, qs)}],"a":[{encode_levels(asks, ps, qs)}]}}'
+            f'"pu":{prev_u},"b":[{enc.encode(bids)}],"a":[{enc.encode(asks)}]}}'
         ).encode()
 
     def send_depth(self, stream: str, symbol: str, payload: bytes) -> None:

@@ -1,0 +1,103 @@
+"""Generator throughput, measured (a benchmark, never a test).
+
+``python -m procs.sim.bench [--rate R] [--seconds S] [--json]`` prints
+``{"generate_only": {...}, "over_socket": {...}}``: events/s of the bare generator with the
+``@depth@0ms`` encoding, and depth events plus other frames per second actually received by a
+picows client subscribed to every symbol's ``@depth@0ms``, ``@trade`` and ``@bookTicker``
+while the server is asked for ``R`` depth events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import msgspec
+import picows
+import uvloop
+
+from procs.core.instruments import load_exchange_info
+from procs.sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig, SimConfig
+from procs.sim.faults import Faults
+from procs.sim.feed import Feed, Hub
+from procs.sim.generator import Generator
+from procs.sim.market import Market
+from procs.sim.server import SimServer
+
+
+class _Sink:
+    combined = True
+    paused = False
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.bytes = 0
+
+    def send_bytes(self, data: bytes) -> None:
+        self.frames += 1
+        self.bytes += len(data)
+
+    def close(self) -> None:
+        pass
+
+
+def generate_only(n: int = 200_000) -> dict:
+    market = Market(load_exchange_info(DEFAULT_EXCHANGE_INFO))
+    faults = Faults()
+    hub = Hub(faults)
+    feed = Feed(market, hub, faults)
+    sink = _Sink()
+    for s in ("btcusdt@depth@0ms", "ethusdt@depth@0ms"):
+        hub.subscribe(sink, s)
+    gen = Generator(market, GeneratorConfig(seed=1), ["BTCUSDT", "ETHUSDT"])
+    gen.seed_books()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ev = gen.step()
+        feed.depth_event(ev.symbol, ev.first_u, ev.last_u, ev.prev_u, ev.bids, ev.asks, 0, 0)
+    dt = time.perf_counter() - t0
+    return {"events": n, "events_per_s": round(n / dt), "frames": sink.frames, "mb_per_s": round(sink.bytes / dt / 1e6, 1)}
+
+
+async def over_socket(rate: float, seconds: float) -> dict:
+    cfg = SimConfig(rest_port=0, ws_port=0, generator=GeneratorConfig(msg_rate=rate))
+    server = SimServer(cfg)
+    await server.start()
+    counts = {"depth": 0, "other": 0}
+
+    class Client(picows.WSListener):
+        def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+            if frame.msg_type == picows.WSMsgType.TEXT:
+                payload = frame.get_payload_as_bytes()
+                counts["depth" if b"@depth" in payload[:40] else "other"] += 1
+
+    streams = "/".join(f"{s}@{k}" for s in ("btcusdt", "ethusdt") for k in ("depth@0ms", "trade", "bookTicker"))
+    transport, _ = await picows.ws_connect(Client, f"ws://127.0.0.1:{server.ws_port}/stream?streams={streams}")
+    try:
+        await asyncio.sleep(0.5)  # warm up
+        d0, o0 = counts["depth"], counts["other"]
+        t0 = time.perf_counter()
+        await asyncio.sleep(seconds)
+        dt = time.perf_counter() - t0
+        d, o = counts["depth"] - d0, counts["other"] - o0
+    finally:
+        transport.disconnect()
+        await server.stop()
+    return {"requested_depth_per_s": rate, "depth_per_s": round(d / dt), "all_msgs_per_s": round((d + o) / dt)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="procs.sim.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--rate", type=float, default=50_000)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    out = {"generate_only": generate_only(), "over_socket": uvloop.run(over_socket(args.rate, args.seconds))}
+    print(msgspec.json.encode(out).decode() if args.json else json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
