@@ -39,6 +39,11 @@ def _shm_clean(args: argparse.Namespace) -> int:
     from shm.inspect import clean
 
     removed, refused = clean(args.instance, args.force)
+    if args.instance and not refused:
+        from procs.core.control import unlink_queues
+        from procs.core.registry import PROCESSES
+
+        removed += unlink_queues(args.instance, PROCESSES)
     for r in removed:
         print(f"removed {r}")
     for r in refused:

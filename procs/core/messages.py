@@ -47,3 +47,139 @@ Trade = np.dtype([
 TRADE_BUYER_MAKER = 1
 
 assert Trade.itemsize == 64
+
+# -- order path -------------------------------------------------------------------------------
+# Commands are imperative (the intent kinds), events past tense (OrderEvent kinds).
+MAX_SYMBOLS = 16
+
+# OrderIntent.kind
+SUBMIT_ORDER = 1
+CANCEL_ORDER = 2
+CANCEL_ALL = 3
+# OrderIntent.source
+SOURCE_STRATEGY = 1
+SOURCE_MANUAL = 2
+SOURCE_RISK = 3
+# side
+BUY = 1
+SELL = -1
+# order_type
+LIMIT = 1
+MARKET = 2
+# tif
+GTC = 1
+IOC = 2
+FOK = 3
+GTX = 4
+
+OrderIntent = np.dtype([
+    ("intent_id", "<i8"),  # per-producer sequence: (source, strategy_id, intent_id) is unique
+    ("kind", "<i8"), ("source", "<i8"), ("strategy_id", "<i8"), ("symbol_id", "<i8"),
+    ("side", "<i8"), ("order_type", "<i8"), ("tif", "<i8"),
+    ("price", "<i8"),  # ticks; 0 for MARKET
+    ("qty", "<i8"),  # lots
+    ("reduce_only", "<i8"),
+    ("client_tag", "<i8"),  # the strategy's own order number; CANCEL_ORDER names the order by it
+    ("ts_md_recv", "<i8"),  # trace: ts_recv of the market-data event that caused the intent
+    ("md_seq", "<i8"),  # trace: BookUpdate.seq of that event
+    ("ts_intent", "<i8"),  # when the intent was written
+    ("flags", "<i8"),
+])
+assert OrderIntent.itemsize == 128
+
+# OrderEvent.kind (past tense: what happened to an order)
+ORDER_ACCEPTED = 1  # the exchange acknowledged it (NEW)
+ORDER_DENIED = 2  # b25's pre-trade check refused it; never sent
+ORDER_REJECTED = 3  # the exchange refused it (reason = exchange error code)
+ORDER_PARTIALLY_FILLED = 4
+ORDER_FILLED = 5
+ORDER_CANCELED = 6
+ORDER_EXPIRED = 7
+ORDER_CANCEL_REJECTED = 8
+ORDER_SENT = 9  # request written to the wire (for latency tracing)
+EVENT_NAMES = {ORDER_ACCEPTED: "accepted", ORDER_DENIED: "denied", ORDER_REJECTED: "rejected",
+               ORDER_PARTIALLY_FILLED: "partially_filled", ORDER_FILLED: "filled", ORDER_CANCELED: "canceled",
+               ORDER_EXPIRED: "expired", ORDER_CANCEL_REJECTED: "cancel_rejected", ORDER_SENT: "sent"}
+# OrderEvent.flags
+FLAG_MAKER = 1
+FLAG_REDUCE_ONLY = 2
+FLAG_RECOVERED = 4  # emitted while reconciling after a restart
+
+# OrderDenied reasons (b25's own pre-trade checks; exchange rejects carry the exchange code, < 0)
+DENY_HALTED = 1
+DENY_REDUCING = 2
+DENY_MAX_ORDER_QTY = 3
+DENY_MAX_ORDER_NOTIONAL = 4
+DENY_MAX_POSITION = 5
+DENY_MAX_OPEN_ORDERS = 6
+DENY_ORDER_RATE = 7
+DENY_PRICE_BAND = 8
+DENY_BREAKER_OPEN = 9
+DENY_RATE_LIMIT = 10
+DENY_BAD_INTENT = 11
+DENY_UNKNOWN_ORDER = 12
+DENY_RECOVERING = 13
+DENY_NAMES = {DENY_HALTED: "halted", DENY_REDUCING: "reducing_only", DENY_MAX_ORDER_QTY: "max_order_qty",
+              DENY_MAX_ORDER_NOTIONAL: "max_order_notional", DENY_MAX_POSITION: "max_position",
+              DENY_MAX_OPEN_ORDERS: "max_open_orders", DENY_ORDER_RATE: "max_order_rate",
+              DENY_PRICE_BAND: "price_band", DENY_BREAKER_OPEN: "breaker_open", DENY_RATE_LIMIT: "rate_limit",
+              DENY_BAD_INTENT: "bad_intent", DENY_UNKNOWN_ORDER: "unknown_order", DENY_RECOVERING: "recovering"}
+
+OrderEvent = np.dtype([
+    ("event_seq", "<i8"), ("kind", "<i8"), ("strategy_id", "<i8"), ("symbol_id", "<i8"),
+    ("side", "<i8"), ("order_type", "<i8"), ("client_tag", "<i8"), ("order_id", "<i8"),
+    ("price", "<i8"), ("qty", "<i8"),  # ticks / lots of the order
+    ("cum_qty", "<i8"), ("last_px", "<i8"), ("last_qty", "<i8"),
+    ("fee_e8", "<i8"),  # fee of this fill in 1e-8 units of the margin asset (negative = rebate)
+    ("reason", "<i8"),  # DENY_* for ORDER_DENIED, the exchange error code for ORDER_REJECTED
+    ("trade_id", "<i8"),
+    ("ts_event", "<i8"),  # exchange time (ms * 1e6)
+    ("ts_recv", "<i8"),  # when execution received the report
+    ("ts_intent", "<i8"), ("ts_md_recv", "<i8"), ("ts_sent", "<i8"),  # trace
+    ("intent_id", "<i8"), ("source", "<i8"), ("flags", "<i8"),
+    ("client_order_id", "S32"),
+    ("_pad", "V32"),
+])
+assert OrderEvent.itemsize == 256
+
+# -- risk state (SeqLock block written by risk, read in line by execution) ---------------------
+ACTIVE = 1
+REDUCING = 2
+HALTED = 3
+TRADING_STATE_NAMES = {ACTIVE: "ACTIVE", REDUCING: "REDUCING", HALTED: "HALTED"}
+
+RiskState = np.dtype([
+    ("trading_state", "<i8"), ("updated_ns", "<i8"),
+    ("max_open_orders", "<i8"),  # 0 = no limit (global)
+    ("max_orders_per_s", "<i8"),  # 0 = no limit
+    ("halt_reason", "<i8"), ("version", "<i8"),
+    ("equity_e8", "<i8"), ("drawdown_e8", "<i8"),
+    # per symbol_id; 0 = no limit
+    ("max_order_qty", "<i8", (MAX_SYMBOLS,)),  # lots
+    ("max_order_notional_e8", "<i8", (MAX_SYMBOLS,)),  # quote units * 1e8
+    ("max_position", "<i8", (MAX_SYMBOLS,)),  # lots, absolute net position
+    ("position", "<i8", (MAX_SYMBOLS,)),  # lots, signed net position across strategies
+    ("mark", "<i8", (MAX_SYMBOLS,)),  # ticks; 0 = unknown
+    ("price_band_bps", "<i8", (MAX_SYMBOLS,)),
+    ("sym_max_open_orders", "<i8", (MAX_SYMBOLS,)),
+])
+assert RiskState.itemsize % 64 == 0
+
+# -- strategy signals and alerts (for the TUI and the monitor) ---------------------------------
+Signal = np.dtype([
+    ("strategy_id", "<i8"), ("symbol_id", "<i8"), ("ts", "<i8"),
+    ("value", "<f8"),  # the strategy's signal (imbalance, fair-price offset, ...)
+    ("decision", "<i8"),  # 0 none, 1 buy, -1 sell, 2 quote both sides, 3 cancel
+    ("position", "<i8"), ("aux", "<f8"), ("md_seq", "<i8"),
+])
+assert Signal.itemsize == 64
+
+ALERT_INFO = 1
+ALERT_WARN = 2
+ALERT_CRITICAL = 3
+Alert = np.dtype([
+    ("ts", "<i8"),  # time.time_ns(): alerts are read by people
+    ("level", "<i8"), ("code", "<i8"), ("symbol_id", "<i8"),
+    ("value", "<f8"), ("text", "S88"),
+])
+assert Alert.itemsize == 128

@@ -1,4 +1,20 @@
-"""The b25 trading registry: every ring and state block, declared once (STYLE.md example 4)."""
+"""The b25 trading registry: every ring and state block, declared once (STYLE.md example 4).
+
+| name | record | policy | producer -> named consumers |
+|---|---|---|---|
+| md.book | BookUpdate | broadcast | market_data -> strategy, risk |
+| md.trade | Trade | broadcast | market_data -> strategy, risk |
+| orders.strategy | OrderIntent | gating | strategy -> execution |
+| orders.manual | OrderIntent | gating | tui / ops API -> execution |
+| exec | OrderEvent | gating | execution -> strategy, risk |
+| strategy.signals | Signal | broadcast | strategy -> (observers: TUI) |
+| alerts.<proc> | Alert | broadcast | risk, execution, market_data -> (observers) |
+| book.<symbol> | BookUpdate | state | market_data |
+| risk.state | RiskState | state | risk -> execution (in line) |
+| status.<proc> | ProcessStatus | state | every process |
+
+Observers (TUI, monitor, tools) read any ring without a slot and never gate it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +25,21 @@ from . import messages as M
 
 MD_BOOK = "md.book"
 MD_TRADE = "md.trade"
+ORDERS_STRATEGY = "orders.strategy"
+ORDERS_MANUAL = "orders.manual"
+EXEC = "exec"
+SIGNALS = "strategy.signals"
+RISK_STATE = "risk.state"
+ALERT_PRODUCERS = ("risk", "execution", "market_data", "strategy")
+PROCESSES = ("exchange_sim", "market_data", "strategy", "execution", "risk", "monitor")
 
 
 def book_state_name(symbol: str) -> str:
     return f"book.{symbol}"
+
+
+def alerts_name(proc: str) -> str:
+    return f"alerts.{proc}"
 
 
 def build_registry(depth: int = M.DEFAULT_DEPTH) -> Registry:
@@ -21,5 +48,12 @@ def build_registry(depth: int = M.DEFAULT_DEPTH) -> Registry:
     book = M.book_update_dtype(depth)
     reg.ring(RingSpec(MD_BOOK, book, 4096, L.POLICY_BROADCAST, ("strategy", "risk")))
     reg.ring(RingSpec(MD_TRADE, M.Trade, 16384, L.POLICY_BROADCAST, ("strategy", "risk")))
+    reg.ring(RingSpec(ORDERS_STRATEGY, M.OrderIntent, 4096, L.POLICY_GATING, ("execution",)))
+    reg.ring(RingSpec(ORDERS_MANUAL, M.OrderIntent, 256, L.POLICY_GATING, ("execution",)))
+    reg.ring(RingSpec(EXEC, M.OrderEvent, 8192, L.POLICY_GATING, ("strategy", "risk")))
+    reg.ring(RingSpec(SIGNALS, M.Signal, 4096, L.POLICY_BROADCAST, ()))
+    for p in ALERT_PRODUCERS:
+        reg.ring(RingSpec(alerts_name(p), M.Alert, 256, L.POLICY_BROADCAST, ()))
     reg.state(StateSpec("book.{symbol}", book, 1))
+    reg.state(StateSpec(RISK_STATE, M.RiskState, 1))
     return reg

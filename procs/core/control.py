@@ -1,0 +1,116 @@
+"""Control commands between processes: msgspec Structs, msgpack-encoded, one posix_ipc
+MessageQueue per receiving process (``/b25.<instance>.ctl.<proc>``, mode 0600).
+
+Commands are imperative (``Reload``, ``CancelAll``, ``SetKillSwitch``, ...). The receiver polls
+``ControlInbox.poll()`` from its loop (non-blocking); senders use ``send_command``. A command
+that fails to decode is counted and logged by the receiver, never raised into its loop.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import posix_ipc
+
+from shm.segment import shm_name
+
+MAX_MESSAGE = 8192
+
+
+class Command(msgspec.Struct, tag=True, frozen=True, kw_only=True):
+    operator: str = ""  # who asked (the TUI user, "ops-api", "risk"), for the audit log line
+
+
+class Reload(Command):
+    """Reload strategy code/config (strategy) or limits (risk)."""
+
+    target: str = ""  # a strategy id, or "" for all
+
+
+class CancelAll(Command):
+    symbol: str = ""  # "" = every symbol
+
+
+class SetKillSwitch(Command):
+    """HALTED when on; turning it off needs an operator (risk refuses an empty one)."""
+
+    on: bool
+
+
+class SetTradingState(Command):
+    state: str  # "ACTIVE" | "REDUCING" | "HALTED"
+
+
+class Shutdown(Command):
+    pass
+
+
+class Ping(Command):
+    pass
+
+
+AnyCommand = Reload | CancelAll | SetKillSwitch | SetTradingState | Shutdown | Ping
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(AnyCommand)
+
+
+def queue_name(instance: str, proc: str) -> str:
+    return shm_name(instance, f"ctl.{proc}")
+
+
+class ControlInbox:
+    """The receiving process's queue; ``poll()`` returns decoded commands (never blocks)."""
+
+    def __init__(self, instance: str, proc: str) -> None:
+        self.name = queue_name(instance, proc)
+        self.q = posix_ipc.MessageQueue(self.name, posix_ipc.O_CREAT, mode=0o600, max_messages=10,  # the default kernel limit (fs.mqueue.msg_max)
+                                        max_message_size=MAX_MESSAGE)
+        self.q.block = False
+        self.bad = 0
+        self.last_error = ""
+
+    def poll(self, limit: int = 16) -> list[AnyCommand]:
+        out: list[AnyCommand] = []
+        for _ in range(limit):
+            try:
+                raw, _prio = self.q.receive(0)
+            except posix_ipc.BusyError:
+                break
+            try:
+                out.append(_dec.decode(raw))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.bad += 1
+                self.last_error = str(exc)
+        return out
+
+    def close(self, unlink: bool = True) -> None:
+        self.q.close()
+        if unlink:
+            try:
+                posix_ipc.unlink_message_queue(self.name)
+            except posix_ipc.ExistentialError:
+                pass
+
+
+def send_command(instance: str, proc: str, cmd: Command, timeout: float = 1.0) -> None:
+    """Send one command; raises FileNotFoundError when the process has no inbox (not running)."""
+    try:
+        q = posix_ipc.MessageQueue(queue_name(instance, proc))
+    except posix_ipc.ExistentialError:
+        raise FileNotFoundError(f"process has no control queue (not running?): proc={proc} "
+                                f"queue={queue_name(instance, proc)}") from None
+    try:
+        q.send(_enc.encode(cmd), timeout=timeout)
+    finally:
+        q.close()
+
+
+def unlink_queues(instance: str, procs: tuple[str, ...]) -> list[str]:
+    """Remove the control queues of ``procs`` (``b25 shm clean``; /dev/mqueue is not listable here)."""
+    removed = []
+    for p in procs:
+        try:
+            posix_ipc.unlink_message_queue(queue_name(instance, p))
+            removed.append(queue_name(instance, p))
+        except posix_ipc.ExistentialError:
+            pass
+    return removed
