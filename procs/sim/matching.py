@@ -238,7 +238,8 @@ class SymbolEngine:
         side = order.is_buy
         p = order.price_ticks
         displayed = self.market.displayed_qty(self.symbol, side, p)
-        order.queue_ahead = displayed
+        # Liquidity we already took from this level is not ahead of us any more.
+        order.queue_ahead = self._avail(side, p, displayed)
         self.book[side].setdefault(p, []).append(order)
         self.known[side].setdefault(p, displayed)
         self._refresh_best(side)
@@ -255,9 +256,11 @@ class SymbolEngine:
         old = known.get(price)
         if old is not None:
             cons = self.consumed[is_bid]
-            c = cons.get(price)
-            if c is not None:
-                # The market removing size from a level is attributed to our consumption first.
+            c_old = cons.get(price, 0)
+            c = c_old
+            if c:
+                # The market removing size from a level is attributed to our consumption first
+                # (it is the market catching up with what we took from the front).
                 c = 0 if qty == 0 else max(0, c - max(0, old - qty))
                 c = min(c, qty)
                 if c:
@@ -266,20 +269,22 @@ class SymbolEngine:
                     del cons[price]
             orders = self.book[is_bid].get(price)
             if orders and qty < old:
-                d = old - qty
-                if self.prorata:
+                eff = qty - c  # what the market really still shows ahead of or behind us
+                d = (old - qty) - (c_old - c)
+                if self.prorata and d > 0:
                     tr = self.traded[is_bid].get(price, 0)
                     by_trade = min(tr, d)
                     if tr:
                         self.traded[is_bid][price] = tr - by_trade
                     d_nt = d - by_trade
+                    old_eff = old - c_old
                     for r in orders:
-                        if d_nt and old:
-                            r.queue_ahead -= d_nt * r.queue_ahead // old
-                        r.queue_ahead = min(r.queue_ahead, qty)
+                        if d_nt and old_eff > 0:
+                            r.queue_ahead -= d_nt * r.queue_ahead // old_eff
+                        r.queue_ahead = min(r.queue_ahead, eff)
                 else:
                     for r in orders:
-                        r.queue_ahead = min(r.queue_ahead, qty)
+                        r.queue_ahead = min(r.queue_ahead, eff)
             if orders or price in cons:
                 known[price] = qty
             else:

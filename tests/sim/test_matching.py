@@ -494,3 +494,14 @@ def test_replayed_market_when_replayed_twice_then_same_fills(real_data: Path, qu
     trades = [r for r in log1 if r["event"] == "TRADE"]
     assert len([r for r in log1 if r["event"] == "NEW"]) > 10 and trades
     assert all(r["maker"] for r in trades)
+
+
+def test_queue_when_resting_where_we_took_liquidity_then_taken_part_not_ahead() -> None:
+    r = Rig()
+    r.limit("BUY", "60001", "0.4", tif="IOC", acct="ka")  # takes 0.4 of the 1.0 at 60001
+    o = r.limit("SELL", "60001", "0.5", acct="kb")
+    assert o.status == NEW and o.queue_ahead == lots("0.6")
+    r.market.set_level(SYM, False, px("60001"), lots("0.6"))  # the market catches up with our take
+    assert o.queue_ahead == lots("0.6")
+    r.market.set_level(SYM, False, px("60001"), lots("0.5"))  # a cancel somewhere in the queue
+    assert o.queue_ahead == lots("0.5")
