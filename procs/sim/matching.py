@@ -140,10 +140,23 @@ class SymbolEngine:
     def _opposite_prices(self, order: SimOrder, limit: int | None) -> list[tuple[int, int]]:
         """(price, displayed) of every opposite price the order may trade at, best first."""
         prices: dict[int, int] = {}
-        for p, q in self.market.levels(self.symbol, not order.is_buy, self.depth):
-            if not self._crosses(order.is_buy, limit, p):
-                break  # levels come best first
-            prices[p] = q
+        m = self.market
+        best = m.best_ask(self.symbol) if order.is_buy else m.best_bid(self.symbol)
+        if best is not None and self._crosses(order.is_buy, limit, best[0]):
+            # Fetch a few levels first: levels() sorts the side, and most orders cross one or two.
+            n = 8
+            while True:
+                lv = m.levels(self.symbol, not order.is_buy, min(n, self.depth))
+                for p, q in lv:
+                    if not self._crosses(order.is_buy, limit, p):
+                        break  # levels come best first
+                    prices[p] = q
+                else:
+                    if len(lv) == min(n, self.depth) and n < self.depth:
+                        prices.clear()
+                        n *= 8
+                        continue
+                break
         for p in self.book[not order.is_buy]:
             if self._crosses(order.is_buy, limit, p) and p not in prices:
                 prices[p] = 0

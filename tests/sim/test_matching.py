@@ -505,3 +505,14 @@ def test_queue_when_resting_where_we_took_liquidity_then_taken_part_not_ahead() 
     assert o.queue_ahead == lots("0.6")
     r.market.set_level(SYM, False, px("60001"), lots("0.5"))  # a cancel somewhere in the queue
     assert o.queue_ahead == lots("0.5")
+
+
+def test_market_order_when_walking_many_levels_then_takes_them_in_price_order() -> None:
+    r = Rig()
+    for i in range(5, 80):
+        r.market.set_level(SYM, False, px("60001") + i * 100, lots("0.1"))
+    o = r.place(side="BUY", type="MARKET", quantity="10")  # 5 x 1.0 + 50 x 0.1
+    assert o.status == FILLED
+    prices = [int(Decimal(x["lastPrice"]) * 100) for x in r.venue.order_log if x["event"] == "TRADE"]
+    assert prices == sorted(prices) and len(prices) == 55
+    assert prices[-1] == px("60001") + 54 * 100
