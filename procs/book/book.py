@@ -273,8 +273,12 @@ class Book:
         keys = keys[:-n - 1:-1]  # best n, best first
         nb = len(keys)
         pack = _packer(nb)
-        pack(bid_px, 0, *keys)
-        pack(bid_qty, 0, *map(self.bids.__getitem__, keys))
+        try:
+            pack(bid_px, 0, *keys)
+            pack(bid_qty, 0, *map(self.bids.__getitem__, keys))
+        except (TypeError, BufferError, ValueError):  # not C-contiguous int64: the slow way
+            bid_px[:nb] = keys
+            bid_qty[:nb] = [self.bids[k] for k in keys]
         if nb < n:
             bid_px[nb:] = 0
             bid_qty[nb:] = 0
@@ -285,8 +289,12 @@ class Book:
         keys = keys[:-n - 1:-1]
         na = len(keys)
         pack = _packer(na)
-        pack(ask_px, 0, *map(neg, keys))
-        pack(ask_qty, 0, *map(self.asks.__getitem__, keys))
+        try:
+            pack(ask_px, 0, *map(neg, keys))
+            pack(ask_qty, 0, *map(self.asks.__getitem__, keys))
+        except (TypeError, BufferError, ValueError):
+            ask_px[:na] = [-k for k in keys]
+            ask_qty[:na] = [self.asks[k] for k in keys]
         if na < n:
             ask_px[na:] = 0
             ask_qty[na:] = 0

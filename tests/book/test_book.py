@@ -105,3 +105,11 @@ def test_apply_when_random_updates_then_top_n_equals_sorted_reference(seed: int)
         if step % 500 == 0:
             assert b.bid_levels() == want_b and b.ask_levels() == want_a
     assert b.depth() == (len(ref_b), len(ref_a))
+
+
+def test_fill_top_when_arrays_not_contiguous_then_still_filled() -> None:
+    b = Book(_inst())
+    b.load_snapshot([("100.10", "1.000"), ("100.00", "2.000")], [("100.20", "3.000")])
+    big = np.zeros((4, 6), np.int64)
+    assert b.fill_top(big[0, ::2], big[1, ::2], big[2, ::2], big[3, ::2]) == (2, 1)
+    assert big[0, ::2].tolist() == [10010, 10000, 0] and big[2, ::2].tolist() == [10020, 0, 0]
