@@ -23,7 +23,7 @@ import msgspec
 
 from procs.book.recordings import Frame, iter_frames
 from procs.core import log
-from procs.core.instruments import Instrument, instrument_for_scales, scale_of
+from procs.core.instruments import Instrument, instrument_for_scales
 from procs.sim.config import SimConfig
 from procs.sim.feed import Feed, Hub
 from procs.sim.market import Market
@@ -75,6 +75,11 @@ _mark = msgspec.json.Decoder(_Mark)
 _snap = msgspec.json.Decoder(_Snapshot)
 
 
+def _decimals(text: str) -> int:
+    dot = text.find(".")
+    return 0 if dot < 0 else len(text) - dot - 1
+
+
 def _snapshot_of(frame: Frame) -> _Snapshot:
     raw = frame.raw
     if raw.startswith(b'{"stream"'):  # b25 recorder's ``<sym>@depthSnapshot`` envelope
@@ -101,16 +106,21 @@ class Replay:
         """Find symbols and streams, make instruments for symbols exchangeInfo lacks, preload
         the first snapshot of each symbol."""
         scales: dict[str, tuple[int, int]] = {}
+        sampled: Counter[str] = Counter()
+
+        def widen(sym: str, levels: list[tuple[str, str]]) -> None:
+            # the exchange writes every price with the symbol's full precision ("1.01000"), so
+            # the written decimals give the scale even where trailing digits are zero
+            ps, qs = scales.get(sym, (0, 0))
+            scales[sym] = (max([ps] + [_decimals(p) for p, _ in levels]), max([qs] + [_decimals(q) for _, q in levels]))
+
         for i, fr in enumerate(self.frames):
             if fr.snapshot_symbol is not None:
                 sym = fr.snapshot_symbol
-                if sym in self._first_snap:
-                    continue
-                self._first_snap[sym] = i
-                snap = _snapshot_of(fr)
-                levels = snap.bids[:200] + snap.asks[:200]
-                scales[sym] = (max((scale_of(p) for p, _ in levels), default=2),
-                               max((scale_of(q) for _, q in levels), default=3))
+                if sym not in self._first_snap:
+                    self._first_snap[sym] = i
+                    snap = _snapshot_of(fr)
+                    widen(sym, snap.bids + snap.asks)
                 continue
             try:
                 env = _env.decode(fr.raw)
@@ -118,11 +128,10 @@ class Replay:
                 continue
             self.feed.raw_streams.add(env.stream)
             sym = env.stream.split("@", 1)[0].upper()
-            if sym not in scales and "@depth" in env.stream:
+            if "@depth" in env.stream and sampled[sym] < 50:  # enough to see every decimal place
+                sampled[sym] += 1
                 d = _depth.decode(env.data)
-                levels = d.b + d.a
-                scales[sym] = (max((scale_of(p) for p, _ in levels), default=2),
-                               max((scale_of(q) for _, q in levels), default=3))
+                widen(sym, d.b + d.a)
         for sym, (ps, qs) in scales.items():
             ins = self.market.instruments.get(sym)
             if ins is None or ins.price_scale < ps or ins.qty_scale < qs:
@@ -131,6 +140,15 @@ class Replay:
                 self.market.add_symbol(ins)
         for sym, i in self._first_snap.items():
             self._load_snapshot(sym, _snapshot_of(self.frames[i]))
+        # the market clock starts at the recording's first exchange time, not at wall time
+        for fr in self.frames[:100]:
+            if fr.snapshot_symbol is None and b'"E":' in fr.raw:
+                try:
+                    self.market.sim_time_ms = _depth.decode(_env.decode(fr.raw).data).E or None
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                if self.market.sim_time_ms:
+                    break
         log.info("replay_loaded", files=list(self.config.replay), frames=len(self.frames),
                  symbols=sorted(scales), streams=sorted(self.feed.raw_streams))
 

@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from procs.core.instruments import Instrument
 from procs.sim.api import RestHandler
 from procs.sim.config import FaultSpec
 from procs.sim.faults import Faults
-from procs.sim.market import Market
+from procs.sim.market import Market, fixed
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
@@ -38,6 +39,21 @@ def _err(status: int, code: int, msg: str, weight: int | None = None) -> web.Res
     headers = {WEIGHT_HEADER: str(weight)} if weight is not None else None
     return web.Response(status=status, body=json.dumps({"code": code, "msg": msg}).encode(),
                         content_type=_JSON, headers=headers)
+
+
+def synth_symbol_entry(ins: Instrument) -> dict:
+    """A minimal exchangeInfo entry for a symbol the configured file lacks (a replayed
+    recording's symbol), with tick and step at the scales inferred from the recording."""
+    tick, step = fixed(1, ins.price_scale), fixed(1, ins.qty_scale)
+    return {
+        "symbol": ins.symbol, "pair": ins.symbol, "contractType": "PERPETUAL", "status": "TRADING",
+        "pricePrecision": ins.price_scale, "quantityPrecision": ins.qty_scale, "marginAsset": "USDT",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "tickSize": tick, "minPrice": tick, "maxPrice": "1000000"},
+            {"filterType": "LOT_SIZE", "stepSize": step, "minQty": step, "maxQty": "1000000"},
+            {"filterType": "MARKET_LOT_SIZE", "stepSize": step, "minQty": step, "maxQty": "1000000"},
+        ],
+    }
 
 
 class WeightMeter:
@@ -127,6 +143,10 @@ class RestApp:
     async def info(self, request: web.Request) -> web.Response:
         body = dict(self.exchange_info)
         body["serverTime"] = self.market.now_ms()
+        listed = {e["symbol"] for e in body.get("symbols", [])}
+        extra = [synth_symbol_entry(ins) for sym, ins in self.market.instruments.items() if sym not in listed]
+        if extra:
+            body["symbols"] = list(body.get("symbols", [])) + extra
         return self._ok(body, 1)
 
     async def depth(self, request: web.Request) -> web.Response:

@@ -89,6 +89,8 @@ class SimServer:
         assert server is not None and server.sockets
         self.rest_port = server.sockets[0].getsockname()[1]
         self._router = Router(self.hub, self.ws_handler, cfg.max_ws_buffer, self.ws_max_msgs_per_s)
+        # No server pings (the exchange sends one every 3 min): picows 2.3.1's server-side
+        # auto-ping made every upgrade fail here, so it stays off; clients' pings are answered.
         self._ws_server = await picows.ws_create_server(
             self._router, cfg.host, cfg.ws_port, enable_auto_pong=True,
         )
@@ -111,6 +113,9 @@ class SimServer:
         self._tasks.clear()
         for s in list(self.hub.sessions):
             s.close()
+        if self._router is not None:
+            for h in list(self._router.handler_conns):
+                h.close()
         if self._ws_server is not None:
             self._ws_server.close()
             await self._ws_server.wait_closed()

@@ -21,6 +21,7 @@ from procs.sim.api import WsHandler
 from procs.sim.feed import Hub
 
 _ROUTE_PREFIXES = ("/public", "/market")
+MAX_STREAMS = 1024  # per connection, as on the exchange
 
 
 def _is_stream(name: str) -> bool:
@@ -136,6 +137,9 @@ class MarketConn(WSListener):
             if not isinstance(params, list) or not all(isinstance(p, str) and _is_stream(p) for p in params):
                 self._reply({"code": 2, "msg": "Invalid request: invalid stream name in params", "id": rid})
                 return
+            if method == "SUBSCRIBE" and len(self.streams.keys() | set(params)) > MAX_STREAMS:
+                self._reply({"code": 2, "msg": f"Invalid request: too many streams (max {MAX_STREAMS})", "id": rid})
+                return
             for s in params:
                 if method == "SUBSCRIBE":
                     if s not in self.streams:
@@ -215,7 +219,7 @@ class Router:
         raw = request.path
         path = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
         market = parse_market_path(path)
-        if market is not None:
+        if market is not None and len(market[1]) <= MAX_STREAMS:
             return MarketConn(self.hub, market[0], market[1], self.max_buffer, self.max_msgs)
         if self.ws_handler is not None and self.ws_handler.ws_claims(path):
             return HandlerConn(self.ws_handler, path, self.handler_conns)

@@ -213,3 +213,26 @@ async def _cryptofeed(real: Path) -> None:
 
 def test_replay_when_cryptofeed_recording_then_snapshots_merge_and_depth_variants_synthesized(real_data: Path) -> None:
     uvloop.run(_cryptofeed(real_data))
+
+
+async def _replay_instruments(real: Path) -> None:
+    srv = SimServer(_replay_config(real / "cryptofeed-binance" / "BINANCE_FUTURES.ws.1.0"))  # default exchangeInfo
+    await srv.start()
+    try:
+        assert srv.market.now_ms() // 1000 == 1626992741  # 2021-07-22 22:25:41, from the recording
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{srv.rest_port}/fapi/v1/exchangeInfo") as r:
+                info = await r.json()
+            async with http.get(f"http://127.0.0.1:{srv.rest_port}/fapi/v1/depth",
+                                params={"symbol": "AKROUSDT", "limit": "5"}) as r:
+                depth = await r.json()
+        akro = next(s for s in info["symbols"] if s["symbol"] == "AKROUSDT")
+        pf = next(f for f in akro["filters"] if f["filterType"] == "PRICE_FILTER")
+        assert pf["tickSize"] == "0.00001" and akro["pricePrecision"] == 5
+        assert depth["lastUpdateId"] == 600859605486 and len(depth["bids"]) == 5
+    finally:
+        await srv.stop()
+
+
+def test_replay_when_symbols_missing_from_exchange_info_then_synthesized_from_recorded_scales(real_data: Path) -> None:
+    uvloop.run(_replay_instruments(real_data))

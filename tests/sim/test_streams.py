@@ -168,3 +168,19 @@ async def _all_kinds() -> None:
 
 def test_every_stream_kind_when_subscribed_then_its_event_type_arrives() -> None:
     uvloop.run(_all_kinds())
+
+
+async def _too_many() -> None:
+    async with running_sim() as (srv, http):
+        async with http.ws_connect(f"http://127.0.0.1:{srv.ws_port}/ws") as ws:
+            params = [f"sym{i}usdt@trade" for i in range(1025)]
+            await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}))
+            reply = await recv_json(ws)
+            assert reply["code"] == 2 and "too many streams" in reply["msg"] and reply["id"] == 1
+            await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@depth"], "id": "x"}))
+            reply = await recv_json(ws)
+            assert reply["code"] == 2 and "unsigned integer" in reply["msg"]
+
+
+def test_subscribe_when_over_1024_streams_or_bad_id_then_error_code_2() -> None:
+    uvloop.run(_too_many())
