@@ -69,7 +69,7 @@ class Venue:
         self.orders: dict[tuple[str, int], SimOrder] = {}
         self.next_order_id: dict[str, int] = {}
         self.order_log: list[dict[str, Any]] = []
-        self._log_file: IO[str] | None = open(cfg.order_log, "a") if cfg.order_log else None  # noqa: SIM115
+        self._log_file: IO[str] | None = open(cfg.order_log, "a") if cfg.order_log else None
         self._sweep: set[tuple[str, str]] = set()
         self._filter_cache: dict[str, Filters] = {}
         self.user_trades: dict[tuple[str, str], list[dict[str, Any]]] = {}  # GET /fapi/v1/userTrades

@@ -133,6 +133,8 @@ def test_connector_places_queries_and_cancels_an_order(sim: SimProcess, client: 
 def test_connector_fill_round_trip_with_user_data_stream(sim: SimProcess, client: UMFutures) -> None:
     key = client.new_listen_key()["listenKey"]
     ws = websocket.create_connection(f"ws://127.0.0.1:{sim.ws_port}/ws/{key}", timeout=5)
+    private = websocket.create_connection(
+        f"ws://127.0.0.1:{sim.ws_port}/private/ws?listenKey={key}&events=ACCOUNT_UPDATE", timeout=5)
     try:
         before = Decimal(client.balance()[0]["balance"])
         res = client.new_order(symbol=SYM, side="BUY", type="MARKET", quantity="0.005",
@@ -154,10 +156,12 @@ def test_connector_fill_round_trip_with_user_data_stream(sim: SimProcess, client
         assert after == before - fee
         acct = client.account()
         assert Decimal(acct["totalWalletBalance"]) == after
+        assert recv(private, 1)[0]["e"] == "ACCOUNT_UPDATE"
         client.renew_listen_key(key)
         client.close_listen_key(key)
     finally:
         ws.close()
+        private.close()
 
 
 def test_ws_api_order_over_a_real_socket_and_fault_endpoint(sim: SimProcess, client: UMFutures) -> None:
