@@ -1,0 +1,137 @@
+"""FeedHandler in-process on real shm and real recordings: publishes exactly the book the shared
+book/sync code builds, counts every kind of bad input and asks for a resync instead of failing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from procs.book.messages import DepthSnapshot
+from procs.book.rebuild import Rebuilder, recorded_instruments
+from procs.book.recordings import iter_frames
+from procs.core import messages as M
+from procs.core.registry import book_state_name, build_registry
+from procs.mdfeed.handler import FeedHandler
+from procs.mdfeed.publisher import Counter, Hist, Publisher, read_book_state
+from shm.counters import Counters
+
+SYM = "BTCUSDT"
+
+
+@pytest.fixture
+def md(instance: str):
+    reg = build_registry(20)
+    inst = recorded_instruments("usdm")
+    pub = Publisher(reg, instance, [SYM])
+    counters = Counters.create(instance, "market_data", Counter, Hist)
+    h = FeedHandler([SYM], inst, "usdm", pub, counters)
+    state = reg.reader(instance, book_state_name(SYM))
+    yield h, state, counters, reg, instance
+    state.close()
+    pub.close()
+    counters.seg.unlink()
+    counters.close()
+    from shm.inspect import clean
+    clean(instance, force=True)
+
+
+def _feed(h: FeedHandler, frames) -> None:
+    for f in frames:  # stamped on arrival, as the feed does (the recording's clock is another one)
+        if f.snapshot_symbol:
+            h.on_snapshot(f.snapshot_symbol, f.raw, time.monotonic_ns())
+        else:
+            h.on_frame(f.raw, time.monotonic_ns())
+
+
+def _top(sync_book, n: int = 20):
+    return sync_book.bid_levels(n), sync_book.ask_levels(n)
+
+
+def test_on_frame_when_real_recording_then_state_block_equals_shared_rebuild(md, real_data: Path) -> None:
+    h, state, counters, _reg, _ = md
+    path = real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"
+    _feed(h, iter_frames([path]))
+    rb = Rebuilder(symbols={SYM})
+    for f in iter_frames([path]):
+        rb.feed(f)
+    rec, _ = state.read()
+    got = read_book_state(rec, None)
+    bids, asks = _top(rb.syncs[SYM].book)
+    assert got["update_id"] == rb.syncs[SYM].last_u
+    assert got["bids"] == bids and got["asks"] == asks
+    assert counters.get(Counter.GAPS) == 0
+    assert counters.get(Counter.DEPTH_APPLIED) == rb.syncs[SYM].counters.applied
+    assert counters.get(Counter.TRADES) > 900  # 974 @trade frames in the file
+
+
+def test_publish_when_book_applied_then_ring_records_carry_trace_fields(md, real_data: Path) -> None:
+    h, _state, _c, reg, instance = md
+    obs = reg.consumer(instance, "md.book")  # an observer
+    frames = list(iter_frames([real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"]))[:200]
+    _feed(h, frames)
+    got = []
+    while len(b := obs.poll()):
+        got.append(b.copy())
+        obs.commit()
+    obs.close()
+    import numpy as np
+    recs = np.concatenate(got)
+    assert len(recs) > 10
+    assert (recs["ts_pub"] >= recs["ts_recv"]).all()
+    assert list(recs["seq"]) == list(range(1, len(recs) + 1))
+    assert recs["flags"][0] & M.BOOK_SNAPSHOT
+    assert (recs["bid_px"][:, 0] < recs["ask_px"][:, 0]).all()
+
+
+def _snapshot_and_first(real_data: Path):
+    frames = list(iter_frames([real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"]))
+    i = next(k for k, f in enumerate(frames) if f.snapshot_symbol)
+    return frames, i
+
+
+def test_on_frame_when_malformed_or_bad_values_then_counted_and_resync_requested(md, real_data: Path) -> None:
+    h, _state, counters, _reg, _ = md
+    frames, i = _snapshot_and_first(real_data)
+    _feed(h, frames[: i + 60])
+    h.want_snapshot.clear()
+    h.on_frame(b'{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpd', 1)
+    assert counters.get(Counter.DECODE_ERRORS) == 1
+    live = h.syncs[SYM]
+    u = live.last_u
+    nan = (b'{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":%d,'
+           b'"u":%d,"pu":%d,"b":[["60000.00","NaN"]],"a":[]}}' % (u + 1, u + 2, u))
+    h.on_frame(nan, 2)
+    assert counters.get(Counter.BAD_VALUES) == 1 and SYM in h.want_snapshot
+    assert counters.get(Counter.RESYNCS) == 1
+
+
+def test_on_frame_when_update_crosses_book_then_counted_as_crossed_and_resynced(md, real_data: Path) -> None:
+    h, _state, counters, _reg, _ = md
+    frames, i = _snapshot_and_first(real_data)
+    _feed(h, frames[: i + 60])
+    h.want_snapshot.clear()
+    sync = h.syncs[SYM]
+    best_ask = sync.book.best_ask()[0]
+    u = sync.last_u
+    px = sync.book.instrument.ticks_to_price(best_ask + 1000)
+    crossed = (b'{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"BTCUSDT","U":%d,'
+               b'"u":%d,"pu":%d,"b":[["%s","1.000"]],"a":[]}}' % (u + 1, u + 2, u, px.encode()))
+    h.on_frame(crossed, 3)
+    assert counters.get(Counter.CROSSED) == 1 and SYM in h.want_snapshot
+
+
+def test_on_frame_when_negative_trade_qty_then_counted_not_published(md) -> None:
+    h, _state, counters, _reg, _ = md
+    bad = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":5,"p":"60000.10","q":"-1"}}'
+    h.on_frame(bad, 4)
+    assert counters.get(Counter.BAD_VALUES) == 1 and counters.get(Counter.TRADES) == 0
+
+
+def test_on_snapshot_when_malformed_then_counted_and_asked_again(md) -> None:
+    h, _state, counters, _reg, _ = md
+    h.want_snapshot.clear()
+    h.on_snapshot(SYM, b'{"lastUpdateId": "x"}', 5)
+    assert counters.get(Counter.SNAPSHOT_ERRORS) == 1 and SYM in h.want_snapshot
+    assert isinstance(DepthSnapshot, type)
