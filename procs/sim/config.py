@@ -1,4 +1,27 @@
-"""Configuration of the exchange simulator's market side: the ``[sim]`` TOML section."""
+"""Configuration of the exchange simulator's market side: the ``[sim]`` TOML section.
+
+Example (every field has a default; unknown fields fail at start)::
+
+    [sim]
+    rest_port = 9731            # 0 = ephemeral; the "listening" log line gives the real ports
+    ws_port = 9732
+    symbols = ["BTCUSDT", "ETHUSDT"]
+    source = "generator"        # or "replay"
+    replay = ["../shared/data/real/hftbacktest-binance/usdm/btcusdt_20240718.gz"]
+    speed = 1.0                 # replay pace multiplier; 0 = as fast as the slowest reader
+
+    [sim.generator]
+    seed = 1
+    msg_rate = 5000             # depth events per second over all symbols
+
+    [[sim.faults]]
+    fault = "drop_diff"
+    symbol = "BTCUSDT"
+    after_s = 10
+    every_s = 30
+
+The trading side reads its own ``[sim_trading]`` section (``procs.sim.trading_config``).
+"""
 
 from __future__ import annotations
 

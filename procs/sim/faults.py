@@ -5,7 +5,10 @@ symbol ("" = any symbol) and consumed one depth event at a time by whichever dep
 that symbol sends next. ``seq_gap`` delivers the event with a wrong ``pu`` (a sequence break
 without data loss), ``drop_diff`` loses the data too. REST faults (``rest_429``, ``rest_5xx``,
 ``slow_snapshot``) are consumed per request. ``disconnect``, ``stall`` and
-``malformed_frame`` act on the WebSocket sessions at once through hooks the server installs.
+``malformed_frame`` act on the market-stream sessions at once through hooks the server
+installs. A stall keeps connections open and sends nothing for ``seconds``; the frames it
+withholds are lost (as when the exchange's feed hiccups), so a client sees a ``pu`` break when
+data resumes and must resync.
 """
 
 from __future__ import annotations

@@ -200,11 +200,9 @@ class SimServer:
 
     def _disconnect(self, symbol: str) -> int:
         sessions = self._sessions_for(symbol)
+        # market-stream connections only: the trading side has its own order-connection fault
         for s in sessions:
             s.close()
-        if self._router is not None and not symbol:
-            for h in list(self._router.handler_conns):
-                h.close()
         return len(sessions)
 
     def _malformed(self, symbol: str, count: int) -> int:

@@ -82,3 +82,33 @@ def test_process_when_config_file_then_sim_section_applies(tmp_path: Path) -> No
         assert len(body["bids"]) == 5 and float(body["bids"][0][0]) < float(body["asks"][0][0])
     finally:
         assert stop_sim(proc) == 0
+
+
+@pytest.mark.proc
+def test_process_when_replay_speed_zero_then_serves_the_recording_and_snapshot(real_data: Path) -> None:
+    import aiohttp
+    import uvloop
+
+    rec = real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"
+    proc, info = start_sim("--port", "0", "--ws-port", "0", "--replay", str(rec), "--speed", "0")
+
+    async def client() -> tuple[int, dict]:
+        n = 0
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{info['ws_port']}/stream?streams=btcusdt@depth@0ms/btcusdt@trade"
+            async with http.ws_connect(url) as ws:
+                while True:
+                    try:
+                        await ws.receive(timeout=1.5)
+                    except TimeoutError:
+                        break
+                    n += 1
+            async with http.get(f"http://127.0.0.1:{info['rest_port']}/sim/stats") as r:
+                return n, await r.json()
+
+    try:
+        n, stats = uvloop.run(client())
+        assert n == 3326 + 974  # every recorded depth and trade frame
+        assert stats["replay"]["finished"] and stats["books"]["BTCUSDT"]["last_u"] == 4984033952967
+    finally:
+        assert stop_sim(proc) == 0
