@@ -2,7 +2,19 @@
 
 ``build_trading(market, config) -> (rest_handler, ws_handler)``: the market side's server
 forwards every REST path it does not serve to ``rest_handler.handle_rest`` and offers every
-non-market WebSocket to ``ws_handler``. Besides the Binance paths the REST handler serves:
+non-market WebSocket to ``ws_handler`` (``/ws-fapi/v1``, ``/ws/<listenKey>``,
+``/private/ws/<listenKey>``, ``/private/ws?listenKey=<k>[&events=A/B]``).
+
+Binance paths (see ``ROUTES``): ``POST/DELETE/GET /fapi/v1/order``, ``POST /fapi/v1/order/test``,
+``GET /fapi/v1/openOrder``, ``/openOrders``, ``/allOrders``, ``/userTrades``,
+``DELETE /fapi/v1/allOpenOrders``, ``GET /fapi/v2|v3/account``, ``/balance``, ``/positionRisk``,
+``GET /fapi/v1/rateLimit/order``, ``POST /fapi/v1/leverage``, ``POST/PUT/DELETE /fapi/v1/listenKey``.
+Not supported (answered with the exchange's error): hedge mode (positionSide LONG/SHORT, -4061),
+GTD/RPI time in force (-1115), priceMatch (-1106), conditional types (-4120, as on Binance),
+batch orders and order modify (404). selfTradePreventionMode is accepted and ignored: orders of
+one account never match each other.
+
+Simulator control paths:
 
 * ``POST /sim/trade_fault`` with a JSON body ``{"fault": "slow_ack", "ms": 200, "count": 10}``
   (see ``procs.sim.trade_gate.Faults`` for the names; ``{"fault": "disconnect"}`` closes every
