@@ -86,5 +86,20 @@ class SimConfig(Section):
     mark_interval_ms: int = 1000
 
 
+def _resolve(base: Path, name: str) -> str:
+    p = Path(name)
+    if p.is_absolute() or not (base / p).exists():
+        return name
+    return str(base / p)
+
+
 def load_sim_config(path: str | Path | None) -> SimConfig:
-    return load_section(path, "sim", SimConfig)
+    """The ``[sim]`` section; relative replay / exchange_info paths are taken from the config
+    file's directory when they exist there, else from the working directory."""
+    cfg = load_section(path, "sim", SimConfig)
+    if path is None:
+        return cfg
+    base = Path(path).resolve().parent
+    return msgspec.structs.replace(
+        cfg, replay=[_resolve(base, r) for r in cfg.replay], exchange_info=_resolve(base, cfg.exchange_info)
+    )
