@@ -84,15 +84,19 @@ def _wire_trading(server: SimServer, args: argparse.Namespace) -> None:
     server.set_handlers(rest_handler, ws_handler)
 
 
-async def _serve(server: SimServer) -> None:
+async def _serve(server: SimServer) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
-    await stop.wait()
-    log.info("stopping")
+    waits = [loop.create_task(stop.wait()), loop.create_task(server.failed.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
+    log.info("stopping", failure=server.failure)
     await server.stop()
+    return 1 if server.failure else 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,12 +109,12 @@ def run(args: argparse.Namespace) -> int:
         log.error("config_error", reason=str(exc))
         return 2
     try:
-        uvloop.run(_serve(server))
+        rc = uvloop.run(_serve(server))
     except OSError as exc:  # e.g. port in use
         log.error("start_failed", reason=str(exc))
         return 1
-    log.info("stopped")
-    return 0
+    log.info("stopped", rc=rc)
+    return rc
 
 
 def main(argv: list[str] | None = None) -> int:

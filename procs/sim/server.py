@@ -50,6 +50,8 @@ class SimServer:
         self.done = asyncio.Event()  # set when a (non-looping) replay has sent everything
         self.running = asyncio.Event()  # cleared = market source paused (checkpoints, lockstep)
         self.running.set()
+        self.failed = asyncio.Event()  # a source or timer task died: the process exits non-zero
+        self.failure: str | None = None
         self._tasks: list[asyncio.Task] = []
         self._runner: web.AppRunner | None = None
         self._ws_server: asyncio.Server | None = None
@@ -103,8 +105,20 @@ class SimServer:
         self._tasks.append(loop.create_task(self._timers()))
         for spec in cfg.faults:
             self._tasks.append(loop.create_task(self._scheduled_fault(spec)))
+        for t in self._tasks:
+            t.add_done_callback(self._task_done)
         log.info("listening", host=cfg.host, rest_port=self.rest_port, ws_port=self.ws_port,
                  source=cfg.source, symbols=sorted(self.market.books) if cfg.source == "replay" else cfg.symbols)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        # error policy: a dead market source is a broken invariant, never a silent stall;
+        # the process exits non-zero and supervisord restarts it
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self.failure = f"{type(exc).__name__}: {exc}"
+        log.error("sim_task_failed", task=task.get_coro().__qualname__, reason=self.failure)
+        self.failed.set()
 
     async def stop(self) -> None:
         for t in self._tasks:

@@ -124,3 +124,26 @@ async def _forwarding() -> None:
 
 def test_trading_paths_when_handlers_plugged_then_forwarded_with_faults_applied() -> None:
     uvloop.run(_forwarding())
+
+
+class _Exploding:
+    def on_book_level(self, symbol: str, is_bid: bool, price_ticks: int, qty_lots: int) -> None:
+        raise RuntimeError("matching invariant broken")
+
+    def on_market_trade(self, symbol: str, price_ticks: int, qty_lots: int, buyer_is_maker: bool, ts_ms: int) -> None:
+        pass
+
+
+async def _failing_listener() -> None:
+    srv = SimServer(sim_config())
+    srv.market.add_listener(_Exploding())
+    await srv.start()
+    try:
+        await asyncio.wait_for(srv.failed.wait(), 5)
+        assert srv.failure == "RuntimeError: matching invariant broken"
+    finally:
+        await srv.stop()
+
+
+def test_source_when_listener_raises_then_server_reports_failure() -> None:
+    uvloop.run(_failing_listener())
