@@ -78,6 +78,7 @@ class Waiter:
     def register(self, words: memoryview, slot: int, has_work: Callable[[], bool]) -> None:
         """Called by a Consumer: this slot may sleep on this waiter."""
         words[L.consumer_word(slot, L.C_WAKE_TOKEN)] = self.token
+        words[L.W_WAITER_EPOCH] += 1  # producers notice and start checking our SLEEPING flag
         self._slots.append((words, slot))
         self._has_work.append(has_work)
 

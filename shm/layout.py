@@ -7,7 +7,7 @@ cache line (no false sharing between the writer and the readers)::
 
     offset  line  contents (int64 words)
     0       0     MAGIC | VERSION | KIND | CAPACITY | RECORD_SIZE | DTYPE_HASH | POLICY | N_CONSUMERS
-    64      1     PRODUCER_PID | HEARTBEAT_NS | START_NS | FULL_WAITS | DATA_OFFSET | NAME_HASH | - | -
+    64      1     PRODUCER_PID | HEARTBEAT_NS | START_NS | FULL_WAITS | DATA_OFFSET | NAME_HASH | WAITER_EPOCH | -
     128     2     WRITE_CURSOR (next sequence to publish; a release store after the record)
     192     3     SEQLOCK_SEQ (state blocks: odd while the writer is inside)
     256     4+k   consumer k: CURSOR | PID | ACTIVE | SLEEPING | WAKE_TOKEN | LOST | HEARTBEAT_NS | NAME_HASH
@@ -55,6 +55,7 @@ W_START_NS = 10
 W_FULL_WAITS = 11
 W_DATA_OFFSET = 12
 W_NAME_HASH = 13
+W_WAITER_EPOCH = 14  # bumped when a consumer registers a wake token: producers re-read tokens
 # line 2: write cursor
 W_WRITE_CURSOR = 16
 # line 3: seqlock sequence

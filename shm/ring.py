@@ -27,6 +27,9 @@ from .idle import Waiter, wake_sem_name
 from .segment import Segment
 from .sequence import Sequence, full_fence
 
+_WC = L.W_WRITE_CURSOR
+_WE = L.W_WAITER_EPOCH
+
 
 def struct_for(dtype: np.dtype) -> struct.Struct:
     """A struct.Struct with the same byte layout as ``dtype`` (padding as 'x', sub-arrays flat).
@@ -115,15 +118,23 @@ class Producer(_RingBase):
         self._sleep_idx = [L.consumer_word(k, L.C_SLEEPING) for k in range(self._n_cons)]
         self._token_idx = [L.consumer_word(k, L.C_WAKE_TOKEN) for k in range(self._n_cons)]
         self._sems: dict[int, posix_ipc.Semaphore | None] = {}
-        self._gate_limit = self._compute_gate() if self._gating else 0
+        # broadcast rings never wait: their "gate" only moves forward in steps of a capacity
+        self._gate_limit = self._compute_gate() if self._gating else self._next + self.capacity
         self._pack_into = self.struct.pack_into
         self._buf = seg.mm
         self._claimed = -1
+        self._data_offset = self.data_offset
+        self._mask = self.mask
+        self._record_size = self.record_size
+        self._waiters = False
+        self._epoch = -1
+        self.refresh_waiters()
 
     # -- gating -----------------------------------------------------------------------------
     def _compute_gate(self) -> int:
         """Highest sequence (exclusive) we may write without overwriting an unread record."""
         w = self._w
+        self.refresh_waiters()
         low = self._next
         for ci, ai in zip(self._cons_cursor_idx, self._cons_active_idx, strict=True):
             if w[ai]:
@@ -143,23 +154,24 @@ class Producer(_RingBase):
     def try_publish(self, *values: object) -> bool:
         """Write one record from flat field values and publish it; False when a gating ring is full."""
         seq = self._next
-        if self._gating and seq >= self._gate_limit:
-            self._gate_limit = self._compute_gate()
+        if seq >= self._gate_limit:
+            self._gate_limit = self._compute_gate() if self._gating else seq + self.capacity
             if seq >= self._gate_limit:
                 self._w[L.W_FULL_WAITS] += 1
                 return False
-        self._pack_into(self._buf, self.data_offset + (seq & self.mask) * self.record_size, *values)
+        self._pack_into(self._buf, self._data_offset + (seq & self._mask) * self._record_size, *values)
         self._next = seq + 1
-        self._w[L.W_WRITE_CURSOR] = seq + 1  # release: the record's stores precede this one
-        if self._n_cons:
+        w = self._w
+        w[_WC] = seq + 1  # release: the record's stores precede this one
+        if self._waiters or w[_WE] != self._epoch:
             self._wake()
         return True
 
     def try_claim(self) -> int:
         """Reserve the next slot; returns its index into ``records`` or -1 when full (gating)."""
         seq = self._next
-        if self._gating and seq >= self._gate_limit:
-            self._gate_limit = self._compute_gate()
+        if seq >= self._gate_limit:
+            self._gate_limit = self._compute_gate() if self._gating else seq + self.capacity
             if seq >= self._gate_limit:
                 self._w[L.W_FULL_WAITS] += 1
                 return -1
@@ -170,8 +182,8 @@ class Producer(_RingBase):
         """Publish the record written into the slot ``try_claim`` returned."""
         self._claimed = -1
         self._next += 1
-        self._w[L.W_WRITE_CURSOR] = self._next
-        if self._n_cons:
+        self._w[_WC] = self._next
+        if self._waiters or self._w[_WE] != self._epoch:
             self._wake()
 
     def publish_batch(self, batch: np.ndarray) -> int:
@@ -194,8 +206,10 @@ class Producer(_RingBase):
         if n > first:
             self.records[: n - first] = batch[first:n]
         self._next = seq + n
-        self._w[L.W_WRITE_CURSOR] = self._next
-        if self._n_cons:
+        self._w[_WC] = self._next
+        if not self._gating:
+            self._gate_limit = self._next + self.capacity
+        if self._waiters or self._w[_WE] != self._epoch:
             self._wake()
         return n
 
@@ -217,16 +231,20 @@ class Producer(_RingBase):
                 return False
         return True
 
-    def _wake(self) -> None:
+    def refresh_waiters(self) -> None:
+        """Re-read which consumers may sleep (have a wake token). Called at start, on every
+        heartbeat and whenever the gate is recomputed, so the hot path reads one bool."""
         w = self._w
-        full_fence_needed = False
-        for ti in self._token_idx:
-            if w[ti]:
-                full_fence_needed = True
-                break
-        if not full_fence_needed:
-            return
+        self._epoch = w[_WE]
+        self._waiters = any(w[ti] for ti in self._token_idx)
+
+    def _wake(self) -> None:
+        if self._w[_WE] != self._epoch:
+            self.refresh_waiters()
+            if not self._waiters:
+                return
         full_fence()  # our cursor store must be visible before we read SLEEPING
+        w = self._w
         for si, ti in zip(self._sleep_idx, self._token_idx, strict=True):
             if w[si]:
                 w[si] = 0
@@ -253,6 +271,7 @@ class Producer(_RingBase):
     def heartbeat(self) -> None:
         self._w[L.W_HEARTBEAT_NS] = time.monotonic_ns()
         self._w[L.W_PRODUCER_PID] = os.getpid()
+        self.refresh_waiters()
 
     def close(self, unlink: bool = False) -> None:
         for sem in self._sems.values():
@@ -306,6 +325,9 @@ class Consumer(_RingBase):
         self._pending = 0
         self._unpack_from = self.struct.unpack_from
         self._buf = seg.mm
+        self._data_offset = self.data_offset
+        self._mask = self.mask
+        self._record_size = self.record_size
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -386,17 +408,28 @@ class Consumer(_RingBase):
 
     def poll_one(self) -> tuple | None:
         """The next record as a flat tuple (struct-unpacked), advancing the cursor; None if empty."""
-        head = self._w[L.W_WRITE_CURSOR]
+        w = self._w
+        seq = self._next
+        head = w[_WC]
+        if head <= seq:
+            return None
         if self._broadcast:
-            self._skip_lapped(head)
+            return self._poll_one_broadcast(head)
+        vals = self._unpack_from(self._buf, self._data_offset + (seq & self._mask) * self._record_size)
+        self._next = seq + 1
+        if self._cursor_idx >= 0:
+            w[self._cursor_idx] = seq + 1
+        return vals
+
+    def _poll_one_broadcast(self, head: int) -> tuple | None:
+        self._skip_lapped(head)
         while head > self._next:
             seq = self._next
-            vals = self._unpack_from(self._buf, self.data_offset + (seq & self.mask) * self.record_size)
-            if self._broadcast and seq < self._w[L.W_WRITE_CURSOR] - self.capacity + 1:
-                self._add_lost(1)
-                self._next = seq + 1
-                continue
+            vals = self._unpack_from(self._buf, self._data_offset + (seq & self._mask) * self._record_size)
             self._next = seq + 1
+            if seq < self._w[_WC] - self.capacity + 1:  # overwritten while we read it
+                self._add_lost(1)
+                continue
             self._store_cursor()
             return vals
         return None
