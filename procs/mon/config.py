@@ -1,0 +1,51 @@
+"""The ``[monitor]`` config section: where /metrics, /health and the ops API listen, which
+processes must be fresh for /health to say 200, and the ops API's token."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import msgspec
+
+from procs.core.config import ConfigError, Section
+
+DEFAULT_PORT = 9725
+DEFAULT_REQUIRED = ("market_data", "strategy", "execution", "risk")
+
+
+class MonitorConfig(Section):
+    host: str = "127.0.0.1"  # never 0.0.0.0 unless a proxy in front checks who calls
+    port: int = DEFAULT_PORT
+    required: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_REQUIRED))
+    stale_after_s: float = 2.0  # heartbeat older than this (or a dead pid) = stale
+    token: str = ""  # bearer token for state-changing ops calls; prefer token_file or B25_MONITOR_TOKEN
+    token_file: str = ""  # a 0600 file holding the token
+    recent_orders: int = 500  # OrderEvents kept for GET /api/orders
+    recent_alerts: int = 200
+    poll_s: float = 0.1  # how often the exec/alerts observers catch up
+    cpu: int = -1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535: port={self.port}")
+        if self.stale_after_s <= 0:
+            raise ValueError(f"stale_after_s must be > 0: stale_after_s={self.stale_after_s}")
+
+
+def load_token(cfg: MonitorConfig) -> str:
+    """The ops token: env B25_MONITOR_TOKEN, else token_file (must not be group/world readable), else token."""
+    env = os.environ.get("B25_MONITOR_TOKEN", "")
+    if env:
+        return env
+    if cfg.token_file:
+        p = Path(cfg.token_file)
+        try:
+            mode = p.stat().st_mode
+        except FileNotFoundError:
+            raise ConfigError(f"monitor token_file not found: path={p}") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"monitor token_file must be 0600: path={p} mode={oct(mode & 0o777)}")
+        return p.read_text().strip()
+    return cfg.token
