@@ -26,6 +26,7 @@ from procs.core import log
 from procs.core.instruments import Instrument, instrument_for_scales
 from procs.sim.config import SimConfig
 from procs.sim.feed import Feed, Hub
+from procs.sim.gate import SourceGate
 from procs.sim.market import Market
 
 
@@ -96,8 +97,7 @@ class Replay:
         self.counts: Counter[str] = Counter()
         self.sent = 0
         self.finished = False
-        self.running = asyncio.Event()  # the server shares its own: cleared = paused
-        self.running.set()
+        self.gate = SourceGate()  # the server installs its own
         self._first_snap: dict[str, int] = {}  # symbol -> index of the frame preloaded
         self._fresh: set[str] = set()  # symbols whose next applied diff bridges a snapshot
         self._prepare()
@@ -174,10 +174,8 @@ class Replay:
         t_rec0 = self.frames[0].ts_recv_ns if self.frames else 0
         since_yield = 0
         for i, fr in enumerate(self.frames):
-            if not self.running.is_set():
-                paused_at = time.monotonic()
-                await self.running.wait()
-                t_wall0 += time.monotonic() - paused_at  # the recorded pace resumes, no burst
+            if not self.gate.running:
+                t_wall0 += await self.gate.wait()  # the recorded pace resumes, no burst
             if speed > 0:
                 due = t_wall0 + (fr.ts_recv_ns - t_rec0) / 1e9 / speed
                 ahead = due - time.monotonic()

@@ -2,8 +2,9 @@
 
 Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo``,
 ``/fapi/v1/depth`` (from the true book); control: ``POST /sim/fault``, ``GET /sim/stats``,
-``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``POST /sim/pause`` and
-``POST /sim/resume`` (stop and restart the market source for a checkpoint). Every other
+``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``POST /sim/pause``,
+``POST /sim/resume`` and ``POST /sim/step?n=K`` (freeze the market source for a checkpoint,
+or advance it K events at a time). Every other
 path goes to the trading side's ``RestHandler`` (404 when there is none). REST faults (429,
 5xx) and the request-weight limit apply to every exchange path, forwarded ones included; the
 ``/sim/*`` control paths are exempt so a test can always disarm and read counters.
@@ -24,6 +25,7 @@ from procs.core.instruments import Instrument
 from procs.sim.api import RestHandler
 from procs.sim.config import FaultSpec
 from procs.sim.faults import Faults
+from procs.sim.gate import SourceGate
 from procs.sim.market import Market, fixed
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
@@ -77,14 +79,14 @@ class RestApp:
 
     def __init__(
         self, market: Market, faults: Faults, exchange_info: dict, weight_limit: int,
-        rest_handler: RestHandler | None, stats: Callable[[], dict], set_running: Callable[[bool], None],
+        rest_handler: RestHandler | None, stats: Callable[[], dict], gate: SourceGate,
     ) -> None:
         self.market, self.faults = market, faults
         self.exchange_info = exchange_info
         self.meter = WeightMeter(weight_limit)
         self.rest_handler = rest_handler
         self.stats = stats
-        self.set_running = set_running
+        self.gate = gate
         self.requests: Counter[str] = Counter()
         self._fault_decoder = msgspec.json.Decoder(FaultSpec)
 
@@ -100,6 +102,7 @@ class RestApp:
         r.add_get("/sim/book", self.book)
         r.add_post("/sim/pause", self.pause)
         r.add_post("/sim/resume", self.resume)
+        r.add_post("/sim/step", self.step)
         r.add_route("*", "/{tail:.*}", self.forward)
         return app
 
@@ -184,12 +187,22 @@ class RestApp:
         return web.json_response(self.market.depth_snapshot(symbol, limit))
 
     async def pause(self, request: web.Request) -> web.Response:
-        self.set_running(False)
+        self.gate.pause()
         return web.json_response({"running": False})
 
     async def resume(self, request: web.Request) -> web.Response:
-        self.set_running(True)
+        self.gate.resume()
         return web.json_response({"running": True})
+
+    async def step(self, request: web.Request) -> web.Response:
+        """``POST /sim/step?n=K``: while paused, let K more events through."""
+        try:
+            n = int(request.query.get("n", "1"))
+        except ValueError:
+            return web.json_response({"error": "n must be an integer"}, status=400)
+        self.gate.step(n)
+        return web.json_response({"running": self.gate.running, "step_budget": self.gate.budget,
+                                  "stepped": self.gate.stepped})
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())

@@ -21,6 +21,7 @@ from procs.sim.api import RestHandler, WsHandler
 from procs.sim.config import FaultSpec, SimConfig
 from procs.sim.faults import Faults
 from procs.sim.feed import Feed, Hub, stream_symbol
+from procs.sim.gate import SourceGate
 from procs.sim.generator import Generator, GenEvent
 from procs.sim.market import Market
 from procs.sim.rest import RestApp
@@ -48,8 +49,7 @@ class SimServer:
         self.generator: Generator | None = None
         self.replay: Any = None
         self.done = asyncio.Event()  # set when a (non-looping) replay has sent everything
-        self.running = asyncio.Event()  # cleared = market source paused (checkpoints, lockstep)
-        self.running.set()
+        self.gate = SourceGate()  # pause / resume / step the market source
         self.failed = asyncio.Event()  # a source or timer task died: the process exits non-zero
         self.failure: str | None = None
         self._tasks: list[asyncio.Task] = []
@@ -69,7 +69,7 @@ class SimServer:
             if not config.replay:
                 raise ValueError("source is replay but no replay files are configured: replay=[]")
             self.replay = Replay(self.market, self.feed, self.hub, config)
-            self.replay.running = self.running
+            self.replay.gate = self.gate
         self.faults.on_disconnect = self._disconnect
         self.faults.on_malformed = self._malformed
 
@@ -82,7 +82,7 @@ class SimServer:
         cfg = self.config
         self.started_at = time.monotonic()
         rest = RestApp(self.market, self.faults, self.exchange_info, cfg.weight_limit_1m,
-                       self.rest_handler, self.stats, self.set_running)
+                       self.rest_handler, self.stats, self.gate)
         self._runner = web.AppRunner(rest.build(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.rest_port)
@@ -162,9 +162,12 @@ class SimServer:
         produced = 0
         step, publish = gen.step, self.publish_event
         while True:
-            if not self.running.is_set():
-                await self.running.wait()
+            if not self.gate.running:
+                await self.gate.wait()
+                publish(step())
+                produced += 1
                 t0 = time.monotonic() - produced / rate  # resume without a burst
+                continue
             due = int((time.monotonic() - t0) * rate) - produced
             if due <= 0:
                 await asyncio.sleep(min(0.005, 1.0 / rate))
@@ -232,16 +235,18 @@ class SimServer:
     def set_running(self, running: bool) -> None:
         """Pause or resume the market source; while paused the book and the streams stand still."""
         if running:
-            self.running.set()
+            self.gate.resume()
         else:
-            self.running.clear()
+            self.gate.pause()
         log.info("source_resumed" if running else "source_paused")
 
     def stats(self) -> dict:
         out = self.faults.stats()
         out.update({
             "uptime_s": round(time.monotonic() - self.started_at, 3),
-            "running": self.running.is_set(),
+            "running": self.gate.running,
+            "step_budget": self.gate.budget,
+            "stepped": self.gate.stepped,
             "frames_sent": self.hub.frames_sent,
             "depth_events": self.feed.depth_events,
             "sessions": len(self.hub.sessions),

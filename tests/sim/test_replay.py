@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 import uvloop
 
 from procs.sim.config import SimConfig
@@ -236,3 +237,33 @@ async def _replay_instruments(real: Path) -> None:
 
 def test_replay_when_symbols_missing_from_exchange_info_then_synthesized_from_recorded_scales(real_data: Path) -> None:
     uvloop.run(_replay_instruments(real_data))
+
+
+async def _stepping(real: Path) -> None:
+    srv = SimServer(_replay_config(real / BTC_0718))
+    srv.set_running(False)
+    await srv.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{srv.rest_port}"
+            url = f"http://127.0.0.1:{srv.ws_port}/stream?streams=btcusdt@depth@0ms/btcusdt@bookTicker/btcusdt@trade"
+            expected = [raw for _, raw in _recorded_stream_frames(real / BTC_0718)]
+            async with http.ws_connect(url) as ws:
+                with pytest.raises(TimeoutError):
+                    await ws.receive(timeout=0.3)  # paused: nothing flows
+                got = []
+                for n in (1, 5, 4):  # the first 10 frames (line 14 is the REST snapshot)
+                    async with http.post(base + "/sim/step", params={"n": str(n)}) as r:
+                        assert r.status == 200
+                    for _ in range(n):
+                        got.append((await ws.receive(timeout=2)).data.encode())
+                    with pytest.raises(TimeoutError):
+                        await ws.receive(timeout=0.1)  # exactly n, then still again
+                assert got == expected[:10]
+                assert srv.stats()["stepped"] == 10
+    finally:
+        await srv.stop()
+
+
+def test_replay_when_paused_and_stepped_then_exactly_n_frames_each_step(real_data: Path) -> None:
+    uvloop.run(_stepping(real_data))
