@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
@@ -189,7 +190,13 @@ class Replay:
             if since_yield >= 64:
                 since_yield = 0
                 await asyncio.sleep(0)  # let REST and control messages in even when flat out
-            self._serve(i, fr)
+            try:
+                self._serve(i, fr)
+            except (ValueError, KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # a frame the true book cannot take is counted and skipped, never fatal
+                self.counts["bad_frames"] += 1
+                log.once(f"replay_bad_frame:{type(exc).__name__}", "warn", "replay_bad_frame", index=i,
+                         reason=f"{type(exc).__name__}: {exc}")
         self.finished = True
         log.info("replay_finished", frames=len(self.frames), sent=self.sent, **dict(self.counts))
 
@@ -241,7 +248,9 @@ class Replay:
             self.feed.trade(sym, t.t, px, qty, t.m, t.T or t.E)
         elif kind.startswith("markPrice"):
             m = _mark.decode(data)
-            market.set_mark(sym, market.instruments[sym].price_to_ticks(m.p))
+            # a mark price is not on the tick grid ("28147.27373413"): nearest tick
+            scaled = Decimal(m.p).scaleb(market.instruments[sym].price_scale)
+            market.set_mark(sym, int(scaled.to_integral_value(ROUND_HALF_EVEN)))
         self.feed.raw(stream, sym, data)
 
     def stats(self) -> dict:

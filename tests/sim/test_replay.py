@@ -267,3 +267,27 @@ async def _stepping(real: Path) -> None:
 
 def test_replay_when_paused_and_stepped_then_exactly_n_frames_each_step(real_data: Path) -> None:
     uvloop.run(_stepping(real_data))
+
+
+@pytest.mark.parametrize("rel", [
+    "hftbacktest-binance/spot/btcusdt_20240808.gz",
+    "hftbacktest-binance/cm/btcusd_perp_20240808.gz",
+    "hftbacktest-binance/usdm/btcusdt_20230404.dat.gz",
+    "hftbacktest-binance/usdm/ethusdt_20240718.gz",
+    "cryptofeed-binance/BINANCE_DELIVERY.ws.1.0",
+    "cryptofeed-binance/BINANCE.ws.1.0",
+])
+def test_replay_when_any_recording_format_then_runs_to_the_end_without_breaks(real_data: Path, rel: str) -> None:
+    async def run() -> dict:
+        srv = SimServer(_replay_config(real_data / rel, replay_wait_subscriber=False))
+        await srv.start()
+        try:
+            await asyncio.wait_for(srv.done.wait(), 30)
+            return srv.stats()["replay"]
+        finally:
+            await srv.stop()
+
+    st = uvloop.run(run())
+    assert st["finished"] and st["sent"] == st["frames"]
+    assert st.get("depth_breaks", 0) == 0 and st.get("bad_frames", 0) == 0 and st.get("undecodable", 0) == 0
+    assert st["depth_applied"] > 100
