@@ -101,6 +101,7 @@ class Replay:
         self.gate = SourceGate()  # the server installs its own
         self._first_snap: dict[str, int] = {}  # symbol -> index of the frame preloaded
         self._fresh: set[str] = set()  # symbols whose next applied diff bridges a snapshot
+        self.symbols: list[str] = []
         self._prepare()
 
     def _prepare(self) -> None:
@@ -133,6 +134,7 @@ class Replay:
                 sampled[sym] += 1
                 d = _depth.decode(env.data)
                 widen(sym, d.b + d.a)
+        self.symbols = sorted(scales)
         for sym, (ps, qs) in scales.items():
             ins = self.market.instruments.get(sym)
             if ins is None or ins.price_scale < ps or ins.qty_scale < qs:

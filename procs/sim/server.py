@@ -108,7 +108,7 @@ class SimServer:
         for t in self._tasks:
             t.add_done_callback(self._task_done)
         log.info("listening", host=cfg.host, rest_port=self.rest_port, ws_port=self.ws_port,
-                 source=cfg.source, symbols=sorted(self.market.books) if cfg.source == "replay" else cfg.symbols)
+                 source=cfg.source, symbols=self.replay.symbols if self.replay is not None else cfg.symbols)
 
     def _task_done(self, task: asyncio.Task) -> None:
         # error policy: a dead market source is a broken invariant, never a silent stall;
