@@ -1,0 +1,117 @@
+"""The ``[risk]`` config section: limits, breach actions, reconciliation and the agent's loop.
+
+Amounts are decimal text (quote asset for money, base asset for quantities) so a limit is
+exact; they are converted once at start (and on Reload) into lots and 1e-8 quote units by the
+symbol's Instrument (``Limits.build``). ``0`` means "no limit" everywhere, as in RiskState.
+
+Example::
+
+    [risk]
+    max_daily_loss = "500"          # quote (USDT); breach -> on_loss_breach
+    max_drawdown = "1000"           # from the equity peak; breach -> on_drawdown_breach
+    on_loss_breach = "HALTED"
+    on_drawdown_breach = "REDUCING"
+    max_open_orders = 50
+    max_orders_per_s = 20
+    reconcile_interval_s = 5.0
+
+    [risk.default]                  # every configured symbol without its own table
+    max_order_qty = "0.1"
+    max_order_notional = "10000"
+    max_position = "0.5"
+    max_open_orders = 10
+    price_band_bps = 200
+
+    [risk.symbols.BTCUSDT]
+    max_position = "1"
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import msgspec
+
+from procs.core.config import Section
+
+StateName = Literal["ACTIVE", "REDUCING", "HALTED"]
+
+
+def decimal_text(text: str, field: str, allow_negative: bool = False) -> Decimal:
+    """A finite decimal from config text; ValueError naming the field otherwise."""
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {field}={text!r}") from None
+    if not d.is_finite() or (d < 0 and not allow_negative):
+        raise ValueError(f"must be a finite{'' if allow_negative else ' non-negative'} decimal: {field}={text!r}")
+    return d
+
+
+class SymbolLimits(Section):
+    """Per-symbol pre-trade limits (execution checks them in line); "0" / 0 = no limit."""
+
+    max_order_qty: str = "0"  # base asset
+    max_order_notional: str = "0"  # quote asset
+    max_position: str = "0"  # base asset, absolute net position over every strategy
+    max_open_orders: int = 0
+    price_band_bps: int = 0  # a limit price further than this from the mark is denied
+
+    def __post_init__(self) -> None:
+        for f in ("max_order_qty", "max_order_notional", "max_position"):
+            decimal_text(getattr(self, f), f)
+        if self.max_open_orders < 0 or self.price_band_bps < 0:
+            raise ValueError(f"must be >= 0: max_open_orders={self.max_open_orders} "
+                             f"price_band_bps={self.price_band_bps}")
+
+
+class RiskConfig(Section):
+    """The risk process: limits, what a breach does, reconciliation with the exchange."""
+
+    # -- global limits -----------------------------------------------------------------------
+    max_open_orders: int = 0
+    max_orders_per_s: int = 0
+    max_daily_loss: str = "0"  # quote; net P&L (realized + unrealized - fees) since 00:00 UTC
+    max_drawdown: str = "0"  # quote; equity peak - equity
+    on_loss_breach: Literal["REDUCING", "HALTED"] = "HALTED"
+    on_drawdown_breach: Literal["REDUCING", "HALTED"] = "REDUCING"
+    capital: str = "0"  # quote; equity = capital + net P&L (what the drawdown is measured on)
+    initial_state: StateName = "ACTIVE"
+    cancel_all_on_reducing: bool = False  # HALTED always sends CancelAll; REDUCING only if set
+    default: SymbolLimits = msgspec.field(default_factory=SymbolLimits)
+    symbols: dict[str, SymbolLimits] = msgspec.field(default_factory=dict)
+    # -- reconciliation (signed REST against the exchange, in a thread) ----------------------
+    reconcile: bool = True
+    rest_url: str = "http://127.0.0.1:9731"
+    api_key: str = ""  # "" = env B25_API_KEY (never logged)
+    api_secret: str = ""  # "" = env B25_API_SECRET
+    recv_window_ms: int = 5000
+    reconcile_interval_s: float = 5.0
+    reconcile_timeout_s: float = 3.0
+    # consecutive mismatching checks before it counts: a fill can be on the exchange a few
+    # milliseconds before its OrderEvent reaches us
+    mismatch_confirmations: int = 2
+    exchange_info: str = ""  # file; "" = GET <rest_url>/fapi/v1/exchangeInfo at start
+    # -- the agent ---------------------------------------------------------------------------
+    publish_interval_ms: int = 100  # risk.state is also written on every change
+    attach_timeout_s: float = 0.0  # wait for exec/md.book at start; after that retried each second
+    idle: str = "backoff"
+    cpu: int = -1
+
+    def __post_init__(self) -> None:
+        for f in ("max_daily_loss", "max_drawdown", "capital"):
+            decimal_text(getattr(self, f), f)
+        if self.max_open_orders < 0 or self.max_orders_per_s < 0:
+            raise ValueError(f"must be >= 0: max_open_orders={self.max_open_orders} "
+                             f"max_orders_per_s={self.max_orders_per_s}")
+        if self.reconcile_interval_s <= 0 or self.reconcile_timeout_s <= 0:
+            raise ValueError(f"must be > 0: reconcile_interval_s={self.reconcile_interval_s} "
+                             f"reconcile_timeout_s={self.reconcile_timeout_s}")
+        if not 1 <= self.publish_interval_ms <= 100:
+            raise ValueError(f"publish_interval_ms must be 1..100: publish_interval_ms={self.publish_interval_ms}")
+        if self.mismatch_confirmations < 1:
+            raise ValueError(f"mismatch_confirmations must be >= 1: {self.mismatch_confirmations}")
+
+    def limits_for(self, symbol: str) -> SymbolLimits:
+        return self.symbols.get(symbol, self.default)

@@ -1,0 +1,329 @@
+"""The risk engine: ledger + limits + trading-state machine + reconciliation verdicts, no I/O.
+
+The agent feeds it fills, marks, control commands and reconciliation results and publishes
+what it says: ``write_state`` fills a RiskState record, alerts go to the injected sink and
+``cancel_all`` is an injected callable (the agent sends ``CancelAll`` to execution). Every
+method is cheap enough for the agent's loop except ``snapshot``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import Decimal
+
+import msgspec
+import numpy as np
+
+from procs.core import control as C
+from procs.core import messages as M
+from procs.core.instruments import Instrument
+
+from . import alerts as A
+from . import state as S
+from .config import RiskConfig
+from .ledger import Ledger
+from .limits import LEVELS, Limits
+
+
+class ReconcileResult(msgspec.Struct, kw_only=True):
+    """One reconciliation: the exchange's signed position per symbol (decimal text) or an error."""
+
+    ok: bool
+    error: str = ""
+    positions: dict[str, str] = msgspec.field(default_factory=dict)
+    wallet_balance: str = ""
+    unrealized: str = ""
+    duration_ns: int = 0
+
+
+class RiskEngine:
+    """Positions, P&L, limits and the trading state of one deployment."""
+
+    def __init__(self, cfg: RiskConfig, instruments: list[Instrument], alert: A.AlertSink,
+                 cancel_all: Callable[[str], bool], now_wall: float | None = None) -> None:
+        self.instruments = instruments
+        self.symbols = [i.symbol for i in instruments]
+        self.sid = {s: k for k, s in enumerate(self.symbols)}
+        self._alert = alert
+        self._cancel_all = cancel_all
+        self.cfg = cfg
+        self.limits = Limits(cfg, instruments)
+        self.ledger = Ledger(instruments)
+        self.ledger.capital = self.ledger.peak = self.ledger.money(cfg.capital)
+        self.ts = S.TradingState()
+        self.version = 1  # bumped on every trading-state or limits change
+        self.dirty = True  # risk.state needs a write
+        self.day = int((time.time() if now_wall is None else now_wall) // 86400)
+        self.day_base = 0  # total net P&L at the start of the UTC day
+        n = len(instruments)
+        self.over_limit = [False] * n
+        self.mismatch_count: dict[str, int] = {}
+        self.reported: dict[str, tuple[str, int]] = {}
+        self.recon_failing = False
+        self.wallet_balance = ""
+        self.exchange_unrealized = ""
+        # counters the agent copies into shm
+        self.fills = 0
+        self.alerts = 0
+        self.reconciliations = 0
+        self.recon_failures = 0
+        self.mismatches = 0
+        self.commands = 0
+        self.refused = 0
+        self.cancel_alls = 0
+        self.unknown_symbol = 0
+        lvl = LEVELS[cfg.initial_state]
+        if lvl == M.HALTED:
+            self.ts.hold(S.REASON_KILL_SWITCH, M.HALTED)
+        elif lvl == M.REDUCING:
+            self.ts.hold(S.REASON_OPERATOR, M.REDUCING)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def alert(self, level: int, code: int, text: str, symbol_id: int = -1, value: float = 0.0) -> None:
+        self.alerts += 1
+        self._alert(level, code, symbol_id, value, text)
+
+    def _change(self, fn: Callable[[], bool], why: str) -> bool:
+        """Run a hold/release; on a state change alert, bump the version, cancel when due."""
+        before = self.ts.state
+        if not fn():
+            return False
+        self.version += 1
+        self.dirty = True
+        after = self.ts.state
+        if after != before:
+            level = {M.ACTIVE: M.ALERT_INFO, M.REDUCING: M.ALERT_WARN, M.HALTED: M.ALERT_CRITICAL}[after]
+            self.alert(level, A.STATE_CHANGED, f"{M.TRADING_STATE_NAMES[before]}->{self.ts.name} "
+                       f"reason={S.REASON_NAMES[self.ts.reason]} ({why})", value=float(after))
+            if after == M.HALTED or (after == M.REDUCING and self.cfg.cancel_all_on_reducing):
+                self.send_cancel_all(f"state={self.ts.name}")
+        return True
+
+    def send_cancel_all(self, why: str) -> None:
+        self.cancel_alls += 1
+        if self._cancel_all(why):
+            self.alert(M.ALERT_WARN, A.CANCEL_ALL_SENT, f"CancelAll sent to execution ({why})")
+        else:
+            self.alert(M.ALERT_CRITICAL, A.CANCEL_ALL_FAILED,
+                       f"CancelAll not delivered: execution has no control queue ({why})")
+
+    def _money_f(self, money: int) -> float:
+        return float(self.ledger.to_decimal(money))
+
+    # -- market and fills -------------------------------------------------------------------
+    def on_fill(self, strategy_id: int, symbol_id: int, side: int, qty: int, px: int, fee_e8: int) -> bool:
+        """Apply one fill; False (alerted once per symbol id) when the symbol is not configured."""
+        if not 0 <= symbol_id < len(self.symbols) or qty <= 0:
+            self.unknown_symbol += 1
+            if self.unknown_symbol == 1:
+                self.alert(M.ALERT_CRITICAL, A.UNKNOWN_SYMBOL, f"fill with unknown symbol_id={symbol_id} qty={qty}",
+                           symbol_id=symbol_id)
+            return False
+        self.ledger.fill(strategy_id, symbol_id, side, qty, px, fee_e8)
+        self.fills += 1
+        self.dirty = True
+        lim = int(self.limits.max_position[symbol_id])
+        over = bool(lim) and abs(self.ledger.total[symbol_id].pos) > lim
+        if over and not self.over_limit[symbol_id]:
+            ins = self.instruments[symbol_id]
+            pos = self.ledger.total[symbol_id].pos
+            self.alert(M.ALERT_WARN, A.POSITION_OVER_LIMIT,
+                       f"{ins.symbol} position {ins.lots_to_qty(pos)} over max {ins.lots_to_qty(lim)}",
+                       symbol_id=symbol_id, value=float(ins.lots_to_qty(pos)))
+        self.over_limit[symbol_id] = over
+        return True
+
+    def on_mark(self, symbol_id: int, ticks: int) -> None:
+        if 0 <= symbol_id < len(self.symbols) and ticks > 0 and self.ledger.marks[symbol_id] != ticks:
+            self.ledger.marks[symbol_id] = ticks
+            self.dirty = True
+
+    # -- limits -----------------------------------------------------------------------------
+    def daily_pnl(self) -> int:
+        return self.ledger.net_pnl() - self.day_base
+
+    def loss_breached(self) -> bool:
+        lim = self.limits.max_daily_loss_e8
+        return bool(lim) and -self.daily_pnl() >= self.ledger.from_e8(lim)
+
+    def drawdown_breached(self) -> bool:
+        lim = self.limits.max_drawdown_e8
+        return bool(lim) and self.ledger.drawdown() >= self.ledger.from_e8(lim)
+
+    def evaluate(self, now_wall: float | None = None) -> None:
+        """Peaks, day roll and the loss/drawdown limits; call after each batch of fills/marks."""
+        if now_wall is not None:
+            day = int(now_wall // 86400)
+            if day != self.day:
+                self.day = day
+                self.day_base = self.ledger.net_pnl()
+                self.alert(M.ALERT_INFO, A.DAY_ROLLED, f"UTC day {day}: daily loss measured from here")
+                self._change(lambda: self.ts.release(S.REASON_DAILY_LOSS), "new UTC day")
+        self.ledger.update_peaks()
+        if not self.ts.held(S.REASON_DAILY_LOSS) and self.loss_breached():
+            pnl = self.daily_pnl()
+            self.alert(M.ALERT_CRITICAL, A.DAILY_LOSS_BREACHED,
+                       f"daily P&L {self.ledger.text(pnl)} breached max_daily_loss {self.cfg.max_daily_loss}",
+                       value=self._money_f(pnl))
+            self._change(lambda: self.ts.hold(S.REASON_DAILY_LOSS, self.limits.on_loss_breach), "daily loss")
+        if not self.ts.held(S.REASON_DRAWDOWN) and self.drawdown_breached():
+            dd = self.ledger.drawdown()
+            self.alert(M.ALERT_CRITICAL, A.DRAWDOWN_BREACHED,
+                       f"drawdown {self.ledger.text(dd)} breached max_drawdown {self.cfg.max_drawdown}",
+                       value=self._money_f(dd))
+            self._change(lambda: self.ts.hold(S.REASON_DRAWDOWN, self.limits.on_drawdown_breach), "drawdown")
+
+    def reload(self, cfg: RiskConfig) -> bool:
+        """New limits (positions and holds stay); alerts and keeps the old ones when invalid."""
+        try:
+            limits = Limits(cfg, self.instruments)
+        except ValueError as exc:
+            self.alert(M.ALERT_WARN, A.RELOAD_FAILED, f"reload refused, old limits kept: {exc}")
+            return False
+        self.cfg, self.limits = cfg, limits
+        self.version += 1
+        self.dirty = True
+        self.alert(M.ALERT_INFO, A.LIMITS_RELOADED, f"limits reloaded (version {self.version})")
+        self.evaluate()
+        return True
+
+    # -- control commands -------------------------------------------------------------------
+    def on_command(self, cmd: C.AnyCommand) -> None:
+        """Kill switch, trading state, CancelAll (forwarded); Reload/Shutdown/Ping are the agent's."""
+        self.commands += 1
+        op = cmd.operator.strip()
+        who = op or "anonymous"
+        if isinstance(cmd, C.SetKillSwitch):
+            if cmd.on:
+                self.kill(who)
+            else:
+                self.loosen(M.ACTIVE, op, "SetKillSwitch(off)", only_kill=True)
+        elif isinstance(cmd, C.SetTradingState):
+            target = LEVELS.get(cmd.state.upper())
+            if target is None:
+                self.refuse(f"SetTradingState({cmd.state!r}) by {who}: unknown state (ACTIVE|REDUCING|HALTED)")
+            elif target == M.HALTED:
+                self.kill(who)
+            elif target >= self.ts.state:
+                if target == M.REDUCING:
+                    self._change(lambda: self.ts.hold(S.REASON_OPERATOR, M.REDUCING), f"operator {who}")
+            else:
+                self.loosen(target, op, f"SetTradingState({cmd.state})")
+        elif isinstance(cmd, C.CancelAll):
+            self.send_cancel_all(f"forwarded from {who}")
+
+    def refuse(self, text: str) -> None:
+        self.refused += 1
+        self.alert(M.ALERT_WARN, A.COMMAND_REFUSED, text)
+
+    def kill(self, who: str) -> None:
+        """Kill switch on (anyone may): HALTED, and CancelAll even if already halted."""
+        self.alert(M.ALERT_CRITICAL, A.KILL_SWITCH_ON, f"kill switch ON by {who}")
+        if not self._change(lambda: self.ts.hold(S.REASON_KILL_SWITCH, M.HALTED), f"kill switch by {who}"):
+            self.send_cancel_all(f"kill switch by {who}")
+
+    def loosen(self, target: int, operator: str, what: str, only_kill: bool = False) -> None:
+        """An operator loosens: release the holds above ``target`` (only the kill switch when ``only_kill``).
+
+        A daily-loss hold whose loss still breaches the limit stays (Reload a higher limit or wait
+        for the UTC day); clearing a drawdown hold measures the drawdown from the current equity.
+        """
+        if not operator:
+            self.refuse(f"{what} refused: it loosens trading and needs a non-empty operator name; "
+                        f"state stays {self.ts.name}")
+            return
+        releases: list[int] = [S.REASON_KILL_SWITCH]
+        if not only_kill:
+            releases += [r for r, lvl in self.ts.holds.items() if lvl > target and r != S.REASON_KILL_SWITCH]
+            releases.append(S.REASON_OPERATOR)
+        for r in dict.fromkeys(releases):
+            if r == S.REASON_DAILY_LOSS and self.loss_breached():
+                self.refuse(f"{what} by {operator}: daily loss {self.ledger.text(self.daily_pnl())} still "
+                            f"breaches max_daily_loss {self.cfg.max_daily_loss}; Reload a higher limit first")
+                continue
+            if r == S.REASON_DRAWDOWN:
+                self.ledger.reset_peak()  # acknowledged: the drawdown is measured from here
+            if r == S.REASON_RECONCILE:
+                self.mismatch_count.clear()
+                self.reported.clear()
+            if self.ts.held(r) and r not in (S.REASON_KILL_SWITCH, S.REASON_OPERATOR):
+                self.alert(M.ALERT_INFO, A.BREACH_CLEARED, f"{S.REASON_NAMES[r]} hold cleared by {operator}")
+            self._change(lambda r=r: self.ts.release(r), f"{what} by {operator}")
+        if target == M.REDUCING:
+            self._change(lambda: self.ts.hold(S.REASON_OPERATOR, M.REDUCING), f"{what} by {operator}")
+        if only_kill:
+            self.alert(M.ALERT_WARN, A.KILL_SWITCH_OFF, f"kill switch OFF by {operator}; state {self.ts.name}"
+                       + (f" (held: {self.ts.describe()})" if self.ts.holds else ""))
+
+    # -- reconciliation ---------------------------------------------------------------------
+    def on_reconcile(self, res: ReconcileResult) -> int:
+        """Compare the exchange's positions with ours; returns the number of confirmed mismatches."""
+        self.reconciliations += 1
+        if not res.ok:
+            self.recon_failures += 1
+            if not self.recon_failing:
+                self.recon_failing = True
+                self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"reconciliation failed: {res.error}")
+            return 0
+        self.wallet_balance, self.exchange_unrealized = res.wallet_balance, res.unrealized
+        had_trouble = self.recon_failing or bool(self.reported)
+        self.recon_failing = False
+        confirmed = 0
+        names = list(self.symbols) + [s for s, amt in res.positions.items()
+                                      if s not in self.sid and Decimal(amt or "0") != 0]
+        for sym in names:
+            sid = self.sid.get(sym, -1)
+            text = res.positions.get(sym, "0")
+            own = self.ledger.total[sid].pos if sid >= 0 else 0
+            try:
+                exch = self.instruments[sid].qty_to_lots(text) if sid >= 0 else None
+            except ValueError:
+                exch = None
+            if exch is not None and exch == own:
+                self.mismatch_count.pop(sym, None)
+                self.reported.pop(sym, None)
+                continue
+            n = self.mismatch_count.get(sym, 0) + 1
+            self.mismatch_count[sym] = n
+            if n < self.cfg.mismatch_confirmations:
+                continue
+            confirmed += 1
+            if self.reported.get(sym) != (text, own):
+                self.reported[sym] = (text, own)
+                self.mismatches += 1
+                own_text = self.instruments[sid].lots_to_qty(own) if sid >= 0 else "0"
+                self.alert(M.ALERT_CRITICAL, A.RECONCILE_MISMATCH,
+                           f"{sym} exchange position {text} != risk {own_text}", symbol_id=sid,
+                           value=float(Decimal(text or "0")))
+            self._change(lambda: self.ts.hold(S.REASON_RECONCILE, M.REDUCING), f"reconcile mismatch {sym}")
+        if had_trouble and not confirmed and not self.mismatch_count:
+            self.alert(M.ALERT_INFO, A.RECONCILE_MATCHED, "positions match the exchange"
+                       + (" (reconcile hold stays until an operator clears it)"
+                          if self.ts.held(S.REASON_RECONCILE) else ""))
+        return confirmed
+
+    # -- publication ------------------------------------------------------------------------
+    def write_state(self, rec: np.ndarray, now_ns: int) -> None:
+        """Fill a RiskState record (1-element array) with the current state, limits and positions."""
+        led = self.ledger
+        r = rec[0]
+        r["trading_state"] = self.ts.state
+        r["updated_ns"] = now_ns
+        r["halt_reason"] = self.ts.reason
+        r["version"] = self.version
+        r["equity_e8"] = led.to_e8(led.equity())
+        r["drawdown_e8"] = led.to_e8(led.drawdown())
+        self.limits.write(r)
+        n = len(self.symbols)
+        r["position"][:n] = [p.pos for p in led.total]
+        r["mark"][:n] = led.marks
+        self.dirty = False
+
+    def snapshot(self) -> dict:
+        """People-readable state for logs and tools (Decimal text)."""
+        out = self.ledger.snapshot()
+        out.update({"state": self.ts.name, "reason": S.REASON_NAMES[self.ts.reason], "holds": self.ts.describe(),
+                    "daily_pnl": self.ledger.text(self.daily_pnl()),
+                    "exchange_wallet": self.wallet_balance, "exchange_unrealized": self.exchange_unrealized})
+        return out

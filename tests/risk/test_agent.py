@@ -1,0 +1,179 @@
+"""The risk agent in-process on real shm: the test produces ``exec`` and ``md.book`` records,
+sends control commands over the real queue and reads ``risk.state``, ``alerts.risk``, counters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+
+from procs.core import control as C
+from procs.core import messages as M
+from procs.core.instruments import Instrument
+from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
+from procs.riskeng import alerts as A
+from procs.riskeng import state as S
+from procs.riskeng.agent import RiskAgent
+from procs.riskeng.config import RiskConfig, SymbolLimits
+from procs.riskeng.ringcompat import ensure_void_padding
+from shm.counters import read_counters
+from shm.inspect import clean
+from shm.segment import Segment
+
+BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
+ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
+ensure_void_padding()  # the test produces exec records (see procs/riskeng/ringcompat.py)
+
+
+class Rig:
+    """Producers of exec and md.book, an execution inbox, the agent, and readers of its output."""
+
+    def __init__(self, instance: str, cfg: RiskConfig) -> None:
+        self.instance = instance
+        self.reg = build_registry()
+        self.exec_p = self.reg.producer(instance, EXEC)
+        self.book_p = self.reg.producer(instance, MD_BOOK)
+        self.exec_inbox = C.ControlInbox(instance, "execution")
+        self.shutdowns = 0
+        self.agent = RiskAgent(cfg, instance, [BTC, ETH], 20, on_shutdown=self._shutdown)
+        self.agent.on_start()
+        self.state_r = self.reg.reader(instance, RISK_STATE)
+        self.alerts_c = self.reg.consumer(instance, alerts_name("risk"))
+        self.alerts_c._next = 0  # observer from the first alert
+        self.seq = 0
+
+    def _shutdown(self) -> None:
+        self.shutdowns += 1
+
+    def fill(self, strategy: int, symbol: int, side: int, qty: int, px: int, fee_e8: int = 0,
+             kind: int = M.ORDER_FILLED) -> None:
+        self.seq += 1
+        rec = np.zeros(1, M.OrderEvent)
+        r = rec[0]
+        r["event_seq"], r["kind"], r["strategy_id"], r["symbol_id"] = self.seq, kind, strategy, symbol
+        r["side"], r["qty"], r["cum_qty"], r["last_qty"], r["last_px"] = side, qty, qty, qty, px
+        r["fee_e8"], r["ts_recv"] = fee_e8, 1
+        slot = self.exec_p.try_claim()
+        assert slot >= 0
+        self.exec_p.records[slot] = r
+        self.exec_p.publish()
+
+    def book(self, symbol: int, bid: int, ask: int, flags: int = 0) -> None:
+        rec = np.zeros(1, self.book_p.dtype)
+        r = rec[0]
+        r["symbol_id"], r["flags"], r["n_bids"], r["n_asks"] = symbol, flags, int(bid > 0), int(ask > 0)
+        r["bid_px"][0], r["ask_px"][0], r["bid_qty"][0], r["ask_qty"][0] = bid, ask, 1000, 1000
+        slot = self.book_p.try_claim()
+        self.book_p.records[slot] = r
+        self.book_p.publish()
+
+    def state(self) -> np.void:
+        rec, _ = self.state_r.read()
+        return rec[0]
+
+    def work_until(self, cond: Callable[[], bool], cycles: int = 2000) -> None:
+        for _ in range(cycles):
+            self.agent.do_work()
+            if cond():
+                return
+            self.agent.waiter.park(0.002)  # the command poll is rate-limited to every 5 ms
+        raise AssertionError("condition not reached")
+
+    def alerts(self) -> list[tuple[int, int, str]]:
+        b = self.alerts_c.poll()
+        out = [(int(a["level"]), int(a["code"]), a["text"].decode()) for a in b]
+        self.alerts_c.commit()
+        return out
+
+    def close(self) -> None:
+        self.agent.on_close()
+        self.state_r.close()
+        self.alerts_c.close()
+        self.exec_p.close(unlink=True)
+        self.book_p.close(unlink=True)
+        self.exec_inbox.close(unlink=True)
+        clean(self.instance, force=True)
+
+
+@pytest.fixture
+def rig_factory(instance: str) -> Iterator[Callable[..., Rig]]:
+    rigs: list[Rig] = []
+
+    def make(**cfg: object) -> Rig:
+        cfg.setdefault("reconcile", False)
+        rigs.append(Rig(instance, RiskConfig(**cfg)))
+        return rigs[-1]
+
+    yield make
+    for r in rigs:
+        r.close()
+
+
+def test_agent_when_fills_and_books_arrive_then_risk_state_has_positions_marks_equity(rig_factory) -> None:
+    rig = rig_factory(capital="1000", default=SymbolLimits(max_position="1", price_band_bps=100))
+    s = rig.state()
+    assert s["trading_state"] == M.ACTIVE and s["max_position"][0] == 1000 and s["price_band_bps"][1] == 100
+    rig.fill(1, 0, M.BUY, 500, 10_000_00, fee_e8=1_000_000)  # 0.5 BTC @ 10000, fee 0.01
+    rig.fill(-1, 1, M.SELL, 2000, 2_000_00, kind=M.ORDER_PARTIALLY_FILLED)  # manual: 2 ETH short @ 2000
+    rig.fill(2, 0, M.SELL, 200, 10_010_00, kind=M.ORDER_ACCEPTED)  # not a fill: ignored
+    rig.book(0, 10_019_99, 10_020_01)
+    rig.book(1, 1_990_00, 1_990_02)
+    rig.book(1, 1_999_00, 1_999_02, flags=M.BOOK_RESYNCING)  # resyncing: mark kept
+    rig.work_until(lambda: rig.state()["mark"][1] != 0)
+    s = rig.state()
+    assert list(s["position"][:2]) == [500, -2000] and list(s["mark"][:2]) == [10_020_00, 1_990_01]
+    # equity = 1000 + 0.5*(10020-10000) - 0.01 + 2*(2000-1990.01) = 1029.97
+    assert s["equity_e8"] == 1029_97 * 10**6
+    assert rig.agent.engine.ledger.position(1, -1).pos == -2000
+    assert rig.agent.exec_c.position == rig.exec_p.next_sequence == 3  # drained: execution never waits on risk
+    c, h = read_counters(Segment.attach(rig.instance, "counters.risk", None, None, timeout=1))
+    assert c["fills"] == 2 and c["exec_events"] == 3 and c["trading_state"] == M.ACTIVE
+    assert int(h["fill_to_state"].sum()) == 2
+
+
+def test_agent_when_kill_switch_command_then_halted_in_risk_state_and_cancel_all_sent(rig_factory) -> None:
+    rig = rig_factory()
+    C.send_command(rig.instance, "risk", C.SetKillSwitch(on=True, operator=""))
+    rig.work_until(lambda: rig.state()["trading_state"] == M.HALTED)
+    assert rig.state()["halt_reason"] == S.REASON_KILL_SWITCH
+    cmds = rig.exec_inbox.poll()
+    assert len(cmds) == 1 and isinstance(cmds[0], C.CancelAll) and cmds[0].operator == "risk"
+    C.send_command(rig.instance, "risk", C.SetKillSwitch(on=False))
+    rig.work_until(lambda: rig.agent.engine.refused == 1)
+    assert rig.state()["trading_state"] == M.HALTED
+    C.send_command(rig.instance, "risk", C.SetKillSwitch(on=False, operator="alice"))
+    rig.work_until(lambda: rig.state()["trading_state"] == M.ACTIVE)
+    codes = [a[1] for a in rig.alerts()]
+    assert codes.index(A.KILL_SWITCH_ON) < codes.index(A.COMMAND_REFUSED) < codes.index(A.KILL_SWITCH_OFF)
+    assert A.CANCEL_ALL_SENT in codes
+
+
+def test_agent_when_loss_breached_then_reducing_published_on_the_same_cycle(rig_factory) -> None:
+    rig = rig_factory(max_daily_loss="100", on_loss_breach="REDUCING")
+    rig.fill(1, 0, M.BUY, 1000, 10_000_00)
+    rig.book(0, 9_899_00, 9_901_00)  # mid 9900: -100
+    rig.work_until(lambda: rig.state()["trading_state"] == M.REDUCING)
+    assert rig.state()["halt_reason"] == S.REASON_DAILY_LOSS
+    levels = {a[1]: a[0] for a in rig.alerts()}
+    assert levels[A.DAILY_LOSS_BREACHED] == M.ALERT_CRITICAL
+
+
+def test_agent_when_reload_command_then_new_limits_published(rig_factory, tmp_path) -> None:
+    rig = rig_factory()
+    cfg = tmp_path / "b25.toml"
+    cfg.write_text('[risk]\nmax_open_orders = 9\n[risk.default]\nmax_order_qty = "0.25"\n')
+    rig.agent.config_path = cfg
+    C.send_command(rig.instance, "risk", C.Reload())
+    rig.work_until(lambda: rig.state()["max_open_orders"] == 9)
+    assert rig.state()["max_order_qty"][0] == 250
+    cfg.write_text('[risk]\nmax_open_order = 9\n')
+    C.send_command(rig.instance, "risk", C.Reload())
+    rig.work_until(lambda: any(a[1] == A.RELOAD_FAILED for a in rig.alerts()))
+    assert rig.state()["max_open_orders"] == 9
+
+
+def test_agent_when_shutdown_command_then_asks_to_stop(rig_factory) -> None:
+    rig = rig_factory()
+    C.send_command(rig.instance, "risk", C.Shutdown(operator="ops"))
+    rig.work_until(lambda: rig.shutdowns == 1)

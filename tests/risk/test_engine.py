@@ -1,0 +1,272 @@
+"""Limits, the trading-state machine, commands, reconciliation verdicts and risk.state contents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from procs.core import control as C
+from procs.core import messages as M
+from procs.core.config import ConfigError, load_section
+from procs.core.instruments import Instrument
+from procs.riskeng import alerts as A
+from procs.riskeng import state as S
+from procs.riskeng.config import RiskConfig, SymbolLimits
+from procs.riskeng.engine import ReconcileResult, RiskEngine
+
+BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
+ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
+DAY = 86400.0 * 20000
+
+
+class Harness:
+    def __init__(self, **cfg: object) -> None:
+        self.alerts: list[tuple[int, int, int, float, str]] = []
+        self.cancels: list[str] = []
+        self.deliver = True
+        self.eng = RiskEngine(RiskConfig(**cfg), [BTC, ETH], lambda *a: self.alerts.append(a),
+                              self._cancel, now_wall=DAY)
+
+    def _cancel(self, why: str) -> bool:
+        self.cancels.append(why)
+        return self.deliver
+
+    def codes(self) -> list[int]:
+        return [a[1] for a in self.alerts]
+
+    def fill(self, side: int, q: str, p: str, strategy: int = 1, fee_e8: int = 0) -> None:
+        self.eng.on_fill(strategy, 0, side, BTC.qty_to_lots(q), BTC.price_to_ticks(p), fee_e8)
+
+    def mark(self, p: str) -> None:
+        self.eng.on_mark(0, BTC.price_to_ticks(p))
+        self.eng.evaluate(DAY)
+
+
+# -- limits and breaches -------------------------------------------------------------------
+@pytest.mark.parametrize("action,level", [("REDUCING", M.REDUCING), ("HALTED", M.HALTED)])
+def test_evaluate_when_daily_loss_breached_then_state_moves_as_configured(action: str, level: int) -> None:
+    h = Harness(max_daily_loss="50", on_loss_breach=action)
+    h.fill(M.BUY, "1", "1000")
+    h.mark("951")
+    assert h.eng.ts.state == M.ACTIVE
+    h.mark("950")
+    assert h.eng.ts.state == level and h.eng.ts.reason == S.REASON_DAILY_LOSS
+    assert A.DAILY_LOSS_BREACHED in h.codes() and A.STATE_CHANGED in h.codes()
+    assert len(h.cancels) == (1 if level == M.HALTED else 0)
+    h.mark("940")  # still breached: no second alert
+    assert h.codes().count(A.DAILY_LOSS_BREACHED) == 1
+
+
+@pytest.mark.parametrize("action,level", [("REDUCING", M.REDUCING), ("HALTED", M.HALTED)])
+def test_evaluate_when_drawdown_breached_then_state_moves_as_configured(action: str, level: int) -> None:
+    h = Harness(max_drawdown="100", on_drawdown_breach=action, capital="10000")
+    h.fill(M.BUY, "1", "1000")
+    h.mark("1200")  # peak equity 10200
+    h.mark("1101")
+    assert h.eng.ts.state == M.ACTIVE
+    h.mark("1100")
+    assert h.eng.ts.state == level and h.eng.ts.reason == S.REASON_DRAWDOWN
+    assert A.DRAWDOWN_BREACHED in h.codes()
+
+
+def test_evaluate_when_fees_alone_lose_the_limit_then_breach_counts_fees() -> None:
+    h = Harness(max_daily_loss="1")
+    h.fill(M.BUY, "0.001", "1000", fee_e8=100_000_000)
+    h.eng.evaluate(DAY)
+    assert h.eng.ts.state == M.HALTED
+
+
+def test_evaluate_when_utc_day_rolls_then_daily_loss_hold_released_and_base_reset() -> None:
+    h = Harness(max_daily_loss="50", on_loss_breach="REDUCING")
+    h.fill(M.BUY, "1", "1000")
+    h.mark("900")
+    assert h.eng.ts.state == M.REDUCING
+    h.eng.evaluate(DAY + 86400)
+    assert h.eng.ts.state == M.ACTIVE and h.eng.daily_pnl() == 0
+    assert A.DAY_ROLLED in h.codes()
+
+
+def test_on_fill_when_position_passes_max_position_then_one_warning() -> None:
+    h = Harness(default=SymbolLimits(max_position="1"))
+    h.fill(M.BUY, "1", "100")
+    assert A.POSITION_OVER_LIMIT not in h.codes()
+    h.fill(M.BUY, "0.5", "100")
+    h.fill(M.BUY, "0.5", "100")
+    assert h.codes().count(A.POSITION_OVER_LIMIT) == 1
+
+
+def test_on_fill_when_symbol_id_unknown_then_refused_and_alerted() -> None:
+    h = Harness()
+    assert not h.eng.on_fill(1, 9, M.BUY, 1, 1, 0)
+    assert h.codes() == [A.UNKNOWN_SYMBOL] and h.eng.unknown_symbol == 1
+
+
+# -- kill switch and operator commands -------------------------------------------------------
+def test_kill_switch_when_on_from_anyone_then_halted_and_cancel_all() -> None:
+    h = Harness()
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    assert h.eng.ts.state == M.HALTED and h.eng.ts.reason == S.REASON_KILL_SWITCH
+    assert len(h.cancels) == 1 and A.KILL_SWITCH_ON in h.codes() and A.CANCEL_ALL_SENT in h.codes()
+    h.eng.on_command(C.SetKillSwitch(on=True))  # again: still halted, cancels again
+    assert len(h.cancels) == 2
+
+
+def test_kill_switch_when_off_without_operator_then_refused_with_reason() -> None:
+    h = Harness()
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    h.eng.on_command(C.SetKillSwitch(on=False, operator="  "))
+    assert h.eng.ts.state == M.HALTED
+    refused = [a for a in h.alerts if a[1] == A.COMMAND_REFUSED]
+    assert refused and "operator" in refused[0][4]
+    h.eng.on_command(C.SetTradingState(state="ACTIVE"))
+    assert h.eng.ts.state == M.HALTED and h.eng.refused == 2
+
+
+def test_kill_switch_when_off_with_operator_then_active() -> None:
+    h = Harness()
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    h.eng.on_command(C.SetKillSwitch(on=False, operator="alice"))
+    assert h.eng.ts.state == M.ACTIVE and A.KILL_SWITCH_OFF in h.codes()
+
+
+def test_kill_switch_when_off_but_drawdown_holds_then_state_stays_and_says_why() -> None:
+    h = Harness(max_drawdown="10", on_drawdown_breach="HALTED")
+    h.fill(M.BUY, "1", "100")
+    h.mark("80")
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    h.eng.on_command(C.SetKillSwitch(on=False, operator="alice"))
+    assert h.eng.ts.state == M.HALTED and h.eng.ts.reason == S.REASON_DRAWDOWN
+    assert "drawdown" in [a for a in h.alerts if a[1] == A.KILL_SWITCH_OFF][0][4]
+    h.eng.on_command(C.SetTradingState(state="ACTIVE", operator="alice"))  # acknowledges the drawdown
+    assert h.eng.ts.state == M.ACTIVE and h.eng.ledger.drawdown() == 0
+    h.mark("80")
+    assert h.eng.ts.state == M.ACTIVE
+
+
+def test_set_trading_state_when_tightening_then_anyone_may() -> None:
+    h = Harness()
+    h.eng.on_command(C.SetTradingState(state="REDUCING"))
+    assert h.eng.ts.state == M.REDUCING and h.eng.ts.reason == S.REASON_OPERATOR
+    h.eng.on_command(C.SetTradingState(state="HALTED"))
+    assert h.eng.ts.state == M.HALTED and h.eng.ts.reason == S.REASON_KILL_SWITCH and h.cancels
+    h.eng.on_command(C.SetTradingState(state="REDUCING", operator="bob"))
+    assert h.eng.ts.state == M.REDUCING
+    h.eng.on_command(C.SetTradingState(state="bogus"))
+    assert h.eng.ts.state == M.REDUCING and h.codes()[-1] == A.COMMAND_REFUSED
+
+
+def test_set_trading_state_when_active_while_daily_loss_breached_then_refused_until_reload() -> None:
+    h = Harness(max_daily_loss="50", on_loss_breach="REDUCING")
+    h.fill(M.BUY, "1", "1000")
+    h.mark("900")
+    h.eng.on_command(C.SetTradingState(state="ACTIVE", operator="alice"))
+    assert h.eng.ts.state == M.REDUCING and "max_daily_loss" in h.alerts[-1][4]
+    assert h.eng.reload(RiskConfig(max_daily_loss="500", on_loss_breach="REDUCING"))
+    h.eng.on_command(C.SetTradingState(state="ACTIVE", operator="alice"))
+    assert h.eng.ts.state == M.ACTIVE
+
+
+def test_cancel_all_when_execution_not_running_then_critical_alert() -> None:
+    h = Harness()
+    h.deliver = False
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    assert A.CANCEL_ALL_FAILED in h.codes()
+
+
+def test_initial_state_when_configured_halted_then_starts_halted() -> None:
+    assert Harness(initial_state="HALTED").eng.ts.state == M.HALTED
+    assert Harness(initial_state="REDUCING").eng.ts.state == M.REDUCING
+
+
+# -- reconciliation verdicts ------------------------------------------------------------------
+def test_on_reconcile_when_mismatch_confirmed_then_alert_and_reducing() -> None:
+    h = Harness(mismatch_confirmations=2)
+    res = ReconcileResult(ok=True, positions={"BTCUSDT": "0.010"})
+    assert h.eng.on_reconcile(res) == 0 and h.eng.ts.state == M.ACTIVE  # first sighting: maybe in flight
+    assert h.eng.on_reconcile(res) == 1
+    assert h.eng.ts.state == M.REDUCING and h.eng.ts.reason == S.REASON_RECONCILE
+    mm = [a for a in h.alerts if a[1] == A.RECONCILE_MISMATCH]
+    assert len(mm) == 1 and mm[0][2] == 0 and mm[0][3] == pytest.approx(0.01)
+    h.eng.on_reconcile(res)
+    assert h.eng.mismatches == 1  # same difference: not re-alerted
+
+
+def test_on_reconcile_when_positions_agree_then_nothing() -> None:
+    h = Harness(mismatch_confirmations=1)
+    h.fill(M.SELL, "0.01", "100")
+    for _ in range(3):
+        assert h.eng.on_reconcile(ReconcileResult(ok=True, positions={"BTCUSDT": "-0.01", "ETHUSDT": "0"})) == 0
+    assert h.eng.ts.state == M.ACTIVE and A.RECONCILE_MISMATCH not in h.codes()
+
+
+def test_on_reconcile_when_exchange_has_unconfigured_symbol_then_mismatch() -> None:
+    h = Harness(mismatch_confirmations=1)
+    h.eng.on_reconcile(ReconcileResult(ok=True, positions={"SOLUSDT": "3"}))
+    assert h.eng.ts.state == M.REDUCING
+
+
+def test_on_reconcile_when_request_fails_then_one_warning_per_streak() -> None:
+    h = Harness()
+    for _ in range(3):
+        h.eng.on_reconcile(ReconcileResult(ok=False, error="refused"))
+    assert h.codes() == [A.RECONCILE_FAILED] and h.eng.recon_failures == 3 and h.eng.ts.state == M.ACTIVE
+    h.eng.on_reconcile(ReconcileResult(ok=True))
+    assert h.codes()[-1] == A.RECONCILE_MATCHED
+
+
+def test_on_reconcile_when_operator_clears_then_active_and_rearmed() -> None:
+    h = Harness(mismatch_confirmations=1)
+    h.eng.on_reconcile(ReconcileResult(ok=True, positions={"BTCUSDT": "1"}))
+    h.eng.on_command(C.SetTradingState(state="ACTIVE", operator="ops"))
+    assert h.eng.ts.state == M.ACTIVE and A.BREACH_CLEARED in h.codes()
+    h.eng.on_reconcile(ReconcileResult(ok=True, positions={"BTCUSDT": "1"}))
+    assert h.eng.ts.state == M.REDUCING
+
+
+# -- risk.state contents ----------------------------------------------------------------------
+def test_write_state_when_limits_and_fills_then_record_carries_them() -> None:
+    h = Harness(max_open_orders=40, max_orders_per_s=25, capital="1000",
+                default=SymbolLimits(max_order_qty="0.5", max_order_notional="20000", max_position="2",
+                                     max_open_orders=7, price_band_bps=150),
+                symbols={"ETHUSDT": SymbolLimits(max_position="10")})
+    h.fill(M.BUY, "0.25", "100")
+    h.mark("104")
+    rec = np.zeros(1, M.RiskState)
+    h.eng.write_state(rec, 123)
+    r = rec[0]
+    assert r["trading_state"] == M.ACTIVE and r["updated_ns"] == 123 and r["halt_reason"] == 0
+    assert r["max_open_orders"] == 40 and r["max_orders_per_s"] == 25
+    assert list(r["max_order_qty"][:2]) == [500, 0]
+    assert list(r["max_order_notional_e8"][:2]) == [20000 * 10**8, 0]
+    assert list(r["max_position"][:2]) == [2000, 10000]
+    assert list(r["sym_max_open_orders"][:2]) == [7, 0] and list(r["price_band_bps"][:2]) == [150, 0]
+    assert list(r["position"][:2]) == [250, 0] and list(r["mark"][:2]) == [10400, 0]
+    assert r["equity_e8"] == 1001 * 10**8 and r["drawdown_e8"] == 0
+    assert not h.eng.dirty
+    v1 = int(r["version"])
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    h.eng.write_state(rec, 124)
+    assert rec[0]["trading_state"] == M.HALTED and rec[0]["halt_reason"] == S.REASON_KILL_SWITCH
+    assert rec[0]["version"] > v1
+
+
+def test_config_when_limit_finer_than_lot_then_refused_naming_symbol() -> None:
+    with pytest.raises(ValueError, match="BTCUSDT"):
+        Harness(default=SymbolLimits(max_order_qty="0.0001"))
+    with pytest.raises(ValueError, match="SOLUSDT"):
+        Harness(symbols={"SOLUSDT": SymbolLimits()})
+
+
+def test_config_when_toml_has_unknown_field_then_error_names_it(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[risk]\nmax_daily_los = "5"\n')
+    with pytest.raises(ConfigError, match="max_daily_los"):
+        load_section(p, "risk", RiskConfig)
+    p.write_text('[risk]\nmax_drawdown = "-5"\n')
+    with pytest.raises(ConfigError, match="max_drawdown"):
+        load_section(p, "risk", RiskConfig)
+    p.write_text('[risk]\non_loss_breach = "HALTED"\n[risk.symbols.BTCUSDT]\nmax_position = "1"\n')
+    cfg = load_section(p, "risk", RiskConfig)
+    assert cfg.limits_for("BTCUSDT").max_position == "1" and cfg.limits_for("ETHUSDT").max_position == "0"
