@@ -83,6 +83,7 @@ class SimConfig(Section):
     faults: list[FaultSpec] = msgspec.field(default_factory=list)
     weight_limit_1m: int = 2400  # REQUEST_WEIGHT per minute before a real 429
     max_ws_buffer: int = 64 * 1024 * 1024  # a subscriber further behind than this is disconnected
+    ws_max_msgs_per_s: int = 10  # client->server messages per market connection (exchange: 10; 0 = no limit)
     mark_interval_ms: int = 1000
 
 

@@ -153,7 +153,7 @@ class RestApp:
         return self._ok(body, 1)
 
     async def depth(self, request: web.Request) -> web.Response:
-        symbol = request.query.get("symbol", "")
+        symbol = request.query.get("symbol", "").upper()
         if not symbol:
             return _err(400, -1102, "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.")
         if symbol not in self.market.books:

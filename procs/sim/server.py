@@ -34,7 +34,6 @@ class SimServer:
 
     def __init__(
         self, config: SimConfig, rest_handler: RestHandler | None = None, ws_handler: WsHandler | None = None,
-        ws_max_msgs_per_s: int = 10,
     ) -> None:
         self.config = config
         self.exchange_info = raw_exchange_info(config.exchange_info)
@@ -43,7 +42,6 @@ class SimServer:
         self.hub = Hub(self.faults)
         self.feed = Feed(self.market, self.hub, self.faults)
         self.rest_handler, self.ws_handler = rest_handler, ws_handler
-        self.ws_max_msgs_per_s = ws_max_msgs_per_s
         self.rest_port = 0
         self.ws_port = 0
         self.generator: Generator | None = None
@@ -90,7 +88,7 @@ class SimServer:
         server = site._server  # aiohttp has no public accessor for the bound socket
         assert server is not None and server.sockets
         self.rest_port = server.sockets[0].getsockname()[1]
-        self._router = Router(self.hub, self.ws_handler, cfg.max_ws_buffer, self.ws_max_msgs_per_s)
+        self._router = Router(self.hub, self.ws_handler, cfg.max_ws_buffer, cfg.ws_max_msgs_per_s)
         # No server pings (the exchange sends one every 3 min): picows 2.3.1's server-side
         # auto-ping made every upgrade fail here, so it stays off; clients' pings are answered.
         self._ws_server = await picows.ws_create_server(

@@ -14,7 +14,7 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
+from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
 
 from procs.core import log
 from procs.sim.api import WsHandler
@@ -93,10 +93,10 @@ class MarketConn(WSListener):
             return
         t.send(WSMsgType.TEXT, data)
 
-    def close(self) -> None:
+    def close(self, code: WSCloseCode = WSCloseCode.GOING_AWAY) -> None:
         if self.transport is not None and not self.closed:
             self.closed = True
-            self.transport.send_close()
+            self.transport.send_close(code)
             self.transport.disconnect()
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
@@ -107,7 +107,7 @@ class MarketConn(WSListener):
             self._msgs += 1
             if self._max_msgs and self._msgs > self._max_msgs:
                 log.warn("ws_client_msg_rate_exceeded", limit=self._max_msgs)
-                self.close()
+                self.close(WSCloseCode.POLICY_VIOLATION)
                 return
             self._control(frame.get_payload_as_utf8_text())
         elif frame.msg_type == WSMsgType.CLOSE:
@@ -200,10 +200,10 @@ class HandlerConn(WSListener):
         if self.transport is not None and not self.closed:
             self.transport.send(WSMsgType.TEXT, text.encode())
 
-    def close(self) -> None:
+    def close(self, code: WSCloseCode = WSCloseCode.GOING_AWAY) -> None:
         if self.transport is not None and not self.closed:
             self.closed = True
-            self.transport.send_close()
+            self.transport.send_close(code)
             self.transport.disconnect()
 
 

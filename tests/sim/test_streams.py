@@ -184,3 +184,21 @@ async def _too_many() -> None:
 
 def test_subscribe_when_over_1024_streams_or_bad_id_then_error_code_2() -> None:
     uvloop.run(_too_many())
+
+
+async def _msg_rate() -> None:
+    async with running_sim() as (srv, http):
+        async with http.ws_connect(f"http://127.0.0.1:{srv.ws_port}/ws") as ws:
+            for i in range(12):  # the exchange allows 10 incoming messages per second
+                await ws.send_str(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": i}))
+            replies = 0
+            while True:
+                msg = await ws.receive(timeout=2)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                replies += 1
+            assert replies == 10 and msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+
+def test_control_messages_when_over_10_per_second_then_disconnected() -> None:
+    uvloop.run(_msg_rate())
