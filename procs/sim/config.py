@@ -57,7 +57,7 @@ class GeneratorConfig(Section):
     """The seeded synthetic market."""
 
     seed: int = 1
-    msg_rate: float = 200.0  # depth events per second over all symbols (trades come on top)
+    msg_rate: float = 200.0  # depth events per second over all symbols (trades on top); <= 0 = as fast as read
     depth_levels: int = 50  # levels per side kept near the mid
     trade_prob: float = 0.15  # share of events that are an aggressive order hitting the touch
     cancel_prob: float = 0.35

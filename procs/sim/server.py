@@ -155,10 +155,13 @@ class SimServer:
     async def _run_generator(self) -> None:
         gen = self.generator
         assert gen is not None
-        rate = max(0.1, self.config.generator.msg_rate)
+        step, publish = gen.step, self.publish_event
+        if self.config.generator.msg_rate <= 0:
+            await self._run_generator_flat_out()
+            return
+        rate = self.config.generator.msg_rate
         t0 = time.monotonic()
         produced = 0
-        step, publish = gen.step, self.publish_event
         while True:
             if not self.gate.running:
                 await self.gate.wait()
@@ -178,6 +181,20 @@ class SimServer:
             for _ in range(n):
                 publish(step())
             produced += n
+            await asyncio.sleep(0)
+
+    async def _run_generator_flat_out(self) -> None:
+        """msg_rate <= 0: as fast as the slowest subscriber reads (throughput benchmarks)."""
+        gen, hub = self.generator, self.hub
+        assert gen is not None
+        await hub.any_subscriber.wait()
+        while True:
+            if not self.gate.running:
+                await self.gate.wait()
+            elif hub.paused:
+                await hub.wait_writable()
+            for _ in range(256):
+                self.publish_event(gen.step())
             await asyncio.sleep(0)
 
     async def _run_replay(self) -> None:

@@ -202,3 +202,16 @@ async def _msg_rate() -> None:
 
 def test_control_messages_when_over_10_per_second_then_disconnected() -> None:
     uvloop.run(_msg_rate())
+
+
+async def _flat_out() -> None:
+    async with running_sim(gen_msg_rate=0) as (srv, http):
+        async with http.ws_connect(f"http://127.0.0.1:{srv.ws_port}/ws/btcusdt@depth@0ms") as ws:
+            evs = [await recv_json(ws) for _ in range(3000)]
+        for a, b in zip(evs, evs[1:], strict=False):
+            assert b["pu"] == a["u"]
+        assert srv.feed.depth_events >= 3000
+
+
+def test_generator_when_rate_zero_then_flat_out_and_still_chained() -> None:
+    uvloop.run(_flat_out())
