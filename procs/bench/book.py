@@ -5,8 +5,11 @@ One real stream (hftbacktest-binance/usdm/btcusdt_20240808.gz: 6547 BTCUSDT ``@d
 produce the top-N (N=20) book. Every implementation starts from the same REST snapshot (not
 timed) and gets the same diffs (those with ``u >= lastUpdateId``, in arrival order):
 
-* ``b25``: ``FrameDecoder`` (msgspec) -> ``BookSync.on_diff`` (sequence checks, exact
-  text -> int ticks/lots, crossed-book check) -> ``Book.fill_top`` into int64 arrays.
+* ``b25``: ``FrameDecoder(raw_levels=True)`` (msgspec; level arrays left as raw JSON) ->
+  ``BookSync.on_diff`` (sequence checks) -> ``FastBook`` (one numba-compiled call parses the
+  levels exactly into int ticks/lots, applies them, checks for a crossed book) ->
+  ``fill_top`` into int64 arrays. Compiled once before timing (numba caches it on disk).
+* ``b25-python``: the same with the pure-Python ``Book`` (no numba), for reference.
 * ``naive``: ``json.loads`` -> float prices/quantities in two ``sortedcontainers.SortedDict``
   -> top-N as lists of (price, qty).
 * ``nautilus``: nautilus_trader's ``OrderBook`` (its pyo3 API, the one with a depth-limited
@@ -93,7 +96,7 @@ def _timed(run_once: Any, repeats: int) -> float:
     return best
 
 
-def bench_b25(snap: bytes, frames: list[bytes], repeats: int) -> float:
+def bench_b25(snap: bytes, frames: list[bytes], repeats: int, fast: bool = True) -> float:
     import numpy as np
 
     from procs.book.messages import FrameDecoder
@@ -101,8 +104,8 @@ def bench_b25(snap: bytes, frames: list[bytes], repeats: int) -> float:
     from procs.book.sync import BookSync, SyncStatus
 
     def setup() -> Any:
-        dec = FrameDecoder()
-        sync = BookSync("BTCUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")))
+        dec = FrameDecoder(raw_levels=fast)
+        sync = BookSync("BTCUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")), fast=fast)
         sync.on_snapshot(dec.decode_snapshot(snap))  # type: ignore[arg-type]
         top = [np.zeros(TOP_N, np.int64) for _ in range(4)]
 
@@ -217,13 +220,14 @@ def run(json_out: bool = True, quick: bool = False, repeats: int = 5) -> dict[st
         frames, repeats = frames[:500], 1
         levels = sum(len(json.loads(r)["data"]["b"]) + len(json.loads(r)["data"]["a"]) for r in frames)
     results = [
-        _result("b25", bench_b25(snap, frames, repeats), len(frames), levels),
+        _result("b25", bench_b25(snap, frames, repeats, fast=True), len(frames), levels),
+        _result("b25-python", bench_b25(snap, frames, repeats, fast=False), len(frames), levels),
         _result("naive", bench_naive(snap, frames, repeats), len(frames), levels),
         _peer("nautilus", repeats, quick),
     ]
     by = {r["impl"]: r for r in results}
     speedup = {f"b25_vs_{k}": round(by["b25"]["msgs_per_s"] / v["msgs_per_s"], 2)
-               for k, v in by.items() if k != "b25" and "msgs_per_s" in v}
+               for k, v in by.items() if not k.startswith("b25") and "msgs_per_s" in v}
     return {"bench": "book", "data": str(DATA.relative_to(ROOT.parent)), "messages": len(frames),
             "levels": levels, "top_n": TOP_N, "repeats": repeats, "results": results,
             "speedup": speedup, "targets": {"b25_vs_naive": 3.0, "b25_vs_nautilus": 1.5}, "live": None}

@@ -141,7 +141,9 @@ class Book:
                 if lots is None:
                     return False
             if lots:
-                if t > lo:
+                # >= lo, not > lo: the list's worst level, deleted and re-added in one message,
+                # must go back in.
+                if t >= lo:
                     n = len(side)
                     side[t] = lots
                     if len(side) != n:  # a new level inside the top list
@@ -201,7 +203,7 @@ class Book:
         side, keys, key = (self.bids, self._bk, ticks) if is_bid else (self.asks, self._ak, -ticks)
         lo = keys[0] if keys else _NO_KEY
         if lots:
-            if key not in side and key > lo:
+            if key not in side and key >= lo:
                 insort(keys, key)
             side[key] = lots
         elif side.pop(key, 0) and key >= lo:

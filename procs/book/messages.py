@@ -34,6 +34,24 @@ class DepthUpdate(msgspec.Struct, gc=False):
     T: int = 0
 
 
+class DepthUpdateRaw(DepthUpdate, gc=False):
+    """A diff whose level arrays stay raw JSON (``FrameDecoder(raw_levels=True)``) for FastBook.
+
+    No per-level Python objects are made at all; ``levels(ev.b)`` decodes them when needed.
+    """
+
+    b: msgspec.Raw  # type: ignore[assignment]
+    a: msgspec.Raw  # type: ignore[assignment]
+
+
+_levels_dec = msgspec.json.Decoder(list[Level])
+
+
+def levels(side: list[Level] | msgspec.Raw) -> list[Level]:
+    """A diff side as (price, qty) strings, whichever way it was decoded."""
+    return _levels_dec.decode(side) if isinstance(side, msgspec.Raw) else side
+
+
 class BookTicker(msgspec.Struct, gc=False):
     """Best bid/ask (``@bookTicker``); ``u`` is the order-book update id it reflects."""
 
@@ -144,24 +162,27 @@ def stream_kind(stream: str) -> str:
 class FrameDecoder:
     """Decodes raw frames into Structs, reusing one msgspec decoder per type (they are not free)."""
 
-    def __init__(self) -> None:
-        self._env_dec = {k: msgspec.json.Decoder(_env(t)) for k, t in _BY_STREAM.items()}
-        self._payload_dec = {t: msgspec.json.Decoder(t) for t in set(_BY_STREAM.values())}
+    def __init__(self, raw_levels: bool = False) -> None:
+        by_stream = dict(_BY_STREAM, depth=DepthUpdateRaw) if raw_levels else _BY_STREAM
+        self._env_dec = {k: msgspec.json.Decoder(_env(t)) for k, t in by_stream.items()}
+        self._payload_dec = {t: msgspec.json.Decoder(t) for t in set(by_stream.values())}
+        self._depth_type: type = by_stream["depth"]
         self._generic = msgspec.json.Decoder(_Envelope)
         self._peek = msgspec.json.Decoder(_Peek)
+        # stream name bytes -> (name, envelope decoder or None): one dict hit per frame instead
+        # of decoding and splitting the name every time. Bounded: a feed has few streams.
+        self._streams: dict[bytes, tuple[str, msgspec.json.Decoder | None]] = {}
         self.decode_errors = 0
         self.ignored = 0  # well-formed frames of streams the book does not use (kline, ...)
 
     def decode(self, raw: bytes) -> tuple[str, Message | None]:
         """One frame -> ``(stream name or "", message)``; message is None when ignored or bad."""
         if raw.startswith(_PREFIX):
-            end = raw.find(b'"', 11)
-            stream = raw[11:end].decode("ascii", "replace")
-            kind = stream_kind(stream)
-            dec = self._env_dec.get(kind)
-            if dec is None:
-                kind = kind.split("_", 1)[0]  # kline_1m -> kline
-                dec = self._env_dec.get(kind)
+            name = raw[11 : raw.find(b'"', 11)]
+            hit = self._streams.get(name)
+            if hit is None:
+                hit = self._learn_stream(name)
+            stream, dec = hit
             if dec is not None:
                 try:
                     return stream, dec.decode(raw).data
@@ -172,6 +193,15 @@ class FrameDecoder:
             self.ignored += 1
             return stream, None
         return self._decode_slow(raw)
+
+    def _learn_stream(self, name: bytes) -> tuple[str, msgspec.json.Decoder | None]:
+        stream = name.decode("ascii", "replace")
+        kind = stream_kind(stream)
+        dec = self._env_dec.get(kind) or self._env_dec.get(kind.split("_", 1)[0])  # kline_1m -> kline
+        if len(self._streams) > 4096:
+            self._streams.clear()
+        self._streams[name] = (stream, dec)
+        return stream, dec
 
     def decode_snapshot(self, raw: bytes | str) -> DepthSnapshot | None:
         """A REST depth snapshot body -> Struct; None (counted) when malformed."""
@@ -195,6 +225,8 @@ class FrameDecoder:
             env = self._generic.decode(raw)
             stream, body = env.stream, env.data
             typ: type | None = _BY_STREAM.get(stream_kind(stream).split("_", 1)[0])
+            if typ is DepthUpdate:
+                typ = self._depth_type
         except (msgspec.DecodeError, msgspec.ValidationError):
             stream, body, typ = "", raw, None
         try:
@@ -204,6 +236,8 @@ class FrameDecoder:
                     typ = DepthSnapshot
                 elif peek.e:
                     typ = _BY_EVENT.get(peek.e)
+                    if typ is DepthUpdate:
+                        typ = self._depth_type
                 elif peek.u >= 0:
                     typ = BookTicker  # spot bookTicker carries no "e"
                 if typ is None:

@@ -85,14 +85,16 @@ class Rebuilder:
                  instruments: dict[str, dict[str, Instrument]] | None = None,
                  on_applied: Callable[[BookSync, DepthUpdate], None] | None = None,
                  on_ticker: Callable[[BookSync, BookTicker], None] | None = None,
-                 on_problem: Callable[[Problem], None] | None = None, keep: int = 64) -> None:
+                 on_problem: Callable[[Problem], None] | None = None, keep: int = 64,
+                 fast: bool = False) -> None:
         self.symbols = {s.upper() for s in symbols} if symbols else None
         self._instruments = instruments if instruments is not None else {}
         self.on_applied = on_applied
         self.on_ticker = on_ticker
         self.on_problem = on_problem
         self.keep = keep
-        self.decoder = FrameDecoder()
+        self.fast = fast
+        self.decoder = FrameDecoder(raw_levels=fast)
         self.syncs: dict[str, BookSync] = {}
         self.problems: list[Problem] = []
 
@@ -101,7 +103,8 @@ class Rebuilder:
         if sync is None:
             if kind not in self._instruments:
                 self._instruments[kind] = recorded_instruments(kind)
-            sync = BookSync(symbol, kind, resolve=snapshot_resolver(self._instruments[kind]), keep=self.keep)
+            sync = BookSync(symbol, kind, resolve=snapshot_resolver(self._instruments[kind]), keep=self.keep,
+                            fast=self.fast)
             self.syncs[symbol] = sync
         return sync
 
@@ -110,7 +113,7 @@ class Rebuilder:
         _, msg = self.decoder.decode(frame.raw)
         if msg is None:
             return
-        if type(msg) is DepthUpdate:
+        if isinstance(msg, DepthUpdate):
             if self.symbols is not None and msg.s not in self.symbols:
                 return
             sync = self._sync(msg.s, frame.kind)

@@ -10,6 +10,9 @@ States::
           ^   (diffs buffered)         (book = snapshot)                 |
           +----------- gap / bad input / crossed book / reset -----------+
 
+``fast=True`` keeps the book in a ``FastBook`` (numba-compiled hot path); feed it diffs from
+``FrameDecoder(raw_levels=True)`` so the level arrays reach it as raw JSON.
+
 Rules (docs/binance-usdm-protocol.md A4), ``L`` = snapshot ``lastUpdateId``:
 
 * USD-M and COIN-M: drop ``u < L``; the first diff applied must have ``U <= L <= u`` (``u == L``
@@ -30,10 +33,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from procs.book.book import Book
 from procs.book.messages import DepthSnapshot, DepthUpdate
 from procs.core.instruments import Instrument
+
+if TYPE_CHECKING:
+    from procs.book.fastbook import FastBook
 
 
 class SyncState(IntEnum):
@@ -68,6 +75,7 @@ class SyncCounters:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
+_LIVE = SyncState.LIVE
 InstrumentResolver = Callable[[str, DepthSnapshot], Instrument]
 
 
@@ -75,11 +83,11 @@ class BookSync:
     """Keeps one symbol's ``Book`` equal to the exchange's, by the rules in the module docstring."""
 
     __slots__ = ("symbol", "spot", "book", "state", "last_u", "buffer", "max_buffer", "counters",
-                 "resolve", "keep", "last_error")
+                 "resolve", "keep", "last_error", "fast")
 
     def __init__(self, symbol: str, kind: str = "usdm", instrument: Instrument | None = None,
                  resolve: InstrumentResolver | None = None, keep: int = 64,
-                 max_buffer: int = 100_000) -> None:
+                 max_buffer: int = 100_000, fast: bool = False) -> None:
         if kind not in ("usdm", "coinm", "spot"):
             raise ValueError(f"unknown market kind: kind={kind!r}")
         if instrument is None and resolve is None:
@@ -87,7 +95,8 @@ class BookSync:
         self.symbol = symbol
         self.spot = kind == "spot"
         self.keep = keep
-        self.book: Book | None = Book(instrument, keep) if instrument is not None else None
+        self.fast = fast
+        self.book: Book | FastBook | None = self._new_book(instrument) if instrument is not None else None
         self.resolve = resolve
         self.state = SyncState.AWAITING_SNAPSHOT
         self.last_u = -1
@@ -95,6 +104,13 @@ class BookSync:
         self.max_buffer = max_buffer
         self.counters = SyncCounters()
         self.last_error = ""  # why the last resync was needed, for the caller's one log line
+
+    def _new_book(self, instrument: Instrument) -> Book | FastBook:
+        if self.fast:
+            from procs.book.fastbook import FastBook  # numba: imported only when asked for
+
+            return FastBook(instrument, self.keep)
+        return Book(instrument, self.keep)
 
     @property
     def needs_snapshot(self) -> bool:
@@ -109,7 +125,9 @@ class BookSync:
     # -- diffs -----------------------------------------------------------------------------
     def on_diff(self, ev: DepthUpdate) -> SyncStatus:
         """Feed one diff in arrival order."""
-        if self.state == SyncState.LIVE:
+        if self.state is _LIVE:
+            if ev.pu == self.last_u and not self.spot:  # the common case, checked first
+                return self._apply(ev)
             return self._live(ev)
         if self.state == SyncState.AWAITING_FIRST:
             return self._first(ev)
@@ -199,7 +217,7 @@ class BookSync:
         self.counters.snapshots += 1
         if self.book is None:
             assert self.resolve is not None
-            self.book = Book(self.resolve(self.symbol, snap), self.keep)
+            self.book = self._new_book(self.resolve(self.symbol, snap))
         if not self.book.load_snapshot(snap.bids, snap.asks):
             self.counters.bad_input += 1
             self.last_error = f"bad level text {self.book.bad_text} in snapshot L={snap.lastUpdateId}"

@@ -1,0 +1,422 @@
+"""FastBook: the same L2 book as ``procs.book.book.Book``, with its hot path compiled by numba.
+
+Why: in CPython every level update costs a few hundred ns of interpreter work (two cache
+lookups, a dict store, a comparison), which caps the pure-Python ``Book`` at ~2.5x the naive
+json+SortedDict book. Here one compiled call per diff parses the raw JSON level arrays exactly
+(decimal text -> int ticks/lots, refusing what does not fit the scale), applies them and
+checks for a crossed book; Python only pays the call.
+
+Layout (all numpy, so the Python side reads it without copying through objects)::
+
+    keys[side, M], vals[side, M]  open-addressing hash table per side (side 0 bids, 1 asks),
+                                  key = price ticks (> 0; 0 marks an empty slot), val = lots;
+                                  a deleted level keeps its key with val 0 (a tombstone)
+    top[side, TOPCAP]             the side's best keys, ascending, best LAST; bids as +ticks,
+                                  asks as -ticks (same invariant as Book: every live key
+                                  >= top[side, 0] is in the list)
+    st[side, ST_*]                used slots, live levels, top count, last error position
+
+The table is rehashed (outside the compiled call) when used slots pass 70% of M. Semantics are
+Book's exactly; tests run both on every recording and compare.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+import numba
+import numpy as np
+
+from procs.core.instruments import Instrument, int_to_decimal
+
+ST_USED, ST_LIVE, ST_TOP, ST_ERR = 0, 1, 2, 3
+_HASH_MUL = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
+_MIN_KEY = -(1 << 62)
+_EXTRA_TOP = 4096  # room above 2*keep for one message's inserts before a rebuild is forced
+_encode = msgspec.json.Encoder().encode
+_POW10 = np.array([10**i for i in range(19)], dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _find(krow: np.ndarray, key: int, mask: int) -> int:
+    h = key * _HASH_MUL
+    i = (h ^ (h >> 29)) & mask
+    while True:
+        k = krow[i]
+        if k == key:
+            return i
+        if k == 0:
+            return -i - 1
+        i = (i + 1) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _skip_ws(buf: bytes, i: int, n: int) -> int:
+    while i < n and (buf[i] == 32 or buf[i] == 10 or buf[i] == 13 or buf[i] == 9):
+        i += 1
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _number(buf: bytes, i: int, n: int, scale: int, pow10: np.ndarray) -> tuple[int, int]:
+    """Parse ``"123.45"`` at buf[i] (the opening quote) exactly; (value, next i) or (-1, i)."""
+    if i >= n or buf[i] != 34:
+        return -1, i
+    i += 1
+    val = 0
+    whole = 0
+    frac = -1  # decimals kept so far; -1 = no dot yet
+    seen_frac = 0
+    while i < n:
+        c = buf[i]
+        if c == 34:
+            break
+        if c == 46:
+            if frac >= 0 or whole == 0:
+                return -1, i
+            frac = 0
+        elif 48 <= c <= 57:
+            if frac < 0:
+                whole += 1
+                if whole + scale > 18:  # would not fit int64 exactly
+                    return -1, i
+                val = val * 10 + (c - 48)
+            else:
+                seen_frac += 1
+                if frac < scale:
+                    val = val * 10 + (c - 48)
+                    frac += 1
+                elif c != 48:  # a non-zero digit beyond the scale: refuse, never round
+                    return -1, i
+        else:
+            return -1, i  # sign, exponent, NaN, escape, anything else
+        i += 1
+    if i >= n or whole == 0 or (frac >= 0 and seen_frac == 0):
+        return -1, i
+    if frac < 0:
+        frac = 0
+    return val * pow10[scale - frac], i + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_remove(trow: np.ndarray, cnt: int, k: int) -> int:
+    lo, hi = 0, cnt
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if trow[mid] < k:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < cnt and trow[lo] == k:
+        for j in range(lo, cnt - 1):
+            trow[j] = trow[j + 1]
+        return cnt - 1
+    return cnt
+
+
+@numba.njit(cache=True, nogil=True)
+def _top_insert(trow: np.ndarray, cnt: int, k: int) -> int:
+    j = cnt
+    while j > 0 and trow[j - 1] > k:
+        trow[j] = trow[j - 1]
+        j -= 1
+    trow[j] = k
+    return cnt + 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _rebuild_top(krow: np.ndarray, vrow: np.ndarray, trow: np.ndarray, srow: np.ndarray,
+                 sign: int, keep: int) -> None:
+    live = np.empty(srow[ST_LIVE], dtype=np.int64)
+    m = 0
+    for i in range(krow.shape[0]):
+        if vrow[i] > 0 and m < live.shape[0]:
+            live[m] = krow[i] * sign
+            m += 1
+    live = np.sort(live[:m])
+    take = min(keep, m)
+    for j in range(take):
+        trow[j] = live[m - take + j]
+    srow[ST_TOP] = take
+
+
+@numba.njit(cache=True, nogil=True)
+def _apply_side(buf: bytes, side: int, keys: np.ndarray, vals: np.ndarray, top: np.ndarray,
+                st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
+    """Apply one JSON level array; 0 ok, -1 bad text (position in st[side, ST_ERR])."""
+    krow, vrow, trow, srow = keys[side], vals[side], top[side], st[side]
+    sign = 1 if side == 0 else -1
+    mask = krow.shape[0] - 1
+    cap = trow.shape[0]
+    cnt = srow[ST_TOP]
+    lo = trow[0] if cnt > 0 else _MIN_KEY
+    overflow = False
+    n = len(buf)
+    i = _skip_ws(buf, 0, n)
+    if i >= n or buf[i] != 91:
+        srow[ST_ERR] = i
+        return -1
+    i = _skip_ws(buf, i + 1, n)
+    if i < n and buf[i] == 93:
+        return 0
+    while True:
+        if i >= n or buf[i] != 91:
+            srow[ST_ERR] = i
+            return -1
+        start = i
+        t, i = _number(buf, _skip_ws(buf, i + 1, n), n, pscale, pow10)
+        if t <= 0:
+            srow[ST_ERR] = start
+            return -1
+        i = _skip_ws(buf, i, n)
+        if i >= n or buf[i] != 44:
+            srow[ST_ERR] = start
+            return -1
+        q, i = _number(buf, _skip_ws(buf, i + 1, n), n, qscale, pow10)
+        if q < 0:
+            srow[ST_ERR] = start
+            return -1
+        i = _skip_ws(buf, i, n)
+        if i >= n or buf[i] != 93:
+            srow[ST_ERR] = start
+            return -1
+        # -- the level: table, then the top list (fixed lo for the message, as in Book) --
+        slot = _find(krow, t, mask)
+        existed = False
+        if slot >= 0:
+            existed = vrow[slot] > 0
+            vrow[slot] = q
+            if q > 0 and not existed:
+                srow[ST_LIVE] += 1
+            elif q == 0 and existed:
+                srow[ST_LIVE] -= 1
+        elif q > 0:
+            slot = -slot - 1
+            krow[slot] = t
+            vrow[slot] = q
+            srow[ST_USED] += 1
+            srow[ST_LIVE] += 1
+        k = t * sign
+        if q > 0:
+            if not existed and k >= lo:  # >= : see Book._apply
+                if cnt < cap:
+                    cnt = _top_insert(trow, cnt, k)
+                else:
+                    overflow = True
+        elif existed and k >= lo:
+            cnt = _top_remove(trow, cnt, k)
+        i = _skip_ws(buf, i + 1, n)
+        if i < n and buf[i] == 44:
+            i = _skip_ws(buf, i + 1, n)
+            continue
+        if i < n and buf[i] == 93:
+            break
+        srow[ST_ERR] = i
+        srow[ST_TOP] = cnt
+        return -1
+    srow[ST_TOP] = cnt
+    if overflow or (cnt < (keep >> 1) and srow[ST_LIVE] > cnt):
+        _rebuild_top(krow, vrow, trow, srow, sign, keep)
+    elif cnt > 2 * keep:
+        drop = cnt - keep
+        for j in range(keep):
+            trow[j] = trow[j + drop]
+        srow[ST_TOP] = keep
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def apply_depth(bbuf: bytes, abuf: bytes, keys: np.ndarray, vals: np.ndarray, top: np.ndarray,
+                st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
+    """Apply a diff's bid and ask arrays: 0 ok, 1 crossed, -1 bad bid text, -2 bad ask text."""
+    if _apply_side(bbuf, 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+        return -1
+    if _apply_side(abuf, 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+        return -2
+    nb, na = st[0, ST_TOP], st[1, ST_TOP]
+    if nb > 0 and na > 0 and top[0, nb - 1] >= -top[1, na - 1]:
+        return 1
+    return 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_side(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray, side: int,
+               px: np.ndarray, qty: np.ndarray) -> int:
+    mask = keys.shape[1] - 1
+    cnt = st[side, ST_TOP]
+    n = min(px.shape[0], cnt)
+    for j in range(n):
+        k = top[side, cnt - 1 - j]
+        t = k if side == 0 else -k
+        px[j] = t
+        qty[j] = vals[side, _find(keys[side], t, mask)]
+    for j in range(n, px.shape[0]):
+        px[j] = 0
+        qty[j] = 0
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_top(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray, bp: np.ndarray,
+             bq: np.ndarray, ap: np.ndarray, aq: np.ndarray) -> tuple[int, int]:
+    """Best levels per side into the caller's arrays (best first, zero-padded)."""
+    return _fill_side(keys, vals, top, st, 0, bp, bq), _fill_side(keys, vals, top, st, 1, ap, aq)
+
+
+@numba.njit(cache=True, nogil=True)
+def _rehash(keys: np.ndarray, vals: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nk = np.zeros((2, size), dtype=np.int64)
+    nv = np.zeros((2, size), dtype=np.int64)
+    counts = np.zeros(2, dtype=np.int64)
+    mask = size - 1
+    for side in range(2):
+        for i in range(keys.shape[1]):
+            if vals[side, i] > 0:
+                s = -_find(nk[side], keys[side, i], mask) - 1
+                nk[side, s] = keys[side, i]
+                nv[side, s] = vals[side, i]
+                counts[side] += 1
+    return nk, nv, counts
+
+
+class FastBook:
+    """Book with a compiled hot path; same public methods as ``procs.book.book.Book``.
+
+    ``apply`` takes each side as raw JSON bytes (``msgspec.Raw`` from
+    ``FrameDecoder(raw_levels=True)``: no per-level Python objects at all) or as a list of
+    (price, qty) strings, which is re-encoded once and takes the same compiled path.
+    """
+
+    def __init__(self, instrument: Instrument, keep: int = 64, capacity: int = 1 << 14) -> None:
+        if capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of 2: capacity={capacity}")
+        self.instrument = instrument
+        self.symbol = instrument.symbol
+        self.keep = keep
+        self._pscale = instrument.price_scale
+        self._qscale = instrument.qty_scale
+        self._keys = np.zeros((2, capacity), np.int64)
+        self._vals = np.zeros((2, capacity), np.int64)
+        self._top = np.zeros((2, 2 * keep + _EXTRA_TOP), np.int64)
+        self._st = np.zeros((2, 4), np.int64)
+        self._limit = int(capacity * 0.7)
+        self.bad_text = ""
+        self.crossed = False  # set by apply: the compiled call checks it for free
+
+    # -- building --------------------------------------------------------------------------
+    def clear(self) -> None:
+        self._keys[:] = 0
+        self._vals[:] = 0
+        self._st[:] = 0
+        self.crossed = False
+
+    def load_snapshot(self, bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str]]) -> bool:
+        self.clear()
+        need = 1 << max(14, (4 * (len(bids) + len(asks))).bit_length())
+        if need > self._keys.shape[1]:
+            self._resize(need)
+        if not self.apply(bids, asks):
+            self.clear()
+            return False
+        return True
+
+    def apply(self, bids: bytes | Sequence[tuple[str, str]], asks: bytes | Sequence[tuple[str, str]]) -> bool:
+        """Apply one diff's levels; False on bad text (the book must then be rebuilt)."""
+        b = bytes(bids) if type(bids) is msgspec.Raw else bids if type(bids) is bytes else _encode(bids)
+        a = bytes(asks) if type(asks) is msgspec.Raw else asks if type(asks) is bytes else _encode(asks)
+        if (len(b) + len(a)) >> 3 > self._keys.shape[1] - self._limit:  # a huge message: room first
+            self._resize(self._keys.shape[1] << 1)
+        rc = apply_depth(b, a, self._keys, self._vals, self._top, self._st, self._pscale, self._qscale,
+                         self.keep, _POW10)
+        st = self._st
+        if st[0, ST_USED] > self._limit or st[1, ST_USED] > self._limit:
+            self._resize(self._keys.shape[1])
+        if rc < 0:
+            side, buf = (0, b) if rc == -1 else (1, a)
+            pos = int(st[side, ST_ERR])
+            end = buf.find(b"]", pos)
+            self.bad_text = repr(buf[pos : end + 1 if end >= 0 else pos + 40].decode("utf-8", "replace"))
+            return False
+        self.crossed = rc == 1
+        return True
+
+    def _resize(self, size: int) -> None:
+        live = int(max(self._st[0, ST_LIVE], self._st[1, ST_LIVE]))
+        while live * 2 > size * 0.35:  # keep the table at most ~35% live after a rehash
+            size <<= 1
+        self._keys, self._vals, counts = _rehash(self._keys, self._vals, size)
+        self._st[:, ST_USED] = counts
+        self._st[:, ST_LIVE] = counts
+        self._limit = int(size * 0.7)
+
+    def set_level(self, is_bid: bool, ticks: int, lots: int) -> None:
+        """Set one level from integers (0 lots deletes); for the simulator and tests."""
+        text = [(int_to_decimal(ticks, self._pscale), int_to_decimal(lots, self._qscale))]
+        self.apply(text, []) if is_bid else self.apply([], text)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _best(self, side: int) -> tuple[int, int] | None:
+        cnt = int(self._st[side, ST_TOP])
+        if cnt == 0:
+            return None
+        t = int(self._top[side, cnt - 1]) * (1 if side == 0 else -1)
+        return t, int(self._vals[side, _find(self._keys[side], t, self._keys.shape[1] - 1)])
+
+    def best_bid(self) -> tuple[int, int] | None:
+        return self._best(0)
+
+    def best_ask(self) -> tuple[int, int] | None:
+        return self._best(1)
+
+    def is_crossed(self) -> bool:
+        return self.crossed
+
+    def depth(self) -> tuple[int, int]:
+        return int(self._st[0, ST_LIVE]), int(self._st[1, ST_LIVE])
+
+    def __len__(self) -> int:
+        return sum(self.depth())
+
+    def _levels(self, side: int, n: int | None) -> list[tuple[int, int]]:
+        cnt = int(self._st[side, ST_TOP])
+        sign = 1 if side == 0 else -1
+        if n is not None and (n <= cnt or cnt == self._st[side, ST_LIVE]):
+            px = np.empty(min(n, cnt), np.int64)
+            qty = np.empty_like(px)
+            _fill_side(self._keys, self._vals, self._top, self._st, side, px, qty)
+            return list(zip(px.tolist(), qty.tolist(), strict=True))
+        live = self._vals[side] > 0
+        ks, vs = self._keys[side][live], self._vals[side][live]
+        order = np.argsort(-ks * sign, kind="stable")
+        if n is not None:
+            order = order[:n]
+        return list(zip(ks[order].tolist(), vs[order].tolist(), strict=True))
+
+    def bid_levels(self, n: int | None = None) -> list[tuple[int, int]]:
+        return self._levels(0, n)
+
+    def ask_levels(self, n: int | None = None) -> list[tuple[int, int]]:
+        return self._levels(1, n)
+
+    def fill_top(self, bid_px: np.ndarray, bid_qty: np.ndarray, ask_px: np.ndarray,
+                 ask_qty: np.ndarray) -> tuple[int, int]:
+        """Best ``len(bid_px)`` levels per side into caller int64 arrays, zero-padded."""
+        if len(bid_px) > self._st[0, ST_TOP] < self._st[0, ST_LIVE] or \
+                len(ask_px) > self._st[1, ST_TOP] < self._st[1, ST_LIVE]:
+            self._widen(max(len(bid_px), len(ask_px)))
+        return fill_top(self._keys, self._vals, self._top, self._st, bid_px, bid_qty, ask_px, ask_qty)
+
+    def _widen(self, n: int) -> None:
+        self.keep = max(self.keep, n)
+        if self._top.shape[1] < 2 * self.keep + _EXTRA_TOP:
+            self._top = np.zeros((2, 2 * self.keep + _EXTRA_TOP), np.int64)
+        for side in (0, 1):
+            _rebuild_top(self._keys[side], self._vals[side], self._top[side], self._st[side],
+                         1 if side == 0 else -1, self.keep)
+
+    def top_text(self, n: int) -> tuple[list[list[str]], list[list[str]]]:
+        ps, qs = self._pscale, self._qscale
+        bids = [[int_to_decimal(t, ps), int_to_decimal(q, qs)] for t, q in self.bid_levels(n)]
+        asks = [[int_to_decimal(t, ps), int_to_decimal(q, qs)] for t, q in self.ask_levels(n)]
+        return bids, asks
