@@ -4,7 +4,7 @@
 ``{"generate_only": {...}, "over_socket": {...}}``: events/s of the bare generator with the
 ``@depth@0ms`` encoding, and depth events plus other frames per second actually received by a
 picows client subscribed to every symbol's ``@depth@0ms``, ``@trade`` and ``@bookTicker``
-while the server is asked for ``R`` depth events/s.
+while an exchange_sim process is asked for ``R`` depth events/s (``--rate 0``: flat out).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import time
 
 import msgspec
@@ -19,12 +22,11 @@ import picows
 import uvloop
 
 from procs.core.instruments import load_exchange_info
-from procs.sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig, SimConfig
+from procs.sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig
 from procs.sim.faults import Faults
 from procs.sim.feed import Feed, Hub
 from procs.sim.generator import Generator
 from procs.sim.market import Market
-from procs.sim.server import SimServer
 
 
 class _Sink:
@@ -62,29 +64,41 @@ def generate_only(n: int = 200_000) -> dict:
 
 
 async def over_socket(rate: float, seconds: float) -> dict:
-    cfg = SimConfig(rest_port=0, ws_port=0, generator=GeneratorConfig(msg_rate=rate))
-    server = SimServer(cfg)
-    await server.start()
-    counts = {"depth": 0, "other": 0}
-
-    class Client(picows.WSListener):
-        def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-            if frame.msg_type == picows.WSMsgType.TEXT:
-                payload = frame.get_payload_as_bytes()
-                counts["depth" if b"@depth" in payload[:40] else "other"] += 1
-
-    streams = "/".join(f"{s}@{k}" for s in ("btcusdt", "ethusdt") for k in ("depth@0ms", "trade", "bookTicker"))
-    transport, _ = await picows.ws_connect(Client, f"ws://127.0.0.1:{server.ws_port}/stream?streams={streams}")
+    """The simulator as its own process (as deployed), a picows client here counting frames."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "procs.exchange_sim", "--port", "0", "--ws-port", "0", "--rate", str(rate)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
     try:
-        await asyncio.sleep(0.5)  # warm up
-        d0, o0 = counts["depth"], counts["other"]
-        t0 = time.perf_counter()
-        await asyncio.sleep(seconds)
-        dt = time.perf_counter() - t0
-        d, o = counts["depth"] - d0, counts["other"] - o0
+        assert proc.stderr is not None
+        ws_port = 0
+        for line in proc.stderr:
+            rec = json.loads(line)
+            if rec.get("event") == "listening":
+                ws_port = rec["ws_port"]
+                break
+        counts = {"depth": 0, "other": 0}
+
+        class Client(picows.WSListener):
+            def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+                if frame.msg_type == picows.WSMsgType.TEXT:
+                    counts["depth" if b"@depth" in frame.get_payload_as_bytes()[:40] else "other"] += 1
+
+        kinds = ("depth@0ms", "trade", "bookTicker")
+        streams = "/".join(f"{s}@{k}" for s in ("btcusdt", "ethusdt") for k in kinds)
+        transport, _ = await picows.ws_connect(Client, f"ws://127.0.0.1:{ws_port}/stream?streams={streams}")
+        try:
+            await asyncio.sleep(0.5)  # warm up
+            d0, o0 = counts["depth"], counts["other"]
+            t0 = time.perf_counter()
+            await asyncio.sleep(seconds)
+            dt = time.perf_counter() - t0
+            d, o = counts["depth"] - d0, counts["other"] - o0
+        finally:
+            transport.disconnect()
     finally:
-        transport.disconnect()
-        await server.stop()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
     return {"requested_depth_per_s": rate, "depth_per_s": round(d / dt), "all_msgs_per_s": round((d + o) / dt)}
 
 
