@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import picows
 from aiohttp import web
@@ -26,6 +26,9 @@ from procs.sim.generator import Generator, GenEvent
 from procs.sim.market import Market
 from procs.sim.rest import RestApp
 from procs.sim.wsserver import Router
+
+if TYPE_CHECKING:
+    from procs.sim.replay import Replay
 
 
 class SimServer:
@@ -45,7 +48,7 @@ class SimServer:
         self.rest_port = 0
         self.ws_port = 0
         self.generator: Generator | None = None
-        self.replay: Any = None
+        self.replay: Replay | None = None
         self.done = asyncio.Event()  # set when a (non-looping) replay has sent everything
         self.gate = SourceGate()  # pause / resume / step the market source
         self.failed = asyncio.Event()  # a source or timer task died: the process exits non-zero
@@ -198,6 +201,7 @@ class SimServer:
             await asyncio.sleep(0)
 
     async def _run_replay(self) -> None:
+        assert self.replay is not None
         try:
             await self.replay.run()
         finally:
