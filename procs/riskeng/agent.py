@@ -177,6 +177,9 @@ class RiskAgent:
     # -- lifecycle --------------------------------------------------------------------------
     def on_start(self) -> None:
         self.attach(self.cfg.attach_timeout_s)
+        if self.reconciler is not None and self.cfg.seed_from_exchange:
+            self.drain_exec()  # the backlog first: fills made while we were down count once
+            self.engine.seed(self.reconciler.check_once())
         self.publish(time.monotonic_ns())
         if self.reconciler is not None:
             self.reconciler.start()

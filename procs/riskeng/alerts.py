@@ -25,6 +25,7 @@ POSITION_OVER_LIMIT = 14  # value = net position (base units): fills took it pas
 DAY_ROLLED = 15
 UNKNOWN_SYMBOL = 16  # an OrderEvent with a symbol_id outside the configured symbols
 BREACH_CLEARED = 17  # an operator cleared a loss/drawdown/reconcile hold
+POSITION_SEEDED = 18  # value = the position taken from the exchange at start (base units)
 
 NAMES = {v: k.lower() for k, v in dict(globals()).items() if k.isupper() and isinstance(v, int)}
 

@@ -92,6 +92,9 @@ class RiskConfig(Section):
     # consecutive mismatching checks before it counts: a fill can be on the exchange a few
     # milliseconds before its OrderEvent reaches us
     mismatch_confirmations: int = 2
+    # at start, book what the exchange holds beyond our ledger (after the exec backlog) as
+    # strategy -2, so a restarted risk publishes the real net positions
+    seed_from_exchange: bool = True
     exchange_info: str = ""  # file; "" = GET <rest_url>/fapi/v1/exchangeInfo at start
     # -- the agent ---------------------------------------------------------------------------
     publish_interval_ms: int = 100  # risk.state is also written on every change

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 import msgspec
 import numpy as np
@@ -22,7 +22,7 @@ from procs.core.instruments import Instrument
 from . import alerts as A
 from . import state as S
 from .config import RiskConfig
-from .ledger import Ledger
+from .ledger import SEED, Ledger
 from .limits import LEVELS, Limits
 
 
@@ -32,6 +32,7 @@ class ReconcileResult(msgspec.Struct, kw_only=True):
     ok: bool
     error: str = ""
     positions: dict[str, str] = msgspec.field(default_factory=dict)
+    entries: dict[str, str] = msgspec.field(default_factory=dict)  # entryPrice per symbol
     wallet_balance: str = ""
     unrealized: str = ""
     duration_ns: int = 0
@@ -302,6 +303,37 @@ class RiskEngine:
                        + (" (reconcile hold stays until an operator clears it)"
                           if self.ts.held(S.REASON_RECONCILE) else ""))
         return confirmed
+
+    def seed(self, res: ReconcileResult) -> int:
+        """At start: book the part of each exchange position our ledger lacks under ``SEED``.
+
+        The agent drains the ``exec`` backlog first, so fills execution made while risk was
+        down are counted once (from the ring) and the seed is only what came before them. The
+        seed is priced at the exchange's entryPrice rounded to our tick.
+        """
+        if not res.ok:
+            self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"positions not seeded from the exchange: {res.error}")
+            return 0
+        seeded = 0
+        for sid, sym in enumerate(self.symbols):
+            ins = self.instruments[sid]
+            text = res.positions.get(sym, "0")
+            try:
+                diff = ins.qty_to_lots(text) - self.ledger.total[sid].pos
+                entry = Decimal(res.entries.get(sym, "0") or "0")
+            except (ValueError, InvalidOperation):
+                self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"{sym}: exchange position {text!r} not seeded",
+                           symbol_id=sid)
+                continue
+            if diff == 0:
+                continue
+            ticks = int(entry.scaleb(ins.price_scale).to_integral_value(ROUND_HALF_EVEN))
+            self.ledger.fill(SEED, sid, M.BUY if diff > 0 else M.SELL, abs(diff), ticks, 0)
+            seeded += 1
+            self.dirty = True
+            self.alert(M.ALERT_INFO, A.POSITION_SEEDED, f"{sym} {ins.lots_to_qty(diff)} @ {entry} taken from the "
+                       f"exchange at start", symbol_id=sid, value=float(ins.lots_to_qty(diff)))
+        return seeded
 
     # -- publication ------------------------------------------------------------------------
     def write_state(self, rec: np.ndarray, now_ns: int) -> None:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from procs.core.instruments import Instrument, int_to_decimal
 
 MANUAL = -1  # OrderEvent.strategy_id of manual (TUI) orders
+SEED = -2  # positions risk found on the exchange at start (made before it was watching)
 
 
 def div_round(a: int, b: int) -> int:

@@ -32,6 +32,7 @@ from .engine import ReconcileResult
 class PositionRow(msgspec.Struct):
     symbol: str
     positionAmt: str = "0"  # noqa: N815 (the exchange's field names)
+    entryPrice: str = "0"  # noqa: N815
     positionSide: str = "BOTH"  # noqa: N815
 
 
@@ -91,7 +92,9 @@ class Reconciler:
         try:
             acct = _account.decode(self._get("/fapi/v3/account"))
             rows = _positions.decode(self._get("/fapi/v3/positionRisk"))
-            return ReconcileResult(ok=True, positions=net_positions(rows), wallet_balance=acct.totalWalletBalance,
+            entries = {r.symbol: r.entryPrice for r in rows if Decimal(r.positionAmt or "0")}
+            return ReconcileResult(ok=True, positions=net_positions(rows), entries=entries,
+                                   wallet_balance=acct.totalWalletBalance,
                                    unrealized=acct.totalUnrealizedProfit, duration_ns=time.monotonic_ns() - t0)
         except urllib.error.HTTPError as exc:
             body = exc.read()[:200].decode(errors="replace")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from procs.riskeng import alerts as A
 from procs.riskeng import state as S
 from procs.riskeng.config import RiskConfig, SymbolLimits
 from procs.riskeng.engine import ReconcileResult, RiskEngine
+from procs.riskeng.ledger import SEED
 
 BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
 ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
@@ -270,3 +272,23 @@ def test_config_when_toml_has_unknown_field_then_error_names_it(tmp_path: Path) 
     p.write_text('[risk]\non_loss_breach = "HALTED"\n[risk.symbols.BTCUSDT]\nmax_position = "1"\n')
     cfg = load_section(p, "risk", RiskConfig)
     assert cfg.limits_for("BTCUSDT").max_position == "1" and cfg.limits_for("ETHUSDT").max_position == "0"
+
+
+def test_seed_when_exchange_holds_more_than_ledger_then_difference_booked_as_seed() -> None:
+    h = Harness(mismatch_confirmations=1)
+    h.fill(M.BUY, "0.004", "100")  # the exec backlog, already drained
+    n = h.eng.seed(ReconcileResult(ok=True, positions={"BTCUSDT": "0.010", "ETHUSDT": "-1"},
+                                   entries={"BTCUSDT": "99.995", "ETHUSDT": "2000.5"}))
+    assert n == 2 and h.codes().count(A.POSITION_SEEDED) == 2
+    led = h.eng.ledger
+    assert led.position(0).pos == 10 and led.position(0, SEED).pos == 6
+    assert led.avg_entry(0, SEED) == Decimal("100.00")  # entry rounded half-even to the tick
+    assert led.position(1).pos == -1000 and led.avg_entry(1, SEED) == Decimal("2000.5")
+    assert h.eng.on_reconcile(ReconcileResult(ok=True, positions={"BTCUSDT": "0.01", "ETHUSDT": "-1"})) == 0
+    assert h.eng.ts.state == M.ACTIVE
+
+
+def test_seed_when_exchange_unreachable_then_warns_and_books_nothing() -> None:
+    h = Harness()
+    assert h.eng.seed(ReconcileResult(ok=False, error="connection refused")) == 0
+    assert h.codes() == [A.RECONCILE_FAILED] and not h.eng.ledger.by_strategy

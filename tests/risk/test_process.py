@@ -80,7 +80,7 @@ def place_market_order(port: int, symbol: str, side: str, qty: str) -> dict:
         return json.loads(r.read())
 
 
-def test_process_when_exchange_has_unknown_position_then_mismatch_reducing_and_kill_switch_halts(
+def test_process_when_exchange_has_unknown_position_then_mismatch_reducing_kill_switch_halts_restart_seeds(
         instance: str, procs: list[subprocess.Popen], tmp_path: Path) -> None:
     sim = spawn("-m", "procs.exchange_sim", "--port", "0", "--ws-port", "0",
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -149,6 +149,18 @@ max_position = "1"
         assert read_status(instance, "risk")["state"] == "STOPPED"
         assert risk_log.find("risk_stopped") is not None
         assert not any(DEFAULT_API_SECRET in line for line in risk_log.raw)
+
+        # a restarted risk takes the position it cannot know from the exchange and stays ACTIVE
+        risk = spawn("-m", "procs.risk", "--config", str(cfg), "--instance", instance,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        procs.append(risk)
+        risk_log = Lines(risk)
+        wait_for(lambda: state()["position"][0] == 10, "seeded position after restart")
+        wait_for(lambda: read_counters(counters_seg)[0]["reconciliations"] >= 3, "reconciliations after restart")
+        assert state()["trading_state"] == M.ACTIVE and state()["halt_reason"] == 0
+        assert read_counters(counters_seg)[0]["mismatches"] == 0
+        assert risk_log.find("alert_raised")["code"] == "position_seeded"
+        assert stop(risk) == 0, "".join(risk_log.raw[-10:])
     finally:
         for r in (state_r, alerts_c):
             if r is not None:
