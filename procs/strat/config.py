@@ -1,0 +1,95 @@
+"""The ``[strategy]`` config section: engine settings and the list of strategies to run.
+
+```toml
+[strategy]
+idle = "backoff"
+
+[[strategy.strategies]]
+id = "mm_btc"                                  # unique; names the strategy in logs and state
+class = "strategies.market_maker:MarketMaker"  # "module:Class"
+symbols = ["BTCUSDT"]                          # from [market_data].symbols
+params = { quote_qty = "0.001", spread_ticks = 4 }  # decoded into the strategy's own Config
+```
+
+``params`` is decoded by the loader into the strategy's Config struct (``forbid_unknown_fields``),
+so a misspelled parameter fails naming the field, at start and on reload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from typing import Any
+
+import msgspec
+
+from procs.core.config import Section
+
+
+class StrategyEntry(Section):
+    """One strategy instance: which class, which symbols, which parameters."""
+
+    id: str
+    class_path: str = msgspec.field(name="class")
+    symbols: list[str]
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    enabled: bool = True
+    num: int = 0  # OrderIntent.strategy_id; 0 = derived from id (crc32), stable across restarts
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"strategy id must be [A-Za-z0-9_-]+: id={self.id!r}")
+        if ":" not in self.class_path:
+            raise ValueError(f"class must be 'module:Class': id={self.id} class={self.class_path!r}")
+        if not self.symbols:
+            raise ValueError(f"a strategy needs at least one symbol: id={self.id}")
+        if self.num < 0:
+            raise ValueError(f"num must be >= 0: id={self.id} num={self.num}")
+
+    @property
+    def number(self) -> int:
+        """The strategy's numeric id in ring records (OrderIntent/OrderEvent/Signal.strategy_id)."""
+        return self.num or strategy_number(self.id)
+
+    def fingerprint(self) -> str:
+        """Hash of this entry: a reload rebuilds only the entries whose fingerprint changed."""
+        return hashlib.sha256(msgspec.json.encode(msgspec.to_builtins(self), order="sorted")).hexdigest()[:16]
+
+
+class StrategyEngineConfig(Section):
+    """The strategy process: its agent, where instruments come from, and what it runs."""
+
+    strategies: list[StrategyEntry] = msgspec.field(default_factory=list)
+    exchange_info: str = ""  # file; "" = GET <[market_data].rest_url>/fapi/v1/exchangeInfo at start
+    signal_interval_ms: int = 100  # per strategy and symbol: at most one Signal per interval unless the decision changes
+    cancel_on_pause: bool = True  # a strategy paused by an exception has its open orders cancelled
+    cancel_on_stop: bool = True  # SIGTERM cancels every open order the engine knows
+    max_books_per_cycle: int = 256  # bounded work per duty cycle so exec is drained often
+    attach_timeout_s: float = 0.0  # wait for md.*/exec at start; after that retried each second
+    pnl_log_interval_s: float = 60.0  # one strategy_pnl line per strategy this often (0 = never)
+    timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
+    idle: str = "backoff"
+    cpu: int = -1
+
+    def __post_init__(self) -> None:
+        ids = [s.id for s in self.strategies]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"strategy ids must be unique: duplicate={','.join(dup)}")
+        nums = [s.number for s in self.strategies]
+        if len(set(nums)) != len(nums):
+            raise ValueError(f"strategy numbers collide (set num explicitly): "
+                             f"nums={dict(zip(ids, nums, strict=True))}")
+        if self.signal_interval_ms < 0 or self.max_books_per_cycle <= 0 or self.timer_resolution_ms <= 0:
+            raise ValueError(f"bad engine setting: signal_interval_ms={self.signal_interval_ms} "
+                             f"max_books_per_cycle={self.max_books_per_cycle} "
+                             f"timer_resolution_ms={self.timer_resolution_ms}")
+
+    def section_hash(self) -> str:
+        """sha256 of the decoded section (canonical JSON): the applied config version."""
+        return hashlib.sha256(msgspec.json.encode(msgspec.to_builtins(self), order="sorted")).hexdigest()[:16]
+
+
+def strategy_number(sid: str) -> int:
+    """A stable positive int for a strategy id (what execution and risk see)."""
+    return zlib.crc32(sid.encode()) & 0x7FFFFFFF or 1

@@ -1,0 +1,618 @@
+"""The strategy engine: routes market data and order events to strategy plugins and writes
+their intents to ``orders.strategy``.
+
+One duty cycle (``do_work``): drain ``exec`` completely (a gating ring: execution must never
+wait on us), read up to ``max_books_per_cycle`` BookUpdates and Trades and hand each to the
+strategies subscribed to its symbol, fire due timers, and now and then do housekeeping.
+
+Error policy (one visible setting, STYLE.md example 10): an exception raised by a strategy is
+logged once per distinct error, counted, and that strategy is paused (its open orders are
+cancelled when ``cancel_on_pause``); the others run on. A reload resumes it.
+
+State (open orders, positions, P&L, client tags) is kept per strategy id in the engine, so a
+hot reload swaps the instance and keeps the state. A reload is all-or-nothing: every changed
+strategy is imported, validated and constructed first; any failure keeps the old versions.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from procs.core import log
+from procs.core import messages as M
+from procs.core.config import ConfigError
+from procs.core.instruments import Instrument
+from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY, SIGNALS, build_registry
+from shm.counters import Counters
+from shm.idle import Waiter
+from shm.ring import Consumer
+
+from . import _compat  # noqa: F401  (shm struct_for and void padding; see the module)
+from .api import (
+    ERR_BAD_INTENT,
+    ERR_NOT_RUNNING,
+    ERR_RING_FULL,
+    ERR_SYMBOL,
+    ERR_UNKNOWN_ORDER,
+    BookView,
+    OrderEventView,
+    Strategy,
+    StrategyApi,
+    TradeView,
+)
+from .clock import MonotonicClock
+from .config import StrategyEngineConfig, StrategyEntry
+from .loader import Loader, LoadError, Plugin, decode_params
+from .state import CANCELING, Order, StrategyState
+
+CONSUMER = "strategy"
+HOUSEKEEPING_NS = 100_000_000
+ATTACH_RETRY_NS = 1_000_000_000
+
+
+class Counter(IntEnum):
+    """strategy counters (labels are the lower-case names)."""
+
+    BOOKS_IN = 0
+    TRADES_IN = 1
+    EXEC_EVENTS_IN = 2
+    INTENTS_OUT = 3
+    INTENTS_DROPPED = 4  # orders.strategy full: execution is behind
+    BAD_INTENTS = 5
+    EXCEPTIONS = 6
+    PAUSED = 7  # gauge: strategies paused now
+    RELOADS = 8
+    RELOAD_FAILURES = 9
+    SIGNALS_OUT = 10
+    TIMERS_FIRED = 11
+    FILLS = 12  # fill reports applied to positions (a repeated report is not)
+    FOREIGN_EVENTS = 13  # exec events of strategies this process does not run
+    UNKNOWN_ORDER_EVENTS = 14
+    RUNNING = 15  # gauge: strategies running now
+    CONTROL_COMMANDS = 16
+
+
+class Hist(IntEnum):
+    BOOK_TO_INTENT = 0  # BookUpdate.ts_pub -> intent written
+
+
+@dataclass
+class Slot:
+    """One running strategy instance with what it was built from."""
+
+    entry: StrategyEntry
+    plugin: Plugin
+    strategy: Strategy
+    api: StrategyApi
+    paused: bool = False
+    timers: dict[int, list[int]] = field(default_factory=dict)  # token -> [deadline_ns, interval_ns]
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+
+class Engine:
+    """Routes events to strategies, writes their intents, keeps their state; one per process."""
+
+    def __init__(self, cfg: StrategyEngineConfig, instance: str, symbols: list[str],
+                 instruments: dict[str, Instrument], depth: int, counters: Counters,
+                 read_config: Callable[[], StrategyEngineConfig] | None = None,
+                 clock: object | None = None, waiter: Waiter | None = None) -> None:
+        self.cfg = cfg
+        self.instance = instance
+        self.symbols = list(symbols)
+        self.depth = depth
+        self.counters = counters
+        self.read_config = read_config
+        self.clock = clock or MonotonicClock()
+        self.waiter = waiter
+        self.registry = build_registry(depth)
+        self.instruments: list[Instrument] = []
+        for s in self.symbols:
+            inst = instruments.get(s)
+            self.instruments.append(inst if inst is not None else Instrument(symbol=s, price_scale=8, qty_scale=8))
+        self._have_instrument = [s in instruments for s in self.symbols]
+        self.ticks = [i.tick_ticks for i in self.instruments]
+        self.steps = [i.step_lots for i in self.instruments]
+        self.units = [float(i.contract_size) * 10.0 ** -(i.price_scale + i.qty_scale) for i in self.instruments]
+        n = len(self.symbols)
+        self._bid = [0] * n
+        self._ask = [0] * n
+        self.loader = Loader()
+        self.slots: dict[str, Slot] = {}
+        self.states: dict[str, StrategyState] = {}  # by strategy id; kept after a strategy is removed
+        self.versions: list[dict] = []  # every applied config version
+        self._by_num: dict[int, StrategyState] = {}
+        self._slot_by_num: dict[int, Slot] = {}
+        self._book_routes: list[list[Slot]] = [[] for _ in range(n)]
+        self._trade_routes: list[list[Slot]] = [[] for _ in range(n)]
+        self._book_view = BookView(depth)
+        self._trade_view = TradeView()
+        self._event_view = OrderEventView()
+        self._sig_interval = cfg.signal_interval_ms * 1_000_000
+        # the market-data event being handled: copied into every intent it causes (trace)
+        self._c_recv = 0
+        self._c_seq = 0
+        self._c_pub = 0
+        self._next_timer = 1 << 62
+        self._next_house = 0
+        self._next_attach = 0
+        self._next_pnl_log = 0
+        self._books: Consumer | None = None
+        self._trades: Consumer | None = None
+        self._exec: Consumer | None = None
+        self._orders = self.registry.producer(instance, ORDERS_STRATEGY)
+        self._signals = self.registry.producer(instance, SIGNALS)
+        self._publish_intent = self._orders.try_publish
+        self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Attach the input rings (waiting up to attach_timeout_s) and start every strategy.
+
+        Raises ConfigError/LoadError when a strategy cannot be loaded: a bad start is fatal.
+        """
+        self._attach(self.cfg.attach_timeout_s)
+        self._apply(self.cfg, target="", reason="start")
+
+    def _attach(self, timeout: float) -> None:
+        for attr, ring in (("_exec", EXEC), ("_books", MD_BOOK), ("_trades", MD_TRADE)):
+            if getattr(self, attr) is not None:
+                continue
+            try:
+                c = self.registry.consumer(self.instance, ring, CONSUMER, timeout=timeout, waiter=self.waiter)
+            except (TimeoutError, FileNotFoundError) as exc:
+                log.once(f"attach_wait/{ring}", "warn", "ring_not_ready", ring=ring, reason=str(exc),
+                         action="retrying every second")
+                continue
+            setattr(self, attr, c)
+            log.info("ring_attached", ring=ring, consumer=CONSUMER, position=c.position)
+
+    def close(self) -> None:
+        """Stop every strategy (on_stop), cancel open orders when configured, detach."""
+        for slot in list(self.slots.values()):
+            self._stop_slot(slot, "shutdown")
+        if self.cfg.cancel_on_stop:
+            n = sum(self._cancel_state(st) for st in self.states.values())
+            if n:
+                log.info("open_orders_cancelled", count=n, reason="shutdown")
+        self._log_pnl()
+        for c in (self._books, self._trades, self._exec):
+            if c is not None:
+                c.close()
+        self._books = self._trades = self._exec = None
+        self._orders.close()
+        self._signals.close()
+
+    # -- the duty cycle ----------------------------------------------------------------------
+    def do_work(self) -> int:
+        n = 0
+        if self._exec is not None:
+            n += self._drain_exec()
+        if self._books is not None:
+            n += self._read_books()
+        if self._trades is not None:
+            n += self._read_trades()
+        now = self.clock.now_ns()
+        if now >= self._next_timer:
+            n += self._fire_timers(now)
+        if now >= self._next_house:
+            self._housekeeping(now)
+        return n
+
+    def _drain_exec(self) -> int:
+        poll = self._exec.poll_one
+        view = self._event_view
+        by_num = self._by_num
+        n = fills = foreign = unknown = 0
+        while True:
+            v = poll()
+            if v is None:
+                break
+            n += 1
+            st = by_num.get(v[2])
+            if st is None:
+                foreign += 1
+                continue
+            kind = v[1]
+            unknown -= st.unknown_events
+            fills -= st.fills_applied
+            order = st.on_event(kind, v[6], v[3], v[4], v[7], v[10], v[11], v[12], v[13])
+            unknown += st.unknown_events
+            fills += st.fills_applied
+            slot = self._slot_by_num.get(v[2])
+            if slot is not None and not slot.paused:
+                view._v = v
+                try:
+                    slot.strategy.on_order_event(view, order)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_order_event", exc)
+        if n:
+            c = self.counters
+            c.inc(Counter.EXEC_EVENTS_IN, n)
+            if fills:
+                c.inc(Counter.FILLS, fills)
+            if foreign:
+                c.inc(Counter.FOREIGN_EVENTS, foreign)
+            if unknown:
+                c.inc(Counter.UNKNOWN_ORDER_EVENTS, unknown)
+        return n
+
+    def _read_books(self) -> int:
+        poll = self._books.poll_one
+        view = self._book_view
+        routes = self._book_routes
+        nsym = len(routes)
+        ap = 9 + 2 * self.depth
+        bid, ask = self._bid, self._ask
+        n = 0
+        for _ in range(self.cfg.max_books_per_cycle):
+            v = poll()
+            if v is None:
+                break
+            n += 1
+            sid = v[0]
+            if not 0 <= sid < nsym:
+                continue
+            bid[sid] = v[9] if v[5] else 0
+            ask[sid] = v[ap] if v[6] else 0
+            slots = routes[sid]
+            if not slots:
+                continue
+            view._v = v
+            self._c_recv = v[3]
+            self._c_seq = v[8]
+            self._c_pub = v[4]
+            for slot in slots:
+                try:
+                    slot.strategy.on_book(view)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_book", exc)
+            self._c_recv = self._c_seq = self._c_pub = 0
+        if n:
+            self.counters.inc(Counter.BOOKS_IN, n)
+        return n
+
+    def _read_trades(self) -> int:
+        poll = self._trades.poll_one
+        view = self._trade_view
+        routes = self._trade_routes
+        nsym = len(routes)
+        n = 0
+        for _ in range(self.cfg.max_books_per_cycle):
+            v = poll()
+            if v is None:
+                break
+            n += 1
+            sid = v[0]
+            if not 0 <= sid < nsym or not routes[sid]:
+                continue
+            view._v = v
+            self._c_recv = v[5]  # a trade-caused intent traces to the trade (md_seq 0)
+            for slot in routes[sid]:
+                try:
+                    slot.strategy.on_trade(view)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_trade", exc)
+            self._c_recv = 0
+        if n:
+            self.counters.inc(Counter.TRADES_IN, n)
+        return n
+
+    # -- timers ------------------------------------------------------------------------------
+    def set_timer(self, api: StrategyApi, token: int, delay_ns: int, interval_ns: int = 0) -> None:
+        slot = self.slots.get(api.id)
+        if slot is None or slot.api is not api:
+            return
+        deadline = self.clock.now_ns() + max(0, delay_ns)
+        slot.timers[token] = [deadline, max(0, interval_ns)]
+        if deadline < self._next_timer:
+            self._next_timer = deadline
+
+    def cancel_timer(self, api: StrategyApi, token: int) -> None:
+        slot = self.slots.get(api.id)
+        if slot is not None and slot.api is api:
+            slot.timers.pop(token, None)
+
+    def _fire_timers(self, now: int) -> int:
+        fired = 0
+        for slot in list(self.slots.values()):
+            if slot.paused or not slot.timers:
+                continue
+            for token, t in list(slot.timers.items()):
+                if t[0] > now:
+                    continue
+                if t[1] > 0:
+                    t[0] += t[1]
+                    if t[0] <= now:  # fell behind (a long pause): skip the missed periods
+                        t[0] = now + t[1]
+                else:
+                    del slot.timers[token]
+                fired += 1
+                try:
+                    slot.strategy.on_timer(token, now)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_timer", exc)
+                    break
+        self._next_timer = min((t[0] for s in self.slots.values() if not s.paused for t in s.timers.values()),
+                               default=1 << 62)
+        if fired:
+            self.counters.inc(Counter.TIMERS_FIRED, fired)
+        return fired
+
+    # -- intents (called by StrategyApi; hot path returns codes) ------------------------------
+    def bad_intent(self) -> int:
+        self.counters.inc(Counter.BAD_INTENTS)
+        return ERR_BAD_INTENT
+
+    def submit(self, api: StrategyApi, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
+               reduce_only: bool) -> int:
+        if not api.running:
+            return ERR_NOT_RUNNING
+        if not 0 <= sid < len(api._mine) or not api._mine[sid]:
+            self.counters.inc(Counter.BAD_INTENTS)
+            return ERR_SYMBOL
+        if qty <= 0 or (side != M.BUY and side != M.SELL):
+            return self.bad_intent()
+        st = api.state
+        tag = st.next_tag
+        ro = 1 if reduce_only else 0
+        ts = self._write(M.SUBMIT_ORDER, api.num, sid, side, order_type, tif, price, qty, ro, tag)
+        if not ts:
+            return ERR_RING_FULL
+        st.next_tag = tag + 1
+        st.add(Order(tag, sid, side, order_type, tif, price, qty, ro, ts_intent=ts))
+        return tag
+
+    def cancel(self, api: StrategyApi, tag: int) -> int:
+        if not api.running:
+            return ERR_NOT_RUNNING
+        o = api.state.orders.get(tag)
+        if o is None:
+            return ERR_UNKNOWN_ORDER
+        return tag if self._cancel_order(api.num, o) else ERR_RING_FULL
+
+    def cancel_all(self, api: StrategyApi, sid: int = -1) -> int:
+        if not api.running:
+            return 0
+        return self._cancel_state(api.state, sid)
+
+    def cancel_everything(self, sid: int = -1) -> int:
+        """Cancel the open orders of every strategy (of one symbol_id, or all); cancels written."""
+        return sum(self._cancel_state(st, sid) for st in self.states.values())
+
+    def _cancel_order(self, num: int, o: Order) -> bool:
+        if o.status == CANCELING:
+            return True
+        if not self._write(M.CANCEL_ORDER, num, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                           o.reduce_only, o.tag):
+            return False
+        o.status = CANCELING
+        return True
+
+    def _cancel_state(self, st: StrategyState, sid: int = -1) -> int:
+        n = 0
+        for o in list(st.orders.values()):
+            if (sid < 0 or o.symbol_id == sid) and o.status != CANCELING and self._cancel_order(st.num, o):
+                n += 1
+        return n
+
+    def _write(self, kind: int, num: int, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
+               reduce_only: int, tag: int) -> int:
+        """Write one OrderIntent with the current trace fields; its ts_intent, or 0 when the ring is full."""
+        ts = time.monotonic_ns()
+        if not self._publish_intent(self._orders.next_sequence, kind, M.SOURCE_STRATEGY, num, sid, side, order_type,
+                                    tif, price, qty, reduce_only, tag, self._c_recv, self._c_seq, ts, 0):
+            self.counters.inc(Counter.INTENTS_DROPPED)
+            log.once("orders_ring_full", "warn", "intent_dropped", ring=ORDERS_STRATEGY,
+                     reason="ring full: execution is not consuming", strategy_num=num)
+            return 0
+        self.counters.inc(Counter.INTENTS_OUT)
+        if self._c_pub:
+            self.counters.record(Hist.BOOK_TO_INTENT, ts - self._c_pub)
+        return ts
+
+    # -- signals, marks ----------------------------------------------------------------------
+    def signal(self, api: StrategyApi, sid: int, value: float, decision: int, aux: float) -> bool:
+        if not 0 <= sid < len(api._sig_ts):
+            return False
+        now = self.clock.now_ns()
+        if decision == api._sig_dec[sid] and now - api._sig_ts[sid] < self._sig_interval:
+            return False
+        api._sig_dec[sid] = decision
+        api._sig_ts[sid] = now
+        self._signals.try_publish(api.num, sid, now, float(value), int(decision), api.state.positions[sid].qty,
+                                  float(aux), self._c_seq)
+        self.counters.inc(Counter.SIGNALS_OUT)
+        return True
+
+    def mid(self, sid: int) -> float:
+        """Last mid in ticks from md.book (0.0 before the first two-sided book)."""
+        b, a = self._bid[sid], self._ask[sid]
+        return (b + a) * 0.5 if b and a else 0.0
+
+    # -- faults ------------------------------------------------------------------------------
+    def _fault(self, slot: Slot, where: str, exc: BaseException) -> None:
+        self.counters.inc(Counter.EXCEPTIONS)
+        tb = traceback.extract_tb(exc.__traceback__)
+        at = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
+        msg = str(exc)[:200]
+        log.once(f"strategy_error/{slot.id}/{where}/{type(exc).__name__}/{msg}/{at}", "error", "strategy_failed",
+                 strategy=slot.id, callback=where, error=type(exc).__name__, message=msg, at=at,
+                 version=slot.plugin.code_hash)
+        if slot.paused:
+            return
+        slot.paused = True
+        slot.api.running = False
+        slot.timers.clear()
+        cancelled = self._cancel_state(slot.api.state) if self.cfg.cancel_on_pause else 0
+        self._route()
+        log.warn("strategy_paused", strategy=slot.id, callback=where, error=type(exc).__name__,
+                 orders_cancelled=cancelled, resume="reload (SIGHUP or control Reload)")
+
+    # -- reload ------------------------------------------------------------------------------
+    def reload(self, target: str = "", reason: str = "reload") -> bool:
+        """Re-read the config and reload changed strategy code; False (old version kept) on failure."""
+        try:
+            cfg = self.read_config() if self.read_config is not None else self.cfg
+            self._apply(cfg, target, reason)
+        except (ConfigError, LoadError, ValueError) as exc:
+            self.counters.inc(Counter.RELOAD_FAILURES)
+            log.error("reload_failed", target=target or "*", reason=str(exc), kept="previous version")
+            return False
+        self.counters.inc(Counter.RELOADS)
+        return True
+
+    def _apply(self, cfg: StrategyEngineConfig, target: str, reason: str) -> None:
+        if target and target not in {e.id for e in cfg.strategies} and target not in self.slots:
+            raise ValueError(f"unknown strategy: target={target}")
+        wanted = {e.id: e for e in cfg.strategies if e.enabled and (not target or e.id == target)}
+        built: dict[str, Slot] = {}
+        for e in wanted.values():  # build phase: nothing is swapped until every one is good
+            old = self.slots.get(e.id)
+            plugin = self.loader.resolve(e.class_path, fresh=reason != "start")
+            if (old is not None and not old.paused and old.entry.fingerprint() == e.fingerprint()
+                    and old.plugin.cls is plugin.cls and old.plugin.code_hash == plugin.code_hash):
+                continue
+            built[e.id] = self._build(e, plugin)
+        removed = [sid for sid in self.slots if (sid == target or not target) and sid not in wanted]
+        for sid, slot in built.items():  # swap phase
+            old = self.slots.get(sid)
+            if old is not None:
+                self._stop_slot(old, reason)
+            self.slots[sid] = slot
+            self._by_num[slot.api.num] = slot.api.state
+            self._slot_by_num[slot.api.num] = slot
+            slot.api.running = True
+        for sid in removed:
+            old = self.slots.pop(sid)
+            self._stop_slot(old, "removed")
+            self._slot_by_num.pop(old.api.num, None)
+            n = self._cancel_state(old.api.state) if self.cfg.cancel_on_stop else 0
+            log.info("strategy_removed", strategy=sid, orders_cancelled=n)
+        if not target:
+            self._keep_engine_settings(cfg)
+        self._route()
+        for sid in built:  # start the new instances (a raising on_start pauses that one only)
+            slot = self.slots[sid]
+            try:
+                slot.strategy.on_start()
+            except Exception as exc:  # a strategy's bug pauses that strategy only
+                self._fault(slot, "on_start", exc)
+        version = {"n": len(self.versions) + 1, "config_hash": cfg.section_hash(), "reason": reason,
+                   "target": target or "*", "changed": sorted(built), "removed": removed,
+                   "code": {sid: s.plugin.code_hash for sid, s in self.slots.items()}, "ts": round(time.time(), 3)}
+        self.versions.append(version)
+        log.info("strategy_config_applied", **version)
+
+    def _keep_engine_settings(self, cfg: StrategyEngineConfig) -> None:
+        """Take the engine settings that are safe to change at run time; say which need a restart."""
+        old = self.cfg
+        fixed = [f for f in ("exchange_info", "idle", "cpu", "attach_timeout_s", "timer_resolution_ms")
+                 if getattr(cfg, f) != getattr(old, f)]
+        if fixed:
+            log.warn("config_needs_restart", fields=fixed)
+        self.cfg = cfg
+        self._sig_interval = cfg.signal_interval_ms * 1_000_000
+
+    def _build(self, e: StrategyEntry, plugin: Plugin) -> Slot:
+        ids = []
+        for s in e.symbols:
+            if s not in self.symbols:
+                raise ConfigError(f"strategy symbol not in [market_data].symbols: id={e.id} symbol={s} "
+                                  f"known={','.join(self.symbols)}")
+            sid = self.symbols.index(s)
+            if not self._have_instrument[sid]:
+                raise ConfigError(f"no exchangeInfo for strategy symbol: id={e.id} symbol={s}")
+            ids.append(sid)
+        config = decode_params(plugin.config_cls, e.params, f"id={e.id} class={e.class_path}")
+        st = self.states.get(e.id)
+        if st is None:
+            st = StrategyState(e.id, e.number, self.units, next_tag=self._tag_base + 1)
+            self.states[e.id] = st
+        elif st.num != e.number:
+            raise ConfigError(f"a strategy's number cannot change while it has state: id={e.id} "
+                              f"num={st.num} new_num={e.number}")
+        api = StrategyApi(self, e.id, e.number, st, ids)  # not running: a constructor cannot send intents
+        try:
+            strategy = plugin.cls(config, api)
+        except Exception as exc:  # the plugin's constructor: reported as a load failure
+            raise LoadError(f"strategy constructor failed: id={e.id} class={e.class_path} "
+                            f"reason={type(exc).__name__}: {exc}") from None
+        return Slot(e, plugin, strategy, api)
+
+    def _stop_slot(self, slot: Slot, reason: str) -> None:
+        if not slot.paused:
+            try:
+                slot.strategy.on_stop()
+            except Exception as exc:  # logged, not fatal: the instance is going away anyway
+                log.once(f"on_stop/{slot.id}/{type(exc).__name__}", "error", "strategy_stop_failed",
+                         strategy=slot.id, error=repr(exc)[:200], reason=reason)
+        slot.api.running = False
+        slot.timers.clear()
+
+    def _route(self) -> None:
+        n = len(self.symbols)
+        books: list[list[Slot]] = [[] for _ in range(n)]
+        trades: list[list[Slot]] = [[] for _ in range(n)]
+        for slot in self.slots.values():
+            if slot.paused:
+                continue
+            for sid in slot.api.symbol_ids:
+                books[sid].append(slot)
+                if type(slot.strategy).on_trade is not Strategy.on_trade:  # skip no-op trade handlers
+                    trades[sid].append(slot)
+        self._book_routes = books
+        self._trade_routes = trades
+        paused = sum(1 for s in self.slots.values() if s.paused)
+        self.counters.set(Counter.PAUSED, paused)
+        self.counters.set(Counter.RUNNING, len(self.slots) - paused)
+        self._next_timer = min((t[0] for s in self.slots.values() if not s.paused for t in s.timers.values()),
+                               default=1 << 62)
+
+    # -- housekeeping ------------------------------------------------------------------------
+    def _housekeeping(self, now: int) -> None:
+        self._next_house = now + HOUSEKEEPING_NS
+        if (self._books is None or self._trades is None or self._exec is None) and now >= self._next_attach:
+            self._next_attach = now + ATTACH_RETRY_NS
+            self._attach(0.0)
+        if self.cfg.pnl_log_interval_s > 0:
+            if not self._next_pnl_log:
+                self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
+            elif now >= self._next_pnl_log:
+                self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
+                self._log_pnl()
+
+    def heartbeat(self) -> None:
+        for c in (self._books, self._trades, self._exec):
+            if c is not None:
+                c.heartbeat()
+        self._orders.heartbeat()
+        self._signals.heartbeat()
+
+    def pnl_report(self) -> dict[str, dict]:
+        """Per strategy and symbol: position (lots), realized/unrealized/fees (quote), volume, fills, open orders."""
+        out: dict[str, dict] = {}
+        for sid, st in self.states.items():
+            rows = {}
+            for p in st.positions:
+                if p.fills or p.qty:
+                    mark = self.mid(p.symbol_id)
+                    rows[self.symbols[p.symbol_id]] = {
+                        "position": p.qty, "avg_px": p.avg_px, "realized": round(p.realized, 8),
+                        "unrealized": round(p.unrealized(mark), 8), "fees": round(p.fees, 8),
+                        "volume": p.volume, "fills": p.fills}
+            slot = self.slots.get(sid)
+            out[sid] = {"running": slot is not None and not slot.paused, "paused": bool(slot and slot.paused),
+                        "open_orders": len(st.orders), "symbols": rows}
+        return out
+
+    def _log_pnl(self) -> None:
+        for sid, rep in self.pnl_report().items():
+            if rep["symbols"] or rep["open_orders"]:
+                log.info("strategy_pnl", strategy=sid, **rep)
