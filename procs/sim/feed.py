@@ -21,10 +21,10 @@ from procs.sim.faults import Faults
 from procs.sim.market import Market, fixed
 
 DEPTH_INTERVALS_MS = {"depth": 250, "depth@500ms": 500, "depth@100ms": 100}
-KNOWN_KINDS = (
-    "depth", "depth@0ms", "depth@100ms", "depth@500ms", "bookTicker", "aggTrade", "trade",
-    "markPrice", "markPrice@1s",
-)
+# partial book depth: kind -> (levels, interval ms), e.g. "depth5", "depth20@100ms"
+PARTIAL_KINDS = {
+    f"depth{n}{suffix}": (n, ms) for n in (5, 10, 20) for suffix, ms in (("", 250), ("@500ms", 500), ("@100ms", 100))
+}
 
 
 class StreamSession(Protocol):
@@ -162,6 +162,7 @@ class Feed:
         self.market, self.hub, self.faults = market, hub, faults
         self.raw_streams: set[str] = set()  # provided verbatim by a replay
         self._aggs: dict[str, _DepthAgg] = {}
+        self._partials: dict[str, list] = {}  # stream -> [symbol, levels, interval_s, due, prev_u]
         self._held: dict[str, bytes] = {}  # reorder_diff: the event sent after the next one
         self._top: dict[str, tuple[int, int, int, int]] = {}
         self._agg_trade_id = 1
@@ -174,6 +175,11 @@ class Feed:
         sym, _, kind = stream.partition("@")
         interval = DEPTH_INTERVALS_MS.get(kind)
         symbol = sym.upper()
+        partial = PARTIAL_KINDS.get(kind)
+        if partial is not None and symbol in self.market.books and stream not in self.raw_streams:
+            n, ms = partial
+            self._partials[stream] = [symbol, n, ms / 1000.0, time.monotonic() + ms / 1000.0,
+                                      self.market.books[symbol].last_u]
         if interval is not None and stream not in self.raw_streams and symbol in self.market.books:
             # The stream's pu chain starts at the book's current id: a client syncs from a
             # snapshot and the first-event rule, so the first pu is never checked.
@@ -262,6 +268,24 @@ class Feed:
             agg.bids.clear()
             agg.asks.clear()
             self.send_depth(stream, agg.symbol, payload)
+
+    def flush_partials(self, now: float, e_ms: int) -> None:
+        """Partial book depth streams: the top N levels every interval, in the depthUpdate shape."""
+        if not self._partials:
+            return
+        for stream, st in list(self._partials.items()):
+            if stream not in self.hub.subs:
+                del self._partials[stream]
+                continue
+            symbol, n, interval_s, due, prev_u = st
+            if now < due:
+                continue
+            st[3] = now + interval_s
+            book = self.market.books[symbol]
+            bids, asks = book.top(n)
+            st[4] = book.last_u
+            self.hub.publish(stream, symbol, self._depth_payload(symbol, book.last_u, book.last_u, prev_u,
+                                                                 bids, asks, e_ms, e_ms))
 
     def _book_ticker(self, symbol: str, stream: str, last_u: int, e_ms: int, t_ms: int) -> None:
         book = self.market.books[symbol]

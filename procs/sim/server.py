@@ -216,6 +216,7 @@ class SimServer:
             now = time.monotonic()
             e_ms = self.market.now_ms()
             self.feed.flush_aggregates(now, e_ms)
+            self.feed.flush_partials(now, e_ms)
             if now >= next_mark:
                 next_mark = now + interval
                 self.feed.mark_tick(e_ms)

@@ -11,7 +11,7 @@ import pytest
 import uvloop
 
 from procs.sim.wsserver import parse_market_path
-from tests.sim.simhelpers import recv_json, running_sim
+from tests.sim.simhelpers import book_from_depth, recv_json, running_sim
 
 
 def test_parse_market_path_when_routes_then_combined_raw_or_none() -> None:
@@ -150,7 +150,7 @@ def test_ws_path_when_unclaimed_then_404() -> None:
 async def _all_kinds() -> None:
     async with running_sim(gen_msg_rate=2000, mark_interval_ms=100) as (srv, http):
         kinds = ["depth", "depth@0ms", "depth@100ms", "depth@500ms", "bookTicker", "aggTrade", "trade",
-                 "markPrice@1s", "markPrice"]
+                 "markPrice@1s", "markPrice", "depth5", "depth10@100ms", "depth20@500ms"]
         url = f"http://127.0.0.1:{srv.ws_port}/stream?streams=" + "/".join(f"btcusdt@{k}" for k in kinds)
         seen: dict[str, str] = {}
         async with http.ws_connect(url) as ws:
@@ -163,6 +163,7 @@ async def _all_kinds() -> None:
             "depth": "depthUpdate", "depth@0ms": "depthUpdate", "depth@100ms": "depthUpdate",
             "depth@500ms": "depthUpdate", "bookTicker": "bookTicker", "aggTrade": "aggTrade", "trade": "trade",
             "markPrice@1s": "markPriceUpdate", "markPrice": "markPriceUpdate",
+            "depth5": "depthUpdate", "depth10@100ms": "depthUpdate", "depth20@500ms": "depthUpdate",
         }
 
 
@@ -215,3 +216,22 @@ async def _flat_out() -> None:
 
 def test_generator_when_rate_zero_then_flat_out_and_still_chained() -> None:
     uvloop.run(_flat_out())
+
+
+async def _partial() -> None:
+    async with running_sim(gen_msg_rate=1000) as (srv, http):
+        async with http.ws_connect(f"http://127.0.0.1:{srv.ws_port}/ws/btcusdt@depth5@100ms") as ws:
+            first = await recv_json(ws)
+            srv.set_running(False)
+            while True:  # the first event after the pause shows the frozen book
+                ev = await recv_json(ws)
+                if ev["u"] == srv.market.books["BTCUSDT"].last_u:
+                    break
+        book = book_from_depth({"bids": ev["b"], "asks": ev["a"]})
+        bids, asks = srv.market.top("BTCUSDT", 5)
+        assert (sorted(book[0].items(), reverse=True), sorted(book[1].items())) == (bids, asks)
+        assert len(ev["b"]) == 5 and first["e"] == "depthUpdate"
+
+
+def test_partial_depth_when_subscribed_then_top_n_of_true_book_every_interval() -> None:
+    uvloop.run(_partial())
