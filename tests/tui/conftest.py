@@ -1,0 +1,66 @@
+"""Fixtures for TUI tests: a test-filled instance and the app over it (no b25 process runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable, Iterator
+
+import pytest
+from rich.console import Console
+from textual.widgets import DataTable
+
+from tests.tui.world import DEPTH, SYMBOLS, World, instruments
+from tui.app import B25App
+from tui.commands import Commands
+from tui.source import ShmSource
+
+
+@pytest.fixture
+def world(instance: str) -> Iterator[World]:
+    w = World(instance)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def make_app(instance: str) -> Iterator[Callable[[], B25App]]:
+    made: list[tuple[ShmSource, Commands]] = []
+
+    def make() -> B25App:
+        src = ShmSource(instance, SYMBOLS, instruments(), DEPTH, stale_after_s=2.0)
+        cmd = Commands(instance, DEPTH, operator="test")
+        made.append((src, cmd))
+        return B25App(src, cmd, refresh_s=0.1, title="b25 test")
+
+    yield make
+    for src, cmd in made:
+        cmd.close(unlink=True)  # the TUI leaves orders.manual for execution; the test removes it
+        src.close()
+
+
+def run(coro) -> None:
+    asyncio.run(coro)
+
+
+async def until(pilot, cond: Callable[[], object], timeout: float = 5.0) -> None:
+    """Let the app run until ``cond()`` holds (condition polling, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s: {cond}")
+        await pilot.pause(0.02)
+
+
+def rows(table: DataTable) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def screen_text(app: B25App) -> str:
+    """The screen as plain text (what a terminal shows, without colours)."""
+    w, h = app.size
+    console = Console(width=w, height=h, file=io.StringIO(), record=True, force_terminal=True, color_system=None,
+                      legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()

@@ -1,0 +1,241 @@
+"""b25 TUI: the operator's screen. ``b25 tui [--instance NAME] [--config F]``.
+
+Reads everything from the instance's shared memory as an observer (never gates a ring, never
+writes a segment it does not own), polls it every 100 ms with ``set_interval``, and writes only
+manual OrderIntents to ``orders.manual`` and control commands. Quitting leaves the system running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.request
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from procs.core import messages as M
+from procs.core.config import ConfigError, load_section
+from procs.core.instruments import Instrument, load_exchange_info
+from shm.segment import DEFAULT_INSTANCE
+
+from .commands import Commands
+from .config import TuiConfig
+from .orderform import OrderSpec
+from .panels import (
+    AlertsPanel,
+    BookLadder,
+    LatencyPanel,
+    OrdersPanel,
+    Panel,
+    PositionsPanel,
+    ProcessesPanel,
+    RiskPanel,
+    StrategiesPanel,
+    TradesTape,
+)
+from .screens import ConfirmScreen, HelpScreen, OrderEntryScreen
+from .source import ShmSource
+from .supervisor import SupervisorClient
+
+ROOT = Path(__file__).resolve().parents[1]
+TABS = ("market", "portfolio", "strategy", "system")
+
+
+class B25App(App):
+    """Panels in four tabs (each usable at 80x24); keys for symbol, orders, cancel-all, kill switch."""
+
+    TITLE = "b25"
+    CSS = """
+    Screen { layout: vertical; }
+    TabbedContent { height: 1fr; }
+    TabPane { padding: 0; }
+    .panel, DataTable, PositionsPanel, RiskPanel, LatencyPanel { border: round $primary-darken-2; }
+    DataTable:focus { border: round $accent; }
+    #market-left { width: 38; }
+    BookLadder { height: 1fr; }
+    TradesTape { height: 1fr; }
+    OrdersPanel { height: 1fr; }
+    PositionsPanel, RiskPanel, LatencyPanel, StrategiesPanel, ProcessesPanel, AlertsPanel { height: 1fr; }
+    PositionsPanel DataTable, LatencyPanel DataTable { border: none; height: 1fr; }
+    #equity, #latency-hist { height: 3; }
+    RiskPanel ProgressBar { height: 1; }
+    RiskPanel Label { height: 1; }
+    ModalScreen { align: center middle; }
+    #dialog { width: 70; max-width: 100%; height: auto; border: thick $accent; background: $surface; padding: 0 1; }
+    .field { height: 3; }
+    .field-label { width: 8; padding: 1 0; }
+    .field Input { width: 1fr; }
+    #error { height: auto; min-height: 1; }
+    #buttons { height: 3; align: center middle; }
+    #buttons Button { margin: 0 1; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("s", "symbol(1)", "Symbol"),
+        Binding("S", "symbol(-1)", "Prev symbol", show=False),
+        Binding("o", "order", "Order"),
+        Binding("c", "cancel_all", "Cancel all"),
+        Binding("k", "kill(True)", "Kill"),
+        Binding("K", "kill(False)", "Unkill", show=False),
+        Binding("R", "reload", "Reload strat", show=False),
+        *(Binding(str(i + 1), f"tab('{t}')", t.capitalize(), show=False) for i, t in enumerate(TABS)),
+    ]
+
+    def __init__(self, source: ShmSource, commands: Commands, refresh_s: float = 0.1, title: str | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.commands = commands
+        self.refresh_s = refresh_s
+        self.symbols = source.symbols
+        self.symbol = self.symbols[0] if self.symbols else ""
+        self.title = title or f"b25 {source.instance}"
+        self.last_message = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        with TabbedContent(initial="market"):
+            with TabPane("1 market", id="market"):
+                with Horizontal():
+                    with Vertical(id="market-left"):
+                        yield BookLadder("book", id="book")
+                    with Vertical():
+                        yield TradesTape("trades", id="trades")
+                        yield OrdersPanel("orders", id="orders")
+            with TabPane("2 portfolio", id="portfolio"), Horizontal():
+                yield PositionsPanel(id="positions")
+                yield RiskPanel(self.symbols, id="risk")
+            with TabPane("3 strategy", id="strategy"), Horizontal():
+                yield StrategiesPanel("strategies", id="strategies")
+                yield LatencyPanel(id="latency")
+            with TabPane("4 system", id="system"), Vertical():
+                yield ProcessesPanel("processes (t start, x stop, r restart)", id="processes")
+                yield AlertsPanel("alerts", id="alerts")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.panels = {t: [p for p in self.query_one(f"#{t}", TabPane).query("*") if isinstance(p, Panel)]
+                       for t in TABS}
+        self.tabs = self.query_one(TabbedContent)
+        self.set_interval(self.refresh_s, self.tick)
+        self.tick()
+
+    def tick(self) -> None:
+        """Catch up shm and redraw the panels of the visible tab (the others when shown)."""
+        self.source.refresh()
+        for panel in self.panels.get(self.tabs.active or "market", ()):
+            panel.refresh_from(self.source, self.symbol)
+        risk = self.source.risk()
+        state = "risk ?" if risk is None else M.TRADING_STATE_NAMES.get(int(risk["trading_state"]), "?")
+        sub = f"{self.symbol}  {state}" + (f"  | {self.last_message}" if self.last_message else "")
+        if sub != self.sub_title:
+            self.sub_title = sub
+
+    def on_tabbed_content_tab_activated(self, _event: TabbedContent.TabActivated) -> None:
+        self.tick()
+
+    # -- actions ------------------------------------------------------------------------------
+    def say(self, message: str, severity: str = "information") -> None:
+        self.last_message = message
+        self.notify(message, severity=severity)  # type: ignore[arg-type]
+
+    def action_tab(self, tab: str) -> None:
+        self.tabs.active = tab
+
+    def action_symbol(self, step: int) -> None:
+        if self.symbols:
+            self.symbol = self.symbols[(self.symbols.index(self.symbol) + step) % len(self.symbols)]
+            self.tick()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_order(self) -> None:
+        def done(spec: OrderSpec | None) -> None:
+            if spec is not None:
+                msg = self.commands.submit(spec)
+                self.say(msg, "information" if msg.startswith("sent") else "error")
+
+        self.push_screen(OrderEntryScreen(self.symbol, self.symbols, self.source.instruments), done)
+
+    def action_cancel_all(self) -> None:
+        self.say(self.commands.cancel_all())
+
+    def action_kill(self, on: bool) -> None:
+        question = ("Turn the kill switch ON? Trading halts (risk sets HALTED)." if on
+                    else "Turn the kill switch OFF? Trading may resume.")
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                msg = self.commands.kill_switch(on)
+                self.say(msg, "warning" if "sent" in msg else "error")
+            else:
+                self.say("kill switch unchanged")
+
+        self.push_screen(ConfirmScreen(question), done)
+
+    def action_reload(self) -> None:
+        self.say(self.commands.reload_strategy())
+
+    def program_action(self, action: str, name: str) -> None:
+        self.say(self.commands.program(action, name))
+
+
+def load_instruments(config: str | None, symbols: list[str]) -> dict[str, Instrument]:
+    """exchangeInfo from [market_data].exchange_info, else the venue's REST, else the simulator's default."""
+    from procs.mdfeed.config import MarketDataConfig
+
+    md = load_section(config, "market_data", MarketDataConfig)
+    if md.exchange_info:
+        return load_exchange_info(md.exchange_info)
+    try:
+        with urllib.request.urlopen(md.rest_url.rstrip("/") + "/fapi/v1/exchangeInfo", timeout=2) as r:
+            return load_exchange_info(json.loads(r.read()))
+    except (OSError, ValueError):
+        return load_exchange_info(ROOT / "procs" / "sim" / "exchange_info_default.json")
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--instance", default=DEFAULT_INSTANCE)
+    ap.add_argument("--config", default=None, help="deployment TOML (default: b25.toml in the repo root if present)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from procs.core.deploy import depth, symbols
+
+    config = args.config
+    if config is None and (ROOT / "b25.toml").exists():
+        config = str(ROOT / "b25.toml")
+    try:
+        cfg = load_section(config, "tui", TuiConfig)
+        syms, book_depth = symbols(config), depth(config)
+        instruments = load_instruments(config, syms)
+    except (ConfigError, ValueError) as exc:
+        print(f"tui: {exc}", file=sys.stderr)
+        return 2
+    sock = Path(cfg.supervisor_socket)
+    sup = SupervisorClient(sock if sock.is_absolute() else ROOT / sock)
+    source = ShmSource(args.instance, syms, instruments, book_depth, cfg.stale_after_s, sup,
+                       cfg.supervisor_poll_s, cfg.trades)
+    commands = Commands(args.instance, book_depth, cfg.operator, sup)
+    try:
+        B25App(source, commands, cfg.refresh_s).run()
+    finally:
+        commands.close()
+        source.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="b25 tui", description=__doc__)
+    add_arguments(ap)
+    return run(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""What the TUI may change: manual OrderIntents on ``orders.manual`` (the TUI is that ring's
+producer; execution applies the same pre-trade risk checks as to a strategy's intents),
+control commands (cancel-all to execution, kill switch to risk) and supervisord actions.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+
+import posix_ipc
+
+from procs.core import control as C
+from procs.core import messages as M
+from procs.core.registry import ORDERS_MANUAL, build_registry
+from shm.ring import Producer
+
+from .orderform import OrderSpec
+from .supervisor import SupervisorClient
+
+
+class Commands:
+    def __init__(self, instance: str, depth: int = M.DEFAULT_DEPTH, operator: str = "",
+                 supervisor: SupervisorClient | None = None) -> None:
+        self.instance = instance
+        self.depth = depth
+        self.operator = operator or f"tui:{getpass.getuser()}"
+        self.supervisor = supervisor
+        self._manual: Producer | None = None
+
+    def _producer(self) -> Producer:
+        # created on first use and kept: a restarted TUI reopens it and resumes at its cursor,
+        # so execution (the named consumer) never loses its place
+        if self._manual is None:
+            self._manual = build_registry(self.depth).producer(self.instance, ORDERS_MANUAL)
+        return self._manual
+
+    def submit(self, o: OrderSpec) -> str:
+        """Publish one SubmitOrder intent (source SOURCE_MANUAL); returns what happened."""
+        p = self._producer()
+        intent_id = p.next_sequence + 1
+        ok = p.try_publish(intent_id, M.SUBMIT_ORDER, M.SOURCE_MANUAL, 0, o.symbol_id, o.side, o.order_type,
+                           o.tif, o.price, o.qty, 0, intent_id, 0, 0, time.monotonic_ns(), 0)
+        if not ok:
+            return "orders.manual is full: execution is not reading (is it running?)"
+        return f"sent manual order #{intent_id}: {o.describe()}"
+
+    def send(self, proc: str, cmd: C.Command) -> str:
+        try:
+            C.send_command(self.instance, proc, cmd, timeout=0.2)
+        except FileNotFoundError:
+            return f"{proc} is not running (no control queue): {type(cmd).__name__} not sent"
+        except posix_ipc.BusyError:
+            return f"{proc}'s control queue is full: {type(cmd).__name__} not sent"
+        return f"{type(cmd).__name__} sent to {proc}"
+
+    def cancel_all(self, symbol: str = "") -> str:
+        return self.send("execution", C.CancelAll(symbol=symbol, operator=self.operator))
+
+    def kill_switch(self, on: bool) -> str:
+        return self.send("risk", C.SetKillSwitch(on=on, operator=self.operator))
+
+    def reload_strategy(self, target: str = "") -> str:
+        return self.send("strategy", C.Reload(target=target, operator=self.operator))
+
+    def program(self, action: str, name: str) -> str:
+        if self.supervisor is None:
+            return "no supervisord (start the system with `make run`)"
+        return self.supervisor.control(action, name)
+
+    def close(self, unlink: bool = False) -> None:
+        """Unmap orders.manual; it stays for execution and the next TUI unless ``unlink``."""
+        if self._manual is not None:
+            self._manual.close(unlink=unlink)
+            self._manual = None

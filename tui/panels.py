@@ -1,0 +1,375 @@
+"""The TUI's panels: one widget per panel, each subclassing the closest Textual built-in and
+drawing itself from the read-only ``ShmSource`` in ``refresh_from`` (called by the app's
+100 ms timer for the panels on screen)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label, ProgressBar, Sparkline, Static
+
+from procs.core import messages as M
+from procs.core.instruments import Instrument, int_to_decimal
+from shm.counters import SUB
+
+from .source import ShmSource
+
+BID = "green"
+ASK = "red"
+
+
+def hms(ts_ns: int) -> str:
+    """Wall-clock ns -> HH:MM:SS.mmm (UTC)."""
+    if ts_ns <= 0:
+        return "-"
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
+def px(inst: Instrument | None, ticks: int) -> str:
+    return inst.ticks_to_price(ticks) if inst else str(ticks)
+
+
+def qty(inst: Instrument | None, lots: int) -> str:
+    return inst.lots_to_qty(lots) if inst else str(lots)
+
+
+def money(ticks_lots: float, inst: Instrument | None) -> float:
+    """P&L kept in ticks*lots -> quote currency."""
+    if inst is None:
+        return ticks_lots
+    return ticks_lots / 10 ** (inst.price_scale + inst.qty_scale)
+
+
+def age(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 60:
+        return f"{s:.1f}s"
+    if s < 3600:
+        return f"{s / 60:.0f}m"
+    return f"{s / 3600:.1f}h"
+
+
+class Panel:
+    """Mixin: a panel draws itself from the source; ``symbol`` is the app's selected symbol."""
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _Table(DataTable, Panel):
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(self, title: str, **kw: Any) -> None:
+        super().__init__(cursor_type="none", zebra_stripes=False, **kw)
+        self.border_title = title
+
+    def on_mount(self) -> None:
+        self.add_columns(*self.COLUMNS)
+
+    _last: list[tuple] | None = None
+
+    def set_rows(self, rows: list[tuple]) -> None:
+        if rows == self._last:  # unchanged: no clear, no re-render (the screen stays idle)
+            return
+        self._last = rows
+        keep = self.cursor_row
+        self.clear()
+        self.add_rows(rows)
+        if self.cursor_type == "row" and rows:
+            self.move_cursor(row=min(keep, len(rows) - 1), animate=False)
+
+
+class BookLadder(_Table):
+    """Order book ladder of the selected symbol (``book.<symbol>``), own open orders marked."""
+
+    COLUMNS = ("own", "bid qty", "price", "ask qty")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        inst = src.instrument(symbol)
+        b = src.book(symbol)
+        if b is None:
+            self.border_title = f"book {symbol}: no book (market_data not running?)"
+            self.set_rows([])
+            return
+        flags = int(b["flags"])
+        self.border_title = f"book {symbol}" + ("  RESYNCING" if flags & M.BOOK_RESYNCING else "")
+        sid = src.symbols.index(symbol) if symbol in src.symbols else -1
+        own: dict[int, list[str]] = {}
+        for o in src.tracker.open_orders(sid):
+            left = int(o["qty"]) - int(o["cum_qty"])
+            own.setdefault(int(o["price"]), []).append(("B " if int(o["side"]) == M.BUY else "S ") + qty(inst, left))
+        levels = max(3, (self.size.height - 3) // 2) if self.size.height else 10
+        na, nb = min(int(b["n_asks"]), levels), min(int(b["n_bids"]), levels)
+        rows = []
+        for i in range(na - 1, -1, -1):
+            p = int(b["ask_px"][i])
+            rows.append((Text(" ".join(own.get(p, [])), style="bold yellow"), "",
+                         Text(px(inst, p), style=ASK), Text(qty(inst, int(b["ask_qty"][i])), style=ASK)))
+        for i in range(nb):
+            p = int(b["bid_px"][i])
+            rows.append((Text(" ".join(own.get(p, [])), style="bold yellow"),
+                         Text(qty(inst, int(b["bid_qty"][i])), style=BID), Text(px(inst, p), style=BID), ""))
+        self.set_rows(rows)
+
+
+class TradesTape(_Table):
+    """Trades of the selected symbol, newest first (``md.trade`` as an observer)."""
+
+    COLUMNS = ("time", "price", "qty", "side")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        inst = src.instrument(symbol)
+        sid = src.symbols.index(symbol) if symbol in src.symbols else -1
+        rows = []
+        for t in reversed(src.trades):
+            if int(t["symbol_id"]) != sid:
+                continue
+            sell = int(t["flags"]) & M.TRADE_BUYER_MAKER
+            style = ASK if sell else BID
+            rows.append((hms(int(t["ts_event"])), Text(px(inst, int(t["price"])), style=style),
+                         qty(inst, int(t["qty"])), Text("sell" if sell else "buy", style=style)))
+            if len(rows) >= 50:
+                break
+        self.set_rows(rows)
+
+
+class OrdersPanel(_Table):
+    """Open orders, then the most recent order events (``exec`` as an observer)."""
+
+    COLUMNS = ("status", "symbol", "side", "price", "qty", "filled", "order")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        rows = []
+        opened = src.tracker.open_orders()
+        for e in opened:
+            rows.append(self._row(src, e, "OPEN"))
+        for e in list(src.tracker.recent)[::-1][:30]:
+            kind = int(e["kind"])
+            name = M.EVENT_NAMES.get(kind, str(kind))
+            if kind == M.ORDER_DENIED:
+                name += ":" + M.DENY_NAMES.get(int(e["reason"]), str(int(e["reason"])))
+            elif kind == M.ORDER_REJECTED:
+                name += f":{int(e['reason'])}"
+            rows.append(self._row(src, e, name))
+        self.border_title = f"orders: {len(opened)} open, {src.tracker.events} events"
+        self.set_rows(rows)
+
+    @staticmethod
+    def _row(src: ShmSource, e: Any, status: str) -> tuple:
+        sym = src.symbol_name(int(e["symbol_id"]))
+        inst = src.instrument(sym)
+        side = "BUY" if int(e["side"]) == M.BUY else "SELL"
+        price = "MKT" if int(e["order_type"]) == M.MARKET else px(inst, int(e["price"]))
+        coid = bytes(e["client_order_id"]).rstrip(b"\0").decode(errors="replace") or str(int(e["client_tag"]))
+        style = "bold" if status == "OPEN" else ("red" if status.startswith(("denied", "rejected")) else "")
+        return (Text(status, style=style), sym, side, price, qty(inst, int(e["qty"])),
+                qty(inst, int(e["cum_qty"])), coid)
+
+
+class PositionsPanel(Vertical, Panel):
+    """Positions and P&L from exec fills (realized, unrealized at the mark), equity sparkline."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.border_title = "positions & P&L"
+        self.equity: deque[float] = deque([0.0], maxlen=120)
+        self._sampled = 0.0
+        self._rows: list[tuple] = []
+
+    def compose(self) -> ComposeResult:
+        t = DataTable(cursor_type="none", id="positions-table")
+        t.add_columns("symbol", "position", "avg", "mark", "unrealized", "realized", "fees")
+        yield t
+        yield Label("equity (P&L)", id="equity-label")
+        yield Sparkline(list(self.equity), id="equity")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        t = self.query_one("#positions-table", DataTable)
+        total = 0.0
+        rows = []
+        for sid, pos in sorted(src.tracker.positions.items()):
+            sym = src.symbol_name(sid)
+            inst = src.instrument(sym)
+            mark = src.mark(sid)
+            unreal = money(pos.unrealized(mark), inst)
+            real = money(pos.realized, inst)
+            fees = pos.fees_e8 / 1e8
+            total += real + unreal - fees
+            rows.append((sym, qty(inst, pos.lots), px(inst, round(pos.avg_ticks)) if pos.lots else "-",
+                         px(inst, mark) if mark else "-", Text(f"{unreal:,.2f}", style=BID if unreal >= 0 else ASK),
+                         Text(f"{real:,.2f}", style=BID if real >= 0 else ASK), f"{fees:,.4f}"))
+        if rows != self._rows:
+            self._rows = rows
+            t.clear()
+            t.add_rows(rows)
+        now = time.monotonic()
+        if now - self._sampled >= 1.0:
+            self.equity.append(total)
+            self._sampled = now
+            self.query_one("#equity", Sparkline).data = list(self.equity)
+        self.query_one("#equity-label", Label).update(f"equity (P&L) {total:,.2f}")
+
+
+class RiskPanel(Vertical, Panel):
+    """risk.state: trading state, kill switch, equity/drawdown, limit utilisation bars."""
+
+    def __init__(self, symbols: list[str], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.symbols = symbols[: M.MAX_SYMBOLS]
+        self.border_title = "risk"
+
+    def compose(self) -> ComposeResult:
+        yield Static("risk.state: not published (risk not running?)", id="risk-state")
+        for i, s in enumerate(self.symbols):
+            yield Label(f"{s} position / max", id=f"risk-pos-label-{i}")
+            yield ProgressBar(total=1, show_eta=False, id=f"risk-pos-{i}")
+        yield Label("open orders / max", id="risk-open-label")
+        yield ProgressBar(total=1, show_eta=False, id="risk-open")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        r = src.risk()
+        state = self.query_one("#risk-state", Static)
+        if r is None:
+            state.update("risk.state: not published (risk not running?)")
+            return
+        ts = int(r["trading_state"])
+        name = M.TRADING_STATE_NAMES.get(ts, str(ts))
+        kill = Text("KILL SWITCH ON", style="bold white on red") if ts == M.HALTED else Text("kill switch off", style="green")
+        line = Text.assemble(("state ", "dim"), (name, "bold"), "  ", kill,
+                             f"\nequity {int(r['equity_e8']) / 1e8:,.2f}  drawdown {int(r['drawdown_e8']) / 1e8:,.2f}"
+                             f"  v{int(r['version'])}")
+        state.update(line)
+        for i, s in enumerate(self.symbols):
+            inst = src.instrument(s)
+            mx, pos = int(r["max_position"][i]), int(r["position"][i])
+            bar = self.query_one(f"#risk-pos-{i}", ProgressBar)
+            bar.update(total=mx or 1, progress=min(abs(pos), mx) if mx else 0)
+            self.query_one(f"#risk-pos-label-{i}", Label).update(
+                f"{s} position {qty(inst, pos)} / {qty(inst, mx) if mx else 'no limit'}")
+        mo = int(r["max_open_orders"])
+        n_open = len(src.tracker.open)
+        self.query_one("#risk-open", ProgressBar).update(total=mo or 1, progress=min(n_open, mo) if mo else 0)
+        self.query_one("#risk-open-label", Label).update(f"open orders {n_open} / {mo or 'no limit'}")
+
+
+DECISIONS = {0: "-", 1: "buy", -1: "sell", 2: "quote", 3: "cancel"}
+
+
+class StrategiesPanel(_Table):
+    """Strategy signals and decisions (``strategy.signals`` as an observer), newest first."""
+
+    COLUMNS = ("time", "strategy", "symbol", "signal", "decision", "position")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        rows = []
+        for s in list(src.signals)[::-1][:40]:
+            sym = src.symbol_name(int(s["symbol_id"]))
+            rows.append((hms(int(s["ts"])) if int(s["ts"]) > 10**17 else f"{int(s['ts']) / 1e9:.3f}",
+                         str(int(s["strategy_id"])), sym, f"{float(s['value']):+.4f}",
+                         DECISIONS.get(int(s["decision"]), str(int(s["decision"]))),
+                         qty(src.instrument(sym), int(s["position"]))))
+        self.set_rows(rows)
+
+
+class LatencyPanel(Vertical, Panel):
+    """Per-stage latency p50/p99/p99.9 from every process's shm histograms, and one histogram."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.border_title = "latency (us)"
+        self._cells: list[tuple] = []
+
+    def compose(self) -> ComposeResult:
+        t = DataTable(cursor_type="row", id="latency-table")
+        t.add_columns("proc", "stage", "count", "p50", "p99", "p99.9")
+        yield t
+        yield Label("histogram: -", id="latency-label")
+        yield Sparkline([0], id="latency-hist")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        t = self.query_one("#latency-table", DataTable)
+        rows = src.latency()
+        keep = t.cursor_row
+        cells = [(r.proc, r.stage, str(r.count), f"{r.p50_us:g}", f"{r.p99_us:g}", f"{r.p999_us:g}") for r in rows]
+        if cells != self._cells:
+            self._cells = cells
+            t.clear()
+            t.add_rows(cells)
+            if rows:
+                t.move_cursor(row=min(max(keep, 0), len(rows) - 1), animate=False)
+        if not rows:
+            return
+        sel = rows[min(max(t.cursor_row, 0), len(rows) - 1)]
+        per_row = sel.counts.reshape(-1, SUB).sum(axis=1)  # one bar per power of two
+        nz = per_row.nonzero()[0]
+        lo, hi = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 1)
+        self.query_one("#latency-hist", Sparkline).data = [float(x) for x in per_row[lo:hi]]
+        self.query_one("#latency-label", Label).update(
+            f"histogram {sel.proc}/{sel.stage}: {2 ** (lo + 6) / 1000:g}us .. {2 ** (hi + 6) / 1000:g}us")
+
+
+class ProcessesPanel(_Table):
+    """Processes: supervisord state and uptime, shm heartbeat (fresh or STALE and why), CPU%, affinity."""
+
+    COLUMNS = ("process", "supervisor", "health", "state", "beat", "uptime", "pid", "cpu%", "cpus", "why")
+    BINDINGS = [
+        Binding("t", "program('start')", "Start"),
+        Binding("x", "program('stop')", "Stop"),
+        Binding("r", "program('restart')", "Restart"),
+    ]
+
+    def __init__(self, title: str, **kw: Any) -> None:
+        super().__init__(title, **kw)
+        self.cursor_type = "row"
+        self.names: list[str] = []
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        rows = []
+        self.names = []
+        for p in src.processes():
+            self.names.append(p["name"])
+            health = Text("OK", style="bold green") if p["fresh"] else Text("STALE", style="bold white on red")
+            cpu = "-" if p["cpu_pct"] is None else f"{p['cpu_pct']:.0f}"
+            rows.append((p["name"], p["supervisor"], health, p["state"], age(p["age_s"]), age(p["uptime_s"]),
+                         str(p["pid"] or "-"), cpu, p["affinity"] or "-", p["why"]))
+        self.set_rows(rows)
+
+    def selected(self) -> str | None:
+        if not self.names or self.cursor_row < 0:
+            return None
+        return self.names[min(self.cursor_row, len(self.names) - 1)]
+
+    def action_program(self, action: str) -> None:
+        name = self.selected()
+        if name is not None:
+            self.app.program_action(action, name)  # type: ignore[attr-defined]
+
+
+LEVELS = {M.ALERT_INFO: ("info", ""), M.ALERT_WARN: ("warn", "yellow"), M.ALERT_CRITICAL: ("CRIT", "bold red")}
+
+
+class AlertsPanel(_Table):
+    """Recent alerts of every producer (``alerts.*`` rings as an observer), newest first."""
+
+    COLUMNS = ("time", "from", "level", "symbol", "alert", "value")
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        rows = []
+        for proc, a in src.alerts(50):
+            name, style = LEVELS.get(int(a["level"]), (str(int(a["level"])), ""))
+            rows.append((hms(int(a["ts"])), proc, Text(name, style=style), src.symbol_name(int(a["symbol_id"])),
+                         bytes(a["text"]).rstrip(b"\0").decode(errors="replace"), f"{float(a['value']):g}"))
+        self.border_title = f"alerts ({len(rows)})"
+        self.set_rows(rows)
+
+
+__all__ = ["BookLadder", "TradesTape", "OrdersPanel", "PositionsPanel", "RiskPanel", "StrategiesPanel",
+           "LatencyPanel", "ProcessesPanel", "AlertsPanel", "int_to_decimal"]

@@ -1,0 +1,167 @@
+"""The TUI's read-only data source: everything a panel shows, read from the instance's shared
+memory (observers only: never a consumer slot, never a write) plus supervisord and psutil.
+
+``refresh()`` runs once per tick and catches up the observed rings (exec, md.trade,
+strategy.signals); panels then read what they need. Tests build one over shm they filled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psutil
+
+from procs.core import messages as M
+from procs.core.instruments import Instrument
+from procs.core.registry import (
+    ALERT_PRODUCERS,
+    EXEC,
+    MD_TRADE,
+    PROCESSES,
+    RISK_STATE,
+    SIGNALS,
+    alerts_name,
+    book_state_name,
+)
+from procs.mon.orders import OrderTracker
+from procs.mon.shmview import InstanceView
+from shm.counters import summary_us
+
+from .supervisor import SupervisorClient
+
+
+@dataclass
+class LatencyRow:
+    proc: str
+    stage: str
+    count: int
+    p50_us: float
+    p99_us: float
+    p999_us: float
+    counts: np.ndarray
+
+
+class ShmSource:
+    """Read-only view of one instance for the panels."""
+
+    def __init__(self, instance: str, symbols: list[str], instruments: dict[str, Instrument],
+                 depth: int = M.DEFAULT_DEPTH, stale_after_s: float = 2.0,
+                 supervisor: SupervisorClient | None = None, supervisor_poll_s: float = 1.0,
+                 trades: int = 200) -> None:
+        self.instance = instance
+        self.symbols = list(symbols)
+        self.instruments = instruments
+        self.depth = depth
+        self.stale_after_s = stale_after_s
+        self.view = InstanceView(instance, depth)
+        self.book_dtype = M.book_update_dtype(depth)
+        self.tracker = OrderTracker(500)
+        self.trades: deque[np.void] = deque(maxlen=trades)
+        self.signals: deque[np.void] = deque(maxlen=200)
+        self.supervisor = supervisor
+        self.supervisor_poll_s = supervisor_poll_s
+        self._sup: dict[str, dict[str, Any]] = {}
+        self._sup_at = 0.0
+        self._ps: dict[int, psutil.Process] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._rows_at = -1e9
+        self.ticks = 0
+
+    # -- per tick ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Catch up the observed rings (cheap when nothing happened)."""
+        self.ticks += 1
+        ev = self.view.ring(EXEC, M.OrderEvent).poll(limit=8192, history=8191)
+        if len(ev):
+            self.tracker.apply(ev)
+        tr = self.view.ring(MD_TRADE, M.Trade).poll(limit=4096, history=self.trades.maxlen or 0)
+        self.trades.extend(tr[-(self.trades.maxlen or 0):])
+        sg = self.view.ring(SIGNALS, M.Signal).poll(limit=4096, history=200)
+        self.signals.extend(sg[-200:])
+
+    # -- reads ------------------------------------------------------------------------------
+    def instrument(self, symbol: str) -> Instrument | None:
+        return self.instruments.get(symbol)
+
+    def symbol_name(self, sid: int) -> str:
+        return self.symbols[sid] if 0 <= sid < len(self.symbols) else f"#{sid}"
+
+    def book(self, symbol: str) -> np.void | None:
+        got = self.view.state(book_state_name(symbol), self.book_dtype).read()
+        return None if got is None else got[0][0]
+
+    def risk(self) -> np.void | None:
+        got = self.view.state(RISK_STATE, M.RiskState).read()
+        return None if got is None else got[0][0]
+
+    def mark(self, sid: int) -> int:
+        """Mark in ticks: risk's mark, else the book's mid; 0 when unknown."""
+        r = self.risk()
+        if r is not None and 0 <= sid < M.MAX_SYMBOLS and int(r["mark"][sid]):
+            return int(r["mark"][sid])
+        if 0 <= sid < len(self.symbols):
+            b = self.book(self.symbols[sid])
+            if b is not None and b["n_bids"] and b["n_asks"]:
+                return (int(b["bid_px"][0]) + int(b["ask_px"][0])) // 2
+        return 0
+
+    def alerts(self, n: int = 100) -> list[tuple[str, np.void]]:
+        rows = []
+        for p in ALERT_PRODUCERS:
+            rows += [(p, a) for a in self.view.ring(alerts_name(p), M.Alert).tail(n)]
+        rows.sort(key=lambda r: int(r[1]["ts"]), reverse=True)
+        return rows[:n]
+
+    def latency(self) -> list[LatencyRow]:
+        out = []
+        for proc, (_c, hists) in sorted(self.view.all_counters().items()):
+            for stage, counts in hists.items():
+                s = summary_us(counts)
+                out.append(LatencyRow(proc, stage, s["count"], s["p50_us"], s["p99_us"], s["p999_us"], counts))
+        return out
+
+    def processes(self) -> list[dict[str, Any]]:
+        """One row per known process: shm status (fresh or stale and why) + supervisord + psutil."""
+        now = time.monotonic()
+        if now - self._rows_at < 0.5:  # CPU% needs an interval anyway; 2 Hz is plenty for people
+            return self._rows
+        self._rows_at = now
+        if self.supervisor is not None and now - self._sup_at >= self.supervisor_poll_s:
+            self._sup = self.supervisor.programs()
+            self._sup_at = now
+        names = sorted(set(self.view.status_procs()) | set(self._sup) | (set(PROCESSES) - {"exchange_sim"}))
+        rows = []
+        for n in names:
+            st = self.view.status(n, self.stale_after_s)
+            sup = self._sup.get(n, {})
+            pid = int(sup.get("pid") or st["pid"] or 0)
+            row = {"name": n, "supervisor": sup.get("state", "-"), "uptime_s": sup.get("uptime_s") or st["uptime_s"],
+                   "state": st["state"], "age_s": st["age_s"], "fresh": st["fresh"], "why": st["why"],
+                   "pid": pid, "cpu_pct": None, "affinity": ""}
+            if n == "exchange_sim" and sup.get("state") == "RUNNING":  # no status block: supervisord's word
+                row["fresh"], row["why"] = True, ""
+            if pid and (st["alive"] or sup.get("state") == "RUNNING"):
+                row["cpu_pct"], row["affinity"] = self._cpu(pid)
+            rows.append(row)
+        self._rows = rows
+        return rows
+
+    def _cpu(self, pid: int) -> tuple[float | None, str]:
+        try:
+            p = self._ps.get(pid)
+            if p is None:
+                p = self._ps[pid] = psutil.Process(pid)
+                p.cpu_percent(None)  # first call primes the counter
+            aff = p.cpu_affinity()
+            n = psutil.cpu_count() or len(aff)
+            return p.cpu_percent(None), ("all" if len(aff) == n else ",".join(map(str, aff)))
+        except (psutil.Error, OSError):
+            self._ps.pop(pid, None)
+            return None, ""
+
+    def close(self) -> None:
+        self.view.close()
