@@ -1,7 +1,7 @@
 """``b25 book FILE... [--symbol S] [--depth N] [--kind usdm|coinm|spot]``: rebuild books offline.
 
-Uses exactly the live code (``BookSync`` + ``Book``, through ``Rebuilder``), so its output is
-the reference the live path is compared with. Prints one JSON line per applied depth event,
+Uses exactly the live code (``BookSync`` + ``FastBook``, or ``Book`` with ``--engine python``,
+through ``Rebuilder``), so its output is the reference the live path is compared with. Prints one JSON line per applied depth event,
 best levels first, prices and quantities as normalized decimal strings::
 
     {"symbol": "BTCUSDT", "u": 4984028370730, "bids": [["63943.9", "46.372"], ...], "asks": [...]}
@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="market kind, overriding detection from the URL, path or data")
     parser.add_argument("--exchange-info", type=Path, default=None,
                         help="exchangeInfo JSON (or cryptofeed *.0) for tick/lot scales")
+    parser.add_argument("--engine", choices=("numba", "python"), default=None,
+                        help="book implementation: FastBook (numba, default when installed) or Book")
 
 
 class _Printer:
@@ -71,6 +73,12 @@ class _Printer:
         self.write(line.encode())
 
 
+def _has_numba() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
 def _report(p: Problem) -> None:
     log.warn("book_resync_needed", symbol=p.symbol, status=p.status.name, why=p.why, ts_recv_ns=p.ts_recv_ns)
 
@@ -86,8 +94,10 @@ def run(args: argparse.Namespace) -> int:
         instruments = {k: info for k in KINDS}
     out = sys.stdout.buffer
     printer = _Printer(args.depth, out.write)
+    engine = getattr(args, "engine", None) or ("numba" if _has_numba() else "python")
     rb = Rebuilder(symbols=set(args.symbol) if args.symbol else None, instruments=instruments,
-                   on_applied=printer, on_problem=_report, keep=max(64, 2 * args.depth))
+                   on_applied=printer, on_problem=_report, keep=max(64, 2 * args.depth),
+                   fast=engine == "numba")
     try:
         for frame in iter_frames(args.files, kind=args.kind):
             rb.feed(frame)

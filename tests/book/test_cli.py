@@ -36,6 +36,14 @@ def test_book_cli_when_real_recording_then_one_json_line_per_applied_diff(real_d
     assert lines[0].startswith('{"symbol": "ETHUSDT", "u": 4984028386786, "bids": [["')
 
 
+def test_book_cli_when_engines_differ_then_output_identical(real_data: Path) -> None:
+    src = real_data / "cryptofeed-binance/BINANCE_FUTURES.ws.1.0"
+    py = _book(src, "--engine", "python", "--depth", "7")
+    nb = _book(src, "--depth", "7")
+    assert py.returncode == nb.returncode == 0
+    assert py.stdout == nb.stdout and len(py.stdout.splitlines()) == 252 + 188 + 132 + 180
+
+
 def test_book_cli_when_symbol_filter_then_only_that_symbol(real_data: Path) -> None:
     r = _book(real_data / "cryptofeed-binance/BINANCE_FUTURES.ws.1.0", "--symbol", "CTKUSDT", "--depth", "2")
     assert r.returncode == 0

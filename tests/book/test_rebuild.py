@@ -53,11 +53,15 @@ class _Checker:
             self.same_u_now_mismatch += (b.best_bid(), b.best_ask()) != val
 
 
-@pytest.mark.parametrize("files,applied,same_u", CASES, ids=[c[0][-1].split("/")[-1] for c in CASES])
+@pytest.mark.parametrize("fast", [False, True], ids=["python", "numba"])
+@pytest.mark.parametrize("files,applied,same_u", CASES, ids=["/".join(c[0][-1].split("/")[-2:]) for c in CASES])
 def test_rebuild_when_real_recording_then_no_gap_and_book_matches_book_ticker(
-        real_data: Path, files: list[str], applied: dict[str, int] | None, same_u: int | None) -> None:
+        real_data: Path, files: list[str], applied: dict[str, int] | None, same_u: int | None,
+        fast: bool) -> None:
+    if fast:
+        pytest.importorskip("numba")
     chk = _Checker()
-    rb = Rebuilder(on_applied=chk.on_applied, on_ticker=chk.on_ticker)
+    rb = Rebuilder(on_applied=chk.on_applied, on_ticker=chk.on_ticker, fast=fast)
     for frame in iter_frames([real_data / f for f in files]):
         rb.feed(frame)
 
@@ -100,3 +104,14 @@ def test_rebuild_when_spot_first_event_abuts_snapshot_then_it_is_applied(real_da
         rb.feed(frame)
     assert set(first_U) == set(snaps) == {"NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"}
     assert all(first_U[s] == snaps[s] + 1 for s in snaps)  # U == L + 1: abutting, accepted
+
+
+def test_rebuild_when_fast_and_python_books_then_identical_full_depth(real_data: Path) -> None:
+    pytest.importorskip("numba")
+    books = []
+    for fast in (False, True):
+        rb = Rebuilder(fast=fast)
+        for frame in iter_frames(real_data / "cryptofeed-binance/BINANCE_DELIVERY.ws.1.0"):
+            rb.feed(frame)
+        books.append({s: (x.book.bid_levels(), x.book.ask_levels(), x.last_u) for s, x in rb.syncs.items()})
+    assert books[0] == books[1] and len(books[0]) == 10
