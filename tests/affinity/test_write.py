@@ -1,0 +1,62 @@
+"""The --write fragment: TOML with cpu and idle per process section, accepted by the real configs."""
+
+from __future__ import annotations
+
+import tomllib
+
+import msgspec
+import pytest
+
+from procs.affinity.layout import propose
+from procs.affinity.topology import Permissions, read_topology
+from procs.affinity.write import SECTION_TYPES, section_fields, to_toml
+
+from .fakesys import make_tree
+
+PERMS = Permissions(euid=0, cap_sys_nice=True, rtprio_limit=0, nice_rlimit=0)
+SECTIONS = ("sim", "market_data", "strategy", "execution", "risk", "monitor")
+
+
+def proposal(tmp_path, **kw):
+    return propose(read_topology(*make_tree(tmp_path, **kw)), PERMS)
+
+
+def test_to_toml_when_every_field_is_known_then_each_section_has_cpu_and_idle(tmp_path):
+    p = proposal(tmp_path, cores_per_socket=4, threads=2)
+    doc = tomllib.loads(to_toml(p, fields_of=lambda _s: None, header="test"))
+    assert set(doc) == set(SECTIONS)
+    for name, section in (("market_data", "market_data"), ("strategy", "strategy"), ("execution", "execution")):
+        assert doc[section]["cpu"] == p.get(name).cpu >= 0
+        assert doc[section]["idle"] == "spin"
+    for section in ("sim", "risk", "monitor"):
+        assert isinstance(doc[section]["cpu"], int) and doc[section]["idle"] == "backoff"
+
+
+def test_to_toml_when_a_section_lacks_a_field_then_it_is_a_comment_not_a_key(tmp_path):
+    p = proposal(tmp_path, cores_per_socket=2)
+    text = to_toml(p, fields_of=lambda s: {"cpu"} if s == "market_data" else set())
+    doc = tomllib.loads(text)
+    assert doc["market_data"] == {"cpu": -1}
+    assert doc["risk"] == {}
+    assert '# idle = "backoff"  (not read by [market_data] yet' in text
+
+
+def test_to_toml_when_shared_layout_then_cpu_is_minus_one_everywhere(tmp_path):
+    doc = tomllib.loads(to_toml(proposal(tmp_path, cores_per_socket=2), fields_of=lambda _s: None))
+    assert {doc[s]["cpu"] for s in SECTIONS} == {-1}
+    assert {doc[s]["idle"] for s in SECTIONS} == {"backoff"}
+
+
+@pytest.mark.parametrize("section", sorted(SECTION_TYPES))
+def test_to_toml_when_decoded_by_the_real_section_type_then_accepted(tmp_path, section):
+    fields = section_fields(section)
+    if fields is None:
+        pytest.skip(f"config type for [{section}] not importable yet: {SECTION_TYPES[section]}")
+    p = proposal(tmp_path, sockets=2, cores_per_socket=16, threads=2, isolated="8-15,40-47")
+    doc = tomllib.loads(to_toml(p))
+    module, _, cls = SECTION_TYPES[section].partition(":")
+    typ = getattr(__import__(module, fromlist=[cls]), cls)
+    cfg = msgspec.convert(doc.get(section, {}), typ)  # forbid_unknown_fields: an extra key would raise
+    if "cpu" in fields:
+        owner = next(pl for pl in p.placements if pl.section == section)
+        assert cfg.cpu == owner.cpu
