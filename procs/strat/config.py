@@ -64,7 +64,7 @@ class StrategyEngineConfig(Section):
     signal_interval_ms: int = 100  # per strategy and symbol: at most one Signal per interval unless the decision changes
     cancel_on_pause: bool = True  # a strategy paused by an exception has its open orders cancelled
     cancel_on_stop: bool = True  # SIGTERM cancels every open order the engine knows
-    max_books_per_cycle: int = 256  # bounded work per duty cycle so exec is drained often
+    max_md_per_cycle: int = 256  # bounded work per duty cycle so exec is drained often
     attach_timeout_s: float = 0.0  # wait for md.*/exec at start; after that retried each second
     pnl_log_interval_s: float = 60.0  # one strategy_pnl line per strategy this often (0 = never)
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
@@ -80,9 +80,9 @@ class StrategyEngineConfig(Section):
         if len(set(nums)) != len(nums):
             raise ValueError(f"strategy numbers collide (set num explicitly): "
                              f"nums={dict(zip(ids, nums, strict=True))}")
-        if self.signal_interval_ms < 0 or self.max_books_per_cycle <= 0 or self.timer_resolution_ms <= 0:
+        if self.signal_interval_ms < 0 or self.max_md_per_cycle <= 0 or self.timer_resolution_ms <= 0:
             raise ValueError(f"bad engine setting: signal_interval_ms={self.signal_interval_ms} "
-                             f"max_books_per_cycle={self.max_books_per_cycle} "
+                             f"max_md_per_cycle={self.max_md_per_cycle} "
                              f"timer_resolution_ms={self.timer_resolution_ms}")
 
     def section_hash(self) -> str:

@@ -2,7 +2,7 @@
 their intents to ``orders.strategy``.
 
 One duty cycle (``do_work``): drain ``exec`` completely (a gating ring: execution must never
-wait on us), read up to ``max_books_per_cycle`` BookUpdates and Trades and hand each to the
+wait on us), read up to ``max_md_per_cycle`` BookUpdates and Trades and hand each to the
 strategies subscribed to its symbol, fire due timers, and now and then do housekeeping.
 
 Error policy (one visible setting, STYLE.md example 10): an exception raised by a strategy is
@@ -251,7 +251,7 @@ class Engine:
         ap = 9 + 2 * self.depth
         bid, ask = self._bid, self._ask
         n = 0
-        for _ in range(self.cfg.max_books_per_cycle):
+        for _ in range(self.cfg.max_md_per_cycle):
             v = poll()
             if v is None:
                 break
@@ -284,7 +284,7 @@ class Engine:
         routes = self._trade_routes
         nsym = len(routes)
         n = 0
-        for _ in range(self.cfg.max_books_per_cycle):
+        for _ in range(self.cfg.max_md_per_cycle):
             v = poll()
             if v is None:
                 break

@@ -213,3 +213,31 @@ def test_submit_when_orders_ring_is_full_then_returns_code_and_counts(instance):
         assert len(h.intents()) == cap
     finally:
         h.close()
+
+
+TRADES = """
+from procs.strat import Strategy, StrategyConfig
+
+class TapeConfig(StrategyConfig):
+    pass
+
+class Tape(Strategy):
+    def on_start(self):
+        self.seen = []
+
+    def on_trade(self, trade):
+        self.seen.append((trade.symbol_id, trade.price, trade.qty, trade.aggressor))
+"""
+
+
+def test_on_trade_when_trades_arrive_then_only_subscribers_of_the_symbol_get_them(instance, plugins):
+    mod = plugins.module(TRADES)
+    h = Harness(instance, [{"id": "tape", "class": f"{mod}:Tape", "symbols": ["ETHUSDT"]}, echo()])
+    try:
+        h.publish_trade(BTC, 100000, 3)
+        h.publish_trade(ETH, 300000, 2, buyer_maker=True)
+        h.work()
+        assert h.engine.slots["tape"].strategy.seen == [(ETH, 300000, 2, M.SELL)]
+        assert h.counter("trades_in") == 2
+    finally:
+        h.close()
