@@ -420,3 +420,25 @@ class FastBook:
         bids = [[int_to_decimal(t, ps), int_to_decimal(q, qs)] for t, q in self.bid_levels(n)]
         asks = [[int_to_decimal(t, ps), int_to_decimal(q, qs)] for t, q in self.ask_levels(n)]
         return bids, asks
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's on-disk cache) every kernel now; returns the seconds taken.
+
+    Call it at process start, before subscribing: the first compile takes seconds, which must
+    not land on the first live diff.
+    """
+    import time
+
+    from procs.core.instruments import instrument_for_scales
+
+    t0 = time.perf_counter()
+    fb = FastBook(instrument_for_scales("WARMUP", 2, 3), keep=4)
+    fb.load_snapshot([("1.00", "1.000")], [("2.00", "1.000")])
+    fb.apply(b'[["1.01","2.000"]]', b'[["2.00","0"]]')
+    fb.apply(b'[["x"]]', b"[]")
+    z = np.zeros(2, np.int64)
+    fb.fill_top(z, z.copy(), z.copy(), z.copy())
+    fb.bid_levels(1)
+    fb._resize(fb._keys.shape[1])
+    return time.perf_counter() - t0

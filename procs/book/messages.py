@@ -166,7 +166,7 @@ class FrameDecoder:
         by_stream = dict(_BY_STREAM, depth=DepthUpdateRaw) if raw_levels else _BY_STREAM
         self._env_dec = {k: msgspec.json.Decoder(_env(t)) for k, t in by_stream.items()}
         self._payload_dec = {t: msgspec.json.Decoder(t) for t in set(by_stream.values())}
-        self._depth_type: type = by_stream["depth"]
+        self.depth_type: type = by_stream["depth"]  # DepthUpdate, or DepthUpdateRaw
         self._generic = msgspec.json.Decoder(_Envelope)
         self._peek = msgspec.json.Decoder(_Peek)
         # stream name bytes -> (name, envelope decoder or None): one dict hit per frame instead
@@ -226,7 +226,7 @@ class FrameDecoder:
             stream, body = env.stream, env.data
             typ: type | None = _BY_STREAM.get(stream_kind(stream).split("_", 1)[0])
             if typ is DepthUpdate:
-                typ = self._depth_type
+                typ = self.depth_type
         except (msgspec.DecodeError, msgspec.ValidationError):
             stream, body, typ = "", raw, None
         try:
@@ -237,7 +237,7 @@ class FrameDecoder:
                 elif peek.e:
                     typ = _BY_EVENT.get(peek.e)
                     if typ is DepthUpdate:
-                        typ = self._depth_type
+                        typ = self.depth_type
                 elif peek.u >= 0:
                     typ = BookTicker  # spot bookTicker carries no "e"
                 if typ is None:

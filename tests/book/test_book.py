@@ -172,3 +172,11 @@ def test_fastbook_when_many_levels_then_table_grows_and_levels_survive() -> None
     assert fb.depth() == (60000, 0)
     assert fb.bid_levels(3) == [(159999, 1000), (159998, 1000), (159997, 1000)]
     assert dict(fb.bid_levels()) == ref
+
+
+def test_warm_up_when_called_then_kernels_ready_and_fast_second_time() -> None:
+    pytest.importorskip("numba")
+    from procs.book.fastbook import warm_up
+
+    warm_up()
+    assert warm_up() < 5.0  # compiled (or loaded from numba's cache) by the first call
