@@ -25,7 +25,7 @@ import posix_ipc
 from procs.core import control as C
 from procs.core import log
 from procs.core import messages as M
-from procs.core.config import ConfigError, load_section
+from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
 from shm.counters import Counters
@@ -42,6 +42,10 @@ from .ringcompat import ensure_void_padding
 PROC = "risk"
 COMMAND_POLL_NS = 5_000_000  # the control queue is a syscall: look at most every 5 ms
 ATTACH_RETRY_NS = 1_000_000_000
+SMALL_BATCH = 16
+_FILL_KINDS = (M.ORDER_FILLED, M.ORDER_PARTIALLY_FILLED)
+_K, _SID, _SYM, _SIDE, _LQ, _LPX, _FEE, _TR = (M.OrderEvent.names.index(f) for f in (
+    "kind", "strategy_id", "symbol_id", "side", "last_qty", "last_px", "fee_e8", "ts_recv"))
 
 
 class Counter(IntEnum):
@@ -180,6 +184,7 @@ class RiskAgent:
         if self.reconciler is not None and self.cfg.seed_from_exchange:
             self.drain_exec()  # the backlog first: fills made while we were down count once
             self.engine.seed(self.reconciler.check_once())
+        self.refresh_counters()  # a reopened counters segment still holds the last run's values
         self.publish(time.monotonic_ns())
         if self.reconciler is not None:
             self.reconciler.start()
@@ -207,6 +212,7 @@ class RiskAgent:
             self.reconciler.stop()
         self.drain_exec()
         self.publish(time.monotonic_ns())
+        self.refresh_counters()
         log.info("risk_stopped", **{k: v for k, v in self.engine.snapshot().items() if k != "strategies"})
         for c in (self.exec_c, self.book_c):
             if c is not None:
@@ -237,6 +243,7 @@ class RiskAgent:
         if self.engine.dirty or now >= self._next_publish:
             if now >= self._next_publish:
                 self.engine.evaluate(time.time())  # the UTC day roll needs the wall clock
+                self.refresh_counters()
                 if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
                     self._next_attach = now + ATTACH_RETRY_NS
                     self.attach(0.0)
@@ -255,6 +262,15 @@ class RiskAgent:
             n = len(b)
             if n == 0:
                 break
+            if n <= SMALL_BATCH:  # one tolist beats a dozen numpy calls on a few records
+                for row in b.tolist():
+                    if row[_K] in _FILL_KINDS and row[_LQ] > 0:
+                        if eng.on_fill(row[_SID], row[_SYM], row[_SIDE], row[_LQ], row[_LPX], row[_FEE]) \
+                                and row[_TR] > 0:
+                            self._pending_fill_ts.append(row[_TR])
+                c.commit()
+                total += n
+                continue
             k = b["kind"]
             m = ((k == M.ORDER_FILLED) | (k == M.ORDER_PARTIALLY_FILLED)) & (b["last_qty"] > 0)
             if m.any():
@@ -323,7 +339,9 @@ class RiskAgent:
         except (ConfigError, ValueError) as exc:
             self.engine.alert(M.ALERT_WARN, A.RELOAD_FAILED, f"reload refused, old limits kept: {exc}")
             return
-        self.engine.reload(cfg)
+        if self.engine.reload(cfg):
+            log.info("limits_reloaded", config=str(self.config_path), config_hash=config_hash(self.config_path),
+                     version=self.engine.version)
 
     # -- publication ------------------------------------------------------------------------
     def publish(self, now: int) -> None:
@@ -339,8 +357,12 @@ class RiskAgent:
             self.counters.record(Hist.FILL_TO_STATE, done - tr)
         self._pending_fill_ts.clear()
         self._next_publish = now + self._publish_every
+        self.counters.inc(Counter.PUBLISHES)
+
+    def refresh_counters(self) -> None:
+        """Copy the engine's counts and gauges into shm (every publish interval, not per event)."""
+        eng = self.engine
         cs = self.counters
-        cs.inc(Counter.PUBLISHES)
         cs.set(Counter.FILLS, eng.fills)
         cs.set(Counter.STATE_CHANGES, eng.ts.changes)
         cs.set(Counter.ALERTS, eng.alerts)

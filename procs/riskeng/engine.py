@@ -25,6 +25,12 @@ from .config import RiskConfig
 from .ledger import SEED, Ledger
 from .limits import LEVELS, Limits
 
+_W = {name: M.RiskState.fields[name][1] // 8 for name in M.RiskState.names}
+assert all(M.RiskState.fields[n][0].base == np.dtype("<i8") for n in M.RiskState.names)
+_W_STATE, _W_UPDATED, _W_REASON = _W["trading_state"], _W["updated_ns"], _W["halt_reason"]
+_W_VERSION, _W_EQUITY, _W_DRAWDOWN = _W["version"], _W["equity_e8"], _W["drawdown_e8"]
+_W_POSITION, _W_MARK = _W["position"], _W["mark"]
+
 
 class ReconcileResult(msgspec.Struct, kw_only=True):
     """One reconciliation: the exchange's signed position per symbol (decimal text) or an error."""
@@ -55,6 +61,7 @@ class RiskEngine:
         self.ts = S.TradingState()
         self.version = 1  # bumped on every trading-state or limits change
         self.dirty = True  # risk.state needs a write
+        self._limits_written: tuple[int, Limits | None] = (0, None)
         self.day = int((time.time() if now_wall is None else now_wall) // 86400)
         self.day_base = 0  # total net P&L at the start of the UTC day
         n = len(instruments)
@@ -337,19 +344,26 @@ class RiskEngine:
 
     # -- publication ------------------------------------------------------------------------
     def write_state(self, rec: np.ndarray, now_ns: int) -> None:
-        """Fill a RiskState record (1-element array) with the current state, limits and positions."""
+        """Fill a RiskState record (1-element array) with the current state, limits and positions.
+
+        Writes go through a flat int64 view at precomputed word offsets (every RiskState field
+        is int64): numpy structured-field assignment costs ~1-2 us each, this ~0.1 us.
+        """
         led = self.ledger
-        r = rec[0]
-        r["trading_state"] = self.ts.state
-        r["updated_ns"] = now_ns
-        r["halt_reason"] = self.ts.reason
-        r["version"] = self.version
-        r["equity_e8"] = led.to_e8(led.equity())
-        r["drawdown_e8"] = led.to_e8(led.drawdown())
-        self.limits.write(r)
+        w = rec.view(np.int64)
+        w[_W_STATE] = self.ts.state
+        w[_W_UPDATED] = now_ns
+        w[_W_REASON] = self.ts.reason
+        w[_W_VERSION] = self.version
+        eq = led.equity()
+        w[_W_EQUITY] = led.to_e8(eq)
+        w[_W_DRAWDOWN] = led.to_e8(max(0, led.peak - eq))
+        if self._limits_written != (id(rec), self.limits):
+            self.limits.write(rec[0])
+            self._limits_written = (id(rec), self.limits)
         n = len(self.symbols)
-        r["position"][:n] = [p.pos for p in led.total]
-        r["mark"][:n] = led.marks
+        w[_W_POSITION:_W_POSITION + n] = [p.pos for p in led.total]
+        w[_W_MARK:_W_MARK + n] = led.marks
         self.dirty = False
 
     def snapshot(self) -> dict:

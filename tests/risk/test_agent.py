@@ -127,6 +127,7 @@ def test_agent_when_fills_and_books_arrive_then_risk_state_has_positions_marks_e
     assert s["equity_e8"] == 1029_97 * 10**6
     assert rig.agent.engine.ledger.position(1, -1).pos == -2000
     assert rig.agent.exec_c.position == rig.exec_p.next_sequence == 3  # drained: execution never waits on risk
+    rig.agent.refresh_counters()
     c, h = read_counters(Segment.attach(rig.instance, "counters.risk", None, None, timeout=1))
     assert c["fills"] == 2 and c["exec_events"] == 3 and c["trading_state"] == M.ACTIVE
     assert int(h["fill_to_state"].sum()) == 2
