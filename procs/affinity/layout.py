@@ -186,7 +186,7 @@ def propose(topo: Topology, perms: Permissions, processes: tuple[str, ...] | lis
     # Hot cores that are not isolated get no protection from the kernel, so housekeeping
     # processes pin themselves to one housekeeping CPU each instead of floating onto them.
     pin_single = any(s not in iso_cores for s in slots) and len(housekeeping) > 1
-    order = sorted(housekeeping, key=lambda c: (topo.core_of(c).index(c) if c in topo.core_of(c) else 0, c))
+    order = sorted(housekeeping, key=lambda c: (topo.core_of(c).index(c), c))  # first threads of every core first
     rr = 0
     for name in [p for p in processes if p not in HOT_PATH] + [e for e in extras if e not in processes]:
         section = SECTIONS.get(name, "")

@@ -199,3 +199,19 @@ def test_cli_when_measure_then_bench_runs_before_and_after_apply_and_difference_
     assert out.index("measuring before") < out.index("applied:") < out.index("measuring after")
     assert "e2e.p99_us" in out and "-50.0%" in out and "e2e.p50_us" in out and "-25.0%" in out
     assert (tmp_path / "b25.n").read_text() == "2"
+
+
+def test_cli_when_pids_malformed_then_names_the_item_and_exits_2():
+    r = tune("--apply", "--pids", "market_data=12,risk")
+    assert r.returncode == 2
+    assert "item='risk'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_script_when_imported_then_main_runs_in_process(capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tune_affinity", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["proposal"]["placements"]

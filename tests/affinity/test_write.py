@@ -60,3 +60,15 @@ def test_to_toml_when_decoded_by_the_real_section_type_then_accepted(tmp_path, s
     if "cpu" in fields:
         owner = next(pl for pl in p.placements if pl.section == section)
         assert cfg.cpu == owner.cpu
+
+
+def test_note_unread_fields_when_section_lacks_cpu_or_idle_then_the_reason_says_so(tmp_path):
+    from procs.affinity.write import note_unread_fields
+
+    p = proposal(tmp_path, cores_per_socket=2)
+    note_unread_fields(p, fields_of=lambda s: {"cpu"} if s == "market_data" else (set() if s == "sim" else None))
+    md = " ".join(p.get("market_data").why)
+    assert "[market_data] has no idle field yet" in md and "no cpu field" not in md
+    sim = " ".join(p.get("exchange_sim").why)
+    assert "[sim] has no cpu field yet" in sim and "[sim] has no idle field yet" in sim
+    assert not any("field yet" in w for w in p.get("risk").why)
