@@ -127,9 +127,13 @@ async def _paced(real: Path) -> None:
         rec_ts = {raw: ts for raw, ts in zip(raws, rec.values(), strict=True)}
         first_wall, first_raw = got[0]
         assert len(got) > 20
+        lateness = []
         for wall, raw in got[1:]:
             expect = (rec_ts[raw] - rec_ts[first_raw]) / 1e9 / speed
-            assert abs((wall - first_wall) - expect) < 0.1, (wall - first_wall, expect)
+            lateness.append((wall - first_wall) - expect)
+        # never (noticeably) early; late only by scheduling noise, which a loaded host inflates
+        assert min(lateness) > -0.03, min(lateness)
+        assert sorted(lateness)[len(lateness) // 2] < 0.1, lateness
     finally:
         await srv.stop()
 
