@@ -200,7 +200,7 @@ class RiskAgent:
                     setattr(self, attr, self.reg.consumer(self.instance, ring, PROC, timeout=timeout,
                                                           waiter=self.waiter))
                     log.info("ring_attached", ring=ring)
-                except (TimeoutError, LayoutError) as exc:
+                except (TimeoutError, LayoutError, ValueError, OSError) as exc:  # not there (yet)
                     log.once(f"attach_{ring}", "warn", "ring_not_ready", ring=ring, reason=str(exc))
         return (self.exec_c is None) + (self.book_c is None)
 

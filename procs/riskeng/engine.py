@@ -228,7 +228,9 @@ class RiskEngine:
     def kill(self, who: str) -> None:
         """Kill switch on (anyone may): HALTED, and CancelAll even if already halted."""
         self.alert(M.ALERT_CRITICAL, A.KILL_SWITCH_ON, f"kill switch ON by {who}")
-        if not self._change(lambda: self.ts.hold(S.REASON_KILL_SWITCH, M.HALTED), f"kill switch by {who}"):
+        was_halted = self.ts.state == M.HALTED  # entering HALTED sends CancelAll by itself
+        self._change(lambda: self.ts.hold(S.REASON_KILL_SWITCH, M.HALTED), f"kill switch by {who}")
+        if was_halted:
             self.send_cancel_all(f"kill switch by {who}")
 
     def loosen(self, target: int, operator: str, what: str, only_kill: bool = False) -> None:

@@ -115,6 +115,15 @@ def test_kill_switch_when_on_from_anyone_then_halted_and_cancel_all() -> None:
     assert len(h.cancels) == 2
 
 
+def test_kill_switch_when_already_halted_by_drawdown_then_still_cancels_all() -> None:
+    h = Harness(max_drawdown="10", on_drawdown_breach="HALTED")
+    h.fill(M.BUY, "1", "100")
+    h.mark("80")
+    assert h.eng.ts.state == M.HALTED and len(h.cancels) == 1
+    h.eng.on_command(C.SetKillSwitch(on=True))
+    assert h.eng.ts.reason == S.REASON_KILL_SWITCH and len(h.cancels) == 2
+
+
 def test_kill_switch_when_off_without_operator_then_refused_with_reason() -> None:
     h = Harness()
     h.eng.on_command(C.SetKillSwitch(on=True))
