@@ -1,0 +1,50 @@
+"""The ``[execution]`` config section: venue URLs, credentials sources, transport, journal,
+reconciliation, breaker and limiter settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from procs.core.config import Section
+
+
+class ExecutionConfig(Section):
+    """How execution reaches the exchange and keeps its orders safe."""
+
+    rest_url: str = "http://127.0.0.1:9731"
+    ws_api_url: str = "ws://127.0.0.1:9732/ws-fapi/v1"
+    ws_stream_url: str = "ws://127.0.0.1:9732"  # user-data stream base: <base>/ws/<listenKey>
+    transport: Literal["ws", "rest"] = "ws"  # "ws" falls back to REST while the WS API is down
+    # Credentials: environment first, then the secrets file (must be mode 0600), then these
+    # fields. With none and a loopback rest_url, the simulator's documented test key is used.
+    api_key_env: str = "B25_API_KEY"
+    api_secret_env: str = "B25_API_SECRET"
+    secrets_file: str = ""  # TOML with api_key / api_secret
+    api_key: str = ""
+    api_secret: str = ""
+    recv_window_ms: int = 5000
+    request_timeout_s: float = 2.0  # no answer by then = outcome unknown (query before re-send)
+    journal: str = ""  # "" = run/journal/<instance>/execution.journal
+    fsync: Literal["always", "batch", "never"] = "batch"
+    fsync_interval_ms: int = 50  # "batch": at most this long between fsyncs
+    reconcile: Literal["adopt", "cancel"] = "adopt"  # exchange orders unknown to b25
+    recover_resend: bool = True  # journaled-but-never-arrived orders are re-sent (same id)
+    breaker_failures: int = 5  # consecutive failures/timeouts that open the breaker
+    breaker_cooldown_s: float = 2.0  # open -> half-open (one probe)
+    limiter_safety: float = 0.9  # use at most this share of each exchange rate limit
+    backoff_429_s: float = 1.0  # first pause after a 429 without Retry-After (doubles, capped)
+    backoff_429_max_s: float = 30.0
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 5.0
+    listen_key_keepalive_s: float = 1800.0
+    intent_wait: Literal["thread", "poll"] = "thread"  # how the loop learns of new intents
+    idle: str = "backoff"  # idle strategy alias of the intent waiter thread
+    cpu: int = -1
+
+    def __post_init__(self) -> None:
+        if self.breaker_failures < 1:
+            raise ValueError(f"breaker_failures must be >= 1: breaker_failures={self.breaker_failures}")
+        if not 0.0 < self.limiter_safety <= 1.0:
+            raise ValueError(f"limiter_safety must be in (0, 1]: limiter_safety={self.limiter_safety}")
+        if self.request_timeout_s <= 0:
+            raise ValueError(f"request_timeout_s must be > 0: request_timeout_s={self.request_timeout_s}")

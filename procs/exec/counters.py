@@ -1,0 +1,46 @@
+"""execution's counters and latency histograms (labels are the lower-case names)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Counter(IntEnum):
+    INTENTS = 0
+    DUPLICATE_INTENTS = 1  # re-read after a restart and already journaled: skipped
+    ORDERS_SENT = 2
+    DENIED = 3
+    ACCEPTED = 4
+    REJECTED = 5
+    FILLS = 6
+    DUPLICATE_FILLS = 7
+    CANCELS_SENT = 8
+    CANCELED = 9
+    EXPIRED = 10
+    ILLEGAL_TRANSITIONS = 11
+    STALE_REPORTS = 12
+    UNKNOWN_OUTCOMES = 13
+    QUERIES = 14
+    RESENDS = 15
+    RATE_LIMITED = 16  # 429/418 answers
+    THROTTLED = 17  # requests that waited for the client-side limiter
+    TIMEOUTS = 18
+    FAILURES = 19
+    BREAKER_STATE = 20  # 0 closed, 1 open, 2 half-open
+    BREAKER_OPENS = 21
+    EXEC_FULL_WAITS = 22  # the exec ring was full: events waited (never dropped)
+    WS_RECONNECTS = 23
+    STREAM_RECONNECTS = 24
+    UNKNOWN_REPORTS = 25  # user-stream reports for orders b25 does not know
+    ADOPTED = 26
+    RECONCILE_CANCELED = 27
+    REST_FALLBACK = 28  # order requests sent over REST because the WS API was down
+    OPEN_ORDERS = 29
+    JOURNAL_RECORDS = 30
+    RECOVERED = 31  # 1 once reconciliation finished and intents are accepted
+    BAD_CONTROL = 32
+
+
+class Hist(IntEnum):
+    INTENT_TO_WIRE = 0  # intent read from its ring -> request written to the socket
+    WIRE_TO_ACK = 1  # request written -> the exchange's answer received

@@ -1,0 +1,152 @@
+"""Reading the intent rings (``orders.strategy``, ``orders.manual``) from the asyncio loop.
+
+Rings are attached lazily (their producers, strategy and the TUI, may start later) and retried.
+A batch is processed record by record and committed once: a crash mid-batch makes execution
+read those intents again, and the engine skips every SUBMIT the journal already holds.
+
+Two ways to learn of new intents without spinning the loop:
+  * ``thread`` (default): a thread parks on the process's Waiter semaphore (the producers post
+    it when our consumer slot says it sleeps) and wakes the loop with ``call_soon_threadsafe``.
+  * ``poll``: a coroutine polls, yields to the loop a few times, then sleeps ~1 ms (uvloop's
+    timer resolution) between polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+from procs.core import log
+from procs.core.registry import ORDERS_MANUAL, ORDERS_STRATEGY
+from shm.idle import Waiter
+from shm.registry import Registry
+from shm.ring import Consumer
+
+RINGS = (ORDERS_STRATEGY, ORDERS_MANUAL)
+CONSUMER = "execution"
+
+
+class Intake:
+    def __init__(self, registry: Registry, instance: str, on_intent: Callable[[int, int, tuple, int], None],
+                 ready: Callable[[], bool], mode: str = "thread",
+                 fix_seq: Callable[[int, int], None] | None = None) -> None:
+        self.registry = registry
+        self.instance = instance
+        self.on_intent = on_intent
+        self.ready = ready
+        self.mode = mode
+        self.fix_seq = fix_seq  # (ring, our stored cursor) -> None, called once per attach
+        self.consumers: list[Consumer | None] = [None] * len(RINGS)
+        self.waiter = Waiter(instance, CONSUMER) if mode == "thread" else None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stopping = False
+        self.drained = threading.Event()
+        self.drained.set()
+        self._thread: threading.Thread | None = None
+        self._poller: asyncio.Task | None = None
+        self.reads = 0
+
+    def attach_missing(self) -> None:
+        """Try once to attach every ring not attached yet (cheap when all are)."""
+        for i, name in enumerate(RINGS):
+            if self.consumers[i] is not None:
+                continue
+            try:
+                c = self.registry.consumer(self.instance, name, CONSUMER, timeout=0, waiter=self.waiter)
+            except (TimeoutError, FileNotFoundError, OSError):
+                continue
+            except ValueError as exc:  # a ring with another layout: say so once, keep retrying
+                log.once(f"intake_attach:{name}", "error", "intake_attach_failed", ring=name, reason=str(exc))
+                continue
+            if self.fix_seq is not None:
+                self.fix_seq(i, c.position)
+            self.consumers[i] = c
+            log.info("intake_attached", ring=name, position=c.position)
+            if self.loop is not None:
+                self.loop.call_soon(self.kick)
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.attach_missing()
+        if self.mode == "thread":
+            self._thread = threading.Thread(target=self._park_loop, name="intake-waiter", daemon=True)
+            self._thread.start()
+        else:
+            self._poller = self.loop.create_task(self._poll_loop())
+
+    def kick(self) -> None:
+        """Drain now (after reconciliation finished, or a ring was attached)."""
+        self.drained.clear()
+        self.drain()
+
+    # -- reading ------------------------------------------------------------------------------
+    def drain_once(self) -> int:
+        n = 0
+        for i, c in enumerate(self.consumers):
+            if c is None:
+                continue
+            batch = c.poll(256)
+            k = len(batch)
+            if not k:
+                continue
+            start = c.position
+            rows = batch.tolist()
+            t_read = time.monotonic_ns()
+            for j in range(k):
+                self.on_intent(i, start + j, rows[j], t_read)
+            c.commit()
+            n += k
+        self.reads += n
+        return n
+
+    def drain(self) -> None:
+        """Loop side (thread mode): read everything, then let the thread park again."""
+        if not self.ready() or self.stopping:
+            return
+        n = self.drain_once()
+        if n and any(c is not None and c.has_data() for c in self.consumers):
+            self.loop.call_soon(self.drain)  # type: ignore[union-attr]  # more arrived: keep the loop fair
+            return
+        self.drained.set()
+
+    def _park_loop(self) -> None:
+        assert self.waiter is not None and self.loop is not None
+        while not self.stopping:
+            if not self.drained.wait(0.1):
+                continue
+            if not any(c is not None and c.has_data() for c in self.consumers):
+                self.waiter.park(0.05)
+            if self.stopping:
+                break
+            if any(c is not None and c.has_data() for c in self.consumers) and self.ready():
+                self.drained.clear()
+                try:
+                    self.loop.call_soon_threadsafe(self.drain)
+                except RuntimeError:  # the loop closed under us: we are stopping
+                    break
+
+    async def _poll_loop(self) -> None:
+        idle = 0
+        while not self.stopping:
+            n = self.drain_once() if self.ready() else 0
+            if n:
+                idle = 0
+                await asyncio.sleep(0)
+                continue
+            idle += 1
+            await asyncio.sleep(0 if idle < 50 else 0.0005)
+
+    def close(self) -> None:
+        self.stopping = True
+        self.drained.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+        if self._poller is not None:
+            self._poller.cancel()
+        for c in self.consumers:
+            if c is not None:
+                c.close()
+        if self.waiter is not None:
+            self.waiter.close(unlink=True)

@@ -1,0 +1,148 @@
+"""Client-side rate limiting: token buckets from exchangeInfo ``rateLimits``, corrected by what
+the exchange reports it counted, plus the 429 back-off.
+
+Each limit (REQUEST_WEIGHT per minute, ORDERS per 10 s / per minute) is a token bucket of
+``limit * safety`` tokens refilled at ``limit * safety / interval``. Binance counts in fixed
+windows aligned to the epoch, so a full bucket at a window start could still overrun a window
+that is already partly used: every response's usage (``X-MBX-USED-WEIGHT-1M``,
+``X-MBX-ORDER-COUNT-10S``/``-1M`` headers, or the WS API ``rateLimits`` array) sets the
+window's known count, and a request is allowed only when both the bucket and the window have
+room. A 429 pauses everything (except nothing: cancels wait too, the exchange said stop) for
+``Retry-After`` or an exponential back-off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+
+
+@dataclass(slots=True)
+class Bucket:
+    kind: str  # "REQUEST_WEIGHT" | "ORDERS"
+    interval_ms: int
+    limit: int
+    capacity: float
+    tokens: float
+    rate_per_ms: float
+    last_ms: int = 0
+    window: int = -1
+    window_used: int = 0
+
+    def _refill(self, now_ms: int) -> None:
+        if now_ms > self.last_ms:
+            self.tokens = min(self.capacity, self.tokens + (now_ms - self.last_ms) * self.rate_per_ms)
+            self.last_ms = now_ms
+        w = now_ms // self.interval_ms
+        if w != self.window:
+            self.window, self.window_used = w, 0
+
+    def wait_ms(self, now_ms: int, n: int) -> float:
+        """0 when ``n`` units may be spent now, else how long to wait."""
+        if n <= 0:
+            return 0.0
+        self._refill(now_ms)
+        if self.window_used + n > self.capacity:
+            return float((self.window + 1) * self.interval_ms - now_ms)
+        if self.tokens < n:
+            return (n - self.tokens) / self.rate_per_ms
+        return 0.0
+
+    def spend(self, now_ms: int, n: int) -> None:
+        if n <= 0:
+            return
+        self._refill(now_ms)
+        self.tokens -= n
+        self.window_used += n
+
+    def observe(self, now_ms: int, used: int) -> None:
+        """The exchange says ``used`` units were counted in the current window."""
+        self._refill(now_ms)
+        if used > self.window_used:
+            self.window_used = used
+
+
+class RateLimiter:
+    """All buckets of one account plus the 429 pause."""
+
+    def __init__(self, rate_limits: list[dict], safety: float = 0.9, backoff_s: float = 1.0,
+                 backoff_max_s: float = 30.0) -> None:
+        self.buckets: list[Bucket] = []
+        for rl in rate_limits:
+            kind = rl.get("rateLimitType", "")
+            if kind not in ("REQUEST_WEIGHT", "ORDERS"):
+                continue
+            interval = _UNIT_MS.get(rl.get("interval", ""), 0) * int(rl.get("intervalNum", 1))
+            limit = int(rl.get("limit", 0))
+            if interval <= 0 or limit <= 0:
+                continue
+            cap = max(1.0, limit * safety)
+            self.buckets.append(Bucket(kind, interval, limit, cap, cap, cap / interval))
+        self.paused_until_ms = 0
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self._next_backoff_s = backoff_s
+        self.throttled = 0  # times a request had to wait for the buckets
+
+    def _find(self, kind: str, interval_ms: int) -> Bucket | None:
+        for b in self.buckets:
+            if b.kind == kind and b.interval_ms == interval_ms:
+                return b
+        return None
+
+    def wait_ms(self, now_ms: int, weight: int, orders: int) -> float:
+        """0 when a request of this weight and order count may go now, else ms to wait."""
+        if now_ms < self.paused_until_ms:
+            return float(self.paused_until_ms - now_ms)
+        worst = 0.0
+        for b in self.buckets:
+            w = b.wait_ms(now_ms, orders if b.kind == "ORDERS" else weight)
+            if w > worst:
+                worst = w
+        return worst
+
+    def spend(self, now_ms: int, weight: int, orders: int) -> None:
+        for b in self.buckets:
+            b.spend(now_ms, orders if b.kind == "ORDERS" else weight)
+
+    def observe_headers(self, now_ms: int, headers: dict[str, str]) -> None:
+        """Usage from REST headers: X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-10S/-1M."""
+        for k, v in headers.items():
+            ku = k.upper()
+            if ku.startswith("X-MBX-USED-WEIGHT-"):
+                self._observe("REQUEST_WEIGHT", ku[len("X-MBX-USED-WEIGHT-"):], now_ms, v)
+            elif ku.startswith("X-MBX-ORDER-COUNT-"):
+                self._observe("ORDERS", ku[len("X-MBX-ORDER-COUNT-"):], now_ms, v)
+
+    def _observe(self, kind: str, suffix: str, now_ms: int, value: str) -> None:
+        try:
+            num, unit = int(suffix[:-1]), {"S": 1000, "M": 60_000, "H": 3_600_000, "D": 86_400_000}[suffix[-1]]
+            used = int(value)
+        except (ValueError, KeyError, IndexError):
+            return
+        b = self._find(kind, num * unit)
+        if b is not None:
+            b.observe(now_ms, used)
+
+    def observe_rate_limits(self, now_ms: int, rate_limits: list[dict]) -> None:
+        """Usage from a WS API answer's ``rateLimits`` array."""
+        for rl in rate_limits:
+            interval = _UNIT_MS.get(rl.get("interval", ""), 0) * int(rl.get("intervalNum", 1))
+            b = self._find(rl.get("rateLimitType", ""), interval)
+            if b is not None and "count" in rl:
+                b.observe(now_ms, int(rl["count"]))
+
+    def on_429(self, now_ms: int, retry_after_s: float | None = None) -> float:
+        """Pause every request; returns the pause in seconds (Retry-After when the exchange
+        gave one, else an exponential back-off that resets on the next success)."""
+        if retry_after_s is not None and retry_after_s > 0:
+            pause = retry_after_s
+        else:
+            pause = self._next_backoff_s
+            self._next_backoff_s = min(self.backoff_max_s, self._next_backoff_s * 2)
+        self.paused_until_ms = max(self.paused_until_ms, now_ms + int(pause * 1000))
+        return pause
+
+    def on_success(self) -> None:
+        self._next_backoff_s = self.backoff_s

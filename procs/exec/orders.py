@@ -1,0 +1,139 @@
+"""Orders as execution sees them, and the order state machine of the exchange's statuses.
+
+Statuses follow Binance: NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED (plus
+PENDING: written to the wire, not yet answered). A report either applies, repeats the current
+status (SAME: e.g. the API ack and the user stream both say NEW), is older than what we know
+(STALE: NEW arriving after a fill) or is ILLEGAL (FILLED -> CANCELED): illegal ones are counted
+and logged by the caller and never applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from procs.core import messages as M
+
+from .pretrade import OpenCounts
+
+PENDING, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = range(7)
+STATUS_NAMES = ("PENDING", "NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED")
+STATUS_OF = {"NEW": NEW, "PARTIALLY_FILLED": PARTIALLY_FILLED, "FILLED": FILLED, "CANCELED": CANCELED,
+             "REJECTED": REJECTED, "EXPIRED": EXPIRED, "EXPIRED_IN_MATCH": EXPIRED}
+TERMINAL = frozenset((FILLED, CANCELED, REJECTED, EXPIRED))
+_RANK = (0, 1, 2, 3, 3, 3, 3)
+EVENT_OF = {NEW: M.ORDER_ACCEPTED, PARTIALLY_FILLED: M.ORDER_PARTIALLY_FILLED, FILLED: M.ORDER_FILLED,
+            CANCELED: M.ORDER_CANCELED, REJECTED: M.ORDER_REJECTED, EXPIRED: M.ORDER_EXPIRED}
+
+APPLIED, SAME, STALE, ILLEGAL = range(4)
+
+
+def transition(cur: int, new: int) -> int:
+    """How a report of status ``new`` relates to the current status ``cur``."""
+    if new == cur:
+        return SAME
+    if new == PENDING or _RANK[new] < _RANK[cur]:
+        return STALE  # e.g. the API's NEW ack arriving after the stream's fill
+    if cur in TERMINAL:
+        return ILLEGAL
+    if new == REJECTED:
+        return APPLIED if cur == PENDING else ILLEGAL
+    return APPLIED
+
+
+@dataclass(slots=True)
+class Order:
+    """One order b25 sent (or adopted); ints are ticks / lots as in the ring records."""
+
+    cid: str
+    strategy_id: int
+    symbol_id: int
+    side: int
+    order_type: int
+    tif: int
+    price: int
+    qty: int
+    reduce_only: int = 0
+    client_tag: int = 0
+    intent_id: int = 0
+    source: int = 0
+    ts_intent: int = 0
+    ts_md_recv: int = 0
+    ts_sent: int = 0
+    t_read: int = 0  # when execution read the intent (intent_to_wire)
+    order_id: int = 0
+    status: int = PENDING
+    cum_qty: int = 0
+    trade_ids: set[int] = field(default_factory=set)
+    cancel_wanted: bool = False  # cancel as soon as the exchange knows the order
+    cancel_inflight: bool = False
+    unknown: bool = False  # the last request's outcome is unknown: query before re-sending
+    attempts: int = 0
+    adopted: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.qty - self.cum_qty)
+
+
+class OrderStore:
+    """Every order of this run by client order id, the strategies' tags, and the open counts."""
+
+    def __init__(self) -> None:
+        self.by_cid: dict[str, Order] = {}
+        self.by_tag: dict[tuple[int, int], Order] = {}  # (strategy_id, client_tag) -> newest
+        self.open: dict[str, Order] = {}
+        self.counts = OpenCounts()
+
+    def add(self, o: Order) -> None:
+        self.by_cid[o.cid] = o
+        if o.client_tag:
+            self.by_tag[(o.strategy_id, o.client_tag)] = o
+        if o.is_open:
+            self.open[o.cid] = o
+            self._count(o, 1)
+
+    def _count(self, o: Order, sign: int) -> None:
+        c = self.counts
+        s = o.symbol_id
+        c.total += sign
+        if 0 <= s < M.MAX_SYMBOLS:
+            c.per_symbol[s] += sign
+            if o.side == M.BUY:
+                c.buy_qty[s] += sign * o.remaining
+            else:
+                c.sell_qty[s] += sign * o.remaining
+
+    def set_status(self, o: Order, status: int) -> int:
+        """Apply a status report through the state machine; returns APPLIED/SAME/STALE/ILLEGAL."""
+        t = transition(o.status, status)
+        if t == APPLIED:
+            was_open = o.is_open
+            if was_open:
+                self._count(o, -1)
+            o.status = status
+            if o.is_open:
+                self._count(o, 1)
+            elif was_open:
+                self.open.pop(o.cid, None)
+        return t
+
+    def set_cum(self, o: Order, cum_qty: int) -> int:
+        """Raise the cumulative filled qty (never lowers it); returns the lots newly filled."""
+        if cum_qty <= o.cum_qty:
+            return 0
+        if o.is_open:
+            self._count(o, -1)
+            new = cum_qty - o.cum_qty
+            o.cum_qty = cum_qty
+            self._count(o, 1)
+            return new
+        new = cum_qty - o.cum_qty
+        o.cum_qty = cum_qty
+        return new
+
+    def find_tag(self, strategy_id: int, client_tag: int) -> Order | None:
+        return self.by_tag.get((strategy_id, client_tag))

@@ -1,0 +1,118 @@
+"""The pre-trade check: pure functions from an intent, the risk limits and execution's own
+order counts to a deny reason (``DENY_*``) or 0. No I/O, no exceptions on the hot path.
+
+The limits come from the ``risk.state`` SeqLock block (written by risk); ``RiskLimits`` is a
+plain-Python copy of one version of it, rebuilt only when the version changes. A missing block
+means ``RiskLimits.permissive()``: ACTIVE and no limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from procs.core import messages as M
+
+
+@dataclass(slots=True)
+class RiskLimits:
+    """One version of the risk state as Python ints (0 = no limit, as in RiskState)."""
+
+    trading_state: int = M.ACTIVE
+    max_open_orders: int = 0
+    max_orders_per_s: int = 0
+    max_order_qty: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    max_order_notional_e8: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    max_position: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    position: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    mark: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    price_band_bps: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    sym_max_open_orders: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+
+    @classmethod
+    def permissive(cls) -> RiskLimits:
+        return cls()
+
+    @classmethod
+    def from_record(cls, rec: np.void) -> RiskLimits:
+        """From one RiskState record (a trading_state of 0 = never written: ACTIVE)."""
+        return cls(
+            trading_state=int(rec["trading_state"]) or M.ACTIVE,
+            max_open_orders=int(rec["max_open_orders"]),
+            max_orders_per_s=int(rec["max_orders_per_s"]),
+            max_order_qty=rec["max_order_qty"].tolist(),
+            max_order_notional_e8=rec["max_order_notional_e8"].tolist(),
+            max_position=rec["max_position"].tolist(),
+            position=rec["position"].tolist(),
+            mark=rec["mark"].tolist(),
+            price_band_bps=rec["price_band_bps"].tolist(),
+            sym_max_open_orders=rec["sym_max_open_orders"].tolist(),
+        )
+
+
+@dataclass(slots=True)
+class OpenCounts:
+    """Execution's own view of what is working (orders not yet in a final state)."""
+
+    total: int = 0
+    per_symbol: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    buy_qty: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)  # lots still open
+    sell_qty: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+
+
+def notional_e8(price_ticks: int, qty_lots: int, price_scale: int, qty_scale: int) -> int:
+    """price * qty in 1e-8 quote units (exact integer arithmetic, rounded down)."""
+    s = price_scale + qty_scale
+    if s <= 8:
+        return price_ticks * qty_lots * 10 ** (8 - s)
+    return price_ticks * qty_lots // 10 ** (s - 8)
+
+
+def check_submit(symbol_id: int, side: int, order_type: int, price: int, qty: int, reduce_only: int,
+                 lim: RiskLimits, open_: OpenCounts, orders_last_s: int, scales: tuple[int, int] | None) -> int:
+    """0 when the new order may go to the exchange, else the DENY_* reason.
+
+    ``orders_last_s``: orders admitted in the last second; ``scales``: the symbol's
+    (price_scale, qty_scale), None for a symbol execution does not trade.
+    """
+    if scales is None or not 0 <= symbol_id < M.MAX_SYMBOLS or side not in (M.BUY, M.SELL) or qty <= 0:
+        return M.DENY_BAD_INTENT
+    if order_type == M.LIMIT:
+        if price <= 0:
+            return M.DENY_BAD_INTENT
+    elif order_type != M.MARKET:
+        return M.DENY_BAD_INTENT
+    st = lim.trading_state
+    pos = lim.position[symbol_id]
+    if st == M.HALTED:
+        return M.DENY_HALTED
+    if st == M.REDUCING and not (side * pos < 0 and qty <= abs(pos)):
+        return M.DENY_REDUCING
+    cap = lim.max_order_qty[symbol_id]
+    if cap and qty > cap:
+        return M.DENY_MAX_ORDER_QTY
+    mark = lim.mark[symbol_id]
+    ref = price if order_type == M.LIMIT else mark
+    cap = lim.max_order_notional_e8[symbol_id]
+    if cap and ref and notional_e8(ref, qty, scales[0], scales[1]) > cap:
+        return M.DENY_MAX_ORDER_NOTIONAL
+    cap = lim.max_position[symbol_id]
+    if cap and not reduce_only:
+        # worst case: every open order on this side fills, then this one
+        same = open_.buy_qty[symbol_id] if side == M.BUY else open_.sell_qty[symbol_id]
+        if abs(pos + side * (same + qty)) > cap:
+            return M.DENY_MAX_POSITION
+    cap = lim.max_open_orders
+    if cap and open_.total >= cap:
+        return M.DENY_MAX_OPEN_ORDERS
+    cap = lim.sym_max_open_orders[symbol_id]
+    if cap and open_.per_symbol[symbol_id] >= cap:
+        return M.DENY_MAX_OPEN_ORDERS
+    cap = lim.max_orders_per_s
+    if cap and orders_last_s >= cap:
+        return M.DENY_ORDER_RATE
+    band = lim.price_band_bps[symbol_id]
+    if band and mark and order_type == M.LIMIT and abs(price - mark) * 10_000 > band * mark:
+        return M.DENY_PRICE_BAND
+    return 0

@@ -1,0 +1,139 @@
+"""The user-data stream: listen key over REST, events over WebSocket ``<base>/ws/<listenKey>``,
+keepalive PUT, reconnect (a new key when the old one expired)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+from procs.core import log
+
+from .transport import OK, RestTransport
+
+_dec = msgspec.json.Decoder()
+
+
+class _Listener(WSListener):
+    def __init__(self, owner: UserStream) -> None:
+        self.owner = owner
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.owner._connected(transport)
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type == WSMsgType.TEXT:
+            try:
+                ev = _dec.decode(frame.get_payload_as_bytes())
+            except msgspec.DecodeError:
+                return
+            if isinstance(ev, dict):
+                self.owner._event(ev, time.monotonic_ns())
+        elif frame.msg_type == WSMsgType.CLOSE:
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.owner._disconnected()
+
+
+class UserStream:
+    """Delivers every user-data event to ``on_event(event, ts_recv)``; ``on_connected()`` after
+    each (re)connect so the owner can catch up on what it may have missed."""
+
+    def __init__(self, rest: RestTransport, base_url: str, on_event: Callable[[dict[str, Any], int], None],
+                 on_connected: Callable[[int], None], keepalive_s: float = 1800.0,
+                 reconnect_min_s: float = 0.1, reconnect_max_s: float = 5.0) -> None:
+        self.rest = rest
+        self.base = base_url.rstrip("/")
+        self.on_event = on_event
+        self.on_connected = on_connected
+        self.keepalive_s = keepalive_s
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = reconnect_max_s
+        self.key = ""
+        self.transport: WSTransport | None = None
+        self.up = asyncio.Event()
+        self._down = asyncio.Event()
+        self._closing = False
+        self.connects = 0
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run()), loop.create_task(self._keepalive())]
+
+    async def _new_key(self) -> str:
+        r = await self.rest.call("POST", "/fapi/v1/listenKey", signed=False)
+        if r.outcome != OK or not isinstance(r.data, dict):
+            raise ConnectionError(f"listenKey refused: http={r.http} code={r.code} msg={r.msg}")
+        return str(r.data["listenKey"])
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            try:
+                self.key = await self._new_key()
+                await ws_connect(lambda: _Listener(self), f"{self.base}/ws/{self.key}",
+                                 websocket_handshake_timeout=5)
+                attempt = 0
+                await self._down.wait()
+            except Exception as exc:  # refused, handshake, key refused: retry with back-off
+                log.once(f"stream_connect:{type(exc).__name__}", "warn", "user_stream_connect_failed",
+                         url=self.base, reason=repr(exc))
+            if self._closing:
+                break
+            attempt += 1
+            delay = min(self.reconnect_max_s, self.reconnect_min_s * 2 ** min(attempt - 1, 16))
+            await asyncio.sleep(delay * (0.5 + random.random() / 2))
+
+    async def _keepalive(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.keepalive_s)
+            if self.key:
+                r = await self.rest.call("PUT", "/fapi/v1/listenKey", {"listenKey": self.key}, signed=False)
+                if r.outcome != OK:
+                    log.warn("listen_key_keepalive_failed", http=r.http, code=r.code)
+                    if self.transport is not None:
+                        self.transport.disconnect()  # reconnect with a fresh key
+
+    def _connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+        self._down.clear()
+        self.up.set()
+        self.connects += 1
+        log.info("user_stream_connected", connects=self.connects)
+        self.on_connected(self.connects)
+
+    def _disconnected(self) -> None:
+        self.transport = None
+        self.up.clear()
+        self._down.set()
+        if not self._closing:
+            log.warn("user_stream_disconnected")
+
+    def _event(self, ev: dict[str, Any], ts: int) -> None:
+        if ev.get("e") == "listenKeyExpired":
+            log.warn("listen_key_expired")
+            if self.transport is not None:
+                self.transport.disconnect()
+            return
+        self.on_event(ev, ts)
+
+    async def close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.send_close()
+            self.transport.disconnect()
+        self._down.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass

@@ -1,0 +1,230 @@
+"""execution: order intents in, exchange orders out, OrderEvents (journaled first) back.
+
+``python -m procs.execution [--config F] [--instance NAME]`` — consumes ``orders.strategy`` and
+``orders.manual`` (as consumer ``execution``), checks each new order against ``risk.state``,
+sends it over the exchange's WebSocket API (REST as fallback), follows it through the
+user-data stream and publishes ``OrderEvent`` records to ``exec``. On start it rebuilds its
+orders from the journal and reconciles them with the exchange before it reads any intent.
+The logic lives in ``procs.exec``; this module wires it to the loop, the rings and the signals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import uvloop
+
+from procs.core import deploy, log
+from procs.core.agent import pin_cpu
+from procs.core.config import ConfigError, config_hash, load_section
+from procs.core.control import CancelAll, ControlInbox, Shutdown
+from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.registry import EXEC, RISK_STATE, build_registry
+from procs.core.status import State, StatusWriter
+from procs.exec.config import ExecutionConfig
+from procs.exec.counters import Counter, Hist
+from procs.exec.credentials import load_credentials
+from procs.exec.engine import Engine, EventSink
+from procs.exec.intake import Intake
+from procs.exec.journal import Journal, default_path, read_journal
+from procs.exec.limiter import RateLimiter
+from procs.exec.pretrade import RiskLimits
+from procs.exec.ringcompat import ensure_void_padding
+from procs.exec.transport import RestTransport, WsApiTransport
+from procs.exec.userstream import UserStream
+from shm.counters import Counters
+from shm.registry import Registry
+from shm.segment import DEFAULT_INSTANCE
+
+TICK_S = 0.02  # housekeeping: heartbeat, batch fsync, control inbox, lazy attaches
+
+
+class RiskSource:
+    """The ``risk.state`` block, attached lazily; permissive limits while it is missing."""
+
+    def __init__(self, registry: Registry, instance: str) -> None:
+        self.registry = registry
+        self.instance = instance
+        self.reader = None
+        self.version = -1
+        self.limits = RiskLimits.permissive()
+        self.next_try = 0.0
+
+    def __call__(self) -> RiskLimits:
+        r = self.reader
+        if r is None:
+            now = time.monotonic()
+            if now < self.next_try:
+                return self.limits
+            self.next_try = now + 1.0
+            try:
+                r = self.reader = self.registry.reader(self.instance, RISK_STATE, timeout=0)
+            except (TimeoutError, OSError, ValueError):
+                log.once("risk_state_missing", "warn", "risk_state_missing", detail="permissive limits until risk runs")
+                return self.limits
+            log.info("risk_state_attached")
+        v = r.version
+        if v != self.version:
+            recs, self.version = r.read()
+            self.limits = RiskLimits.from_record(recs[0])
+        return self.limits
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+
+
+async def fetch_exchange_info(rest: RestTransport, cfg: ExecutionConfig) -> dict:
+    delay = cfg.reconnect_min_s
+    while True:
+        r = await rest.call("GET", "/fapi/v1/exchangeInfo", signed=False)
+        if r.outcome == 0 and isinstance(r.data, dict):
+            return r.data
+        log.once("exchange_info_failed", "warn", "exchange_info_failed", http=r.http, msg=r.msg)
+        await asyncio.sleep(delay)
+        delay = min(cfg.reconnect_max_s, delay * 2)
+
+
+async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: int, chash: str) -> int:
+    ensure_void_padding()
+    cpu = pin_cpu(cfg.cpu)
+    status = StatusWriter(instance, "execution", cpu, chash)
+    counters = Counters.create(instance, "execution", Counter, Hist)
+    registry = build_registry(depth)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    creds = load_credentials(cfg)
+    rest = RestTransport(cfg.rest_url, creds, cfg.recv_window_ms, cfg.request_timeout_s)
+    info = await fetch_exchange_info(rest, cfg)
+    by_symbol = load_exchange_info(info)
+    instruments: list[Instrument | None] = [by_symbol.get(s) for s in symbols]
+    for s, i in zip(symbols, instruments, strict=True):
+        if i is None:
+            log.warn("symbol_not_listed", symbol=s)
+    limiter = RateLimiter(info.get("rateLimits", []), cfg.limiter_safety, cfg.backoff_429_s, cfg.backoff_429_max_s)
+    jpath = Path(cfg.journal or default_path(instance))
+    records, _ = read_journal(jpath)
+    journal = Journal(jpath, cfg.fsync, cfg.fsync_interval_ms)
+    producer = registry.producer(instance, EXEC)
+    sink = EventSink(producer, lambda: counters.inc(Counter.EXEC_FULL_WAITS))
+    risk = RiskSource(registry, instance)
+    ws = None
+    if cfg.transport == "ws":
+        ws = WsApiTransport(cfg.ws_api_url, creds, cfg.reconnect_min_s, cfg.reconnect_max_s,
+                            on_state=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
+    engine = Engine(cfg, instruments, journal, sink, counters, risk, rest, ws, limiter)
+    engine.rebuild(records)
+    log.info("journal_rebuilt", path=str(jpath), records=len(records), epoch=engine.epoch,
+             open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
+
+    def fix_seq(ring: int, position: int) -> None:
+        # A ring re-created since the journal was written starts again at 0: journal positions
+        # beyond one batch past our stored cursor cannot belong to it.
+        if engine.processed_seq[ring] >= position + 256:
+            log.warn("intent_ring_recreated", ring=ring, journal_seq=engine.processed_seq[ring], position=position)
+            engine.processed_seq[ring] = -1
+
+    intake = Intake(registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait, fix_seq)
+    inbox = ControlInbox(instance, "execution")
+    stream = UserStream(rest, cfg.ws_stream_url, engine.on_stream_event, engine.on_stream_connected,
+                        cfg.listen_key_keepalive_s, cfg.reconnect_min_s, cfg.reconnect_max_s)
+    if ws is not None:
+        ws.start()
+    stream.start()
+    next_attach = 0.0
+
+    def tick() -> None:
+        nonlocal next_attach
+        now = time.monotonic()
+        status.beat(engine.work)
+        counters.heartbeat()
+        producer.heartbeat()
+        journal.maybe_sync()
+        counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
+        for cmd in inbox.poll():
+            if isinstance(cmd, CancelAll):
+                sid = engine.sym_id.get(cmd.symbol) if cmd.symbol else None
+                n = engine.cancel_all(None, sid)
+                log.info("cancel_all", operator=cmd.operator, symbol=cmd.symbol, orders=n)
+            elif isinstance(cmd, Shutdown):
+                log.info("shutdown_requested", operator=cmd.operator)
+                stop.set()
+        if inbox.bad:
+            counters.set(Counter.BAD_CONTROL, inbox.bad)
+        if now >= next_attach:
+            intake.attach_missing()
+            next_attach = now + 0.2
+        if not stop.is_set():
+            loop.call_later(TICK_S, tick)
+
+    tick()
+    intake.start()
+    try:
+        if ws is not None:
+            try:
+                await asyncio.wait_for(ws.up.wait(), 5)
+            except TimeoutError:
+                log.warn("ws_api_not_up", url=cfg.ws_api_url, detail="reconciling over REST")
+        try:
+            await asyncio.wait_for(stream.up.wait(), 5)
+        except TimeoutError:
+            log.warn("user_stream_not_up", url=cfg.ws_stream_url)
+        stats = await engine.reconcile()
+        log.info("reconciled", **stats)
+        engine.ready = True
+        counters.set(Counter.RECOVERED, 1)
+        status.set_state(State.RUNNING)
+        intake.kick()
+        log.info("execution_started", instance=instance, symbols=symbols, transport=cfg.transport,
+                 intent_wait=cfg.intent_wait, journal=str(jpath), fsync=cfg.fsync, epoch=engine.epoch)
+        await stop.wait()
+    finally:
+        status.set_state(State.STOPPING)
+        intake.close()
+        await engine.close()
+        sink.drain(1.0)
+        journal.close()
+        await stream.close()
+        if ws is not None:
+            await ws.close()
+        await rest.close()
+        risk.close()
+        inbox.close()
+        producer.close()
+        status.set_state(State.STOPPED)
+        counters.close()
+        status.close()
+    log.info("execution_stopped", work=engine.work)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="execution", description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=None)
+    ap.add_argument("--instance", default=DEFAULT_INSTANCE)
+    a = ap.parse_args(argv)
+    log.set_process("execution")
+    try:
+        cfg = load_section(a.config, "execution", ExecutionConfig)
+        symbols = deploy.symbols(a.config)
+        depth = deploy.depth(a.config)
+    except ConfigError as exc:
+        print(f"execution: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return uvloop.run(amain(cfg, a.instance, symbols, depth, config_hash(a.config)))
+    except (ValueError, aiohttp.ClientError) as exc:
+        log.error("execution_failed", reason=str(exc))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

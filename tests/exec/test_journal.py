@@ -1,0 +1,57 @@
+"""Journal: msgpack frames, 0600, torn tail dropped, fsync policies."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from procs.core import messages as M
+from procs.exec.journal import Journal, JournalRecord, read_journal
+
+
+@pytest.mark.parametrize("policy", ["always", "batch", "never"])
+def test_journal_when_appended_then_read_back_in_order_with_mode_0600(tmp_path: Path, policy: str) -> None:
+    p = tmp_path / "j" / "x.journal"
+    j = Journal(p, policy, 0)
+    for i in range(5):
+        j.append(JournalRecord(M.ORDER_SENT, cid=f"b25-1-{i}", qty=i, ring=0, ring_seq=i))
+    j.maybe_sync()
+    j.close()
+    recs, good = read_journal(p)
+    assert [r.cid for r in recs] == [f"b25-1-{i}" for i in range(5)] and good == p.stat().st_size
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    if policy == "always":
+        assert j.syncs >= 5
+
+
+def test_journal_when_tail_torn_then_reader_drops_it_and_writer_truncates(tmp_path: Path) -> None:
+    p = tmp_path / "x.journal"
+    j = Journal(p)
+    j.append(JournalRecord(M.ORDER_SENT, cid="one"))
+    j.append(JournalRecord(M.ORDER_ACCEPTED, cid="one", order_id=5))
+    j.close()
+    size = p.stat().st_size
+    with open(p, "ab") as f:
+        f.write(b"\x40\x00\x00\x00\x95\x01")  # a frame cut short by a crash
+    recs, good = read_journal(p)
+    assert len(recs) == 2 and good == size
+    j = Journal(p)
+    assert p.stat().st_size == size
+    j.append(JournalRecord(M.ORDER_CANCELED, cid="one"))
+    j.close()
+    assert [r.kind for r in read_journal(p)[0]] == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED]
+
+
+def test_journal_when_missing_then_empty(tmp_path: Path) -> None:
+    assert read_journal(tmp_path / "none") == ([], 0)
+
+
+def test_journal_when_existing_file_is_loose_then_tightened_to_0600(tmp_path: Path) -> None:
+    p = tmp_path / "x.journal"
+    p.write_bytes(b"")
+    os.chmod(p, 0o644)
+    Journal(p).close()
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600

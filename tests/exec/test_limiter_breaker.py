@@ -1,0 +1,75 @@
+"""Token-bucket limiter (with exchange usage corrections, 429 pause) and the circuit breaker."""
+
+from __future__ import annotations
+
+from procs.exec import breaker as B
+from procs.exec.limiter import RateLimiter
+
+LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
+          {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 10},
+          {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200}]
+T0 = 1_000_000_000_000  # a 10 s / 1 min window start
+
+
+def test_limiter_when_bucket_empty_then_waits_for_refill() -> None:
+    rl = RateLimiter(LIMITS, safety=1.0)
+    for _ in range(10):
+        assert rl.wait_ms(T0, 0, 1) == 0
+        rl.spend(T0, 0, 1)
+    assert rl.wait_ms(T0, 0, 1) > 0
+    assert rl.wait_ms(T0, 1, 0) == 0  # weight is a separate bucket
+
+
+def test_limiter_when_exchange_reports_usage_then_window_is_respected() -> None:
+    rl = RateLimiter(LIMITS, safety=1.0)
+    rl.observe_rate_limits(T0 + 100, [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                                       "limit": 10, "count": 10}])
+    w = rl.wait_ms(T0 + 100, 0, 1)
+    assert 9000 <= w <= 9900  # until the exchange's 10 s window ends
+    assert rl.wait_ms(T0 + 10_000, 0, 1) == 0
+    rl2 = RateLimiter(LIMITS, safety=1.0)
+    rl2.observe_headers(T0, {"X-MBX-ORDER-COUNT-10S": "10", "X-MBX-USED-WEIGHT-1M": "5"})
+    assert rl2.wait_ms(T0, 0, 1) > 0
+
+
+def test_limiter_when_429_then_pauses_with_growing_backoff_or_retry_after() -> None:
+    rl = RateLimiter(LIMITS, backoff_s=0.5, backoff_max_s=2.0)
+    assert rl.on_429(T0) == 0.5
+    assert rl.wait_ms(T0, 1, 0) == 500
+    assert rl.on_429(T0) == 1.0 and rl.on_429(T0) == 2.0 and rl.on_429(T0) == 2.0
+    rl.on_success()
+    assert rl.on_429(T0 + 10_000) == 0.5
+    assert rl.on_429(T0 + 20_000, retry_after_s=3.0) == 3.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_breaker_when_failures_reach_threshold_then_opens_probes_and_closes() -> None:
+    clock = Clock()
+    seen: list[tuple[int, int]] = []
+    b = B.Breaker(3, 1.0, lambda old, new, n: seen.append((old, new)), clock)
+    for _ in range(2):
+        b.failure()
+    assert b.state == B.CLOSED and b.allow_new()
+    b.success()
+    for _ in range(3):
+        b.failure()
+    assert b.state == B.OPEN and not b.allow_new()
+    clock.t = 1.0
+    assert b.allow_new() and b.state == B.HALF_OPEN  # the probe
+    assert not b.allow_new()  # only one
+    b.failure()
+    assert b.state == B.OPEN and not b.allow_new()
+    clock.t = 2.5
+    assert b.allow_new()
+    b.success()
+    assert b.state == B.CLOSED and b.allow_new()
+    assert seen == [(B.CLOSED, B.OPEN), (B.OPEN, B.HALF_OPEN), (B.HALF_OPEN, B.OPEN), (B.OPEN, B.HALF_OPEN),
+                    (B.HALF_OPEN, B.CLOSED)]
+    assert b.opens == 2
