@@ -74,6 +74,7 @@ SUBCOMMANDS = {
     "sim": ("procs.exchange_sim", "run the embedded exchange simulator in the foreground"),
     "book": ("procs.book.cli", "rebuild order books from recordings, one JSON line per depth event"),
     "bench": ("procs.bench.cli", "benchmarks with the peer baseline beside every figure (JSON)"),
+    "affinity": ("procs.affinity.cli", "propose, write or apply a CPU layout for the processes"),
 }
 
 

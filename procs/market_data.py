@@ -51,12 +51,13 @@ async def fetch_instruments(cfg: MarketDataConfig) -> dict[str, Instrument]:
 
 
 async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
+    # the recorder child starts before we pin, so gzip and the disk never share the hot CPU
+    recorder = Recorder(cfg.recorder, f"{instance}_md") if cfg.recorder.enabled else None
     cpu = pin_cpu(cfg.cpu)
     status = StatusWriter(instance, "market_data", cpu, chash)
     counters = Counters.create(instance, "market_data", Counter, Hist)
     instruments = await fetch_instruments(cfg)
     publisher = Publisher(build_registry(cfg.depth), instance, cfg.symbols)
-    recorder = Recorder(cfg.recorder, f"{instance}_md") if cfg.recorder.enabled else None
     handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder)
     feed = Feed(cfg, handler)
     loop = asyncio.get_running_loop()
