@@ -47,6 +47,13 @@ def money(ticks_lots: float, inst: Instrument | None) -> float:
     return ticks_lots / 10 ** (inst.price_scale + inst.qty_scale)
 
 
+def us(v: float) -> str:
+    """Microseconds in at most 5 characters ("98.3", "4.7k", "-" when empty)."""
+    if v != v:  # nan: no samples
+        return "-"
+    return f"{v:.3g}" if v < 1000 else f"{v / 1000:.3g}k"
+
+
 def age(s: float | None) -> str:
     if s is None:
         return "-"
@@ -298,7 +305,7 @@ class LatencyPanel(Vertical, Panel):
         t = self.query_one("#latency-table", DataTable)
         rows = src.latency()
         keep = t.cursor_row
-        cells = [(r.proc, r.stage, str(r.count), f"{r.p50_us:g}", f"{r.p99_us:g}", f"{r.p999_us:g}") for r in rows]
+        cells = [(r.proc, r.stage, str(r.count), us(r.p50_us), us(r.p99_us), us(r.p999_us)) for r in rows]
         if cells != self._cells:
             self._cells = cells
             t.clear()
@@ -336,7 +343,12 @@ class ProcessesPanel(_Table):
         self.names = []
         for p in src.processes():
             self.names.append(p["name"])
-            health = Text("OK", style="bold green") if p["fresh"] else Text("STALE", style="bold white on red")
+            if p["fresh"]:
+                health = Text("OK", style="bold green")
+            elif p["state"] == "ABSENT":
+                health = Text("DOWN", style="bold red")  # never started (no status block)
+            else:
+                health = Text("STALE", style="bold white on red")
             cpu = "-" if p["cpu_pct"] is None else f"{p['cpu_pct']:.0f}"
             rows.append((p["name"], p["supervisor"], health, p["state"], age(p["age_s"]), age(p["uptime_s"]),
                          str(p["pid"] or "-"), cpu, p["affinity"] or "-", p["why"]))

@@ -70,12 +70,17 @@ class ShmSource:
         self._rows: list[dict[str, Any]] = []
         self._rows_at = -1e9
         self.ticks = 0
+        self._exec_attaches = 0
 
     # -- per tick ---------------------------------------------------------------------------
     def refresh(self) -> None:
         """Catch up the observed rings (cheap when nothing happened)."""
         self.ticks += 1
-        ev = self.view.ring(EXEC, M.OrderEvent).poll(limit=8192, history=8191)
+        ring = self.view.ring(EXEC, M.OrderEvent)
+        ev = ring.poll(limit=8192, history=8191)
+        if ring.att.attaches != self._exec_attaches:  # a new exec ring (cleaned and recreated): start over
+            self._exec_attaches = ring.att.attaches
+            self.tracker = OrderTracker(500)
         if len(ev):
             self.tracker.apply(ev)
         tr = self.view.ring(MD_TRADE, M.Trade).poll(limit=4096, history=self.trades.maxlen or 0)
