@@ -93,3 +93,11 @@ class StrategyEngineConfig(Section):
 def strategy_number(sid: str) -> int:
     """A stable positive int for a strategy id (what execution and risk see)."""
     return zlib.crc32(sid.encode()) & 0x7FFFFFFF or 1
+
+
+def strategy_names(config: str | None) -> dict[int, str]:
+    """strategy_id (as in ring records) -> strategy id string, for readers such as the TUI."""
+    from procs.core.config import load_section
+
+    cfg = load_section(config, "strategy", StrategyEngineConfig)
+    return {e.number: e.id for e in cfg.strategies}

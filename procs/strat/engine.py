@@ -461,9 +461,10 @@ class Engine:
         try:
             cfg = self.read_config() if self.read_config is not None else self.cfg
             self._apply(cfg, target, reason)
-        except (ConfigError, LoadError, ValueError) as exc:
+        except Exception as exc:  # a reload never takes the process down: whatever failed, the old version runs
             self.counters.inc(Counter.RELOAD_FAILURES)
-            log.error("reload_failed", target=target or "*", reason=str(exc), kept="previous version")
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload_failed", target=target or "*", reason=reason, kept="previous version")
             return False
         self.counters.inc(Counter.RELOADS)
         return True
