@@ -30,8 +30,10 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Sequence
 from operator import neg
 
+import msgspec
 import numpy as np
 
+from procs.book.messages import levels
 from procs.core.instruments import Instrument, decimal_to_int, int_to_decimal
 
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -120,6 +122,12 @@ class Book:
         """
         if len(self._qty_cache) > _CACHE_MAX:
             self._trim_caches()
+        if type(bids) is not list or type(asks) is not list:  # raw JSON meant for FastBook
+            try:
+                bids, asks = levels(bids), levels(asks)  # type: ignore[arg-type]
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                self.bad_text = "undecodable level array"
+                return False
         return (self._apply(bids, self.bids, self._bk, self._bid_cache, 1)
                 and self._apply(asks, self.asks, self._ak, self._ask_cache, -1))
 

@@ -47,9 +47,9 @@ class DepthUpdateRaw(DepthUpdate, gc=False):
 _levels_dec = msgspec.json.Decoder(list[Level])
 
 
-def levels(side: list[Level] | msgspec.Raw) -> list[Level]:
+def levels(side: list[Level] | msgspec.Raw | bytes) -> list[Level]:
     """A diff side as (price, qty) strings, whichever way it was decoded."""
-    return _levels_dec.decode(side) if isinstance(side, msgspec.Raw) else side
+    return _levels_dec.decode(side) if isinstance(side, (msgspec.Raw, bytes)) else list(side)
 
 
 class BookTicker(msgspec.Struct, gc=False):

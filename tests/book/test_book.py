@@ -180,3 +180,13 @@ def test_warm_up_when_called_then_kernels_ready_and_fast_second_time() -> None:
 
     warm_up()
     assert warm_up() < 5.0  # compiled (or loaded from numba's cache) by the first call
+
+
+def test_book_when_given_raw_json_levels_then_decoded_or_refused() -> None:
+    import msgspec
+
+    b = Book(_inst())
+    b.load_snapshot([("100.10", "1.000")], [("100.20", "3.000")])
+    assert b.apply(msgspec.Raw(b'[["100.15","2.500"]]'), msgspec.Raw(b"[]"))
+    assert b.best_bid() == (10015, 2500)
+    assert b.apply(b'[["100.15"', b"[]") is False
