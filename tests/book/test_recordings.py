@@ -86,3 +86,24 @@ def test_ts_to_ns_when_units_differ_then_ns() -> None:
 def test_iter_frames_when_not_a_recording_then_value_error(real_data: Path) -> None:
     with pytest.raises(ValueError, match="not a recording"):
         list(iter_frames(real_data / "cryptofeed-binance/BINANCE_FUTURES.0"))
+
+
+@pytest.mark.parametrize("path,want", [
+    ("hftbacktest-binance/usdm/btcusdt_20230404.dat.gz",
+     {"DepthUpdate": 4322, "BookTicker": 6765, "Trade": 2197, "MarkPrice": 99, "DepthSnapshot": 1}),
+    ("cryptofeed-binance/BINANCE_FUTURES.ws.1.0",
+     {"DepthUpdate": 764, "BookTicker": 613, "AggTrade": 91, "DepthSnapshot": 4}),
+    ("cryptofeed-binance/BINANCE.ws.1.0",
+     {"DepthUpdate": 177, "BookTicker": 84, "AggTrade": 2, "DepthSnapshot": 4}),
+])
+def test_decode_when_every_real_frame_then_typed_messages_and_no_errors(real_data: Path, path: str,
+                                                                         want: dict[str, int]) -> None:
+    from collections import Counter
+
+    from procs.book.messages import FrameDecoder
+
+    dec = FrameDecoder()
+    got = Counter(type(dec.decode(f.raw)[1]).__name__ for f in iter_frames(real_data / path))
+    got.pop("NoneType", None)  # klines: well-formed, ignored
+    assert dict(got) == want
+    assert dec.decode_errors == 0
