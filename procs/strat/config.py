@@ -66,6 +66,8 @@ class StrategyEngineConfig(Section):
     cancel_on_stop: bool = True  # SIGTERM cancels every open order the engine knows
     max_md_per_cycle: int = 256  # bounded work per duty cycle so exec is drained often
     attach_timeout_s: float = 0.0  # wait for md.*/exec at start; after that retried each second
+    state_file: str = ""  # positions/P&L snapshot; "" = run/strategy/<instance>.state.json, "-" = none
+    state_save_interval_s: float = 5.0  # snapshot this often when something changed (and at stop)
     pnl_log_interval_s: float = 60.0  # one strategy_pnl line per strategy this often (0 = never)
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
     idle: str = "backoff"

@@ -16,11 +16,14 @@ strategy is imported, validated and constructed first; any failure keeps the old
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from pathlib import Path
 
 from procs.core import log
 from procs.core import messages as M
@@ -150,6 +153,13 @@ class Engine:
         self._signals = self.registry.producer(instance, SIGNALS)
         self._publish_intent = self._orders.try_publish
         self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
+        if cfg.state_file == "-":
+            self.state_path: Path | None = None
+        else:
+            self.state_path = Path(cfg.state_file or f"run/strategy/{instance}.state.json")
+        self._snapshots: dict[str, dict] = {}
+        self._dirty = False
+        self._next_save = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -158,6 +168,7 @@ class Engine:
         Raises ConfigError/LoadError when a strategy cannot be loaded: a bad start is fatal.
         """
         self._attach(self.cfg.attach_timeout_s)
+        self._load_state()
         self._apply(self.cfg, target="", reason="start")
 
     def _attach(self, timeout: float) -> None:
@@ -182,6 +193,7 @@ class Engine:
             if n:
                 log.info("open_orders_cancelled", count=n, reason="shutdown")
         self._log_pnl()
+        self.save_state()
         for c in (self._books, self._trades, self._exec):
             if c is not None:
                 c.close()
@@ -237,6 +249,7 @@ class Engine:
             c.inc(Counter.EXEC_EVENTS_IN, n)
             if fills:
                 c.inc(Counter.FILLS, fills)
+                self._dirty = True
             if foreign:
                 c.inc(Counter.FOREIGN_EVENTS, foreign)
             if unknown:
@@ -535,6 +548,10 @@ class Engine:
         st = self.states.get(e.id)
         if st is None:
             st = StrategyState(e.id, e.number, self.units, next_tag=self._tag_base + 1)
+            snap = self._snapshots.pop(e.id, None)
+            if snap is not None and int(snap.get("num", -1)) == e.number:
+                st.restore(snap, self.symbols)
+                log.info("strategy_state_restored", strategy=e.id, positions=snap.get("positions", {}))
             self.states[e.id] = st
         elif st.num != e.number:
             raise ConfigError(f"a strategy's number cannot change while it has state: id={e.id} "
@@ -582,12 +599,45 @@ class Engine:
         if (self._books is None or self._trades is None or self._exec is None) and now >= self._next_attach:
             self._next_attach = now + ATTACH_RETRY_NS
             self._attach(0.0)
+        if self._dirty and now >= self._next_save:
+            self._next_save = now + int(self.cfg.state_save_interval_s * 1e9)
+            self.save_state()
         if self.cfg.pnl_log_interval_s > 0:
             if not self._next_pnl_log:
                 self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
             elif now >= self._next_pnl_log:
                 self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
                 self._log_pnl()
+
+    # -- positions across restarts -------------------------------------------------------------
+    def _load_state(self) -> None:
+        """Positions and P&L of the last run (open orders come back through execution's events)."""
+        if self.state_path is None or not self.state_path.exists():
+            return
+        try:
+            data = json.loads(self.state_path.read_text())
+            self._snapshots = dict(data.get("strategies", {}))
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warn("strategy_state_unreadable", path=str(self.state_path), reason=repr(exc), action="starting flat")
+
+    def save_state(self) -> None:
+        """Write the positions snapshot atomically (tmp + rename, 0600); not on the hot path."""
+        self._dirty = False
+        if self.state_path is None:
+            return
+        snaps = dict(self._snapshots)  # strategies not configured now keep their last snapshot
+        snaps.update({sid: st.snapshot(self.symbols) for sid, st in self.states.items()})
+        body = json.dumps({"instance": self.instance, "ts": round(time.time(), 3), "strategies": snaps}, indent=1)
+        try:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(body)
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            log.once("state_save_failed", "warn", "strategy_state_save_failed", path=str(self.state_path),
+                     reason=repr(exc))
 
     def heartbeat(self) -> None:
         for c in (self._books, self._trades, self._exec):

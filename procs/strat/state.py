@@ -160,6 +160,24 @@ class StrategyState:
                 o.status = WORKING
         return o
 
+    def snapshot(self, symbols: list[str]) -> dict:
+        """Positions, P&L and the tag counter as plain data (open orders are execution's to recover)."""
+        return {"num": self.num, "next_tag": self.next_tag,
+                "positions": {symbols[p.symbol_id]: {"qty": p.qty, "avg_px": p.avg_px, "realized": p.realized,
+                                                     "fees": p.fees, "volume": p.volume, "fills": p.fills}
+                              for p in self.positions if p.qty or p.fills}}
+
+    def restore(self, snap: dict, symbols: list[str]) -> None:
+        """Take positions and P&L from a snapshot; tags only move forward."""
+        self.next_tag = max(self.next_tag, int(snap.get("next_tag", 0)))
+        for sym, row in snap.get("positions", {}).items():
+            if sym not in symbols:
+                continue
+            p = self.positions[symbols.index(sym)]
+            p.qty, p.avg_px = int(row["qty"]), float(row["avg_px"])
+            p.realized, p.fees = float(row["realized"]), float(row["fees"])
+            p.volume, p.fills = int(row["volume"]), int(row["fills"])
+
     def pnl(self, symbol_id: int, mark: float) -> tuple[float, float, float]:
         """(realized, unrealized, fees) of one symbol, unrealized marked at ``mark`` ticks."""
         p = self.positions[symbol_id]

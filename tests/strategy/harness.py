@@ -26,6 +26,7 @@ BTC, ETH = 0, 1
 
 
 def engine_config(strategies: list[dict[str, Any]], **engine: Any) -> StrategyEngineConfig:
+    engine.setdefault("state_file", "-")
     return convert({"strategies": strategies, "exchange_info": str(EXCHANGE_INFO), **engine}, StrategyEngineConfig)
 
 

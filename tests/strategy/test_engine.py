@@ -241,3 +241,25 @@ def test_on_trade_when_trades_arrive_then_only_subscribers_of_the_symbol_get_the
         assert h.counter("trades_in") == 2
     finally:
         h.close()
+
+
+def test_open_when_a_state_snapshot_exists_then_positions_survive_a_restart(instance, tmp_path):
+    state = str(tmp_path / "state.json")
+    h = Harness(instance, [echo(mode="new")], state_file=state)
+    try:
+        h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
+        h.work()
+        (i,) = h.intents()
+        h.fill(i, qty=1, px=99900, fee_e8=1_000_000)
+        h.work()
+        last_tag = i["client_tag"]
+    finally:
+        h.close()  # saves the snapshot
+    h = Harness(instance, [echo(mode="new")], state_file=state)
+    try:
+        st = h.engine.states["echo"]
+        p = st.positions[BTC]
+        assert (p.qty, p.avg_px, p.fills) == (1, 99900.0, 1) and abs(p.fees - 0.01) < 1e-12
+        assert st.next_tag > last_tag
+    finally:
+        h.close()

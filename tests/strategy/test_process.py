@@ -25,6 +25,7 @@ depth = {depth}
 
 [strategy]
 exchange_info = "{info}"
+state_file = "{state}"
 timer_resolution_ms = 5
 
 [[strategy.strategies]]
@@ -36,7 +37,7 @@ params = {{ offset_ticks = {offset} }}
 
 
 def write_config(path: Path, offset: int) -> None:
-    path.write_text(TOML.format(depth=DEPTH, info=EXCHANGE_INFO, offset=offset))
+    path.write_text(TOML.format(depth=DEPTH, info=EXCHANGE_INFO, offset=offset, state=path.parent / "state.json"))
 
 
 def wait_for(pred, what: str, timeout: float = 20.0):
@@ -114,6 +115,7 @@ def test_process_when_books_arrive_then_writes_intents_reloads_on_sighup_and_sto
         assert p.wait(timeout=20) == 0
         st = read_status(instance, "strategy")
         assert st is not None and st["state"] == "STOPPED"
+        assert '"echo"' in (tmp_path / "state.json").read_text()  # positions snapshot written at stop
     finally:
         m.close()
         removed, refused = clean(instance, force=True)
@@ -122,7 +124,8 @@ def test_process_when_books_arrive_then_writes_intents_reloads_on_sighup_and_sto
 
 def test_process_when_param_is_misspelled_then_exits_2_naming_the_field(instance, procs, tmp_path):
     cfg = tmp_path / "b25.toml"
-    cfg.write_text(TOML.format(depth=DEPTH, info=EXCHANGE_INFO, offset=100).replace("offset_ticks", "offset_tick"))
+    write_config(cfg, offset=100)
+    cfg.write_text(cfg.read_text().replace("offset_ticks", "offset_tick"))
     m = Market(instance)
     try:
         p = spawn("-m", "procs.strategy", "--config", str(cfg), "--instance", instance,
