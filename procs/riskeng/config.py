@@ -22,7 +22,7 @@ Example::
     max_open_orders = 10
     price_band_bps = 200
 
-    [risk.symbols.BTCUSDT]
+    [risk.symbols.BTCUSDT]          # only the fields given replace [risk.default]'s
     max_position = "1"
 """
 
@@ -66,6 +66,28 @@ class SymbolLimits(Section):
                              f"price_band_bps={self.price_band_bps}")
 
 
+class SymbolOverrides(Section):
+    """``[risk.symbols.<SYMBOL>]``: only the fields given replace ``[risk.default]``'s."""
+
+    max_order_qty: str | None = None
+    max_order_notional: str | None = None
+    max_position: str | None = None
+    max_open_orders: int | None = None
+    price_band_bps: int | None = None
+
+    def __post_init__(self) -> None:
+        for f in ("max_order_qty", "max_order_notional", "max_position"):
+            if getattr(self, f) is not None:
+                decimal_text(getattr(self, f), f)
+        for f in ("max_open_orders", "price_band_bps"):
+            if (getattr(self, f) or 0) < 0:
+                raise ValueError(f"must be >= 0: {f}={getattr(self, f)}")
+
+    def merged(self, default: SymbolLimits) -> SymbolLimits:
+        given = {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not None}
+        return msgspec.structs.replace(default, **given) if given else default
+
+
 class RiskConfig(Section):
     """The risk process: limits, what a breach does, reconciliation with the exchange."""
 
@@ -80,7 +102,7 @@ class RiskConfig(Section):
     initial_state: StateName = "ACTIVE"
     cancel_all_on_reducing: bool = False  # HALTED always sends CancelAll; REDUCING only if set
     default: SymbolLimits = msgspec.field(default_factory=SymbolLimits)
-    symbols: dict[str, SymbolLimits] = msgspec.field(default_factory=dict)
+    symbols: dict[str, SymbolOverrides] = msgspec.field(default_factory=dict)
     # -- reconciliation (signed REST against the exchange, in a thread) ----------------------
     reconcile: bool = True
     rest_url: str = "http://127.0.0.1:9731"
@@ -117,4 +139,6 @@ class RiskConfig(Section):
             raise ValueError(f"mismatch_confirmations must be >= 1: {self.mismatch_confirmations}")
 
     def limits_for(self, symbol: str) -> SymbolLimits:
-        return self.symbols.get(symbol, self.default)
+        """The symbol's limits: ``[risk.default]`` with its own table's fields on top."""
+        over = self.symbols.get(symbol)
+        return over.merged(self.default) if over is not None else self.default

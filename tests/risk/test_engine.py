@@ -14,7 +14,7 @@ from procs.core.config import ConfigError, load_section
 from procs.core.instruments import Instrument
 from procs.riskeng import alerts as A
 from procs.riskeng import state as S
-from procs.riskeng.config import RiskConfig, SymbolLimits
+from procs.riskeng.config import RiskConfig, SymbolLimits, SymbolOverrides
 from procs.riskeng.engine import ReconcileResult, RiskEngine
 from procs.riskeng.ledger import SEED
 
@@ -241,7 +241,7 @@ def test_write_state_when_limits_and_fills_then_record_carries_them() -> None:
     h = Harness(max_open_orders=40, max_orders_per_s=25, capital="1000",
                 default=SymbolLimits(max_order_qty="0.5", max_order_notional="20000", max_position="2",
                                      max_open_orders=7, price_band_bps=150),
-                symbols={"ETHUSDT": SymbolLimits(max_position="10")})
+                symbols={"ETHUSDT": SymbolOverrides(max_position="10")})
     h.fill(M.BUY, "0.25", "100")
     h.mark("104")
     rec = np.zeros(1, M.RiskState)
@@ -249,10 +249,11 @@ def test_write_state_when_limits_and_fills_then_record_carries_them() -> None:
     r = rec[0]
     assert r["trading_state"] == M.ACTIVE and r["updated_ns"] == 123 and r["halt_reason"] == 0
     assert r["max_open_orders"] == 40 and r["max_orders_per_s"] == 25
-    assert list(r["max_order_qty"][:2]) == [500, 0]
-    assert list(r["max_order_notional_e8"][:2]) == [20000 * 10**8, 0]
+    # ETHUSDT's own table replaces max_position only; the rest comes from [risk.default]
+    assert list(r["max_order_qty"][:2]) == [500, 500]
+    assert list(r["max_order_notional_e8"][:2]) == [20000 * 10**8] * 2
     assert list(r["max_position"][:2]) == [2000, 10000]
-    assert list(r["sym_max_open_orders"][:2]) == [7, 0] and list(r["price_band_bps"][:2]) == [150, 0]
+    assert list(r["sym_max_open_orders"][:2]) == [7, 7] and list(r["price_band_bps"][:2]) == [150, 150]
     assert list(r["position"][:2]) == [250, 0] and list(r["mark"][:2]) == [10400, 0]
     assert r["equity_e8"] == 1001 * 10**8 and r["drawdown_e8"] == 0
     assert not h.eng.dirty
@@ -267,7 +268,7 @@ def test_config_when_limit_finer_than_lot_then_refused_naming_symbol() -> None:
     with pytest.raises(ValueError, match="BTCUSDT"):
         Harness(default=SymbolLimits(max_order_qty="0.0001"))
     with pytest.raises(ValueError, match="SOLUSDT"):
-        Harness(symbols={"SOLUSDT": SymbolLimits()})
+        Harness(symbols={"SOLUSDT": SymbolOverrides()})
 
 
 def test_config_when_toml_has_unknown_field_then_error_names_it(tmp_path: Path) -> None:
@@ -278,9 +279,14 @@ def test_config_when_toml_has_unknown_field_then_error_names_it(tmp_path: Path) 
     p.write_text('[risk]\nmax_drawdown = "-5"\n')
     with pytest.raises(ConfigError, match="max_drawdown"):
         load_section(p, "risk", RiskConfig)
-    p.write_text('[risk]\non_loss_breach = "HALTED"\n[risk.symbols.BTCUSDT]\nmax_position = "1"\n')
+    p.write_text('[risk.symbols.BTCUSDT]\nmax_open_orders = -1\n')
+    with pytest.raises(ConfigError, match="max_open_orders"):
+        load_section(p, "risk", RiskConfig)
+    p.write_text('[risk]\non_loss_breach = "HALTED"\n[risk.default]\nmax_order_qty = "0.1"\n'
+                 '[risk.symbols.BTCUSDT]\nmax_position = "1"\n')
     cfg = load_section(p, "risk", RiskConfig)
-    assert cfg.limits_for("BTCUSDT").max_position == "1" and cfg.limits_for("ETHUSDT").max_position == "0"
+    btc, eth = cfg.limits_for("BTCUSDT"), cfg.limits_for("ETHUSDT")
+    assert (btc.max_position, btc.max_order_qty) == ("1", "0.1") and (eth.max_position, eth.max_order_qty) == ("0", "0.1")
 
 
 def test_seed_when_exchange_holds_more_than_ledger_then_difference_booked_as_seed() -> None:
