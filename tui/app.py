@@ -183,7 +183,15 @@ class B25App(App):
         self.say(self.commands.reload_strategy())
 
     def program_action(self, action: str, name: str) -> None:
-        self.say(self.commands.program(action, name))
+        """start/stop/restart via supervisord in a thread: a stop waits for the program to exit."""
+        self.say(f"{action} {name} ...")
+
+        def work() -> None:
+            msg = self.commands.program(action, name)
+            self.call_from_thread(self.say, msg)
+            self.source.invalidate()
+
+        self.run_worker(work, thread=True, group="supervisor")
 
 
 def load_instruments(config: str | None, symbols: list[str]) -> dict[str, Instrument]:

@@ -155,6 +155,10 @@ class ShmSource:
         self._rows = rows
         return rows
 
+    def invalidate(self) -> None:
+        """Re-read supervisord on the next tick (after a start/stop/restart)."""
+        self._sup_at = self._rows_at = -1e9
+
     def _cpu(self, pid: int) -> tuple[float | None, str]:
         try:
             p = self._ps.get(pid)
