@@ -91,8 +91,8 @@ class Waiter:
             if not any(f() for f in self._has_work):
                 try:
                     self.sem.acquire(timeout_s)
-                except posix_ipc.BusyError:
-                    pass
+                except (posix_ipc.BusyError, posix_ipc.SignalError):
+                    pass  # a timeout or a signal (SIGTERM) is just a wake-up: the loop checks its stop flag
         finally:
             for words, slot in self._slots:
                 words[L.consumer_word(slot, L.C_SLEEPING)] = 0

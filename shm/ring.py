@@ -44,6 +44,10 @@ def struct_for(dtype: np.dtype) -> struct.Struct:
     for off, _name, dt in fields:
         if off > pos:
             fmt.append(f"{off - pos}x")
+        if dt.kind == "V" and not dt.fields and not dt.subdtype:
+            fmt.append(f"{dt.itemsize}x")  # explicit padding: no value to pack or unpack
+            pos = off + dt.itemsize
+            continue
         base = dt.base if dt.subdtype else dt
         count = int(np.prod(dt.shape)) if dt.subdtype else 1
         code = {("i", 8): "q", ("u", 8): "Q", ("i", 4): "i", ("u", 4): "I", ("i", 2): "h", ("u", 2): "H",

@@ -214,3 +214,13 @@ def test_producer_reopen_resumes_at_stored_cursor(instance: str) -> None:
         assert p2.next_sequence == 5
     finally:
         p2.close(unlink=True)
+
+
+def test_struct_for_when_dtype_has_void_padding_then_padding_is_skipped() -> None:
+    dt = np.dtype([("a", "<i8"), ("name", "S8"), ("_pad", "V48")])
+    s = struct_for(dt)
+    assert s.size == 64
+    buf = bytearray(64)
+    s.pack_into(buf, 0, 5, b"abc")
+    r = np.frombuffer(bytes(buf), dt)[0]
+    assert r["a"] == 5 and r["name"] == b"abc"
