@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     log.set_process(PROC)
     config_path = a.config
+    early_hup = [False]  # a SIGHUP before the agent runs must not kill us (its default action)
+    signal.signal(signal.SIGHUP, lambda *_: early_hup.__setitem__(0, True))
 
     def read_config() -> StrategyEngineConfig:
         return load_section(config_path, PROC, StrategyEngineConfig)
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine(cfg, a.instance, symbols, instruments, depth, counters, read_config=read_config, waiter=waiter)
     agent = StrategyAgent(engine, inbox, status, counters)
     signal.signal(signal.SIGHUP, agent.on_hup)
+    agent.hup = early_hup[0]  # the config may have changed while we waited for exchangeInfo
     try:
         try:
             engine.open()
