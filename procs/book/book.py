@@ -196,6 +196,8 @@ class Book:
         if type(text) is not str or not _DECIMAL.fullmatch(text):
             return None
         dot = text.find(".")
+        if (dot if dot >= 0 else len(text)) + scale > 18:  # would not fit int64 (as FastBook)
+            return None
         if dot > 0 and len(text) - dot - 1 == scale:  # the exchange's usual fixed decimals
             return int(text[:dot] + text[dot + 1:])
         try:

@@ -128,7 +128,8 @@ def test_fill_top_when_arrays_not_contiguous_then_still_filled(make) -> None:
     assert big[0, ::2].tolist() == [10010, 10000, 0] and big[2, ::2].tolist() == [10020, 0, 0]
 
 
-@pytest.mark.parametrize("text", ["1.001", "NaN", "-1.00", "1e2", "", " 1x", "1_0", "+1", "1.0.0", ".5", "1."])
+@pytest.mark.parametrize("text", ["1.001", "NaN", "-1.00", "1e2", "", " 1x", "1_0", "+1", "1.0.0", ".5", "1.",
+                                  "99999999999999999.00"])
 def test_apply_when_bad_text_then_false_and_reported(make, text: str) -> None:
     b = make(_inst())
     b.load_snapshot([("100.10", "1.000")], [("100.20", "3.000")])
