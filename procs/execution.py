@@ -148,6 +148,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         counters.heartbeat()
         producer.heartbeat()
         journal.maybe_sync()
+        engine.sweep_timeouts()
         counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
         for cmd in inbox.poll():
             if isinstance(cmd, CancelAll):

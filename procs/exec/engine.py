@@ -46,14 +46,13 @@ RING_BATCH = 256
 
 
 class Req:
-    __slots__ = ("kind", "order", "t_wire", "done", "timer")
+    __slots__ = ("kind", "order", "t_wire", "done")
 
     def __init__(self, kind: int, order: Order) -> None:
         self.kind = kind
         self.order = order
         self.t_wire = 0
         self.done = False
-        self.timer: asyncio.TimerHandle | None = None
 
 
 class EventSink:
@@ -112,6 +111,8 @@ class Engine:
         self.breaker = B.Breaker(cfg.breaker_failures, cfg.breaker_cooldown_s, self._breaker_changed)
         self.store = OrderStore()
         self.queue: deque[tuple[int, Order]] = deque()
+        self.inflight: deque[Req] = deque()
+        self.timeout_ns = int(cfg.request_timeout_s * 1e9)
         self.epoch = 0
         self.n = 0
         self.event_seq = 0
@@ -332,7 +333,7 @@ class Engine:
         if t == 0:
             return False
         req.t_wire = t
-        req.timer = asyncio.get_running_loop().call_later(self.cfg.request_timeout_s, self._timeout, req)
+        self.inflight.append(req)  # timeouts are swept from the housekeeping tick (no timer per request)
         if kind == PLACE:
             o.attempts += 1
             o.ts_sent = t
@@ -346,18 +347,26 @@ class Engine:
             self.c.inc(Counter.QUERIES)
         return True
 
-    def _timeout(self, req: Req) -> None:
-        if req.done:
-            return
-        self.c.inc(Counter.TIMEOUTS)
-        self._reply(req, Reply(UNKNOWN, msg="timeout", ts_ack=time.monotonic_ns()))
+    def sweep_timeouts(self, now_ns: int | None = None) -> int:
+        """Answer every request older than ``request_timeout_s`` as UNKNOWN; returns how many.
+
+        ``inflight`` is in send order, so the scan stops at the first request still in time."""
+        now = time.monotonic_ns() if now_ns is None else now_ns
+        limit = self.timeout_ns
+        q = self.inflight
+        n = 0
+        while q and (q[0].done or now - q[0].t_wire >= limit):
+            req = q.popleft()
+            if not req.done:
+                n += 1
+                self.c.inc(Counter.TIMEOUTS)
+                self._reply(req, Reply(UNKNOWN, msg="timeout", ts_ack=now))
+        return n
 
     def _reply(self, req: Req, r: Reply) -> None:
         if req.done:
             return  # answered after its timeout: the query that followed decides
         req.done = True
-        if req.timer is not None:
-            req.timer.cancel()
         o = req.order
         if r.msg != "timeout":
             self.c.record(Hist.WIRE_TO_ACK, r.ts_ack - req.t_wire)

@@ -136,7 +136,7 @@ class Intake:
                 await asyncio.sleep(0)
                 continue
             idle += 1
-            await asyncio.sleep(0 if idle < 50 else 0.0005)
+            await asyncio.sleep(0 if idle < 50 else 0.001)  # uvloop timers have 1 ms resolution
 
     def close(self) -> None:
         self.stopping = True

@@ -91,14 +91,16 @@ def _retry_after(value: Any) -> float | None:
 class Credentials:
     """API key and secret; ``repr`` never shows the secret."""
 
-    __slots__ = ("key", "_secret")
+    __slots__ = ("key", "_mac")
 
     def __init__(self, key: str, secret: str) -> None:
         self.key = key
-        self._secret = secret.encode()
+        self._mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)  # keyed once, copied per request
 
     def sign(self, payload: str) -> str:
-        return hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
+        h = self._mac.copy()
+        h.update(payload.encode())
+        return h.hexdigest()
 
     def __repr__(self) -> str:
         return f"Credentials(key={self.key[:4]}***)"
@@ -107,8 +109,7 @@ class Credentials:
 def ws_sign(creds: Credentials, params: dict[str, str]) -> None:
     """Add apiKey and signature to WS API params (which already hold ``timestamp``)."""
     params["apiKey"] = creds.key
-    payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
-    params["signature"] = creds.sign(payload)
+    params["signature"] = creds.sign("&".join([f"{k}={params[k]}" for k in sorted(params)]))
 
 
 def rest_query(creds: Credentials, params: dict[str, str], recv_window_ms: int) -> str:
