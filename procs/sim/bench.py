@@ -73,7 +73,10 @@ async def over_socket(rate: float, seconds: float) -> dict:
         assert proc.stderr is not None
         ws_port = 0
         for line in proc.stderr:
-            rec = json.loads(line)
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
             if rec.get("event") == "listening":
                 ws_port = rec["ws_port"]
                 break
