@@ -190,6 +190,9 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     finally:
         status.set_state(State.STOPPING)
         intake.close()
+        deadline = time.monotonic() + 1.0
+        while engine.pending() and time.monotonic() < deadline:  # let in-flight answers land in the journal
+            await asyncio.sleep(0.01)
         await engine.close()
         sink.drain(1.0)
         journal.close()

@@ -347,6 +347,10 @@ class Engine:
             self.c.inc(Counter.QUERIES)
         return True
 
+    def pending(self) -> int:
+        """Requests written and not answered yet, plus requests still queued."""
+        return sum(1 for r in self.inflight if not r.done) + len(self.queue)
+
     def sweep_timeouts(self, now_ns: int | None = None) -> int:
         """Answer every request older than ``request_timeout_s`` as UNKNOWN; returns how many.
 

@@ -1,0 +1,236 @@
+"""The engine in one process with a recording transport: report ordering, duplicates, the state
+machine's refusals, cancel-before-ack, unknown outcomes, journal rebuild, and a full exec ring."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from procs.core import messages as M
+from procs.core.instruments import load_exchange_info
+from procs.exec import orders as O
+from procs.exec.config import ExecutionConfig
+from procs.exec.engine import Engine, EventSink
+from procs.exec.journal import Journal, read_journal
+from procs.exec.limiter import RateLimiter
+from procs.exec.pretrade import RiskLimits
+from procs.exec.transport import FAILED, OK, REJECTED, UNKNOWN, Reply
+from procs.sim.config import DEFAULT_EXCHANGE_INFO
+
+INFO = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
+INSTR = load_exchange_info(INFO)
+
+
+class Counts(dict):
+    def inc(self, k: int, n: int = 1) -> None:
+        self[k.name.lower()] = self.get(k.name.lower(), 0) + n
+
+    def set(self, k: int, v: int) -> None:
+        self[k.name.lower()] = v
+
+    def record(self, k: int, ns: int) -> None:
+        pass
+
+
+class Producer:
+    def __init__(self, full_for: int = 0) -> None:
+        self.out: list[tuple] = []
+        self.full_for = full_for
+
+    def try_publish(self, *vals: Any) -> bool:
+        if self.full_for > 0:
+            self.full_for -= 1
+            return False
+        self.out.append(vals)
+        return True
+
+
+class Wire:
+    """Records requests; the test answers them by hand."""
+
+    connected = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict, Callable[[Reply], None]]] = []
+        self.calls: list[tuple[str, str, dict]] = []
+        self.call_replies: dict[str, Reply] = {}
+
+    def send(self, method: str, params: dict, cb: Callable[[Reply], None]) -> int:
+        self.sent.append((method, params, cb))
+        return 1
+
+    async def call(self, method: str, path: str, params: dict | None = None, signed: bool = True) -> Reply:
+        self.calls.append((method, path, params or {}))
+        return self.call_replies.get(path, Reply(OK, 200, []))
+
+
+def make(tmp: Path, journal: str = "j") -> tuple[Engine, Producer, Wire, Counts]:
+    prod, wire, c = Producer(), Wire(), Counts()
+    eng = Engine(ExecutionConfig(transport="rest"), [INSTR["BTCUSDT"], INSTR["ETHUSDT"]],
+                 Journal(tmp / journal, "never"), EventSink(prod, lambda: c.inc(type("K", (), {"name": "WAITS"}))),
+                 c, RiskLimits.permissive, wire, None, RateLimiter(INFO["rateLimits"]))
+    eng.rebuild(read_journal(tmp / journal)[0])
+    eng.ready = True
+    return eng, prod, wire, c
+
+
+def submit(eng: Engine, seq: int, tag: int, qty: int = 2, ring: int = 0) -> None:
+    eng.on_intent(ring, seq, (seq, M.SUBMIT_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, 5_000_000, qty,
+                              0, tag, 0, 0, 0, 0), 0)
+
+
+def kinds(prod: Producer) -> list[int]:
+    return [v[1] for v in prod.out]
+
+
+def otu(cid: str, x: str, status: str, *, t: int = 0, last: str = "0", cum: str = "0") -> dict:
+    return {"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {"c": cid, "x": x, "X": status, "i": 7, "t": t, "l": last,
+                                                     "L": "50000", "z": cum, "n": "0.01", "m": False}}
+
+
+def ack(status: str = "NEW", executed: str = "0") -> Reply:
+    return Reply(OK, 200, {"orderId": 7, "status": status, "executedQty": executed})
+
+
+def run(coro_fn: Callable[[], None]) -> None:
+    async def main() -> None:
+        coro_fn()
+    asyncio.run(main())
+
+
+def test_stream_when_same_trade_reported_twice_then_one_fill(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        method, params, cb = wire.sent[0]
+        assert method == "order.place" and params["newClientOrderId"] == "b25-1-1"
+        cb(ack())
+        for _ in range(2):
+            eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=5, last="0.001", cum="0.001"), 0)
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED]
+        assert c["duplicate_fills"] == 1 and prod.out[-1][12] == 1 and prod.out[-1][13] == 1_000_000  # lots, fee e8
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=6, last="0.001", cum="0.002"), 0)
+        assert kinds(prod)[-1] == M.ORDER_FILLED and eng.store.by_cid["b25-1-1"].status == O.FILLED
+    run(body)
+
+
+def test_ack_when_it_arrives_after_the_fill_then_stale_not_illegal(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=9, last="0.002", cum="0.002"), 0)
+        wire.sent[0][2](ack())
+        eng.on_stream_event(otu("b25-1-1", "NEW", "NEW"), 0)
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_FILLED]
+        assert c["stale_reports"] == 2 and "illegal_transitions" not in c
+    run(body)
+
+
+def test_report_when_transition_illegal_then_counted_and_not_applied(tmp_path: Path, capsys: Any) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=1, last="0.002", cum="0.002"), 0)
+        eng.on_stream_event(otu("b25-1-1", "CANCELED", "CANCELED"), 0)
+        assert eng.store.by_cid["b25-1-1"].status == O.FILLED
+        assert M.ORDER_CANCELED not in kinds(prod) and c["illegal_transitions"] == 1
+    run(body)
+    assert "illegal_transition" in capsys.readouterr().err
+
+
+def test_cancel_when_order_not_yet_acknowledged_then_sent_after_the_ack(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 11)
+        eng.on_intent(0, 1, (2, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0), 0)
+        assert len(wire.sent) == 1
+        wire.sent[0][2](ack())
+        assert wire.sent[1][0] == "order.cancel" and wire.sent[1][1]["origClientOrderId"] == "b25-1-1"
+        wire.sent[1][2](ack("CANCELED"))
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED]
+    run(body)
+
+
+def test_place_when_outcome_unknown_and_exchange_never_saw_it_then_resent_with_same_id(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        wire.sent[0][2](Reply(UNKNOWN, msg="connection lost"))
+        assert wire.sent[1][0] == "order.status" and wire.sent[1][1]["origClientOrderId"] == "b25-1-1"
+        wire.sent[1][2](Reply(REJECTED, 400, {"code": -2013}, -2013, "Order does not exist."))
+        assert wire.sent[2][0] == "order.place" and wire.sent[2][1]["newClientOrderId"] == "b25-1-1"
+        wire.sent[2][2](ack())
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED] and c["resends"] == 1
+    run(body)
+
+
+def test_place_when_unavailable_then_rejected_and_breaker_counts(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        for i in range(5):
+            submit(eng, i, i + 1)
+            wire.sent[-1][2](Reply(FAILED, 503, {"code": -1001}, -1001, "Service Unavailable."))
+        submit(eng, 5, 6)
+        assert [v[14] for v in prod.out if v[1] == M.ORDER_REJECTED] == [-1001] * 5
+        assert prod.out[-1][1] == M.ORDER_DENIED and prod.out[-1][14] == M.DENY_BREAKER_OPEN
+        assert c["breaker_state"] == 1
+    run(body)
+
+
+def test_rebuild_when_journal_replayed_then_orders_seqs_and_trades_restored(tmp_path: Path) -> None:
+    def first() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        submit(eng, 1, 2)
+        wire.sent[0][2](ack())
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.journal.close()
+    run(first)
+
+    def second() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        assert eng.epoch == 2 and eng.processed_seq == [1, -1]
+        a, b = eng.store.by_cid["b25-1-1"], eng.store.by_cid["b25-1-2"]
+        assert a.status == O.PARTIALLY_FILLED and a.cum_qty == 1 and a.trade_ids == {3} and a.order_id == 7
+        assert b.status == O.PENDING and eng.store.find_tag(1, 2) is b
+        submit(eng, 1, 2)  # re-read after the crash: already journaled
+        assert c["duplicate_intents"] == 1 and not wire.sent
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        assert c["duplicate_fills"] == 1
+        submit(eng, 2, 3)
+        assert wire.sent[0][1]["newClientOrderId"] == "b25-2-1"
+    run(second)
+
+
+def test_sink_when_exec_ring_full_then_events_wait_in_order_and_none_is_lost() -> None:
+    async def main() -> None:
+        prod = Producer(full_for=50)
+        waits = []
+        sink = EventSink(prod, lambda: waits.append(1))
+        for i in range(10):
+            sink.publish((i,))
+        assert prod.out == [] and len(waits) == 10
+        for _ in range(200):
+            await asyncio.sleep(0.002)
+            if len(prod.out) == 10:
+                break
+        assert prod.out == [(i,) for i in range(10)]
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("http", "body", "outcome"), [
+    (200, {}, OK), (400, {"code": -4164, "msg": "x"}, REJECTED), (429, {"code": -1003}, 2),
+    (503, {"code": -1001, "msg": "Service Unavailable."}, FAILED),
+    (503, {"code": -1000, "msg": "Unknown error, please check your request or try again later."}, UNKNOWN),
+    (408, {"code": -1007}, UNKNOWN),
+])
+def test_classify_when_answer_then_outcome(http: int, body: dict, outcome: int) -> None:
+    from procs.exec.transport import classify
+
+    assert classify(http, body)[0] == outcome
