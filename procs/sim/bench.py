@@ -15,6 +15,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import msgspec
@@ -80,6 +81,8 @@ async def over_socket(rate: float, seconds: float) -> dict:
             if rec.get("event") == "listening":
                 ws_port = rec["ws_port"]
                 break
+        # keep draining the child's log so a full pipe can never block it
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()  # type: ignore[union-attr]
         counts = {"depth": 0, "other": 0}
 
         class Client(picows.WSListener):
@@ -101,7 +104,12 @@ async def over_socket(rate: float, seconds: float) -> dict:
             transport.disconnect()
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
     return {"requested_depth_per_s": rate, "depth_per_s": round(d / dt), "all_msgs_per_s": round((d + o) / dt)}
 
 

@@ -86,6 +86,11 @@ class MarketConn(WSListener):
         t = self.transport
         if t is None or self.closed:
             return
+        if t.underlying_transport.is_closing():
+            # the peer is gone but picows has not called on_ws_disconnected yet: writing now
+            # would only make asyncio log "write() called after connection lost" per frame
+            self.closed = True
+            return
         if self.paused and t.underlying_transport.get_write_buffer_size() > self._max_buffer:
             # the exchange drops readers that fall too far behind; so do we
             log.warn("ws_slow_client_dropped", buffered=t.underlying_transport.get_write_buffer_size())
