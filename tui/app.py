@@ -54,9 +54,10 @@ class B25App(App):
     Screen { layout: vertical; }
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
-    .panel, DataTable, PositionsPanel, RiskPanel, LatencyPanel { border: round $primary-darken-2; }
+    DataTable, TextTable, PositionsPanel, RiskPanel, LatencyPanel { border: round $primary-darken-2; }
+    TextTable { padding: 0 0 0 1; text-wrap: nowrap; text-overflow: clip; }
     DataTable:focus { border: round $accent; }
-    #market-left { width: 38; }
+    #market-left { width: 39; }
     BookLadder { height: 1fr; }
     TradesTape { height: 1fr; }
     OrdersPanel { height: 1fr; }

@@ -53,7 +53,11 @@ async def until(pilot, cond: Callable[[], object], timeout: float = 5.0) -> None
         await pilot.pause(0.02)
 
 
-def rows(table: DataTable) -> list[list[str]]:
+def rows(table) -> list[list[str]]:
+    """A panel's rows as cell text (TextTable panels or DataTables)."""
+    if hasattr(table, "plain_rows"):
+        return table.plain_rows()
+    assert isinstance(table, DataTable)
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 

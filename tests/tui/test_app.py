@@ -31,7 +31,7 @@ def test_book_ladder_when_book_block_filled_then_shows_levels_and_own_orders(wor
             await until(pilot, lambda: tape.row_count == 6)
             assert rows(tape)[0] == ["00:00:01.250", "60000.1", "0.01", "sell"]
             orders = app.query_one(OrdersPanel)
-            assert rows(orders)[0][:5] == ["OPEN", "BTCUSDT", "BUY", "59999.8", "0.02"]
+            assert rows(orders)[0][:5] == ["OPEN", "BUY", "59999.8", "0.02", "BTCUSDT"]
             # the book moves: the ladder follows
             world.set_book(bids=[(5_000_000, 1)], asks=[(5_000_100, 2)], update_id=2)
             await until(pilot, lambda: ladder.row_count == 2)
