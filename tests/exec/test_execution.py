@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from procs.core import messages as M
-from procs.core.control import CancelAll, send_command
+from procs.core.control import CancelAll, Shutdown, send_command
 from tests.exec.rig import BTC, ETH, Rig, counters_of, rest_signed
 
 pytestmark = pytest.mark.proc
@@ -316,3 +316,14 @@ def test_cancel_all_intent_when_from_strategy_then_only_its_orders(make_rig: Mak
     probe = rig.intent(price=price, strategy_id=8)  # processed after the cancel-all: a barrier
     rig.wait_kind(probe, M.ORDER_ACCEPTED)
     assert M.ORDER_CANCELED not in rig.kinds(other)
+
+
+def test_control_when_shutdown_then_exits_cleanly_with_status_stopped(make_rig: MakeRig) -> None:
+    from procs.core.status import read_status
+
+    rig = make_rig()
+    rig.start()
+    send_command(rig.instance, "execution", Shutdown(operator="test"))
+    assert rig.proc is not None and rig.proc.wait(timeout=15) == 0
+    st = read_status(rig.instance, "execution")
+    assert st is not None and st["state"] == "STOPPED"

@@ -1,0 +1,50 @@
+"""API credentials: environment first, then a 0600 secrets file, then config; never printed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from procs.exec.config import ExecutionConfig
+from procs.exec.credentials import SIM_TEST_KEY, load_credentials
+
+
+def test_credentials_when_env_set_then_env_wins(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("B25_API_KEY", "envkey")
+    monkeypatch.setenv("B25_API_SECRET", "envsecret-do-not-print")
+    c = load_credentials(ExecutionConfig(api_key="cfgkey", api_secret="cfgsecret"))
+    assert c.key == "envkey" and "envsecret" not in repr(c)
+    assert "envsecret" not in capsys.readouterr().err
+
+
+def test_credentials_when_secrets_file_is_0600_then_used_else_refused(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("B25_API_KEY", raising=False)
+    monkeypatch.delenv("B25_API_SECRET", raising=False)
+    f = tmp_path / "secrets.toml"
+    f.write_text('api_key = "filekey"\napi_secret = "filesecret"\n')
+    os.chmod(f, 0o600)
+    assert load_credentials(ExecutionConfig(secrets_file=str(f))).key == "filekey"
+    os.chmod(f, 0o644)
+    with pytest.raises(ValueError, match="chmod 600") as exc:
+        load_credentials(ExecutionConfig(secrets_file=str(f)))
+    assert "filesecret" not in str(exc.value)
+
+
+def test_credentials_when_none_then_simulator_key_only_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("B25_API_KEY", raising=False)
+    monkeypatch.delenv("B25_API_SECRET", raising=False)
+    assert load_credentials(ExecutionConfig()).key == SIM_TEST_KEY[0]
+    with pytest.raises(ValueError, match="no API credentials"):
+        load_credentials(ExecutionConfig(rest_url="https://fapi.binance.com"))
+
+
+def test_signing_when_ws_params_then_matches_the_simulators_check() -> None:
+    from procs.exec.transport import Credentials, ws_sign
+    from procs.sim.signing import ws_signature_ok
+
+    params = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "timestamp": "1"}
+    ws_sign(Credentials("k", "s"), params)
+    assert ws_signature_ok("s", params, params["signature"])
