@@ -112,3 +112,35 @@ def test_process_when_replay_speed_zero_then_serves_the_recording_and_snapshot(r
         assert stats["replay"]["finished"] and stats["books"]["BTCUSDT"]["last_u"] == 4984033952967
     finally:
         assert stop_sim(proc) == 0
+
+
+@pytest.mark.proc
+def test_process_when_busy_and_client_leaves_then_no_log_spam_and_clean_stop() -> None:
+    import asyncio
+
+    import picows
+    import uvloop
+
+    proc, info = start_sim("--port", "0", "--ws-port", "0", "--rate", "20000")
+
+    async def client() -> int:
+        got = [0]
+
+        class Client(picows.WSListener):
+            def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+                got[0] += 1
+
+        url = f"ws://127.0.0.1:{info['ws_port']}/stream?streams=btcusdt@depth@0ms/ethusdt@depth@0ms"
+        transport, _ = await picows.ws_connect(Client, url)
+        await asyncio.sleep(0.5)
+        transport.disconnect()  # mid-stream, as a crashed reader would
+        await asyncio.sleep(0.3)
+        return got[0]
+
+    try:
+        assert uvloop.run(client()) > 100
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "connection lost" not in err and err.count("\n") < 20
