@@ -53,14 +53,14 @@ def _packer(n: int) -> Callable[..., None]:
 class Book:
     """L2 book of one symbol: exact integer levels, sorted access to the best N and full depth."""
 
-    __slots__ = ("instrument", "symbol", "bids", "asks", "_bk", "_ak", "_bid_cache", "_ask_cache",
+    __slots__ = ("instrument", "symbol", "_bids", "_asks", "_bk", "_ak", "_bid_cache", "_ask_cache",
                  "_qty_cache", "_pscale", "_qscale", "bad_text", "keep")
 
     def __init__(self, instrument: Instrument, keep: int = 64) -> None:
         self.instrument = instrument
         self.symbol = instrument.symbol
-        self.bids: dict[int, int] = {}  # ticks -> lots
-        self.asks: dict[int, int] = {}  # -ticks -> lots (negative keys: see module docstring)
+        self._bids: dict[int, int] = {}  # ticks -> lots
+        self._asks: dict[int, int] = {}  # -ticks -> lots (negative keys: see module docstring)
         self._bk: list[int] = []  # top list of bid keys, ascending, best last
         self._ak: list[int] = []  # top list of ask keys (-ticks), ascending, best last
         self.keep = keep
@@ -73,20 +73,20 @@ class Book:
 
     # -- building --------------------------------------------------------------------------
     def clear(self) -> None:
-        self.bids.clear()
-        self.asks.clear()
+        self._bids.clear()
+        self._asks.clear()
         self._bk.clear()
         self._ak.clear()
 
     def load_snapshot(self, bids: Iterable[tuple[str, str]], asks: Iterable[tuple[str, str]]) -> bool:
         """Replace the book with a REST snapshot's levels; False (book cleared) on bad text."""
         self.clear()
-        ok = self._load(bids, self.bids, self._bid_cache, 1) and self._load(asks, self.asks, self._ask_cache, -1)
+        ok = self._load(bids, self._bids, self._bid_cache, 1) and self._load(asks, self._asks, self._ask_cache, -1)
         if not ok:
             self.clear()
             return False
-        self._rebuild(self.bids, self._bk, self.keep)
-        self._rebuild(self.asks, self._ak, self.keep)
+        self._rebuild(self._bids, self._bk, self.keep)
+        self._rebuild(self._asks, self._ak, self.keep)
         return True
 
     @staticmethod
@@ -128,8 +128,8 @@ class Book:
             except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
                 self.bad_text = "undecodable level array"
                 return False
-        return (self._apply(bids, self.bids, self._bk, self._bid_cache, 1)
-                and self._apply(asks, self.asks, self._ak, self._ask_cache, -1))
+        return (self._apply(bids, self._bids, self._bk, self._bid_cache, 1)
+                and self._apply(asks, self._asks, self._ak, self._ask_cache, -1))
 
     def _apply(self, levels: Sequence[tuple[str, str]], side: dict[int, int], keys: list[int],
                cache: dict[str, int], sign: int) -> bool:
@@ -210,7 +210,7 @@ class Book:
 
     def set_level(self, is_bid: bool, ticks: int, lots: int) -> None:
         """Set one level from integers (0 lots deletes); for the simulator and tests."""
-        side, keys, key = (self.bids, self._bk, ticks) if is_bid else (self.asks, self._ak, -ticks)
+        side, keys, key = (self._bids, self._bk, ticks) if is_bid else (self._asks, self._ak, -ticks)
         lo = keys[0] if keys else _NO_KEY
         if lots:
             if key not in side and key >= lo:
@@ -238,34 +238,34 @@ class Book:
         if not self._bk:
             return None
         k = self._bk[-1]
-        return k, self.bids[k]
+        return k, self._bids[k]
 
     def best_ask(self) -> tuple[int, int] | None:
         if not self._ak:
             return None
         k = self._ak[-1]
-        return -k, self.asks[k]
+        return -k, self._asks[k]
 
     def is_crossed(self) -> bool:
         """True when best bid >= best ask (the exchange never shows that; ours is then wrong)."""
         return bool(self._bk) and bool(self._ak) and self._bk[-1] >= -self._ak[-1]
 
     def __len__(self) -> int:
-        return len(self.bids) + len(self.asks)
+        return len(self._bids) + len(self._asks)
 
     def depth(self) -> tuple[int, int]:
         """Number of (bid, ask) levels."""
-        return len(self.bids), len(self.asks)
+        return len(self._bids), len(self._asks)
 
     def bid_levels(self, n: int | None = None) -> list[tuple[int, int]]:
         """Bids best first as (ticks, lots); the whole side when n is None."""
-        bids = self.bids
+        bids = self._bids
         keys = sorted(bids, reverse=True) if n is None else self._top(self._bk, bids, n)
         return [(k, bids[k]) for k in keys]
 
     def ask_levels(self, n: int | None = None) -> list[tuple[int, int]]:
         """Asks best first as (ticks, lots); the whole side when n is None."""
-        asks = self.asks
+        asks = self._asks
         keys = sorted(asks, reverse=True) if n is None else self._top(self._ak, asks, n)
         return [(-k, asks[k]) for k in keys]
 
@@ -280,33 +280,33 @@ class Book:
         """
         n = len(bid_px)
         keys = self._bk
-        if n > len(keys) and len(self.bids) > len(keys):
-            self._rebuild(self.bids, keys, max(n, self.keep))
+        if n > len(keys) and len(self._bids) > len(keys):
+            self._rebuild(self._bids, keys, max(n, self.keep))
         keys = keys[:-n - 1:-1]  # best n, best first
         nb = len(keys)
         pack = _packer(nb)
         try:
             pack(bid_px, 0, *keys)
-            pack(bid_qty, 0, *map(self.bids.__getitem__, keys))
+            pack(bid_qty, 0, *map(self._bids.__getitem__, keys))
         except (TypeError, BufferError, ValueError):  # not C-contiguous int64: the slow way
             bid_px[:nb] = keys
-            bid_qty[:nb] = [self.bids[k] for k in keys]
+            bid_qty[:nb] = [self._bids[k] for k in keys]
         if nb < n:
             bid_px[nb:] = 0
             bid_qty[nb:] = 0
         n = len(ask_px)
         keys = self._ak
-        if n > len(keys) and len(self.asks) > len(keys):
-            self._rebuild(self.asks, keys, max(n, self.keep))
+        if n > len(keys) and len(self._asks) > len(keys):
+            self._rebuild(self._asks, keys, max(n, self.keep))
         keys = keys[:-n - 1:-1]
         na = len(keys)
         pack = _packer(na)
         try:
             pack(ask_px, 0, *map(neg, keys))
-            pack(ask_qty, 0, *map(self.asks.__getitem__, keys))
+            pack(ask_qty, 0, *map(self._asks.__getitem__, keys))
         except (TypeError, BufferError, ValueError):
             ask_px[:na] = [-k for k in keys]
-            ask_qty[:na] = [self.asks[k] for k in keys]
+            ask_qty[:na] = [self._asks[k] for k in keys]
         if na < n:
             ask_px[na:] = 0
             ask_qty[na:] = 0
