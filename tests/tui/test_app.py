@@ -201,3 +201,40 @@ def test_every_tab_when_terminal_is_small_or_large_then_renders(world, make_app)
 
     run(go((80, 24)))
     run(go((220, 60)))
+
+
+def test_other_tabs_when_filled_then_show_positions_risk_signals_latency_and_alerts(world, make_app):
+    world.standard()
+    world.beat()
+    app = make_app()
+
+    async def go():
+        from textual.widgets import DataTable, ProgressBar, Static
+
+        from tui.panels import AlertsPanel, StrategiesPanel
+        async with app.run_test(size=(120, 34)) as pilot:
+            await pilot.press("2")
+            pos = app.query_one("#positions-table", DataTable)
+            await until(pilot, lambda: pos.row_count == 1)
+            assert rows(pos)[0][:4] == ["BTCUSDT", "-0.01", "60000.5", "60000.05"]
+            assert rows(pos)[0][4] == "0.00"  # short 0.01 at 60000.5, mark 60000.05: +0.0045 rounds to 0.00
+            state = app.query_one("#risk-state", Static)
+            assert "ACTIVE" in str(state.render()) and "kill switch off" in str(state.render())
+            bar = app.query_one("#risk-pos-0", ProgressBar)
+            assert (bar.total, bar.progress) == (100, 10)
+            world.set_risk(M.HALTED, -10, 100)
+            await until(pilot, lambda: "KILL SWITCH ON" in str(state.render()))
+            assert "HALTED" in app.sub_title
+            await pilot.press("3")
+            sig = app.query_one(StrategiesPanel)
+            await until(pilot, lambda: sig.row_count == 1)
+            assert rows(sig)[0][1:5] == ["1", "BTCUSDT", "+0.2500", "quote"]
+            lat = app.query_one("#latency-table", DataTable)
+            await until(pilot, lambda: lat.row_count == 1)
+            assert rows(lat)[0][:3] == ["strategy", "decide", "4"]
+            await pilot.press("4")
+            alerts = app.query_one(AlertsPanel)
+            await until(pilot, lambda: alerts.row_count == 1)
+            assert rows(alerts)[0][1:5] == ["risk", "warn", "BTCUSDT", "position near limit"]
+
+    run(go())
