@@ -21,7 +21,6 @@ from procs.core.status import State, StatusWriter
 from shm.counters import Counters
 from shm.inspect import clean
 from tests.conftest import spawn
-from tests.monitor.shmfill import producer
 
 pytestmark = pytest.mark.proc
 TOKEN = "s3cret-test-token"
@@ -89,7 +88,7 @@ def test_metrics_when_shm_counters_filled_then_exposes_counters_histograms_and_r
         ctr.record(Hist.RECV_TO_PUBLISH, 5_000)
     for _ in range(10):
         ctr.record(Hist.RECV_TO_PUBLISH, 2_000_000)
-    exec_ring = producer(instance, EXEC)
+    exec_ring = build_registry().producer(instance, EXEC)
     assert exec_ring.try_publish(*([0] * 24), b"c1")
     p, port = start_monitor(instance, tmp_path, procs)
     try:
@@ -210,7 +209,7 @@ def test_ops_api_when_body_is_bad_then_400_names_field_and_reason(instance, tmp_
 
 def test_ops_api_when_exec_and_risk_filled_then_orders_positions_risk_and_alerts_read_them(instance, tmp_path, procs):
     reg = build_registry()
-    exec_ring = producer(instance, EXEC)
+    exec_ring = reg.producer(instance, EXEC)
     alerts = reg.producer(instance, alerts_name("risk"))
     risk = reg.writer(instance, RISK_STATE)
     rec = risk.records

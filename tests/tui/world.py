@@ -21,7 +21,6 @@ from procs.core.registry import (
 )
 from procs.core.status import State, StatusWriter
 from shm.counters import Counters
-from tests.monitor.shmfill import producer
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -46,7 +45,7 @@ class World:
         self.instance = instance
         reg = build_registry(DEPTH)
         self.book = reg.writer(instance, book_state_name("BTCUSDT"))
-        self.exec = producer(instance, EXEC, DEPTH)
+        self.exec = reg.producer(instance, EXEC)
         self.trades = reg.producer(instance, MD_TRADE)
         self.signals = reg.producer(instance, SIGNALS)
         self.alerts = reg.producer(instance, alerts_name("risk"))
