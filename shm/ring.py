@@ -78,6 +78,7 @@ class _RingBase:
         self.data_offset = w[L.W_DATA_OFFSET]
         self.policy = w[L.W_POLICY]
         self.records = seg.records(self.dtype)
+        self._empty = self.records[:0]
         self.struct = struct_for(self.dtype)
         self.cursor = Sequence(w, L.W_WRITE_CURSOR)
 
@@ -283,6 +284,7 @@ class Producer(_RingBase):
                 sem.close()
         self._sems.clear()
         self.records = None  # type: ignore[assignment]
+        self._empty = None  # type: ignore[assignment]
         if unlink:
             self.seg.unlink()
         self.seg.close()
@@ -382,7 +384,7 @@ class Consumer(_RingBase):
         n = head - self._next
         if n <= 0:
             self._pending = 0
-            return self.records[:0]
+            return self._empty
         if limit and n > limit:
             n = limit
         start = self._next & self.mask
@@ -391,7 +393,9 @@ class Consumer(_RingBase):
         if not self._broadcast:
             self._pending = n
             return self.records[start:start + n]
-        out = self.records[start:start + n].copy()
+        # copy the bytes, then view them: ~10x cheaper than a structured numpy copy
+        a = self.data_offset + start * self.record_size
+        out = np.frombuffer(bytes(self.seg.buf[a:a + n * self.record_size]), dtype=self.dtype)
         head2 = self._w[L.W_WRITE_CURSOR]
         oldest_safe = head2 - self.capacity + 1  # the producer may be writing seq head2 now
         if self._next < oldest_safe:
@@ -444,4 +448,5 @@ class Consumer(_RingBase):
 
     def close(self) -> None:
         self.records = None  # type: ignore[assignment]
+        self._empty = None  # type: ignore[assignment]
         self.seg.close()

@@ -82,20 +82,31 @@ class StateReader:
         self._w = seg.words
         self.retries = 0
 
-    def read(self, max_spins: int = 100000) -> tuple[np.ndarray, int]:
-        """(copy of all records, version); raises TimeoutError if the writer never finishes."""
+    def read(self, timeout_s: float = 1.0) -> tuple[np.ndarray, int]:
+        """(copy of all records, version); raises TimeoutError if the writer never finishes.
+
+        A writer preempted inside a write keeps the sequence odd until it runs again, which on
+        a loaded machine can take many milliseconds: retry (yielding) until ``timeout_s``.
+        """
         w = self._w
-        for _ in range(max_spins):
+        deadline = 0.0
+        n = 0
+        while True:
             s1 = w[L.W_SEQLOCK]
-            if s1 & 1:
-                self.retries += 1
-                os.sched_yield()
-                continue
-            out = self.records.copy()
-            if w[L.W_SEQLOCK] == s1:
-                return out, s1 >> 1
+            if not s1 & 1:
+                out = self.records.copy()
+                if w[L.W_SEQLOCK] == s1:
+                    return out, s1 >> 1
             self.retries += 1
-        raise TimeoutError(f"seqlock writer stuck inside a write: segment={self.seg.name}")
+            n += 1
+            if n & 63 == 0:
+                now = time.monotonic()
+                if deadline == 0.0:
+                    deadline = now + timeout_s
+                elif now > deadline:
+                    raise TimeoutError(f"seqlock writer stuck inside a write: segment={self.seg.name} "
+                                       f"timeout_s={timeout_s}")
+                os.sched_yield()
 
     @property
     def version(self) -> int:
