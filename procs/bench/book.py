@@ -40,7 +40,8 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "real" / "hftbacktest-binance" / "usdm" / "btcusdt_20240808.gz"
-PEER_VENV = ROOT / ".venv-peers"
+PEER_VENV = ROOT / ".venv-peers" / "nautilus"
+PEER_REQUIREMENTS = ("nautilus_trader==1.221.0", "msgspec", "sortedcontainers")
 TOP_N = 20
 _U = re.compile(rb'"u":(\d+)')
 
@@ -196,9 +197,13 @@ def bench_nautilus(snap: bytes, frames: list[bytes], repeats: int) -> float:
 
 
 def _peer(impl: str, repeats: int, quick: bool) -> dict[str, Any]:
+    from procs.bench.replay_peer import PeerError, ensure_venv
+
+    try:
+        ensure_venv(PEER_VENV, PEER_REQUIREMENTS)  # created once by the benchmark itself
+    except PeerError as exc:
+        return {"impl": impl, "error": str(exc)}
     py = PEER_VENV / "bin" / "python"
-    if not py.exists():
-        return {"impl": impl, "error": f"peer venv missing: create {PEER_VENV} and pip install nautilus_trader"}
     cmd = [str(py), "-m", "procs.bench.book", "--peer", impl, "--repeats", str(repeats)]
     if quick:
         cmd.append("--quick")

@@ -79,9 +79,9 @@ def create_venv_cmd(venv: Path, python: str = sys.executable) -> list[str]:
     return [python, "-m", "venv", str(venv)]
 
 
-def pip_install_cmd(venv: Path) -> list[str]:
+def pip_install_cmd(venv: Path, requirements: tuple[str, ...] = (REQUIREMENT,)) -> list[str]:
     return [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
-            REQUIREMENT]
+            *requirements]
 
 
 def convert_cmd(venv: Path, data: Path, npz: Path, max_lines: int = 0) -> list[str]:
@@ -116,9 +116,9 @@ def _tail(text: str, lines: int = 6, chars: int = 800) -> str:
     return " | ".join(kept)[-chars:]
 
 
-def install_error(returncode: int, output: str, venv: Path) -> str:
+def install_error(returncode: int, output: str, venv: Path, requirements: tuple[str, ...] = (REQUIREMENT,)) -> str:
     """One line for a failed ``pip install``, with a hint when the index could not be reached."""
-    msg = f"pip install {REQUIREMENT} failed: rc={returncode} venv={venv}"
+    msg = f"pip install {' '.join(requirements)} failed: rc={returncode} venv={venv}"
     if any(s in output for s in _NETWORK_SIGNS):
         msg += " (is PyPI reachable from this host?)"
     return f"{msg}: {_tail(output)}"
@@ -173,25 +173,30 @@ def _run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
                           stdin=subprocess.DEVNULL)
 
 
-def ensure_venv(venv: Path) -> dict[str, Any]:
-    """Create the peer venv with hftbacktest unless a finished one is there; returns created/seconds."""
+def ensure_venv(venv: Path, requirements: tuple[str, ...] = (REQUIREMENT,)) -> dict[str, Any]:
+    """Create a peer venv with ``requirements`` unless a finished one is there; returns created/seconds.
+
+    Every benchmark peer (hftbacktest, nautilus_trader) gets its own venv this way, so b25's
+    environment keeps its own numpy and uvloop.
+    """
     marker = venv / READY_MARKER
-    if marker.is_file() and marker.read_text().strip() == REQUIREMENT and venv_python(venv).exists():
+    want = " ".join(requirements)
+    if marker.is_file() and marker.read_text().strip() == want and venv_python(venv).exists():
         return {"created": False, "seconds": 0.0}
     venv.parent.mkdir(parents=True, exist_ok=True)
     # Two benchmarks started together must not pip into one venv at once.
     with open(venv.parent / f".{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file() and marker.read_text().strip() == REQUIREMENT and venv_python(venv).exists():
+        if marker.is_file() and marker.read_text().strip() == want and venv_python(venv).exists():
             return {"created": False, "seconds": 0.0}
         t0 = time.perf_counter()
         r = _run(create_venv_cmd(venv), 300)
         if r.returncode != 0:
             raise PeerError(f"python -m venv failed: rc={r.returncode} venv={venv}: {_tail(r.stderr + r.stdout)}")
-        r = _run(pip_install_cmd(venv), INSTALL_TIMEOUT_S)
+        r = _run(pip_install_cmd(venv, requirements), INSTALL_TIMEOUT_S)
         if r.returncode != 0:
-            raise PeerError(install_error(r.returncode, r.stdout + r.stderr, venv))
-        marker.write_text(REQUIREMENT + "\n")
+            raise PeerError(install_error(r.returncode, r.stdout + r.stderr, venv, requirements))
+        marker.write_text(want + "\n")
         return {"created": True, "seconds": time.perf_counter() - t0}
 
 

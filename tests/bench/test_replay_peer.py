@@ -157,7 +157,7 @@ def test_run_peer_when_install_fails_then_error_and_no_ready_marker(
 ) -> None:
     fail = "import sys; print('ERROR: No matching distribution found for hftbacktest'); sys.exit(1)"
     monkeypatch.setattr(rp, "create_venv_cmd", lambda venv: [sys.executable, "-c", "pass"])
-    monkeypatch.setattr(rp, "pip_install_cmd", lambda venv: [sys.executable, "-c", fail])
+    monkeypatch.setattr(rp, "pip_install_cmd", lambda venv, *reqs: [sys.executable, "-c", fail])
     venv = tmp_path / "peer"
     res = rp.run_peer(recording, venv=venv)
     assert res["impl"] == "hftbacktest" and res["error"].startswith("pip install hftbacktest==")
