@@ -55,7 +55,8 @@ class B25App(App):
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
     DataTable, TextTable, PositionsPanel, RiskPanel, LatencyPanel { border: round $primary-darken-2; }
-    TextTable { padding: 0 0 0 1; text-wrap: nowrap; text-overflow: clip; }
+    TextTable { padding: 0 0 0 1; text-wrap: nowrap; text-overflow: clip; width: 1fr; }
+    PositionsPanel, RiskPanel, LatencyPanel { width: 1fr; }
     DataTable:focus { border: round $accent; }
     #market-left { width: 39; }
     BookLadder { height: 1fr; }

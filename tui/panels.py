@@ -26,9 +26,11 @@ ASK = "red"
 
 
 def hms(ts_ns: int) -> str:
-    """Wall-clock ns -> HH:MM:SS.mmm (UTC)."""
+    """Wall-clock ns -> HH:MM:SS.mmm (UTC); a CLOCK_MONOTONIC stamp is moved onto the wall clock."""
     if ts_ns <= 0:
         return "-"
+    if ts_ns < 10**17:  # monotonic (every process shares the clock): now - age
+        ts_ns = time.time_ns() - (time.monotonic_ns() - ts_ns)
     return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
@@ -47,11 +49,19 @@ def money(ticks_lots: float, inst: Instrument | None) -> float:
     return ticks_lots / 10 ** (inst.price_scale + inst.qty_scale)
 
 
+def _sig3(x: float) -> str:
+    return f"{x:.0f}" if x >= 99.95 else f"{x:.3g}"
+
+
 def us(v: float) -> str:
-    """Microseconds in at most 5 characters ("98.3", "4.7k", "-" when empty)."""
+    """A latency given in us, in at most 5 characters: "98.3" (us), "1.31m" (ms), "17.2s"; "-" when empty."""
     if v != v:  # nan: no samples
         return "-"
-    return f"{v:.3g}" if v < 1000 else f"{v / 1000:.3g}k"
+    if v < 999.5:
+        return _sig3(v)
+    if v < 999_500:
+        return _sig3(v / 1e3) + "m"
+    return _sig3(v / 1e6) + "s"
 
 
 def age(s: float | None) -> str:
@@ -200,7 +210,7 @@ class OrdersPanel(TextTable):
     """Open orders, then the most recent order events (``exec`` as an observer)."""
 
     COLUMNS = (("status", 9, "left"), ("side", 4, "left"), ("price", 9, "right"), ("qty", 7, "right"),
-               ("symbol", 8, "left"), ("filled", 7, "right"), ("order", 24, "left"))
+               ("symbol", 8, "left"), ("filled", 7, "right"), ("reason", 14, "left"), ("order", 24, "left"))
 
     def refresh_from(self, src: ShmSource, symbol: str) -> None:
         rows = []
@@ -209,12 +219,7 @@ class OrdersPanel(TextTable):
             rows.append(self._row(src, e, "OPEN"))
         for e in list(src.tracker.recent)[::-1][: max(0, self.visible_rows() - len(rows))]:
             kind = int(e["kind"])
-            name = M.EVENT_NAMES.get(kind, str(kind))
-            if kind == M.ORDER_DENIED:
-                name += ":" + M.DENY_NAMES.get(int(e["reason"]), str(int(e["reason"])))
-            elif kind == M.ORDER_REJECTED:
-                name += f":{int(e['reason'])}"
-            rows.append(self._row(src, e, name))
+            rows.append(self._row(src, e, M.EVENT_NAMES.get(kind, str(kind))))
         self.border_title = f"orders: {len(opened)} open, {src.tracker.events} events"
         self.set_rows(rows)
 
@@ -225,9 +230,15 @@ class OrdersPanel(TextTable):
         side = "BUY" if int(e["side"]) == M.BUY else "SELL"
         price = "MKT" if int(e["order_type"]) == M.MARKET else px(inst, int(e["price"]))
         coid = bytes(e["client_order_id"]).rstrip(b"\0").decode(errors="replace") or str(int(e["client_tag"]))
-        style = "bold" if status == "OPEN" else ("red" if status.startswith(("denied", "rejected")) else "")
+        style = "bold" if status == "OPEN" else ("red" if status in ("denied", "rejected") else "")
+        kind, code = int(e["kind"]), int(e["reason"])
+        reason = ""
+        if kind == M.ORDER_DENIED:
+            reason = M.DENY_NAMES.get(code, str(code))
+        elif kind in (M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED):
+            reason = f"exchange {code}"
         return (Text(status, style=style), side, price, qty(inst, int(e["qty"])), sym,
-                qty(inst, int(e["cum_qty"])), coid)
+                qty(inst, int(e["cum_qty"])), reason, coid)
 
 
 class PositionsPanel(Vertical, Panel):
@@ -329,8 +340,7 @@ class StrategiesPanel(TextTable):
         rows = []
         for s in list(src.signals)[::-1][: self.visible_rows()]:
             sym = src.symbol_name(int(s["symbol_id"]))
-            rows.append((hms(int(s["ts"])) if int(s["ts"]) > 10**17 else f"{int(s['ts']) / 1e9:.3f}",
-                         str(int(s["strategy_id"])), sym, f"{float(s['value']):+.4f}",
+            rows.append((hms(int(s["ts"])), str(int(s["strategy_id"])), sym, f"{float(s['value']):+.4f}",
                          DECISIONS.get(int(s["decision"]), str(int(s["decision"]))),
                          qty(src.instrument(sym), int(s["position"]))))
         self.set_rows(rows)
@@ -341,7 +351,7 @@ class LatencyPanel(Vertical, Panel):
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
-        self.border_title = "latency (us)"
+        self.border_title = "latency (us; m = ms, s = s)"
         self._cells: list[tuple] = []
         self._at = -1e9
 

@@ -93,7 +93,9 @@ class ShmSource:
         return self.instruments.get(symbol)
 
     def symbol_name(self, sid: int) -> str:
-        return self.symbols[sid] if 0 <= sid < len(self.symbols) else f"#{sid}"
+        if sid < 0:
+            return "-"  # not about one symbol
+        return self.symbols[sid] if sid < len(self.symbols) else f"#{sid}"
 
     def book(self, symbol: str) -> np.void | None:
         got = self.view.state(book_state_name(symbol), self.book_dtype).read()

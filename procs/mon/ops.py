@@ -161,7 +161,7 @@ class Monitor:
         out: dict[str, Any] = {}
         for sid, pos in sorted(self.tracker.positions.items()):
             out[self.symbol_name(sid)] = {"position_lots": pos.lots, "avg_price_ticks": round(pos.avg_ticks, 3),
-                                          "realized_ticks_lots": pos.realized, "fees": pos.fees_e8 / 1e8,
+                                          "realized_ticks_lots": round(pos.realized, 6), "fees": pos.fees_e8 / 1e8,
                                           "fills": pos.fills}
         if risk is not None:
             for s, d in risk["symbols"].items():
@@ -170,7 +170,7 @@ class Monitor:
                 row["mark_ticks"] = d["mark"]
                 if s in out and "avg_price_ticks" in row and d["mark"]:
                     sid = self.symbols.index(s)
-                    row["unrealized_ticks_lots"] = self.tracker.positions[sid].unrealized(d["mark"]) \
+                    row["unrealized_ticks_lots"] = round(self.tracker.positions[sid].unrealized(d["mark"]), 6) \
                         if sid in self.tracker.positions else 0.0
         return {"positions": out, "units": "prices in ticks, quantities in lots of each symbol's instrument",
                 "from": "exec fills seen by the monitor; risk_position_lots from risk.state"}
