@@ -295,3 +295,35 @@ def test_replay_when_any_recording_format_then_runs_to_the_end_without_breaks(re
     assert st["finished"] and st["sent"] == st["frames"]
     assert st.get("depth_breaks", 0) == 0 and st.get("bad_frames", 0) == 0 and st.get("undecodable", 0) == 0
     assert st["depth_applied"] > 100
+
+
+def test_replay_when_b25_recorder_format_then_wrapped_snapshot_loads(real_data: Path, tmp_path: Path) -> None:
+    # b25's recorder writes hftbacktest lines, with the snapshot wrapped as <sym>@depthSnapshot
+    lines = []
+    with gzip.open(real_data / BTC_0718) as f:
+        for n, line in enumerate(f):
+            ts, raw = line.rstrip(b"\n").split(b" ", 1)
+            if raw.startswith(b'{"lastUpdateId"'):
+                raw = b'{"stream":"btcusdt@depthSnapshot","data":' + raw + b"}"
+            lines.append(ts + b" " + raw)
+            if n > 400:
+                break
+    rec = tmp_path / "b25_btcusdt.gz"
+    with gzip.open(rec, "wb") as f:
+        f.write(b"\n".join(lines) + b"\n")
+
+    async def run() -> tuple[dict, list[bytes]]:
+        srv = SimServer(_replay_config(rec))
+        await srv.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.ws_connect(f"http://127.0.0.1:{srv.ws_port}/ws/btcusdt@depth@0ms") as ws:
+                    got = [raw for _, raw in await _receive_all(ws, srv)]
+            return srv.stats()["replay"], got
+        finally:
+            await srv.stop()
+
+    st, got = uvloop.run(run())
+    assert st["snapshots_loaded"] == 1 and st["finished"] and st.get("depth_breaks", 0) == 0
+    recorded = [json.loads(raw.split(b" ", 1)[1])["data"] for raw in lines if b'@depth@0ms"' in raw]
+    assert [json.loads(r) for r in got] == recorded  # every diff, including those before the snapshot
