@@ -114,11 +114,12 @@ class Monitor:
     symbols: list[str]
     token: str
     counters: Counters | None = None
-    tracker: OrderTracker = field(default_factory=OrderTracker)
+    tracker: OrderTracker = field(init=False)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
         self.tracker = OrderTracker(self.cfg.recent_orders)
+        self._exec_attaches = 0
         self.collector = ShmCollector(self.view, self.cfg.stale_after_s, tuple(self.cfg.required))
         self.registry.register(self.collector)
         self.exec_view = self.view.ring(EXEC, M.OrderEvent)
@@ -130,6 +131,9 @@ class Monitor:
     def poll(self) -> int:
         """Catch up with the exec ring (called from the loop every ``poll_s``)."""
         batch = self.exec_view.poll(limit=8192, history=8191)
+        if self.exec_view.att.attaches != self._exec_attaches:  # a recreated exec ring: its history only
+            self._exec_attaches = self.exec_view.att.attaches
+            self.tracker = OrderTracker(self.cfg.recent_orders)
         if len(batch):
             self.tracker.apply(batch)
             self.count(Counter.EXEC_EVENTS, len(batch))
