@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import uvloop
@@ -27,6 +28,7 @@ from procs.core.control import CancelAll, ControlInbox, Shutdown
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import EXEC, RISK_STATE, build_registry
 from procs.core.status import State, StatusWriter
+from procs.exec import recovery
 from procs.exec.config import ExecutionConfig
 from procs.exec.counters import Counter, Hist
 from procs.exec.credentials import load_credentials
@@ -91,6 +93,22 @@ async def fetch_exchange_info(rest: RestTransport, cfg: ExecutionConfig) -> dict
         delay = min(cfg.reconnect_max_s, delay * 2)
 
 
+class _Stopped(Exception):
+    """SIGTERM/Shutdown arrived while start-up was still waiting on the exchange."""
+
+
+async def until_stop(stop: asyncio.Event, coro: Any) -> Any:
+    """Await ``coro`` unless ``stop`` is set first (then cancel it and raise _Stopped)."""
+    task = asyncio.ensure_future(coro)
+    waiter = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        waiter.cancel()
+        return task.result()
+    task.cancel()
+    raise _Stopped
+
+
 async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: int, chash: str) -> int:
     ensure_void_padding()
     cpu = pin_cpu(cfg.cpu)
@@ -103,7 +121,14 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         loop.add_signal_handler(sig, stop.set)
     creds = load_credentials(cfg)
     rest = RestTransport(cfg.rest_url, creds, cfg.recv_window_ms, cfg.request_timeout_s)
-    info = await fetch_exchange_info(rest, cfg)
+    try:
+        info = await until_stop(stop, fetch_exchange_info(rest, cfg))
+    except _Stopped:
+        await rest.close()
+        status.set_state(State.STOPPED)
+        counters.close()
+        status.close()
+        return 0
     by_symbol = load_exchange_info(info)
     instruments: list[Instrument | None] = [by_symbol.get(s) for s in symbols]
     for s, i in zip(symbols, instruments, strict=True):
@@ -111,7 +136,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             log.warn("symbol_not_listed", symbol=s)
     limiter = RateLimiter(info.get("rateLimits", []), cfg.limiter_safety, cfg.backoff_429_s, cfg.backoff_429_max_s)
     jpath = Path(cfg.journal or default_path(instance))
-    records, _ = read_journal(jpath)
+    records, good = read_journal(jpath)
     journal = Journal(jpath, cfg.fsync, cfg.fsync_interval_ms)
     producer = registry.producer(instance, EXEC)
     sink = EventSink(producer, lambda: counters.inc(Counter.EXEC_FULL_WAITS))
@@ -121,7 +146,12 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         ws = WsApiTransport(cfg.ws_api_url, creds, cfg.reconnect_min_s, cfg.reconnect_max_s,
                             on_state=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
     engine = Engine(cfg, instruments, journal, sink, counters, risk, rest, ws, limiter)
-    engine.rebuild(records)
+    recovery.rebuild(engine, records)
+    if good > cfg.journal_rotate_mb * 1e6:
+        journal.close()
+        recovery.compact(engine, jpath)
+        journal = engine.journal = Journal(jpath, cfg.fsync, cfg.fsync_interval_ms)
+    recovery.start_epoch(engine)
     log.info("journal_rebuilt", path=str(jpath), records=len(records), epoch=engine.epoch,
              open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
 
@@ -139,10 +169,10 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     if ws is not None:
         ws.start()
     stream.start()
-    next_attach = 0.0
+    next_attach = next_prune = 0.0
 
     def tick() -> None:
-        nonlocal next_attach
+        nonlocal next_attach, next_prune
         now = time.monotonic()
         status.beat(engine.work)
         counters.heartbeat()
@@ -150,6 +180,9 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         journal.maybe_sync()
         engine.sweep_timeouts()
         counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
+        if now >= next_prune:
+            engine.prune(time.monotonic_ns(), cfg.forget_closed_s)
+            next_prune = now + 5.0
         for cmd in inbox.poll():
             if isinstance(cmd, CancelAll):
                 sid = engine.sym_id.get(cmd.symbol) if cmd.symbol else None
@@ -178,7 +211,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             await asyncio.wait_for(stream.up.wait(), 5)
         except TimeoutError:
             log.warn("user_stream_not_up", url=cfg.ws_stream_url)
-        stats = await engine.reconcile()
+        stats = await until_stop(stop, engine.reconcile())
         log.info("reconciled", **stats)
         engine.ready = True
         counters.set(Counter.RECOVERED, 1)
@@ -187,6 +220,8 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         log.info("execution_started", instance=instance, symbols=symbols, transport=cfg.transport,
                  intent_wait=cfg.intent_wait, journal=str(jpath), fsync=cfg.fsync, epoch=engine.epoch)
         await stop.wait()
+    except _Stopped:
+        log.info("stopped_before_ready")
     finally:
         status.set_state(State.STOPPING)
         intake.close()

@@ -27,6 +27,8 @@ class ExecutionConfig(Section):
     journal: str = ""  # "" = run/journal/<instance>/execution.journal
     fsync: Literal["always", "batch", "never"] = "batch"
     fsync_interval_ms: int = 50  # "batch": at most this long between fsyncs
+    journal_rotate_mb: float = 64.0  # at start, a larger journal is compacted (the old one archived)
+    forget_closed_s: float = 600.0  # closed orders are kept in memory this long (late reports)
     reconcile: Literal["adopt", "cancel"] = "adopt"  # exchange orders unknown to b25
     recover_resend: bool = True  # journaled-but-never-arrived orders are re-sent (same id)
     breaker_failures: int = 5  # consecutive failures/timeouts that open the breaker

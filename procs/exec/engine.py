@@ -31,7 +31,7 @@ from . import breaker as B
 from . import orders as O
 from .config import ExecutionConfig
 from .counters import Counter, Hist
-from .journal import REC_CANCEL_ALL, REC_EPOCH, Journal, JournalRecord
+from .journal import Journal, JournalRecord
 from .limiter import RateLimiter
 from .orders import Order, OrderStore
 from .pretrade import RiskLimits, check_submit
@@ -132,14 +132,17 @@ class Engine:
               ring_seq: int = -1, journal: bool = True, publish: bool = True) -> None:
         if o.reduce_only:
             flags |= M.FLAG_REDUCE_ONLY
+        seq = 0
+        if publish:
+            self.event_seq += 1
+            seq = self.event_seq
         if journal:
             self.journal.append(JournalRecord(
                 kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
                 o.reduce_only, o.client_tag, o.order_id, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id,
-                ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns()))
+                ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq))
             self.c.inc(Counter.JOURNAL_RECORDS)
         if publish:
-            self.event_seq += 1
             self.sink.publish((
                 self.event_seq, kind, o.strategy_id, o.symbol_id, o.side, o.order_type, o.client_tag, o.order_id,
                 o.price, o.qty, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id, ts_event,
@@ -554,114 +557,22 @@ class Engine:
             self.c.inc(Counter.BREAKER_OPENS)
         log.warn("breaker_changed", old=B.STATE_NAMES[old], new=B.STATE_NAMES[new], failures=failures)
 
-    # -- recovery -------------------------------------------------------------------------------
+    # -- recovery (procs.exec.recovery does the work) --------------------------------------------
     def rebuild(self, records: list[JournalRecord]) -> None:
-        """Orders, trade ids, intent positions and the epoch from a previous run's journal."""
-        store = self.store
-        for r in records:
-            if r.kind == REC_EPOCH:
-                self.epoch = max(self.epoch, r.epoch)
-                continue
-            self.epoch = max(self.epoch, r.epoch)
-            if 0 <= r.ring < 2 and r.ring_seq > self.processed_seq[r.ring]:
-                self.processed_seq[r.ring] = r.ring_seq
-            if r.kind == REC_CANCEL_ALL or not r.cid:
-                continue
-            o = store.by_cid.get(r.cid)
-            if o is None:
-                if r.kind not in (M.ORDER_SENT, M.ORDER_ACCEPTED):
-                    continue
-                o = Order(r.cid, r.strategy_id, r.symbol_id, r.side, r.order_type, r.tif, r.price, r.qty,
-                          r.reduce_only, r.client_tag, r.intent_id, r.source, r.ts_intent, 0,
-                          adopted=r.kind == M.ORDER_ACCEPTED)
-                store.add(o)
-            if r.order_id:
-                o.order_id = r.order_id
-            k = r.kind
-            if k in (M.ORDER_PARTIALLY_FILLED, M.ORDER_FILLED):
-                o.trade_ids.add(r.trade_id)
-                if o.status == O.PENDING:
-                    store.set_status(o, O.NEW)
-                store.set_cum(o, r.cum_qty)
-                if o.is_open:
-                    store.set_status(o, O.FILLED if k == M.ORDER_FILLED else O.PARTIALLY_FILLED)
-            elif k in (M.ORDER_ACCEPTED, M.ORDER_CANCELED, M.ORDER_EXPIRED, M.ORDER_REJECTED):
-                st = {M.ORDER_ACCEPTED: O.NEW, M.ORDER_CANCELED: O.CANCELED, M.ORDER_EXPIRED: O.EXPIRED,
-                      M.ORDER_REJECTED: O.REJECTED}[k]
-                if o.status == O.PENDING and st not in (O.NEW, O.REJECTED):
-                    store.set_status(o, O.NEW)
-                store.set_status(o, st)
-        self.event_seq = len(records)
-        self.epoch += 1
-        self.journal.append(JournalRecord(REC_EPOCH, epoch=self.epoch, wall_ns=time.time_ns()))
+        """Replay a journal and start a new epoch (see procs.exec.recovery)."""
+        from .recovery import rebuild, start_epoch
+
+        rebuild(self, records)
+        start_epoch(self)
 
     async def reconcile(self) -> dict[str, int]:
-        """Compare b25's open orders with the exchange's; returns what was done (for the log)."""
-        stats = {"exchange_open": 0, "known": 0, "adopted": 0, "canceled": 0, "queried": 0, "resent": 0}
-        flags = M.FLAG_RECOVERED
-        while True:
-            r = await self.rest.call("GET", "/fapi/v1/openOrders")
-            if r.outcome == OK and isinstance(r.data, list):
-                break
-            log.warn("reconcile_open_orders_failed", http=r.http, code=r.code, msg=r.msg)
-            await asyncio.sleep(max(0.2, self.limiter.wait_ms(int(time.time() * 1000), 40, 0) / 1000))
-        seen: set[str] = set()
-        for d in r.data:
-            sid = self.sym_id.get(str(d.get("symbol", "")))
-            cid = str(d.get("clientOrderId", ""))
-            stats["exchange_open"] += 1
-            if sid is None:
-                log.warn("reconcile_unknown_symbol", symbol=d.get("symbol"), cid=cid)
-                continue
-            seen.add(cid)
-            o = self.store.by_cid.get(cid)
-            if o is not None:
-                stats["known"] += 1
-                self._apply_order(o, d, flags)
-                continue
-            inst = self.instruments[sid]
-            assert inst is not None
-            if self.cfg.reconcile == "cancel":
-                c = await self.rest.call("DELETE", "/fapi/v1/order", {"symbol": inst.symbol, "origClientOrderId": cid})
-                stats["canceled"] += 1
-                self.c.inc(Counter.RECONCILE_CANCELED)
-                log.info("reconcile_canceled", cid=cid, symbol=inst.symbol, http=c.http, code=c.code)
-                continue
-            o = Order(cid, 0, sid, M.BUY if d.get("side") == "BUY" else M.SELL,
-                      M.LIMIT if d.get("type") == "LIMIT" else M.MARKET, _TIF_OF.get(str(d.get("timeInForce")), M.GTC),
-                      inst.price_to_ticks(str(d.get("price", "0"))), inst.qty_to_lots(str(d.get("origQty", "0"))),
-                      1 if d.get("reduceOnly") else 0, source=0, adopted=True)
-            o.order_id = int(d.get("orderId", 0))
-            self.store.add(o)
-            self.store.set_status(o, O.NEW)
-            self._emit(M.ORDER_ACCEPTED, o, flags=flags)
-            stats["adopted"] += 1
-            self.c.inc(Counter.ADOPTED)
-            self._apply_order(o, d, flags)
-        for o in list(self.store.open.values()):
-            if o.cid in seen:
-                continue
-            inst = self.instruments[o.symbol_id]
-            assert inst is not None
-            stats["queried"] += 1
-            q = await self.rest.call("GET", "/fapi/v1/order", {"symbol": inst.symbol, "origClientOrderId": o.cid})
-            if q.outcome == OK:
-                self._apply_order(o, q.data, flags)
-            elif q.outcome == REJECTED and q.code == -2013 and o.status == O.PENDING:
-                if self.cfg.recover_resend:
-                    stats["resent"] += 1
-                    self.c.inc(Counter.RESENDS)
-                    o.t_read = time.monotonic_ns()
-                    self._enqueue(PLACE, o)
-                else:
-                    self._set(o, O.REJECTED, reason=-2013, flags=flags)
-            else:
-                log.warn("reconcile_query_failed", cid=o.cid, http=q.http, code=q.code, msg=q.msg)
-                o.unknown = True
-                self._enqueue(QUERY, o)
-        while self._catching:
-            await asyncio.sleep(0.01)
-        return stats
+        from .recovery import reconcile
+
+        return await reconcile(self)
+
+    def prune(self, now_ns: int, keep_s: float = 600.0) -> int:
+        """Forget orders closed more than ``keep_s`` ago (late reports for them are then unknown)."""
+        return self.store.prune(now_ns - int(keep_s * 1e9))
 
     async def close(self) -> None:
         if self._pump_handle is not None:

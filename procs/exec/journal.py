@@ -21,7 +21,7 @@ import msgspec
 from procs.core import messages as M
 
 REC_EPOCH = 100  # a run of execution started: ``epoch`` is its number
-REC_CANCEL_ALL = 101  # a CANCEL_ALL intent was consumed (ring/ring_seq only)
+REC_POSITION = 102  # compaction: an intent ring's highest journaled SUBMIT sequence (ring/ring_seq)
 
 _LEN = struct.Struct("<I")
 
@@ -56,6 +56,7 @@ class JournalRecord(msgspec.Struct, array_like=True, omit_defaults=False):
     ring_seq: int = -1  # the intent's sequence in that ring
     epoch: int = 0
     wall_ns: int = 0
+    event_seq: int = 0  # the published OrderEvent's sequence (0: journal-only record)
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -143,5 +144,5 @@ def default_path(instance: str) -> str:
     return f"run/journal/{instance}/execution.journal"
 
 
-__all__ = ["Journal", "JournalRecord", "read_journal", "iter_journal", "REC_EPOCH", "REC_CANCEL_ALL",
+__all__ = ["Journal", "JournalRecord", "read_journal", "iter_journal", "REC_EPOCH", "REC_POSITION",
            "default_path", "M"]

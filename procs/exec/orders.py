@@ -9,6 +9,8 @@ and logged by the caller and never applied.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from procs.core import messages as M
@@ -87,6 +89,7 @@ class OrderStore:
         self.by_tag: dict[tuple[int, int], Order] = {}  # (strategy_id, client_tag) -> newest
         self.open: dict[str, Order] = {}
         self.counts = OpenCounts()
+        self.closed: deque[tuple[int, str]] = deque()  # (monotonic ns, cid) in closing order
 
     def add(self, o: Order) -> None:
         self.by_cid[o.cid] = o
@@ -119,7 +122,21 @@ class OrderStore:
                 self._count(o, 1)
             elif was_open:
                 self.open.pop(o.cid, None)
+                self.closed.append((time.monotonic_ns(), o.cid))
         return t
+
+    def prune(self, closed_before_ns: int) -> int:
+        """Forget orders that closed before ``closed_before_ns``; returns how many."""
+        n = 0
+        q = self.closed
+        while q and q[0][0] < closed_before_ns:
+            _, cid = q.popleft()
+            o = self.by_cid.pop(cid, None)
+            if o is not None:
+                n += 1
+                if self.by_tag.get((o.strategy_id, o.client_tag)) is o:
+                    del self.by_tag[(o.strategy_id, o.client_tag)]
+        return n
 
     def set_cum(self, o: Order, cum_qty: int) -> int:
         """Raise the cumulative filled qty (never lowers it); returns the lots newly filled."""

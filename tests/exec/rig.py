@@ -112,8 +112,9 @@ class Rig:
         self.procs.append(p)
         self.proc = p
         self.log = LogTail(p.stderr)
-        if wait:
-            self.log.wait("execution_started", 20)
+        if not wait:
+            return self.log
+        self.log.wait("execution_started", 20)
         if self.exec_c is None:
             self.exec_c = self.reg.consumer(self.instance, EXEC, "strategy", timeout=20)
             self.risk_c = self.reg.consumer(self.instance, EXEC, "risk", timeout=20)

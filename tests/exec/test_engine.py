@@ -234,3 +234,29 @@ def test_classify_when_answer_then_outcome(http: int, body: dict, outcome: int) 
     from procs.exec.transport import classify
 
     assert classify(http, body)[0] == outcome
+
+
+def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archived(tmp_path: Path) -> None:
+    from procs.exec import recovery
+
+    def first() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        for i in range(6):
+            submit(eng, i, i + 1)
+            wire.sent[-1][2](ack() if i % 2 else Reply(REJECTED, 400, {"code": -4164}, -4164, "x"))
+        eng.on_stream_event(otu("b25-1-2", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.journal.close()
+        recovery.compact(eng, tmp_path / "j")
+        assert eng.event_seq == max(r.event_seq for r in read_journal(tmp_path / "j.1")[0])
+    run(first)
+    assert (tmp_path / "j.1").exists() and len(read_journal(tmp_path / "j")[0]) < len(read_journal(tmp_path / "j.1")[0])
+
+    def second() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        assert eng.epoch == 2 and eng.processed_seq == [5, -1]
+        assert sorted(eng.store.open) == ["b25-1-2", "b25-1-4", "b25-1-6"]
+        assert eng.store.by_cid["b25-1-2"].trade_ids == {3} and eng.store.by_cid["b25-1-2"].cum_qty == 1
+        assert "b25-1-1" not in eng.store.by_cid  # closed in the earlier run: forgotten
+        submit(eng, 6, 7)
+        assert wire.sent[0][1]["newClientOrderId"] == "b25-2-1"
+    run(second)

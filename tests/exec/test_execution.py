@@ -260,7 +260,7 @@ def test_reconcile_when_exchange_has_orders_b25_never_sent_then_adopted_or_cance
 
 
 def test_restart_when_orders_open_then_rebuilt_from_journal_and_ids_never_repeat(make_rig: MakeRig) -> None:
-    rig = make_rig()
+    rig = make_rig(journal_rotate_mb=0.0001)  # the second start also compacts the journal
     rig.start()
     price = rig.mid() - FAR
     a = rig.intent(price=price)
@@ -276,6 +276,7 @@ def test_restart_when_orders_open_then_rebuilt_from_journal_and_ids_never_repeat
     rig.wait_for(lambda e: e["client_tag"] == b and e["kind"] == M.ORDER_CANCELED and e["flags"] & M.FLAG_RECOVERED)
     rec = log.wait("reconciled")
     assert rec["known"] == 1 and rec["queried"] == 1 and rec["adopted"] == 0
+    assert log.wait("journal_compacted")["open_orders"] == 2
     c = rig.intent(price=price - 2)
     acc_c = rig.wait_kind(c, M.ORDER_ACCEPTED)
     assert acc_a["client_order_id"].startswith("b25-1-") and acc_c["client_order_id"].startswith("b25-2-")
@@ -327,3 +328,10 @@ def test_control_when_shutdown_then_exits_cleanly_with_status_stopped(make_rig: 
     assert rig.proc is not None and rig.proc.wait(timeout=15) == 0
     st = read_status(rig.instance, "execution")
     assert st is not None and st["state"] == "STOPPED"
+
+
+def test_start_when_exchange_unreachable_then_sigterm_still_stops_cleanly(make_rig: MakeRig) -> None:
+    rig = make_rig(rest_url="http://127.0.0.1:9", reconnect_max_s=0.2)
+    log = rig.start(wait=False)
+    log.wait("exchange_info_failed")
+    assert rig.stop() == 0

@@ -1,0 +1,202 @@
+"""Recovery: rebuild execution's orders from the journal, compact a large journal, and
+reconcile with the exchange before any new intent is read.
+
+``rebuild`` replays every record silently (nothing is published): orders with their status,
+cumulative fills and trade ids, the strategies' tags, the highest SUBMIT sequence of each
+intent ring (so intents re-read after a crash are skipped), the event sequence and the epoch
+(the next run's client order ids start with ``b25-<epoch+1>-``).
+
+``compact`` writes the same state as a short journal (open orders only, with their trade ids
+and the ring positions) when the file has grown past ``journal_rotate_mb``; the old file is
+kept beside it as ``<journal>.<epoch>``.
+
+``reconcile``: the exchange's open orders (GET /fapi/v1/openOrders) are matched by client
+order id. Known ones are brought up to date (missed fills from userTrades first); unknown ones
+are adopted (ORDER_ACCEPTED with FLAG_RECOVERED) or cancelled per config; orders b25 thought
+open but the exchange does not list are queried for their final status, and an order that
+never reached the exchange (-2013) is sent again with the same id (``recover_resend``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from procs.core import log
+from procs.core import messages as M
+
+from . import orders as O
+from .counters import Counter
+from .journal import REC_EPOCH, REC_POSITION, JournalRecord
+from .orders import Order
+from .transport import OK, REJECTED
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+_TIF_OF = {"GTC": M.GTC, "IOC": M.IOC, "FOK": M.FOK, "GTX": M.GTX}
+PLACE, QUERY = 1, 3
+
+
+def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
+    """Orders, trade ids, intent positions and the epoch from a previous run's journal."""
+    store = eng.store
+    for r in records:
+        if r.kind == REC_EPOCH:
+            eng.epoch = max(eng.epoch, r.epoch)
+            continue
+        eng.epoch = max(eng.epoch, r.epoch)
+        if 0 <= r.ring < 2 and r.ring_seq > eng.processed_seq[r.ring]:
+            eng.processed_seq[r.ring] = r.ring_seq
+        if r.event_seq > eng.event_seq:
+            eng.event_seq = r.event_seq
+        if not r.cid:
+            continue
+        o = store.by_cid.get(r.cid)
+        if o is None:
+            if r.kind not in (M.ORDER_SENT, M.ORDER_ACCEPTED):
+                continue
+            o = Order(r.cid, r.strategy_id, r.symbol_id, r.side, r.order_type, r.tif, r.price, r.qty,
+                      r.reduce_only, r.client_tag, r.intent_id, r.source, r.ts_intent, 0,
+                      adopted=r.kind == M.ORDER_ACCEPTED)
+            store.add(o)
+        if r.order_id:
+            o.order_id = r.order_id
+        k = r.kind
+        if k in (M.ORDER_PARTIALLY_FILLED, M.ORDER_FILLED):
+            o.trade_ids.add(r.trade_id)
+            if o.status == O.PENDING:
+                store.set_status(o, O.NEW)
+            store.set_cum(o, r.cum_qty)
+            if o.is_open:
+                store.set_status(o, O.FILLED if k == M.ORDER_FILLED else O.PARTIALLY_FILLED)
+        elif k in (M.ORDER_ACCEPTED, M.ORDER_CANCELED, M.ORDER_EXPIRED, M.ORDER_REJECTED):
+            st = {M.ORDER_ACCEPTED: O.NEW, M.ORDER_CANCELED: O.CANCELED, M.ORDER_EXPIRED: O.EXPIRED,
+                  M.ORDER_REJECTED: O.REJECTED}[k]
+            if o.status == O.PENDING and st not in (O.NEW, O.REJECTED):
+                store.set_status(o, O.NEW)
+            store.set_status(o, st)
+    store.prune(time.monotonic_ns() + 1)  # closed in an earlier run: nothing will report on them
+
+
+def start_epoch(eng: Engine) -> None:
+    """This run's epoch: one more than any in the journal, recorded before any order is sent."""
+    eng.epoch += 1
+    eng.journal.append(JournalRecord(REC_EPOCH, epoch=eng.epoch, wall_ns=time.time_ns(),
+                                     event_seq=eng.event_seq))
+
+
+def snapshot(eng: Engine) -> list[JournalRecord]:
+    """The rebuilt state as journal records: replaying them gives the same open orders, trade
+    ids, ring positions, event sequence and epoch."""
+    out = [JournalRecord(REC_EPOCH, epoch=eng.epoch, wall_ns=time.time_ns(), event_seq=eng.event_seq)]
+    for ring, seq in enumerate(eng.processed_seq):
+        if seq >= 0:
+            out.append(JournalRecord(REC_POSITION, ring=ring, ring_seq=seq, epoch=eng.epoch))
+    for o in eng.store.open.values():
+        base = dict(cid=o.cid, strategy_id=o.strategy_id, symbol_id=o.symbol_id, side=o.side,
+                    order_type=o.order_type, tif=o.tif, price=o.price, qty=o.qty, reduce_only=o.reduce_only,
+                    client_tag=o.client_tag, order_id=o.order_id, ts_intent=o.ts_intent, intent_id=o.intent_id,
+                    source=o.source, epoch=eng.epoch)
+        out.append(JournalRecord(M.ORDER_SENT, **base))
+        if o.status != O.PENDING:
+            out.append(JournalRecord(M.ORDER_ACCEPTED, **base))
+        for t in sorted(o.trade_ids):
+            out.append(JournalRecord(M.ORDER_PARTIALLY_FILLED, trade_id=t, cum_qty=o.cum_qty, **base))
+    return out
+
+
+def compact(eng: Engine, path: Path, fsync: bool = True) -> Path:
+    """Replace the journal at ``path`` by ``snapshot(eng)``; the old file stays as
+    ``<path>.<epoch>``. Crash-safe: the new file is complete and synced before the renames."""
+    from .journal import Journal
+
+    tmp = path.with_name(path.name + ".compact")
+    tmp.unlink(missing_ok=True)
+    j = Journal(tmp, "never")
+    for r in snapshot(eng):
+        j.append(r)
+    if fsync:
+        os.fsync(j.fd)
+    j.close()
+    old = path.with_name(f"{path.name}.{eng.epoch}")
+    k = 0
+    while old.exists():
+        k += 1
+        old = path.with_name(f"{path.name}.{eng.epoch}.{k}")
+    os.link(path, old)  # the archive appears before the live name moves: no moment without either
+    os.replace(tmp, path)
+    log.info("journal_compacted", path=str(path), archive=str(old), open_orders=len(eng.store.open))
+    return old
+
+async def reconcile(eng: Engine) -> dict[str, int]:
+    """Compare b25's open orders with the exchange's; returns what was done (for the log)."""
+    stats = {"exchange_open": 0, "known": 0, "adopted": 0, "canceled": 0, "queried": 0, "resent": 0}
+    flags = M.FLAG_RECOVERED
+    while True:
+        r = await eng.rest.call("GET", "/fapi/v1/openOrders")
+        if r.outcome == OK and isinstance(r.data, list):
+            break
+        log.warn("reconcile_open_orders_failed", http=r.http, code=r.code, msg=r.msg)
+        await asyncio.sleep(max(0.2, eng.limiter.wait_ms(int(time.time() * 1000), 40, 0) / 1000))
+    seen: set[str] = set()
+    for d in r.data:
+        sid = eng.sym_id.get(str(d.get("symbol", "")))
+        cid = str(d.get("clientOrderId", ""))
+        stats["exchange_open"] += 1
+        if sid is None:
+            log.warn("reconcile_unknown_symbol", symbol=d.get("symbol"), cid=cid)
+            continue
+        seen.add(cid)
+        o = eng.store.by_cid.get(cid)
+        if o is not None:
+            stats["known"] += 1
+            eng._apply_order(o, d, flags)
+            continue
+        inst = eng.instruments[sid]
+        assert inst is not None
+        if eng.cfg.reconcile == "cancel":
+            c = await eng.rest.call("DELETE", "/fapi/v1/order", {"symbol": inst.symbol, "origClientOrderId": cid})
+            stats["canceled"] += 1
+            eng.c.inc(Counter.RECONCILE_CANCELED)
+            log.info("reconcile_canceled", cid=cid, symbol=inst.symbol, http=c.http, code=c.code)
+            continue
+        o = Order(cid, 0, sid, M.BUY if d.get("side") == "BUY" else M.SELL,
+                  M.LIMIT if d.get("type") == "LIMIT" else M.MARKET, _TIF_OF.get(str(d.get("timeInForce")), M.GTC),
+                  inst.price_to_ticks(str(d.get("price", "0"))), inst.qty_to_lots(str(d.get("origQty", "0"))),
+                  1 if d.get("reduceOnly") else 0, source=0, adopted=True)
+        o.order_id = int(d.get("orderId", 0))
+        eng.store.add(o)
+        eng.store.set_status(o, O.NEW)
+        eng._emit(M.ORDER_ACCEPTED, o, flags=flags)
+        stats["adopted"] += 1
+        eng.c.inc(Counter.ADOPTED)
+        eng._apply_order(o, d, flags)
+    for o in list(eng.store.open.values()):
+        if o.cid in seen:
+            continue
+        inst = eng.instruments[o.symbol_id]
+        assert inst is not None
+        stats["queried"] += 1
+        q = await eng.rest.call("GET", "/fapi/v1/order", {"symbol": inst.symbol, "origClientOrderId": o.cid})
+        if q.outcome == OK:
+            eng._apply_order(o, q.data, flags)
+        elif q.outcome == REJECTED and q.code == -2013 and o.status == O.PENDING:
+            if eng.cfg.recover_resend:
+                stats["resent"] += 1
+                eng.c.inc(Counter.RESENDS)
+                o.t_read = time.monotonic_ns()
+                eng._enqueue(PLACE, o)
+            else:
+                eng._set(o, O.REJECTED, reason=-2013, flags=flags)
+        else:
+            log.warn("reconcile_query_failed", cid=o.cid, http=q.http, code=q.code, msg=q.msg)
+            o.unknown = True
+            eng._enqueue(QUERY, o)
+    while eng._catching:
+        await asyncio.sleep(0.01)
+    return stats
+
