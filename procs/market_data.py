@@ -58,7 +58,12 @@ async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
     counters = Counters.create(instance, "market_data", Counter, Hist)
     instruments = await fetch_instruments(cfg)
     publisher = Publisher(build_registry(cfg.depth), instance, cfg.symbols)
-    handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder)
+    fast = cfg.book_engine == "numba"
+    if fast:
+        from procs.book.fastbook import warm_up
+
+        log.info("book_kernel_compiled", seconds=round(warm_up(), 3))  # not on the first live diff
+    handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder, fast=fast)
     feed = Feed(cfg, handler)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -36,4 +36,5 @@ class MarketDataConfig(Section):
     reconnect_max_s: float = 10.0
     snapshot_retry_s: float = 0.5
     cpu: int = -1
+    book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)

@@ -25,18 +25,20 @@ class FeedHandler:
     """Routes decoded frames to each symbol's BookSync and publishes what changed."""
 
     def __init__(self, symbols: list[str], instruments: dict[str, Instrument], kind: str,
-                 publisher: Publisher, counters: Counters, recorder: object | None = None) -> None:
+                 publisher: Publisher, counters: Counters, recorder: object | None = None,
+                 fast: bool = True) -> None:
         missing = [s for s in symbols if s not in instruments]
         if missing:
             raise ValueError(f"symbols missing from exchangeInfo: symbols={','.join(missing)}")
         self.symbols = symbols
         self.sid = {s: i for i, s in enumerate(symbols)}
         self.instruments = instruments
-        self.syncs = {s: BookSync(s, kind, instruments[s]) for s in symbols}
+        # fast: the numba FastBook parses and applies raw level arrays (procs/book/fastbook.py)
+        self.syncs = {s: BookSync(s, kind, instruments[s], fast=fast) for s in symbols}
         self.seq = dict.fromkeys(symbols, 0)
         self.last_depth_ns = dict.fromkeys(symbols, time.monotonic_ns())
         self.want_snapshot: set[str] = set(symbols)
-        self.decoder = FrameDecoder()
+        self.decoder = FrameDecoder(raw_levels=fast)
         self.pub = publisher
         self.c = counters
         self.recorder = recorder
@@ -59,7 +61,7 @@ class FeedHandler:
                 log.once("decode_error", "warn", "frame_decode_error", reason="not a valid frame",
                          frame=raw[:200].decode("utf-8", "replace"))
             return
-        if type(msg) is DepthUpdate:
+        if isinstance(msg, DepthUpdate):  # DepthUpdateRaw (fast path) is a subclass
             self._on_depth(msg, ts_recv)
         elif type(msg) is Trade:
             self._on_trade(msg.s, msg.t, msg.p, msg.q, msg.T, msg.m, ts_recv)
