@@ -75,6 +75,8 @@ SUBCOMMANDS = {
     "book": ("procs.book.cli", "rebuild order books from recordings, one JSON line per depth event"),
     "bench": ("procs.bench.cli", "benchmarks with the peer baseline beside every figure (JSON)"),
     "affinity": ("procs.affinity.cli", "propose, write or apply a CPU layout for the processes"),
+    "tui": ("tui.app", "the operator's screen (Textual) over the instance's shared memory"),
+    "monitor": ("procs.monitor", "the monitor in the foreground: /metrics, /health and the ops API"),
 }
 
 

@@ -40,6 +40,13 @@ def start(instance: str, timeout: float) -> int:
     env = dict(os.environ, B25_INSTANCE=instance)
     (ROOT / "run" / "log").mkdir(parents=True, exist_ok=True)
     os.chmod(ROOT / "run", 0o700)
+    token = ROOT / "run" / "monitor.token"
+    if not token.exists():  # the ops API's bearer token for state-changing calls
+        import secrets
+
+        fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24) + "\n")
     if not _running():
         subprocess.run([str(VENV_BIN / "supervisord"), "-c", str(CONF)], cwd=ROOT, env=env, check=True)
     deadline = time.monotonic() + timeout
