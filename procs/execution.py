@@ -24,7 +24,7 @@ import uvloop
 from procs.core import deploy, log
 from procs.core.agent import pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
-from procs.core.control import CancelAll, ControlInbox, Shutdown
+from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import EXEC, RISK_STATE, build_registry
 from procs.core.status import State, StatusWriter
@@ -191,6 +191,8 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             elif isinstance(cmd, Shutdown):
                 log.info("shutdown_requested", operator=cmd.operator)
                 stop.set()
+            elif not isinstance(cmd, Ping):
+                log.once(f"control_ignored:{type(cmd).__name__}", "info", "control_ignored", command=type(cmd).__name__)
         if inbox.bad:
             counters.set(Counter.BAD_CONTROL, inbox.bad)
         if now >= next_attach:

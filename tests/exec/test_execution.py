@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
+import urllib.request
 from collections import Counter as Tally
 from collections.abc import Callable
 
@@ -25,8 +27,9 @@ def sim_log_by_cid(rig: Rig) -> dict[str, list[str]]:
     return out
 
 
-def test_submit_when_limit_rests_then_accepted_and_cancel_round_trips(make_rig: MakeRig) -> None:
-    rig = make_rig()
+@pytest.mark.parametrize("intent_wait", ["thread", "poll"])
+def test_submit_when_limit_rests_then_accepted_and_cancel_round_trips(make_rig: MakeRig, intent_wait: str) -> None:
+    rig = make_rig(intent_wait=intent_wait)
     rig.start()
     tag = rig.intent(price=rig.mid() - FAR, qty=3)
     acc = rig.wait_kind(tag, M.ORDER_ACCEPTED)
@@ -335,3 +338,24 @@ def test_start_when_exchange_unreachable_then_sigterm_still_stops_cleanly(make_r
     log = rig.start(wait=False)
     log.wait("exchange_info_failed")
     assert rig.stop() == 0
+
+
+def test_stream_when_it_drops_and_fills_were_missed_then_caught_up_from_user_trades(make_rig: MakeRig) -> None:
+    rig = make_rig(reconnect_min_s=0.6)
+    log = rig.start()
+    mid = rig.mid()
+    req = urllib.request.Request(f"{rig.base}/fapi/v1/listenKey", method="POST",
+                                 headers={"X-MBX-APIKEY": "b25-test-key"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        key = json.loads(r.read())["listenKey"]
+    req = urllib.request.Request(f"{rig.base}/fapi/v1/listenKey?listenKey={key}", method="DELETE",
+                                 headers={"X-MBX-APIKEY": "b25-test-key"})
+    urllib.request.urlopen(req, timeout=5).close()  # the stream closes; execution reconnects after >= 0.3 s
+    tag = rig.intent(price=mid + FAR, qty=2, tif=M.IOC)  # fills while nobody listens
+    f = rig.wait_kind(tag, M.ORDER_FILLED)
+    assert f["cum_qty"] == 2 and f["trade_id"] > 0
+    assert len(log.events("user_stream_connected")) == 2
+    c = counters_of(rig.instance)
+    assert c["stream_reconnects"] == 1 and c["queries"] >= 1 and c["fills"] >= 1
+    assert sum(e["last_qty"] for e in rig.events if e["client_tag"] == tag and e["kind"] in
+               (M.ORDER_FILLED, M.ORDER_PARTIALLY_FILLED)) == 2
