@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 import aiohttp
 import msgspec
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from yarl import URL
 
 from procs.core import log
 
@@ -138,7 +139,8 @@ class RestTransport:
         """One REST request; never raises for network errors (they are UNKNOWN replies)."""
         params = dict(params or {})
         q = rest_query(self.creds, params, self.recv_window_ms) if signed else urlencode(params)
-        url = f"{self.base}{path}" + (f"?{q}" if q else "")
+        # encoded=True: the query goes out byte for byte as signed (no re-quoting by yarl)
+        url = URL(f"{self.base}{path}" + (f"?{q}" if q else ""), encoded=True)
         try:
             async with self.session.request(method, url) as r:
                 raw = await r.read()
