@@ -248,18 +248,18 @@ def test_reconcile_when_exchange_has_orders_b25_never_sent_then_adopted_or_cance
     px = f"{(rig.mid() - FAR) / 100:.2f}"
     code, body = rest_signed(rig.base, "POST", "/fapi/v1/order", {
         "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.002",
-        "price": px, "newClientOrderId": "out:sider/1"})
+        "price": px, "newClientOrderId": "outsider-1"})
     assert code == 200, body
     log = rig.start()
     if policy == "adopt":
-        ev = rig.wait_for(lambda e: e["client_order_id"] == "out:sider/1", what="adopted")[0]
+        ev = rig.wait_for(lambda e: e["client_order_id"] == "outsider-1", what="adopted")[0]
         assert ev["kind"] == M.ORDER_ACCEPTED and ev["flags"] & M.FLAG_RECOVERED and ev["qty"] == 2
         assert log.wait("reconciled")["adopted"] == 1
         send_command(rig.instance, "execution", CancelAll(operator="test"))
-        rig.wait_for(lambda e: e["client_order_id"] == "out:sider/1" and e["kind"] == M.ORDER_CANCELED)
+        rig.wait_for(lambda e: e["client_order_id"] == "outsider-1" and e["kind"] == M.ORDER_CANCELED)
     else:
         assert log.wait("reconciled")["canceled"] == 1
-    assert sim_log_by_cid(rig)["out:sider/1"] == ["NEW", "CANCELED"]
+    assert sim_log_by_cid(rig)["outsider-1"] == ["NEW", "CANCELED"]
 
 
 def test_restart_when_orders_open_then_rebuilt_from_journal_and_ids_never_repeat(make_rig: MakeRig) -> None:
