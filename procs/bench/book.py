@@ -233,9 +233,14 @@ def run(json_out: bool = True, quick: bool = False, repeats: int = 5) -> dict[st
     by = {r["impl"]: r for r in results}
     speedup = {f"b25_vs_{k}": round(by["b25"]["msgs_per_s"] / v["msgs_per_s"], 2)
                for k, v in by.items() if not k.startswith("b25") and "msgs_per_s" in v}
+    from procs.bench.book_live import run_live
+
+    live = run_live(quick=quick)
     return {"bench": "book", "data": str(DATA.relative_to(ROOT.parent)), "messages": len(frames),
             "levels": levels, "top_n": TOP_N, "repeats": repeats, "results": results,
-            "speedup": speedup, "targets": {"b25_vs_naive": 3.0, "b25_vs_nautilus": 1.5}, "live": None}
+            "speedup": speedup, "targets": {"b25_vs_naive": 3.0, "b25_vs_nautilus": 1.5,
+                                            "recv_to_publish_p50_us": 20, "recv_to_publish_p99_us": 80},
+            "live": live}
 
 
 def _peer_main(argv: list[str]) -> int:
