@@ -37,7 +37,6 @@ from procs.exec.intake import Intake
 from procs.exec.journal import Journal, default_path, read_journal
 from procs.exec.limiter import RateLimiter
 from procs.exec.pretrade import RiskLimits
-from procs.exec.ringcompat import ensure_void_padding
 from procs.exec.transport import RestTransport, WsApiTransport
 from procs.exec.userstream import UserStream
 from shm.counters import Counters
@@ -110,7 +109,6 @@ async def until_stop(stop: asyncio.Event, coro: Any) -> Any:
 
 
 async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: int, chash: str) -> int:
-    ensure_void_padding()
     cpu = pin_cpu(cfg.cpu)
     status = StatusWriter(instance, "execution", cpu, chash)
     counters = Counters.create(instance, "execution", Counter, Hist)

@@ -40,7 +40,6 @@ import psutil
 
 from procs.core import messages as M
 from procs.core.registry import EXEC, ORDERS_STRATEGY, build_registry
-from procs.exec.ringcompat import ensure_void_padding
 from procs.sim.config import DEFAULT_EXCHANGE_INFO
 from shm import layout as L
 from shm.counters import read_counters, summary_us
@@ -251,7 +250,6 @@ async def _baseline(ws_url: str, price_text: str, n: int, gap_ms: float, n_burst
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    ensure_void_padding()
     n_lat, gap_ms, n_burst = (150, 3.0, 400) if quick else (1500, 3.0, 5000)
     tmp = Path(tempfile.mkdtemp(prefix="b25-bench-exec-"))
     instance = f"bx{os.getpid()}"

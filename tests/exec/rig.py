@@ -18,12 +18,10 @@ import numpy as np
 from procs.core import messages as M
 from procs.core.registry import EXEC, ORDERS_MANUAL, ORDERS_STRATEGY, RISK_STATE, build_registry
 from procs.exec.journal import read_journal
-from procs.exec.ringcompat import ensure_void_padding
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 BTC, ETH = 0, 1
-ensure_void_padding()
 
 
 class LogTail:
