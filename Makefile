@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 RUN    := run
 INSTANCE ?= main
+CONFIG ?= b25.toml
 
 .PHONY: run test stop bench lint clean-shm status
 
@@ -22,13 +23,13 @@ lint: $(STAMP)
 
 run: $(STAMP)
 	@mkdir -p $(RUN)/log && chmod 700 $(RUN)
-	$(PY) scripts/run.py --instance $(INSTANCE)
+	$(PY) scripts/run.py --instance $(INSTANCE) --config $(CONFIG)
 
 stop: $(STAMP)
 	$(PY) scripts/run.py --stop --instance $(INSTANCE)
 
 status: $(STAMP)
-	$(VENV)/bin/supervisorctl -c supervisord.conf status
+	B25_INSTANCE=$(INSTANCE) B25_CONFIG=$(CONFIG) B25_SIM=true $(VENV)/bin/supervisorctl -c supervisord.conf status
 
 bench: $(STAMP)
 	$(VENV)/bin/b25 bench ipc --json

@@ -10,7 +10,6 @@ execution checks in line, publishes alerts to ``alerts.risk`` and takes control 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import msgspec
@@ -18,6 +17,7 @@ import msgspec
 from procs.core import deploy, log
 from procs.core.agent import StopFlag, install_signal_stop, pin_cpu, run_agent
 from procs.core.config import ConfigError, config_hash, load_section
+from procs.core.credentials import load_credentials
 from procs.core.status import State, StatusWriter
 from procs.riskeng.agent import PROC, RiskAgent, SignalSafeIdle, load_instruments
 from procs.riskeng.config import RiskConfig
@@ -34,12 +34,14 @@ def run(config: str | None, instance: str, rest_url: str | None = None) -> int:
         return 2
     if rest_url:
         cfg = msgspec.structs.replace(cfg, rest_url=rest_url)
-    key = cfg.api_key or os.environ.get("B25_API_KEY", "")
-    secret = cfg.api_secret or os.environ.get("B25_API_SECRET", "")
-    if cfg.reconcile and not (key and secret):
-        print("risk: reconcile = true needs api_key/api_secret in [risk] or B25_API_KEY/B25_API_SECRET",
-              file=sys.stderr)
-        return 2
+    key = secret = ""
+    if cfg.reconcile:
+        try:
+            key, secret = load_credentials(section="risk", rest_url=cfg.rest_url, api_key=cfg.api_key,
+                                           api_secret=cfg.api_secret, secrets_file=cfg.secrets_file)
+        except ValueError as exc:
+            print(f"risk: reconcile = true needs credentials: {exc}", file=sys.stderr)
+            return 2
     cpu = pin_cpu(cfg.cpu)
     status = StatusWriter(instance, PROC, cpu, config_hash(config))
     early = StopFlag()  # SIGTERM while waiting for exchangeInfo is still a clean stop

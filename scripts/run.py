@@ -36,8 +36,19 @@ def _running() -> bool:
         return False
 
 
-def start(instance: str, timeout: float) -> int:
-    env = dict(os.environ, B25_INSTANCE=instance)
+def _sim_enabled(config: Path) -> bool:
+    import tomllib
+
+    return bool(tomllib.loads(config.read_text()).get("deploy", {}).get("sim", True))
+
+
+def start(instance: str, timeout: float, config: Path) -> int:
+    config = config.resolve()
+    if not config.is_file():
+        print(f"config file not found: {config}", file=sys.stderr)
+        return 2
+    env = dict(os.environ, B25_INSTANCE=instance, B25_CONFIG=str(config),
+               B25_SIM="true" if _sim_enabled(config) else "false")
     (ROOT / "run" / "log").mkdir(parents=True, exist_ok=True)
     os.chmod(ROOT / "run", 0o700)
     token = ROOT / "run" / "monitor.token"
@@ -56,7 +67,8 @@ def start(instance: str, timeout: float) -> int:
         except OSError:
             time.sleep(0.2)
             continue
-        states = {i["name"]: i["statename"] for i in infos}
+        states = {i["name"]: i["statename"] for i in infos if not (i["name"] == "exchange_sim" and
+                                                                  env["B25_SIM"] == "false")}
         bad = {n: s for n, s in states.items() if s in ("FATAL", "BACKOFF", "EXITED")}
         if all(s == "RUNNING" for s in states.values()):
             print("all running: " + ", ".join(sorted(states)))
@@ -71,7 +83,8 @@ def start(instance: str, timeout: float) -> int:
     subprocess.run([str(VENV_BIN / "supervisorctl"), "-c", str(CONF), "status"])
     tui = ROOT / "tui" / "app.py"
     if tui.exists() and sys.stdout.isatty():
-        return subprocess.call([str(VENV_BIN / "b25"), "tui", "--instance", instance], cwd=ROOT)
+        return subprocess.call([str(VENV_BIN / "b25"), "tui", "--instance", instance, "--config", str(config)],
+                               cwd=ROOT)
     print("the system keeps running; `make stop` stops it")
     return 0
 
@@ -91,8 +104,9 @@ def main() -> int:
     ap.add_argument("--instance", default=os.environ.get("B25_INSTANCE", "main"))
     ap.add_argument("--stop", action="store_true")
     ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--config", type=Path, default=ROOT / "b25.toml", help="deployment file (b25.toml)")
     a = ap.parse_args()
-    return stop(a.instance) if a.stop else start(a.instance, a.timeout)
+    return stop(a.instance) if a.stop else start(a.instance, a.timeout, a.config)
 
 
 if __name__ == "__main__":

@@ -24,17 +24,27 @@ class ConfigError(ValueError):
 
 T = TypeVar("T")
 
+# Every top-level section a deployment file may have; a misspelled one ([riks]) would otherwise
+# be ignored silently and its process would run on defaults.
+KNOWN_SECTIONS = frozenset({"sim", "sim_trading", "market_data", "strategy", "execution", "risk",
+                            "monitor", "tui", "deploy"})
+
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     p = Path(path)
     try:
-        return tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file not found: path={p}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file is not valid TOML: path={p} reason={exc}") from None
+    unknown = sorted(set(data) - KNOWN_SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown section in config: path={p} section=[{unknown[0]}] "
+                          f"known={','.join(sorted(KNOWN_SECTIONS))}")
+    return data
 
 
 def convert(data: dict[str, Any], typ: type[T], where: str = "") -> T:

@@ -108,6 +108,7 @@ class RiskConfig(Section):
     rest_url: str = "http://127.0.0.1:9731"
     api_key: str = ""  # "" = env B25_API_KEY (never logged)
     api_secret: str = ""  # "" = env B25_API_SECRET
+    secrets_file: str = ""  # TOML with api_key / api_secret, mode 0600 (env B25_API_KEY/SECRET win)
     recv_window_ms: int = 5000
     reconcile_interval_s: float = 5.0
     reconcile_timeout_s: float = 3.0

@@ -1,0 +1,47 @@
+"""The deployment file: every shipped config decodes; mistakes fail naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from procs.core.config import ConfigError, load_section
+from procs.exec.config import ExecutionConfig
+from procs.mdfeed.config import MarketDataConfig
+from procs.mon.config import MonitorConfig
+from procs.riskeng.config import RiskConfig
+from procs.sim.config import SimConfig
+from procs.strat.config import StrategyEngineConfig
+from tests.conftest import ROOT
+
+SECTIONS = {"sim": SimConfig, "market_data": MarketDataConfig, "strategy": StrategyEngineConfig,
+            "execution": ExecutionConfig, "risk": RiskConfig, "monitor": MonitorConfig}
+
+
+@pytest.mark.parametrize("name", ["b25.toml", "b25.testnet.toml"])
+def test_shipped_config_when_loaded_then_every_section_decodes(name: str) -> None:
+    path = ROOT / name
+    for section, typ in SECTIONS.items():
+        load_section(path, section, typ)
+
+
+def test_load_section_when_field_misspelled_then_error_names_field(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[market_data]\nsymbolz = ["BTCUSDT"]\n')
+    with pytest.raises(ConfigError, match="symbolz"):
+        load_section(p, "market_data", MarketDataConfig)
+
+
+def test_load_section_when_wrong_type_then_error_names_field_and_type(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[market_data]\ndepth = "twenty"\n')
+    with pytest.raises(ConfigError, match=r"depth.*int|int.*depth"):
+        load_section(p, "market_data", MarketDataConfig)
+
+
+def test_read_when_section_misspelled_then_error_names_section(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[riks]\nmax_drawdown = "1"\n')
+    with pytest.raises(ConfigError, match=r"section=\[riks\]"):
+        load_section(p, "risk", RiskConfig)
