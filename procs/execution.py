@@ -160,7 +160,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             log.warn("intent_ring_recreated", ring=ring, journal_seq=engine.processed_seq[ring], position=position)
             engine.processed_seq[ring] = -1
 
-    intake = Intake(registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait, fix_seq)
+    intake = Intake(registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait, fix_seq, cfg.idle)
     inbox = ControlInbox(instance, "execution")
     stream = UserStream(rest, cfg.ws_stream_url, engine.on_stream_event, engine.on_stream_connected,
                         cfg.listen_key_keepalive_s, cfg.reconnect_min_s, cfg.reconnect_max_s)

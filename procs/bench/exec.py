@@ -7,8 +7,8 @@ Figures (execution's own shm histograms, log-linear buckets, upper bounds):
     and two loopback hops);
   * ``publish_to_wire``: the strategy's ring write (``ts_intent``) -> request written, which adds
     the wake-up of execution: measured for both intake modes (``thread``: a thread parked on
-    the ring's semaphore wakes the loop; ``poll``: the loop polls, then sleeps ~1 ms), with the
-    process's CPU use while idle and under the paced load;
+    the ring's semaphore wakes the loop; ``poll``: the loop polls, then sleeps ~1 ms;
+    ``poll-spin``: the loop never sleeps), with the process's CPU use idle and under the paced load;
   * ``orders_per_s_no_429``: orders acknowledged per second in a burst with zero 429 answers
     (exchange order limits raised so the pipeline, not the venue's quota, is measured).
 Peer baseline: a bare signed WebSocket API client (aiohttp, one request at a time) against the
@@ -150,7 +150,8 @@ def _hists(instance: str) -> dict[str, np.ndarray]:
 
 def _run_mode(instance: str, cfg: Path, strat: _Strategy, mode: str, rest: str, n_lat: int, gap_ms: float,
               n_burst: int) -> dict[str, Any]:
-    text = cfg.read_text().replace('intent_wait = "thread"', f'intent_wait = "{mode}"')
+    intent_wait, _, idle = mode.partition("-")
+    text = cfg.read_text().replace('intent_wait = "thread"', f'intent_wait = "{intent_wait}"\nidle = "{idle or "backoff"}"')
     mcfg = cfg.with_name(f"b25-{mode}.toml")
     mcfg.write_text(text)
     p, tail = _spawn(["-m", "procs.execution", "--config", str(mcfg), "--instance", instance])
@@ -274,7 +275,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                        f'fsync = "batch"\nintent_wait = "thread"\n')
         strat = _Strategy(instance)
         modes = {}
-        for mode in ("thread", "poll"):
+        for mode in ("thread", "poll", "poll-spin"):
             modes[mode] = _run_mode(instance, cfg, strat, mode, rest, n_lat, gap_ms, n_burst if mode == "thread" else 0)
         price_text = f"{(_mid(rest) - 200_000) / 100:.2f}"
         base = asyncio.run(_baseline(f"{ws}/ws-fapi/v1", price_text, n_lat, gap_ms, n_burst))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+import msgspec
+
 from procs.core.config import Section
 
 
@@ -40,8 +42,16 @@ class ExecutionConfig(Section):
     reconnect_max_s: float = 5.0
     listen_key_keepalive_s: float = 1800.0
     intent_wait: Literal["thread", "poll"] = "thread"  # how the loop learns of new intents
-    idle: str = "backoff"  # idle strategy alias of the intent waiter thread
+    # "poll" intake only: "spin" never sleeps (lowest latency, a whole core); anything else
+    # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.
+    idle: Literal["spin", "yield", "sleep", "block", "backoff"] = "backoff"
     cpu: int = -1
+
+    def __repr__(self) -> str:
+        # the secret must never reach a log line, whoever prints the config
+        fields = ", ".join(f"{k}={'***' if k == 'api_secret' and v else v!r}"
+                           for k, v in msgspec.structs.asdict(self).items())
+        return f"ExecutionConfig({fields})"
 
     def __post_init__(self) -> None:
         if self.breaker_failures < 1:

@@ -31,12 +31,13 @@ CONSUMER = "execution"
 class Intake:
     def __init__(self, registry: Registry, instance: str, on_intent: Callable[[int, int, tuple, int], None],
                  ready: Callable[[], bool], mode: str = "thread",
-                 fix_seq: Callable[[int, int], None] | None = None) -> None:
+                 fix_seq: Callable[[int, int], None] | None = None, idle: str = "backoff") -> None:
         self.registry = registry
         self.instance = instance
         self.on_intent = on_intent
         self.ready = ready
         self.mode = mode
+        self.spin = idle in ("spin", "yield")  # poll mode: never sleep
         self.fix_seq = fix_seq  # (ring, our stored cursor) -> None, called once per attach
         self.consumers: list[Consumer | None] = [None] * len(RINGS)
         self.waiter = Waiter(instance, CONSUMER) if mode == "thread" else None
@@ -136,7 +137,7 @@ class Intake:
                 await asyncio.sleep(0)
                 continue
             idle += 1
-            await asyncio.sleep(0 if idle < 50 else 0.001)  # uvloop timers have 1 ms resolution
+            await asyncio.sleep(0 if self.spin or idle < 50 else 0.001)  # uvloop timers have 1 ms resolution
 
     def close(self) -> None:
         self.stopping = True

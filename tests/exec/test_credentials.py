@@ -48,3 +48,8 @@ def test_signing_when_ws_params_then_matches_the_simulators_check() -> None:
     params = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "timestamp": "1"}
     ws_sign(Credentials("k", "s"), params)
     assert ws_signature_ok("s", params, params["signature"])
+
+
+def test_config_when_printed_then_secret_hidden() -> None:
+    text = repr(ExecutionConfig(api_key="k", api_secret="s3cret-value"))
+    assert "s3cret-value" not in text and "api_secret='***'" in text and "api_key='k'" in text
