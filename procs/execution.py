@@ -160,7 +160,14 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             log.warn("intent_ring_recreated", ring=ring, journal_seq=engine.processed_seq[ring], position=position)
             engine.processed_seq[ring] = -1
 
-    intake = Intake(registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait, fix_seq, cfg.idle)
+    failed: list[BaseException] = []
+
+    def fail(exc: BaseException) -> None:  # a broken invariant: exit 1 so supervisord restarts us
+        failed.append(exc)
+        stop.set()
+
+    intake = Intake(registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait, fix_seq, cfg.idle,
+                    fail)
     inbox = ControlInbox(instance, "execution")
     stream = UserStream(rest, cfg.ws_stream_url, engine.on_stream_event, engine.on_stream_connected,
                         cfg.listen_key_keepalive_s, cfg.reconnect_min_s, cfg.reconnect_max_s)
@@ -238,11 +245,11 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         risk.close()
         inbox.close()
         producer.close()
-        status.set_state(State.STOPPED)
+        status.set_state(State.FAILED if failed else State.STOPPED)
         counters.close()
         status.close()
-    log.info("execution_stopped", work=engine.work)
-    return 0
+    log.info("execution_stopped", work=engine.work, failed=bool(failed))
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,13 +31,15 @@ CONSUMER = "execution"
 class Intake:
     def __init__(self, registry: Registry, instance: str, on_intent: Callable[[int, int, tuple, int], None],
                  ready: Callable[[], bool], mode: str = "thread",
-                 fix_seq: Callable[[int, int], None] | None = None, idle: str = "backoff") -> None:
+                 fix_seq: Callable[[int, int], None] | None = None, idle: str = "backoff",
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
         self.registry = registry
         self.instance = instance
         self.on_intent = on_intent
         self.ready = ready
         self.mode = mode
         self.spin = idle in ("spin", "yield")  # poll mode: never sleep
+        self.on_error = on_error
         self.fix_seq = fix_seq  # (ring, our stored cursor) -> None, called once per attach
         self.consumers: list[Consumer | None] = [None] * len(RINGS)
         self.waiter = Waiter(instance, CONSUMER) if mode == "thread" else None
@@ -102,11 +104,22 @@ class Intake:
         self.reads += n
         return n
 
+    def _guarded_drain(self) -> int:
+        """drain_once; an exception is a broken invariant: stop reading and tell the process."""
+        try:
+            return self.drain_once()
+        except Exception as exc:
+            self.stopping = True
+            log.error("intake_failed", error=repr(exc))
+            if self.on_error is not None:
+                self.on_error(exc)
+            return 0
+
     def drain(self) -> None:
         """Loop side (thread mode): read everything, then let the thread park again."""
         if not self.ready() or self.stopping:
             return
-        n = self.drain_once()
+        n = self._guarded_drain()
         if n and any(c is not None and c.has_data() for c in self.consumers):
             self.loop.call_soon(self.drain)  # type: ignore[union-attr]  # more arrived: keep the loop fair
             return
@@ -131,7 +144,7 @@ class Intake:
     async def _poll_loop(self) -> None:
         idle = 0
         while not self.stopping:
-            n = self.drain_once() if self.ready() else 0
+            n = self._guarded_drain() if self.ready() else 0
             if n:
                 idle = 0
                 await asyncio.sleep(0)
