@@ -211,7 +211,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     try:
         if ws is not None:
             try:
-                await asyncio.wait_for(ws.up.wait(), 5)
+                await asyncio.wait_for(ws.up.wait(), 2)
             except TimeoutError:
                 log.warn("ws_api_not_up", url=cfg.ws_api_url, detail="reconciling over REST")
         try:

@@ -359,3 +359,36 @@ def test_stream_when_it_drops_and_fills_were_missed_then_caught_up_from_user_tra
     assert c["stream_reconnects"] == 1 and c["queries"] >= 1 and c["fills"] >= 1
     assert sum(e["last_qty"] for e in rig.events if e["client_tag"] == tag and e["kind"] in
                (M.ORDER_FILLED, M.ORDER_PARTIALLY_FILLED)) == 2
+
+
+def test_restart_when_killed_with_acks_outstanding_then_orders_found_not_resent(make_rig: MakeRig) -> None:
+    rig = make_rig()
+    rig.start()
+    price = rig.mid() - FAR
+    rig.fault(fault="slow_ack", ms=5000, count=-1, scope="ws")
+    tags = [rig.intent(price=price - i) for i in range(20)]
+    deadline = time.monotonic() + 10
+    while len([e for e in rig.order_log() if e["event"] == "NEW"]) < 20:  # the exchange acted ...
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    rig.stop(signal.SIGKILL)  # ... and execution dies before most answers arrive
+    rig.fault(fault="clear")
+    log = rig.start()
+    assert log.wait("reconciled")["known"] == 20
+    for t in tags:
+        rig.wait_kind(t, M.ORDER_ACCEPTED)
+    send_command(rig.instance, "execution", CancelAll(operator="test"))
+    for t in tags:
+        rig.wait_kind(t, M.ORDER_CANCELED)
+    by_cid = sim_log_by_cid(rig)
+    sent = [r.cid for r in rig.journal() if r.kind == M.ORDER_SENT]
+    assert len(sent) == 20 and all(by_cid[c] == ["NEW", "CANCELED"] for c in sent)
+    assert counters_of(rig.instance)["resends"] == 0
+
+
+def test_transport_when_ws_api_unreachable_then_orders_go_over_rest(make_rig: MakeRig) -> None:
+    rig = make_rig(ws_api_url="ws://127.0.0.1:9/ws-fapi/v1")
+    rig.start()
+    tag = rig.intent(price=rig.mid() - FAR)
+    rig.wait_kind(tag, M.ORDER_ACCEPTED)
+    assert counters_of(rig.instance)["rest_fallback"] >= 1
