@@ -10,6 +10,7 @@ import sys
 BENCHES = {
     "ipc": ("procs.bench.ipc", "rings vs faster-fifo, multiprocessing.Queue and os.pipe"),
     "book": ("procs.bench.book", "order-book path per depth message vs naive and nautilus_trader"),
+    "exec": ("procs.bench.exec", "order path: intent-to-wire, wire-to-ack, orders/s without 429 vs a bare WS client"),
     "e2e": ("procs.bench.e2e", "tick-to-order per stage through the real processes on exchange_sim"),
 }
 

@@ -212,7 +212,8 @@ class RestApp:
             return _err(404, -1000, f"Unknown path: {request.path}")
         raw_body = (await request.read()).decode("utf-8", "replace")
         status, body, headers = await self.rest_handler.handle_rest(
-            request.method, request.path, request.query_string, raw_body, request.headers
+            # the raw query as sent: the signature is over the bytes on the wire, not the decoded text
+            request.method, request.path, request.raw_path.partition("?")[2], raw_body, request.headers
         )
         headers = dict(headers)
         headers.setdefault("Content-Type", _JSON)
