@@ -453,8 +453,13 @@ class Stack:
         return _read_status(self.instance, proc)
 
     def pid(self, proc: str) -> int:
+        """The process's current pid: its status block's, else supervisord's or our child's (0 = none)."""
         st = self.status(proc)
-        return st["pid"] if st else (self.popen[proc].pid if proc in self.popen else 0)
+        if st:
+            return st["pid"]
+        if self._supervisord is not None:
+            return int(self.supervisor().supervisor.getProcessInfo(proc)["pid"])
+        return self.popen[proc].pid if proc in self.popen else 0
 
     def book(self, symbol: str) -> Any:
         """The latest ``book.<symbol>`` record (a numpy void copy)."""
@@ -508,11 +513,27 @@ class Stack:
 
         send_command(self.instance, proc, cmd)
 
-    def signal(self, proc: str, sig: int) -> int:
+    def send_signal(self, proc: str, sig: int) -> int:
         """Send ``sig`` to the process's current pid (from its status block); returns the pid."""
         pid = self.pid(proc)
         os.kill(pid, sig)
         return pid
+
+    def kill(self, proc: str, sig: int = signal.SIGKILL) -> int:
+        """Send ``sig`` (default SIGKILL) to the process and, if it is our child, reap it; returns the pid."""
+        pid = self.send_signal(proc, sig)
+        p = self.popen.get(proc)
+        if p is not None and p.pid == pid:
+            p.wait(15)
+        return pid
+
+    def health(self) -> tuple[int, dict]:
+        """The monitor's GET /health: (HTTP status, JSON body)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.monitor_port}/health", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
 
     # -- the simulator ---------------------------------------------------------------------------
     def sim_get(self, path: str, params: dict | None = None) -> Any:
