@@ -77,6 +77,7 @@ SUBCOMMANDS = {
     "affinity": ("procs.affinity.cli", "propose, write or apply a CPU layout for the processes"),
     "tui": ("tui.app", "the operator's screen (Textual) over the instance's shared memory"),
     "monitor": ("procs.monitor", "the monitor in the foreground: /metrics, /health and the ops API"),
+    "replay": ("procs.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
 }
 
 

@@ -39,6 +39,9 @@ class Counter(IntEnum):
     JOURNAL_RECORDS = 30
     RECOVERED = 31  # 1 once reconciliation finished and intents are accepted
     BAD_CONTROL = 32
+    # replay harness lockstep gauges (kept only with [execution] clock_instance set)
+    USER_EVENTS = 33  # user-data stream events handled (written after PENDING)
+    PENDING = 34  # gauge: requests queued or unanswered + events waiting for the exec ring + catch-up tasks
 
 
 class Hist(IntEnum):

@@ -125,6 +125,29 @@ class Engine:
         self._catching: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self.work = 0
+        # -- replay harness only (procs/replay): the simulated clock and the lockstep gauges ----
+        self.sim_clock: Any = None
+        if cfg.clock_instance:
+            from procs.core.simclock import SimClock
+
+            self.sim_clock = SimClock(cfg.clock_instance)
+            # every entry point leaves the PENDING gauge right when it returns
+            self.on_intent = self._gauged(self.on_intent, False)  # type: ignore[method-assign]
+            self._reply = self._gauged(self._reply, False)  # type: ignore[method-assign]
+            self.on_stream_event = self._gauged(self.on_stream_event, True)  # type: ignore[method-assign]
+
+    def _gauged(self, fn: Callable, user_event: bool) -> Callable:
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            finally:
+                self.set_pending_gauge()
+                if user_event:
+                    self.c.inc(Counter.USER_EVENTS)  # last: the barrier reads it before PENDING
+        return call
+
+    def set_pending_gauge(self) -> None:
+        self.c.set(Counter.PENDING, self.pending() + len(self.sink.q) + len(self._tasks))
 
     # -- events -------------------------------------------------------------------------------
     def _emit(self, kind: int, o: Order, *, reason: int = 0, last_px: int = 0, last_qty: int = 0,
@@ -222,7 +245,7 @@ class Engine:
     def _submit(self, ring: int, seq: int, t_read: int, intent_id: int, source: int, strategy_id: int,
                 symbol_id: int, side: int, order_type: int, tif: int, price: int, qty: int, reduce_only: int,
                 client_tag: int, ts_md_recv: int, ts_intent: int) -> None:
-        now = time.monotonic_ns()
+        now = time.monotonic_ns() if self.sim_clock is None else self.sim_clock.now_ns()
         rate = self.rate
         while rate and now - rate[0] >= 1_000_000_000:
             rate.popleft()
@@ -512,6 +535,8 @@ class Engine:
         t = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
+        if self.sim_clock is not None:
+            t.add_done_callback(lambda _t: self.set_pending_gauge())
 
     # -- user-data stream -----------------------------------------------------------------------
     def on_stream_event(self, ev: dict[str, Any], ts_recv: int) -> None:

@@ -51,7 +51,7 @@ class Feed:
         self.transport: WSTransport | None = None
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
-        self.fetching: set[str] = set()
+        self.fetching: set[str] = handler.fetching
         self.stopping = False
         self.attempt = 0
         self.session: aiohttp.ClientSession | None = None
@@ -130,10 +130,10 @@ class Feed:
             if not self.connected.is_set():
                 continue
             want = self.handler.want_snapshot - self.fetching
-            self.handler.want_snapshot.clear()
-            for s in want:
+            for s in want:  # in fetching before leaving want_snapshot: the gauge never dips to 0
                 self.fetching.add(s)
                 self._spawn(self._fetch(s))
+            self.handler.want_snapshot.clear()
 
     async def _fetch(self, symbol: str) -> None:
         url = f"{self.cfg.rest_url.rstrip('/')}{_DEPTH_PATH[self.cfg.kind]}"
@@ -155,6 +155,8 @@ class Feed:
                     log.once(f"snapshot_err:{symbol}", "warn", "snapshot_failed", symbol=symbol, reason=repr(exc))
                     await asyncio.sleep(self.cfg.snapshot_retry_s)
                     continue
+                if not self.handler.syncs[symbol].needs_snapshot:
+                    return  # a reconnect reset and another fetch already synced it meanwhile
                 st = self.handler.on_snapshot(symbol, body, time.monotonic_ns())
                 if st >= SyncStatus.GAP:
                     self.handler.want_snapshot.discard(symbol)
@@ -163,6 +165,7 @@ class Feed:
                 return
         finally:
             self.fetching.discard(symbol)
+            self.handler.update_pending()
 
     # -- watchdog ----------------------------------------------------------------------------
     async def _watchdog(self) -> None:

@@ -38,15 +38,29 @@ class FeedHandler:
         self.seq = dict.fromkeys(symbols, 0)
         self.last_depth_ns = dict.fromkeys(symbols, time.monotonic_ns())
         self.want_snapshot: set[str] = set(symbols)
+        self.fetching: set[str] = set()  # the feed's snapshot requests in flight (shared with it)
         self.decoder = FrameDecoder(raw_levels=fast)
         self.pub = publisher
         self.c = counters
         self.recorder = recorder
         self._decode_errors_seen = 0
+        self.update_pending()
 
     # -- frames ----------------------------------------------------------------------------
     def on_frame(self, raw: bytes, ts_recv: int) -> None:
         """One WebSocket text frame as received, stamped with ``time.monotonic_ns()``."""
+        try:
+            self._frame(raw, ts_recv)
+        finally:
+            # last, after everything the frame caused is published: a lockstep replay waits for it
+            self.update_pending()
+            self.c.inc(Counter.HANDLED)
+
+    def update_pending(self) -> None:
+        """The SNAPSHOTS_PENDING gauge: symbols that want or are fetching a snapshot."""
+        self.c.set(Counter.SNAPSHOTS_PENDING, len(self.want_snapshot | self.fetching))
+
+    def _frame(self, raw: bytes, ts_recv: int) -> None:
         c = self.c
         c.inc(Counter.MESSAGES)
         c.inc(Counter.BYTES, len(raw))
@@ -147,6 +161,7 @@ class FeedHandler:
             log.info("book_synced", symbol=symbol, last_update_id=sync.last_u, snapshot_id=snap.lastUpdateId)
         elif st >= SyncStatus.GAP:
             self._resync(symbol, st, sync.last_error)
+        self.update_pending()
         return st
 
     def reset_all(self) -> None:

@@ -41,6 +41,11 @@ class Counter(IntEnum):
     WATCHDOG_RESYNCS = 13
     RECORDER_DROPPED = 14
     UNKNOWN_STREAM = 15
+    # for the replay harness's lockstep barrier (procs/replay/lockstep.py): HANDLED counts frames
+    # whose books/trades are published (incremented last); SNAPSHOTS_PENDING is a gauge of
+    # symbols waiting for or fetching a REST snapshot
+    HANDLED = 16
+    SNAPSHOTS_PENDING = 17
 
 
 class Hist(IntEnum):

@@ -69,6 +69,10 @@ class Counter(IntEnum):
     DRAWDOWN_E8 = 17  # gauge
     DAILY_PNL_E8 = 18  # gauge
     GROSS_EXPOSURE_E8 = 19  # gauge
+    # replay harness lockstep gauges, kept only with [risk] sim_clock (procs/replay/lockstep.py):
+    # the ring positions a duty cycle handled and published risk.state for, written last
+    EXEC_DONE = 20
+    BOOK_DONE = 21
 
 
 class Hist(IntEnum):
@@ -141,7 +145,13 @@ class RiskAgent:
         self.writer = self.reg.writer(instance, RISK_STATE)
         self.alerts = self.reg.producer(instance, alerts_name(PROC))
         self.counters = Counters.create(instance, PROC, Counter, Hist)
-        self.engine = RiskEngine(cfg, instruments, self._publish_alert, self._send_cancel_all)
+        self.sim_clock = None
+        if cfg.sim_clock:  # a replay: the UTC day is the recording's (procs/core/simclock.py)
+            from procs.core.simclock import SimClock
+
+            self.sim_clock = SimClock(instance)
+        self.engine = RiskEngine(cfg, instruments, self._publish_alert, self._send_cancel_all,
+                                 None if self.sim_clock is None else self.sim_clock.now_s())
         self.n_symbols = len(instruments)
         self.rec = np.zeros(1, M.RiskState)
         self.inbox = C.ControlInbox(instance, PROC)
@@ -242,12 +252,17 @@ class RiskAgent:
             self.engine.evaluate()
         if self.engine.dirty or now >= self._next_publish:
             if now >= self._next_publish:
-                self.engine.evaluate(time.time())  # the UTC day roll needs the wall clock
+                # the UTC day roll needs the wall clock (the recording's in a replay)
+                self.engine.evaluate(time.time() if self.sim_clock is None else self.sim_clock.now_s())
                 self.refresh_counters()
                 if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
                     self._next_attach = now + ATTACH_RETRY_NS
                     self.attach(0.0)
             self.publish(time.monotonic_ns())
+        if self.sim_clock is not None:
+            for ring, ctr in ((self.exec_c, Counter.EXEC_DONE), (self.book_c, Counter.BOOK_DONE)):
+                if ring is not None:
+                    self.counters.set(ctr, ring.position)
         return n
 
     def drain_exec(self) -> int:

@@ -124,6 +124,9 @@ class RiskConfig(Section):
     attach_timeout_s: float = 0.0  # wait for exec/md.book at start; after that retried each second
     idle: str = "backoff"
     cpu: int = -1
+    # replay harness (``b25 replay``) only: the UTC day follows the simulator's ``sim.clock``
+    # block (procs/core/simclock.py) and the lockstep gauges are kept
+    sim_clock: bool = False
 
     def __post_init__(self) -> None:
         for f in ("max_daily_loss", "max_drawdown", "capital"):

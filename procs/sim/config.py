@@ -85,6 +85,18 @@ class SimConfig(Section):
     max_ws_buffer: int = 64 * 1024 * 1024  # a subscriber further behind than this is disconnected
     ws_max_msgs_per_s: int = 10  # client->server messages per market connection (exchange: 10; 0 = no limit)
     mark_interval_ms: int = 1000
+    # -- the replay harness (``b25 replay``, procs/replay); every field is off by default ----------
+    clock_instance: str = ""  # write the recording's time to this shm instance's ``sim.clock`` block
+    start_paused: bool = False  # the market source waits for ``POST /sim/resume`` (or step)
+    lockstep: bool = False  # serve recorded event N+1 only once the pipeline is quiescent (needs clock_instance)
+    replay_limit: int = 0  # serve only the first N recorded frames (0 = all)
+
+
+    def __post_init__(self) -> None:
+        if self.lockstep and not self.clock_instance:
+            raise ValueError("lockstep needs clock_instance: the shm instance of the pipeline it waits for")
+        if self.replay_limit < 0:
+            raise ValueError(f"replay_limit must be >= 0: replay_limit={self.replay_limit}")
 
 
 def _resolve(base: Path, name: str) -> str:

@@ -11,6 +11,12 @@ The first snapshot of each symbol is loaded before anything is served: a client 
 a snapshot early gets a newer one than the diffs it buffered, which the exchange's procedure
 handles (it drops diffs older than the snapshot). Recorded diffs older than the book are
 served but not applied. The frames are read into memory first (the recordings are a few MB).
+
+For the replay harness (``b25 replay``, procs/replay) and only when configured: ``replay_limit``
+serves a prefix of the recording; ``clock_instance`` writes each frame's recorded receive time
+to the ``sim.clock`` block (procs/core/simclock.py) before the frame is served; ``lockstep``
+awaits ``barrier.wait(t)`` before every frame (and once after the last), which returns when the
+pipeline has consumed and answered everything so far (procs/replay/lockstep.py).
 """
 
 from __future__ import annotations
@@ -95,6 +101,10 @@ class Replay:
     def __init__(self, market: Market, feed: Feed, hub: Hub, config: SimConfig) -> None:
         self.market, self.feed, self.hub, self.config = market, feed, hub, config
         self.frames: list[Frame] = list(iter_frames(config.replay))
+        if config.replay_limit:
+            del self.frames[config.replay_limit:]
+        self.clock = None  # SimClockWriter when config.clock_instance is set (the server opens it)
+        self.barrier = None  # procs.replay.lockstep.Barrier when config.lockstep (the server sets it)
         self.counts: Counter[str] = Counter()
         self.sent = 0
         self.finished = False
@@ -176,10 +186,15 @@ class Replay:
         t_wall0 = time.monotonic()
         t_rec0 = self.frames[0].ts_recv_ns if self.frames else 0
         since_yield = 0
+        clock, barrier = self.clock, self.barrier
         for i, fr in enumerate(self.frames):
             if not self.gate.running:
                 t_wall0 += await self.gate.wait()  # the recorded pace resumes, no burst
-            if speed > 0:
+            if clock is not None:
+                clock.set(fr.ts_recv_ns, i)  # before the barrier: timers due by now fire before event i
+            if barrier is not None:
+                await barrier.wait(fr.ts_recv_ns)
+            elif speed > 0:
                 due = t_wall0 + (fr.ts_recv_ns - t_rec0) / 1e9 / speed
                 ahead = due - time.monotonic()
                 if ahead > 0.0005:
@@ -199,6 +214,8 @@ class Replay:
                 self.counts["bad_frames"] += 1
                 log.once(f"replay_bad_frame:{type(exc).__name__}", "warn", "replay_bad_frame", index=i,
                          reason=f"{type(exc).__name__}: {exc}")
+        if barrier is not None and self.frames:
+            await barrier.wait(self.frames[-1].ts_recv_ns)  # the last event answered too
         self.finished = True
         log.info("replay_finished", frames=len(self.frames), sent=self.sent, **dict(self.counts))
 

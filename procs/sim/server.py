@@ -51,6 +51,8 @@ class SimServer:
         self.replay: Replay | None = None
         self.done = asyncio.Event()  # set when a (non-looping) replay has sent everything
         self.gate = SourceGate()  # pause / resume / step the market source
+        if config.start_paused:  # the replay harness resumes once every process is RUNNING
+            self.gate.pause()
         self.failed = asyncio.Event()  # a source or timer task died: the process exits non-zero
         self.failure: str | None = None
         self._tasks: list[asyncio.Task] = []
@@ -99,6 +101,8 @@ class SimServer:
         )
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
+        if self.replay is not None and self.config.clock_instance:
+            self._wire_replay_harness()
         if self.generator is not None:
             self._tasks.append(loop.create_task(self._run_generator()))
         else:
@@ -110,6 +114,21 @@ class SimServer:
             t.add_done_callback(self._task_done)
         log.info("listening", host=cfg.host, rest_port=self.rest_port, ws_port=self.ws_port,
                  source=cfg.source, symbols=self.replay.symbols if self.replay is not None else cfg.symbols)
+
+    def _wire_replay_harness(self) -> None:
+        """The simulated clock and, in lockstep, the pipeline barrier (``b25 replay`` only)."""
+        from procs.core.simclock import SimClockWriter
+
+        assert self.replay is not None
+        self.replay.clock = SimClockWriter(self.config.clock_instance)
+        if self.replay.frames:  # readers that start before the first event see the recording's start
+            self.replay.clock.set(self.replay.frames[0].ts_recv_ns, 0)
+        if self.config.lockstep:
+            from procs.replay.lockstep import Barrier
+
+            streams = getattr(self.rest_handler, "streams", None)  # the trading side's user-data streams
+            self.replay.barrier = Barrier(self.config.clock_instance, lambda: self.hub.frames_sent,
+                                          (lambda: streams.sent) if streams is not None else (lambda: 0))
 
     def _task_done(self, task: asyncio.Task) -> None:
         # error policy: a dead market source is a broken invariant, never a silent stall;
@@ -126,6 +145,11 @@ class SimServer:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.replay is not None and self.replay.clock is not None:
+            self.replay.clock.close()  # we created sim.clock: we remove it
+            self.replay.clock = None
+        if self.replay is not None and self.replay.barrier is not None:
+            self.replay.barrier.close()
         for s in list(self.hub.sessions):
             s.close()
         if self._router is not None:
@@ -274,6 +298,11 @@ class SimServer:
             "books": {s: {"last_u": b.last_u, "bids": len(b.bids), "asks": len(b.asks)}
                       for s, b in self.market.books.items() if b.bids or b.asks},
         })
+        streams = getattr(self.rest_handler, "streams", None)
+        if streams is not None:
+            out["user_events_sent"] = streams.sent
         if self.replay is not None:
             out["replay"] = self.replay.stats()
+            if self.replay.barrier is not None:
+                out["replay"]["lockstep"] = self.replay.barrier.stats()
         return out

@@ -48,6 +48,7 @@ class UserStreams:
         self.sessions: dict[str, list[WsSession]] = {}  # key -> sessions
         self.session_key: dict[int, str] = {}
         self.session_events: dict[int, set[str]] = {}  # ?events=A/B filter per session
+        self.sent = 0  # events written to sessions (the lockstep barrier compares execution's count)
         self._n = 0
 
     def create(self, account: str) -> str:
@@ -88,6 +89,7 @@ class UserStreams:
         for s in self.sessions.pop(key, []):
             self.session_key.pop(id(s), None)
             s.send_text(msg)
+            self.sent += 1
         account = self.keys.pop(key)[0]
         if self.by_account.get(account) == key:
             del self.by_account[account]
@@ -137,3 +139,4 @@ class UserStreams:
                 wanted = self.session_events.get(id(s))
                 if wanted is None or kind in wanted:
                     s.send_text(text)
+                    self.sent += 1

@@ -72,6 +72,9 @@ class StrategyEngineConfig(Section):
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
     idle: str = "backoff"
     cpu: int = -1
+    # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
+    # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
+    sim_clock: bool = False
 
     def __post_init__(self) -> None:
         ids = [s.id for s in self.strategies]

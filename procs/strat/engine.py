@@ -77,6 +77,13 @@ class Counter(IntEnum):
     UNKNOWN_ORDER_EVENTS = 14
     RUNNING = 15  # gauge: strategies running now
     CONTROL_COMMANDS = 16
+    # replay harness lockstep gauges, kept only with [strategy] sim_clock (procs/replay/lockstep.py);
+    # the *_DONE positions are written last in a duty cycle, after every intent it caused
+    CLOCK_SEEN = 17  # the simulated time the last duty cycle fired timers for
+    NEXT_TIMER = 18  # the earliest timer deadline (simulated ns)
+    BOOKS_DONE = 19  # md.book position handled
+    TRADES_DONE = 20  # md.trade position handled
+    EXEC_DONE = 21  # exec position handled
 
 
 class Hist(IntEnum):
@@ -112,6 +119,11 @@ class Engine:
         self.depth = depth
         self.counters = counters
         self.read_config = read_config
+        self.sim_clock = bool(cfg.sim_clock) and clock is None
+        if self.sim_clock:  # a replay: the recording's time (procs/core/simclock.py)
+            from procs.core.simclock import SimClock
+
+            clock = SimClock(instance)
         self.clock = clock or MonotonicClock()
         self.waiter = waiter
         self.registry = build_registry(depth)
@@ -153,6 +165,8 @@ class Engine:
         self._signals = self.registry.producer(instance, SIGNALS)
         self._publish_intent = self._orders.try_publish
         self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
+        if self.sim_clock:
+            self._tag_base = 0  # a replay starts from a fresh instance: tags must not depend on the host clock
         if cfg.state_file == "-":
             self.state_path: Path | None = None
         else:
@@ -213,9 +227,22 @@ class Engine:
         now = self.clock.now_ns()
         if now >= self._next_timer:
             n += self._fire_timers(now)
-        if now >= self._next_house:
-            self._housekeeping(now)
+        house = time.monotonic_ns() if self.sim_clock else now  # attach retries, saves: host time
+        if house >= self._next_house:
+            self._housekeeping(house)
+        if self.sim_clock:
+            self._lockstep_marks(now)
         return n
+
+    def _lockstep_marks(self, now: int) -> None:
+        """Where this duty cycle left off, for the replay's lockstep barrier (positions last)."""
+        c = self.counters
+        c.set(Counter.NEXT_TIMER, min(self._next_timer, (1 << 62)))
+        c.set(Counter.CLOCK_SEEN, now)
+        for ring, ctr in ((self._books, Counter.BOOKS_DONE), (self._trades, Counter.TRADES_DONE),
+                          (self._exec, Counter.EXEC_DONE)):
+            if ring is not None:
+                c.set(ctr, ring.position)
 
     def _drain_exec(self) -> int:
         poll = self._exec.poll_one
