@@ -502,11 +502,14 @@ class Engine:
             return
         if status is None:
             return
+        # a replay stamps the exchange's time here too: then an acknowledgement journals the same
+        # record whether the answer or the user-stream report (which has it) arrives first
+        ts = int(data.get("updateTime", 0) or 0) * 1_000_000 if self.sim_clock is not None else 0
         if status in (O.PARTIALLY_FILLED, O.FILLED):
             if o.status == O.PENDING:
-                self._set(o, O.NEW, flags=flags)
+                self._set(o, O.NEW, flags=flags, ts_event=ts)
             return
-        self._set(o, status, flags=flags)
+        self._set(o, status, flags=flags, ts_event=ts)
 
     async def _catch_up(self, o: Order, status: int | None, flags: int) -> None:
         """Fills the stream has not (yet) delivered, from GET /fapi/v1/userTrades, then the status."""

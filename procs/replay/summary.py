@@ -6,9 +6,18 @@ and a free-running replay. P&L is in the quote asset (USDT), average-cost accoun
 symbol, net of fees; the equity curve is marked at each fill's price and at the last mid.
 
 ``journal_sha256`` hashes the journal's timing-independent fields: every field of every record
-except ``wall_ns`` (host clock) and ``ts_intent`` (the strategy's monotonic stamp). Client order
-ids (``b25-<epoch>-<n>``), client tags, exchange order and trade ids, prices, quantities, fees,
-reasons, ring sequences and the exchange's event times (the recording's clock) all stay in.
+except ``wall_ns`` (host clock), ``ts_intent`` (the strategy's monotonic stamp) and
+``event_seq``, with the records grouped per order. Client order ids (``b25-<epoch>-<n>``),
+client tags, exchange order and trade ids, prices, quantities, fees, reasons, intent ring
+sequences and the exchange's event times (the recording's clock) all stay in.
+
+Why per order: within one market event execution handles the strategy's intents and the
+exchange's answers as they arrive (order 2's intent may be read before or after order 1's
+acknowledgement), so the interleaving of *different* orders' records in the file, and the
+published ``event_seq`` that numbers it, are timing; each order's own records, their order and
+every value in them are not (lockstep: requests reach the exchange in intent order, against the
+same book). Orders are taken in client-order-id order (ids are given in intent order); a denied
+intent, which has no id, is keyed by its intent ring and sequence.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import msgspec
 from procs.core import messages as M
 from procs.exec.journal import JournalRecord
 
-TIMING_FIELDS = ("wall_ns", "ts_intent")
+TIMING_FIELDS = ("wall_ns", "ts_intent", "event_seq")
 _LEN = struct.Struct("<I")
 _dec = msgspec.msgpack.Decoder(JournalRecord)
 _enc = msgspec.msgpack.Encoder()
@@ -63,9 +72,23 @@ def timing_independent(rec: JournalRecord) -> JournalRecord:
     return msgspec.structs.replace(rec, **dict.fromkeys(TIMING_FIELDS, 0))
 
 
+def _order_key(r: JournalRecord) -> tuple:
+    if r.cid:
+        head, _, n = r.cid.rpartition("-")
+        return (1, head, int(n) if n.isdigit() else 0, r.cid)
+    if r.kind >= 100:
+        return (0, "", r.kind, "")  # journal-only records (epoch): first
+    return (2, "", r.ring, str(r.ring_seq))  # a denied intent
+
+
+def canonical(records: list[JournalRecord]) -> list[JournalRecord]:
+    """Records grouped per order (stable: each order's records keep their journal order)."""
+    return sorted(records, key=_order_key)
+
+
 def journal_sha256(records: list[JournalRecord]) -> str:
     h = hashlib.sha256()
-    for r in records:
+    for r in canonical(records):
         b = _enc.encode(timing_independent(r))
         h.update(_LEN.pack(len(b)))
         h.update(b)
