@@ -40,7 +40,7 @@ import psutil
 from procs.core import messages as M
 from procs.core.registry import EXEC, build_registry
 from procs.sim.config import DEFAULT_EXCHANGE_INFO
-from procs.stack import Stack
+from procs.stack import Stack, merge
 from shm.counters import summary_us
 
 BIG = 10_000_000
@@ -60,9 +60,12 @@ def _hists(stack: Stack) -> dict[str, np.ndarray]:
             "execution": stack.counters("execution")[1]["intent_to_wire"]}
 
 
-def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None,
-        warmup_s: float = 3.0) -> dict[str, Any]:
-    """Run the pipeline for ``seconds`` (20, quick: 5) at ``rate`` depth events/s; the figures as a dict."""
+def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None, warmup_s: float = 3.0,
+        overrides: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Run the pipeline for ``seconds`` (20, quick: 5) at ``rate`` depth events/s; the figures as a dict.
+
+    ``overrides`` ({section: {field: value}}) change the deployment for an experiment (idle
+    strategies, intake mode, cpu pins); they are reported under ``settings.overrides``."""
     seconds = seconds if seconds is not None else (5.0 if quick else 20.0)
     work = Path(tempfile.mkdtemp(prefix="b25-bench-e2e-"))
     info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
@@ -70,18 +73,19 @@ def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None,
         rl["limit"] = BIG  # b25's own limiter follows exchangeInfo
     (work / "info.json").write_text(json.dumps(info))
     symbols = ["BTCUSDT", "ETHUSDT"]
-    overrides = {
+    base = {
         "sim": {"exchange_info": str(work / "info.json"), "generator": {"msg_rate": rate, "seed": 7}},
         "sim_trading": {"weight_limit_1m": BIG, "order_limit_10s": BIG, "order_limit_1m": BIG},
         "risk": {"max_orders_per_s": 0},
         "strategy": {"strategies": [], "idle": "backoff"},
     }
+    overrides_used = overrides or {}
     # sizes above the exchange's 100 USDT minimum notional, so orders are accepted (and cancelled)
     qty = {"BTCUSDT": "0.002", "ETHUSDT": "0.04"}
     echo = [{"id": f"echo_{s[:3].lower()}", "class": "strategies.echo:Echo", "symbols": [s],
              "params": {"mode": "alternate", "qty": qty[s]}} for s in symbols]
     load0 = os.getloadavg()
-    stack = Stack(work, overrides=overrides, strategies=echo)
+    stack = Stack(work, overrides=merge(base, overrides_used), strategies=echo)
     try:
         stack.start()
         time.sleep(warmup_s)  # numba, connections, first snapshots and the first orders are not the figure
@@ -131,7 +135,7 @@ def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None,
         "observer_lost": int(lost),
         "settings": {"rate_events_per_s": rate, "seconds": seconds, "warmup_s": warmup_s, "symbols": symbols,
                      "strategy": "strategies.echo:Echo (alternate)", "idle": "backoff",
-                     "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load0],
+                     "overrides": overrides_used, "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load0],
                      "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
         "cpu_percent": cpu,
         "exit_codes": codes,

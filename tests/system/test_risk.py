@@ -115,7 +115,8 @@ def test_drawdown_when_breached_then_trading_state_moves_as_configured(make_stac
         want = M.REDUCING if action == "REDUCING" else M.HALTED
         stack.wait_for(lambda: stack.risk_state()["trading_state"] == want, f"{action} after the drawdown")
         rs = stack.risk_state()
-        assert rs["halt_reason"] == S.REASON_DRAWDOWN and rs["drawdown_e8"] > 30_000_000
+        # the state stays once breached; the drawdown itself moves with the mark afterwards
+        assert rs["halt_reason"] == S.REASON_DRAWDOWN and rs["drawdown_e8"] > 0
         reason = "denied:reducing_only" if action == "REDUCING" else "denied:halted"
         pos = int(rs["position"][BTC])
         side = M.SELL if pos <= 0 else M.BUY  # adds to the position (or opens one)
