@@ -25,6 +25,7 @@ SIGTERM of the owner too, and the children get SIGTERM if the owner dies (PR_SET
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import json
@@ -178,6 +179,7 @@ class Stack:
     def start(self) -> Stack:
         """Write the config, start every process in priority order, wait until all are RUNNING."""
         self._install_signals()
+        atexit.register(self.stop)  # an owner that forgets stop() still cleans up on its way out
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             os.chmod(self.run_dir, 0o700)
@@ -234,6 +236,7 @@ class Stack:
         if self._stopped:
             return self.exit_codes
         self._stopped = True
+        atexit.unregister(self.stop)
         # a second Ctrl-C must not interrupt the clean-up half way
         old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
