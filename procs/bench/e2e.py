@@ -11,6 +11,8 @@ quota, is measured. After a warm-up the run measures, per stage:
   * ``execution``: intent read -> request written to the socket (execution's ``intent_to_wire``);
   * ``tick_to_order``: frame received -> request written, exact, from the ``ORDER_SENT``
     events on the ``exec`` ring (``ts_sent - ts_md_recv``, read as an observer);
+  * ``wire_to_ack``: request written -> the exchange's answer read (execution's histogram; not
+    part of tick-to-order: the simulator's work and two loopback hops);
   * ``md_to_intent``: frame received -> intent written (``ts_intent - ts_md_recv``, exact);
   * ``intent_to_wire``: intent written -> request written (``ts_sent - ts_intent``, exact), which
     adds execution's wake-up to the ``execution`` stage.
@@ -57,7 +59,8 @@ def _exact(ns: list[int]) -> dict[str, float]:
 def _hists(stack: Stack) -> dict[str, np.ndarray]:
     return {"md": stack.counters("market_data")[1]["recv_to_publish"],
             "strategy": stack.counters("strategy")[1]["book_to_intent"],
-            "execution": stack.counters("execution")[1]["intent_to_wire"]}
+            "execution": stack.counters("execution")[1]["intent_to_wire"],
+            "wire_to_ack": stack.counters("execution")[1]["wire_to_ack"]}
 
 
 def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None, warmup_s: float = 3.0,
