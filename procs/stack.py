@@ -188,14 +188,27 @@ class Stack:
                 self._start_supervisord()
             else:
                 for proc in self.procs:
-                    self.start_proc(proc)
                     if proc == "exchange_sim":
-                        self._wait_listening()
+                        self._start_sim()
+                    else:
+                        self.start_proc(proc)
             self.wait_running()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_sim(self, attempts: int = 3) -> None:
+        """The simulator first; a port taken between free_port() and its bind gets new ports."""
+        for attempt in range(attempts):
+            p = self.start_proc("exchange_sim")
+            try:
+                self._wait_listening()
+                return
+            except StackError:
+                if attempt + 1 == attempts or p.poll() is None or "start_failed" not in self.log_tail("exchange_sim"):
+                    raise
+            self._write_config()  # new ports for every process
 
     def start_proc(self, proc: str) -> subprocess.Popen:
         """Start (or start again) one process of the stack, unsupervised."""
