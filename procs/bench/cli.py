@@ -12,6 +12,7 @@ BENCHES = {
     "book": ("procs.bench.book", "order-book path per depth message vs naive and nautilus_trader"),
     "exec": ("procs.bench.exec", "order path: intent-to-wire, wire-to-ack, orders/s without 429 vs a bare WS client"),
     "e2e": ("procs.bench.e2e", "tick-to-order per stage through the real processes on exchange_sim"),
+    "replay": ("procs.bench.replay", "events/s of a recording through the full pipeline, free-running and lockstep, vs hftbacktest"),
 }
 
 

@@ -40,6 +40,7 @@ class ReplayOptions:
     work_dir: str | None = None  # where the stack's run dir goes (default: a temp dir, removed)
     keep_run_dir: bool = False
     timeout_s: float = 1800.0  # the whole replay, a safety net
+    instance: str | None = None  # shm instance (default: a fresh random one)
     progress: Callable[[int, int], None] | None = None  # (frames served, frames total)
 
 
@@ -137,7 +138,7 @@ def replay(opts: ReplayOptions) -> Result:
     work = Path(opts.work_dir or tempfile.mkdtemp(prefix="b25replay"))
     import uuid
 
-    instance = f"rp{uuid.uuid4().hex[:10]}"
+    instance = opts.instance or f"rp{uuid.uuid4().hex[:10]}"
     stack = Stack(work, instance=instance, overrides=overrides(opts, instance, symbols),
                         strategies=[strategy_entry(opts, symbols)], base_config=opts.config or ROOT / "b25.toml")
     try:
