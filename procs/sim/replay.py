@@ -190,10 +190,16 @@ class Replay:
         for i, fr in enumerate(self.frames):
             if not self.gate.running:
                 t_wall0 += await self.gate.wait()  # the recorded pace resumes, no burst
-            if clock is not None:
-                clock.set(fr.ts_recv_ns, i)  # before the barrier: timers due by now fire before event i
             if barrier is not None:
+                # event i-1 answered at its own time, then the clock moves and the timers due by
+                # now fire (and are answered) before event i: the clock never moves under work
+                await barrier.wait(clock.now_ns)
+                clock.set(fr.ts_recv_ns, i)
                 await barrier.wait(fr.ts_recv_ns)
+            elif clock is not None:
+                clock.set(fr.ts_recv_ns, i)
+            if barrier is not None:
+                pass  # paced by the pipeline alone
             elif speed > 0:
                 due = t_wall0 + (fr.ts_recv_ns - t_rec0) / 1e9 / speed
                 ahead = due - time.monotonic()
