@@ -1,8 +1,9 @@
 """The lockstep barrier: is the pipeline quiescent, i.e. has it consumed and answered everything?
 
-exchange_sim (with ``[sim] lockstep = true``) awaits ``Barrier.wait(t)`` before serving every
-recorded frame (and once after the last one); the replay harness uses ``Barrier.quiescent``
-from outside to know a free-running replay has drained. No message is exchanged: the barrier
+exchange_sim (with ``[sim] lockstep = true``) awaits ``Barrier.wait`` before serving every
+recorded frame — once at the previous frame's time, then, with the clock moved, once at the
+frame's own (procs/replay/__init__.py) — and once after the last one; the replay harness uses
+``Barrier.wait_blocking`` from outside to know a free-running replay has drained. No message is exchanged: the barrier
 reads counters and ring cursors the processes keep in shared memory anyway, plus a few gauges
 they keep only in a replay (``sim_clock`` / ``clock_instance`` in their config sections).
 
