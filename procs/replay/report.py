@@ -125,13 +125,17 @@ def write_plots(out: Path, series: dict, hists: dict[str, dict[str, list[int]]])
 
     fig, ax = plt.subplots(figsize=(9, 4))
     edges = [bucket_upper_ns(i) / 1000 for i in range(N_BUCKETS)]
+    used = [i for (proc, h) in STAGES for i, n in enumerate(hists.get(proc, {}).get(h) or ()) if n]
     for (proc, h), stage in STAGES.items():
         counts = hists.get(proc, {}).get(h)
         if counts and sum(counts):
-            ax.step(edges, counts, where="pre", label=f"{stage} (n={sum(counts)})")
+            total = sum(counts)  # shares, so a stage with few samples is as visible as market data
+            ax.step(edges, [c / total for c in counts], where="pre", label=f"{stage} (n={total})")
+    if used:
+        ax.set_xlim(edges[max(0, min(used) - 2)], edges[min(N_BUCKETS - 1, max(used) + 2)])
     ax.set_xscale("log")
     ax.set_xlabel("latency (us, bucket upper edge)")
-    ax.set_ylabel("samples")
+    ax.set_ylabel("share of the stage's samples")
     ax.set_title("per-stage latency (shm histograms)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
