@@ -47,3 +47,4 @@ class Counter(IntEnum):
 class Hist(IntEnum):
     INTENT_TO_WIRE = 0  # intent read from its ring -> request written to the socket
     WIRE_TO_ACK = 1  # request written -> the exchange's answer received
+    TICK_TO_WIRE = 2  # market-data frame received (the intent's ts_md_recv) -> request written

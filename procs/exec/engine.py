@@ -366,6 +366,8 @@ class Engine:
             if o.attempts == 1:
                 self.c.inc(Counter.ORDERS_SENT)
                 self.c.record(Hist.INTENT_TO_WIRE, t - o.t_read)
+                if o.ts_md_recv:  # 0 = not caused by a market-data event (timer, order event, manual)
+                    self.c.record(Hist.TICK_TO_WIRE, t - o.ts_md_recv)
                 self._emit(M.ORDER_SENT, o, journal=False)
         elif kind == CANCEL:
             self.c.inc(Counter.CANCELS_SENT)
