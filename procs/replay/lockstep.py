@@ -97,11 +97,12 @@ class Barrier:
     """Quiescence of one instance's pipeline (see the module docstring)."""
 
     def __init__(self, instance: str, frames_sent: Callable[[], int], user_events_sent: Callable[[], int],
-                 spin: int = 200) -> None:
+                 spin: int = 20, nap_s: float = 0.00005) -> None:
         self.instance = instance
         self.frames_sent = frames_sent
         self.user_events_sent = user_events_sent
-        self.spin = spin  # loop turns before we also sleep between checks
+        self.spin = spin  # loop turns before we also nap between checks
+        self.nap_s = nap_s
         self.c: dict[str, _Counters] = {}
         self.r: dict[str, _Ring] = {}
         self._wake: posix_ipc.Semaphore | None = None
@@ -109,6 +110,7 @@ class Barrier:
         self.waits = 0  # events we had to wait for (not quiescent at the first look)
         self.checks = 0
         self.wait_ns = 0
+        self.blocked: dict[str, int] = {}  # failed looks by the first condition that failed
 
     # -- attaching --------------------------------------------------------------------------
     def attach(self) -> None:
@@ -163,7 +165,7 @@ class Barrier:
         md = c.get("market_data")
         if md is not None:
             if md.get("handled") != self.frames_sent() or md.get("snapshots_pending"):
-                return False
+                return self._no("market_data")
         book = r[MD_BOOK].cursor() if MD_BOOK in r else 0
         trade = r[MD_TRADE].cursor() if MD_TRADE in r else 0
         st = c.get("strategy")
@@ -171,25 +173,35 @@ class Barrier:
         if st is not None:
             st_exec = st.get("exec_done")
             if st.get("books_done") != book or st.get("trades_done") != trade:
-                return False
+                return self._no("strategy_md")
             if st.get("clock_seen") < t_ns and st.get("next_timer") <= t_ns:
                 self._wake_strategy(t_ns)
-                return False
+                return self._no("strategy_timer")
         rk = c.get("risk")
         rk_exec = -1
         if rk is not None:
             rk_exec = rk.get("exec_done")
             if rk.get("book_done") != book:
-                return False
+                return self._no("risk_md")
         ex = c.get("execution")
         if ex is not None:
-            if ex.get("user_events") != self.user_events_sent() or ex.get("pending"):
-                return False
+            if ex.get("user_events") != self.user_events_sent():
+                return self._no("execution_user_stream")
+            if ex.get("pending"):
+                return self._no("execution_pending")
             orders = r.get(ORDERS_STRATEGY)
             if orders is not None and orders.consumer("execution") != orders.cursor():
-                return False
+                return self._no("execution_intents")
         ev = r[EXEC].cursor() if EXEC in r else 0
-        return (st is None or st_exec == ev) and (rk is None or rk_exec == ev)
+        if st is not None and st_exec != ev:
+            return self._no("strategy_exec")
+        if rk is not None and rk_exec != ev:
+            return self._no("risk_exec")
+        return True
+
+    def _no(self, why: str) -> bool:
+        self.blocked[why] = self.blocked.get(why, 0) + 1
+        return False
 
     def _wake_strategy(self, t_ns: int) -> None:
         if self._wake is not None and self._woken_for != t_ns:
@@ -208,9 +220,13 @@ class Barrier:
         while True:
             n += 1
             # the loop must turn: the simulator answers the pipeline's orders on it meanwhile
-            await asyncio.sleep(0 if n < self.spin else 0.0002)
+            await asyncio.sleep(0)
             if self.quiescent(t_ns):
                 break
+            if n >= self.spin:
+                # give the core away: on 2 cores four busy processes wait for it. A blocking
+                # nanosleep (~50-100 us) because the event loop's timers have 1 ms resolution.
+                time.sleep(self.nap_s)
         self.wait_ns += time.monotonic_ns() - t0
 
     def wait_blocking(self, t_ns: int, timeout_s: float, sleep_s: float = 0.001) -> bool:
@@ -224,4 +240,5 @@ class Barrier:
         return True
 
     def stats(self) -> dict:
-        return {"waits": self.waits, "checks": self.checks, "wait_s": round(self.wait_ns / 1e9, 3)}
+        return {"waits": self.waits, "checks": self.checks, "wait_s": round(self.wait_ns / 1e9, 3),
+                "blocked_by": dict(sorted(self.blocked.items()))}

@@ -56,6 +56,9 @@ class Hub:
         self._writable = asyncio.Event()
         self._writable.set()
         self.on_new_stream: Callable[[str], None] = lambda stream: None
+        # lockstep replay only: while ``hold`` is set, payloads wait in ``held`` for ``release()``
+        self.hold = False
+        self.held: list[tuple[str, str, bytes]] = []
 
     def subscribe(self, session: StreamSession, stream: str) -> None:
         subs = self.subs.get(stream)
@@ -92,7 +95,17 @@ class Hub:
         """Block while any subscriber's socket buffer is full (replay at speed 0)."""
         await self._writable.wait()
 
+    def release(self) -> int:
+        """Publish the payloads held back while ``hold`` was set (in order); returns how many."""
+        held, self.held = self.held, []
+        for stream, symbol, payload in held:
+            self.publish(stream, symbol, payload)
+        return len(held)
+
     def publish(self, stream: str, symbol: str, payload: bytes) -> None:
+        if self.hold:
+            self.held.append((stream, symbol, payload))
+            return
         subs = self.subs.get(stream)
         if not subs or self.faults.stalled(symbol):
             return

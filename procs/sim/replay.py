@@ -105,6 +105,7 @@ class Replay:
             del self.frames[config.replay_limit:]
         self.clock = None  # SimClockWriter when config.clock_instance is set (the server opens it)
         self.barrier = None  # procs.replay.lockstep.Barrier when config.lockstep (the server sets it)
+        self.user_streams = None  # the trading side's UserStreams (lockstep holds fills back with it)
         self.counts: Counter[str] = Counter()
         self.sent = 0
         self.finished = False
@@ -213,6 +214,14 @@ class Replay:
             if since_yield >= 64:
                 since_yield = 0
                 await asyncio.sleep(0)  # let REST and control messages in even when flat out
+            streams = self.user_streams if barrier is not None else None
+            if barrier is not None:
+                # lockstep: what the frame did to our resting orders (fills from a market trade,
+                # on the user-data stream) is handled before its market data goes out: two
+                # sockets into two processes, one order every time (the exchange, too, often
+                # reports a fill before the public trade)
+                self.hub.hold = True
+                sent0 = streams.sent if streams is not None else 0
             try:
                 self._serve(i, fr)
             except (ValueError, KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -220,6 +229,12 @@ class Replay:
                 self.counts["bad_frames"] += 1
                 log.once(f"replay_bad_frame:{type(exc).__name__}", "warn", "replay_bad_frame", index=i,
                          reason=f"{type(exc).__name__}: {exc}")
+            finally:
+                self.hub.hold = False
+            if barrier is not None:
+                if streams is not None and streams.sent != sent0:
+                    await barrier.wait(fr.ts_recv_ns)
+                self.hub.release()
         if barrier is not None and self.frames:
             await barrier.wait(self.frames[-1].ts_recv_ns)  # the last event answered too
         self.finished = True

@@ -127,6 +127,7 @@ class SimServer:
             from procs.replay.lockstep import Barrier
 
             streams = getattr(self.rest_handler, "streams", None)  # the trading side's user-data streams
+            self.replay.user_streams = streams
             self.replay.barrier = Barrier(self.config.clock_instance, lambda: self.hub.frames_sent,
                                           (lambda: streams.sent) if streams is not None else (lambda: 0))
 
