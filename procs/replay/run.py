@@ -176,16 +176,23 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"replay not finished after {opts.timeout_s}s: {rp}")
             time.sleep(0.05 if opts.mode == "lockstep" else 0.02)
-        # free-running: the last frames may still be on their way through the pipeline
+        # free-running: the last frames and answers may still be on their way through the
+        # pipeline. The simulator's counts come over HTTP, so: its counts, one look at the
+        # pipeline, its counts again; unchanged and quiescent means drained.
+        barrier.attach()
+        drained = False
+        drain_deadline = time.monotonic() + 30.0
         st = _get(f"{base}/sim/stats")
-        barrier.frames_sent = lambda: int(st["frames_sent"])
-        barrier.user_events_sent = lambda: int(st.get("user_events_sent", 0))
-        for _ in range(3):  # the counts can move while we look (late acks): look again with fresh ones
-            if barrier.wait_blocking(0, timeout_s=30.0):
-                st2 = _get(f"{base}/sim/stats")
-                if st2["frames_sent"] == st["frames_sent"] and st2.get("user_events_sent") == st.get("user_events_sent"):
-                    break
-                st = st2
+        while time.monotonic() < drain_deadline:
+            counts = (int(st["frames_sent"]), int(st.get("user_events_sent", 0)))
+            barrier.frames_sent = lambda c=counts: c[0]
+            barrier.user_events_sent = lambda c=counts: c[1]
+            ok = barrier.quiescent(0)
+            st = _get(f"{base}/sim/stats")
+            if ok and (int(st["frames_sent"]), int(st.get("user_events_sent", 0))) == counts:
+                drained = True
+                break
+            time.sleep(0.005)
         wall = time.monotonic() - t0
         if opts.progress is not None:
             opts.progress(frames, frames)
@@ -209,6 +216,13 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         instruments = {s: {"price_scale": ins[s].price_scale, "qty_scale": ins[s].qty_scale,
                            "contract_size": str(ins[s].contract_size)} for s in symbols if s in ins}
         lock = dict(st.get("replay", {}).get("lockstep", {}))
+        if not drained:  # say so (and what held it) rather than wait forever
+            ex, md = barrier.c.get("execution"), barrier.c.get("market_data")
+            lock["drain_timeout"] = {
+                "blocked_by": dict(barrier.blocked), "user_events_sent": st.get("user_events_sent"),
+                "user_events_handled": ex.get("user_events") if ex else None,
+                "exec_pending": ex.get("pending") if ex else None, "frames_sent": st.get("frames_sent"),
+                "md_handled": md.get("handled") if md else None}
     finally:
         barrier.close()
     codes = stack.stop()
