@@ -148,7 +148,7 @@ class BackoffIdle(IdleStrategy):
 
     alias = "backoff"
 
-    def __init__(self, waiter: Waiter | None, spins: int = 200, yields: int = 20,
+    def __init__(self, waiter: Waiter | None, spins: int = 50, yields: int = 2,
                  timeout_s: float = 0.05) -> None:
         self.waiter = waiter
         self.spins = spins
