@@ -38,3 +38,5 @@ class MarketDataConfig(Section):
     cpu: int = -1
     book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
+    # replay harness (``b25 replay --lockstep``) only: keep the counters its barrier reads
+    lockstep_gauges: bool = False

@@ -52,6 +52,8 @@ class Feed:
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.fetching: set[str] = handler.fetching
+        if cfg.lockstep_gauges:
+            handler.enable_lockstep_gauges()
         self.stopping = False
         self.attempt = 0
         self.session: aiohttp.ClientSession | None = None

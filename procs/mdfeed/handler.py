@@ -47,12 +47,16 @@ class FeedHandler:
         self.update_pending()
 
     # -- frames ----------------------------------------------------------------------------
-    def on_frame(self, raw: bytes, ts_recv: int) -> None:
-        """One WebSocket text frame as received, stamped with ``time.monotonic_ns()``."""
+    def enable_lockstep_gauges(self) -> None:
+        """Replay harness only: keep HANDLED and SNAPSHOTS_PENDING for the lockstep barrier
+        (procs/replay/lockstep.py); live, ``on_frame`` stays the plain method."""
+        self.on_frame = self._on_frame_gauged  # type: ignore[method-assign]
+
+    def _on_frame_gauged(self, raw: bytes, ts_recv: int) -> None:
         try:
-            self._frame(raw, ts_recv)
+            FeedHandler.on_frame(self, raw, ts_recv)
         finally:
-            # last, after everything the frame caused is published: a lockstep replay waits for it
+            # last, after everything the frame caused is published: the barrier waits for it
             self.update_pending()
             self.c.inc(Counter.HANDLED)
 
@@ -60,7 +64,8 @@ class FeedHandler:
         """The SNAPSHOTS_PENDING gauge: symbols that want or are fetching a snapshot."""
         self.c.set(Counter.SNAPSHOTS_PENDING, len(self.want_snapshot | self.fetching))
 
-    def _frame(self, raw: bytes, ts_recv: int) -> None:
+    def on_frame(self, raw: bytes, ts_recv: int) -> None:
+        """One WebSocket text frame as received, stamped with ``time.monotonic_ns()``."""
         c = self.c
         c.inc(Counter.MESSAGES)
         c.inc(Counter.BYTES, len(raw))

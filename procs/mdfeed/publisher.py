@@ -41,9 +41,9 @@ class Counter(IntEnum):
     WATCHDOG_RESYNCS = 13
     RECORDER_DROPPED = 14
     UNKNOWN_STREAM = 15
-    # for the replay harness's lockstep barrier (procs/replay/lockstep.py): HANDLED counts frames
-    # whose books/trades are published (incremented last); SNAPSHOTS_PENDING is a gauge of
-    # symbols waiting for or fetching a REST snapshot
+    # kept only with [market_data] lockstep_gauges, for the replay harness's barrier
+    # (procs/replay/lockstep.py): HANDLED counts frames whose books/trades are published
+    # (incremented last); SNAPSHOTS_PENDING is a gauge of symbols waiting for or fetching a snapshot
     HANDLED = 16
     SNAPSHOTS_PENDING = 17
 

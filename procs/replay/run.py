@@ -105,7 +105,7 @@ def overrides(opts: ReplayOptions, instance: str, symbols: list[str]) -> dict:
                 "symbols": symbols, "start_paused": True, "clock_instance": instance, "lockstep": lockstep,
                 "replay_limit": opts.limit_events, "replay_wait_subscriber": True},
         # the watchdog's silence limit is host time: a lockstep replay may be slower than the recording
-        "market_data": {"symbols": symbols, "stale_after_s": 3600.0 if lockstep else 30.0},
+        "market_data": {"symbols": symbols, "stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True},
         "strategy": {"strategies": [], "sim_clock": True, "cancel_on_stop": False, "pnl_log_interval_s": 0.0},
         "execution": {"clock_instance": instance, "fsync": "never"},
         # reconciliation polls the exchange on host time: off, the simulated account starts flat
