@@ -129,6 +129,91 @@ def wake_sem_name(instance: str, token: int) -> str:
     return shm_name(instance, f"wake.{token:x}")
 
 
+FIFO_TOKEN = 1 << 31  # a wake token with this bit names a FIFO, not a semaphore
+FIFO_DIR = "/dev/shm"
+
+
+def wake_fifo_path(instance: str, token: int) -> str:
+    """``/dev/shm/b25fifo.<instance>.<token>``: outside the ``b25.`` prefix, so segment tools
+    never try to map it."""
+    return f"{FIFO_DIR}/b25fifo.{instance}.{token & 0x7FFFFFFF:x}"
+
+
+class FdWaiter(Waiter):
+    """A Waiter an event loop can watch: producers write a byte to a FIFO instead of posting a
+    semaphore, so an asyncio process wakes straight from its epoll (no thread hop).
+
+    Use ``fileno()`` with ``loop.add_reader``; ``arm()`` before going idle (True = work is
+    already there, do not wait) and ``disarm()`` when woken.
+    """
+
+    def __init__(self, instance: str, agent: str) -> None:  # noqa: D107 - no semaphore
+        self.token = (L.name_hash(f"{instance}/{agent}") & 0x7FFFFFFF or 1) | FIFO_TOKEN
+        self.path = wake_fifo_path(instance, self.token)
+        try:
+            os.mkfifo(self.path, 0o600)
+        except FileExistsError:
+            pass
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        self._keep = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)  # no EOF when producers come and go
+        self.sem = None  # type: ignore[assignment]
+        self.sem_name = ""
+        self._slots = []
+        self._has_work = []
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def arm(self) -> bool:
+        """Flag every slot SLEEPING, fence, re-check: True when work arrived meanwhile."""
+        for words, slot in self._slots:
+            words[L.consumer_word(slot, L.C_SLEEPING)] = 1
+        full_fence()  # SLEEPING visible before the cursors are re-read (see shm.sequence)
+        if any(f() for f in self._has_work):
+            self.disarm()
+            return True
+        return False
+
+    def disarm(self) -> None:
+        for words, slot in self._slots:
+            words[L.consumer_word(slot, L.C_SLEEPING)] = 0
+        self.drain()
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def park(self, timeout_s: float) -> None:
+        """Blocking use outside an event loop (tests, tools)."""
+        import select
+
+        if not self.arm():
+            select.select([self.fd], [], [], timeout_s)
+            self.disarm()
+
+    def close(self, unlink: bool = True) -> None:
+        for words, slot in self._slots:
+            try:
+                words[L.consumer_word(slot, L.C_WAKE_TOKEN)] = 0
+            except (ValueError, IndexError):
+                pass
+        self._slots.clear()
+        self._has_work.clear()
+        for fd in (self.fd, self._keep):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if unlink:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
 class BlockIdle(IdleStrategy):
     """Block on the process's semaphore: ~0 CPU idle, a few microseconds to wake."""
 

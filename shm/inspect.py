@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
 import posix_ipc
 
 from . import layout as L
-from .segment import list_segments, list_semaphores, open_raw, pid_alive, unlink
+from .segment import list_fifos, list_segments, list_semaphores, open_raw, pid_alive, unlink
 
 
 def describe(full: str) -> dict[str, Any]:
@@ -67,5 +68,11 @@ def clean(instance: str | None = None, force: bool = False) -> tuple[list[str], 
                 posix_ipc.unlink_semaphore(sem)
                 removed.append(sem)
             except posix_ipc.ExistentialError:
+                pass
+        for path in list_fifos(instance):
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
                 pass
     return removed, refused

@@ -23,7 +23,7 @@ import numpy as np
 import posix_ipc
 
 from . import layout as L
-from .idle import Waiter, wake_sem_name
+from .idle import FIFO_TOKEN, Waiter, wake_fifo_path, wake_sem_name
 from .segment import Segment
 from .sequence import Sequence, full_fence
 
@@ -123,6 +123,7 @@ class Producer(_RingBase):
         self._sleep_idx = [L.consumer_word(k, L.C_SLEEPING) for k in range(self._n_cons)]
         self._token_idx = [L.consumer_word(k, L.C_WAKE_TOKEN) for k in range(self._n_cons)]
         self._sems: dict[int, posix_ipc.Semaphore | None] = {}
+        self._fifos: dict[int, int] = {}
         # broadcast rings never wait: their "gate" only moves forward in steps of a capacity
         self._gate_limit = self._compute_gate() if self._gating else self._next + self.capacity
         self._pack_into = self.struct.pack_into
@@ -256,6 +257,9 @@ class Producer(_RingBase):
                 self._post(w[ti])
 
     def _post(self, token: int) -> None:
+        if token & FIFO_TOKEN:
+            self._post_fifo(token)
+            return
         sem = self._sems.get(token)
         if sem is None:
             try:
@@ -267,6 +271,22 @@ class Producer(_RingBase):
             sem.release()
         except posix_ipc.ExistentialError:
             self._sems.pop(token, None)
+
+    def _post_fifo(self, token: int) -> None:
+        fd = self._fifos.get(token)
+        if fd is None:
+            try:
+                fd = os.open(wake_fifo_path(self.instance, token), os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                return  # no reader: the sleeping consumer died; its slot flag is stale
+            self._fifos[token] = fd
+        try:
+            os.write(fd, b"\x01")
+        except BlockingIOError:
+            pass  # the FIFO is full of wake-ups already
+        except OSError:
+            os.close(fd)
+            self._fifos.pop(token, None)
 
     # -- liveness ---------------------------------------------------------------------------
     @property
@@ -283,6 +303,9 @@ class Producer(_RingBase):
             if sem is not None:
                 sem.close()
         self._sems.clear()
+        for fd in self._fifos.values():
+            os.close(fd)
+        self._fifos.clear()
         self.records = None  # type: ignore[assignment]
         self._empty = None  # type: ignore[assignment]
         if unlink:

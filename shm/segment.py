@@ -223,6 +223,14 @@ def list_semaphores(instance: str | None = None) -> list[str]:
     return ["/" + p.name[4:] for p in sorted(SHM_DIR.iterdir()) if p.name.startswith(prefix)]
 
 
+def list_fifos(instance: str | None = None) -> list[str]:
+    """Paths of wake FIFOs (``shm.idle.FdWaiter``), optionally of one instance."""
+    prefix = f"b25fifo.{instance}." if instance else "b25fifo."
+    if not SHM_DIR.is_dir():
+        return []
+    return [str(p) for p in sorted(SHM_DIR.iterdir()) if p.name.startswith(prefix)]
+
+
 def open_raw(full: str) -> Segment | None:
     """Map an existing segment read-only-in-spirit for inspection (``b25 shm ls``)."""
     try:

@@ -31,11 +31,11 @@ def instance() -> Iterator[str]:
     a leak is caught where it happens rather than in /dev/shm after the run.
     """
     from shm.inspect import clean
-    from shm.segment import list_segments, list_semaphores
+    from shm.segment import list_fifos, list_segments, list_semaphores
 
     name = f"t{os.getpid()}x{uuid.uuid4().hex[:8]}"
     yield name
-    left = list_segments(name) + list_semaphores(name)
+    left = list_segments(name) + list_semaphores(name) + list_fifos(name)
     if left:
         clean(name, force=True)
         pytest.fail(f"test left shared memory behind: {left}")

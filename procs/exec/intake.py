@@ -9,6 +9,8 @@ Two ways to learn of new intents without spinning the loop:
     it when our consumer slot says it sleeps) and wakes the loop with ``call_soon_threadsafe``.
   * ``poll``: a coroutine polls, yields to the loop a few times, then sleeps ~1 ms (uvloop's
     timer resolution) between polls.
+  * ``fd``: the producers write a byte to a FIFO the loop watches (``shm.idle.FdWaiter``), so the
+    loop wakes straight from epoll: one wake-up instead of a thread's plus the loop's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 
 from procs.core import log
 from procs.core.registry import ORDERS_MANUAL, ORDERS_STRATEGY
-from shm.idle import Waiter
+from shm.idle import FdWaiter, Waiter
 from shm.registry import Registry
 from shm.ring import Consumer
 
@@ -42,7 +44,8 @@ class Intake:
         self.on_error = on_error
         self.fix_seq = fix_seq  # (ring, our stored cursor) -> None, called once per attach
         self.consumers: list[Consumer | None] = [None] * len(RINGS)
-        self.waiter = Waiter(instance, CONSUMER) if mode == "thread" else None
+        self.waiter: Waiter | None = (Waiter(instance, CONSUMER) if mode == "thread" else
+                                      FdWaiter(instance, CONSUMER) if mode == "fd" else None)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
         self.drained = threading.Event()
@@ -76,6 +79,10 @@ class Intake:
         if self.mode == "thread":
             self._thread = threading.Thread(target=self._park_loop, name="intake-waiter", daemon=True)
             self._thread.start()
+        elif self.mode == "fd":
+            assert isinstance(self.waiter, FdWaiter)
+            self.loop.add_reader(self.waiter.fileno(), self._on_wake)
+            self.loop.call_soon(self.drain)
         else:
             self._poller = self.loop.create_task(self._poll_loop())
 
@@ -116,14 +123,23 @@ class Intake:
             return 0
 
     def drain(self) -> None:
-        """Loop side (thread mode): read everything, then let the thread park again."""
+        """Loop side (thread and fd modes): read everything, then go idle again."""
         if not self.ready() or self.stopping:
             return
         n = self._guarded_drain()
         if n and any(c is not None and c.has_data() for c in self.consumers):
             self.loop.call_soon(self.drain)  # type: ignore[union-attr]  # more arrived: keep the loop fair
             return
+        if self.mode == "fd":
+            if self.waiter.arm():  # type: ignore[union-attr]  # work arrived while we flagged: no sleep
+                self.loop.call_soon(self.drain)  # type: ignore[union-attr]
+            return
         self.drained.set()
+
+    def _on_wake(self) -> None:
+        """fd mode: a producer wrote to our FIFO."""
+        self.waiter.disarm()  # type: ignore[union-attr]
+        self.drain()
 
     def _park_loop(self) -> None:
         assert self.waiter is not None and self.loop is not None
@@ -155,6 +171,11 @@ class Intake:
     def close(self) -> None:
         self.stopping = True
         self.drained.set()
+        if self.mode == "fd" and self.loop is not None and self.waiter is not None:
+            try:
+                self.loop.remove_reader(self.waiter.fileno())
+            except (ValueError, RuntimeError):
+                pass
         if self._thread is not None:
             self._thread.join(timeout=1.0)
         if self._poller is not None:

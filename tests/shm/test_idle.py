@@ -62,3 +62,25 @@ def test_backoff_spins_then_yields_then_parks(instance: str) -> None:
         assert b._n == 0
     finally:
         waiter.close()
+
+
+def test_fd_waiter_when_producer_publishes_then_fifo_becomes_readable(instance: str) -> None:
+    import select
+
+    from shm.idle import FdWaiter
+
+    p = Producer.create(instance, "r", REC, 8, L.POLICY_GATING, ("c",))
+    w = FdWaiter(instance, "agent")
+    c = Consumer.attach(instance, "r", REC, "c", timeout=1, waiter=w)
+    try:
+        assert w.arm() is False  # nothing there: go idle
+        assert select.select([w.fileno()], [], [], 0)[0] == []
+        p.try_publish(1, *([0] * 7))
+        assert select.select([w.fileno()], [], [], 5.0)[0] == [w.fileno()]  # woken by the publish
+        w.disarm()
+        assert select.select([w.fileno()], [], [], 0)[0] == []  # drained
+        assert w.arm() is True  # the record is still unread: no waiting
+    finally:
+        c.close()
+        w.close()
+        p.close(unlink=True)
