@@ -17,12 +17,15 @@ import uvloop
 
 from procs.core import log
 from procs.core.config import ConfigError, read_toml
+from procs.core.status import State, StatusWriter
 from procs.sim.config import SimConfig, load_sim_config
 from procs.sim.server import SimServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="TOML file; its [sim] section (and [sim_trading])")
+    parser.add_argument("--instance", default=None,
+                        help="write a status block (status.exchange_sim) in this shm instance, as supervisord runs it")
     parser.add_argument("--port", type=int, default=None, help="REST port (0 = ephemeral)")
     parser.add_argument("--ws-port", type=int, default=None, help="WebSocket port (0 = ephemeral)")
     parser.add_argument("--host", default=None)
@@ -84,18 +87,34 @@ def _wire_trading(server: SimServer, args: argparse.Namespace) -> None:
     server.set_handlers(rest_handler, ws_handler)
 
 
-async def _serve(server: SimServer) -> int:
+async def _serve(server: SimServer, instance: str | None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    # a status block like every b25 process, so /health and the TUI show a dead simulator as stale
+    status = StatusWriter(instance, "exchange_sim") if instance else None
+
+    def beat() -> None:
+        if status is not None and not stop.is_set():
+            status.beat(int(server.stats().get("frames_sent", 0)))
+            loop.call_later(0.1, beat)
+
+    if status is not None:
+        status.set_state(State.RUNNING)
+        beat()
     waits = [loop.create_task(stop.wait()), loop.create_task(server.failed.wait())]
     await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     for w in waits:
         w.cancel()
     log.info("stopping", failure=server.failure)
+    if status is not None:
+        status.set_state(State.STOPPING)
     await server.stop()
+    if status is not None:
+        status.set_state(State.FAILED if server.failure else State.STOPPED)
+        status.close()
     return 1 if server.failure else 0
 
 
@@ -109,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("config_error", reason=str(exc))
         return 2
     try:
-        rc = uvloop.run(_serve(server))
+        rc = uvloop.run(_serve(server, args.instance))
     except OSError as exc:  # e.g. port in use
         log.error("start_failed", reason=str(exc))
         return 1

@@ -223,12 +223,11 @@ class Stack:
         return p
 
     def command(self, proc: str) -> list[str]:
-        args = [sys.executable, "-m", f"procs.{proc}", "--config", str(self.config_path)]
-        return args if proc == "exchange_sim" else [*args, "--instance", self.instance]
+        return [sys.executable, "-m", f"procs.{proc}", "--config", str(self.config_path), "--instance", self.instance]
 
     def wait_running(self, procs: Iterable[str] | None = None, timeout: float | None = None) -> None:
         """Until every status block (of ``procs``) says RUNNING with a live pid; StackError names a laggard."""
-        todo = [p for p in (procs or self.procs) if p != "exchange_sim"]
+        todo = list(procs or self.procs)
         deadline = time.monotonic() + (timeout or self.start_timeout)
         while todo:
             for proc in list(todo):
