@@ -41,6 +41,7 @@ class ReplayOptions:
     keep_run_dir: bool = False
     timeout_s: float = 1800.0  # the whole replay, a safety net
     instance: str | None = None  # shm instance (default: a fresh random one)
+    stall_s: float = 120.0  # no frame served for this long: fail, saying what the barrier waits for
     progress: Callable[[int, int], None] | None = None  # (frames served, frames total)
 
 
@@ -163,9 +164,15 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         t0 = time.monotonic()
         _post(f"{base}/sim/resume")
         deadline = t0 + opts.timeout_s
+        last_sent, last_move = -1, time.monotonic()
         while True:
             st = _get(f"{base}/sim/stats")
             rp = st["replay"]
+            if rp["sent"] != last_sent:
+                last_sent, last_move = rp["sent"], time.monotonic()
+            elif time.monotonic() - last_move > opts.stall_s:
+                raise TimeoutError(f"replay stalled at frame {last_sent}/{frames} for {opts.stall_s}s; "
+                                   f"barrier: {rp.get('lockstep')}")
             if opts.progress is not None:
                 opts.progress(int(rp["sent"]), frames)
             if rp["finished"]:
