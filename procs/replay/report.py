@@ -51,6 +51,10 @@ def build_summary(res: Result) -> tuple[dict[str, Any], dict]:
         "events_per_s": round(events / res.wall_s, 1) if res.wall_s > 0 else 0.0,
         **pnl,
         "latency_us": latency_summary(res.latency, res.hists),
+        # host-time effects worth seeing next to events_per_s (the client-side rate limiter runs on
+        # host time: a replay faster than the recording may be throttled; it never changes the journal)
+        "execution": {k: int(res.counters.get("execution", {}).get(k, 0))
+                      for k in ("orders_sent", "cancels_sent", "denied", "rejected", "throttled", "rate_limited")},
         "journal_records": len(records),
         "journal_sha256": journal_sha256(records),
         "lockstep": res.lockstep,
