@@ -75,6 +75,9 @@ class Feed:
 
     def on_connected(self, transport: WSTransport) -> None:
         self.transport = transport
+        if self.stopping:  # SIGTERM arrived while we were connecting
+            transport.disconnect()
+            return
         self.disconnected.clear()
         self.connected.set()
         self.handler.touch_all(time.monotonic_ns())
@@ -93,6 +96,8 @@ class Feed:
             while not self.stopping:
                 try:
                     await ws_connect(lambda: _Listener(self), self.url(), websocket_handshake_timeout=5)
+                    if self.stopping:
+                        break
                     log.info("feed_connected", url=self.cfg.ws_url, attempt=self.attempt)
                     self.attempt = 0
                     await self.disconnected.wait()
