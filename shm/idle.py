@@ -229,27 +229,47 @@ class BlockIdle(IdleStrategy):
 
 
 class BackoffIdle(IdleStrategy):
-    """Spin a little, then yield, then block: microsecond latency under load, ~0 CPU idle."""
+    """Spin for a short time, then yield, then block: microsecond latency while events come
+    close together, ~0 CPU idle.
+
+    The spin phase is measured in time, not polls (a duty cycle may cost 0.1 us or 2 us): an
+    event that follows within ``spin_us`` is caught without a kernel wake-up (~35 us on a
+    small VM), and a quiet process gives its core back after that. ``spins`` caps the polls
+    before the clock is first read.
+    """
 
     alias = "backoff"
 
-    def __init__(self, waiter: Waiter | None, spins: int = 50, yields: int = 2,
-                 timeout_s: float = 0.05) -> None:
+    def __init__(self, waiter: Waiter | None, spins: int = 16, yields: int = 1,
+                 timeout_s: float = 0.05, spin_us: float = 150.0) -> None:
         self.waiter = waiter
         self.spins = spins
         self.yields = yields
         self.timeout_s = timeout_s
+        self.spin_ns = int(spin_us * 1000)
         self._n = 0
+        self._until = 0  # 0: timed spin not started; > 0: spinning until then; -1: over
+        self._yielded = 0
 
     def idle(self, work_count: int = 0) -> None:
         if work_count > 0:
             self._n = 0
+            self._until = 0
             return
         n = self._n
         self._n = n + 1
         if n < self.spins:
             return
-        if n < self.spins + self.yields:
+        if self._until == 0:
+            self._until = time.monotonic_ns() + self.spin_ns
+            self._yielded = 0
+            return
+        if self._until > 0:
+            if n & 15 or time.monotonic_ns() < self._until:  # the clock is read every 16th poll
+                return
+            self._until = -1
+        if self._yielded < self.yields:
+            self._yielded += 1
             os.sched_yield()
             return
         if self.waiter is not None:
@@ -259,6 +279,7 @@ class BackoffIdle(IdleStrategy):
 
     def reset(self) -> None:
         self._n = 0
+        self._until = 0
 
 
 ALIASES = ("spin", "yield", "sleep", "block", "backoff")

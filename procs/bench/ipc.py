@@ -140,9 +140,17 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
                     return seqs, ts
                 idle.idle(0)
 
+        poll_one = c.poll_one
+        spin = handle.mode == "spin"
+
         def recv_one() -> tuple[int, int]:
+            if spin:  # the busy-poll loop itself: nothing between two polls
+                r = poll_one()
+                while r is None:
+                    r = poll_one()
+                return r[0], r[1]
             while True:
-                r = c.poll_one()
+                r = poll_one()
                 if r is not None:
                     idle.idle(1)
                     return r[0], r[1]

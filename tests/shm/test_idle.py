@@ -51,15 +51,21 @@ def test_blocked_consumer_is_woken_by_publish_not_by_timeout(instance: str) -> N
         p.close(unlink=True)
 
 
-def test_backoff_spins_then_yields_then_parks(instance: str) -> None:
+def test_backoff_spins_for_its_time_then_yields_then_parks(instance: str) -> None:
     waiter = Waiter(instance, "agent")
     try:
-        b = BackoffIdle(waiter, spins=3, yields=2, timeout_s=0.001)
-        for _ in range(5):
+        b = BackoffIdle(waiter, spins=3, yields=1, timeout_s=0.001, spin_us=2000)
+        parked = []
+        waiter.park = lambda t: parked.append(t)  # type: ignore[method-assign]  # count, do not sleep
+        for _ in range(4):
+            b.idle(0)  # 3 free polls, then the timed spin starts
+        assert b._until > 0 and not parked
+        time.sleep(0.003)  # past spin_us
+        for _ in range(32):
             b.idle(0)
-        assert b._n == 5
+        assert b._until == -1 and b._yielded == 1 and parked  # yielded once, then parked
         b.idle(1)
-        assert b._n == 0
+        assert b._n == 0 and b._until == 0
     finally:
         waiter.close()
 
