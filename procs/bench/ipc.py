@@ -113,6 +113,11 @@ def _producer(transport: str, handle: Any, cpu: int | None, n_lat: int, rate: fl
         b = 4096 if transport == "b25-batch" else 256
         for s in range(start, start + n_tput, b):
             send_batch(s, min(b, start + n_tput - s))
+    elif transport in ("b25-spin", "b25-backoff"):
+        publish = handle.p.try_publish  # one record at a time, nothing else in the loop
+        for s in range(start, start + n_tput):
+            while not publish(s, 0, 0, 0, 0, 0, 0, 0):
+                pass
     else:
         for s in range(start, start + n_tput):
             send(s)
@@ -210,6 +215,11 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
     idle_wall = first - t0
     idle_cpu = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / max(idle_wall, 1e-9) * 100
     t_start = time.monotonic()
+    if transport == "b25-spin":  # one record at a time, busy-polling, nothing else in the loop
+        poll_one = handle.c.poll_one
+        while got < n_tput:
+            if poll_one() is not None:
+                got += 1
     while got < n_tput:
         if batch_mode:
             seqs, _ = recv_many()
