@@ -19,7 +19,7 @@ from procs.core.agent import StopFlag, install_signal_stop, pin_cpu, run_agent
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.credentials import load_credentials
 from procs.core.status import State, StatusWriter
-from procs.riskeng.agent import PROC, RiskAgent, SignalSafeIdle, load_instruments
+from procs.riskeng.agent import PROC, RiskAgent, load_instruments
 from procs.riskeng.config import RiskConfig
 from shm.idle import make_idle
 from shm.segment import DEFAULT_INSTANCE
@@ -64,7 +64,7 @@ def run(config: str | None, instance: str, rest_url: str | None = None) -> int:
         status.set_state(State.FAILED)
         status.close()
         return 2
-    rc = run_agent(agent, SignalSafeIdle(make_idle(cfg.idle, agent.waiter)), status, on_heartbeat=agent.heartbeat)
+    rc = run_agent(agent, make_idle(cfg.idle, agent.waiter), status, on_heartbeat=agent.heartbeat)
     status.close()
     return rc
 

@@ -21,8 +21,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import posix_ipc
-
 from procs.core import control, deploy, log
 from procs.core.agent import pin_cpu, run_agent
 from procs.core.config import ConfigError, load_section
@@ -39,25 +37,6 @@ from shm.segment import DEFAULT_INSTANCE
 PROC = "strategy"
 CONTROL_POLL_NS = 20_000_000
 _INFO_PATH = {"usdm": "/fapi/v1/exchangeInfo", "coinm": "/dapi/v1/exchangeInfo", "spot": "/api/v3/exchangeInfo"}
-
-
-class SignalSafeIdle(IdleStrategy):
-    """The configured idle strategy, but a signal that interrupts a parked wait is not an error:
-    posix_ipc raises SignalError from sem_timedwait on EINTR, and SIGHUP/SIGTERM arrive while
-    parked; the loop then sees the flag the handler set."""
-
-    def __init__(self, inner: IdleStrategy) -> None:
-        self.inner = inner
-        self.alias = inner.alias
-
-    def idle(self, work_count: int = 0) -> None:
-        try:
-            self.inner.idle(work_count)
-        except posix_ipc.SignalError:
-            pass
-
-    def reset(self) -> None:
-        self.inner.reset()
 
 
 class StrategyAgent:
@@ -149,7 +128,7 @@ def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter) -> IdleStrategy:
     idle = make_idle(cfg.idle, waiter)
     if isinstance(idle, (BackoffIdle, BlockIdle)):
         idle.timeout_s = cfg.timer_resolution_ms / 1000.0  # a parked agent still fires its timers on time
-    return SignalSafeIdle(idle)
+    return idle
 
 
 def main(argv: list[str] | None = None) -> int:

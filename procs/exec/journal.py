@@ -63,12 +63,9 @@ _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(JournalRecord)
 
 
-def read_journal(path: str | Path) -> tuple[list[JournalRecord], int]:
-    """(records, length of the good prefix in bytes); a torn or corrupt tail is left out."""
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return [], 0
+def parse_journal(data: bytes) -> tuple[list[JournalRecord], int]:
+    """(records, length of the good prefix) of ``<u32 len><msgpack>`` frames; a torn or corrupt
+    tail is left out."""
     out: list[JournalRecord] = []
     pos = 0
     n = len(data)
@@ -83,6 +80,15 @@ def read_journal(path: str | Path) -> tuple[list[JournalRecord], int]:
             break
         pos = end
     return out, pos
+
+
+def read_journal(path: str | Path) -> tuple[list[JournalRecord], int]:
+    """(records, length of the good prefix in bytes); a torn or corrupt tail is left out."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    return parse_journal(data)
 
 
 def iter_journal(path: str | Path) -> Iterator[JournalRecord]:

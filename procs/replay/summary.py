@@ -32,11 +32,11 @@ import msgspec
 
 from procs.core import messages as M
 from procs.exec.journal import JournalRecord
+from procs.exec.journal import parse_journal as _parse
 
 TIMING_FIELDS = ("wall_ns", "ts_intent", "event_seq")
-_LEN = struct.Struct("<I")
-_dec = msgspec.msgpack.Decoder(JournalRecord)
 _enc = msgspec.msgpack.Encoder()
+_LEN = struct.Struct("<I")  # the same length prefix as the journal frames
 KIND_NAMES = {M.ORDER_ACCEPTED: "accepted", M.ORDER_DENIED: "denied", M.ORDER_REJECTED: "rejected",
               M.ORDER_PARTIALLY_FILLED: "partially_filled", M.ORDER_FILLED: "filled",
               M.ORDER_CANCELED: "canceled", M.ORDER_EXPIRED: "expired", M.ORDER_CANCEL_REJECTED: "cancel_rejected",
@@ -53,19 +53,7 @@ STAGES = {  # per-stage latency: (process, histogram) -> the stage's name in the
 
 def parse_journal(data: bytes) -> list[JournalRecord]:
     """The records of a journal (``<u32 len><msgpack>`` frames); a torn tail is left out."""
-    out: list[JournalRecord] = []
-    pos, n = 0, len(data)
-    while pos + 4 <= n:
-        (ln,) = _LEN.unpack_from(data, pos)
-        end = pos + 4 + ln
-        if end > n:
-            break
-        try:
-            out.append(_dec.decode(data[pos + 4:end]))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            break
-        pos = end
-    return out
+    return _parse(data)[0]
 
 
 def timing_independent(rec: JournalRecord) -> JournalRecord:

@@ -29,7 +29,7 @@ from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
 from shm.counters import Counters
-from shm.idle import IdleStrategy, Waiter
+from shm.idle import Waiter
 from shm.ring import Consumer
 from shm.segment import LayoutError
 
@@ -78,27 +78,6 @@ class Counter(IntEnum):
 class Hist(IntEnum):
     FILL_TO_STATE = 0  # OrderEvent.ts_recv (execution got the fill) -> risk.state written
     RECONCILE = 1  # account + positionRisk round trips
-
-
-class SignalSafeIdle(IdleStrategy):
-    """Wraps an idle strategy so SIGTERM arriving while parked on the semaphore is a wake-up.
-
-    posix_ipc raises SignalError from an interrupted ``acquire``, which would end the agent
-    with exit status 1 instead of a clean stop (proposed fix: catch it in ``Waiter.park``).
-    """
-
-    def __init__(self, inner: IdleStrategy) -> None:
-        self.inner = inner
-        self.alias = inner.alias
-
-    def idle(self, work_count: int = 0) -> None:
-        try:
-            self.inner.idle(work_count)
-        except posix_ipc.SignalError:
-            pass
-
-    def reset(self) -> None:
-        self.inner.reset()
 
 
 def load_instruments(cfg: RiskConfig, symbols: list[str], should_stop: Callable[[], bool],
