@@ -27,7 +27,10 @@ pytestmark = pytest.mark.proc
 RECORDING = "hftbacktest-binance/usdm/btcusdt_20240718.gz"  # 11414 frames, 3 minutes of BTCUSDT
 GOLDEN = Path(__file__).with_name("golden")
 STRATEGIES = {
-    "market_maker": ("strategies.market_maker:MarketMaker", {}),
+    # params pinned here, not taken from the deployment's b25.toml, so editing it never moves a golden
+    "market_maker": ("strategies.market_maker:MarketMaker",
+                     {"quote_qty": "0.001", "max_position": "0.01", "price_ref": "microprice", "spread_ticks": 10,
+                      "skew_ticks": 5.0, "requote_ticks": 2}),
     # a shorter cooldown and a larger position limit than the defaults: it keeps trading all along
     "imbalance": ("strategies.imbalance:ImbalanceTaker", {"max_position": "0.02", "cooldown_ms": 200}),
 }
