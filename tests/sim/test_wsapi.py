@@ -5,38 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-from procs.core.instruments import load_exchange_info
 from procs.sim.orderapi import build_trading
 from procs.sim.signing import sign, ws_payload
-from procs.sim.trade_book import SettableMarket
 from procs.sim.trading_config import TradingConfig
-
-ROOT = Path(__file__).resolve().parents[2]
-SYM = "BTCUSDT"
-KEY, SECRET = "b25-test-key", "b25-test-secret"
-
-
-class Session:
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-        self.closed = False
-
-    def send_text(self, text: str) -> None:
-        self.sent.append(json.loads(text))
-
-    def close(self) -> None:
-        self.closed = True
+from tests.sim.tradehelpers import KEY, SECRET, SYM, Session, seeded_market
 
 
 class Rig:
     def __init__(self, **cfg: Any) -> None:
-        self.market = SettableMarket(load_exchange_info(ROOT / "procs/sim/exchange_info_default.json"))
-        for i in range(5):
-            self.market.set_level(SYM, True, 5999900 - i * 100, 1000)
-            self.market.set_level(SYM, False, 6000100 + i * 100, 1000)
+        self.market = seeded_market()
         cfg.setdefault("timestamp_clock", "market")  # the hand-driven market's clock is fixed
         self.rest, self.ws = build_trading(self.market, TradingConfig(**cfg))
         self.s = Session()
