@@ -144,6 +144,7 @@ class RiskAgent:
         self._next_publish = 0
         self._next_cmd = 0
         self._next_attach = 0
+        self._seed_pending = False
         self._publish_every = cfg.publish_interval_ms * 1_000_000
         self._closed = False
 
@@ -171,8 +172,12 @@ class RiskAgent:
     def on_start(self) -> None:
         self.attach(self.cfg.attach_timeout_s)
         if self.reconciler is not None and self.cfg.seed_from_exchange:
-            self.drain_exec()  # the backlog first: fills made while we were down count once
-            self.engine.seed(self.reconciler.check_once())
+            if self.exec_c is not None:
+                self.seed_from_exchange()
+            else:
+                # no exec ring yet: seeding now and reading its backlog later would count the
+                # fills made meanwhile twice (once in the exchange position, once from the ring)
+                self._seed_pending = True
         self.refresh_counters()  # a reopened counters segment still holds the last run's values
         self.publish(time.monotonic_ns())
         if self.reconciler is not None:
@@ -180,6 +185,14 @@ class RiskAgent:
         log.info("risk_started", instance=self.instance, symbols=self.engine.symbols, state=self.engine.ts.name,
                  money_scale=self.engine.ledger.money_scale, reconcile=self.cfg.reconcile,
                  exec_attached=self.exec_c is not None, book_attached=self.book_c is not None)
+
+    def seed_from_exchange(self) -> None:
+        """Book what the exchange holds beyond our ledger, after the exec backlog is drained (so
+        fills made while we were down count once)."""
+        assert self.reconciler is not None
+        self._seed_pending = False
+        self.drain_exec()
+        self.engine.seed(self.reconciler.check_once())
 
     def attach(self, timeout: float = 0.0) -> int:
         """Attach to the rings not attached yet; returns how many are still missing."""
@@ -237,6 +250,8 @@ class RiskAgent:
                 if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
                     self._next_attach = now + ATTACH_RETRY_NS
                     self.attach(0.0)
+                    if self._seed_pending and self.exec_c is not None:
+                        self.seed_from_exchange()
             self.publish(time.monotonic_ns())
         if self.sim_clock is not None:
             for ring, ctr in ((self.exec_c, Counter.EXEC_DONE), (self.book_c, Counter.BOOK_DONE)):
