@@ -109,8 +109,12 @@ def test_drawdown_when_breached_then_trading_state_moves_as_configured(make_stac
     orders = ManualOrders(stack.instance)
     try:
         qty = btc.qty_to_lots("0.01")
-        # taker fees (5 bps of ~600 USDT each way) and the spread lose more than 0.3 USDT
+        # Freeze the simulated market for the round trip: with a moving book the trade could win
+        # more than it pays and never breach (a flake). Frozen, it loses the spread plus taker fees
+        # (5 bps of ~600 USDT each way): more than 0.3 USDT, every time.
+        _sim_post(stack, "/sim/pause")
         assert events.outcome(stack, orders.submit(BTC, M.BUY, qty, order_type=M.MARKET), final=True) == "filled"
+        # the buy alone may already breach: HALTED then denies the close, REDUCING lets it through
         events.outcome(stack, orders.submit(BTC, M.SELL, qty, order_type=M.MARKET, reduce_only=1), final=True)
         want = M.REDUCING if action == "REDUCING" else M.HALTED
         stack.wait_for(lambda: stack.risk_state()["trading_state"] == want, f"{action} after the drawdown")
@@ -122,5 +126,14 @@ def test_drawdown_when_breached_then_trading_state_moves_as_configured(make_stac
         side = M.SELL if pos <= 0 else M.BUY  # adds to the position (or opens one)
         assert events.outcome(stack, orders.submit(BTC, side, qty, order_type=M.MARKET)) == reason
     finally:
+        _sim_post(stack, "/sim/resume")
         orders.close()
         events.close()
+
+
+def _sim_post(stack, path: str) -> None:
+    import urllib.request
+
+    req = urllib.request.Request(f"{stack.rest_url}{path}", data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
