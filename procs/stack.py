@@ -423,7 +423,7 @@ class Stack:
             time.sleep(0.05)
 
     @staticmethod
-    def wait_for(cond: Callable[[], Any], what: str, timeout: float = 20.0, every: float = 0.02) -> Any:
+    def wait_for(cond: Callable[[], Any], what: str, timeout: float = 20.0, every: float = 0.05) -> Any:
         """Poll ``cond`` until it returns something truthy (and return it); AssertionError names ``what``."""
         deadline = time.monotonic() + timeout
         while True:
@@ -577,7 +577,10 @@ class Stack:
             with urllib.request.urlopen(req, timeout=5) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as exc:
-            return json.loads(exc.read() or b"{}")
+            # an error body is not an answer: say what the exchange said instead of returning it
+            # (a wait_for condition would otherwise poll an error dict until its timeout)
+            body = (exc.read() or b'').decode(errors='replace')
+            raise StackError(f"{method} {path} -> HTTP {exc.code}: {body}") from None
 
     def account(self) -> dict:
         return self.signed("GET", "/fapi/v2/account")
