@@ -37,7 +37,6 @@ from . import alerts as A
 from .config import RiskConfig
 from .engine import RiskEngine
 from .reconcile import Reconciler
-from .ringcompat import ensure_void_padding
 
 PROC = "risk"
 COMMAND_POLL_NS = 5_000_000  # the control queue is a syscall: look at most every 5 ms
@@ -117,7 +116,6 @@ class RiskAgent:
         self.cfg = cfg
         self.instance = instance
         self.config_path = config_path
-        ensure_void_padding()
         self.reg = build_registry(depth)
         self.waiter = Waiter(instance, PROC)
         self.on_shutdown = on_shutdown or (lambda: os.kill(os.getpid(), signal.SIGTERM))

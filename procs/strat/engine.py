@@ -34,7 +34,6 @@ from shm.counters import Counters
 from shm.idle import Waiter
 from shm.ring import Consumer
 
-from . import _compat  # noqa: F401  (shm struct_for and void padding; see the module)
 from .api import (
     ERR_BAD_INTENT,
     ERR_NOT_RUNNING,

@@ -16,14 +16,12 @@ from procs.riskeng import alerts as A
 from procs.riskeng import state as S
 from procs.riskeng.agent import RiskAgent
 from procs.riskeng.config import RiskConfig, SymbolLimits
-from procs.riskeng.ringcompat import ensure_void_padding
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment
 
 BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
 ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
-ensure_void_padding()  # the test produces exec records (see procs/riskeng/ringcompat.py)
 
 
 class Rig:

@@ -21,7 +21,6 @@ from procs.core.status import read_status
 from procs.riskeng import alerts as A
 from procs.riskeng import state as S
 from procs.riskeng.reconcile import signed_query
-from procs.riskeng.ringcompat import ensure_void_padding
 from procs.sim.trading_config import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from shm.counters import read_counters
 from shm.inspect import clean
@@ -88,7 +87,6 @@ def test_process_when_exchange_has_unknown_position_then_mismatch_reducing_kill_
     sim_log = Lines(sim)
     port = wait_for(lambda: (sim_log.find("listening") or {}).get("rest_port"), "simulator listening")
 
-    ensure_void_padding()
     reg = build_registry()
     exec_p = reg.producer(instance, EXEC)  # stands in for execution
     exec_inbox = C.ControlInbox(instance, "execution")
