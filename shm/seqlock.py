@@ -30,6 +30,8 @@ class StateWriter:
         self.dtype = np.dtype(dtype)
         self.records = seg.records(self.dtype)
         self._w = seg.words
+        self._data_offset = self._w[L.W_DATA_OFFSET]
+        self._size = self.dtype.itemsize
         if self._w[L.W_SEQLOCK] & 1:  # a previous writer died inside a write: reopen the lock
             self._w[L.W_SEQLOCK] += 1
 
@@ -45,6 +47,17 @@ class StateWriter:
         """Replace record ``index`` with ``values`` under the lock."""
         self.begin()
         self.records[index] = values
+        self.end()
+
+    def write_bytes(self, index: int, src: memoryview | bytes) -> None:
+        """Replace record ``index`` with ``record_size`` raw bytes under the lock.
+
+        A plain byte copy: a numpy structured-scalar assignment of a BookUpdate costs a few us
+        (it walks every field), this costs a memmove. ``src`` must have the record's layout.
+        """
+        a = self._data_offset + index * self._size
+        self.begin()
+        self.seg.buf[a:a + self._size] = src
         self.end()
 
     def write_all(self, values: np.ndarray) -> None:

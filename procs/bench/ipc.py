@@ -44,7 +44,11 @@ class _B25:
     def make_producer(self):
         from shm import layout as L
         from shm.ring import Producer
-        self.p = Producer.create(self.instance, "bench", REC, 65536, L.POLICY_GATING, ("c",))
+        # one-record transports use the production ring size (the orders/md rings hold 4096):
+        # 256 KiB of slots stays in L2, where a 4 MiB ring walks a new cache line and, every 64
+        # records, a new page on both sides. The batch transport wants room for 4096-record batches.
+        cap = 65536 if self.mode == "batch" else 4096
+        self.p = Producer.create(self.instance, "bench", REC, cap, L.POLICY_GATING, ("c",))
         return self.p
 
     def open_consumer(self):
@@ -238,7 +242,7 @@ def run_transport(transport: str, n_lat: int = 20000, rate: float = 10000.0, n_t
     pc, cc = (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
     instance = f"bench{uuid.uuid4().hex[:6]}"
     if transport.startswith("b25"):
-        handle: Any = _B25(instance, {"b25-spin": "spin", "b25-batch": "spin", "b25-backoff": "backoff"}[transport])
+        handle: Any = _B25(instance, {"b25-spin": "spin", "b25-batch": "batch", "b25-backoff": "backoff"}[transport])
         if transport == "b25-batch":
             n_tput *= 50
     elif transport in ("faster-fifo", "faster-fifo-many"):

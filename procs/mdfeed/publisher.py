@@ -65,6 +65,7 @@ class Publisher:
         self._ask_px = recs["ask_px"]
         self._ask_qty = recs["ask_qty"]
         self._buf = self.book_ring.seg.mm
+        self._view = self.book_ring.seg.buf  # memoryview: slicing it copies nothing
         self._base = self.book_ring.data_offset
         self._size = self.book_ring.record_size
         self._pack_header = _HEADER.pack_into
@@ -83,10 +84,8 @@ class Publisher:
         self._pack_header(self._buf, self._base + slot * self._size, sid, update_id, ts_event_ns, ts_recv,
                           ts_pub, nb, na, flags, seq)
         ring.publish()
-        st = self.states[sid]
-        st.begin()
-        st.records[0] = ring.records[slot]
-        st.end()
+        a = self._base + slot * self._size
+        self.states[sid].write_bytes(0, self._view[a:a + self._size])
         return ts_pub
 
     def publish_trade(self, sid: int, trade_id: int, price: int, qty: int, ts_event_ns: int, ts_recv: int,
