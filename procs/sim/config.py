@@ -85,6 +85,9 @@ class SimConfig(Section):
     max_ws_buffer: int = 64 * 1024 * 1024  # a subscriber further behind than this is disconnected
     ws_max_msgs_per_s: int = 10  # client->server messages per market connection (exchange: 10; 0 = no limit)
     mark_interval_ms: int = 1000
+    # latency trace (procs.sim.trace; GET/POST /sim/trace): off by default, costs nothing then
+    trace: bool = False  # stamp written depth frames and received orders from the start
+    trace_capacity: int = 100_000  # entries kept per ring (frames, orders); oldest dropped first
     # -- the replay harness (``b25 replay``, procs/replay); every field is off by default ----------
     clock_instance: str = ""  # write the recording's time to this shm instance's ``sim.clock`` block
     start_paused: bool = False  # the market source waits for ``POST /sim/resume`` (or step)
@@ -95,6 +98,8 @@ class SimConfig(Section):
     def __post_init__(self) -> None:
         if self.lockstep and not self.clock_instance:
             raise ValueError("lockstep needs clock_instance: the shm instance of the pipeline it waits for")
+        if self.trace_capacity < 1:
+            raise ValueError(f"trace_capacity must be >= 1: trace_capacity={self.trace_capacity}")
         if self.replay_limit < 0:
             raise ValueError(f"replay_limit must be >= 0: replay_limit={self.replay_limit}")
 

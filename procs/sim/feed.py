@@ -19,6 +19,7 @@ from typing import Protocol
 
 from procs.sim.faults import Faults
 from procs.sim.market import Market, fixed
+from procs.sim.trace import Trace
 
 DEPTH_INTERVALS_MS = {"depth": 250, "depth@500ms": 500, "depth@100ms": 100}
 # partial book depth: kind -> (levels, interval ms), e.g. "depth5", "depth20@100ms"
@@ -58,7 +59,9 @@ class Hub:
         self.on_new_stream: Callable[[str], None] = lambda stream: None
         # lockstep replay only: while ``hold`` is set, payloads wait in ``held`` for ``release()``
         self.hold = False
-        self.held: list[tuple[str, str, bytes]] = []
+        self.held: list[tuple[str, str, bytes, int]] = []
+        # the latency trace while it is on (procs.sim.trace binds it), else None: one test per payload
+        self.trace: Trace | None = None
 
     def subscribe(self, session: StreamSession, stream: str) -> None:
         subs = self.subs.get(stream)
@@ -80,6 +83,8 @@ class Hub:
             self.unsubscribe(session, s)
         if session.paused:
             self.set_paused(session, False)
+        if self.trace is not None:
+            self.trace.dropped(session)
 
     def set_paused(self, session: StreamSession, paused: bool) -> None:
         if session.paused == paused:
@@ -98,13 +103,15 @@ class Hub:
     def release(self) -> int:
         """Publish the payloads held back while ``hold`` was set (in order); returns how many."""
         held, self.held = self.held, []
-        for stream, symbol, payload in held:
-            self.publish(stream, symbol, payload)
+        for stream, symbol, payload, u in held:
+            self.publish(stream, symbol, payload, u)
         return len(held)
 
-    def publish(self, stream: str, symbol: str, payload: bytes) -> None:
+    def publish(self, stream: str, symbol: str, payload: bytes, u: int = 0) -> None:
+        """Send ``payload`` to every subscriber of ``stream``; ``u`` (a depth event's final update
+        id, 0 for anything else) is what the latency trace records when the write happens."""
         if self.hold:
-            self.held.append((stream, symbol, payload))
+            self.held.append((stream, symbol, payload, u))
             return
         subs = self.subs.get(stream)
         if not subs or self.faults.stalled(symbol):
@@ -113,6 +120,7 @@ class Hub:
         if prefix is None:
             prefix = self._prefix[stream] = b'{"stream":"' + stream.encode() + b'","data":'
         wrapped = None
+        trace = self.trace if u else None
         for s in list(subs):
             if s.combined:
                 if wrapped is None:
@@ -121,6 +129,8 @@ class Hub:
             else:
                 s.send_bytes(payload)
             self.frames_sent += 1
+            if trace is not None:
+                trace.queued(s, symbol, u)
 
 
 class _DepthAgg:
@@ -176,7 +186,7 @@ class Feed:
         self.raw_streams: set[str] = set()  # provided verbatim by a replay
         self._aggs: dict[str, _DepthAgg] = {}
         self._partials: dict[str, list] = {}  # stream -> [symbol, levels, interval_s, due, prev_u]
-        self._held: dict[str, bytes] = {}  # reorder_diff: the event sent after the next one
+        self._held: dict[str, tuple[bytes, int]] = {}  # reorder_diff: the event sent after the next one
         self._top: dict[str, tuple[int, int, int, int]] = {}
         self._agg_trade_id = 1
         self._enc: dict[str, LevelEncoder] = {}
@@ -211,7 +221,8 @@ class Feed:
         subs = self.hub.subs
         s0 = sym_l + "@depth@0ms"
         if s0 in subs and s0 not in self.raw_streams:
-            self.send_depth(s0, symbol, self._depth_payload(symbol, first_u, last_u, prev_u, bids, asks, e_ms, t_ms))
+            self.send_depth(s0, symbol, self._depth_payload(symbol, first_u, last_u, prev_u, bids, asks, e_ms, t_ms),
+                            last_u)
         if self._aggs:
             for kind in DEPTH_INTERVALS_MS:
                 agg = self._aggs.get(sym_l + "@" + kind)
@@ -240,27 +251,28 @@ class Feed:
             f'"pu":{prev_u},"b":[{enc.encode(bids)}],"a":[{enc.encode(asks)}]}}'
         ).encode()
 
-    def send_depth(self, stream: str, symbol: str, payload: bytes) -> None:
-        """Send one depth event on one stream, through the armed diff faults."""
+    def send_depth(self, stream: str, symbol: str, payload: bytes, u: int = 0) -> None:
+        """Send one depth event (final update id ``u``; 0 = not known, not traced) on one
+        stream, through the armed diff faults."""
         held = self._held.pop(stream, None)
         if held is not None:
-            self.hub.publish(stream, symbol, payload)
-            self.hub.publish(stream, symbol, held)
+            self.hub.publish(stream, symbol, payload, u)
+            self.hub.publish(stream, symbol, held[0], held[1])
             return
         fault = self.faults.take_diff_fault(symbol)
         if fault is None:
-            self.hub.publish(stream, symbol, payload)
+            self.hub.publish(stream, symbol, payload, u)
         elif fault == "drop_diff":
             pass
         elif fault == "duplicate_diff":
-            self.hub.publish(stream, symbol, payload)
-            self.hub.publish(stream, symbol, payload)
+            self.hub.publish(stream, symbol, payload, u)
+            self.hub.publish(stream, symbol, payload, u)
         elif fault == "reorder_diff":
-            self._held[stream] = payload
+            self._held[stream] = (payload, u)
         elif fault == "seq_gap":
             msg = json.loads(payload)
             msg["pu"] = msg.get("pu", 0) - 1
-            self.hub.publish(stream, symbol, json.dumps(msg, separators=(",", ":")).encode())
+            self.hub.publish(stream, symbol, json.dumps(msg, separators=(",", ":")).encode(), u)
 
     def flush_aggregates(self, now: float, e_ms: int) -> None:
         """Emit every interval depth stream whose interval has passed (called on a timer)."""
@@ -276,11 +288,11 @@ class Feed:
             bids = sorted(agg.bids.items(), reverse=True)
             asks = sorted(agg.asks.items())
             payload = self._depth_payload(agg.symbol, agg.first_u, agg.last_u, agg.prev_u, bids, asks, e_ms, e_ms)
-            agg.prev_u = agg.last_u
+            last_u = agg.prev_u = agg.last_u
             agg.first_u = 0
             agg.bids.clear()
             agg.asks.clear()
-            self.send_depth(stream, agg.symbol, payload)
+            self.send_depth(stream, agg.symbol, payload, last_u)
 
     def flush_partials(self, now: float, e_ms: int) -> None:
         """Partial book depth streams: the top N levels every interval, in the depthUpdate shape."""

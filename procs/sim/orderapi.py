@@ -21,6 +21,9 @@ Simulator control paths:
   WebSocket API connection now; ``{"fault": "clear"}``),
 * ``GET /sim/trade_faults`` (armed and fired faults), ``GET /sim/order_log?from=N`` (the
   order log from entry N, the same records as the JSON-lines file).
+
+While the market side's latency trace is on (``procs.sim.trace``), every order place / cancel
+request is stamped with ``time.monotonic_ns()`` on arrival (REST and WebSocket API alike).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from procs.core import log
 from procs.sim import trade_views
 from procs.sim.api import MarketView
 from procs.sim.signing import ApiError, parse_params, rest_signature_ok
+from procs.sim.trace import Trace
 from procs.sim.trade_gate import Faults, RateLimiter, authenticate, too_many_requests
 from procs.sim.trade_venue import Venue, mandatory
 from procs.sim.trading_config import TradingConfig
@@ -98,6 +102,12 @@ class TradingRest:
         self.limiter = limiter
         self.faults = faults
         self.ws_api = ws_api
+        self.trace: Trace | None = None
+
+    def attach_trace(self, trace: Trace) -> None:
+        """The market side's latency trace: orders are stamped while it is enabled."""
+        self.trace = trace
+        self.ws_api.trace = trace
 
     @property
     def order_log(self) -> list[dict[str, Any]]:
@@ -115,6 +125,8 @@ class TradingRest:
 
     async def handle_rest(self, method: str, path: str, raw_query: str, raw_body: str,
                           headers: Mapping[str, str]) -> tuple[int, bytes, dict[str, str]]:
+        trace = self.trace
+        t_recv = time.monotonic_ns() if trace is not None and trace.enabled else 0
         method = method.upper()
         if path.startswith("/sim/"):
             return self._sim(method, path, raw_query, raw_body)
@@ -124,6 +136,9 @@ class TradingRest:
         name, weight, security = route
         now = self.market.now_ms()
         params = parse_params(raw_query, raw_body)
+        if t_recv and name in ("place", "cancel") and trace is not None:
+            trace.order(t_recv, "rest", name, params.get("symbol", ""),
+                        params.get("newClientOrderId" if name == "place" else "origClientOrderId", ""))
         if name == "open_orders" and not params.get("symbol"):
             weight = 40
         used = self.limiter.add_weight(now, weight)
@@ -139,27 +154,31 @@ class TradingRest:
             acct = authenticate(self.venue.accounts, self.cfg, now, _header(headers, "X-MBX-APIKEY"),
                                 params, verify)
             if name in ("place", "cancel"):
-                return await self._order_request(name, acct, params, hdrs)
+                return await self._order_request(name, acct, params, hdrs, t_recv)
             return _resp(200, self._read(name, acct, params), hdrs)
         except ApiError as e:
             return _resp(e.http, e.body(), hdrs)
 
     async def _order_request(self, name: str, acct: Any, params: dict[str, str],
-                             hdrs: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
+                             hdrs: dict[str, str], t_recv: int = 0) -> tuple[int, bytes, dict[str, str]]:
         now = self.market.now_ms()
         hit = self.faults.take("rest")
         if "rate_limit" in hit:
             raise too_many_requests(self.cfg)
         if "unavailable" in hit:
             raise ApiError(-1001, "Service Unavailable.", 503)
-        if name == "place":
-            n10, n60 = self.limiter.add_order(acct.name, now)
-            hdrs["X-MBX-ORDER-COUNT-10S"] = str(n10)
-            hdrs["X-MBX-ORDER-COUNT-1M"] = str(n60)
-            order, ack = self.venue.place(acct, params)
-            body = ack if order.resp_type == "ACK" else self.venue.order_result(order)
-        else:
-            body = self.venue.order_result(self.venue.cancel(acct, params))
+        self.venue.recv_ns = t_recv  # the order log's records of this request carry it (trace on)
+        try:
+            if name == "place":
+                n10, n60 = self.limiter.add_order(acct.name, now)
+                hdrs["X-MBX-ORDER-COUNT-10S"] = str(n10)
+                hdrs["X-MBX-ORDER-COUNT-1M"] = str(n60)
+                order, ack = self.venue.place(acct, params)
+                body = ack if order.resp_type == "ACK" else self.venue.order_result(order)
+            else:
+                body = self.venue.order_result(self.venue.cancel(acct, params))
+        finally:
+            self.venue.recv_ns = 0
         if "error_unknown" in hit:
             raise ApiError(-1000, "Unknown error, please check your request or try again later.", 503)
         if "drop_ack" in hit:

@@ -4,7 +4,9 @@ Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo``
 ``/fapi/v1/depth`` (from the true book); control: ``POST /sim/fault``, ``GET /sim/stats``,
 ``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``POST /sim/pause``,
 ``POST /sim/resume`` and ``POST /sim/step?n=K`` (freeze the market source for a checkpoint,
-or advance it K events at a time). Every other
+or advance it K events at a time), ``GET /sim/trace`` (the latency trace: depth frames written
+and orders received, with their monotonic ns; see ``procs.sim.trace``) and
+``POST /sim/trace?enabled=true|false[&clear=true]`` (switch it; answers its status). Every other
 path goes to the trading side's ``RestHandler`` (404 when there is none). REST faults (429,
 5xx) and the request-weight limit apply to every exchange path, forwarded ones included; the
 ``/sim/*`` control paths are exempt so a test can always disarm and read counters.
@@ -27,6 +29,7 @@ from procs.sim.config import FaultSpec
 from procs.sim.faults import Faults
 from procs.sim.gate import SourceGate
 from procs.sim.market import Market, fixed
+from procs.sim.trace import Trace
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
@@ -80,6 +83,7 @@ class RestApp:
     def __init__(
         self, market: Market, faults: Faults, exchange_info: dict, weight_limit: int,
         rest_handler: RestHandler | None, stats: Callable[[], dict], gate: SourceGate,
+        trace: Trace | None = None,
     ) -> None:
         self.market, self.faults = market, faults
         self.exchange_info = exchange_info
@@ -87,6 +91,7 @@ class RestApp:
         self.rest_handler = rest_handler
         self.stats = stats
         self.gate = gate
+        self.trace = trace if trace is not None else Trace()
         self.requests: Counter[str] = Counter()
         self._fault_decoder = msgspec.json.Decoder(FaultSpec)
 
@@ -103,6 +108,8 @@ class RestApp:
         r.add_post("/sim/pause", self.pause)
         r.add_post("/sim/resume", self.resume)
         r.add_post("/sim/step", self.step)
+        r.add_get("/sim/trace", self.get_trace)
+        r.add_post("/sim/trace", self.set_trace)
         r.add_route("*", "/{tail:.*}", self.forward)
         return app
 
@@ -203,6 +210,27 @@ class RestApp:
         self.gate.step(n)
         return web.json_response({"running": self.gate.running, "step_budget": self.gate.budget,
                                   "stepped": self.gate.stepped})
+
+    async def get_trace(self, request: web.Request) -> web.Response:
+        return web.Response(body=json.dumps(self.trace.snapshot(), separators=(",", ":")).encode(),
+                            content_type=_JSON)
+
+    async def set_trace(self, request: web.Request) -> web.Response:
+        """``POST /sim/trace?enabled=true|false[&clear=true]``."""
+        q = request.query
+        flags = {}
+        for name in ("enabled", "clear"):
+            v = q.get(name)
+            if v is None:
+                continue
+            if v.lower() not in ("true", "false", "1", "0"):
+                return web.json_response({"error": f"{name} must be true or false"}, status=400)
+            flags[name] = v.lower() in ("true", "1")
+        if flags.get("clear"):
+            self.trace.clear()
+        if "enabled" in flags:
+            self.trace.set_enabled(flags["enabled"])
+        return web.json_response(self.trace.status())
 
     async def get_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.stats())

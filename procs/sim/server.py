@@ -25,6 +25,7 @@ from procs.sim.gate import SourceGate
 from procs.sim.generator import Generator, GenEvent
 from procs.sim.market import Market
 from procs.sim.rest import RestApp
+from procs.sim.trace import Trace
 from procs.sim.wsserver import Router
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ class SimServer:
         self.faults = Faults()
         self.hub = Hub(self.faults)
         self.feed = Feed(self.market, self.hub, self.faults)
+        self.trace = Trace(config.trace_capacity)
+        self.trace.bind(self.hub)
+        self.trace.set_enabled(config.trace)
         self.rest_handler, self.ws_handler = rest_handler, ws_handler
         self.rest_port = 0
         self.ws_port = 0
@@ -84,8 +88,11 @@ class SimServer:
     async def start(self) -> None:
         cfg = self.config
         self.started_at = time.monotonic()
+        attach = getattr(self.rest_handler, "attach_trace", None)
+        if attach is not None:  # the trading side stamps the orders it receives
+            attach(self.trace)
         rest = RestApp(self.market, self.faults, self.exchange_info, cfg.weight_limit_1m,
-                       self.rest_handler, self.stats, self.gate)
+                       self.rest_handler, self.stats, self.gate, self.trace)
         self._runner = web.AppRunner(rest.build(), access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.rest_port)
@@ -296,6 +303,7 @@ class SimServer:
             "depth_events": self.feed.depth_events,
             "sessions": len(self.hub.sessions),
             "subscriptions": {k: len(v) for k, v in self.hub.subs.items()},
+            "trace": self.trace.status(),
             "books": {s: {"last_u": b.last_u, "bids": len(b.bids), "asks": len(b.asks)}
                       for s, b in self.market.books.items() if b.bids or b.asks},
         })

@@ -75,6 +75,9 @@ class Venue:
         self.user_trades: dict[tuple[str, str], list[dict[str, Any]]] = {}  # GET /fapi/v1/userTrades
         self.by_cid: dict[tuple[str, str, str], SimOrder] = {}  # (account, symbol, cid) -> newest
         self._names: dict[str, Account] = {a.name: a for a in self.accounts.values()}
+        # monotonic ns the request being served arrived at, while the latency trace is on (else 0);
+        # the order log's records it causes carry it as ts_recv_ns (off, the log stays replayable)
+        self.recv_ns = 0
 
     def close(self) -> None:
         if self._log_file is not None:
@@ -365,6 +368,8 @@ class Venue:
             "executedQty": inst.lots_to_qty(o.filled_lots),
         }
         rec.update(extra)
+        if self.recv_ns:
+            rec["ts_recv_ns"] = self.recv_ns
         self.order_log.append(rec)
         if self._log_file is not None:
             self._log_file.write(json.dumps(rec) + "\n")

@@ -10,6 +10,7 @@ name (``k=v`` joined by ``&``). After ``session.logon`` a request may omit apiKe
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +19,7 @@ import msgspec
 from procs.sim.accounts import Account
 from procs.sim.api import MarketView, WsSession
 from procs.sim.signing import ApiError, ws_param_text, ws_signature_ok
+from procs.sim.trace import Trace
 from procs.sim.trade_gate import Faults, RateLimiter, authenticate, too_many_requests
 from procs.sim.trade_venue import Venue
 from procs.sim.trading_config import TradingConfig
@@ -42,6 +44,7 @@ class WsApi:
         self.faults = faults
         self.sessions: dict[int, WsSession] = {}
         self.logged_on: dict[int, Account] = {}
+        self.trace: Trace | None = None  # the latency trace (TradingRest.attach_trace)
 
     def open(self, session: WsSession) -> None:
         self.sessions[id(session)] = session
@@ -62,6 +65,8 @@ class WsApi:
             session.send_text(_enc.encode(msg).decode())
 
     def message(self, session: WsSession, text: str) -> None:
+        trace = self.trace
+        t_recv = time.monotonic_ns() if trace is not None and trace.enabled else 0
         try:
             req = _dec.decode(text)
         except msgspec.DecodeError:
@@ -74,6 +79,9 @@ class WsApi:
         rid = req.get("id")
         method = req.get("method")
         params = req.get("params") or {}
+        if t_recv and trace is not None and method in ("order.place", "order.cancel") and isinstance(params, dict):
+            trace.order(t_recv, "ws", method[6:], str(params.get("symbol", "")),
+                        str(params.get("newClientOrderId" if method == "order.place" else "origClientOrderId", "")))
         now = self.market.now_ms()
         account_name = ""
         try:
@@ -98,7 +106,11 @@ class WsApi:
                 result = self.venue.order_result(
                     self.venue.find(acct, str_params, -2013, "Order does not exist."), with_time=True)
             else:
-                self._order(session, rid, method, acct, str_params, now)
+                self.venue.recv_ns = t_recv  # the order log's records of this request carry it
+                try:
+                    self._order(session, rid, method, acct, str_params, now)
+                finally:
+                    self.venue.recv_ns = 0
                 return
             self._reply(session, rid, account_name, result)
         except ApiError as e:

@@ -1,0 +1,103 @@
+"""Latency trace of the simulator: when each depth frame was written, when each order arrived.
+
+Off by default (a normal run pays one ``is None`` test per depth payload and per socket
+flush). Turned on by ``[sim] trace = true`` or ``POST /sim/trace?enabled=true``, it keeps, in
+two bounded rings (``[sim] trace_capacity`` entries each, oldest dropped first):
+
+* ``frames``: ``(symbol, u, ts_sent_ns)`` for every depth event written to a market socket,
+  ``u`` the event's final update id and ``ts_sent_ns`` the ``time.monotonic_ns()`` just after
+  the write that carried it returned (frames are batched per loop turn, so the frames of one
+  write share a stamp). A frame sent to two sessions is recorded twice; replayed recordings
+  served verbatim are not traced (their ``u`` is not parsed);
+* ``orders``: ``(ts_recv_ns, api, method, symbol, client order id)`` for every order place or
+  cancel request, stamped when the order API got it (``api`` "rest": at the order API's entry,
+  after aiohttp parsed the request; "ws": when the WebSocket API got the text frame).
+  The order log's records caused by such a request also carry ``ts_recv_ns`` while tracing.
+
+Every stamp is CLOCK_MONOTONIC, the clock every b25 process stamps with, so on one host the
+trace joins b25's own traces (``b25 bench e2e``'s ``wire_to_wire``: frame sent -> order received).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Protocol
+
+
+class _TracedHub(Protocol):
+    trace: Trace | None
+
+
+class Trace:
+    """The two rings and the switch; ``bind(hub)`` lets the market side see it only while on."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        if capacity < 1:
+            raise ValueError(f"trace capacity must be >= 1: trace_capacity={capacity}")
+        self.capacity = capacity
+        self.enabled = False
+        self.frames: deque[tuple[str, int, int]] = deque(maxlen=capacity)
+        self.orders: deque[tuple[int, str, str, str, str]] = deque(maxlen=capacity)
+        self.frames_seen = 0  # including those the ring dropped
+        self.orders_seen = 0
+        self._pending: dict[Any, list[tuple[str, int]]] = {}  # session -> (symbol, u) queued, not written
+        self._hub: _TracedHub | None = None
+
+    def bind(self, hub: _TracedHub) -> None:
+        self._hub = hub
+        hub.trace = self if self.enabled else None
+
+    def set_enabled(self, enabled: bool) -> None:
+        self.enabled = enabled
+        if not enabled:
+            self._pending.clear()
+        if self._hub is not None:
+            self._hub.trace = self if enabled else None
+
+    def clear(self) -> None:
+        self.frames.clear()
+        self.orders.clear()
+        self._pending.clear()
+        self.frames_seen = self.orders_seen = 0
+
+    # -- recording (the hot path while on) ----------------------------------------------------
+    def queued(self, session: Any, symbol: str, u: int) -> None:
+        """A depth event with final update id ``u`` was queued on ``session``'s socket."""
+        p = self._pending.get(session)
+        if p is None:
+            p = self._pending[session] = []
+        p.append((symbol, u))
+
+    def written(self, session: Any) -> None:
+        """``session`` wrote its queued frames: stamp them now."""
+        p = self._pending.pop(session, None)
+        if p:
+            ns = time.monotonic_ns()
+            add = self.frames.append
+            for symbol, u in p:
+                add((symbol, u, ns))
+            self.frames_seen += len(p)
+
+    def dropped(self, session: Any) -> None:
+        """``session`` closed: what it had queued was never written."""
+        self._pending.pop(session, None)
+
+    def order(self, ts_recv_ns: int, api: str, method: str, symbol: str, cid: str) -> None:
+        self.orders.append((ts_recv_ns, api, method, symbol, cid))
+        self.orders_seen += 1
+
+    # -- reading ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The ``GET /sim/trace`` body."""
+        return {
+            "enabled": self.enabled, "capacity": self.capacity,
+            "frames_seen": self.frames_seen, "orders_seen": self.orders_seen,
+            "frames": [list(f) for f in self.frames],  # [symbol, u, ts_sent_ns]
+            "orders": [{"ts_recv_ns": t, "api": a, "method": m, "symbol": s, "clientOrderId": c}
+                       for t, a, m, s, c in self.orders],
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {"enabled": self.enabled, "capacity": self.capacity, "frames_seen": self.frames_seen,
+                "orders_seen": self.orders_seen}
