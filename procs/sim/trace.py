@@ -5,10 +5,13 @@ flush). Turned on by ``[sim] trace = true`` or ``POST /sim/trace?enabled=true``,
 two bounded rings (``[sim] trace_capacity`` entries each, oldest dropped first):
 
 * ``frames``: ``(symbol, u, ts_sent_ns)`` for every depth event written to a market socket,
-  ``u`` the event's final update id and ``ts_sent_ns`` the ``time.monotonic_ns()`` just after
-  the write that carried it returned (frames are batched per loop turn, so the frames of one
-  write share a stamp). A frame sent to two sessions is recorded twice; replayed recordings
-  served verbatim are not traced (their ``u`` is not parsed);
+  ``u`` the event's final update id and ``ts_sent_ns`` the ``time.monotonic_ns()`` just before
+  the write that carries it (frames are batched per loop turn, so the frames of one write
+  share a stamp). Before, not after: the reader woken by the write can run, and stamp its
+  receipt, before the writer's ``write()`` returns (on 2 busy cores it often preempts it),
+  so a stamp after the write could be later than the receipt. A frame sent to two sessions
+  is recorded twice; replayed recordings served verbatim are not traced (their ``u`` is not
+  parsed);
 * ``orders``: ``(ts_recv_ns, api, method, symbol, client order id)`` for every order place or
   cancel request, stamped when the order API got it (``api`` "rest": at the order API's entry,
   after aiohttp parsed the request; "ws": when the WebSocket API got the text frame).
@@ -69,8 +72,8 @@ class Trace:
             p = self._pending[session] = []
         p.append((symbol, u))
 
-    def written(self, session: Any) -> None:
-        """``session`` wrote its queued frames: stamp them now."""
+    def writing(self, session: Any) -> None:
+        """``session`` is about to write its queued frames: stamp them now."""
         p = self._pending.pop(session, None)
         if p:
             ns = time.monotonic_ns()

@@ -115,10 +115,10 @@ class MarketConn(WSListener):
             # would only make asyncio log "write() called after connection lost"
             self.closed = True
             return
-        raw.write(b"".join(out))
         trace = self.hub.trace
-        if trace is not None:  # latency trace: stamp the depth events this write carried
-            trace.written(self)
+        if trace is not None:  # latency trace: stamp the depth events this write carries
+            trace.writing(self)
+        raw.write(b"".join(out))
         if self.paused and raw.get_write_buffer_size() > self._max_buffer:
             # the exchange drops readers that fall too far behind; so do we
             log.warn("ws_slow_client_dropped", buffered=raw.get_write_buffer_size())

@@ -121,11 +121,11 @@ def test_trace_when_capacity_reached_then_oldest_dropped_and_seen_counts_all() -
     s = object()
     for u in range(1, 6):
         t.queued(s, "BTCUSDT", u)
-    t.written(s)
+    t.writing(s)
     assert [u for _, u, _ in t.frames] == [3, 4, 5] and t.frames_seen == 5
     t.queued(s, "BTCUSDT", 6)
     t.dropped(s)  # the session closed before its write: nothing stamped
-    t.written(s)
+    t.writing(s)
     assert t.frames_seen == 5
     t.set_enabled(False)
     assert hub.trace is None
