@@ -153,6 +153,11 @@ class RiskAgent:
         fn("alert_raised", code=A.NAMES.get(code, str(code)), symbol_id=symbol_id, value=value, text=text)
 
     def _send_cancel_all(self, why: str) -> bool:
+        # risk.state first: execution must already read the new state (HALTED denies in line)
+        # when it runs the CancelAll. Sent before the write, a cancel's answer could come back
+        # and the strategy's next intent pass the old ACTIVE state: an order placed after the
+        # cancel pass, left working under HALTED (the kill-switch system test, 1 run in 4).
+        self.publish(time.monotonic_ns())
         try:
             C.send_command(self.instance, "execution", C.CancelAll(operator="risk"), timeout=0.05)
             return True
@@ -173,9 +178,7 @@ class RiskAgent:
             if self.exec_c is not None:
                 self.seed_from_exchange()
             else:
-                # no exec ring yet: seeding now and reading its backlog later would count the
-                # fills made meanwhile twice (once in the exchange position, once from the ring)
-                self._seed_pending = True
+                self.seed_before_exec()
         self.refresh_counters()  # a reopened counters segment still holds the last run's values
         self.publish(time.monotonic_ns())
         if self.reconciler is not None:
@@ -192,6 +195,30 @@ class RiskAgent:
         self.drain_exec()
         self.engine.seed(self.reconciler.check_once())
 
+    def seed_before_exec(self) -> None:
+        """No exec ring yet: take the exchange's positions now and seed them if the ring is still
+        missing once they are in.
+
+        Execution creates the ring before it sends any order, and risk's named cursor then reads
+        it from its first record: a snapshot taken while the ring did not exist holds none of the
+        fills the ring will report, so each counts once. Seeding later instead (when the ring
+        appears) raced with execution's first orders: a fill already in the exchange's position
+        but not yet published on the ring was counted twice (seen under load: risk 0.01 BTC
+        against the exchange's 0.006, a reconcile_mismatch hold).
+        """
+        assert self.reconciler is not None
+        res = self.reconciler.check_once()
+        self.attach(0.0)
+        if self.exec_c is not None:
+            # the ring appeared while we asked (the snapshot may hold its fills): drain, then ask
+            # again; that can still race with a fill in flight, but only in this narrow window
+            self.seed_from_exchange()
+        elif res.ok:
+            self.engine.seed(res)
+        else:
+            log.once("seed_snapshot_failed", "warn", "seed_snapshot_failed", reason=res.error)
+            self._seed_pending = True  # the exchange did not answer: asked again at the next attach retry
+
     def attach(self, timeout: float = 0.0) -> int:
         """Attach to the rings not attached yet; returns how many are still missing."""
         for attr, ring in (("exec_c", EXEC), ("book_c", MD_BOOK)):
@@ -201,7 +228,7 @@ class RiskAgent:
                                                           waiter=self.waiter))
                     log.info("ring_attached", ring=ring)
                 except (TimeoutError, LayoutError, ValueError, OSError) as exc:  # not there (yet)
-                    log.once(f"attach_{ring}", "warn", "ring_not_ready", ring=ring, reason=str(exc))
+                    log.once(f"attach_{ring}:{type(exc).__name__}", "warn", "ring_not_ready", ring=ring, reason=str(exc))
         return (self.exec_c is None) + (self.book_c is None)
 
     def on_close(self) -> None:
@@ -247,7 +274,10 @@ class RiskAgent:
                 self.refresh_counters()
                 if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
                     self._next_attach = now + ATTACH_RETRY_NS
-                    self.attach(0.0)
+                    if self._seed_pending and self.exec_c is None:
+                        self.seed_before_exec()  # the exchange did not answer at start: ask again (attaches)
+                    else:
+                        self.attach(0.0)
                     if self._seed_pending and self.exec_c is not None:
                         self.seed_from_exchange()
             self.publish(time.monotonic_ns())
