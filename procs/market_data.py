@@ -16,7 +16,7 @@ import aiohttp
 import uvloop
 
 from procs.core import log
-from procs.core.agent import HEARTBEAT_NS, pin_cpu
+from procs.core.agent import HEARTBEAT_NS, apply_sched, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import build_registry
@@ -63,6 +63,7 @@ async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
         from procs.book.fastbook import warm_up
 
         log.info("book_kernel_compiled", seconds=round(warm_up(), 3))  # not on the first live diff
+    apply_sched(cfg.sched)  # after the compile: seconds of real-time CPU would starve the rest
     handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder, fast=fast)
     feed = Feed(cfg, handler)
     loop = asyncio.get_running_loop()

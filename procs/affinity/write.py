@@ -1,7 +1,8 @@
 """The affinity settings the processes read at start, as a TOML fragment for b25.toml.
 
-Each process section gets ``cpu`` (the CPU it pins itself to, -1 = not pinned) and ``idle``
-(its idle strategy alias). A field the section's config type does not declare yet is written
+Each process section gets ``cpu`` (the CPU it pins itself to, -1 = not pinned), ``idle``
+(its idle strategy alias) and ``sched`` ("fifo:N" / "nice:N": the policy it puts itself under,
+so a restarted process gets it back without ``--apply``). A field the section's config type does not declare yet is written
 as a comment instead, because every section forbids unknown fields and the process would
 refuse to start.
 """
@@ -48,13 +49,17 @@ def note_unread_fields(proposal: Proposal, fields_of: Callable[[str], set[str] |
         if "cpu" not in known:
             p.why.append(f"[{p.section}] has no cpu field yet: the process does not pin itself; only --apply "
                          "places it")
+        if (p.policy == "fifo" or p.nice) and "sched" not in known:
+            p.why.append(f"[{p.section}] has no sched field yet: only --apply sets its scheduling, and a restart "
+                         "loses it")
         if p.idle and "idle" not in known:
             p.why.append(f"[{p.section}] has no idle field yet: the process keeps its built-in idle behaviour")
 
 
 def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = section_fields,
             header: str = "") -> str:
-    """The TOML fragment: one table per process section with ``cpu`` and ``idle``."""
+    """The TOML fragment: one table per process section with ``cpu``, ``idle`` and, where the
+    layout schedules it, ``sched`` (the policy the process applies to itself at start)."""
     lines = ["# CPU layout from scripts/tune_affinity.py" + (f" ({header})" if header else ""),
              f"# mode: {proposal.mode}; hot path CPUs {format_cpulist(proposal.hot_cpus)}; housekeeping CPUs "
              f"{format_cpulist(proposal.housekeeping)}",
@@ -65,7 +70,8 @@ def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = se
             continue
         known = fields_of(p.section)
         lines.append(f"[{p.section}]  # {p.name}: {p.role}, {p.sched_text()}")
-        for key, value in (("cpu", str(p.cpu)), ("idle", f'"{p.idle}"' if p.idle else "")):
+        sched = (f'"fifo:{p.priority}"' if p.policy == "fifo" else f'"nice:{p.nice}"' if p.nice else "")
+        for key, value in (("cpu", str(p.cpu)), ("idle", f'"{p.idle}"' if p.idle else ""), ("sched", sched)):
             if not value:
                 continue
             if known is None or key in known:

@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 
+from procs.core.agent import parse_sched
 from procs.core.config import Section
 
 
@@ -36,7 +37,13 @@ class MarketDataConfig(Section):
     reconnect_max_s: float = 10.0
     snapshot_retry_s: float = 0.5
     cpu: int = -1
+    # scheduling policy the process puts itself under at start: "fifo:N", "rr:N", "nice:N" or ""
+    # (leave it); see procs.core.agent.apply_sched for why the hot path runs SCHED_FIFO
+    sched: str = ""
     book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     # replay harness (``b25 replay --lockstep``) only: keep the counters its barrier reads
     lockstep_gauges: bool = False
+
+    def __post_init__(self) -> None:
+        parse_sched(self.sched)

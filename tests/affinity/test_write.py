@@ -72,3 +72,13 @@ def test_note_unread_fields_when_section_lacks_cpu_or_idle_then_the_reason_says_
     sim = " ".join(p.get("exchange_sim").why)
     assert "[sim] has no cpu field yet" in sim and "[sim] has no idle field yet" in sim
     assert not any("field yet" in w for w in p.get("risk").why)
+
+
+def test_to_toml_when_hot_path_is_fifo_then_sched_key_matches_the_placement(tmp_path):
+    p = proposal(tmp_path, cores_per_socket=2)  # shared 2-core layout: hot path SCHED_FIFO, monitor nice
+    doc = tomllib.loads(to_toml(p, fields_of=lambda _s: None))
+    for name in ("market_data", "strategy", "execution"):
+        pl = p.get(name)
+        assert pl.policy == "fifo" and doc[name]["sched"] == f"fifo:{pl.priority}"
+    assert doc["monitor"]["sched"] == f"nice:{p.get('monitor').nice}" and p.get("monitor").nice > 0
+    assert "sched" not in doc["risk"]
