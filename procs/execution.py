@@ -22,6 +22,7 @@ import aiohttp
 import uvloop
 
 from procs.core import deploy, log
+from procs.core import messages as M
 from procs.core.agent import pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
@@ -175,10 +176,19 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         ws.start()
     stream.start()
     next_attach = next_prune = 0.0
+    halted = False
 
     def tick() -> None:
-        nonlocal next_attach, next_prune
+        nonlocal next_attach, next_prune, halted
         now = time.monotonic()
+        if engine.ready:
+            # Entering HALTED cancels everything here too, not only when risk's CancelAll
+            # arrives: a lost or late command must not leave an order working (risk writes the
+            # state before it sends the command; this covers the command never coming).
+            was, halted = halted, risk().trading_state == M.HALTED
+            if halted and not was:
+                n = engine.cancel_all()
+                log.info("cancel_all", operator="risk.state", symbol="", orders=n, trading_state=M.HALTED)
         status.beat(engine.work)
         counters.heartbeat()
         producer.heartbeat()
@@ -192,7 +202,8 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             if isinstance(cmd, CancelAll):
                 sid = engine.sym_id.get(cmd.symbol) if cmd.symbol else None
                 n = engine.cancel_all(None, sid)
-                log.info("cancel_all", operator=cmd.operator, symbol=cmd.symbol, orders=n)
+                log.info("cancel_all", operator=cmd.operator, symbol=cmd.symbol, orders=n,
+                         trading_state=risk().trading_state)
             elif isinstance(cmd, Shutdown):
                 log.info("shutdown_requested", operator=cmd.operator)
                 stop.set()

@@ -46,6 +46,9 @@ class ExecutionConfig(Section):
     # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.
     idle: Literal["spin", "yield", "sleep", "block", "backoff"] = "backoff"
     cpu: int = -1
+    # one log line per order state change, cancel request and request outcome (never per market
+    # event): for chasing an order's history in a test or an incident; off in production
+    trace_orders: bool = False
     # replay harness (``b25 replay``) only: read time from this shm instance's ``sim.clock`` block
     # (the order-rate window follows the recording) and keep the lockstep gauges; "" = live
     clock_instance: str = ""

@@ -125,6 +125,7 @@ class Engine:
         self._catching: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
         self.work = 0
+        self.trace = cfg.trace_orders
         # -- replay harness only (procs/replay): the simulated clock and the lockstep gauges ----
         self.sim_clock: Any = None
         if cfg.clock_instance:
@@ -177,6 +178,9 @@ class Engine:
         if o.status == O.PENDING and status not in (O.PENDING, O.NEW, O.REJECTED):
             self._set(o, O.NEW, ts_event=ts_event, flags=flags)  # it was accepted on the way
         t = self.store.set_status(o, status)
+        if self.trace:
+            log.info("order_trace", what="status", cid=o.cid, status=O.STATUS_NAMES[status], result=t,
+                     cancel_wanted=o.cancel_wanted)
         if t == O.APPLIED:
             if status in (O.PARTIALLY_FILLED, O.FILLED):
                 return t  # fill events come with their trade (``_fill``)
@@ -270,16 +274,31 @@ class Engine:
         rate.append(now)
         # the id is on disk before the request is on the wire: a crash can never orphan it
         self._emit(M.ORDER_SENT, o, ring=ring, ring_seq=seq, publish=False)
+        if self.trace:
+            log.info("order_trace", what="submit", cid=o.cid, trading_state=self.risk().trading_state,
+                     intent_id=intent_id, source=source)
         self._enqueue(PLACE, o)
 
     def request_cancel(self, o: Order) -> None:
         if not o.is_open:
             return
         o.cancel_wanted = True
+        if self.trace:
+            log.info("order_trace", what="cancel_wanted", cid=o.cid, status=O.STATUS_NAMES[o.status],
+                     unknown=o.unknown, cancel_inflight=o.cancel_inflight)
         if o.status == O.PENDING or o.unknown or o.cancel_inflight:
             return  # sent once the exchange has acknowledged the order
         o.cancel_inflight = True
         self._enqueue(CANCEL, o)
+
+    def _withdraw(self, o: Order) -> None:
+        """An order whose cancel came before it was ever written: closed here, never sent (so no
+        order leaves after a CancelAll, or under HALTED, from the queue the limiter held back)."""
+        if self.store.set_status(o, O.CANCELED) == O.APPLIED:
+            self.c.inc(Counter.CANCELED)
+            self._emit(M.ORDER_CANCELED, o)
+            if self.trace:
+                log.info("order_trace", what="withdrawn", cid=o.cid)
 
     def cancel_all(self, strategy_id: int | None = None, symbol_id: int | None = None) -> int:
         n = 0
@@ -320,6 +339,9 @@ class Engine:
                     self._schedule_pump(wait / 1000)
                     return
                 q.popleft()
+                if kind == PLACE and o.attempts == 0 and o.cancel_wanted:
+                    self._withdraw(o)  # cancelled (e.g. CancelAll, kill switch) before it left
+                    continue
                 if not self._write(kind, o):
                     q.appendleft((kind, o))
                     self._schedule_pump(0.02)
@@ -400,6 +422,9 @@ class Engine:
             return  # answered after its timeout: the query that followed decides
         req.done = True
         o = req.order
+        if self.trace:
+            log.info("order_trace", what="reply", cid=o.cid, kind=req.kind, outcome=r.outcome, code=r.code,
+                     msg=r.msg, status=O.STATUS_NAMES[o.status])
         if r.msg != "timeout":
             self.c.record(Hist.WIRE_TO_ACK, r.ts_ack - req.t_wire)
         now_ms = int(time.time() * 1000)

@@ -157,6 +157,36 @@ def test_cancel_when_order_not_yet_acknowledged_then_sent_after_the_ack(tmp_path
     run(body)
 
 
+def test_cancel_all_when_order_still_queued_then_withdrawn_and_never_sent(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        wire.send = lambda method, params, cb: 0  # the connection takes nothing: the place waits
+        submit(eng, 0, 1)
+        submit(eng, 1, 2)
+        assert len(eng.queue) == 2 and not wire.sent
+        assert eng.cancel_all() == 2
+        del wire.send  # the class's recording send again
+        eng._pump()
+        assert not wire.sent and not eng.queue and not eng.store.open
+        assert kinds(prod) == [M.ORDER_CANCELED, M.ORDER_CANCELED] and c["canceled"] == 2
+    run(body)
+
+
+def test_cancel_all_when_order_in_flight_then_cancelled_once_its_ack_arrives(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        eng.cancel_all()
+        assert [m for m, _, _ in wire.sent] == ["order.place"]
+        eng.on_stream_event(otu("b25-1-1", "NEW", "NEW"), 0)  # the stream's report comes first
+        assert [m for m, _, _ in wire.sent] == ["order.place", "order.cancel"]
+        wire.sent[0][2](ack())  # then the API's answer: the cancel is not sent twice
+        assert len(wire.sent) == 2
+        wire.sent[1][2](ack("CANCELED"))
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED] and not eng.store.open
+    run(body)
+
+
 def test_place_when_outcome_unknown_and_exchange_never_saw_it_then_resent_with_same_id(tmp_path: Path) -> None:
     def body() -> None:
         eng, prod, wire, c = make(tmp_path)

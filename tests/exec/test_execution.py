@@ -322,6 +322,20 @@ def test_cancel_all_intent_when_from_strategy_then_only_its_orders(make_rig: Mak
     assert M.ORDER_CANCELED not in rig.kinds(other)
 
 
+def test_risk_state_when_halted_without_cancel_all_then_open_orders_cancelled(make_rig: MakeRig) -> None:
+    rig = make_rig()
+    rig.set_risk()
+    rig.start()
+    tags = [rig.intent(price=rig.mid() - FAR) for _ in range(2)]
+    for t in tags:
+        rig.wait_kind(t, M.ORDER_ACCEPTED)
+    rig.set_risk(trading_state=M.HALTED)  # risk's CancelAll lost: the state alone is enough
+    for t in tags:
+        rig.wait_kind(t, M.ORDER_CANCELED)
+    denied = rig.intent(price=rig.mid() - FAR)
+    assert rig.wait_kind(denied, M.ORDER_DENIED)["reason"] == M.DENY_HALTED
+
+
 def test_control_when_shutdown_then_exits_cleanly_with_status_stopped(make_rig: MakeRig) -> None:
     from procs.core.status import read_status
 
