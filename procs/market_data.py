@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
@@ -16,7 +17,7 @@ import aiohttp
 import uvloop
 
 from procs.core import log
-from procs.core.agent import HEARTBEAT_NS, apply_sched, pin_cpu
+from procs.core.agent import HEARTBEAT_NS, apply_sched, hold_cpu_latency, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import build_registry
@@ -64,6 +65,7 @@ async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
 
         log.info("book_kernel_compiled", seconds=round(warm_up(), 3))  # not on the first live diff
     apply_sched(cfg.sched)  # after the compile: seconds of real-time CPU would starve the rest
+    qos_fd = hold_cpu_latency(cfg.cpu_latency_us)
     handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder, fast=fast)
     feed = Feed(cfg, handler)
     loop = asyncio.get_running_loop()
@@ -91,6 +93,8 @@ async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
             recorder.close()
         publisher.close()
         status.set_state(State.STOPPED)
+        if qos_fd is not None:
+            os.close(qos_fd)  # the request ends with the descriptor
         counters.close()
         status.close()
     log.info("market_data_stopped")

@@ -91,3 +91,24 @@ def test_apply_sched_when_refused_then_logged_and_nothing_applied() -> None:
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res == {"applied": "", "policy": os.SCHED_OTHER}
     assert "sched_refused" in out.stderr
+
+
+def test_hold_cpu_latency_when_negative_then_nothing_asked() -> None:
+    from procs.core.agent import hold_cpu_latency
+
+    assert hold_cpu_latency(-1) is None
+
+
+@pytest.mark.skipif(not os.access("/dev/cpu_dma_latency", os.W_OK), reason="/dev/cpu_dma_latency not writable here")
+def test_hold_cpu_latency_when_permitted_then_request_held_until_closed() -> None:
+    import struct
+
+    from procs.core.agent import hold_cpu_latency
+
+    fd = hold_cpu_latency(7)
+    assert fd is not None
+    try:
+        with open("/dev/cpu_dma_latency", "rb") as f:  # reading gives the effective system-wide value
+            assert struct.unpack("i", f.read(4))[0] <= 7
+    finally:
+        os.close(fd)

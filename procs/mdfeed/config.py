@@ -40,6 +40,10 @@ class MarketDataConfig(Section):
     # scheduling policy the process puts itself under at start: "fifo:N", "rr:N", "nice:N" or ""
     # (leave it); see procs.core.agent.apply_sched for why the hot path runs SCHED_FIFO
     sched: str = ""
+    # PM QoS: while market_data runs, idle CPUs stay in states that wake within this many us
+    # (0 = poll, never halt); -1 leaves the machine's idle states alone. System-wide: one
+    # process holding it is enough. See procs.core.agent.hold_cpu_latency.
+    cpu_latency_us: int = -1
     book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     # replay harness (``b25 replay --lockstep``) only: keep the counters its barrier reads
