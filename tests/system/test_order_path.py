@@ -72,9 +72,6 @@ def _agree(stack, lots: int) -> bool:
             and Decimal(str(stack.position_risk("BTCUSDT"))) == Decimal(inst.lots_to_qty(lots)))
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent under load (seen 3 times in about 12 runs of tests/system): the "
-                   "simulator, the strategy's state file and risk.state did not agree on the position within 20 s; "
-                   "the risk seeding race is fixed, the remaining cause is not yet found")
 def test_strategy_order_when_filled_then_simulator_strategy_and_risk_hold_the_same_position(make_stack, plugins):
     plugins("b25t_taker", TAKER.format(version=1.0))
     stack = make_stack(overrides=NO_STRATEGIES, strategies=[TAKER_ENTRY])
@@ -92,9 +89,6 @@ def test_strategy_order_when_filled_then_simulator_strategy_and_risk_hold_the_sa
     assert stack.risk_state()["trading_state"] == 1  # ACTIVE: reconciliation found no mismatch
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent under load (seen 3 times in about 12 runs of tests/system): the "
-                   "simulator, the strategy's state file and risk.state did not agree on the position within 20 s; "
-                   "the risk seeding race is fixed, the remaining cause is not yet found")
 def test_reload_when_strategy_code_changes_then_positions_are_kept(make_stack, plugins):
     path = plugins("b25t_taker", TAKER.format(version=1.0))
     stack = make_stack(overrides=NO_STRATEGIES, strategies=[TAKER_ENTRY])
