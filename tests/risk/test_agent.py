@@ -148,6 +148,25 @@ def test_agent_when_kill_switch_command_then_halted_in_risk_state_and_cancel_all
     assert A.CANCEL_ALL_SENT in codes
 
 
+def test_agent_when_kill_switch_then_risk_state_is_halted_before_cancel_all_is_sent(rig_factory,
+                                                                                   monkeypatch) -> None:
+    # execution runs the CancelAll as soon as it reads it: risk.state must already say HALTED,
+    # or the strategy's next intent passes the old ACTIVE and its order outlives the cancel pass
+    rig = rig_factory()
+    seen: list[int] = []
+    real = C.send_command
+
+    def send(instance: str, proc: str, cmd: object, **kw: object) -> None:
+        if isinstance(cmd, C.CancelAll):
+            seen.append(int(rig.state()["trading_state"]))
+        real(instance, proc, cmd, **kw)
+
+    monkeypatch.setattr("procs.riskeng.agent.C.send_command", send)
+    real(rig.instance, "risk", C.SetKillSwitch(on=True, operator="test"))
+    rig.work_until(lambda: bool(seen))
+    assert seen == [M.HALTED]
+
+
 def test_agent_when_loss_breached_then_reducing_published_on_the_same_cycle(rig_factory) -> None:
     rig = rig_factory(max_daily_loss="100", on_loss_breach="REDUCING")
     rig.fill(1, 0, M.BUY, 1000, 10_000_00)
@@ -176,3 +195,46 @@ def test_agent_when_shutdown_command_then_asks_to_stop(rig_factory) -> None:
     rig = rig_factory()
     C.send_command(rig.instance, "risk", C.Shutdown(operator="ops"))
     rig.work_until(lambda: rig.shutdowns == 1)
+
+
+def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(instance: str, monkeypatch) -> None:
+    # The exchange already holds 0.004 BTC when risk starts, before execution (no exec ring).
+    # Execution then fills 0.002 more: the exchange says 0.006 before the fill is on the ring.
+    # Seeding when the ring appeared counted that fill twice (0.008); the snapshot taken
+    # while the ring did not exist counts it once.
+    from procs.riskeng.engine import ReconcileResult
+
+    exchange = {"BTCUSDT": "0.004"}
+    monkeypatch.setattr("procs.riskeng.reconcile.Reconciler.check_once",
+                        lambda self: ReconcileResult(ok=True, positions=dict(exchange), entries={"BTCUSDT": "10000"}))
+    reg = build_registry()
+    book_p = reg.producer(instance, MD_BOOK)
+    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600), instance, [BTC, ETH], 20,
+                      on_shutdown=lambda: None)
+    exec_p = None
+    try:
+        agent.on_start()
+        assert agent.exec_c is None and agent.engine.ledger.total[0].pos == 4
+        exchange["BTCUSDT"] = "0.006"  # filled at the exchange, not yet reported by execution
+        exec_p = reg.producer(instance, EXEC)
+        for _ in range(300):
+            agent.do_work()
+            if agent.exec_c is not None:
+                break
+            agent.waiter.park(0.01)
+        assert agent.exec_c is not None
+        rec = np.zeros(1, M.OrderEvent)
+        r = rec[0]
+        r["event_seq"], r["kind"], r["strategy_id"], r["symbol_id"], r["side"] = 1, M.ORDER_FILLED, 1, 0, M.BUY
+        r["qty"], r["cum_qty"], r["last_qty"], r["last_px"], r["ts_recv"] = 2, 2, 2, 10_000_00, 1
+        slot = exec_p.try_claim()
+        exec_p.records[slot] = r
+        exec_p.publish()
+        agent.drain_exec()
+        assert agent.engine.ledger.total[0].pos == 6
+    finally:
+        agent.on_close()
+        book_p.close(unlink=True)
+        if exec_p is not None:
+            exec_p.close(unlink=True)
+        clean(instance, force=True)
