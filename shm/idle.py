@@ -82,21 +82,26 @@ class Waiter:
         self._slots.append((words, slot))
         self._has_work.append(has_work)
 
-    def park(self, timeout_s: float) -> None:
-        """Sleep until a producer posts or the timeout passes (never misses a wake-up)."""
+    def park(self, timeout_s: float) -> bool:
+        """Sleep until a producer posts or the timeout passes (never misses a wake-up).
+
+        True when woken by a producer (a record, or a ``Producer.prewake`` heads-up) or when
+        work was already there; False on a timeout or a signal."""
         for words, slot in self._slots:
             words[L.consumer_word(slot, L.C_SLEEPING)] = 1
         full_fence()  # SLEEPING must be visible before we re-check the cursors
+        woken = True
         try:
             if not any(f() for f in self._has_work):
                 try:
                     self.sem.acquire(timeout_s)
                 except (posix_ipc.BusyError, posix_ipc.SignalError):
-                    pass  # a timeout or a signal (SIGTERM) is just a wake-up: the loop checks its stop flag
+                    woken = False  # a timeout or a signal (SIGTERM): the loop checks its stop flag
         finally:
             for words, slot in self._slots:
                 words[L.consumer_word(slot, L.C_SLEEPING)] = 0
         self.drain()
+        return woken
 
     def drain(self) -> None:
         """Swallow extra posts so the next park really waits."""
@@ -186,13 +191,15 @@ class FdWaiter(Waiter):
         except BlockingIOError:
             pass
 
-    def park(self, timeout_s: float) -> None:
-        """Blocking use outside an event loop (tests, tools)."""
+    def park(self, timeout_s: float) -> bool:
+        """Blocking use outside an event loop (tests, tools); True when woken or work was there."""
         import select
 
-        if not self.arm():
-            select.select([self.fd], [], [], timeout_s)
-            self.disarm()
+        if self.arm():
+            return True
+        ready = select.select([self.fd], [], [], timeout_s)[0]
+        self.disarm()
+        return bool(ready)
 
     def close(self, unlink: bool = True) -> None:
         for words, slot in self._slots:
@@ -275,7 +282,10 @@ class BackoffIdle(IdleStrategy):
             os.sched_yield()
             return
         if self.waiter is not None:
-            self.waiter.park(self.timeout_s)
+            if self.waiter.park(self.timeout_s):
+                # woken by a producer: a record is here or (prewake) about to come: spin again
+                self._n = 0
+                self._until = 0
         else:
             time.sleep(0.0005)
 

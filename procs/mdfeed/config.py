@@ -44,6 +44,9 @@ class MarketDataConfig(Section):
     # (0 = poll, never halt); -1 leaves the machine's idle states alone. System-wide: one
     # process holding it is enough. See procs.core.agent.hold_cpu_latency.
     cpu_latency_us: int = -1
+    # wake the sleeping consumers of md.book as a frame arrives, before it is decoded and
+    # applied, so their wake-up overlaps this work (shm.ring.Producer.prewake)
+    prewake: bool = True
     book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     # replay harness (``b25 replay --lockstep``) only: keep the counters its barrier reads

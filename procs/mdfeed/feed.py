@@ -28,13 +28,17 @@ _DEPTH_PATH = {"usdm": "/fapi/v1/depth", "coinm": "/dapi/v1/depth", "spot": "/ap
 class _Listener(WSListener):
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
+        self.prewake = feed.cfg.prewake
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.feed.on_connected(transport)
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type == WSMsgType.TEXT:
-            self.feed.handler.on_frame(frame.get_payload_as_bytes(), time.monotonic_ns())
+            ts = time.monotonic_ns()
+            if self.prewake:
+                self.feed.handler.pub.book_ring.prewake()  # consumers wake while we decode and apply
+            self.feed.handler.on_frame(frame.get_payload_as_bytes(), ts)
         elif frame.msg_type == WSMsgType.CLOSE:
             transport.disconnect()
 
