@@ -36,8 +36,10 @@ from .panels import (
     ProcessesPanel,
     RiskPanel,
     StrategiesPanel,
+    StrategyConfigPanel,
     TradesTape,
 )
+from .roster import StrategyRoster
 from .screens import ConfirmScreen, HelpScreen, OrderEntryScreen
 from .source import ShmSource
 from .supervisor import SupervisorClient
@@ -63,6 +65,7 @@ class B25App(App):
     TradesTape { height: 1fr; }
     OrdersPanel { height: 1fr; }
     PositionsPanel, RiskPanel, LatencyPanel, StrategiesPanel, ProcessesPanel, AlertsPanel { height: 1fr; }
+    StrategyConfigPanel { height: auto; max-height: 8; }
     PositionsPanel DataTable, LatencyPanel DataTable { border: none; height: 1fr; }
     #equity, #latency-hist { height: 3; }
     RiskPanel ProgressBar { height: 1; }
@@ -112,9 +115,11 @@ class B25App(App):
             with TabPane("2 portfolio", id="portfolio"), Horizontal():
                 yield PositionsPanel(id="positions")
                 yield RiskPanel(self.symbols, id="risk")
-            with TabPane("3 strategy", id="strategy"), Horizontal():
-                yield StrategiesPanel("strategies", id="strategies")
-                yield LatencyPanel(id="latency")
+            with TabPane("3 strategy", id="strategy"), Vertical():
+                with Horizontal():
+                    yield StrategiesPanel("signals", id="strategies")
+                    yield LatencyPanel(id="latency")
+                yield StrategyConfigPanel("strategy config", id="strategy-config")
             with TabPane("4 system", id="system"), Vertical():
                 yield ProcessesPanel("processes (t start, x stop, r restart)", id="processes")
                 yield AlertsPanel("alerts", id="alerts")
@@ -232,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
     sup = SupervisorClient(sock if sock.is_absolute() else ROOT / sock)
     source = ShmSource(args.instance, syms, instruments, book_depth, cfg.stale_after_s, sup,
                        cfg.supervisor_poll_s, cfg.trades)
+    source.roster = StrategyRoster(config)
     commands = Commands(args.instance, book_depth, cfg.operator, sup)
     try:
         B25App(source, commands, cfg.refresh_s).run()

@@ -333,17 +333,36 @@ DECISIONS = {0: "-", 1: "buy", -1: "sell", 2: "quote", 3: "cancel"}
 class StrategiesPanel(TextTable):
     """Strategy signals and decisions (``strategy.signals`` as an observer), newest first."""
 
-    COLUMNS = (("time", 12, "left"), ("strat", 5, "right"), ("symbol", 8, "left"), ("signal", 8, "right"),
+    COLUMNS = (("time", 12, "left"), ("strategy", 12, "left"), ("symbol", 8, "left"), ("signal", 8, "right"),
                ("decision", 8, "left"), ("position", 8, "right"))
 
     def refresh_from(self, src: ShmSource, symbol: str) -> None:
         rows = []
         for s in list(src.signals)[::-1][: self.visible_rows()]:
             sym = src.symbol_name(int(s["symbol_id"]))
-            rows.append((hms(int(s["ts"])), str(int(s["strategy_id"])), sym, f"{float(s['value']):+.4f}",
+            rows.append((hms(int(s["ts"])), src.strategy_name(int(s["strategy_id"])), sym, f"{float(s['value']):+.4f}",
                          DECISIONS.get(int(s["decision"]), str(int(s["decision"]))),
                          qty(src.instrument(sym), int(s["position"]))))
         self.set_rows(rows)
+
+
+class StrategyConfigPanel(TextTable):
+    """The configured strategies (``[strategy]`` of the config file): id, class, symbols, params.
+
+    Re-read when the file changes, so an edit followed by a reload (``R``) shows here."""
+
+    COLUMNS = (("id", 12, "left"), ("on", 3, "left"), ("class", 14, "left"), ("symbols", 16, "left"),
+               ("params", 120, "left"))
+
+    def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        roster = src.roster
+        if roster is None:
+            self.border_title = "strategy config: no config file"
+            self.set_rows([])
+            return
+        self.border_title = ("strategy config" if not roster.error else
+                             f"strategy config (last good; file error: {roster.error[:60]})")
+        self.set_rows(roster.rows())
 
 
 class LatencyPanel(Vertical, Panel):

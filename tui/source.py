@@ -31,6 +31,7 @@ from procs.mon.orders import OrderTracker
 from procs.mon.shmview import InstanceView
 from shm.counters import summary_us
 
+from .roster import StrategyRoster
 from .supervisor import SupervisorClient
 
 
@@ -71,6 +72,8 @@ class ShmSource:
         self._rows_at = -1e9
         self.ticks = 0
         self._exec_attaches = 0
+        self.roster: StrategyRoster | None = None  # set by the app from its config file
+        self._roster_at = 0.0
 
     # -- per tick ---------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -85,12 +88,19 @@ class ShmSource:
             self.tracker.apply(ev)
         tr = self.view.ring(MD_TRADE, M.Trade).poll(limit=4096, history=self.trades.maxlen or 0)
         self.trades.extend(tr[-(self.trades.maxlen or 0):])
+        if self.roster is not None and time.monotonic() - self._roster_at >= 1.0:
+            self._roster_at = time.monotonic()
+            self.roster.refresh()  # one stat() a second; re-parsed only when the file changed
         sg = self.view.ring(SIGNALS, M.Signal).poll(limit=4096, history=200)
         self.signals.extend(sg[-200:])
 
     # -- reads ------------------------------------------------------------------------------
     def instrument(self, symbol: str) -> Instrument | None:
         return self.instruments.get(symbol)
+
+    def strategy_name(self, num: int) -> str:
+        """A record's ``strategy_id`` as the configured strategy id (the number if unknown)."""
+        return self.roster.name(num) if self.roster is not None else str(num)
 
     def symbol_name(self, sid: int) -> str:
         if sid < 0:
