@@ -140,6 +140,7 @@ class RiskAgent:
                                          cfg.reconcile_timeout_s, cfg.recv_window_ms, wake=self._wake)
         self._pending_fill_ts: list[int] = []
         self._next_publish = 0
+        self._next_periodic = 0
         self._next_cmd = 0
         self._next_attach = 0
         self._seed_pending = False
@@ -267,19 +268,25 @@ class RiskAgent:
             n += 1
         if n:
             self.engine.evaluate()
-        if self.engine.dirty or now >= self._next_publish:
-            if now >= self._next_publish:
-                # the UTC day roll needs the wall clock (the recording's in a replay)
-                self.engine.evaluate(time.time() if self.sim_clock is None else self.sim_clock.now_s())
-                self.refresh_counters()
-                if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
-                    self._next_attach = now + ATTACH_RETRY_NS
-                    if self._seed_pending and self.exec_c is None:
-                        self.seed_before_exec()  # the exchange did not answer at start: ask again (attaches)
-                    else:
-                        self.attach(0.0)
-                    if self._seed_pending and self.exec_c is not None:
-                        self.seed_from_exchange()
+        # The periodic part has its own clock: tied to the publish deadline (which every
+        # publish pushes on), a book moving every cycle kept risk.state dirty and starved it, so
+        # a ring missing at start was never attached (risk held 0 while the exchange held 0.006:
+        # the position-agreement system test under load), counters went stale, no day roll.
+        periodic = now >= self._next_periodic
+        if periodic:
+            self._next_periodic = now + self._publish_every
+            # the UTC day roll needs the wall clock (the recording's in a replay)
+            self.engine.evaluate(time.time() if self.sim_clock is None else self.sim_clock.now_s())
+            self.refresh_counters()
+            if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
+                self._next_attach = now + ATTACH_RETRY_NS
+                if self._seed_pending and self.exec_c is None:
+                    self.seed_before_exec()  # the exchange did not answer at start: ask again (attaches)
+                else:
+                    self.attach(0.0)
+                if self._seed_pending and self.exec_c is not None:
+                    self.seed_from_exchange()
+        if periodic or self.engine.dirty or now >= self._next_publish:
             self.publish(time.monotonic_ns())
         if self.sim_clock is not None:
             for ring, ctr in ((self.exec_c, Counter.EXEC_DONE), (self.book_c, Counter.BOOK_DONE)):

@@ -3,6 +3,7 @@ sends control commands over the real queue and reads ``risk.state``, ``alerts.ri
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -232,6 +233,38 @@ def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(
         exec_p.publish()
         agent.drain_exec()
         assert agent.engine.ledger.total[0].pos == 6
+    finally:
+        agent.on_close()
+        book_p.close(unlink=True)
+        if exec_p is not None:
+            exec_p.close(unlink=True)
+        clean(instance, force=True)
+
+
+def test_agent_when_exec_ring_appears_while_books_move_every_cycle_then_attached(instance: str) -> None:
+    # a moving book makes risk.state dirty on every cycle; the attach retry must still run
+    reg = build_registry()
+    book_p = reg.producer(instance, MD_BOOK)
+    agent = RiskAgent(RiskConfig(reconcile=False), instance, [BTC, ETH], 20, on_shutdown=lambda: None)
+    exec_p = None
+    rec = np.zeros(1, book_p.dtype)
+    r = rec[0]
+    r["symbol_id"], r["n_bids"], r["n_asks"], r["bid_qty"][0], r["ask_qty"][0] = 0, 1, 1, 1000, 1000
+    try:
+        agent.on_start()
+        assert agent.exec_c is None
+        exec_p = reg.producer(instance, EXEC)
+        deadline = time.monotonic() + 3.0
+        px = 10_000_00
+        while agent.exec_c is None and time.monotonic() < deadline:
+            px += 1
+            r["bid_px"][0], r["ask_px"][0] = px, px + 2
+            slot = book_p.try_claim()
+            book_p.records[slot] = r
+            book_p.publish()
+            agent.do_work()
+            time.sleep(0.002)
+        assert agent.exec_c is not None
     finally:
         agent.on_close()
         book_p.close(unlink=True)
