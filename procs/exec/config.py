@@ -7,6 +7,7 @@ from typing import Literal
 
 import msgspec
 
+from procs.core.agent import parse_sched
 from procs.core.config import Section
 
 
@@ -46,6 +47,7 @@ class ExecutionConfig(Section):
     # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.
     idle: Literal["spin", "yield", "sleep", "block", "backoff"] = "backoff"
     cpu: int = -1
+    sched: str = ""  # "fifo:N" | "rr:N" | "nice:N" | "": applied after recovery (procs.core.agent.apply_sched)
     # one log line per order state change, cancel request and request outcome (never per market
     # event): for chasing an order's history in a test or an incident; off in production
     trace_orders: bool = False
@@ -60,6 +62,7 @@ class ExecutionConfig(Section):
         return f"ExecutionConfig({fields})"
 
     def __post_init__(self) -> None:
+        parse_sched(self.sched)
         if self.breaker_failures < 1:
             raise ValueError(f"breaker_failures must be >= 1: breaker_failures={self.breaker_failures}")
         if not 0.0 < self.limiter_safety <= 1.0:

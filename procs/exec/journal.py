@@ -5,13 +5,16 @@ File layout: a sequence of frames ``<u32 little-endian length><msgpack JournalRe
 the end, which ``read_journal`` drops (and ``Journal`` truncates away before appending).
 fsync policy: ``always`` (fsync every frame before the event is published), ``batch``
 (fdatasync at most every ``fsync_interval_ms``: the page cache survives a process crash, a
-host crash may lose that interval), ``never``.
+host crash may lose that interval), ``never``. ``batch`` syncs from a background thread
+(``start_syncer``): an fdatasync took ~5 ms here, and run on the event loop it held every
+intent that arrived meanwhile (profiled: 342 syncs in 20 s, 1.7 s of loop time).
 """
 
 from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,6 +115,8 @@ class Journal:
         self.last_sync = time.monotonic_ns()
         self.records = 0
         self.syncs = 0
+        self._syncer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def append(self, rec: JournalRecord) -> None:
         payload = _enc.encode(rec)
@@ -125,7 +130,7 @@ class Journal:
 
     def maybe_sync(self, now_ns: int | None = None) -> None:
         """Batch policy: fdatasync when dirty and the interval has passed (call from a timer)."""
-        if not self.dirty:
+        if not self.dirty or self._syncer is not None:
             return
         now = time.monotonic_ns() if now_ns is None else now_ns
         if now - self.last_sync >= self.interval_ns:
@@ -133,12 +138,33 @@ class Journal:
 
     def sync(self) -> None:
         if self.dirty or self.policy == "always":
+            self.dirty = False  # before the call: a frame appended during it marks dirty again
             os.fdatasync(self.fd)
             self.syncs += 1
-        self.dirty = False
         self.last_sync = time.monotonic_ns()
 
+    def start_syncer(self) -> None:
+        """Batch policy: fdatasync from a thread every ``fsync_interval_ms`` while dirty, so the
+        ~5 ms call never runs on the event loop (it releases the GIL). ``maybe_sync`` becomes a
+        no-op; ``close`` stops the thread and syncs once more."""
+        if self.policy != "batch" or self._syncer is not None:
+            return
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+        self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.interval_ns / 1e9):
+            if self.dirty:
+                try:
+                    self.sync()
+                except OSError:
+                    return  # the file was closed under us: close() syncs for the last time
+
     def close(self) -> None:
+        if self._syncer is not None:
+            self._stop.set()
+            self._syncer.join(timeout=5)
+            self._syncer = None
         if self.fd >= 0:
             if self.policy != "never":
                 self.sync()

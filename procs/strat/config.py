@@ -23,6 +23,7 @@ from typing import Any
 
 import msgspec
 
+from procs.core.agent import parse_sched
 from procs.core.config import Section
 
 
@@ -72,11 +73,16 @@ class StrategyEngineConfig(Section):
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
     idle: str = "backoff"
     cpu: int = -1
+    sched: str = ""  # "fifo:N" | "rr:N" | "nice:N" | "": applied once strategies are loaded (apply_sched)
+    # wake execution as a routed book arrives, before the strategies run, so its wake-up
+    # overlaps their work (shm.ring.Producer.prewake)
+    prewake: bool = True
     # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
     # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False
 
     def __post_init__(self) -> None:
+        parse_sched(self.sched)
         ids = [s.id for s in self.strategies]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:

@@ -289,6 +289,7 @@ class Engine:
         nsym = len(routes)
         ap = 9 + 2 * self.depth
         bid, ask = self._bid, self._ask
+        prewake = self._orders.prewake if self.cfg.prewake else None
         n = 0
         for _ in range(self.cfg.max_md_per_cycle):
             v = poll()
@@ -303,6 +304,9 @@ class Engine:
             slots = routes[sid]
             if not slots:
                 continue
+            if prewake:
+                prewake()  # execution wakes while the strategies decide
+                prewake = None
             view._v = v
             self._c_recv = v[3]
             self._c_seq = v[8]

@@ -55,3 +55,34 @@ def test_journal_when_existing_file_is_loose_then_tightened_to_0600(tmp_path: Pa
     os.chmod(p, 0o644)
     Journal(p).close()
     assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+
+def test_journal_when_batch_syncer_running_then_thread_syncs_and_loop_never_does(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    p = tmp_path / "x.journal"
+    j = Journal(p, "batch", 5)
+    j.start_syncer()
+    synced_by: list[str] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        synced_by.append(threading.current_thread().name)
+        real(fd)
+
+    os.fdatasync = spy  # type: ignore[assignment]
+    try:
+        j.append(JournalRecord(M.ORDER_SENT, cid="b25-1-1", qty=1, ring=0, ring_seq=1))
+        j.maybe_sync(time.monotonic_ns() + 10**9)  # the loop's timer: a no-op while the thread runs
+        deadline = time.monotonic() + 10
+        while j.syncs == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert j.syncs >= 1
+        assert synced_by and set(synced_by) == {"journal-sync"}
+        j.append(JournalRecord(M.ORDER_SENT, cid="b25-1-2", qty=1, ring=0, ring_seq=2))
+        j.close()  # stops the thread and syncs what is left, on the caller's thread
+    finally:
+        os.fdatasync = real  # type: ignore[assignment]
+    assert synced_by[-1] == threading.current_thread().name
+    assert [r.cid for r in read_journal(p)[0]] == ["b25-1-1", "b25-1-2"]
