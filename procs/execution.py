@@ -195,6 +195,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         counters.heartbeat()
         producer.heartbeat()
         journal.maybe_sync()
+        intake.poke()
         engine.sweep_timeouts()
         counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
         if now >= next_prune:

@@ -124,6 +124,8 @@ class Producer(_RingBase):
         self._token_idx = [L.consumer_word(k, L.C_WAKE_TOKEN) for k in range(self._n_cons)]
         self._sems: dict[int, posix_ipc.Semaphore | None] = {}
         self._fifos: dict[int, int] = {}
+        self._epoch = -1  # the waiter epoch last seen (refresh_waiters)
+        self._waiters = False
         # broadcast rings never wait: their "gate" only moves forward in steps of a capacity
         self._gate_limit = self._compute_gate() if self._gating else self._next + self.capacity
         self._pack_into = self.struct.pack_into
@@ -251,7 +253,18 @@ class Producer(_RingBase):
         """Re-read which consumers may sleep (have a wake token). Called at start, on every
         heartbeat and whenever the gate is recomputed, so the hot path reads one bool."""
         w = self._w
-        self._epoch = w[_WE]
+        epoch = w[_WE]
+        if epoch != self._epoch and self._epoch != -1:
+            # a consumer (re)registered: a restarted one has a new semaphore or FIFO under the
+            # same name, and a post to our cached handle of the old one would be lost
+            for fd in self._fifos.values():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._fifos.clear()
+            self._sems.clear()
+        self._epoch = epoch
         self._waiters = any(w[ti] for ti in self._token_idx)
 
     def _wake(self) -> None:
@@ -282,7 +295,7 @@ class Producer(_RingBase):
         except posix_ipc.ExistentialError:
             self._sems.pop(token, None)
 
-    def _post_fifo(self, token: int) -> None:
+    def _post_fifo(self, token: int, retry: bool = True) -> None:
         fd = self._fifos.get(token)
         if fd is None:
             try:
@@ -295,8 +308,13 @@ class Producer(_RingBase):
         except BlockingIOError:
             pass  # the FIFO is full of wake-ups already
         except OSError:
+            # EPIPE: our cached descriptor is a FIFO whose reader died; a restarted consumer
+            # may sleep on a new FIFO at the same path with the same token: open it and post
+            # again, or that consumer (its SLEEPING flag already cleared) would never wake
             os.close(fd)
             self._fifos.pop(token, None)
+            if retry:
+                self._post_fifo(token, retry=False)
 
     # -- liveness ---------------------------------------------------------------------------
     @property

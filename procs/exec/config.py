@@ -42,7 +42,7 @@ class ExecutionConfig(Section):
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
     listen_key_keepalive_s: float = 1800.0
-    intent_wait: Literal["thread", "poll", "fd"] = "thread"  # how the loop learns of new intents
+    intent_wait: Literal["thread", "poll", "fd"] = "fd"  # how the loop learns of new intents
     # "poll" intake only: "spin" never sleeps (lowest latency, a whole core); anything else
     # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.
     idle: Literal["spin", "yield", "sleep", "block", "backoff"] = "backoff"

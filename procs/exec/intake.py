@@ -5,12 +5,14 @@ A batch is processed record by record and committed once: a crash mid-batch make
 read those intents again, and the engine skips every SUBMIT the journal already holds.
 
 Two ways to learn of new intents without spinning the loop:
-  * ``thread`` (default): a thread parks on the process's Waiter semaphore (the producers post
+  * ``thread``: a thread parks on the process's Waiter semaphore (the producers post
     it when our consumer slot says it sleeps) and wakes the loop with ``call_soon_threadsafe``.
   * ``poll``: a coroutine polls, yields to the loop a few times, then sleeps ~1 ms (uvloop's
     timer resolution) between polls.
-  * ``fd``: the producers write a byte to a FIFO the loop watches (``shm.idle.FdWaiter``), so the
-    loop wakes straight from epoll: one wake-up instead of a thread's plus the loop's.
+  * ``fd`` (default): the producers write a byte to a FIFO the loop watches
+    (``shm.idle.FdWaiter``), so the loop wakes straight from epoll: one wake-up instead of a
+    thread's plus the loop's; after a wake-up or an intent the loop polls for ``SPIN_NS``
+    more before sleeping, so an intent that follows a strategy's prewake needs no wake-up.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from shm.registry import Registry
 from shm.ring import Consumer
 
 RINGS = (ORDERS_STRATEGY, ORDERS_MANUAL)
+# fd mode: after a wake-up or an intent, the loop keeps polling the rings (between its other
+# callbacks) this long before it sleeps again, like the ``backoff`` idle strategy: a strategy
+# prewakes execution as it starts deciding, and the intent then lands while we poll
+SPIN_NS = 150_000
 CONSUMER = "execution"
 
 
@@ -53,6 +59,7 @@ class Intake:
         self._thread: threading.Thread | None = None
         self._poller: asyncio.Task | None = None
         self.reads = 0
+        self._spin_until = 0
 
     def attach_missing(self) -> None:
         """Try once to attach every ring not attached yet (cheap when all are)."""
@@ -131,14 +138,27 @@ class Intake:
             self.loop.call_soon(self.drain)  # type: ignore[union-attr]  # more arrived: keep the loop fair
             return
         if self.mode == "fd":
+            now = time.monotonic_ns()
+            if n:
+                self._spin_until = now + SPIN_NS
+            if now < self._spin_until:  # just woken or just busy: poll from the loop a moment longer
+                self.loop.call_soon(self.drain)  # type: ignore[union-attr]
+                return
             if self.waiter.arm():  # type: ignore[union-attr]  # work arrived while we flagged: no sleep
                 self.loop.call_soon(self.drain)  # type: ignore[union-attr]
             return
         self.drained.set()
 
+    def poke(self) -> None:
+        """Housekeeping (every tick): drain if intents wait. A safety net for a lost wake-up,
+        which in fd mode would otherwise leave the loop asleep with no timeout."""
+        if self.mode == "fd" and any(c is not None and c.has_data() for c in self.consumers):
+            self.drain()
+
     def _on_wake(self) -> None:
-        """fd mode: a producer wrote to our FIFO."""
+        """fd mode: a producer wrote to our FIFO: an intent, or (prewake) one about to come."""
         self.waiter.disarm()  # type: ignore[union-attr]
+        self._spin_until = time.monotonic_ns() + SPIN_NS
         self.drain()
 
     def _park_loop(self) -> None:

@@ -90,3 +90,69 @@ def test_fd_waiter_when_producer_publishes_then_fifo_becomes_readable(instance: 
         c.close()
         w.close()
         p.close(unlink=True)
+
+
+@pytest.mark.parametrize("kind", ["sem", "fifo"])
+def test_restarted_consumer_when_producer_posts_then_new_waiter_is_woken(instance: str, kind: str) -> None:
+    """A consumer that closed cleanly (its semaphore/FIFO unlinked) and came back under the same
+    name registers a new one; the long-lived producer must post that, not its cached old handle."""
+    from shm.idle import FdWaiter
+
+    def make() -> Waiter:
+        return FdWaiter(instance, "agent") if kind == "fifo" else Waiter(instance, "agent")
+
+    def woken(w: Waiter) -> bool:
+        if kind == "fifo":
+            import select
+            return bool(select.select([w.fileno()], [], [], 5.0)[0])  # type: ignore[attr-defined]
+        try:
+            w.sem.acquire(5.0)
+            return True
+        except Exception:
+            return False
+
+    p = Producer.create(instance, "r", REC, 64, L.POLICY_GATING, ("c",))
+    words = p.seg.words
+    sleeping = L.consumer_word(0, L.C_SLEEPING)
+    try:
+        for seq in range(3):  # the first consumer, then two restarts
+            w = make()
+            c = Consumer.attach(instance, "r", REC, "c", timeout=1, waiter=w)
+            words[sleeping] = 1  # as park() would, before blocking
+            p.try_publish(seq, *([0] * 7))
+            assert woken(w), f"consumer incarnation {seq} was not woken"
+            assert c.poll_one() is not None
+            c.close()
+            w.close(unlink=True)
+    finally:
+        p.close(unlink=True)
+
+
+def test_prewake_when_consumer_parked_then_woken_and_backoff_spins_again(instance: str) -> None:
+    p = Producer.create(instance, "r", REC, 8, L.POLICY_GATING, ("c",))
+    waiter = Waiter(instance, "agent")
+    c = Consumer.attach(instance, "r", REC, "c", timeout=1, waiter=waiter)
+    b = BackoffIdle(waiter, spins=0, timeout_s=10.0, spin_us=1e6)
+    b._until = -1  # the spin phase is over: the next idle parks
+    woke = threading.Event()
+
+    def run() -> None:
+        b.idle(0)  # parks until the prewake
+        woke.set()
+
+    t = threading.Thread(target=run)
+    try:
+        t.start()
+        deadline = time.monotonic() + 5
+        while p.seg.words[L.consumer_word(0, L.C_SLEEPING)] != 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not woke.is_set()
+        p.prewake()  # nothing published: only a heads-up
+        assert woke.wait(5.0), "prewake did not wake the parked consumer"
+        assert not c.has_data()
+        assert b._n == 0 and b._until == 0  # woken by a producer: spins again before parking
+    finally:
+        t.join(10)
+        c.close()
+        waiter.close()
+        p.close(unlink=True)
