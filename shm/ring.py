@@ -126,6 +126,7 @@ class Producer(_RingBase):
         self._fifos: dict[int, int] = {}
         self._epoch = -1  # the waiter epoch last seen (refresh_waiters)
         self._waiters = False
+        self._prewake_slots: list[int] | None = None
         # broadcast rings never wait: their "gate" only moves forward in steps of a capacity
         self._gate_limit = self._compute_gate() if self._gating else self._next + self.capacity
         self._pack_into = self.struct.pack_into
@@ -240,14 +241,34 @@ class Producer(_RingBase):
         return True
 
     def prewake(self) -> None:
-        """Wake the consumers that sleep, ahead of a record about to be published.
+        """Wake the consumers that sleep (those named by ``set_prewake``, else all), ahead of a
+        record about to be published.
 
         A producer that knows a record is coming (market_data on receiving a frame, before it
         decodes and applies it) calls this so the consumers' wake-up overlaps its own work:
         they come back spinning (``backoff`` spins again after a producer's wake-up) and see
         the record as soon as it is published. A no-op when nobody sleeps."""
-        if self._waiters or self._w[_WE] != self._epoch:
+        if not (self._waiters or self._w[_WE] != self._epoch):
+            return
+        if self._prewake_slots is None:
             self._wake()
+            return
+        if self._w[_WE] != self._epoch:
+            self.refresh_waiters()
+        full_fence()
+        w = self._w
+        for k in self._prewake_slots:
+            si = self._sleep_idx[k]
+            if w[si]:
+                w[si] = 0
+                self._post(w[self._token_idx[k]])
+
+    def set_prewake(self, consumers: tuple[str, ...]) -> None:
+        """Limit ``prewake`` to these named consumers (the next hop of the hot path: waking a
+        consumer that is not on it costs the producer a syscall for nothing)."""
+        hashes = [L.name_hash(c) for c in consumers]
+        self._prewake_slots = [k for k in range(self._n_cons)
+                               if self._w[L.consumer_word(k, L.C_NAME_HASH)] in hashes]
 
     def refresh_waiters(self) -> None:
         """Re-read which consumers may sleep (have a wake token). Called at start, on every

@@ -29,6 +29,8 @@ class _Listener(WSListener):
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.prewake = feed.cfg.prewake
+        if self.prewake:
+            feed.handler.pub.book_ring.set_prewake(("strategy",))  # risk is off the hot path
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.feed.on_connected(transport)

@@ -156,3 +156,26 @@ def test_prewake_when_consumer_parked_then_woken_and_backoff_spins_again(instanc
         c.close()
         waiter.close()
         p.close(unlink=True)
+
+
+def test_prewake_when_limited_to_a_consumer_then_only_it_is_posted(instance: str) -> None:
+    p = Producer.create(instance, "r", REC, 8, L.POLICY_BROADCAST, ("a", "b"))
+    wa, wb = Waiter(instance, "agent-a"), Waiter(instance, "agent-b")
+    ca = Consumer.attach(instance, "r", REC, "a", timeout=1, waiter=wa)
+    cb = Consumer.attach(instance, "r", REC, "b", timeout=1, waiter=wb)
+    words = p.seg.words
+    try:
+        p.set_prewake(("a",))
+        words[L.consumer_word(0, L.C_SLEEPING)] = words[L.consumer_word(1, L.C_SLEEPING)] = 1
+        p.prewake()
+        wa.sem.acquire(5.0)  # posted (raises BusyError if not)
+        import posix_ipc
+        with pytest.raises(posix_ipc.BusyError):
+            wb.sem.acquire(0)
+        assert words[L.consumer_word(1, L.C_SLEEPING)] == 1  # b still sleeps, unwoken
+    finally:
+        for c in (ca, cb):
+            c.close()
+        wa.close()
+        wb.close()
+        p.close(unlink=True)
