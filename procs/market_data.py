@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 
 import aiohttp
 import uvloop
@@ -82,8 +83,17 @@ async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
         if not feed.stopping:
             loop.call_later(HEARTBEAT_NS / 1e9, beat)
 
+    warm_ns = int(cfg.keep_warm_ms * 1e6)
+
+    def keep_warm() -> None:
+        handler.keep_warm(time.monotonic_ns(), warm_ns)
+        if not feed.stopping:
+            loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)
+
     status.set_state(State.RUNNING)
     beat()
+    if warm_ns > 0:
+        keep_warm()
     log.info("market_data_started", instance=instance, symbols=cfg.symbols, ws_url=cfg.ws_url, depth=cfg.depth)
     try:
         await feed.run()

@@ -47,6 +47,10 @@ class MarketDataConfig(Section):
     # wake the sleeping consumers of md.book as a frame arrives, before it is decoded and
     # applied, so their wake-up overlaps this work (shm.ring.Producer.prewake)
     prewake: bool = True
+    # with no frame for this long, run the hot path's code over unchanged data (decode the last
+    # frame again, read the books' tops) so the next frame finds it in cache; 0 = off
+    # (FeedHandler.keep_warm)
+    keep_warm_ms: float = 1.0
     book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     # replay harness (``b25 replay --lockstep``) only: keep the counters its barrier reads

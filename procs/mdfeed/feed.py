@@ -142,11 +142,15 @@ class Feed:
             await asyncio.sleep(0.01)
             if not self.connected.is_set():
                 continue
-            want = self.handler.want_snapshot - self.fetching
+            # the exchange's procedure: buffer the stream's diffs first, then get the snapshot; a
+            # snapshot taken before the first diff arrived can predate it and fail the first-diff
+            # rule (seen at start-up with the generator: L=...803, first diff U=...820)
+            syncs = self.handler.syncs
+            want = {s for s in self.handler.want_snapshot - self.fetching if syncs[s].buffer}
             for s in want:  # in fetching before leaving want_snapshot: the gauge never dips to 0
                 self.fetching.add(s)
                 self._spawn(self._fetch(s))
-            self.handler.want_snapshot.clear()
+            self.handler.want_snapshot -= want
 
     async def _fetch(self, symbol: str) -> None:
         url = f"{self.cfg.rest_url.rstrip('/')}{_DEPTH_PATH[self.cfg.kind]}"

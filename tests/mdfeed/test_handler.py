@@ -135,3 +135,21 @@ def test_on_snapshot_when_malformed_then_counted_and_asked_again(md) -> None:
     h.on_snapshot(SYM, b'{"lastUpdateId": "x"}', 5)
     assert counters.get(Counter.SNAPSHOT_ERRORS) == 1 and SYM in h.want_snapshot
     assert isinstance(DepthSnapshot, type)
+
+
+def test_keep_warm_when_quiet_then_runs_without_publishing_or_changing_the_book(md, real_data: Path) -> None:
+    h, state, counters, reg, instance = md
+    frames = list(iter_frames([real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"]))[:400]
+    _feed(h, frames)
+    before, version = state.read()
+    ring = reg.consumer(instance, "md.book")  # an observer from here on
+    try:
+        now = time.monotonic_ns()
+        assert h.keep_warm(now, 10**9) is False  # a frame came within the quiet time: nothing to do
+        assert h.keep_warm(now + 2 * 10**9, 10**9) is True
+        after, version2 = state.read()
+        assert version2 == version and after.tobytes() == before.tobytes()
+        assert len(ring.poll()) == 0  # nothing published
+        assert counters.get(Counter.DECODE_ERRORS) == 0
+    finally:
+        ring.close()
