@@ -179,6 +179,19 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     stream.start()
     next_attach = next_prune = 0.0
     halted = False
+    warm_symbol = next((i.symbol for i in instruments if i is not None), "")
+    warm_seen = -1
+
+    def keep_warm() -> None:
+        nonlocal warm_seen
+        if ws is not None and ws.connected and warm_symbol and engine.work == warm_seen:
+            ws.warm(warm_symbol)  # quiet for a whole period: touch the request path
+        warm_seen = engine.work
+        if not stop.is_set():
+            loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)
+
+    if cfg.keep_warm_ms > 0:
+        loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)
 
     def tick() -> None:
         nonlocal next_attach, next_prune, halted

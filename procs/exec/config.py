@@ -42,7 +42,10 @@ class ExecutionConfig(Section):
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
     listen_key_keepalive_s: float = 1800.0
-    intent_wait: Literal["thread", "poll", "fd"] = "fd"  # how the loop learns of new intents
+    intent_wait: Literal["thread", "poll", "fd"] = "fd"
+    # with no intent for this long, build and sign a request without sending it so the next
+    # intent finds that code warm (WsApiTransport.warm); 0 = off
+    keep_warm_ms: float = 1.0  # how the loop learns of new intents
     # "poll" intake only: "spin" never sleeps (lowest latency, a whole core); anything else
     # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.
     idle: Literal["spin", "yield", "sleep", "block", "backoff"] = "backoff"

@@ -297,6 +297,15 @@ class WsApiTransport:
         tr.send(WSMsgType.TEXT, data)
         return t
 
+    def warm(self, symbol: str) -> int:
+        """Build, sign and encode an order.place request as ``send`` does, and send nothing:
+        keeps that code and the HMAC state in cache while no intent comes (execution's
+        ``keep_warm_ms``). Returns the request's size."""
+        params = {"symbol": symbol, "side": "BUY", "quantity": "0.001", "newClientOrderId": "b25-warm-0",
+                  "type": "LIMIT", "price": "1.0", "timeInForce": "GTC", "timestamp": str(int(time.time() * 1000))}
+        ws_sign(self.creds, params)
+        return len(_enc.encode({"id": self._next_id + 1, "method": "order.place", "params": params}))
+
     def forget(self, cb_owner_id: int) -> None:
         self.pending.pop(cb_owner_id, None)
 
