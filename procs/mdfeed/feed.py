@@ -145,8 +145,10 @@ class Feed:
             # the exchange's procedure: buffer the stream's diffs first, then get the snapshot; a
             # snapshot taken before the first diff arrived can predate it and fail the first-diff
             # rule (seen at start-up with the generator: L=...803, first diff U=...820)
-            syncs = self.handler.syncs
-            want = {s for s in self.handler.want_snapshot - self.fetching if syncs[s].buffer}
+            # (Lockstep replay is the exception: its simulator sends the first frame only once the
+            # snapshots are loaded, and serves them consistent with its stream position.)
+            syncs, lockstep = self.handler.syncs, self.cfg.lockstep_gauges
+            want = {s for s in self.handler.want_snapshot - self.fetching if lockstep or syncs[s].buffer}
             for s in want:  # in fetching before leaving want_snapshot: the gauge never dips to 0
                 self.fetching.add(s)
                 self._spawn(self._fetch(s))
