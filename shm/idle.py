@@ -111,7 +111,8 @@ class Waiter:
         except posix_ipc.BusyError:
             pass
 
-    def close(self, unlink: bool = True) -> None:
+    def _forget_slots(self) -> None:
+        """Take our wake token off every consumer slot: producers stop posting us."""
         for words, slot in self._slots:
             try:
                 words[L.consumer_word(slot, L.C_WAKE_TOKEN)] = 0
@@ -119,6 +120,9 @@ class Waiter:
                 pass
         self._slots.clear()
         self._has_work.clear()
+
+    def close(self, unlink: bool = True) -> None:
+        self._forget_slots()
         try:
             self.sem.close()
         except posix_ipc.ExistentialError:
@@ -202,13 +206,7 @@ class FdWaiter(Waiter):
         return bool(ready)
 
     def close(self, unlink: bool = True) -> None:
-        for words, slot in self._slots:
-            try:
-                words[L.consumer_word(slot, L.C_WAKE_TOKEN)] = 0
-            except (ValueError, IndexError):
-                pass
-        self._slots.clear()
-        self._has_work.clear()
+        self._forget_slots()
         for fd in (self.fd, self._keep):
             try:
                 os.close(fd)

@@ -101,10 +101,11 @@ def hold_cpu_latency(us: int) -> int | None:
     whose exit latency is at most ``us`` microseconds, for as long as this process holds the
     returned descriptor (the request ends when the process does). ``us < 0``: ask nothing.
 
-    ``0`` makes idle CPUs poll instead of halting. On a VM with guest halt-polling off, a halted
-    vCPU gives its core back to the host, and a process woken on it starts with cold caches:
-    the same market_data handler measured ~25 us per frame at 1000 frames/s and ~13 us with the
-    request held. The cost: idle CPUs never sleep (power, and a busy-looking vCPU to the host).
+    ``0`` makes idle CPUs poll instead of halting: on a VM with guest halt-polling off, a halted
+    vCPU gives its core back to the host. Measured here it did not help reliably: one loaded
+    live-book run gave recv->publish p50 13 us with it against 25-29 us without, but e2e A/B runs
+    showed no difference (tick_to_order 400 vs 421 us). The cost: idle CPUs never sleep (power,
+    and a busy-looking vCPU to the host). Off by default.
     Refused (the device is root-only) it logs once and returns None.
     """
     if us < 0:
