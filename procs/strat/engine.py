@@ -289,7 +289,7 @@ class Engine:
         nsym = len(routes)
         ap = 9 + 2 * self.depth
         bid, ask = self._bid, self._ask
-        prewake = self._orders.prewake if self.cfg.prewake else None
+        woke = False
         n = 0
         for _ in range(self.cfg.max_md_per_cycle):
             v = poll()
@@ -304,9 +304,10 @@ class Engine:
             slots = routes[sid]
             if not slots:
                 continue
-            if prewake:
-                prewake()  # execution wakes while the strategies decide
-                prewake = None
+            if not woke:
+                woke = True
+                if self.cfg.prewake:
+                    self._orders.prewake()  # execution wakes while the strategies decide
             view._v = v
             self._c_recv = v[3]
             self._c_seq = v[8]

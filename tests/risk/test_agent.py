@@ -198,6 +198,21 @@ def test_agent_when_shutdown_command_then_asks_to_stop(rig_factory) -> None:
     rig.work_until(lambda: rig.shutdowns == 1)
 
 
+def _publish(producer, rec) -> None:
+    slot = producer.try_claim()
+    producer.records[slot] = rec
+    producer.publish()
+
+
+def _stop(agent, instance: str, *producers) -> None:
+    """Close the agent, then the rings these tests created themselves, then anything left."""
+    agent.on_close()
+    for p in producers:
+        if p is not None:
+            p.close(unlink=True)
+    clean(instance, force=True)
+
+
 def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(instance: str, monkeypatch) -> None:
     # The exchange already holds 0.004 BTC when risk starts, before execution (no exec ring).
     # Execution then fills 0.002 more: the exchange says 0.006 before the fill is on the ring.
@@ -228,17 +243,11 @@ def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(
         r = rec[0]
         r["event_seq"], r["kind"], r["strategy_id"], r["symbol_id"], r["side"] = 1, M.ORDER_FILLED, 1, 0, M.BUY
         r["qty"], r["cum_qty"], r["last_qty"], r["last_px"], r["ts_recv"] = 2, 2, 2, 10_000_00, 1
-        slot = exec_p.try_claim()
-        exec_p.records[slot] = r
-        exec_p.publish()
+        _publish(exec_p, r)
         agent.drain_exec()
         assert agent.engine.ledger.total[0].pos == 6
     finally:
-        agent.on_close()
-        book_p.close(unlink=True)
-        if exec_p is not None:
-            exec_p.close(unlink=True)
-        clean(instance, force=True)
+        _stop(agent, instance, book_p, exec_p)
 
 
 def test_agent_when_exec_ring_appears_while_books_move_every_cycle_then_attached(instance: str) -> None:
@@ -259,15 +268,9 @@ def test_agent_when_exec_ring_appears_while_books_move_every_cycle_then_attached
         while agent.exec_c is None and time.monotonic() < deadline:
             px += 1
             r["bid_px"][0], r["ask_px"][0] = px, px + 2
-            slot = book_p.try_claim()
-            book_p.records[slot] = r
-            book_p.publish()
+            _publish(book_p, r)
             agent.do_work()
             time.sleep(0.002)
         assert agent.exec_c is not None
     finally:
-        agent.on_close()
-        book_p.close(unlink=True)
-        if exec_p is not None:
-            exec_p.close(unlink=True)
-        clean(instance, force=True)
+        _stop(agent, instance, book_p, exec_p)
