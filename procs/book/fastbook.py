@@ -39,8 +39,11 @@ from procs.book.kernels import (
     _rebuild_top,
     _rehash,
     apply_depth,
+    apply_frame,
+    fill_record,
     fill_top,
 )
+from procs.book.messages import FRAME_NOT_HANDLED
 from procs.core.instruments import Instrument, int_to_decimal
 
 _encode = msgspec.json.Encoder().encode
@@ -108,6 +111,32 @@ class FastBook:
         self.crossed = rc == 1
         return True
 
+    def apply_frame(self, raw: bytes, i: int, sym: bytes, last_u: int, out: np.ndarray) -> int:
+        """Parse and apply a whole combined-stream depth frame in one compiled call (the live
+        hot path: no message object, no level objects). ``raw[i]`` is the quote closing the
+        stream name; ``sym`` the symbol as it appears in ``"s"``; the frame must continue the
+        book (``pu == last_u``). Returns ``kernels.apply_frame``'s code: 0 applied, 1 applied
+        and crossed, -1/-2 bad text (``bad_text`` says which; rebuild the book), or
+        ``FRAME_NOT_HANDLED`` when nothing was changed (another shape or not the next diff).
+        ``out`` gets U, u, pu, E, T (``kernels.OUT_*``).
+        """
+        if len(raw) >> 3 > self._keys.shape[1] - self._limit:
+            self._resize(self._keys.shape[1] << 1)
+        rc = apply_frame(raw, i, sym, last_u, self._keys, self._vals, self._top, self._st, self._pscale,
+                         self._qscale, self.keep, _POW10, out)
+        if rc == FRAME_NOT_HANDLED:
+            return rc
+        st = self._st
+        if st[0, ST_USED] > self._limit or st[1, ST_USED] > self._limit:
+            self._resize(self._keys.shape[1])
+        if rc < 0:
+            pos = int(st[0 if rc == -1 else 1, ST_ERR])
+            end = raw.find(b"]", pos)
+            self.bad_text = repr(raw[pos : end + 1 if end >= 0 else pos + 40].decode("utf-8", "replace"))
+            return rc
+        self.crossed = rc == 1
+        return rc
+
     def _resize(self, size: int) -> None:
         live = int(max(self._st[0, ST_LIVE], self._st[1, ST_LIVE]))
         while live * 2 > size * 0.35:  # keep the table at most ~35% live after a rehash
@@ -174,6 +203,17 @@ class FastBook:
             self._widen(max(len(bid_px), len(ask_px)))
         return fill_top(self._keys, self._vals, self._top, self._st, bid_px, bid_qty, ask_px, ask_qty)
 
+    def fill_record(self, rows: np.ndarray, slot: int, depth: int, sid: int, update_id: int, ts_event: int,
+                    ts_recv: int, flags: int, seq: int) -> None:
+        """The whole BookUpdate record with ``depth`` levels a side into ``rows[slot]`` (a ring's
+        slots as int64 words) in one compiled call, every field but ``ts_pub`` (word 4), which
+        the publisher stamps last."""
+        if fill_record(self._keys, self._vals, self._top, self._st, rows, slot, depth, sid, update_id,
+                       ts_event, ts_recv, flags, seq) < 0:
+            self._widen(depth)
+            fill_record(self._keys, self._vals, self._top, self._st, rows, slot, depth, sid, update_id,
+                        ts_event, ts_recv, flags, seq)
+
     def _widen(self, n: int) -> None:
         self.keep = max(self.keep, n)
         if self._top.shape[1] < 2 * self.keep + _EXTRA_TOP:
@@ -204,8 +244,12 @@ def warm_up() -> float:
     fb.load_snapshot([("1.00", "1.000")], [("2.00", "1.000")])
     fb.apply(b'[["1.01","2.000"]]', b'[["2.00","0"]]')
     fb.apply(b'[["x"]]', b"[]")
+    frame = (b'{"stream":"warmup@depth","data":{"e":"depthUpdate","E":1,"T":1,"s":"WARMUP","U":2,"u":3,'
+             b'"pu":1,"b":[["1.02","1.000"]],"a":[]}}')
+    fb.apply_frame(frame, frame.find(b'"', 11), b"WARMUP", 1, np.zeros(5, np.int64))
     z = np.zeros(2, np.int64)
     fb.fill_top(z, z.copy(), z.copy(), z.copy())
+    fb.fill_record(np.zeros((2, 24), np.int64), 1, 4, 0, 3, 0, 0, 0, 1)
     fb.bid_levels(1)
     fb._resize(fb._keys.shape[1])
     return time.perf_counter() - t0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from procs.book.messages import FRAME_NOT_HANDLED, OUT_E, OUT_LAST_U, OUT_PU, OUT_T, OUT_U
+
 ST_USED, ST_LIVE, ST_TOP, ST_ERR = 0, 1, 2, 3  # columns of st[side]
 _HASH_MUL = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
 _MIN_KEY = -(1 << 62)
@@ -121,9 +123,9 @@ def _rebuild_top(krow: np.ndarray, vrow: np.ndarray, trow: np.ndarray, srow: np.
 
 
 @numba.njit(cache=True, nogil=True)
-def _apply_side(buf: bytes, side: int, keys: np.ndarray, vals: np.ndarray, top: np.ndarray,
-                st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
-    """Apply one JSON level array; 0 ok, -1 bad text (position in st[side, ST_ERR])."""
+def _apply_side(buf: bytes, i0: int, n: int, side: int, keys: np.ndarray, vals: np.ndarray,
+                top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
+    """Apply the JSON level array in buf[i0:n]; 0 ok, -1 bad text (position in st[side, ST_ERR])."""
     krow, vrow, trow, srow = keys[side], vals[side], top[side], st[side]
     sign = 1 if side == 0 else -1
     mask = krow.shape[0] - 1
@@ -131,8 +133,7 @@ def _apply_side(buf: bytes, side: int, keys: np.ndarray, vals: np.ndarray, top: 
     cnt = srow[ST_TOP]
     lo = trow[0] if cnt > 0 else _MIN_KEY
     overflow = False
-    n = len(buf)
-    i = _skip_ws(buf, 0, n)
+    i = _skip_ws(buf, i0, n)
     if i >= n or buf[i] != 91:
         srow[ST_ERR] = i
         return -1
@@ -209,14 +210,146 @@ def _apply_side(buf: bytes, side: int, keys: np.ndarray, vals: np.ndarray, top: 
 def apply_depth(bbuf: bytes, abuf: bytes, keys: np.ndarray, vals: np.ndarray, top: np.ndarray,
                 st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
     """Apply a diff's bid and ask arrays: 0 ok, 1 crossed, -1 bad bid text, -2 bad ask text."""
-    if _apply_side(bbuf, 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+    if _apply_side(bbuf, 0, len(bbuf), 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
         return -1
-    if _apply_side(abuf, 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+    if _apply_side(abuf, 0, len(abuf), 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
         return -2
+    return _crossed(top, st)
+
+
+@numba.njit(cache=True, nogil=True)
+def _crossed(top: np.ndarray, st: np.ndarray) -> int:
     nb, na = st[0, ST_TOP], st[1, ST_TOP]
     if nb > 0 and na > 0 and top[0, nb - 1] >= -top[1, na - 1]:
         return 1
     return 0
+
+
+# -- a whole combined-stream depth frame in one call (FastBook.apply_frame) ---------------------
+
+
+def _pat(text: bytes) -> np.ndarray:
+    return np.frombuffer(text, np.uint8).copy()
+
+
+_P_HEAD = _pat(b'","data":{"e":"depthUpdate","E":')
+_P_T = _pat(b',"T":')
+_P_S = _pat(b',"s":"')
+_P_UU = _pat(b',"U":')
+_P_U = _pat(b',"u":')
+_P_PU = _pat(b',"pu":')
+_P_B = _pat(b',"b":')
+_P_A = _pat(b',"a":')
+
+
+@numba.njit(cache=True, nogil=True)
+def _lit(buf: bytes, i: int, n: int, pat: np.ndarray) -> int:
+    """i past ``pat`` when buf[i:] starts with it, else -1 (also when i is -1)."""
+    m = pat.shape[0]
+    if i < 0 or i + m > n:
+        return -1
+    for j in range(m):
+        if buf[i + j] != pat[j]:
+            return -1
+    return i + m
+
+
+@numba.njit(cache=True, nogil=True)
+def _uint(buf: bytes, i: int, n: int, out: np.ndarray, k: int) -> int:
+    """A plain unsigned integer of 1..18 digits at buf[i] into out[k]; i past it, or -1."""
+    v = 0
+    j = i
+    while j < n and 48 <= buf[j] <= 57 and j - i < 18:
+        v = v * 10 + (buf[j] - 48)
+        j += 1
+    if j == i or (j < n and 48 <= buf[j] <= 57):
+        return -1
+    out[k] = v
+    return j
+
+
+@numba.njit(cache=True, nogil=True)
+def _field(buf: bytes, i: int, n: int, pat: np.ndarray, out: np.ndarray, k: int) -> int:
+    """``pat`` then an unsigned integer into out[k]: i past both, or -1 (also when i is -1)."""
+    if i < 0:
+        return -1
+    i = _lit(buf, i, n, pat)
+    return -1 if i < 0 else _uint(buf, i, n, out, k)
+
+
+@numba.njit(cache=True, nogil=True)
+def _array_end(buf: bytes, i: int, n: int) -> int:
+    """buf[i] opens a JSON array of arrays of plain strings: the index past its closing ``]``,
+    or -1 (not that shape, an escape, or the frame ends first)."""
+    if i >= n or buf[i] != 91:
+        return -1
+    depth = 0
+    in_str = False
+    while i < n:
+        c = buf[i]
+        if in_str:
+            if c == 34:
+                in_str = False
+            elif c == 92:
+                return -1
+        elif c == 34:
+            in_str = True
+        elif c == 91:
+            depth += 1
+        elif c == 93:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, vals: np.ndarray,
+                top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,
+                out: np.ndarray) -> int:
+    """A USD-M/COIN-M combined depth frame, ``buf[i]`` being the quote that closes its stream name.
+
+    Only the exchange's exact shape (``{"stream":..,"data":{"e":"depthUpdate","E":..,"T":..,
+    "s":sym,"U":..,"u":..,"pu":last_u,"b":[..],"a":[..]}}``) that continues the book (``pu ==
+    last_u``) is applied: 0 applied, 1 applied and crossed, -1/-2 bad bid/ask text (the book is
+    half-changed: rebuild it). Anything else returns FRAME_NOT_HANDLED having changed nothing;
+    the caller decodes the frame the general way. ``out`` gets U, u, pu, E, T.
+    """
+    n = len(buf)
+    i = _field(buf, i, n, _P_HEAD, out, OUT_E)
+    i = _field(buf, i, n, _P_T, out, OUT_T)
+    i = _lit(buf, i, n, _P_S)
+    if i < 0 or i + len(sym) + 1 > n:
+        return FRAME_NOT_HANDLED
+    for j in range(len(sym)):
+        if buf[i + j] != sym[j]:
+            return FRAME_NOT_HANDLED
+    i += len(sym)
+    if buf[i] != 34:
+        return FRAME_NOT_HANDLED
+    i = _field(buf, i + 1, n, _P_UU, out, OUT_U)
+    i = _field(buf, i, n, _P_U, out, OUT_LAST_U)
+    i = _field(buf, i, n, _P_PU, out, OUT_PU)
+    if i < 0 or out[OUT_PU] != last_u:
+        return FRAME_NOT_HANDLED
+    b0 = _lit(buf, i, n, _P_B)
+    if b0 < 0:
+        return FRAME_NOT_HANDLED
+    b1 = _array_end(buf, b0, n)
+    if b1 < 0:
+        return FRAME_NOT_HANDLED
+    a0 = _lit(buf, b1, n, _P_A)
+    if a0 < 0:
+        return FRAME_NOT_HANDLED
+    a1 = _array_end(buf, a0, n)
+    if a1 < 0 or a1 + 2 != n or buf[a1] != 125 or buf[a1 + 1] != 125:
+        return FRAME_NOT_HANDLED
+    if _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+        return -1
+    if _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+        return -2
+    return _crossed(top, st)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,6 +374,30 @@ def fill_top(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray
              bq: np.ndarray, ap: np.ndarray, aq: np.ndarray) -> tuple[int, int]:
     """Best levels per side into the caller's arrays (best first, zero-padded)."""
     return _fill_side(keys, vals, top, st, 0, bp, bq), _fill_side(keys, vals, top, st, 1, ap, aq)
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_record(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray, rows: np.ndarray,
+                slot: int, depth: int, sid: int, update_id: int, ts_event: int, ts_recv: int, flags: int,
+                seq: int) -> int:
+    """A whole BookUpdate record (``procs.core.messages.book_update_dtype``) into ``rows[slot]``
+    (the ring's slots as int64 words), all but ``ts_pub`` (word 4: the caller stamps it last).
+    Returns n_bids | n_asks << 32, or -1 (nothing written) when a side's top list holds fewer
+    than ``depth`` levels while the book has more: the caller widens it and calls again."""
+    for side in range(2):
+        if depth > st[side, ST_TOP] and st[side, ST_TOP] < st[side, ST_LIVE]:
+            return -1
+    r = rows[slot]
+    r[0] = sid
+    r[1] = update_id
+    r[2] = ts_event
+    r[3] = ts_recv
+    r[6] = flags
+    r[7] = seq
+    nb = _fill_side(keys, vals, top, st, 0, r[8:8 + depth], r[8 + depth:8 + 2 * depth])
+    na = _fill_side(keys, vals, top, st, 1, r[8 + 2 * depth:8 + 3 * depth], r[8 + 3 * depth:8 + 4 * depth])
+    r[5] = nb | (na << 32)
+    return r[5]
 
 
 @numba.njit(cache=True, nogil=True)

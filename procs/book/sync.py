@@ -36,10 +36,12 @@ from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from procs.book.book import Book
-from procs.book.messages import DepthSnapshot, DepthUpdate
+from procs.book.messages import FRAME_NOT_HANDLED, OUT_LAST_U, DepthSnapshot, DepthUpdate
 from procs.core.instruments import Instrument
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from procs.book.fastbook import FastBook
 
 
@@ -134,6 +136,29 @@ class BookSync:
         self._buffer(ev)
         return SyncStatus.BUFFERED
 
+    def apply_frame(self, raw: bytes, i: int, sym: bytes, out: np.ndarray) -> SyncStatus | None:
+        """The live hot path: a raw combined-stream depth frame applied without decoding it into
+        objects (``FastBook.apply_frame``), when the book is LIVE and the frame is the next diff
+        in the exchange's exact shape. None when it did not apply (another state or market
+        kind, not ``fast``, another shape, or not ``pu == last_u``): nothing changed, so the
+        caller decodes the frame and calls ``on_diff``, which applies the same rules.
+        ``out`` receives U, u, pu, E, T (``procs.book.messages.OUT_*``).
+        """
+        if self.state is not _LIVE or self.spot or not self.fast:
+            return None
+        book = self.book
+        rc = book.apply_frame(raw, i, sym, self.last_u, out)  # type: ignore[union-attr]
+        if rc == FRAME_NOT_HANDLED:
+            return None
+        u = int(out[OUT_LAST_U])
+        if rc < 0:
+            return self._resync(None, SyncStatus.BAD_INPUT, f"bad level text {book.bad_text} at u={u}")  # type: ignore[union-attr]
+        if rc == 1:
+            return self._resync(None, SyncStatus.CROSSED, f"crossed book after u={u}")
+        self.last_u = u
+        self.counters.applied += 1
+        return SyncStatus.APPLIED
+
     def _live(self, ev: DepthUpdate) -> SyncStatus:
         last = self.last_u
         if self.spot:
@@ -186,7 +211,7 @@ class BookSync:
         self._buffer(ev)  # valid against the next snapshot
         return SyncStatus.GAP
 
-    def _resync(self, ev: DepthUpdate, status: SyncStatus, why: str) -> SyncStatus:
+    def _resync(self, ev: DepthUpdate | None, status: SyncStatus, why: str) -> SyncStatus:
         if status == SyncStatus.BAD_INPUT:
             self.counters.bad_input += 1
         else:

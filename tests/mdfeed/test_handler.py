@@ -145,10 +145,14 @@ def test_keep_warm_when_quiet_then_runs_without_publishing_or_changing_the_book(
     ring = reg.consumer(instance, "md.book")  # an observer from here on
     try:
         now = time.monotonic_ns()
+        sync = h.syncs[SYM]
+        book_before, last_u = _top(sync.book, 100), sync.last_u
         assert h.keep_warm(now, 10**9) is False  # a frame came within the quiet time: nothing to do
         assert h.keep_warm(now + 2 * 10**9, 10**9) is True
+        assert h.keep_warm(now + 3 * 10**9, 10**9) is True  # the hot path's scratch book, again
         after, version2 = state.read()
         assert version2 == version and after.tobytes() == before.tobytes()
+        assert _top(sync.book, 100) == book_before and sync.last_u == last_u
         assert len(ring.poll()) == 0  # nothing published
         assert counters.get(Counter.DECODE_ERRORS) == 0
     finally:
