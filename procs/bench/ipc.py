@@ -33,7 +33,9 @@ from typing import Any
 import numpy as np
 import psutil
 
-REC = np.dtype([("seq", "<i8"), ("ts", "<i8"), ("pad", "<i8", (6,))])
+# 64 bytes: two int64 fields and padding, the same bytes every transport moves (PKT for the
+# others): the padding is a void field, so the ring packs and unpacks the two values only
+REC = np.dtype([("seq", "<i8"), ("ts", "<i8"), ("_pad", "V48")])
 PKT = struct.Struct("<qq48x")
 TRANSPORTS = ("b25-spin", "b25-batch", "b25-backoff", "faster-fifo", "faster-fifo-many", "mp-queue", "pipe",
               "mmap-floor")
@@ -82,14 +84,13 @@ def _producer(transport: str, handle: Any, cpu: int | None, n_lat: int, rate: fl
               idle_s: float, ready: Any, go: Any) -> None:
     _pin(cpu)
     now = time.monotonic_ns
-    pad = (0, 0, 0, 0, 0, 0)
     if transport.startswith("b25"):
         p = handle.make_producer()
         ready.wait()
         publish = p.try_publish
 
         def send(seq: int) -> None:
-            while not publish(seq, now(), *pad):
+            while not publish(seq, now()):
                 pass
 
         def send_batch(start: int, n: int) -> None:
@@ -153,7 +154,7 @@ def _producer(transport: str, handle: Any, cpu: int | None, n_lat: int, rate: fl
     elif transport in ("b25-spin", "b25-backoff"):
         publish = handle.p.try_publish  # one record at a time, nothing else in the loop
         for s in range(start, start + n_tput):
-            while not publish(s, 0, 0, 0, 0, 0, 0, 0):
+            while not publish(s, 0):
                 pass
     elif transport == "mmap-floor":  # like b25-spin: no stamp, nothing else in the loop
         pack_into = PKT.pack_into
@@ -193,23 +194,23 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
         poll_one = c.poll_one
         spin = handle.mode == "spin"
 
-        def recv_one() -> tuple[int, int]:
+        def recv_one() -> tuple:
             if spin:  # the busy-poll loop itself: nothing between two polls
                 r = poll_one()
                 while r is None:
                     r = poll_one()
-                return r[0], r[1]
+                return r  # the record's tuple as read, like mmap-floor's
             while True:
                 r = poll_one()
                 if r is not None:
                     idle.idle(1)
-                    return r[0], r[1]
+                    return r
                 idle.idle(0)
     elif transport in ("faster-fifo", "faster-fifo-many", "mp-queue"):
         q = handle
         batch_mode = transport == "faster-fifo-many"
 
-        def recv_one() -> tuple[int, int]:
+        def recv_one() -> tuple:
             return PKT.unpack(q.get(timeout=30) if transport != "mp-queue" else q.get())
 
         def recv_many() -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +224,7 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
         batch_mode = False
         nxt = 0
 
-        def recv_one() -> tuple[int, int]:
+        def recv_one() -> tuple:
             nonlocal nxt
             fw[8] = nxt  # records below nxt are read; stored before the spin, off the measured path
             while fw[0] <= nxt:
@@ -236,7 +237,7 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
         batch_mode = False
         buf = bytearray()
 
-        def recv_one() -> tuple[int, int]:
+        def recv_one() -> tuple:
             nonlocal buf
             while len(buf) < PKT.size:
                 buf += os.read(rfd, 65536)
@@ -254,7 +255,7 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
             lat[i:i + len(seqs)] = t - ts
             i += len(seqs)
         else:
-            _, ts = recv_one()
+            ts = recv_one()[1]
             lat[i] = now() - ts
             i += 1
     proc = psutil.Process()
