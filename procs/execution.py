@@ -23,7 +23,7 @@ import uvloop
 
 from procs.core import deploy, log
 from procs.core import messages as M
-from procs.core.agent import apply_sched, pin_cpu
+from procs.core.agent import apply_sched, freeze_gc, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
 from procs.core.instruments import Instrument, load_exchange_info
@@ -152,6 +152,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         journal = engine.journal = Journal(jpath, cfg.fsync, cfg.fsync_interval_ms)
     recovery.start_epoch(engine)
     journal.start_syncer()  # batch fsync off the loop
+    log.info("gc_frozen", objects=freeze_gc())  # start-up objects: never walked again
     apply_sched(cfg.sched)  # after recovery: the rebuild and compaction do not run real-time
     log.info("journal_rebuilt", path=str(jpath), records=len(records), epoch=engine.epoch,
              open_orders=len(engine.store.open), processed_seq=engine.processed_seq)

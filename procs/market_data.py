@@ -18,7 +18,7 @@ import aiohttp
 import uvloop
 
 from procs.core import log
-from procs.core.agent import HEARTBEAT_NS, apply_sched, hold_cpu_latency, pin_cpu
+from procs.core.agent import HEARTBEAT_NS, apply_sched, freeze_gc, hold_cpu_latency, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import build_registry
@@ -65,6 +65,7 @@ async def amain(cfg: MarketDataConfig, instance: str, chash: str) -> int:
         from procs.book.fastbook import warm_up
 
         log.info("book_kernel_compiled", seconds=round(warm_up(), 3))  # not on the first live diff
+    log.info("gc_frozen", objects=freeze_gc())  # start-up objects: never walked again
     apply_sched(cfg.sched)  # after the compile: seconds of real-time CPU would starve the rest
     qos_fd = hold_cpu_latency(cfg.cpu_latency_us)
     handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder, fast=fast)

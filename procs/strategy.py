@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from procs.core import control, deploy, log
-from procs.core.agent import apply_sched, pin_cpu, run_agent
+from procs.core.agent import apply_sched, freeze_gc, pin_cpu, run_agent
 from procs.core.config import ConfigError, load_section
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.status import State, StatusWriter
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.close()
             status.set_state(State.FAILED)
             return 2
+        log.info("gc_frozen", objects=freeze_gc())  # start-up objects: never walked again
         apply_sched(cfg.sched)  # after loading the strategies: imports do not run real-time
         log.info("strategy_started", instance=a.instance, strategies=sorted(engine.slots), symbols=symbols,
                  config=str(Path(config_path).resolve()) if config_path else "defaults", idle=cfg.idle)

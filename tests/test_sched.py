@@ -112,3 +112,23 @@ def test_hold_cpu_latency_when_permitted_then_request_held_until_closed() -> Non
             assert struct.unpack("i", f.read(4))[0] <= 7
     finally:
         os.close(fd)
+
+
+def test_freeze_gc_when_called_then_start_up_objects_frozen_and_garbage_collected_first() -> None:
+    child = """
+import gc, json, weakref
+from procs.core.agent import freeze_gc
+class Node:
+    pass
+a = Node(); b = Node(); a.peer = b; b.peer = a  # a cycle: garbage only the collector frees
+ref = weakref.ref(a)
+del a, b
+n = freeze_gc()
+print(json.dumps({"frozen": n, "count": gc.get_freeze_count(), "young": gc.get_count()[0], "cycle_freed": ref() is None}))
+"""
+    out = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["frozen"] == got["count"] > 1000  # the interpreter's and the imports' objects
+    assert got["cycle_freed"]  # collected before the freeze, not frozen as garbage
+    assert got["young"] < 50

@@ -43,7 +43,7 @@ from procs.book.kernels import (
     fill_record,
     fill_top,
 )
-from procs.book.messages import FRAME_NOT_HANDLED
+from procs.book.messages import FRAME_NOT_HANDLED, FRAME_RESIZE, OUT_FIELDS
 from procs.core.instruments import Instrument, int_to_decimal
 
 _encode = msgspec.json.Encoder().encode
@@ -123,14 +123,17 @@ class FastBook:
         if len(raw) >> 3 > self._keys.shape[1] - self._limit:
             self._resize(self._keys.shape[1] << 1)
         rc = apply_frame(raw, i, sym, last_u, self._keys, self._vals, self._top, self._st, self._pscale,
-                         self._qscale, self.keep, _POW10, out)
+                         self._qscale, self.keep, _POW10, out, self._limit)
+        if rc == 0:  # the common case first
+            self.crossed = False
+            return rc
         if rc == FRAME_NOT_HANDLED:
             return rc
-        st = self._st
-        if st[0, ST_USED] > self._limit or st[1, ST_USED] > self._limit:
+        if rc >= FRAME_RESIZE - 2:  # -2..1 with FRAME_RESIZE added
             self._resize(self._keys.shape[1])
+            rc -= FRAME_RESIZE
         if rc < 0:
-            pos = int(st[0 if rc == -1 else 1, ST_ERR])
+            pos = int(self._st[0 if rc == -1 else 1, ST_ERR])
             end = raw.find(b"]", pos)
             self.bad_text = repr(raw[pos : end + 1 if end >= 0 else pos + 40].decode("utf-8", "replace"))
             return rc
@@ -246,7 +249,7 @@ def warm_up() -> float:
     fb.apply(b'[["x"]]', b"[]")
     frame = (b'{"stream":"warmup@depth","data":{"e":"depthUpdate","E":1,"T":1,"s":"WARMUP","U":2,"u":3,'
              b'"pu":1,"b":[["1.02","1.000"]],"a":[]}}')
-    fb.apply_frame(frame, frame.find(b'"', 11), b"WARMUP", 1, np.zeros(5, np.int64))
+    fb.apply_frame(frame, frame.find(b'"', 11), b"WARMUP", 1, np.zeros(len(OUT_FIELDS), np.int64))
     z = np.zeros(2, np.int64)
     fb.fill_top(z, z.copy(), z.copy(), z.copy())
     fb.fill_record(np.zeros((2, 24), np.int64), 1, 4, 0, 3, 0, 0, 0, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from procs.book.messages import FRAME_NOT_HANDLED, OUT_E, OUT_LAST_U, OUT_PU, OUT_T, OUT_U
+from procs.book.messages import FRAME_NOT_HANDLED, FRAME_RESIZE, OUT_E, OUT_LAST_U, OUT_PU, OUT_T, OUT_U
 
 ST_USED, ST_LIVE, ST_TOP, ST_ERR = 0, 1, 2, 3  # columns of st[side]
 _HASH_MUL = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
@@ -307,14 +307,17 @@ def _array_end(buf: bytes, i: int, n: int) -> int:
 @numba.njit(cache=True, nogil=True)
 def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, vals: np.ndarray,
                 top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,
-                out: np.ndarray) -> int:
+                out: np.ndarray, limit: int) -> int:
     """A USD-M/COIN-M combined depth frame, ``buf[i]`` being the quote that closes its stream name.
 
     Only the exchange's exact shape (``{"stream":..,"data":{"e":"depthUpdate","E":..,"T":..,
     "s":sym,"U":..,"u":..,"pu":last_u,"b":[..],"a":[..]}}``) that continues the book (``pu ==
     last_u``) is applied: 0 applied, 1 applied and crossed, -1/-2 bad bid/ask text (the book is
     half-changed: rebuild it). Anything else returns FRAME_NOT_HANDLED having changed nothing;
-    the caller decodes the frame the general way. ``out`` gets U, u, pu, E, T.
+    the caller decodes the frame the general way. ``out`` gets U, u, pu, E, T. When the frame
+    was applied (or half-applied) and a side's table now uses more than ``limit`` slots,
+    FRAME_RESIZE is added to the code: the caller rehashes (one check here instead of numpy
+    reads in Python on every frame).
     """
     n = len(buf)
     i = _field(buf, i, n, _P_HEAD, out, OUT_E)
@@ -346,10 +349,14 @@ def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, v
     if a1 < 0 or a1 + 2 != n or buf[a1] != 125 or buf[a1 + 1] != 125:
         return FRAME_NOT_HANDLED
     if _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
-        return -1
-    if _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
-        return -2
-    return _crossed(top, st)
+        rc = -1
+    elif _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
+        rc = -2
+    else:
+        rc = _crossed(top, st)
+    if st[0, ST_USED] > limit or st[1, ST_USED] > limit:
+        rc += FRAME_RESIZE
+    return rc
 
 
 @numba.njit(cache=True, nogil=True)

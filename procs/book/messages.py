@@ -23,7 +23,9 @@ Level = tuple[str, str]  # (price text, quantity text) exactly as sent
 # FastBook.apply_frame, the live hot path that applies a raw depth frame without decoding it into
 # a DepthUpdate: its "changed nothing, decode it the general way" code and its out[] fields
 FRAME_NOT_HANDLED = 3
-OUT_U, OUT_LAST_U, OUT_PU, OUT_E, OUT_T = 0, 1, 2, 3, 4
+FRAME_RESIZE = 8  # added to apply_frame's code when the book's table must be rehashed
+OUT_FIELDS = ("U", "u", "pu", "E", "T")
+OUT_U, OUT_LAST_U, OUT_PU, OUT_E, OUT_T = range(len(OUT_FIELDS))
 
 
 class DepthUpdate(msgspec.Struct, gc=False):

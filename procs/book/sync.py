@@ -35,13 +35,13 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from procs.book.book import Book
-from procs.book.messages import FRAME_NOT_HANDLED, OUT_LAST_U, DepthSnapshot, DepthUpdate
+from procs.book.messages import FRAME_NOT_HANDLED, OUT_FIELDS, OUT_LAST_U, DepthSnapshot, DepthUpdate
 from procs.core.instruments import Instrument
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from procs.book.fastbook import FastBook
 
 
@@ -85,7 +85,7 @@ class BookSync:
     """Keeps one symbol's ``Book`` equal to the exchange's, by the rules in the module docstring."""
 
     __slots__ = ("symbol", "spot", "book", "state", "last_u", "buffer", "max_buffer", "counters",
-                 "resolve", "keep", "last_error", "fast")
+                 "resolve", "keep", "last_error", "fast", "_frame_out", "frame_fields")
 
     def __init__(self, symbol: str, kind: str = "usdm", instrument: Instrument | None = None,
                  resolve: InstrumentResolver | None = None, keep: int = 64,
@@ -106,6 +106,9 @@ class BookSync:
         self.max_buffer = max_buffer
         self.counters = SyncCounters()
         self.last_error = ""  # why the last resync was needed, for the caller's one log line
+        self._frame_out = np.zeros(len(OUT_FIELDS), np.int64)
+        # the last apply_frame's U, u, pu, E, T as Python ints (a memoryview over the kernel's out)
+        self.frame_fields = memoryview(self._frame_out)
 
     def _new_book(self, instrument: Instrument) -> Book | FastBook:
         if self.fast:
@@ -136,21 +139,21 @@ class BookSync:
         self._buffer(ev)
         return SyncStatus.BUFFERED
 
-    def apply_frame(self, raw: bytes, i: int, sym: bytes, out: np.ndarray) -> SyncStatus | None:
+    def apply_frame(self, raw: bytes, i: int, sym: bytes) -> SyncStatus | None:
         """The live hot path: a raw combined-stream depth frame applied without decoding it into
         objects (``FastBook.apply_frame``), when the book is LIVE and the frame is the next diff
         in the exchange's exact shape. None when it did not apply (another state or market
         kind, not ``fast``, another shape, or not ``pu == last_u``): nothing changed, so the
         caller decodes the frame and calls ``on_diff``, which applies the same rules.
-        ``out`` receives U, u, pu, E, T (``procs.book.messages.OUT_*``).
+        ``frame_fields`` then holds the frame's U, u, pu, E, T (``procs.book.messages.OUT_*``).
         """
         if self.state is not _LIVE or self.spot or not self.fast:
             return None
         book = self.book
-        rc = book.apply_frame(raw, i, sym, self.last_u, out)  # type: ignore[union-attr]
+        rc = book.apply_frame(raw, i, sym, self.last_u, self._frame_out)  # type: ignore[union-attr]
         if rc == FRAME_NOT_HANDLED:
             return None
-        u = int(out[OUT_LAST_U])
+        u = self.frame_fields[OUT_LAST_U]
         if rc < 0:
             return self._resync(None, SyncStatus.BAD_INPUT, f"bad level text {book.bad_text} at u={u}")  # type: ignore[union-attr]
         if rc == 1:

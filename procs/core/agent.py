@@ -8,6 +8,7 @@ asyncio (market_data, execution) use ``install_signal_stop`` and ``Heartbeat`` d
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -58,6 +59,20 @@ def parse_sched(spec: str) -> tuple[str, int]:
     if not lo <= v <= hi:
         raise ValueError(f"sched {policy} value must be in {lo}..{hi}: sched={spec!r}")
     return policy, v
+
+
+def freeze_gc() -> int:
+    """Collect once, then move every object alive now into the permanent generation
+    (``gc.freeze``); returns how many were frozen. Call it once start-up is done.
+
+    Why: the start-up objects (numba, msgspec, aiohttp, the config) would otherwise be walked by
+    every later full collection. Measured in market_data on the 2-core VM: its first 12 s made
+    248 young, 22 middle (1-2 ms each) and 2 full collections (36-72 ms each, a stall of that
+    length in the hot path); after a freeze the steady state ran without a single collection.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def apply_sched(spec: str) -> str:

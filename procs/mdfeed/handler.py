@@ -17,6 +17,7 @@ from procs.book.book import Book
 from procs.book.messages import (
     FRAME_NOT_HANDLED,
     OUT_E,
+    OUT_FIELDS,
     OUT_LAST_U,
     OUT_PU,
     AggTrade,
@@ -67,7 +68,7 @@ class FeedHandler:
         # (symbol, symbol bytes, its BookSync), learnt from the first frame the general path
         # decoded on it; FastBook.apply_frame then takes that stream's next diffs whole
         self._hot: dict[bytes, tuple[str, bytes, BookSync]] | None = {} if fast else None
-        self._out = np.zeros(5, np.int64)
+        self._out = np.zeros(len(OUT_FIELDS), np.int64)  # keep_warm's
         self._outv = memoryview(self._out)
         self._warm_books: dict[str, FastBook] = {}
         n = publisher.book_ring.records["bid_px"].shape[1]  # the records' depth
@@ -106,13 +107,13 @@ class FeedHandler:
             h = hot.get(raw[11:end])
             if h is not None:
                 symbol, sym, sync = h
-                st = sync.apply_frame(raw, end, sym, self._out)
+                st = sync.apply_frame(raw, end, sym)
                 if st is not None:
                     self._last_frame_ns = ts_recv
                     self._last_depth_raw = raw
                     self.last_depth_ns[symbol] = ts_recv
-                    out = self._outv
                     if st == SyncStatus.APPLIED:
+                        out = sync.frame_fields
                         self._publish(symbol, sync.book, out[OUT_LAST_U], out[OUT_E], ts_recv, 0)
                     else:
                         self._resync(symbol, st, sync.last_error)

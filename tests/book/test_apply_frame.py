@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from procs.book.messages import OUT_E, OUT_LAST_U, OUT_PU, OUT_U, DepthSnapshot, DepthUpdate, FrameDecoder
@@ -44,9 +43,9 @@ def _sync() -> BookSync:
     return BookSync("ETHUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")), fast=True)
 
 
-def _feed(sync: BookSync, dec: FrameDecoder, raw: bytes, out: np.ndarray) -> tuple[SyncStatus, bool]:
+def _feed(sync: BookSync, dec: FrameDecoder, raw: bytes) -> tuple[SyncStatus, bool]:
     """The handler's order: apply_frame first, on_diff when it declines. (status, taken whole)."""
-    st = sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out)
+    st = sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT")
     if st is not None:
         return st, True
     _, msg = dec.decode(raw)
@@ -69,17 +68,17 @@ def test_apply_frame_when_real_recording_then_same_books_as_on_diff_at_every_ste
     snap, depth = eth
     dec = FrameDecoder(raw_levels=True)
     ref, hot = _sync(), _sync()
-    out = np.zeros(5, np.int64)
     taken = 0
     for i, raw in enumerate(depth):
         _, msg = dec.decode(raw)
         assert isinstance(msg, DepthUpdate)
         st_ref = ref.on_diff(msg)
-        st_hot, whole = _feed(hot, dec, raw, out)
+        st_hot, whole = _feed(hot, dec, raw)
         assert st_hot == st_ref, i
         taken += whole
         if whole:
-            assert (out[OUT_U], out[OUT_LAST_U], out[OUT_PU], out[OUT_E]) == (msg.U, msg.u, msg.pu, msg.E)
+            f = hot.frame_fields
+            assert (f[OUT_U], f[OUT_LAST_U], f[OUT_PU], f[OUT_E]) == (msg.U, msg.u, msg.pu, msg.E)
         if i == 20:  # diffs buffered first, as live; then the snapshot bridges them
             _snapshot(ref, dec, snap)
             _snapshot(hot, dec, snap)
@@ -91,15 +90,14 @@ def test_apply_frame_when_real_recording_then_same_books_as_on_diff_at_every_ste
     assert taken >= len(depth) - 25  # all but the buffered ones and the one bridging the snapshot
 
 
-def _live(eth) -> tuple[BookSync, FrameDecoder, list[bytes], np.ndarray]:
+def _live(eth) -> tuple[BookSync, FrameDecoder, list[bytes]]:
     snap, depth = eth
     dec = FrameDecoder(raw_levels=True)
     sync = _sync()
     _snapshot(sync, dec, snap)
-    out = np.zeros(5, np.int64)
     rest = []
     for raw in depth:
-        if sync.last_u > 0 and sync.counters.applied > 0 and len(rest) == 0 and _feed(sync, dec, raw, out)[1]:
+        if sync.last_u > 0 and sync.counters.applied > 0 and len(rest) == 0 and _feed(sync, dec, raw)[1]:
             rest.append(raw)  # the first frame taken whole: the following ones are the test's
         elif not rest:
             _, msg = dec.decode(raw)
@@ -107,7 +105,7 @@ def _live(eth) -> tuple[BookSync, FrameDecoder, list[bytes], np.ndarray]:
         else:
             rest.append(raw)
     assert len(rest) > 10
-    return sync, dec, rest[1:], out
+    return sync, dec, rest[1:]
 
 
 @pytest.mark.parametrize("change", [
@@ -118,38 +116,38 @@ def _live(eth) -> tuple[BookSync, FrameDecoder, list[bytes], np.ndarray]:
     ("other symbol", lambda r: r.replace(b'"s":"ETHUSDT"', b'"s":"BTCUSDT"', 1)),
 ])
 def test_apply_frame_when_not_the_exact_shape_then_declined_and_book_untouched(eth, change) -> None:
-    sync, _dec, rest, out = _live(eth)
+    sync, _dec, rest = _live(eth)
     before, last_u = _top(sync), sync.last_u
     raw = change[1](rest[0])
-    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) is None, change[0]
+    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") is None, change[0]
     assert _top(sync) == before and sync.last_u == last_u
     raw = rest[0]  # the frame as sent is taken whole
-    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) == SyncStatus.APPLIED
-    assert sync.last_u == out[OUT_LAST_U] > last_u
+    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") == SyncStatus.APPLIED
+    assert sync.last_u == sync.frame_fields[OUT_LAST_U] > last_u
 
 
 def test_apply_frame_when_not_the_next_diff_then_declined_so_on_diff_reports_the_gap(eth) -> None:
-    sync, dec, rest, out = _live(eth)
+    sync, dec, rest = _live(eth)
     before = _top(sync)
     raw = rest[1]  # rest[0] skipped: pu != last_u
-    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) is None
+    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") is None
     assert _top(sync) == before
     _, msg = dec.decode(raw)
     assert sync.on_diff(msg) == SyncStatus.GAP  # type: ignore[arg-type]
 
 
 def test_apply_frame_when_bad_level_text_then_bad_input_resync_named(eth) -> None:
-    sync, _dec, rest, out = _live(eth)
+    sync, _dec, rest = _live(eth)
     raw = rest[0]
     i = raw.find(b'"b":[["') + 7
     raw = raw[:i] + b"-" + raw[i:]  # a negative price
-    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) == SyncStatus.BAD_INPUT
+    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") == SyncStatus.BAD_INPUT
     assert sync.needs_snapshot and sync.counters.bad_input == 1
     assert "bad level text" in sync.last_error and "-" in sync.last_error
 
 
 def test_apply_frame_when_update_crosses_book_then_crossed_resync(eth) -> None:
-    sync, _dec, rest, out = _live(eth)
+    sync, _dec, rest = _live(eth)
     assert sync.book is not None
     ask = sync.book.best_ask()
     assert ask is not None
@@ -157,15 +155,50 @@ def test_apply_frame_when_update_crosses_book_then_crossed_resync(eth) -> None:
     i = raw.find(b'"b":[') + 5
     px = f"{ask[0] / 100:.2f}".encode()  # ETHUSDT: 2 price decimals; a bid at the best ask
     raw = raw[:i] + b'["' + px + b'","1.000"],' + raw[i:]
-    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) == SyncStatus.CROSSED
+    assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") == SyncStatus.CROSSED
     assert sync.needs_snapshot and sync.counters.crossed == 1
 
 
 def test_apply_frame_when_not_live_or_python_book_then_declined(eth) -> None:
     snap, depth = eth
-    out = np.zeros(5, np.int64)
     raw = depth[0]
     fresh = _sync()  # no snapshot yet
-    assert fresh.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) is None
+    assert fresh.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") is None
     slow = BookSync("ETHUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")), fast=False)
-    assert slow.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) is None
+    assert slow.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") is None
+
+
+def test_apply_frame_when_deleted_levels_fill_the_table_then_rehashed_and_books_still_equal() -> None:
+    """Deleted levels keep their slot (a tombstone) until the table is rehashed: 20000 distinct
+    prices added and deleted pass the 70% mark of the 16384-slot table several times."""
+    from procs.core.instruments import instrument_for_scales
+
+    inst = instrument_for_scales("ETHUSDT", 2, 3)
+    hot = BookSync("ETHUSDT", "usdm", inst, fast=True)
+    ref = BookSync("ETHUSDT", "usdm", inst, fast=False)
+    snap = DepthSnapshot(lastUpdateId=100, bids=[("1000.00", "1.000")], asks=[("1001.00", "1.000")])
+    hot.on_snapshot(snap)
+    ref.on_snapshot(snap)
+    dec = FrameDecoder(raw_levels=False)
+    prev, u = 99, 100
+    taken = 0
+    for k in range(200):
+        adds = [f'["{(50000 - k * 100 - j) / 100:.2f}","1.000"]' for j in range(100)]
+        dels = [f'["{(50000 - (k - 1) * 100 - j) / 100:.2f}","0"]' for j in range(100)] if k else []
+        u += 10
+        raw = (f'{{"stream":"ethusdt@depth","data":{{"e":"depthUpdate","E":1,"T":1,"s":"ETHUSDT","U":{prev + 1},'
+               f'"u":{u},"pu":{prev},"b":[{",".join(dels + adds)}],"a":[]}}}}').encode()
+        prev = u
+        st = hot.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT")
+        if st is None:
+            _, msg = dec.decode(raw)
+            st = hot.on_diff(msg)  # type: ignore[arg-type]
+        else:
+            taken += 1
+        _, msg = dec.decode(raw)
+        assert st == ref.on_diff(msg) == SyncStatus.APPLIED, k  # type: ignore[arg-type]
+    assert taken >= 199
+    assert _top(hot, 200) == _top(ref, 200)
+    assert hot.book is not None
+    used, live = hot.book._st[0, 0], hot.book._st[0, 1]  # ST_USED, ST_LIVE
+    assert live == 101 and used < 0.7 * hot.book._keys.shape[1]  # rehashed: tombstones dropped
