@@ -8,11 +8,29 @@ means ``RiskLimits.permissive()``: ACTIVE and no limits.
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from procs.core import messages as M
+
+
+def _word_index(name: str) -> int:
+    """First int64 word of a RiskState field (every field is int64 or an array of them)."""
+    dt, off = M.RiskState.fields[name][:2]
+    assert dt.base == np.dtype("<i8") and off % 8 == 0, name
+    return off // 8
+
+
+# One RiskState record as a flat tuple of its int64 words: one unpack_from, no numpy on the
+# per-intent path (risk writes the block on every book update, so nearly every intent reads it)
+RISK_STATE_STRUCT = struct.Struct(f"<{M.RiskState.itemsize // 8}q")
+_TS, _MOO, _MOPS = (_word_index(n) for n in ("trading_state", "max_open_orders", "max_orders_per_s"))
+_ARRAYS = tuple((_word_index(n), _word_index(n) + M.MAX_SYMBOLS) for n in (
+    "max_order_qty", "max_order_notional_e8", "max_position", "position", "mark", "price_band_bps",
+    "sym_max_open_orders"))
 
 
 @dataclass(slots=True)
@@ -22,13 +40,21 @@ class RiskLimits:
     trading_state: int = M.ACTIVE
     max_open_orders: int = 0
     max_orders_per_s: int = 0
-    max_order_qty: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
-    max_order_notional_e8: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
-    max_position: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
-    position: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
-    mark: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
-    price_band_bps: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
-    sym_max_open_orders: list[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    max_order_qty: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    max_order_notional_e8: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    max_position: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    position: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    mark: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    price_band_bps: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    sym_max_open_orders: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+
+    @classmethod
+    def from_words(cls, w: tuple[int, ...]) -> RiskLimits:
+        """From one RiskState record unpacked with ``RISK_STATE_STRUCT`` (per-symbol limits
+        are tuple slices of it)."""
+        (a0, a1), (b0, b1), (c0, c1), (d0, d1), (e0, e1), (f0, f1), (g0, g1) = _ARRAYS
+        return cls(w[_TS] or M.ACTIVE, w[_MOO], w[_MOPS], w[a0:a1], w[b0:b1], w[c0:c1], w[d0:d1], w[e0:e1],
+                   w[f0:f1], w[g0:g1])
 
     @classmethod
     def permissive(cls) -> RiskLimits:

@@ -114,3 +114,37 @@ def test_limits_when_built_from_a_riskstate_record_then_fields_map() -> None:
     rec["max_order_qty"][1] = 7
     lim = RiskLimits.from_record(rec)
     assert lim.trading_state == M.HALTED and lim.max_order_qty[1] == 7
+
+
+def test_risk_source_when_block_rewritten_then_struct_read_equals_record(instance: str) -> None:
+    from procs.core.registry import RISK_STATE, build_registry
+    from procs.execution import RiskSource
+
+    reg = build_registry()
+    src = RiskSource(reg, instance)
+    assert src() == RiskLimits.permissive()  # no block yet: permissive
+    w = reg.writer(instance, RISK_STATE)
+    try:
+        src.next_try = 0.0
+        for k in range(3):
+            w.begin()
+            r = w.records
+            r["trading_state"][0] = (M.ACTIVE, M.REDUCING, M.HALTED)[k]
+            r["max_open_orders"][0] = 10 + k
+            r["max_orders_per_s"][0] = 20 + k
+            for f in ("max_order_qty", "max_order_notional_e8", "max_position", "position", "mark",
+                      "price_band_bps", "sym_max_open_orders"):
+                r[f][0][:] = np.arange(M.MAX_SYMBOLS) * (k + 1) - 3
+            w.end()
+            lim = src()
+            want = RiskLimits.from_record(w.records[0])
+            assert src.version == w.version
+            for f in ("trading_state", "max_open_orders", "max_orders_per_s"):
+                assert getattr(lim, f) == getattr(want, f)
+            for f in ("max_order_qty", "max_order_notional_e8", "max_position", "position", "mark",
+                      "price_band_bps", "sym_max_open_orders"):
+                assert list(getattr(lim, f)) == getattr(want, f)
+            assert src() is lim  # same version: no re-read
+    finally:
+        src.close()
+        w.close(unlink=True)
