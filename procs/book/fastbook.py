@@ -42,6 +42,7 @@ from procs.book.kernels import (
     apply_frame,
     fill_record,
     fill_top,
+    probe_frame,
 )
 from procs.book.messages import FRAME_NOT_HANDLED, FRAME_RESIZE, OUT_FIELDS
 from procs.core.instruments import Instrument, int_to_decimal
@@ -139,6 +140,12 @@ class FastBook:
             return rc
         self.crossed = rc == 1
         return rc
+
+    def probe_frame(self, raw: bytes, i: int, sym: bytes, out: np.ndarray) -> bool:
+        """``apply_frame``'s parse and table lookups on ``raw``, changing nothing: keep-warm.
+        False when the frame is not of the hot path's shape."""
+        return probe_frame(raw, i, sym, self._keys, self._vals, self._top, self._st, self._pscale, self._qscale,
+                           self.keep, _POW10, out) == 0
 
     def _resize(self, size: int) -> None:
         live = int(max(self._st[0, ST_LIVE], self._st[1, ST_LIVE]))
@@ -250,6 +257,7 @@ def warm_up() -> float:
     frame = (b'{"stream":"warmup@depth","data":{"e":"depthUpdate","E":1,"T":1,"s":"WARMUP","U":2,"u":3,'
              b'"pu":1,"b":[["1.02","1.000"]],"a":[]}}')
     fb.apply_frame(frame, frame.find(b'"', 11), b"WARMUP", 1, np.zeros(len(OUT_FIELDS), np.int64))
+    fb.probe_frame(frame, frame.find(b'"', 11), b"WARMUP", np.zeros(len(OUT_FIELDS), np.int64))
     z = np.zeros(2, np.int64)
     fb.fill_top(z, z.copy(), z.copy(), z.copy())
     fb.fill_record(np.zeros((2, 24), np.int64), 1, 4, 0, 3, 0, 0, 0, 1)

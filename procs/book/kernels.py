@@ -124,8 +124,11 @@ def _rebuild_top(krow: np.ndarray, vrow: np.ndarray, trow: np.ndarray, srow: np.
 
 @numba.njit(cache=True, nogil=True)
 def _apply_side(buf: bytes, i0: int, n: int, side: int, keys: np.ndarray, vals: np.ndarray,
-                top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
-    """Apply the JSON level array in buf[i0:n]; 0 ok, -1 bad text (position in st[side, ST_ERR])."""
+                top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,
+                dry: bool = False) -> int:
+    """Apply the JSON level array in buf[i0:n]; 0 ok, -1 bad text (position in st[side, ST_ERR]).
+
+    ``dry``: parse and look every level up, change nothing (``probe_frame``: keep-warm)."""
     krow, vrow, trow, srow = keys[side], vals[side], top[side], st[side]
     sign = 1 if side == 0 else -1
     mask = krow.shape[0] - 1
@@ -163,6 +166,14 @@ def _apply_side(buf: bytes, i0: int, n: int, side: int, keys: np.ndarray, vals: 
             return -1
         # -- the level: table, then the top list (fixed lo for the message, as in Book) --
         slot = _find(krow, t, mask)
+        if dry:
+            if slot >= 0 and vrow[slot] == q:
+                srow[ST_ERR] = i  # a store the compiler cannot drop: the lookup really runs
+            i = _skip_ws(buf, i + 1, n)
+            if i < n and buf[i] == 44:
+                i = _skip_ws(buf, i + 1, n)
+                continue
+            return 0
         existed = False
         if slot >= 0:
             existed = vrow[slot] > 0
@@ -381,6 +392,33 @@ def fill_top(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray
              bq: np.ndarray, ap: np.ndarray, aq: np.ndarray) -> tuple[int, int]:
     """Best levels per side into the caller's arrays (best first, zero-padded)."""
     return _fill_side(keys, vals, top, st, 0, bp, bq), _fill_side(keys, vals, top, st, 1, ap, aq)
+
+
+@numba.njit(cache=True, nogil=True)
+def probe_frame(buf: bytes, i: int, sym: bytes, keys: np.ndarray, vals: np.ndarray, top: np.ndarray,
+                st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray, out: np.ndarray) -> int:
+    """``apply_frame``'s parse and every level's table lookup, changing nothing (except
+    st[side, ST_ERR], a scratch field): market_data's keep-warm runs it on the last frame so the
+    code and the book's table lines the next frame will touch stay in cache. 0, or
+    FRAME_NOT_HANDLED when the frame is not of the hot path's shape."""
+    n = len(buf)
+    i = _field(buf, i, n, _P_HEAD, out, OUT_E)
+    i = _field(buf, i, n, _P_T, out, OUT_T)
+    i = _lit(buf, i, n, _P_S)
+    if i < 0 or i + len(sym) + 1 > n:
+        return FRAME_NOT_HANDLED
+    i = _field(buf, i + len(sym) + 1, n, _P_UU, out, OUT_U)
+    i = _field(buf, i, n, _P_U, out, OUT_LAST_U)
+    i = _field(buf, i, n, _P_PU, out, OUT_PU)
+    b0 = _lit(buf, i, n, _P_B)
+    b1 = _array_end(buf, b0, n) if b0 >= 0 else -1
+    a0 = _lit(buf, b1, n, _P_A) if b1 >= 0 else -1
+    a1 = _array_end(buf, a0, n) if a0 >= 0 else -1
+    if a1 < 0:
+        return FRAME_NOT_HANDLED
+    _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10, True)
+    _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10, True)
+    return 0
 
 
 @numba.njit(cache=True, nogil=True)

@@ -9,17 +9,14 @@ never raised.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from procs.book.book import Book
 from procs.book.messages import (
-    FRAME_NOT_HANDLED,
     OUT_E,
     OUT_FIELDS,
     OUT_LAST_U,
-    OUT_PU,
     AggTrade,
     DepthUpdate,
     FrameDecoder,
@@ -32,9 +29,6 @@ from procs.core.instruments import Instrument, decimal_to_int
 from shm.counters import Counters
 
 from .publisher import Counter, Hist, Publisher
-
-if TYPE_CHECKING:
-    from procs.book.fastbook import FastBook
 
 _PREFIX = b'{"stream":"'  # a combined-stream frame (the hot path's only shape)
 
@@ -69,8 +63,6 @@ class FeedHandler:
         # decoded on it; FastBook.apply_frame then takes that stream's next diffs whole
         self._hot: dict[bytes, tuple[str, bytes, BookSync]] | None = {} if fast else None
         self._out = np.zeros(len(OUT_FIELDS), np.int64)  # keep_warm's
-        self._outv = memoryview(self._out)
-        self._warm_books: dict[str, FastBook] = {}
         n = publisher.book_ring.records["bid_px"].shape[1]  # the records' depth
         self._scratch: list = [np.zeros(n, np.int64) for _ in range(4)]
         self._scratch += [np.zeros((1, publisher.book_ring.record_size // 8), np.int64), n]
@@ -256,27 +248,13 @@ class FeedHandler:
             book = sync.book
             if book is not None and sync.state is SyncState.LIVE:
                 if h is not None and type(book) is not Book:
-                    # the hot path's code on a scratch book: the frame's own pu continues it
-                    # (last_u -1 never continues a book: that call only parses the header)
-                    book.apply_frame(raw, end, h[1], -1, self._out)
-                    warm = self._warm_book(sync)
-                    if warm.apply_frame(raw, end, h[1], self._outv[OUT_PU], self._out) == FRAME_NOT_HANDLED:
-                        warm.clear()
-                    elif len(warm) > 4096:
-                        warm.clear()
+                    # the hot path's parse and this book's table lines the next frame will
+                    # touch (a read-only probe with the last frame's levels), then its record
+                    book.probe_frame(raw, end, h[1], self._out)
                     book.fill_record(s[4], 0, s[5], 0, 0, 0, 0, 0, 0)
                 else:
                     book.fill_top(s[0], s[1], s[2], s[3])
         return True
-
-    def _warm_book(self, sync: BookSync) -> FastBook:
-        """keep_warm's scratch book for ``sync``'s instrument (small: it holds a few frames)."""
-        b = self._warm_books.get(sync.symbol)
-        if b is None:
-            from procs.book.fastbook import FastBook
-
-            b = self._warm_books[sync.symbol] = FastBook(self.instruments[sync.symbol], keep=8, capacity=1 << 13)
-        return b
 
     def touch_all(self, now_ns: int) -> None:
         for s in self.last_depth_ns:

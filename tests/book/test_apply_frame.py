@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from procs.book.messages import OUT_E, OUT_LAST_U, OUT_PU, OUT_U, DepthSnapshot, DepthUpdate, FrameDecoder
@@ -202,3 +203,18 @@ def test_apply_frame_when_deleted_levels_fill_the_table_then_rehashed_and_books_
     assert hot.book is not None
     used, live = hot.book._st[0, 0], hot.book._st[0, 1]  # ST_USED, ST_LIVE
     assert live == 101 and used < 0.7 * hot.book._keys.shape[1]  # rehashed: tombstones dropped
+
+
+def test_probe_frame_when_run_on_live_book_then_nothing_changes_and_shape_checked(eth) -> None:
+    sync, _dec, rest = _live(eth)
+    book = sync.book
+    assert book is not None
+    before = [a.copy() for a in (book._keys, book._vals, book._top, book._st[:, :3])]
+    out = np.zeros(5, np.int64)
+    for raw in rest[:20]:  # frames the book has not seen: probing must not apply them
+        assert book.probe_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) is True
+    after = [book._keys, book._vals, book._top, book._st[:, :3]]
+    assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+    raw = rest[0][rest[0].find(b'"data":') + 7:-1]  # a raw-stream payload: not the hot shape
+    assert book.probe_frame(raw, 0, b"ETHUSDT", out) is False
+    assert sync.apply_frame(rest[0], rest[0].find(b'"', 11), b"ETHUSDT") == SyncStatus.APPLIED
