@@ -316,6 +316,35 @@ def _array_end(buf: bytes, i: int, n: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
+def _frame_parts(buf: bytes, i: int, sym: bytes, out: np.ndarray) -> tuple[int, int, int, int]:
+    """The exact shape ``apply_frame`` takes, from ``buf[i]`` (the quote closing the stream name):
+    U, u, pu, E, T into ``out`` and the bounds (b0, b1, a0, a1) of the two level arrays, or
+    b0 = -1 when the frame is of any other shape."""
+    n = len(buf)
+    i = _field(buf, i, n, _P_HEAD, out, OUT_E)
+    i = _field(buf, i, n, _P_T, out, OUT_T)
+    i = _lit(buf, i, n, _P_S)
+    if i < 0 or i + len(sym) + 1 > n:
+        return -1, -1, -1, -1
+    for j in range(len(sym)):
+        if buf[i + j] != sym[j]:
+            return -1, -1, -1, -1
+    i += len(sym)
+    if buf[i] != 34:
+        return -1, -1, -1, -1
+    i = _field(buf, i + 1, n, _P_UU, out, OUT_U)
+    i = _field(buf, i, n, _P_U, out, OUT_LAST_U)
+    i = _field(buf, i, n, _P_PU, out, OUT_PU)
+    b0 = _lit(buf, i, n, _P_B)
+    b1 = _array_end(buf, b0, n) if b0 >= 0 else -1
+    a0 = _lit(buf, b1, n, _P_A)
+    a1 = _array_end(buf, a0, n) if a0 >= 0 else -1
+    if a1 < 0 or a1 + 2 != n or buf[a1] != 125 or buf[a1 + 1] != 125:
+        return -1, -1, -1, -1
+    return b0, b1, a0, a1
+
+
+@numba.njit(cache=True, nogil=True)
 def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, vals: np.ndarray,
                 top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,
                 out: np.ndarray, limit: int) -> int:
@@ -330,34 +359,8 @@ def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, v
     FRAME_RESIZE is added to the code: the caller rehashes (one check here instead of numpy
     reads in Python on every frame).
     """
-    n = len(buf)
-    i = _field(buf, i, n, _P_HEAD, out, OUT_E)
-    i = _field(buf, i, n, _P_T, out, OUT_T)
-    i = _lit(buf, i, n, _P_S)
-    if i < 0 or i + len(sym) + 1 > n:
-        return FRAME_NOT_HANDLED
-    for j in range(len(sym)):
-        if buf[i + j] != sym[j]:
-            return FRAME_NOT_HANDLED
-    i += len(sym)
-    if buf[i] != 34:
-        return FRAME_NOT_HANDLED
-    i = _field(buf, i + 1, n, _P_UU, out, OUT_U)
-    i = _field(buf, i, n, _P_U, out, OUT_LAST_U)
-    i = _field(buf, i, n, _P_PU, out, OUT_PU)
-    if i < 0 or out[OUT_PU] != last_u:
-        return FRAME_NOT_HANDLED
-    b0 = _lit(buf, i, n, _P_B)
-    if b0 < 0:
-        return FRAME_NOT_HANDLED
-    b1 = _array_end(buf, b0, n)
-    if b1 < 0:
-        return FRAME_NOT_HANDLED
-    a0 = _lit(buf, b1, n, _P_A)
-    if a0 < 0:
-        return FRAME_NOT_HANDLED
-    a1 = _array_end(buf, a0, n)
-    if a1 < 0 or a1 + 2 != n or buf[a1] != 125 or buf[a1 + 1] != 125:
+    b0, b1, a0, a1 = _frame_parts(buf, i, sym, out)
+    if b0 < 0 or out[OUT_PU] != last_u:
         return FRAME_NOT_HANDLED
     if _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
         rc = -1
@@ -401,20 +404,8 @@ def probe_frame(buf: bytes, i: int, sym: bytes, keys: np.ndarray, vals: np.ndarr
     st[side, ST_ERR], a scratch field): market_data's keep-warm runs it on the last frame so the
     code and the book's table lines the next frame will touch stay in cache. 0, or
     FRAME_NOT_HANDLED when the frame is not of the hot path's shape."""
-    n = len(buf)
-    i = _field(buf, i, n, _P_HEAD, out, OUT_E)
-    i = _field(buf, i, n, _P_T, out, OUT_T)
-    i = _lit(buf, i, n, _P_S)
-    if i < 0 or i + len(sym) + 1 > n:
-        return FRAME_NOT_HANDLED
-    i = _field(buf, i + len(sym) + 1, n, _P_UU, out, OUT_U)
-    i = _field(buf, i, n, _P_U, out, OUT_LAST_U)
-    i = _field(buf, i, n, _P_PU, out, OUT_PU)
-    b0 = _lit(buf, i, n, _P_B)
-    b1 = _array_end(buf, b0, n) if b0 >= 0 else -1
-    a0 = _lit(buf, b1, n, _P_A) if b1 >= 0 else -1
-    a1 = _array_end(buf, a0, n) if a0 >= 0 else -1
-    if a1 < 0:
+    b0, b1, a0, a1 = _frame_parts(buf, i, sym, out)
+    if b0 < 0:
         return FRAME_NOT_HANDLED
     _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10, True)
     _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10, True)
