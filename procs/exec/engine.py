@@ -35,7 +35,7 @@ from .journal import Journal, JournalRecord
 from .limiter import RateLimiter
 from .orders import Order, OrderStore
 from .pretrade import RiskLimits, check_submit
-from .transport import FAILED, OK, RATE_LIMITED, REJECTED, UNKNOWN, Reply
+from .transport import FAILED, OK, RATE_LIMITED, REJECTED, UNKNOWN, Reply, plain
 
 PLACE, CANCEL, QUERY = 1, 2, 3
 _SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
@@ -101,6 +101,7 @@ class Engine:
         self.instruments = instruments
         self.sym_id = {i.symbol: k for k, i in enumerate(instruments) if i is not None}
         self.scales = [(i.price_scale, i.qty_scale) if i is not None else None for i in instruments]
+        self._plain = [i is not None and plain(i.symbol) for i in instruments]  # fits WsApiTransport.place
         self.journal = journal
         self.sink = sink
         self.c = counters
@@ -360,6 +361,15 @@ class Engine:
     def _write(self, kind: int, o: Order) -> bool:
         inst = self.instruments[o.symbol_id]
         assert inst is not None
+        tr = self._transport()
+        req = Req(kind, o)
+        if kind == PLACE and tr is self.ws and self._plain[o.symbol_id] and plain(o.cid):
+            # the WS API's order.place from one template (WsApiTransport.place): same request
+            limit = o.order_type == M.LIMIT
+            t = tr.place(inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
+                         inst.ticks_to_price(o.price) if limit else None, _TIF[o.tif] if limit else "",
+                         bool(o.reduce_only), partial(self._reply, req))
+            return self._written(req, t)
         if kind == PLACE:
             method = "order.place"
             params = {"symbol": inst.symbol, "side": _SIDE[o.side], "quantity": inst.lots_to_qty(o.qty),
@@ -375,11 +385,13 @@ class Engine:
         else:
             method = "order.cancel" if kind == CANCEL else "order.status"
             params = {"symbol": inst.symbol, "origClientOrderId": o.cid}
-        req = Req(kind, o)
-        tr = self._transport()
-        t = tr.send(method, params, partial(self._reply, req))
+        return self._written(req, tr.send(method, params, partial(self._reply, req)))
+
+    def _written(self, req: Req, t: int) -> bool:
+        """Book a request ``send`` wrote at ``t`` (0: not connected, nothing written)."""
         if t == 0:
             return False
+        kind, o = req.kind, req.order
         req.t_wire = t
         self.inflight.append(req)  # timeouts are swept from the housekeeping tick (no timer per request)
         if kind == PLACE:

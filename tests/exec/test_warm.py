@@ -1,20 +1,56 @@
-"""WsApiTransport.warm: the request path runs (built, signed, encoded) and nothing is sent or
-left pending."""
+"""WsApiTransport's order.place: the template (``place``/``place_frame``) writes the same bytes
+as the generic ``send``; ``warm`` runs that code and nothing is sent or left pending."""
 
 from __future__ import annotations
 
 import msgspec
+import pytest
 
-from procs.exec.transport import Credentials, WsApiTransport, ws_sign
+from procs.exec.transport import Credentials, WsApiTransport, plain
+
+
+class Socket:
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def send(self, _kind: object, data: bytes) -> None:
+        self.frames.append(data)
 
 
 def test_warm_when_called_then_signed_request_built_and_nothing_pending() -> None:
     creds = Credentials("k", "s")
     t = WsApiTransport("ws://127.0.0.1:1/ws-fapi/v1", creds)
     n = t.warm("BTCUSDT")
-    params = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "newClientOrderId": "b25-warm-0",
-              "type": "LIMIT", "price": "1.0", "timeInForce": "GTC", "timestamp": "1700000000000"}
-    ws_sign(creds, params)
+    ts = "1700000000000"
     # same shape as a real request: only the timestamp's digits (same length) and the signature differ
-    assert n == len(msgspec.json.encode({"id": 1, "method": "order.place", "params": params}))
+    assert n == len(t.place_frame(1, "BTCUSDT", "BUY", "0.001", "b25-warm-0", "1.0", "GTC", False, ts))
     assert t.pending == {} and t._next_id == 0
+
+
+@pytest.mark.parametrize("limit", [True, False])
+@pytest.mark.parametrize("reduce_only", [False, True])
+def test_place_when_template_then_same_bytes_as_generic_send(limit: bool, reduce_only: bool) -> None:
+    creds = Credentials('key"with\\quote', "secret")
+    t = WsApiTransport("ws://127.0.0.1:1/ws-fapi/v1", creds)
+    sock = Socket()
+    t.transport = sock  # type: ignore[assignment]
+    params = {"symbol": "BTCUSDT", "side": "SELL", "quantity": "0.013", "newClientOrderId": "b25-7-42"}
+    if limit:
+        params.update({"type": "LIMIT", "price": "63943.9", "timeInForce": "GTX"})
+    else:
+        params["type"] = "MARKET"
+    if reduce_only:
+        params["reduceOnly"] = "true"
+    assert t.send("order.place", params, lambda r: None) > 0
+    generic = sock.frames[-1]
+    ts = msgspec.json.decode(generic)["params"]["timestamp"]
+    assert t.place("BTCUSDT", "SELL", "0.013", "b25-7-42", "63943.9" if limit else None, "GTX" if limit else "",
+                   reduce_only, lambda r: None) > 0
+    assert sorted(t.pending) == [1, 2] and msgspec.json.decode(sock.frames[-1])["id"] == 2
+    assert t.place_frame(1, "BTCUSDT", "SELL", "0.013", "b25-7-42", "63943.9" if limit else None,
+                         "GTX" if limit else "", reduce_only, ts) == generic
+
+
+def test_plain_when_text_needs_escaping_then_false() -> None:
+    assert plain("BTCUSDT") and plain("b25-12-3456") and plain("1000PEPEUSDT")
+    assert not plain("") and not plain('a"b') and not plain("a&b") and not plain("a=b") and not plain("é")
