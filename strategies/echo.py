@@ -33,9 +33,11 @@ class Echo(Strategy):
         n = max(api.symbol_ids) + 1
         self.lots = [0] * n
         self.offset = [0] * n
+        self.min_px = [0] * n  # one exchange tick: the lowest buy price
         for sid in api.symbol_ids:
             self.lots[sid] = api.qty_to_lots(sid, config.qty)
             self.offset[sid] = config.offset_ticks * api.tick(sid)
+            self.min_px[sid] = api.tick(sid)
         self.side = BUY if config.side == "buy" else SELL
         self.alternate = config.mode == "alternate"
 
@@ -49,7 +51,7 @@ class Echo(Strategy):
                 return
         if self.side == BUY:
             ref = book.best_bid or book.best_ask
-            px = max(ref - self.offset[sid], api.tick(sid))
+            px = max(ref - self.offset[sid], self.min_px[sid])
         else:
             ref = book.best_ask or book.best_bid
             px = ref + self.offset[sid]

@@ -89,6 +89,14 @@ class Hist(IntEnum):
     BOOK_TO_INTENT = 0  # BookUpdate.ts_pub -> intent written
 
 
+# the per-event path reads plain ints and bound functions (no enum or module attribute lookups)
+_BOOKS_IN = int(Counter.BOOKS_IN)
+_INTENTS_OUT = int(Counter.INTENTS_OUT)
+_BOOK_TO_INTENT = int(Hist.BOOK_TO_INTENT)
+_BUY, _SELL, _SUBMIT, _SOURCE = M.BUY, M.SELL, M.SUBMIT_ORDER, M.SOURCE_STRATEGY
+_mono = time.monotonic_ns
+
+
 @dataclass
 class Slot:
     """One running strategy instance with what it was built from."""
@@ -163,6 +171,7 @@ class Engine:
         self._orders = self.registry.producer(instance, ORDERS_STRATEGY)
         self._signals = self.registry.producer(instance, SIGNALS)
         self._publish_intent = self._orders.try_publish
+        self._prewake = cfg.prewake
         self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
         if self.sim_clock:
             self._tag_base = 0  # a replay starts from a fresh instance: tags must not depend on the host clock
@@ -306,7 +315,7 @@ class Engine:
                 continue
             if not woke:
                 woke = True
-                if self.cfg.prewake:
+                if self._prewake:
                     self._orders.prewake()  # execution wakes while the strategies decide
             view._v = v
             self._c_recv = v[3]
@@ -319,7 +328,7 @@ class Engine:
                     self._fault(slot, "on_book", exc)
             self._c_recv = self._c_seq = self._c_pub = 0
         if n:
-            self.counters.inc(Counter.BOOKS_IN, n)
+            self.counters.inc(_BOOKS_IN, n)
         return n
 
     def _read_trades(self) -> int:
@@ -401,12 +410,12 @@ class Engine:
         if not 0 <= sid < len(api._mine) or not api._mine[sid]:
             self.counters.inc(Counter.BAD_INTENTS)
             return ERR_SYMBOL
-        if qty <= 0 or (side != M.BUY and side != M.SELL):
+        if qty <= 0 or (side != _BUY and side != _SELL):
             return self.bad_intent()
         st = api.state
         tag = st.next_tag
         ro = 1 if reduce_only else 0
-        ts = self._write(M.SUBMIT_ORDER, api.num, sid, side, order_type, tif, price, qty, ro, tag)
+        ts = self._write(_SUBMIT, api.num, sid, side, order_type, tif, price, qty, ro, tag)
         if not ts:
             return ERR_RING_FULL
         st.next_tag = tag + 1
@@ -449,16 +458,17 @@ class Engine:
     def _write(self, kind: int, num: int, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
                reduce_only: int, tag: int) -> int:
         """Write one OrderIntent with the current trace fields; its ts_intent, or 0 when the ring is full."""
-        ts = time.monotonic_ns()
-        if not self._publish_intent(self._orders.next_sequence, kind, M.SOURCE_STRATEGY, num, sid, side, order_type,
+        ts = _mono()
+        if not self._publish_intent(self._orders.next_sequence, kind, _SOURCE, num, sid, side, order_type,
                                     tif, price, qty, reduce_only, tag, self._c_recv, self._c_seq, ts, 0):
             self.counters.inc(Counter.INTENTS_DROPPED)
             log.once("orders_ring_full", "warn", "intent_dropped", ring=ORDERS_STRATEGY,
                      reason="ring full: execution is not consuming", strategy_num=num)
             return 0
-        self.counters.inc(Counter.INTENTS_OUT)
+        c = self.counters
+        c.inc(_INTENTS_OUT)
         if self._c_pub:
-            self.counters.record(Hist.BOOK_TO_INTENT, ts - self._c_pub)
+            c.record(_BOOK_TO_INTENT, ts - self._c_pub)
         return ts
 
     # -- signals, marks ----------------------------------------------------------------------
@@ -564,6 +574,7 @@ class Engine:
             log.warn("config_needs_restart", fields=fixed)
         self.cfg = cfg
         self._sig_interval = cfg.signal_interval_ms * 1_000_000
+        self._prewake = cfg.prewake
 
     def _build(self, e: StrategyEntry, plugin: Plugin) -> Slot:
         ids = []
