@@ -207,13 +207,12 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     stream.start()
     next_attach = next_prune = 0.0
     halted = False
-    warm_symbol = next((i.symbol for i in instruments if i is not None), "")
     warm_seen = -1
 
     def keep_warm() -> None:
         nonlocal warm_seen
-        if ws is not None and ws.connected and warm_symbol and engine.work == warm_seen:
-            ws.warm(warm_symbol)  # quiet for a whole period: touch the request path
+        if engine.work == warm_seen:
+            engine.warm()  # quiet for a whole period: run the intent -> request path on scratch data
         warm_seen = engine.work
         if not stop.is_set():
             loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)

@@ -42,6 +42,7 @@ _SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
 _TIF = {M.GTC: "GTC", M.IOC: "IOC", M.FOK: "FOK", M.GTX: "GTX"}
 _TIF_OF = {v: k for k, v in _TIF.items()}
 MAX_ATTEMPTS = 5
+_WARM_CID = "b25-0-0"  # warm()'s scratch order: epoch 0 is never a run's (start_epoch counts from 1)
 RING_BATCH = 256
 
 
@@ -102,6 +103,7 @@ class Engine:
         self.sym_id = {i.symbol: k for k, i in enumerate(instruments) if i is not None}
         self.scales = [(i.price_scale, i.qty_scale) if i is not None else None for i in instruments]
         self._plain = [i is not None and plain(i.symbol) for i in instruments]  # fits WsApiTransport.place
+        self._warm_sid = next((k for k, ok in enumerate(self._plain) if ok), -1)  # warm(): its scratch order
         self.journal = journal
         self.sink = sink
         self.c = counters
@@ -279,6 +281,33 @@ class Engine:
             log.info("order_trace", what="submit", cid=o.cid, trading_state=self.risk().trading_state,
                      intent_id=intent_id, source=source)
         self._enqueue(PLACE, o)
+
+    def warm(self) -> int:
+        """The keep-warm tick (execution's ``keep_warm_ms``): run what an order intent runs up
+        to the socket write, on scratch data: the risk read and pre-trade check, an Order, its
+        journal frame (written to the journal's scratch file, ``Journal.warm``), the limiter's
+        check and the order.place request (``place_frame``). Nothing is sent, journaled,
+        published or stored; no order or limiter budget changes.
+        Returns the request's size (0 without a WS transport or a tradable symbol)."""
+        sid = self._warm_sid
+        if sid < 0:
+            return 0
+        inst = self.instruments[sid]
+        assert inst is not None
+        lim = self.risk()
+        price = lim.mark[sid] or 1
+        check_submit(sid, M.BUY, M.LIMIT, price, 1, 0, lim, self.store.counts, len(self.rate), self.scales[sid])
+        o = Order(_WARM_CID, 0, sid, M.BUY, M.LIMIT, M.GTC, price, 1, 0, 0, 0, M.SOURCE_STRATEGY, 0, 0)
+        self.journal.warm(JournalRecord(
+            M.ORDER_SENT, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+            o.reduce_only, o.client_tag, o.order_id, o.cum_qty, 0, 0, 0, 0, 0, 0, o.ts_intent, o.intent_id, o.source,
+            0, 0, 0, self.epoch, time.time_ns(), 0))
+        self.limiter.wait_ms(int(time.time() * 1000), 0, 1)
+        ws = self.ws
+        if ws is None:
+            return 0
+        return len(ws.place_frame(0, inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
+                                  inst.ticks_to_price(o.price), _TIF[o.tif], False, str(int(time.time() * 1000))))
 
     def request_cancel(self, o: Order) -> None:
         if not o.is_open:

@@ -115,12 +115,38 @@ class Journal:
         self.last_sync = time.monotonic_ns()
         self.records = 0
         self.syncs = 0
+        self._buf = bytearray(4)  # frame(): length prefix + the encoded record
+        self.warm_path = self.path.with_name(self.path.name + ".warm")
+        self._warm_fd = -1  # warm()'s scratch file, opened on first use
         self._syncer: threading.Thread | None = None
         self._stop = threading.Event()
 
+    def frame(self, rec: JournalRecord) -> bytearray:
+        """``<u32 len><msgpack>`` of one record, encoded into a buffer reused by the next call
+        (the keep-warm tick runs this on a scratch record: nothing is written)."""
+        buf = self._buf
+        _enc.encode_into(rec, buf, 4)
+        _LEN.pack_into(buf, 0, len(buf) - 4)
+        return buf
+
+    def warm(self, rec: JournalRecord) -> None:
+        """The keep-warm tick: frame ``rec`` and write it over the start of a scratch file beside
+        the journal (``<journal>.warm``, removed on close), never to the journal. After a few
+        ms without a write the journal's os.write took p50 18 us / p90 41 us here (the file
+        system's write path gone cold), 4 / 10 us with such a write ~0.3 ms before."""
+        buf = self.frame(rec)
+        if self._warm_fd < 0:
+            if self._warm_fd == -2:
+                return
+            try:
+                self._warm_fd = os.open(self.warm_path, os.O_WRONLY | os.O_CREAT, 0o600)
+            except OSError:
+                self._warm_fd = -2  # no scratch file: frame only
+                return
+        os.pwrite(self._warm_fd, buf, 0)
+
     def append(self, rec: JournalRecord) -> None:
-        payload = _enc.encode(rec)
-        os.write(self.fd, _LEN.pack(len(payload)) + payload)
+        os.write(self.fd, self.frame(rec))
         self.records += 1
         if self.policy == "always":
             os.fdatasync(self.fd)
@@ -170,6 +196,10 @@ class Journal:
                 self.sync()
             os.close(self.fd)
             self.fd = -1
+        if self._warm_fd >= 0:
+            os.close(self._warm_fd)
+            self._warm_fd = -1
+            self.warm_path.unlink(missing_ok=True)
 
 
 def default_path(instance: str) -> str:

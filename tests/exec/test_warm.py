@@ -3,6 +3,8 @@ as the generic ``send``; ``warm`` runs that code and nothing is sent or left pen
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
@@ -54,3 +56,21 @@ def test_place_when_template_then_same_bytes_as_generic_send(limit: bool, reduce
 def test_plain_when_text_needs_escaping_then_false() -> None:
     assert plain("BTCUSDT") and plain("b25-12-3456") and plain("1000PEPEUSDT")
     assert not plain("") and not plain('a"b') and not plain("a&b") and not plain("a=b") and not plain("é")
+
+
+def test_engine_warm_when_called_then_nothing_sent_journaled_published_or_stored(tmp_path: Path) -> None:
+    from tests.exec.test_engine import make
+
+    eng, prod, wire, c = make(tmp_path)
+    size = (tmp_path / "j").stat().st_size
+    tokens = [b.tokens for b in eng.limiter.buckets]
+    assert eng.warm() == 0  # no WS transport: all but the request
+    eng.ws = WsApiTransport("ws://127.0.0.1:1/ws-fapi/v1", Credentials("k", "s"))
+    assert eng.warm() > 0
+    assert (tmp_path / "j").stat().st_size == size and eng.journal.records == 1  # the epoch record only
+    assert prod.out == [] and wire.sent == [] and eng.ws.pending == {} and eng.ws._next_id == 0
+    assert eng.store.by_cid == {} and eng.store.counts.total == 0 and not eng.rate and eng.n == 0
+    assert [b.tokens for b in eng.limiter.buckets] == pytest.approx(tokens)
+    assert eng.journal.warm_path.exists()  # the scratch write went beside the journal, not into it
+    eng.journal.close()
+    assert not eng.journal.warm_path.exists()
