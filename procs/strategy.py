@@ -127,7 +127,10 @@ def load_instruments(cfg: StrategyEngineConfig, md: MarketDataConfig, stop: list
 def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter) -> IdleStrategy:
     idle = make_idle(cfg.idle, waiter)
     if isinstance(idle, (BackoffIdle, BlockIdle)):
-        idle.timeout_s = cfg.timer_resolution_ms / 1000.0  # a parked agent still fires its timers on time
+        park_ms = cfg.timer_resolution_ms  # a parked agent still fires its timers on time
+        if cfg.keep_warm_ms > 0:
+            park_ms = min(park_ms, cfg.keep_warm_ms)  # and keeps its hot path warm (Engine.keep_warm)
+        idle.timeout_s = park_ms / 1000.0
     return idle
 
 

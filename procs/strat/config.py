@@ -72,6 +72,9 @@ class StrategyEngineConfig(Section):
     pnl_log_interval_s: float = 60.0  # one strategy_pnl line per strategy this often (0 = never)
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
     idle: str = "backoff"
+    # with no event for this long, run the per-event code on scratch data (Engine.keep_warm) and
+    # park at most this long; 0 = off
+    keep_warm_ms: float = 1.0
     cpu: int = -1
     sched: str = ""  # "fifo:N" | "rr:N" | "nice:N" | "": applied once strategies are loaded (apply_sched)
     # wake execution as a routed book arrives, before the strategies run, so its wake-up
@@ -91,10 +94,11 @@ class StrategyEngineConfig(Section):
         if len(set(nums)) != len(nums):
             raise ValueError(f"strategy numbers collide (set num explicitly): "
                              f"nums={dict(zip(ids, nums, strict=True))}")
-        if self.signal_interval_ms < 0 or self.max_md_per_cycle <= 0 or self.timer_resolution_ms <= 0:
+        if (self.signal_interval_ms < 0 or self.max_md_per_cycle <= 0 or self.timer_resolution_ms <= 0
+                or self.keep_warm_ms < 0):
             raise ValueError(f"bad engine setting: signal_interval_ms={self.signal_interval_ms} "
                              f"max_md_per_cycle={self.max_md_per_cycle} "
-                             f"timer_resolution_ms={self.timer_resolution_ms}")
+                             f"timer_resolution_ms={self.timer_resolution_ms} keep_warm_ms={self.keep_warm_ms}")
 
     def section_hash(self) -> str:
         """sha256 of the decoded section (canonical JSON): the applied config version."""
