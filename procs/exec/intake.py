@@ -108,8 +108,12 @@ class Intake:
             k = len(batch)
             if not k:
                 continue
+            # the slots stay ours until commit (gating consumer): read them with the ring's own
+            # struct (flat tuples in dtype order, as tolist gives them, without numpy's per-field
+            # conversion); commit after the batch, so a crash mid-batch reads it again
             start = c.position
-            rows = batch.tolist()
+            unpack, mm, off, mask, size = c.struct.unpack_from, c.seg.mm, c.data_offset, c.mask, c.record_size
+            rows = [unpack(mm, off + ((start + j) & mask) * size) for j in range(k)]
             t_read = time.monotonic_ns()
             for j in range(k):
                 self.on_intent(i, start + j, rows[j], t_read)

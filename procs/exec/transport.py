@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import random
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from procs.core import log
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
 _RO_JSON = ',"reduceOnly":"true"'
+_BLOCK = 64  # sha256's block size (HMAC key padding)
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -100,16 +100,26 @@ def _retry_after(value: Any) -> float | None:
 class Credentials:
     """API key and secret; ``repr`` never shows the secret."""
 
-    __slots__ = ("key", "_mac")
+    __slots__ = ("key", "_inner", "_outer")
 
     def __init__(self, key: str, secret: str) -> None:
         self.key = key
-        self._mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)  # keyed once, copied per request
+        # HMAC-SHA256 (RFC 2104) as two keyed sha256 states, copied per request: all C calls,
+        # half the time of copying an hmac.HMAC (whose copy/update/hexdigest are Python frames)
+        k = secret.encode()
+        if len(k) > _BLOCK:
+            k = hashlib.sha256(k).digest()
+        k = k.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in k))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in k))
 
     def sign(self, payload: str) -> str:
-        h = self._mac.copy()
-        h.update(payload.encode())
-        return h.hexdigest()
+        """hex HMAC-SHA256(secret, payload), as ``hmac.new(secret, payload, sha256).hexdigest()``."""
+        i = self._inner.copy()
+        i.update(payload.encode())
+        o = self._outer.copy()
+        o.update(i.digest())
+        return o.hexdigest()
 
     def __repr__(self) -> str:
         return f"Credentials(key={self.key[:4]}***)"

@@ -53,3 +53,15 @@ def test_signing_when_ws_params_then_matches_the_simulators_check() -> None:
 def test_config_when_printed_then_secret_hidden() -> None:
     text = repr(ExecutionConfig(api_key="k", api_secret="s3cret-value"))
     assert "s3cret-value" not in text and "api_secret='***'" in text and "api_key='k'" in text
+
+
+@pytest.mark.parametrize("secret", ["", "b25-test-secret", "x" * 64, "y" * 65, "ünïcode-secret" * 9])
+def test_sign_when_any_secret_length_then_equals_hmac_sha256(secret: str) -> None:
+    import hashlib
+    import hmac
+
+    from procs.exec.transport import Credentials
+
+    c = Credentials("k", secret)
+    for payload in ("", "symbol=BTCUSDT&timestamp=1700000000000", "a=b" * 200):
+        assert c.sign(payload) == hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from procs.core import messages as M
 from procs.exec.intake import Intake
+from shm.ring import struct_for
 
 
 class FakeConsumer:
+    """A gating consumer's surface: poll/commit, and the ring layout the intake reads slots with."""
+
     def __init__(self, n: int) -> None:
-        self.recs = np.zeros(n, dtype=M.OrderIntent)
-        self.recs["intent_id"] = np.arange(n)
         self.position = 10
+        self.slots = np.zeros(16, dtype=M.OrderIntent)  # a 16-slot ring; sequence s sits in slot s & 15
+        for j in range(n):
+            self.slots["intent_id"][(self.position + j) & 15] = j
+        self.n = n
+        self.struct = struct_for(M.OrderIntent)
+        self.seg = SimpleNamespace(mm=memoryview(self.slots.view(np.uint8)))
+        self.data_offset, self.mask, self.record_size = 0, 15, M.OrderIntent.itemsize
         self.committed = 0
 
     def poll(self, limit: int = 0) -> np.ndarray:
-        return self.recs if not self.committed else self.recs[:0]
+        s = self.position & 15
+        return self.slots[s:s + self.n] if not self.committed else self.slots[:0]
 
     def commit(self) -> None:
         self.committed += 1
@@ -27,11 +38,20 @@ class FakeConsumer:
 
 def test_drain_when_batch_read_then_each_record_with_its_sequence_and_one_commit() -> None:
     seen: list[tuple[int, int, int]] = []
-    it = Intake(None, "x", lambda ring, seq, row, t: seen.append((ring, seq, row[0])), lambda: True, "poll")  # type: ignore[arg-type]
+    rows: list[tuple] = []
+
+    def handle(ring: int, seq: int, row: tuple, t: int) -> None:
+        seen.append((ring, seq, row[0]))
+        rows.append(row)
+
+    it = Intake(None, "x", handle, lambda: True, "poll")  # type: ignore[arg-type]
     c = FakeConsumer(3)
+    c.slots["price"] = np.arange(16) * 7 - 20
+    c.slots["ts_intent"] = 1 << 62
     it.consumers = [c, None]
     assert it.drain_once() == 3
     assert seen == [(0, 10, 0), (0, 11, 1), (0, 12, 2)] and c.committed == 1
+    assert rows == c.slots[10:13].tolist()  # flat tuples in dtype order, as numpy gives them
 
 
 def test_drain_when_handler_raises_then_intake_stops_and_reports_without_commit() -> None:
