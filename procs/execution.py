@@ -211,11 +211,12 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
 
     def keep_warm() -> None:
         nonlocal warm_seen
+        if stop.is_set():
+            return  # shutting down: the journal may be closed already
         if engine.work == warm_seen:
             engine.warm()  # quiet for a whole period: run the intent -> request path on scratch data
         warm_seen = engine.work
-        if not stop.is_set():
-            loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)
+        loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)
 
     if cfg.keep_warm_ms > 0:
         loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)

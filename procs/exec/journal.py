@@ -136,7 +136,7 @@ class Journal:
         system's write path gone cold), 4 / 10 us with such a write ~0.3 ms before."""
         buf = self.frame(rec)
         if self._warm_fd < 0:
-            if self._warm_fd == -2:
+            if self._warm_fd == -2 or self.fd < 0:  # no scratch file, or the journal is closed
                 return
             try:
                 self._warm_fd = os.open(self.warm_path, os.O_WRONLY | os.O_CREAT, 0o600)

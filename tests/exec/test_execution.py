@@ -341,10 +341,16 @@ def test_control_when_shutdown_then_exits_cleanly_with_status_stopped(make_rig: 
 
     rig = make_rig()
     rig.start()
+    scratch = rig.config.parent / "exec.journal.warm"  # the keep-warm tick's scratch write (Journal.warm)
+    deadline = time.monotonic() + 5
+    while not scratch.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert scratch.exists()
     send_command(rig.instance, "execution", Shutdown(operator="test"))
     assert rig.proc is not None and rig.proc.wait(timeout=15) == 0
     st = read_status(rig.instance, "execution")
     assert st is not None and st["state"] == "STOPPED"
+    assert not scratch.exists()  # removed as the journal closed
 
 
 def test_start_when_exchange_unreachable_then_sigterm_still_stops_cleanly(make_rig: MakeRig) -> None:

@@ -74,3 +74,5 @@ def test_engine_warm_when_called_then_nothing_sent_journaled_published_or_stored
     assert eng.journal.warm_path.exists()  # the scratch write went beside the journal, not into it
     eng.journal.close()
     assert not eng.journal.warm_path.exists()
+    eng.warm()  # a last tick after close: nothing is created again
+    assert not eng.journal.warm_path.exists()
