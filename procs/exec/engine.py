@@ -286,7 +286,7 @@ class Engine:
         """The keep-warm tick (execution's ``keep_warm_ms``): run what an order intent runs up
         to the socket write, on scratch data: the risk read and pre-trade check, an Order, its
         journal frame (written to the journal's scratch file, ``Journal.warm``), the limiter's
-        check and the order.place request (``place_frame``). Nothing is sent, journaled,
+        check, and the order.cancel and order.place requests (``by_cid_frame``, ``place_frame``). Nothing is sent, journaled,
         published or stored; no order or limiter budget changes.
         Returns the request's size (0 without a WS transport or a tradable symbol)."""
         sid = self._warm_sid
@@ -306,8 +306,10 @@ class Engine:
         ws = self.ws
         if ws is None:
             return 0
+        ts = str(int(time.time() * 1000))
+        ws.by_cid_frame(0, "order.cancel", inst.symbol, o.cid, ts)  # the cancel that usually follows
         return len(ws.place_frame(0, inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
-                                  inst.ticks_to_price(o.price), _TIF[o.tif], False, str(int(time.time() * 1000))))
+                                  inst.ticks_to_price(o.price), _TIF[o.tif], False, ts))
 
     def request_cancel(self, o: Order) -> None:
         if not o.is_open:
@@ -392,12 +394,16 @@ class Engine:
         assert inst is not None
         tr = self._transport()
         req = Req(kind, o)
-        if kind == PLACE and tr is self.ws and self._plain[o.symbol_id] and plain(o.cid):
-            # the WS API's order.place from one template (WsApiTransport.place): same request
-            limit = o.order_type == M.LIMIT
-            t = tr.place(inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
-                         inst.ticks_to_price(o.price) if limit else None, _TIF[o.tif] if limit else "",
-                         bool(o.reduce_only), partial(self._reply, req))
+        if tr is self.ws and self._plain[o.symbol_id] and plain(o.cid):
+            # the WS API's requests from one template (WsApiTransport.place/by_cid): same bytes
+            if kind == PLACE:
+                limit = o.order_type == M.LIMIT
+                t = tr.place(inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
+                             inst.ticks_to_price(o.price) if limit else None, _TIF[o.tif] if limit else "",
+                             bool(o.reduce_only), partial(self._reply, req))
+            else:
+                t = tr.by_cid("order.cancel" if kind == CANCEL else "order.status", inst.symbol, o.cid,
+                              partial(self._reply, req))
             return self._written(req, t)
         if kind == PLACE:
             method = "order.place"

@@ -356,6 +356,26 @@ class WsApiTransport:
                     f'"apiKey":{self._key_json},"signature":"{sig}"}}}}')
         return body.encode()
 
+    def by_cid(self, method: str, symbol: str, cid: str, cb: Callback) -> int:
+        """``send(method, {"symbol": symbol, "origClientOrderId": cid}, cb)`` (order.cancel,
+        order.status) built from one template (``by_cid_frame``): the same bytes and signature."""
+        tr = self.transport
+        if tr is None:
+            return 0
+        self._next_id += 1
+        rid = self._next_id
+        self.pending[rid] = cb
+        data = self.by_cid_frame(rid, method, symbol, cid, str(int(time.time() * 1000)))
+        t = time.monotonic_ns()
+        tr.send(WSMsgType.TEXT, data)
+        return t
+
+    def by_cid_frame(self, rid: int, method: str, symbol: str, cid: str, timestamp: str) -> bytes:
+        """The request ``by_cid`` writes (``method``, ``symbol`` and ``cid`` as for ``place_frame``)."""
+        sig = self.creds.sign(f"apiKey={self.creds.key}&origClientOrderId={cid}&symbol={symbol}&timestamp={timestamp}")
+        return (f'{{"id":{rid},"method":"{method}","params":{{"symbol":"{symbol}","origClientOrderId":"{cid}",'
+                f'"timestamp":"{timestamp}","apiKey":{self._key_json},"signature":"{sig}"}}}}').encode()
+
     def warm(self, symbol: str) -> int:
         """Build and sign an order.place request as ``place`` does (``place_frame``), and send
         nothing: keeps that code and the HMAC state in cache while no intent comes (execution's

@@ -76,3 +76,16 @@ def test_engine_warm_when_called_then_nothing_sent_journaled_published_or_stored
     assert not eng.journal.warm_path.exists()
     eng.warm()  # a last tick after close: nothing is created again
     assert not eng.journal.warm_path.exists()
+
+
+@pytest.mark.parametrize("method", ["order.cancel", "order.status"])
+def test_by_cid_when_template_then_same_bytes_as_generic_send(method: str) -> None:
+    t = WsApiTransport("ws://127.0.0.1:1/ws-fapi/v1", Credentials('key"with\\quote', "secret"))
+    sock = Socket()
+    t.transport = sock  # type: ignore[assignment]
+    assert t.send(method, {"symbol": "ETHUSDT", "origClientOrderId": "b25-3-17"}, lambda r: None) > 0
+    generic = sock.frames[-1]
+    ts = msgspec.json.decode(generic)["params"]["timestamp"]
+    assert t.by_cid(method, "ETHUSDT", "b25-3-17", lambda r: None) > 0
+    assert sorted(t.pending) == [1, 2] and msgspec.json.decode(sock.frames[-1])["id"] == 2
+    assert t.by_cid_frame(1, method, "ETHUSDT", "b25-3-17", ts) == generic
