@@ -198,7 +198,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         stop.set()
 
     intake = Intake(registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait, fix_seq, cfg.idle,
-                    fail)
+                    fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
     inbox = ControlInbox(instance, "execution")
     stream = UserStream(rest, cfg.ws_stream_url, engine.on_stream_event, engine.on_stream_connected,
                         cfg.listen_key_keepalive_s, cfg.reconnect_min_s, cfg.reconnect_max_s)

@@ -13,6 +13,8 @@ Two ways to learn of new intents without spinning the loop:
     (``shm.idle.FdWaiter``), so the loop wakes straight from epoll: one wake-up instead of a
     thread's plus the loop's; after a wake-up or an intent the loop polls for ``SPIN_NS``
     more before sleeping, so an intent that follows a strategy's prewake needs no wake-up.
+    With ``on_prewake`` (execution's ``warm_on_prewake``), a wake-up that finds no intent
+    first runs that callback (the engine's keep-warm) while the strategy is still deciding.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class Intake:
     def __init__(self, registry: Registry, instance: str, on_intent: Callable[[int, int, tuple, int], None],
                  ready: Callable[[], bool], mode: str = "thread",
                  fix_seq: Callable[[int, int], None] | None = None, idle: str = "backoff",
-                 on_error: Callable[[BaseException], None] | None = None) -> None:
+                 on_error: Callable[[BaseException], None] | None = None,
+                 on_prewake: Callable[[], object] | None = None) -> None:
         self.registry = registry
         self.instance = instance
         self.on_intent = on_intent
@@ -48,6 +51,7 @@ class Intake:
         self.mode = mode
         self.spin = idle in ("spin", "yield")  # poll mode: never sleep
         self.on_error = on_error
+        self.on_prewake = on_prewake  # fd mode: woken with no intent waiting (a prewake) -> warm up
         self.fix_seq = fix_seq  # (ring, our stored cursor) -> None, called once per attach
         self.consumers: list[Consumer | None] = [None] * len(RINGS)
         self.waiter: Waiter | None = (Waiter(instance, CONSUMER) if mode == "thread" else
@@ -162,6 +166,9 @@ class Intake:
     def _on_wake(self) -> None:
         """fd mode: a producer wrote to our FIFO: an intent, or (prewake) one about to come."""
         self.waiter.disarm()  # type: ignore[union-attr]
+        if (self.on_prewake is not None and not self.stopping and self.ready()
+                and not any(c is not None and c.has_data() for c in self.consumers)):
+            self.on_prewake()  # nothing yet: the intent is being decided; warm the path it will take
         self._spin_until = time.monotonic_ns() + SPIN_NS
         self.drain()
 

@@ -43,6 +43,28 @@ def test_submit_when_limit_rests_then_accepted_and_cancel_round_trips(make_rig: 
     assert kinds == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED]  # journaled before published
 
 
+def test_prewake_when_warm_on_prewake_then_orders_round_trip_and_warm_ups_leave_no_trace(make_rig: MakeRig) -> None:
+    rig = make_rig(warm_on_prewake=True, keep_warm_ms=0)  # fd intake (the default); no periodic warm-up
+    rig.start()
+    scratch = rig.config.parent / "exec.journal.warm"  # written only by a warm-up (Journal.warm)
+    assert not scratch.exists()
+    tags = []
+    for k in range(5):
+        rig.intents.prewake()  # as the strategy does when a book arrives: execution warms up
+        time.sleep(0.003)
+        tags.append(rig.intent(price=rig.mid() - FAR, qty=1 + k))
+        rig.wait_kind(tags[-1], M.ORDER_ACCEPTED)
+    for tag in tags:
+        rig.intent(M.CANCEL_ORDER, tag=tag)
+        rig.wait_kind(tag, M.ORDER_CANCELED)
+    assert scratch.exists()  # the prewakes' warm-ups ran
+    assert rig.stop() == 0
+    cids = {e["client_order_id"] for e in rig.events if e["kind"] == M.ORDER_ACCEPTED}
+    assert len(cids) == 5 and set(sim_log_by_cid(rig)) == cids  # nothing else reached the exchange
+    assert {r.cid for r in rig.journal() if r.cid} == cids  # nor the journal
+    assert all(sim_log_by_cid(rig)[c] == ["NEW", "CANCELED"] for c in cids)
+
+
 @pytest.mark.parametrize("order_type", [M.LIMIT, M.MARKET])
 def test_submit_when_marketable_then_filled_with_trade_and_fee(make_rig: MakeRig, order_type: int) -> None:
     rig = make_rig()

@@ -65,3 +65,30 @@ def test_drain_when_handler_raises_then_intake_stops_and_reports_without_commit(
     it.consumers = [c, None]
     assert it._guarded_drain() == 0
     assert it.stopping and isinstance(errors[0], RuntimeError) and c.committed == 0  # re-read after restart
+
+
+class Loop:
+    def __init__(self) -> None:
+        self.soon: list[object] = []
+
+    def call_soon(self, fn: object) -> None:
+        self.soon.append(fn)
+
+
+def test_wake_when_no_intent_yet_then_prewake_callback_runs_before_polling() -> None:
+    warmed: list[int] = []
+    seen: list[int] = []
+    it = Intake(None, "x", lambda ring, seq, row, t: seen.append(seq), lambda: True, "poll",  # type: ignore[arg-type]
+                on_prewake=lambda: warmed.append(len(seen)))
+    it.mode = "fd"
+    it.waiter = SimpleNamespace(disarm=lambda: None, arm=lambda: False)  # type: ignore[assignment]
+    it.loop = Loop()  # type: ignore[assignment]
+    empty = FakeConsumer(0)
+    empty.committed = 1  # nothing to read
+    it.consumers = [empty, None]
+    it._on_wake()
+    assert warmed == [0] and seen == [] and it.loop.soon  # type: ignore[attr-defined]  # warmed, then polls on
+    c = FakeConsumer(2)
+    it.consumers = [c, None]
+    it._on_wake()  # the intents are there already: no warm-up in their way
+    assert warmed == [0] and seen == [10, 11] and c.committed == 1
