@@ -79,6 +79,10 @@ class RateLimiter:
                 continue
             cap = max(1.0, limit * safety)
             self.buckets.append(Bucket(kind, interval, limit, cap, cap, cap / interval))
+        # per kind, so a request asks only the buckets it spends from (a place: ORDERS; a cancel
+        # or query: REQUEST_WEIGHT): one call per bucket that counts, on the per-request path
+        self._orders = [b for b in self.buckets if b.kind == "ORDERS"]
+        self._weight = [b for b in self.buckets if b.kind != "ORDERS"]
         self.paused_until_ms = 0
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -96,15 +100,25 @@ class RateLimiter:
         if now_ms < self.paused_until_ms:
             return float(self.paused_until_ms - now_ms)
         worst = 0.0
-        for b in self.buckets:
-            w = b.wait_ms(now_ms, orders if b.kind == "ORDERS" else weight)
-            if w > worst:
-                worst = w
+        if orders > 0:
+            for b in self._orders:
+                w = b.wait_ms(now_ms, orders)
+                if w > worst:
+                    worst = w
+        if weight > 0:
+            for b in self._weight:
+                w = b.wait_ms(now_ms, weight)
+                if w > worst:
+                    worst = w
         return worst
 
     def spend(self, now_ms: int, weight: int, orders: int) -> None:
-        for b in self.buckets:
-            b.spend(now_ms, orders if b.kind == "ORDERS" else weight)
+        if orders > 0:
+            for b in self._orders:
+                b.spend(now_ms, orders)
+        if weight > 0:
+            for b in self._weight:
+                b.spend(now_ms, weight)
 
     def observe_headers(self, now_ms: int, headers: dict[str, str]) -> None:
         """Usage from REST headers: X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-10S/-1M."""
