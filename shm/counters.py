@@ -19,8 +19,10 @@ from . import layout as L
 from .segment import Segment
 
 LABEL_BYTES = 40
-SUB_BITS = 3
-SUB = 1 << SUB_BITS  # 8 linear buckets per power of two: <= 12.5% relative error
+SUB_BITS = 5
+# 32 linear buckets per power of two: a percentile is reported <= 3.1% above the true value
+# (8 buckets gave 12.5%: a p50 of 18.5 us read as 20.5 us). 928 buckets, 7.4 KiB a histogram.
+SUB = 1 << SUB_BITS
 MIN_EXP = 6  # values below 2**7 ns (~128 ns) share the first bucket row
 MAX_EXP = 34  # 2**34 ns ~ 17 s: everything above lands in the last bucket
 N_BUCKETS = (MAX_EXP - MIN_EXP + 1) * SUB

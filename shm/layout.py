@@ -24,7 +24,8 @@ import hashlib
 import numpy as np
 
 MAGIC = int.from_bytes(b"B25SHM\x00\x01", "little")
-LAYOUT_VERSION = 1
+# 2: counters segments hold histograms of 32 sub-buckets per power of two (were 8)
+LAYOUT_VERSION = 2
 LINE = 64
 WORD = 8
 

@@ -22,7 +22,7 @@ quota, is measured. After a warm-up the run measures, per stage:
     wrote the request -> the simulator read it): wire_to_wire = frame_to_md + tick_to_order +
     order_to_sim, order by order.
 
-Histogram figures are the upper bounds of log-linear buckets (<= 12.5% over the true value);
+Histogram figures are the upper bounds of log-linear buckets (<= 3.1% over the true value);
 the two exact stages are numpy percentiles. Only the warm part of the run counts (histograms
 are read at the start and the end of the window and subtracted).
 

@@ -101,7 +101,7 @@ def test_metrics_when_shm_counters_filled_then_exposes_counters_histograms_and_r
         assert 'b25_latency_seconds_bucket{le="8.192e-06",proc="market_data",stage="recv_to_publish"} 990.0' in text
         # p50 is the upper bound of 5 us's bucket, p99.9 that of 2 ms's (never under-stated)
         assert 'b25_latency_quantile_seconds{proc="market_data",quantile="0.5",stage="recv_to_publish"} 5.12e-06' in text
-        assert 'b25_latency_quantile_seconds{proc="market_data",quantile="0.999",stage="recv_to_publish"} 0.002097152' in text
+        assert 'b25_latency_quantile_seconds{proc="market_data",quantile="0.999",stage="recv_to_publish"} 0.002031616' in text
         assert 'b25_ring_cursor{ring="exec"} 1.0' in text
         assert 'b25_ring_consumer_lag{consumer="strategy",ring="exec"} 1.0' in text
         assert 'b25_ring_consumer_lag{consumer="risk",ring="exec"} 1.0' in text

@@ -175,7 +175,7 @@ def test_attach_when_layout_version_differs_then_error_names_both(instance: str)
     p = Producer.create(instance, "r", REC, 8, L.POLICY_BROADCAST)
     try:
         p.seg.words[L.W_VERSION] = 99
-        with pytest.raises(LayoutError, match="segment_version=99 expected_version=1"):
+        with pytest.raises(LayoutError, match=f"segment_version=99 expected_version={L.LAYOUT_VERSION}"):
             Consumer.attach(instance, "r", REC, None, timeout=1)
     finally:
         p.close(unlink=True)
