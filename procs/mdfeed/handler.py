@@ -88,11 +88,6 @@ class FeedHandler:
 
     def on_frame(self, raw: bytes, ts_recv: int) -> None:
         """One WebSocket text frame as received, stamped with ``time.monotonic_ns()``."""
-        c = self.c
-        c.inc(Counter.MESSAGES)
-        c.inc(Counter.BYTES, len(raw))
-        if self.recorder is not None:
-            self.recorder.add(ts_recv, raw)
         hot = self._hot
         if hot and raw.startswith(_PREFIX):
             end = raw.find(b'"', 11)
@@ -109,7 +104,10 @@ class FeedHandler:
                         self._publish(symbol, sync.book, out[OUT_LAST_U], out[OUT_E], ts_recv, 0)
                     else:
                         self._resync(symbol, st, sync.last_error)
+                    self._count(raw, ts_recv)  # after the publish: not on the measured path
                     return
+        self._count(raw, ts_recv)
+        c = self.c
         dec = self.decoder
         stream, msg = dec.decode(raw)
         if msg is None:
@@ -148,14 +146,23 @@ class FeedHandler:
         else:
             self._resync(ev.s, st, sync.last_error)
 
+    def _count(self, raw: bytes, ts_recv: int) -> None:
+        """Every frame: the message and byte counters, and the recorder."""
+        c = self.c
+        c.inc(Counter.MESSAGES)
+        c.inc(Counter.BYTES, len(raw))
+        if self.recorder is not None:
+            self.recorder.add(ts_recv, raw)
+
     def _publish(self, symbol: str, book: Book | None, update_id: int, e_ms: int, ts_recv: int,
                  flags: int) -> None:
         assert book is not None
         seq = self.seq[symbol] + 1
         self.seq[symbol] = seq
-        self.c.inc(Counter.DEPTH_APPLIED)
         ts_pub = self.pub.publish_book(self.sid[symbol], book, update_id, e_ms * 1_000_000, ts_recv, flags, seq)
-        self.c.record(Hist.RECV_TO_PUBLISH, ts_pub - ts_recv)
+        c = self.c
+        c.inc(Counter.DEPTH_APPLIED)  # the bookkeeping after the publish
+        c.record(Hist.RECV_TO_PUBLISH, ts_pub - ts_recv)
 
     def _resync(self, symbol: str, st: SyncStatus, why: str) -> None:
         c = self.c
