@@ -71,6 +71,14 @@ def summary_us(counts: np.ndarray) -> dict[str, float]:
     }
 
 
+def counters_rows(counters: type[IntEnum] | None, histograms: type[IntEnum] | None) -> int:
+    """Rows of COUNTER_DTYPE a counters segment with these ids needs (each histogram: a label
+    row, its buckets 8 to a row, and a spare)."""
+    nc = len(counters) if counters else 0
+    nh = len(histograms) if histograms else 0
+    return nc + nh * (1 + N_BUCKETS // 8 + 1) + 1
+
+
 class Counters:
     """The owner's side: ``inc(id)``, ``set(id, v)``, ``record(hist_id, ns)``.
 
@@ -80,10 +88,8 @@ class Counters:
     @classmethod
     def create(cls, instance: str, owner: str, counters: type[IntEnum] | None,
                histograms: type[IntEnum] | None = None) -> Counters:
-        nc = len(counters) if counters else 0
-        nh = len(histograms) if histograms else 0
         seg = Segment.create_or_open(instance, f"counters.{owner}", L.KIND_COUNTERS,
-                                     nc + nh * (1 + N_BUCKETS // 8 + 1) + 1, COUNTER_DTYPE)
+                                     counters_rows(counters, histograms), COUNTER_DTYPE)
         return cls(seg, counters, histograms)
 
     def __init__(self, seg: Segment, counters: type[IntEnum] | None, histograms: type[IntEnum] | None) -> None:

@@ -78,6 +78,28 @@ class Segment:
         self.created = created
 
     # -- creation ---------------------------------------------------------------------------
+    def _write_header(self, name: str, kind: int, capacity: int, dtype: np.dtype, policy: int) -> None:
+        w = self.words
+        w[L.W_VERSION] = L.LAYOUT_VERSION
+        w[L.W_KIND] = kind
+        w[L.W_CAPACITY] = capacity
+        w[L.W_RECORD_SIZE] = dtype.itemsize
+        w[L.W_DTYPE_HASH] = L.dtype_hash(dtype)
+        w[L.W_POLICY] = policy
+        w[L.W_DATA_OFFSET] = L.HEADER_SIZE
+        w[L.W_NAME_HASH] = L.name_hash(name)
+        w[L.W_START_NS] = time.time_ns()
+        w[L.W_MAGIC] = L.MAGIC  # last: readers wait for the magic before trusting the rest
+
+    @classmethod
+    def anonymous(cls, name: str, kind: int, capacity: int, dtype: np.dtype, policy: int = 0) -> Segment:
+        """A segment with the same header and layout in private anonymous memory: nothing in
+        /dev/shm, no other process can see it (scratch rings and counters, e.g. keep-warm's)."""
+        dtype = np.dtype(dtype)
+        seg = cls(name, mmap.mmap(-1, L.segment_size(kind, capacity, dtype.itemsize)), True)
+        seg._write_header(name, kind, capacity, dtype, policy)
+        return seg
+
     @classmethod
     def create_or_open(cls, instance: str, name: str, kind: int, capacity: int, dtype: np.dtype,
                        policy: int = 0) -> Segment:
@@ -105,16 +127,7 @@ class Segment:
         seg = cls(full, mm, created)
         w = seg.words
         if created:
-            w[L.W_VERSION] = L.LAYOUT_VERSION
-            w[L.W_KIND] = kind
-            w[L.W_CAPACITY] = capacity
-            w[L.W_RECORD_SIZE] = dtype.itemsize
-            w[L.W_DTYPE_HASH] = L.dtype_hash(dtype)
-            w[L.W_POLICY] = policy
-            w[L.W_DATA_OFFSET] = L.HEADER_SIZE
-            w[L.W_NAME_HASH] = L.name_hash(name)
-            w[L.W_START_NS] = time.time_ns()
-            w[L.W_MAGIC] = L.MAGIC  # last: readers wait for the magic before trusting the rest
+            seg._write_header(name, kind, capacity, dtype, policy)
         else:
             seg.wait_magic(full, 2.0)
             seg.validate(kind, capacity, dtype)

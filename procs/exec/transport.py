@@ -321,16 +321,25 @@ class WsApiTransport:
         """``send("order.place", ...)`` for a LIMIT (``price`` set) or MARKET order, the request
         built from one template (``place_frame``) instead of a params dict, a sort and a JSON
         encoder: the same bytes and signature as ``send`` gives those params."""
-        tr = self.transport
-        if tr is None:
+        rid = self._claim(cb)
+        if not rid:
+            return 0
+        return self._write(self.place_frame(rid, symbol, side, quantity, cid, price, tif, reduce_only,
+                                            str(int(time.time() * 1000))))
+
+    def _claim(self, cb: Callback) -> int:
+        """A request id with ``cb`` waiting for its answer; 0 when not connected."""
+        if self.transport is None:
             return 0
         self._next_id += 1
         rid = self._next_id
         self.pending[rid] = cb
-        data = self.place_frame(rid, symbol, side, quantity, cid, price, tif, reduce_only,
-                                str(int(time.time() * 1000)))
-        t = time.monotonic_ns()  # as in send: stamped as the request is handed to the socket
-        tr.send(WSMsgType.TEXT, data)
+        return rid
+
+    def _write(self, data: bytes) -> int:
+        """Hand a built request to the socket; its stamp, taken as in ``send``."""
+        t = time.monotonic_ns()
+        self.transport.send(WSMsgType.TEXT, data)  # type: ignore[union-attr]
         return t
 
     def place_frame(self, rid: int, symbol: str, side: str, quantity: str, cid: str, price: str | None, tif: str,
@@ -359,16 +368,10 @@ class WsApiTransport:
     def by_cid(self, method: str, symbol: str, cid: str, cb: Callback) -> int:
         """``send(method, {"symbol": symbol, "origClientOrderId": cid}, cb)`` (order.cancel,
         order.status) built from one template (``by_cid_frame``): the same bytes and signature."""
-        tr = self.transport
-        if tr is None:
+        rid = self._claim(cb)
+        if not rid:
             return 0
-        self._next_id += 1
-        rid = self._next_id
-        self.pending[rid] = cb
-        data = self.by_cid_frame(rid, method, symbol, cid, str(int(time.time() * 1000)))
-        t = time.monotonic_ns()
-        tr.send(WSMsgType.TEXT, data)
-        return t
+        return self._write(self.by_cid_frame(rid, method, symbol, cid, str(int(time.time() * 1000))))
 
     def by_cid_frame(self, rid: int, method: str, symbol: str, cid: str, timestamp: str) -> bytes:
         """The request ``by_cid`` writes (``method``, ``symbol`` and ``cid`` as for ``place_frame``)."""

@@ -12,15 +12,13 @@ callbacks may have side effects: they are never called).
 
 from __future__ import annotations
 
-import mmap
-
 import numpy as np
 
 from procs.core import messages as M
 from procs.core.config import Section
 from procs.core.registry import MD_BOOK, ORDERS_STRATEGY
 from shm import layout as L
-from shm.counters import COUNTER_DTYPE, N_BUCKETS, Counters
+from shm.counters import COUNTER_DTYPE, Counters, counters_rows
 from shm.registry import Registry
 from shm.ring import Consumer, Producer
 from shm.segment import Segment
@@ -36,19 +34,7 @@ WARM_ID = "keep_warm"
 
 def scratch_segment(kind: int, capacity: int, dtype: np.dtype, policy: int = 0) -> Segment:
     """A segment with the shm layout in private anonymous memory (the same header words)."""
-    dtype = np.dtype(dtype)
-    mm = mmap.mmap(-1, L.segment_size(kind, capacity, dtype.itemsize))
-    seg = Segment(WARM_ID, mm, True)
-    w = seg.words
-    w[L.W_VERSION] = L.LAYOUT_VERSION
-    w[L.W_KIND] = kind
-    w[L.W_CAPACITY] = capacity
-    w[L.W_RECORD_SIZE] = dtype.itemsize
-    w[L.W_DTYPE_HASH] = L.dtype_hash(dtype)
-    w[L.W_POLICY] = policy
-    w[L.W_DATA_OFFSET] = L.HEADER_SIZE
-    w[L.W_MAGIC] = L.MAGIC
-    return seg
+    return Segment.anonymous(WARM_ID, kind, capacity, dtype, policy)
 
 
 class WarmConfig(Section):
@@ -87,8 +73,7 @@ class ScratchPath:
         orders_dt = registry.ring_spec(ORDERS_STRATEGY).dtype
         self.orders = Producer(scratch_segment(L.KIND_RING, SCRATCH_CAPACITY, orders_dt, L.POLICY_GATING),
                                orders_dt, instance)
-        nc, nh = len(counters_ids), len(hist_ids)
-        rows = nc + nh * (1 + N_BUCKETS // 8 + 1) + 1
+        rows = counters_rows(counters_ids, hist_ids)
         self.counters = Counters(scratch_segment(L.KIND_COUNTERS, rows, COUNTER_DTYPE), counters_ids, hist_ids)
         n = len(units)
         self.sid = sid

@@ -10,7 +10,7 @@ import pytest
 
 from shm import layout as L
 from shm.ring import Consumer, Producer, struct_for
-from shm.segment import AttachTimeout, LayoutError, list_segments
+from shm.segment import AttachTimeout, LayoutError, Segment, list_segments
 
 REC = np.dtype([("seq", "<i8"), ("a", "<i8"), ("b", "<f8"), ("pad", "<i8", (5,))])
 
@@ -224,3 +224,23 @@ def test_struct_for_when_dtype_has_void_padding_then_padding_is_skipped() -> Non
     s.pack_into(buf, 0, 5, b"abc")
     r = np.frombuffer(bytes(buf), dt)[0]
     assert r["a"] == 5 and r["name"] == b"abc"
+
+
+def test_anonymous_segment_when_used_as_ring_then_same_layout_and_nothing_in_dev_shm() -> None:
+    before = set(os.listdir("/dev/shm"))
+    dt = np.dtype([("seq", "<i8"), ("v", "<i8"), ("_pad", "V48")])
+    seg = Segment.anonymous("scratch", L.KIND_RING, 8, dt, L.POLICY_BROADCAST)
+    w = seg.words
+    assert (w[L.W_MAGIC], w[L.W_VERSION], w[L.W_KIND], w[L.W_CAPACITY], w[L.W_RECORD_SIZE]) == (
+        L.MAGIC, L.LAYOUT_VERSION, L.KIND_RING, 8, 64)
+    assert w[L.W_DTYPE_HASH] == L.dtype_hash(dt)
+    prod = Producer(seg, dt, "scratch")
+    cons = Consumer(seg, dt, None, None)
+    for i in range(20):  # laps the 8-slot ring: the lapped reader jumps to the newest
+        assert prod.try_publish(i, i * 10)
+    assert cons.poll_one() == (19, 190) and cons.lost == 19
+    assert cons.poll_one() is None
+    assert prod.try_publish(20, 200)
+    assert cons.poll_one() == (20, 200)
+    assert set(os.listdir("/dev/shm")) == before
+    prod.close()
