@@ -347,22 +347,17 @@ class WsApiTransport:
         """The order.place request ``place`` writes: params in the order ``send`` would encode
         them, signed over ``k=v`` sorted by name. ``symbol`` and ``cid`` must need no JSON
         escaping (exchange symbols and b25 ids never do; ``plain`` checks)."""
-        key = self.creds.key
-        ro = "&reduceOnly=true" if reduce_only else ""
-        if price is not None:
-            sig = self.creds.sign(f"apiKey={key}&newClientOrderId={cid}&price={price}&quantity={quantity}{ro}"
-                                  f"&side={side}&symbol={symbol}&timeInForce={tif}&timestamp={timestamp}&type=LIMIT")
-            body = (f'{{"id":{rid},"method":"order.place","params":{{"symbol":"{symbol}","side":"{side}",'
-                    f'"quantity":"{quantity}","newClientOrderId":"{cid}","type":"LIMIT","price":"{price}",'
-                    f'"timeInForce":"{tif}"{_RO_JSON if reduce_only else ""},"timestamp":"{timestamp}",'
-                    f'"apiKey":{self._key_json},"signature":"{sig}"}}}}')
+        if price is not None:  # LIMIT: the two fields a MARKET order has not
+            typ, px_sig, tif_sig = "LIMIT", f"&price={price}", f"&timeInForce={tif}"
+            limit_json = f',"price":"{price}","timeInForce":"{tif}"'
         else:
-            sig = self.creds.sign(f"apiKey={key}&newClientOrderId={cid}&quantity={quantity}{ro}"
-                                  f"&side={side}&symbol={symbol}&timestamp={timestamp}&type=MARKET")
-            body = (f'{{"id":{rid},"method":"order.place","params":{{"symbol":"{symbol}","side":"{side}",'
-                    f'"quantity":"{quantity}","newClientOrderId":"{cid}","type":"MARKET"'
-                    f'{_RO_JSON if reduce_only else ""},"timestamp":"{timestamp}",'
-                    f'"apiKey":{self._key_json},"signature":"{sig}"}}}}')
+            typ, px_sig, tif_sig, limit_json = "MARKET", "", "", ""
+        ro_sig, ro_json = ("&reduceOnly=true", _RO_JSON) if reduce_only else ("", "")
+        sig = self.creds.sign(f"apiKey={self.creds.key}&newClientOrderId={cid}{px_sig}&quantity={quantity}{ro_sig}"
+                              f"&side={side}&symbol={symbol}{tif_sig}&timestamp={timestamp}&type={typ}")
+        body = (f'{{"id":{rid},"method":"order.place","params":{{"symbol":"{symbol}","side":"{side}",'
+                f'"quantity":"{quantity}","newClientOrderId":"{cid}","type":"{typ}"{limit_json}{ro_json},'
+                f'"timestamp":"{timestamp}","apiKey":{self._key_json},"signature":"{sig}"}}}}')
         return body.encode()
 
     def by_cid(self, method: str, symbol: str, cid: str, cb: Callback) -> int:

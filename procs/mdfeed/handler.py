@@ -64,8 +64,9 @@ class FeedHandler:
         self._hot: dict[bytes, tuple[str, bytes, BookSync]] | None = {} if fast else None
         self._out = np.zeros(len(OUT_FIELDS), np.int64)  # keep_warm's
         n = publisher.book_ring.records["bid_px"].shape[1]  # the records' depth
-        self._scratch: list = [np.zeros(n, np.int64) for _ in range(4)]
-        self._scratch += [np.zeros((1, publisher.book_ring.record_size // 8), np.int64), n]
+        self._depth = n
+        self._scratch = [np.zeros(n, np.int64) for _ in range(4)]  # keep_warm's top levels (python Book)
+        self._scratch_row = np.zeros((1, publisher.book_ring.record_size // 8), np.int64)  # and record (FastBook)
         self.update_pending()
 
     # -- frames ----------------------------------------------------------------------------
@@ -258,7 +259,7 @@ class FeedHandler:
                     # the hot path's parse and this book's table lines the next frame will
                     # touch (a read-only probe with the last frame's levels), then its record
                     book.probe_frame(raw, end, h[1], self._out)
-                    book.fill_record(s[4], 0, s[5], 0, 0, 0, 0, 0, 0)
+                    book.fill_record(self._scratch_row, 0, self._depth, 0, 0, 0, 0, 0, 0)
                 else:
                     book.fill_top(s[0], s[1], s[2], s[3])
         return True
