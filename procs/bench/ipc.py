@@ -1,7 +1,7 @@
 """``b25 bench ipc``: one-way latency, throughput and idle CPU of b25 rings beside the peers.
 
 Producer and consumer are separate forked processes, pinned to different CPUs when there are
-two or more. Transports: ``b25-spin`` (one record at a time, busy-spin), ``b25-batch`` (batched
+two or more. Transports: ``b25-spin`` (one record at a time, ``Consumer.spin_one``), ``b25-batch`` (batched
 both ends), ``b25-backoff`` (the default idle strategy), ``faster-fifo`` (put/get),
 ``faster-fifo-many`` (put_many/get_many), ``mp-queue`` (multiprocessing.Queue), ``pipe``
 (os.pipe, fixed 64-byte records), ``mmap-floor`` (no ring code at all, see below). Latency is
@@ -193,13 +193,11 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
 
         poll_one = c.poll_one
         spin = handle.mode == "spin"
+        spin_one = c.spin_one
 
         def recv_one() -> tuple:
-            if spin:  # the busy-poll loop itself: nothing between two polls
-                r = poll_one()
-                while r is None:
-                    r = poll_one()
-                return r  # the record's tuple as read, like mmap-floor's
+            if spin:  # the ring's busy-poll read: one cursor load per turn, nothing between two
+                return spin_one()  # the record's tuple as read, like mmap-floor's
             while True:
                 r = poll_one()
                 if r is not None:
@@ -277,10 +275,10 @@ def _consumer(transport: str, handle: Any, cpu: int | None, n_lat: int, n_tput: 
     idle_cpu = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / max(idle_wall, 1e-9) * 100
     t_start = time.monotonic()
     if transport == "b25-spin":  # one record at a time, busy-polling, nothing else in the loop
-        poll_one = handle.c.poll_one
+        spin_one = handle.c.spin_one
         while got < n_tput:
-            if poll_one() is not None:
-                got += 1
+            spin_one()
+            got += 1
     elif transport == "mmap-floor":  # the same loop inlined, like b25-spin's
         while got < n_tput:
             fw[8] = nxt

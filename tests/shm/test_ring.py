@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -117,6 +119,40 @@ def test_poll_one_returns_flat_tuple_and_advances(instance: str) -> None:
         p.try_publish(42, 7, 1.5, 1, 2, 3, 4, 5)
         assert c.poll_one() == (42, 7, 1.5, 1, 2, 3, 4, 5)
         assert c.poll_one() is None
+    finally:
+        _close(p, c)
+
+
+def test_spin_one_when_records_arrive_later_then_waits_and_returns_each_in_order(instance: str) -> None:
+    p, c = _pair(instance, L.POLICY_GATING, 8)
+    n = 50
+
+    def produce() -> None:
+        for i in range(n):  # more than the ring holds: the producer waits for the spinning reader
+            while not p.try_publish(i, i * 3, 0.5, 0, 0, 0, 0, 0):
+                time.sleep(0.0001)
+            if i % 10 == 0:
+                time.sleep(0.002)  # the reader spins on an empty ring meanwhile
+    t = threading.Thread(target=produce)
+    try:
+        t.start()
+        got = [c.spin_one() for _ in range(n)]
+        t.join()
+        assert [g[:3] for g in got] == [(i, i * 3, 0.5) for i in range(n)]
+        assert c.poll_one() is None
+    finally:
+        t.join()
+        _close(p, c)
+
+
+def test_spin_one_when_lapped_on_broadcast_then_newest_and_loss_counted(instance: str) -> None:
+    p, c = _pair(instance, L.POLICY_BROADCAST, 8)
+    try:
+        for i in range(20):
+            assert p.try_publish(i, 0, 0.0, 0, 0, 0, 0, 0)
+        assert c.spin_one()[0] == 19 and c.lost == 19
+        assert p.try_publish(20, 0, 0.0, 0, 0, 0, 0, 0)
+        assert c.spin_one()[0] == 20
     finally:
         _close(p, c)
 
