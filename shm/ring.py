@@ -169,9 +169,9 @@ class Producer(_RingBase):
                 self._w[L.W_FULL_WAITS] += 1
                 return False
         self._pack_into(self._buf, self._data_offset + (seq & self._mask) * self._record_size, *values)
-        self._next = seq + 1
         w = self._w
-        w[_WC] = seq + 1  # release: the record's stores precede this one
+        w[_WC] = seq + 1  # release: the record's stores precede this one; own bookkeeping after it
+        self._next = seq + 1
         if self._waiters or w[_WE] != self._epoch:
             self._wake()
         return True
@@ -189,9 +189,10 @@ class Producer(_RingBase):
 
     def publish(self) -> None:
         """Publish the record written into the slot ``try_claim`` returned."""
+        n = self._next + 1
+        self._w[_WC] = n  # readers see the record first; own bookkeeping after
+        self._next = n
         self._claimed = -1
-        self._next += 1
-        self._w[_WC] = self._next
         if self._waiters or self._w[_WE] != self._epoch:
             self._wake()
 
