@@ -254,6 +254,7 @@ class Stack:
         try:
             if self._supervisord is not None:
                 self._stop_supervisord(timeout)
+            killed = []
             for proc in reversed(ORDER):
                 p = self.popen.get(proc)
                 if p is None:
@@ -264,8 +265,13 @@ class Stack:
                     self.exit_codes[proc] = p.wait(timeout)
                 except subprocess.TimeoutExpired:
                     p.kill()
-                    p.wait(5)
+                    killed.append(p)
                     self.exit_codes[proc] = None  # None = had to be killed
+            # a SIGKILLed process dies when it next runs: one starved by a spinning process at its
+            # real-time priority dies only once the rest are stopped, so the rest go first
+            for p in killed:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout)
             self._kill_leftovers()
             self.cleanup_shm()
         finally:

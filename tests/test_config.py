@@ -45,3 +45,22 @@ def test_read_when_section_misspelled_then_error_names_section(tmp_path: Path) -
     p.write_text('[riks]\nmax_drawdown = "1"\n')
     with pytest.raises(ConfigError, match=r"section=\[riks\]"):
         load_section(p, "risk", RiskConfig)
+
+
+@pytest.mark.parametrize("section,typ", [("market_data", MarketDataConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("ms", ["0.25", "0.5", "0.9", "-1.0", "nan"])
+def test_keep_warm_ms_when_under_one_ms_on_a_uvloop_process_then_rejected(tmp_path: Path, section: str,
+                                                                        typ: type, ms: str) -> None:
+    # uvloop rounds a 0.25-0.5 ms timer to 0: the re-armed keep-warm tick would spin at SCHED_FIFO
+    p = tmp_path / "b.toml"
+    p.write_text(f"[{section}]\nkeep_warm_ms = {ms}\n")
+    with pytest.raises(ConfigError, match=r"keep_warm_ms must be 0 \(off\) or at least 1 ms"):
+        load_section(p, section, typ)
+
+
+@pytest.mark.parametrize("section,typ", [("market_data", MarketDataConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("ms", [0.0, 1.0, 2.5])
+def test_keep_warm_ms_when_off_or_whole_ms_then_accepted(tmp_path: Path, section: str, typ: type, ms: float) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text(f"[{section}]\nkeep_warm_ms = {ms}\n")
+    assert load_section(p, section, typ).keep_warm_ms == ms

@@ -61,6 +61,18 @@ def parse_sched(spec: str) -> tuple[str, int]:
     return policy, v
 
 
+def check_loop_period_ms(name: str, ms: float) -> None:
+    """A period an event-loop timer (``loop.call_later``) repeats at: 0 (off) or >= 1 ms.
+
+    uvloop's timers (libuv) count whole milliseconds and round: measured, a 0.25-0.5 ms
+    ``call_later`` that re-arms itself fires on every loop turn (~1.2 M times/s, a whole CPU),
+    0.6-1.4 ms fire every 1 ms. A process spinning so at SCHED_FIFO starves every other process
+    at its priority on that CPU -- seen: a strategy that could not even be SIGKILLed."""
+    if ms != 0 and not ms >= 1.0:
+        raise ValueError(f"{name} must be 0 (off) or at least 1 ms (the event loop's timers count "
+                         f"whole milliseconds; shorter re-armed timers spin the CPU): {name}={ms}")
+
+
 def freeze_gc() -> int:
     """Collect once, then move every object alive now into the permanent generation
     (``gc.freeze``); returns how many were frozen. Call it once start-up is done.

@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from procs.core.agent import parse_sched
+from procs.core.agent import check_loop_period_ms, parse_sched
 from procs.core.config import Section
 
 
@@ -72,6 +72,7 @@ class ExecutionConfig(Section):
 
     def __post_init__(self) -> None:
         parse_sched(self.sched)
+        check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
         if self.breaker_failures < 1:
             raise ValueError(f"breaker_failures must be >= 1: breaker_failures={self.breaker_failures}")
         if not 0.0 < self.limiter_safety <= 1.0:

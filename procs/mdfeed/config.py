@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from procs.core.agent import parse_sched
+from procs.core.agent import check_loop_period_ms, parse_sched
 from procs.core.config import Section
 
 
@@ -58,3 +58,4 @@ class MarketDataConfig(Section):
 
     def __post_init__(self) -> None:
         parse_sched(self.sched)
+        check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
