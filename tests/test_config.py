@@ -64,3 +64,30 @@ def test_keep_warm_ms_when_off_or_whole_ms_then_accepted(tmp_path: Path, section
     p = tmp_path / "b.toml"
     p.write_text(f"[{section}]\nkeep_warm_ms = {ms}\n")
     assert load_section(p, section, typ).keep_warm_ms == ms
+
+
+@pytest.mark.parametrize("section,typ", [("strategy", StrategyEngineConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("idle,sched", [("spin", "fifo:10"), ("yield", "rr:5")])
+def test_idle_when_it_never_parks_under_a_real_time_sched_then_rejected(tmp_path: Path, section: str, typ: type,
+                                                                        idle: str, sched: str) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text(f'[{section}]\nidle = "{idle}"\nsched = "{sched}"\n')
+    with pytest.raises(ConfigError, match=rf"idle='{idle}' never parks, and under sched='{sched}'"):
+        load_section(p, section, typ)
+
+
+@pytest.mark.parametrize("section,typ", [("strategy", StrategyEngineConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("idle,sched", [("spin", ""), ("spin", "nice:-5"), ("backoff", "fifo:10"), ("block", "rr:3")])
+def test_idle_when_spin_is_left_to_the_normal_scheduler_or_parks_then_accepted(tmp_path: Path, section: str,
+                                                                              typ: type, idle: str, sched: str) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text(f'[{section}]\nidle = "{idle}"\nsched = "{sched}"\n')
+    cfg = load_section(p, section, typ)
+    assert (cfg.idle, cfg.sched) == (idle, sched)
+
+
+def test_strategy_idle_when_unknown_alias_then_rejected_naming_the_known_ones(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[strategy]\nidle = "spinn"\n')
+    with pytest.raises(ConfigError, match=r"idle must be one of spin, yield, sleep, block, backoff: idle='spinn'"):
+        load_section(p, "strategy", StrategyEngineConfig)

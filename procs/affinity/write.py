@@ -58,8 +58,8 @@ def note_unread_fields(proposal: Proposal, fields_of: Callable[[str], set[str] |
 
 def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = section_fields,
             header: str = "") -> str:
-    """The TOML fragment: one table per process section with ``cpu``, ``idle`` and, where the
-    layout schedules it, ``sched`` (the policy the process applies to itself at start)."""
+    """The TOML fragment: one table per process section with ``cpu``, ``idle`` and ``sched`` (the
+    policy the process applies to itself at start; ``""`` = the normal scheduler)."""
     lines = ["# CPU layout from scripts/tune_affinity.py" + (f" ({header})" if header else ""),
              f"# mode: {proposal.mode}; hot path CPUs {format_cpulist(proposal.hot_cpus)}; housekeeping CPUs "
              f"{format_cpulist(proposal.housekeeping)}",
@@ -70,9 +70,11 @@ def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = se
             continue
         known = fields_of(p.section)
         lines.append(f"[{p.section}]  # {p.name}: {p.role}, {p.sched_text()}")
-        sched = (f'"fifo:{p.priority}"' if p.policy == "fifo" else f'"nice:{p.nice}"' if p.nice else "")
+        # sched = "" is written too: merged into b25.toml it must replace the hot path's "fifo:10"
+        # (a spin placement left under SCHED_FIFO would starve its neighbours; the configs refuse it)
+        sched = (f'"fifo:{p.priority}"' if p.policy == "fifo" else f'"nice:{p.nice}"' if p.nice else '""')
         for key, value in (("cpu", str(p.cpu)), ("idle", f'"{p.idle}"' if p.idle else ""), ("sched", sched)):
-            if not value:
+            if not value or (value == '""' and known is not None and key not in known):
                 continue
             if known is None or key in known:
                 lines.append(f"{key} = {value}")

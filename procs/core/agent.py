@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from shm.idle import ALIASES as IDLE_ALIASES
 from shm.idle import IdleStrategy
 
 from . import log
@@ -59,6 +60,21 @@ def parse_sched(spec: str) -> tuple[str, int]:
     if not lo <= v <= hi:
         raise ValueError(f"sched {policy} value must be in {lo}..{hi}: sched={spec!r}")
     return policy, v
+
+
+def check_idle_sched(idle: str, sched: str) -> None:
+    """``idle`` is a known alias, and one that never parks (``spin``, ``yield``) is not paired with
+    a real-time ``sched``: such a process holds its CPU at that priority, and every other process
+    at the same priority there (the rest of the hot path) waits for it, while RT throttling
+    leaves the ordinary ones 5%. Spin belongs on an isolated core under the normal scheduler
+    (``b25 affinity``)."""
+    if idle not in IDLE_ALIASES:
+        raise ValueError(f"idle must be one of {', '.join(IDLE_ALIASES)}: idle={idle!r}")
+    policy, _ = parse_sched(sched)
+    if idle in ("spin", "yield") and policy in ("fifo", "rr"):
+        raise ValueError(f"idle={idle!r} never parks, and under sched={sched!r} it would hold its CPU at real-time "
+                         f"priority and starve the processes beside it: use idle='backoff' with sched={sched!r}, "
+                         f"or idle={idle!r} with sched='' (or 'nice:N') on an isolated core")
 
 
 def check_loop_period_ms(name: str, ms: float) -> None:

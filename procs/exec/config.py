@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from procs.core.agent import check_loop_period_ms, parse_sched
+from procs.core.agent import check_idle_sched, check_loop_period_ms
 from procs.core.config import Section
 
 
@@ -71,7 +71,7 @@ class ExecutionConfig(Section):
         return f"ExecutionConfig({fields})"
 
     def __post_init__(self) -> None:
-        parse_sched(self.sched)
+        check_idle_sched(self.idle, self.sched)
         check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
         if self.breaker_failures < 1:
             raise ValueError(f"breaker_failures must be >= 1: breaker_failures={self.breaker_failures}")

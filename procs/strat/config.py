@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from procs.core.agent import parse_sched
+from procs.core.agent import check_idle_sched
 from procs.core.config import Section
 
 
@@ -85,7 +85,7 @@ class StrategyEngineConfig(Section):
     sim_clock: bool = False
 
     def __post_init__(self) -> None:
-        parse_sched(self.sched)
+        check_idle_sched(self.idle, self.sched)
         ids = [s.id for s in self.strategies]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:

@@ -81,4 +81,22 @@ def test_to_toml_when_hot_path_is_fifo_then_sched_key_matches_the_placement(tmp_
         pl = p.get(name)
         assert pl.policy == "fifo" and doc[name]["sched"] == f"fifo:{pl.priority}"
     assert doc["monitor"]["sched"] == f"nice:{p.get('monitor').nice}" and p.get("monitor").nice > 0
-    assert "sched" not in doc["risk"]
+    assert doc["risk"]["sched"] == ""  # the normal scheduler, said explicitly (see the merge test below)
+
+
+def test_to_toml_when_merged_into_the_shipped_b25_toml_then_no_spin_runs_under_fifo(tmp_path):
+    # isolated hot cores: spin under the normal scheduler. Merged key by key into b25.toml (whose hot
+    # path runs fifo:10), every section must still decode, so sched = "" has to replace fifo:10
+    from tests.conftest import ROOT
+
+    shipped = tomllib.loads((ROOT / "b25.toml").read_text())
+    p = proposal(tmp_path, sockets=2, cores_per_socket=16, threads=2, isolated="8-15,40-47")
+    doc = tomllib.loads(to_toml(p))
+    assert {doc[s]["idle"] for s in ("strategy", "execution")} == {"spin"}  # market_data has no idle field
+    for section, path in SECTION_TYPES.items():
+        module, _, cls = path.partition(":")
+        typ = getattr(__import__(module, fromlist=[cls]), cls)
+        merged = {**shipped.get(section, {}), **doc.get(section, {})}
+        cfg = msgspec.convert(merged, typ)
+        if getattr(cfg, "idle", "") == "spin":
+            assert cfg.sched == "", (section, cfg.sched)
