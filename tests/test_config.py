@@ -47,47 +47,47 @@ def test_read_when_section_misspelled_then_error_names_section(tmp_path: Path) -
         load_section(p, "risk", RiskConfig)
 
 
-@pytest.mark.parametrize("section,typ", [("market_data", MarketDataConfig), ("execution", ExecutionConfig)])
+UVLOOP = [("market_data", MarketDataConfig), ("execution", ExecutionConfig)]
+AGENTS = [("strategy", StrategyEngineConfig), ("execution", ExecutionConfig)]
+
+
+def _load(tmp_path: Path, section: str, typ: type, body: str) -> object:
+    p = tmp_path / "b.toml"
+    p.write_text(f"[{section}]\n{body}\n")
+    return load_section(p, section, typ)
+
+
+@pytest.mark.parametrize("section,typ", UVLOOP)
 @pytest.mark.parametrize("ms", ["0.25", "0.5", "0.9", "-1.0", "nan"])
 def test_keep_warm_ms_when_under_one_ms_on_a_uvloop_process_then_rejected(tmp_path: Path, section: str,
                                                                         typ: type, ms: str) -> None:
     # uvloop rounds a 0.25-0.5 ms timer to 0: the re-armed keep-warm tick would spin at SCHED_FIFO
-    p = tmp_path / "b.toml"
-    p.write_text(f"[{section}]\nkeep_warm_ms = {ms}\n")
     with pytest.raises(ConfigError, match=r"keep_warm_ms must be 0 \(off\) or at least 1 ms"):
-        load_section(p, section, typ)
+        _load(tmp_path, section, typ, f"keep_warm_ms = {ms}")
 
 
-@pytest.mark.parametrize("section,typ", [("market_data", MarketDataConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("section,typ", UVLOOP)
 @pytest.mark.parametrize("ms", [0.0, 1.0, 2.5])
 def test_keep_warm_ms_when_off_or_whole_ms_then_accepted(tmp_path: Path, section: str, typ: type, ms: float) -> None:
-    p = tmp_path / "b.toml"
-    p.write_text(f"[{section}]\nkeep_warm_ms = {ms}\n")
-    assert load_section(p, section, typ).keep_warm_ms == ms
+    assert _load(tmp_path, section, typ, f"keep_warm_ms = {ms}").keep_warm_ms == ms
 
 
-@pytest.mark.parametrize("section,typ", [("strategy", StrategyEngineConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("section,typ", AGENTS)
 @pytest.mark.parametrize("idle,sched", [("spin", "fifo:10"), ("yield", "rr:5")])
 def test_idle_when_it_never_parks_under_a_real_time_sched_then_rejected(tmp_path: Path, section: str, typ: type,
                                                                         idle: str, sched: str) -> None:
-    p = tmp_path / "b.toml"
-    p.write_text(f'[{section}]\nidle = "{idle}"\nsched = "{sched}"\n')
     with pytest.raises(ConfigError, match=rf"idle='{idle}' never parks, and under sched='{sched}'"):
-        load_section(p, section, typ)
+        _load(tmp_path, section, typ, f'idle = "{idle}"\nsched = "{sched}"')
 
 
-@pytest.mark.parametrize("section,typ", [("strategy", StrategyEngineConfig), ("execution", ExecutionConfig)])
+@pytest.mark.parametrize("section,typ", AGENTS)
 @pytest.mark.parametrize("idle,sched", [("spin", ""), ("spin", "nice:-5"), ("backoff", "fifo:10"), ("block", "rr:3")])
 def test_idle_when_spin_is_left_to_the_normal_scheduler_or_parks_then_accepted(tmp_path: Path, section: str,
                                                                               typ: type, idle: str, sched: str) -> None:
-    p = tmp_path / "b.toml"
-    p.write_text(f'[{section}]\nidle = "{idle}"\nsched = "{sched}"\n')
-    cfg = load_section(p, section, typ)
+    cfg = _load(tmp_path, section, typ, f'idle = "{idle}"\nsched = "{sched}"')
     assert (cfg.idle, cfg.sched) == (idle, sched)
 
 
 def test_strategy_idle_when_unknown_alias_then_rejected_naming_the_known_ones(tmp_path: Path) -> None:
-    p = tmp_path / "b.toml"
-    p.write_text('[strategy]\nidle = "spinn"\n')
     with pytest.raises(ConfigError, match=r"idle must be one of spin, yield, sleep, block, backoff: idle='spinn'"):
-        load_section(p, "strategy", StrategyEngineConfig)
+        _load(tmp_path, "strategy", StrategyEngineConfig, 'idle = "spinn"')
