@@ -91,3 +91,16 @@ def test_idle_when_spin_is_left_to_the_normal_scheduler_or_parks_then_accepted(t
 def test_strategy_idle_when_unknown_alias_then_rejected_naming_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"idle must be one of spin, yield, sleep, block, backoff: idle='spinn'"):
         _load(tmp_path, "strategy", StrategyEngineConfig, 'idle = "spinn"')
+
+
+@pytest.mark.parametrize("body,field", [("keep_warm_ms = 0.01", "keep_warm_ms"), ("keep_warm_ms = -1.0", "keep_warm_ms"),
+                                        ("timer_resolution_ms = 0.001", "timer_resolution_ms"),
+                                        ("timer_resolution_ms = 0.0", "timer_resolution_ms")])
+def test_strategy_park_bounds_when_shorter_than_a_tenth_ms_then_rejected(tmp_path: Path, body: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{field} must be .*at least 0.1 ms .*: {field}="):
+        _load(tmp_path, "strategy", StrategyEngineConfig, body)
+
+
+def test_strategy_park_bounds_when_off_or_a_tenth_ms_then_accepted(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, "strategy", StrategyEngineConfig, "keep_warm_ms = 0.0\ntimer_resolution_ms = 0.1")
+    assert (cfg.keep_warm_ms, cfg.timer_resolution_ms) == (0.0, 0.1)

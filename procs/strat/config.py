@@ -57,6 +57,9 @@ class StrategyEntry(Section):
         return hashlib.sha256(msgspec.json.encode(msgspec.to_builtins(self), order="sorted")).hexdigest()[:16]
 
 
+MIN_PARK_MS = 0.1  # shortest idle park the engine settings may ask for
+
+
 class StrategyEngineConfig(Section):
     """The strategy process: its agent, where instruments come from, and what it runs."""
 
@@ -94,11 +97,17 @@ class StrategyEngineConfig(Section):
         if len(set(nums)) != len(nums):
             raise ValueError(f"strategy numbers collide (set num explicitly): "
                              f"nums={dict(zip(ids, nums, strict=True))}")
-        if (self.signal_interval_ms < 0 or self.max_md_per_cycle <= 0 or self.timer_resolution_ms <= 0
-                or self.keep_warm_ms < 0):
+        if self.signal_interval_ms < 0 or self.max_md_per_cycle <= 0:
             raise ValueError(f"bad engine setting: signal_interval_ms={self.signal_interval_ms} "
-                             f"max_md_per_cycle={self.max_md_per_cycle} "
-                             f"timer_resolution_ms={self.timer_resolution_ms} keep_warm_ms={self.keep_warm_ms}")
+                             f"max_md_per_cycle={self.max_md_per_cycle}")
+        # both bound how long the idle strategy parks: a park much shorter than the duty cycle
+        # it separates makes the idle loop a spin, at the hot path's real-time priority
+        if not self.timer_resolution_ms >= MIN_PARK_MS:
+            raise ValueError(f"timer_resolution_ms must be at least {MIN_PARK_MS} ms (it bounds the idle park; "
+                             f"shorter parks spin the CPU): timer_resolution_ms={self.timer_resolution_ms}")
+        if self.keep_warm_ms != 0 and not self.keep_warm_ms >= MIN_PARK_MS:
+            raise ValueError(f"keep_warm_ms must be 0 (off) or at least {MIN_PARK_MS} ms (it bounds the idle park; "
+                             f"shorter parks spin the CPU): keep_warm_ms={self.keep_warm_ms}")
 
     def section_hash(self) -> str:
         """sha256 of the decoded section (canonical JSON): the applied config version."""
