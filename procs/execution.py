@@ -27,7 +27,7 @@ from procs.core.agent import apply_sched, freeze_gc, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
 from procs.core.instruments import Instrument, load_exchange_info
-from procs.core.registry import EXEC, RISK_STATE, build_registry
+from procs.core.registry import EXEC, build_registry
 from procs.core.status import State, StatusWriter
 from procs.exec import recovery
 from procs.exec.config import ExecutionConfig
@@ -37,76 +37,13 @@ from procs.exec.engine import Engine, EventSink
 from procs.exec.intake import Intake
 from procs.exec.journal import Journal, default_path, read_journal
 from procs.exec.limiter import RateLimiter
-from procs.exec.pretrade import RISK_STATE_STRUCT, RiskLimits
+from procs.exec.risksource import RiskSource
 from procs.exec.transport import RestTransport, WsApiTransport
 from procs.exec.userstream import UserStream
-from shm import layout as L
 from shm.counters import Counters
-from shm.registry import Registry
 from shm.segment import DEFAULT_INSTANCE
 
 TICK_S = 0.02  # housekeeping: heartbeat, batch fsync, control inbox, lazy attaches
-
-
-class RiskSource:
-    """The ``risk.state`` block, attached lazily; permissive limits while it is missing.
-
-    Risk rewrites the block on every book update, so nearly every intent finds a new version:
-    it is read as one ``struct.unpack_from`` of the record between two reads of the SeqLock
-    word (a numpy copy plus ``tolist`` per array cost ~17 us warm, ~85 us after a 5 ms gap);
-    a read that meets a writer falls back to ``StateReader.read``, which retries."""
-
-    def __init__(self, registry: Registry, instance: str) -> None:
-        self.registry = registry
-        self.instance = instance
-        self.reader = None
-        self.version = -1
-        self.limits = RiskLimits.permissive()
-        self.next_try = 0.0
-        self._seq = -1  # the raw SeqLock word of the version held (even: a finished write)
-        self._words: Any = None
-        self._mm: Any = None
-        self._off = 0
-
-    def __call__(self) -> RiskLimits:
-        w = self._words
-        if w is None:
-            return self._attach()
-        s1 = w[L.W_SEQLOCK]
-        if s1 == self._seq:
-            return self.limits
-        if not s1 & 1:
-            vals = RISK_STATE_STRUCT.unpack_from(self._mm, self._off)
-            if w[L.W_SEQLOCK] == s1:
-                self._seq = s1
-                self.version = s1 >> 1
-                self.limits = RiskLimits.from_words(vals)
-                return self.limits
-        recs, self.version = self.reader.read()  # type: ignore[union-attr]  # a writer is inside: retry there
-        self._seq = self.version << 1
-        self.limits = RiskLimits.from_record(recs[0])
-        return self.limits
-
-    def _attach(self) -> RiskLimits:
-        now = time.monotonic()
-        if now < self.next_try:
-            return self.limits
-        self.next_try = now + 1.0
-        try:
-            r = self.reader = self.registry.reader(self.instance, RISK_STATE, timeout=0)
-        except (TimeoutError, OSError, ValueError):
-            log.once("risk_state_missing", "warn", "risk_state_missing", detail="permissive limits until risk runs")
-            return self.limits
-        log.info("risk_state_attached")
-        self._mm = r.seg.mm
-        self._off = r.seg.words[L.W_DATA_OFFSET]
-        self._words = r.seg.words
-        return self()
-
-    def close(self) -> None:
-        self._words = self._mm = None
-        if self.reader is not None:
-            self.reader.close()
 
 
 async def fetch_exchange_info(rest: RestTransport, cfg: ExecutionConfig) -> dict:
@@ -166,7 +103,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     journal = Journal(jpath, cfg.fsync, cfg.fsync_interval_ms)
     producer = registry.producer(instance, EXEC)
     sink = EventSink(producer, lambda: counters.inc(Counter.EXEC_FULL_WAITS))
-    risk = RiskSource(registry, instance)
+    risk = RiskSource(registry, instance, cfg.risk_required, cfg.risk_stale_s)
     ws = None
     if cfg.transport == "ws":
         ws = WsApiTransport(cfg.ws_api_url, creds, cfg.reconnect_min_s, cfg.reconnect_max_s,
@@ -224,6 +161,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     def tick() -> None:
         nonlocal next_attach, next_prune, halted
         now = time.monotonic()
+        risk.check()  # a dead or silent risk: new orders denied until it is back (procs.exec.risksource)
         if engine.ready:
             # Entering HALTED cancels everything here too, not only when risk's CancelAll
             # arrives: a lost or late command must not leave an order working (risk writes the

@@ -274,7 +274,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         cfg = tmp / "b25.toml"
         cfg.write_text(f'[market_data]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n[execution]\nrest_url = "{rest}"\n'
                        f'ws_api_url = "{ws}/ws-fapi/v1"\nws_stream_url = "{ws}"\njournal = "{tmp / "exec.journal"}"\n'
-                       f'fsync = "batch"\nintent_wait = "thread"\n')
+                       f'fsync = "batch"\nintent_wait = "thread"\nrisk_required = false\n')  # execution alone
         strat = _Strategy(instance)
         modes = {}
         for mode in ("fd", "thread", "poll", "poll-spin"):  # fd: execution's default intake

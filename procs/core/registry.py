@@ -3,7 +3,7 @@
 | name | record | policy | producer -> named consumers |
 |---|---|---|---|
 | md.book | BookUpdate | broadcast | market_data -> strategy, risk |
-| md.trade | Trade | broadcast | market_data -> strategy, risk |
+| md.trade | Trade | broadcast | market_data -> strategy |
 | orders.strategy | OrderIntent | gating | strategy -> execution |
 | orders.manual | OrderIntent | gating | tui / ops API -> execution |
 | exec | OrderEvent | gating | execution -> strategy, risk |
@@ -47,7 +47,7 @@ def build_registry(depth: int = M.DEFAULT_DEPTH) -> Registry:
     reg = Registry()
     book = M.book_update_dtype(depth)
     reg.ring(RingSpec(MD_BOOK, book, 4096, L.POLICY_BROADCAST, ("strategy", "risk")))
-    reg.ring(RingSpec(MD_TRADE, M.Trade, 16384, L.POLICY_BROADCAST, ("strategy", "risk")))
+    reg.ring(RingSpec(MD_TRADE, M.Trade, 16384, L.POLICY_BROADCAST, ("strategy",)))  # risk marks from md.book
     reg.ring(RingSpec(ORDERS_STRATEGY, M.OrderIntent, 4096, L.POLICY_GATING, ("execution",)))
     reg.ring(RingSpec(ORDERS_MANUAL, M.OrderIntent, 256, L.POLICY_GATING, ("execution",)))
     reg.ring(RingSpec(EXEC, M.OrderEvent, 8192, L.POLICY_GATING, ("strategy", "risk")))

@@ -47,6 +47,11 @@ class ExecutionConfig(Section):
     # check, journal frame to a scratch file, requests built and signed, nothing sent) so the
     # next intent finds that code warm (Engine.warm); 0 = off
     keep_warm_ms: float = 1.0
+    # fail closed: while risk.state is missing, never written, or its producer is dead or has not
+    # beaten for risk_stale_s, new orders are denied (risk_unavailable); cancels still go.
+    # false: no risk.state means no limits (execution driven alone: its tests, bench exec)
+    risk_required: bool = True
+    risk_stale_s: float = 2.0
     # fd intake: woken by a strategy's prewake with no intent waiting yet, run the keep-warm
     # (Engine.warm) at once, so the intent that follows finds its path warm. In-process with a
     # prewake emulated 30 us before the intent: 5 ms gaps p50 53 -> 37 us; the warm itself takes
@@ -77,5 +82,7 @@ class ExecutionConfig(Section):
             raise ValueError(f"breaker_failures must be >= 1: breaker_failures={self.breaker_failures}")
         if not 0.0 < self.limiter_safety <= 1.0:
             raise ValueError(f"limiter_safety must be in (0, 1]: limiter_safety={self.limiter_safety}")
+        if not self.risk_stale_s > 0:
+            raise ValueError(f"risk_stale_s must be > 0: risk_stale_s={self.risk_stale_s}")
         if self.request_timeout_s <= 0:
             raise ValueError(f"request_timeout_s must be > 0: request_timeout_s={self.request_timeout_s}")

@@ -3,7 +3,8 @@ order counts to a deny reason (``DENY_*``) or 0. No I/O, no exceptions on the ho
 
 The limits come from the ``risk.state`` SeqLock block (written by risk); ``RiskLimits`` is a
 plain-Python copy of one version of it, rebuilt only when the version changes. A missing block
-means ``RiskLimits.permissive()``: ACTIVE and no limits.
+means ``RiskLimits.unavailable()`` (every new order denied: ``procs.exec.risksource``), or
+``RiskLimits.permissive()`` (ACTIVE, no limits) where execution runs without risk on purpose.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class RiskLimits:
     mark: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
     price_band_bps: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
     sym_max_open_orders: Sequence[int] = field(default_factory=lambda: [0] * M.MAX_SYMBOLS)
+    available: bool = True  # False: no risk process to check against (DENY_RISK_UNAVAILABLE)
 
     @classmethod
     def from_words(cls, w: tuple[int, ...]) -> RiskLimits:
@@ -59,6 +61,10 @@ class RiskLimits:
     @classmethod
     def permissive(cls) -> RiskLimits:
         return cls()
+
+    @classmethod
+    def unavailable(cls) -> RiskLimits:
+        return cls(available=False)
 
     @classmethod
     def from_record(cls, rec: np.void) -> RiskLimits:
@@ -109,6 +115,8 @@ def check_submit(symbol_id: int, side: int, order_type: int, price: int, qty: in
             return M.DENY_BAD_INTENT
     elif order_type != M.MARKET:
         return M.DENY_BAD_INTENT
+    if not lim.available:
+        return M.DENY_RISK_UNAVAILABLE
     st = lim.trading_state
     pos = lim.position[symbol_id]
     if st == M.HALTED:

@@ -73,7 +73,8 @@ def http(method: str, url: str, body: dict | None = None) -> Any:
 def write_config(tmp: Path, rest_port: int, ws_port: int, **over: Any) -> Path:
     ex = {"rest_url": f"http://127.0.0.1:{rest_port}", "ws_api_url": f"ws://127.0.0.1:{ws_port}/ws-fapi/v1",
           "ws_stream_url": f"ws://127.0.0.1:{ws_port}", "journal": str(tmp / "exec.journal"),
-          "request_timeout_s": 1.0, "breaker_cooldown_s": 0.3, "backoff_429_s": 0.2}
+          "request_timeout_s": 1.0, "breaker_cooldown_s": 0.3, "backoff_429_s": 0.2,
+          "risk_required": False}  # execution alone: no risk.state = no limits (set_risk writes one)
     ex.update(over)
     lines = ["[market_data]", f"symbols = {json.dumps(SYMBOLS)}", "[execution]"]
     for k, v in ex.items():
@@ -81,6 +82,11 @@ def write_config(tmp: Path, rest_port: int, ws_port: int, **over: Any) -> Path:
     p = tmp / "b25.toml"
     p.write_text("\n".join(lines) + "\n")
     return p
+
+
+def _beat(writer: Any, stop: threading.Event) -> None:
+    while not stop.wait(0.1):
+        writer.heartbeat()
 
 
 class Rig:
@@ -137,8 +143,7 @@ class Rig:
         for c in (self.exec_c, self.risk_c):
             if c is not None:
                 c.close()
-        if self.risk_w is not None:
-            self.risk_w.close()
+        self.stop_risk()
         clean(self.instance, force=True)
         from procs.core.control import unlink_queues
         unlink_queues(self.instance, ("execution",))
@@ -194,8 +199,12 @@ class Rig:
 
     # -- risk state ----------------------------------------------------------------------------
     def set_risk(self, **fields: Any) -> None:
+        """Write risk.state as risk would (and beat its heartbeat every 0.1 s until ``stop_risk``)."""
         if self.risk_w is None:
             self.risk_w = self.reg.writer(self.instance, RISK_STATE)
+            self._risk_beat = threading.Event()
+            self._risk_t = threading.Thread(target=_beat, args=(self.risk_w, self._risk_beat), daemon=True)
+            self._risk_t.start()
         w = self.risk_w
         w.begin()
         w.records[0] = np.zeros(1, dtype=M.RiskState)[0]
@@ -207,6 +216,14 @@ class Rig:
             else:
                 w.records[k][0] = v
         w.end()
+
+    def stop_risk(self) -> None:
+        """Stop the heartbeat and close the writer (its block stays, with a silent producer)."""
+        if self.risk_w is not None:
+            self._risk_beat.set()
+            self._risk_t.join(5)
+            self.risk_w.close()
+            self.risk_w = None
 
     # -- exchange --------------------------------------------------------------------------------
     def mid(self, symbol: str = "BTCUSDT") -> int:

@@ -146,6 +146,35 @@ def test_submit_when_risk_limits_breached_then_denied_with_reason_and_never_sent
     assert len([e for e in rig.order_log()[sent_before:] if e["event"] == "NEW"]) == expected_sent
 
 
+def test_submit_when_risk_missing_or_silent_then_denied_risk_unavailable_and_cancels_still_go(make_rig: MakeRig) -> None:
+    rig = make_rig(risk_required=True, risk_stale_s=0.5)  # the deployed default: fail closed
+    rig.start()
+    mid = rig.mid()
+    sent_before = len(rig.order_log())
+    tag = rig.intent(price=mid - FAR, qty=1)
+    assert rig.wait_kind(tag, M.ORDER_DENIED)["reason"] == M.DENY_RISK_UNAVAILABLE  # no risk.state yet
+    rig.set_risk()  # risk comes up: picked up within a second
+    deadline = time.monotonic() + 5
+    while True:
+        tag = rig.intent(price=mid - FAR, qty=1)
+        ev = rig.wait_for(lambda e, t=tag: e["client_tag"] == t and e["kind"] in (M.ORDER_ACCEPTED, M.ORDER_DENIED),
+                          what="an answer")[-1]
+        if ev["kind"] == M.ORDER_ACCEPTED or time.monotonic() > deadline:
+            break
+        assert ev["reason"] == M.DENY_RISK_UNAVAILABLE
+        time.sleep(0.2)
+    assert ev["kind"] == M.ORDER_ACCEPTED, "risk.state written and beating, but orders still denied"
+    resting = tag
+    rig.stop_risk()  # risk stops beating: after risk_stale_s new orders are denied again
+    time.sleep(0.8)
+    late = rig.intent(price=mid - FAR, qty=1)
+    assert rig.wait_kind(late, M.ORDER_DENIED)["reason"] == M.DENY_RISK_UNAVAILABLE
+    rig.intent(M.CANCEL_ORDER, tag=resting)  # what is working can still be taken off
+    rig.wait_kind(resting, M.ORDER_CANCELED)
+    new = [e for e in rig.order_log()[sent_before:] if e["event"] == "NEW"]
+    assert len(new) == 1  # only the one order reached the exchange
+
+
 def test_cancel_when_order_unknown_then_denied_unknown_order(make_rig: MakeRig) -> None:
     rig = make_rig()
     rig.start()

@@ -70,3 +70,32 @@ def test_owner_when_signalled_then_every_process_stops_and_the_instance_is_remov
     assert not [p for p, pid in pids.items() if pid_alive(pid)]
     assert not list_segments(instance) and not list_semaphores(instance)
     assert (Path(tmp_path) / f"stack-{instance}" / "log" / "execution.log").exists()
+
+
+def test_running_stack_when_up_then_every_named_consumer_slot_is_held_by_a_live_process(make_stack):
+    # a slot the registry names but no process attaches shows as a dead consumer with an ever
+    # growing lag (b25 shm ls, b25_ring_consumer_lag): a false alarm for the operator
+    from procs.core.registry import build_registry
+    from shm.inspect import describe
+    from shm.segment import shm_name
+
+    from .conftest import NO_STRATEGIES, ManualOrders
+
+    s = make_stack(overrides=NO_STRATEGIES)
+    manual = ManualOrders(s.instance)  # orders.manual is created by its producer (the TUI, the ops API)
+    named = {name: spec.consumers for name, spec in build_registry().rings.items() if spec.consumers}
+
+    def unheld() -> list[str]:
+        out = []
+        for ring, consumers in named.items():
+            d = describe(shm_name(s.instance, ring))
+            slots = d.get("consumers", [])
+            out += [f"{ring}[{c}]" for k, c in enumerate(consumers) if k >= len(slots) or not slots[k]["alive"]]
+        return out
+
+    try:
+        s.wait_for(lambda: not unheld(), "every named consumer attached", timeout=15)
+    except AssertionError:
+        raise AssertionError(f"named consumers never attached: {unheld()}") from None
+    finally:
+        manual.p.close()
