@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
 
 from procs.core import messages as M
 from procs.core.registry import RISK_STATE, build_registry
@@ -33,59 +37,52 @@ def test_required_when_no_block_then_new_orders_denied_risk_unavailable(instance
     assert M.DENY_NAMES[M.DENY_RISK_UNAVAILABLE] == "risk_unavailable"
 
 
-def test_required_when_block_created_but_never_written_then_denied_until_written(instance: str) -> None:
-    reg = build_registry()
-    w = reg.writer(instance, RISK_STATE)
-    try:
-        src = RiskSource(reg, instance, required=True)
-        assert submit(src()) == M.DENY_RISK_UNAVAILABLE  # its zeros would read as "no limits"
-        write(w, max_open_orders=5)
-        lim = src()
-        assert submit(lim) == 0 and lim.max_open_orders == 5 and src.available
-    finally:
-        w.close(unlink=True)
-        src.close()
-
-
-def test_check_when_producer_silent_then_dropped_and_picked_up_again_once_it_beats(instance: str) -> None:
+@pytest.fixture
+def block(instance: str) -> Iterator[tuple[Any, RiskSource]]:
+    """A risk.state writer (as risk) and execution's RiskSource over it (required, stale_s 2 s)."""
     reg = build_registry()
     w = reg.writer(instance, RISK_STATE)
     src = RiskSource(reg, instance, required=True, stale_s=2.0)
-    try:
-        write(w)
-        assert submit(src()) == 0
-        hb = w.seg.words[L.W_HEARTBEAT_NS]
-        assert src.check(hb + 1_900_000_000)  # within stale_s
-        w.seg.words[L.W_HEARTBEAT_NS] = hb - 2_100_000_000  # its last beat, 2.1 s ago
-        assert not src.check(hb)
-        assert src.lost == "risk has not beaten for 2.1 s"
-        assert submit(src()) == M.DENY_RISK_UNAVAILABLE  # the same look again: still silent
-        src.next_try = 0.0
-        assert submit(src()) == M.DENY_RISK_UNAVAILABLE
-        w.heartbeat()
-        src.next_try = 0.0
-        assert submit(src()) == 0 and src.lost == ""
-    finally:
-        w.close(unlink=True)
-        src.close()
+    yield w, src
+    src.close()
+    w.close(unlink=True)
 
 
-def test_check_when_producer_dead_then_dropped_with_its_pid(instance: str) -> None:
-    reg = build_registry()
-    w = reg.writer(instance, RISK_STATE)
-    src = RiskSource(reg, instance, required=True)
-    try:
-        write(w)
-        assert submit(src()) == 0
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        w.seg.words[L.W_PRODUCER_PID] = dead.pid
-        assert not src.check()
-        assert src.lost == f"risk (pid {dead.pid}) is not running"
-        assert submit(src()) == M.DENY_RISK_UNAVAILABLE
-    finally:
-        w.close(unlink=True)
-        src.close()
+def test_required_when_block_created_but_never_written_then_denied_until_written(block) -> None:
+    w, src = block
+    assert submit(src()) == M.DENY_RISK_UNAVAILABLE  # its zeros would read as "no limits"
+    write(w, max_open_orders=5)
+    lim = src()
+    assert submit(lim) == 0 and lim.max_open_orders == 5 and src.available
+
+
+def test_check_when_producer_silent_then_dropped_and_picked_up_again_once_it_beats(block) -> None:
+    w, src = block
+    write(w)
+    assert submit(src()) == 0
+    hb = w.seg.words[L.W_HEARTBEAT_NS]
+    assert src.check(hb + 1_900_000_000)  # within stale_s
+    w.seg.words[L.W_HEARTBEAT_NS] = hb - 2_100_000_000  # its last beat, 2.1 s ago
+    assert not src.check(hb)
+    assert src.lost == "risk has not beaten for 2.1 s"
+    assert submit(src()) == M.DENY_RISK_UNAVAILABLE  # the same look again: still silent
+    src.next_try = 0.0
+    assert submit(src()) == M.DENY_RISK_UNAVAILABLE
+    w.heartbeat()
+    src.next_try = 0.0
+    assert submit(src()) == 0 and src.lost == ""
+
+
+def test_check_when_producer_dead_then_dropped_with_its_pid(block) -> None:
+    w, src = block
+    write(w)
+    assert submit(src()) == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    w.seg.words[L.W_PRODUCER_PID] = dead.pid
+    assert not src.check()
+    assert src.lost == f"risk (pid {dead.pid}) is not running"
+    assert submit(src()) == M.DENY_RISK_UNAVAILABLE
 
 
 def test_not_required_when_no_block_then_no_limits(instance: str) -> None:
