@@ -27,7 +27,7 @@ from procs.core.agent import apply_sched, freeze_gc, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
 from procs.core.instruments import Instrument, load_exchange_info
-from procs.core.registry import EXEC, build_registry
+from procs.core.registry import EXEC, alerts_name, build_registry
 from procs.core.status import State, StatusWriter
 from procs.exec import recovery
 from procs.exec.config import ExecutionConfig
@@ -37,7 +37,7 @@ from procs.exec.engine import Engine, EventSink
 from procs.exec.intake import Intake
 from procs.exec.journal import Journal, default_path, read_journal
 from procs.exec.limiter import RateLimiter
-from procs.exec.risksource import RiskSource
+from procs.exec.risksource import RiskSource, risk_alert
 from procs.exec.transport import RestTransport, WsApiTransport
 from procs.exec.userstream import UserStream
 from shm.counters import Counters
@@ -103,7 +103,13 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     journal = Journal(jpath, cfg.fsync, cfg.fsync_interval_ms)
     producer = registry.producer(instance, EXEC)
     sink = EventSink(producer, lambda: counters.inc(Counter.EXEC_FULL_WAITS))
-    risk = RiskSource(registry, instance, cfg.risk_required, cfg.risk_stale_s)
+    alerts = registry.producer(instance, alerts_name("execution"))
+
+    def risk_changed(up: bool, why: str) -> None:
+        level, code, text = risk_alert(up, why, cfg.risk_required)
+        alerts.try_publish(time.time_ns(), level, code, -1, 0.0, text.encode()[:88])
+
+    risk = RiskSource(registry, instance, cfg.risk_required, cfg.risk_stale_s, risk_changed)
     ws = None
     if cfg.transport == "ws":
         ws = WsApiTransport(cfg.ws_api_url, creds, cfg.reconnect_min_s, cfg.reconnect_max_s,
@@ -173,6 +179,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         status.beat(engine.work)
         counters.heartbeat()
         producer.heartbeat()
+        alerts.heartbeat()
         journal.maybe_sync()
         intake.poke()
         engine.sweep_timeouts()
@@ -236,6 +243,7 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
             await ws.close()
         await rest.close()
         risk.close()
+        alerts.close()
         inbox.close()
         producer.close()
         status.set_state(State.FAILED if failed else State.STOPPED)

@@ -17,9 +17,11 @@ housekeeping tick (``check``), never per intent.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from procs.core import log
+from procs.core import messages as M
 from procs.core.registry import RISK_STATE
 from procs.exec.pretrade import RISK_STATE_STRUCT, RiskLimits
 from shm import layout as L
@@ -27,12 +29,28 @@ from shm.registry import Registry
 from shm.segment import pid_alive
 
 RETRY_S = 1.0  # a missing or dropped block is looked for again this often
+# execution's alert codes (alerts.execution): risk went away after it had been there, and came back
+ALERT_RISK_LOST = 1
+ALERT_RISK_BACK = 2
+
+
+def risk_alert(up: bool, why: str, required: bool) -> tuple[int, int, str]:
+    """The (level, code, text) execution publishes on ``alerts.execution`` when risk goes or comes back."""
+    if up:
+        return M.ALERT_INFO, ALERT_RISK_BACK, f"risk is back (it was away: {why})"
+    if required:
+        return M.ALERT_CRITICAL, ALERT_RISK_LOST, f"new orders denied: {why}"
+    return M.ALERT_WARN, ALERT_RISK_LOST, f"no risk limits: {why}"
 
 
 class RiskSource:
-    """``risk()`` -> the current ``RiskLimits``; ``check(now_ns)`` from the housekeeping tick."""
+    """``risk()`` -> the current ``RiskLimits``; ``check(now_ns)`` from the housekeeping tick.
 
-    def __init__(self, registry: Registry, instance: str, required: bool = True, stale_s: float = 2.0) -> None:
+    ``on_change(up, why)`` hears each loss of a risk that had been attached (``why`` says what was
+    seen) and each return after one: not the wait for risk at start-up, which is logged only."""
+
+    def __init__(self, registry: Registry, instance: str, required: bool = True, stale_s: float = 2.0,
+                 on_change: Callable[[bool, str], None] | None = None) -> None:
         self.registry = registry
         self.instance = instance
         self.required = required
@@ -43,6 +61,8 @@ class RiskSource:
         self.limits = self.absent
         self.next_try = 0.0
         self.lost = ""  # why risk is not there (logged once per loss), "" while it is
+        self.on_change = on_change
+        self._seen = False  # attached at least once
         self._seq = -1  # the raw SeqLock word of the version held (even: a finished write)
         self._words: Any = None
         self._mm: Any = None
@@ -89,6 +109,8 @@ class RiskSource:
             return True
         if not self.lost:
             log.warn("risk_state_lost", reason=why, action=self._action())
+            if self._seen and self.on_change is not None:
+                self.on_change(False, why)
         self.lost = why
         self._detach()
         return False
@@ -114,6 +136,9 @@ class RiskSource:
         if not self.check():
             return self.limits
         log.info("risk_state_attached", after=self.lost or None)
+        if self._seen and self.lost and self.on_change is not None:
+            self.on_change(True, self.lost)
+        self._seen = True
         self.lost = ""
         return self()
 

@@ -13,6 +13,8 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.control import CancelAll, Shutdown, send_command
+from procs.core.registry import alerts_name
+from procs.mon.shmview import InstanceView
 from tests.exec.rig import BTC, ETH, Rig, counters_of, rest_signed
 
 pytestmark = pytest.mark.proc
@@ -169,6 +171,14 @@ def test_submit_when_risk_missing_or_silent_then_denied_risk_unavailable_and_can
     time.sleep(0.8)
     late = rig.intent(price=mid - FAR, qty=1)
     assert rig.wait_kind(late, M.ORDER_DENIED)["reason"] == M.DENY_RISK_UNAVAILABLE
+    view = InstanceView(rig.instance)  # what the TUI's alerts panel and the monitor read
+    try:
+        got = [(int(a["level"]), bytes(a["text"]).rstrip(b"\0").decode())
+               for a in view.ring(alerts_name("execution"), M.Alert).tail(10)]
+    finally:
+        view.close()
+    assert len(got) == 1 and got[0][0] == M.ALERT_CRITICAL
+    assert got[0][1].startswith("new orders denied: risk has not beaten for"), got
     rig.intent(M.CANCEL_ORDER, tag=resting)  # what is working can still be taken off
     rig.wait_kind(resting, M.ORDER_CANCELED)
     new = [e for e in rig.order_log()[sent_before:] if e["event"] == "NEW"]

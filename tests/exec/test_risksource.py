@@ -12,7 +12,7 @@ import pytest
 from procs.core import messages as M
 from procs.core.registry import RISK_STATE, build_registry
 from procs.exec.pretrade import OpenCounts, RiskLimits, check_submit
-from procs.exec.risksource import RiskSource
+from procs.exec.risksource import ALERT_RISK_BACK, ALERT_RISK_LOST, RiskSource, risk_alert
 from shm import layout as L
 
 SCALES = (2, 3)
@@ -94,3 +94,33 @@ def test_cancel_path_when_risk_unavailable_then_not_checked() -> None:
     # cancels never go through check_submit: an unavailable risk blocks new exposure only
     assert submit(RiskLimits.unavailable()) == M.DENY_RISK_UNAVAILABLE
     assert check_submit(0, M.BUY, M.LIMIT, 0, 1, 0, RiskLimits.unavailable(), OpenCounts(), 0, SCALES) == M.DENY_BAD_INTENT
+
+
+def test_on_change_when_an_attached_risk_goes_and_returns_then_heard_once_each(instance: str) -> None:
+    reg = build_registry()
+    heard: list[tuple[bool, str]] = []
+    src = RiskSource(reg, instance, required=True, on_change=lambda up, why: heard.append((up, why)))
+    src()  # start-up, before risk: logged, not an alert
+    assert heard == [] and src.lost == "no risk.state block"
+    w = reg.writer(instance, RISK_STATE)
+    try:
+        write(w)
+        src.next_try = 0.0
+        assert submit(src()) == 0 and heard == []  # the first attach is not a return
+        w.seg.words[L.W_HEARTBEAT_NS] -= 3_000_000_000
+        assert not src.check() and not src.check()
+        assert len(heard) == 1 and heard[0][0] is False and heard[0][1].startswith("risk has not beaten for 3.")
+        w.heartbeat()
+        src.next_try = 0.0
+        assert submit(src()) == 0
+        assert heard[1] == (True, heard[0][1])
+    finally:
+        src.close()
+        w.close(unlink=True)
+
+
+def test_risk_alert_when_required_then_critical_and_says_orders_are_denied() -> None:
+    assert risk_alert(False, "risk (pid 7) is not running", True) == (
+        M.ALERT_CRITICAL, ALERT_RISK_LOST, "new orders denied: risk (pid 7) is not running")
+    assert risk_alert(False, "x", False)[:2] == (M.ALERT_WARN, ALERT_RISK_LOST)
+    assert risk_alert(True, "x", True) == (M.ALERT_INFO, ALERT_RISK_BACK, "risk is back (it was away: x)")
