@@ -155,7 +155,7 @@ def test_submit_when_risk_missing_or_silent_then_denied_risk_unavailable_and_can
     sent_before = len(rig.order_log())
     tag = rig.intent(price=mid - FAR, qty=1)
     assert rig.wait_kind(tag, M.ORDER_DENIED)["reason"] == M.DENY_RISK_UNAVAILABLE  # no risk.state yet
-    rig.set_risk()  # risk comes up: picked up within a second
+    rig.set_risk()  # risk comes up: picked up within RETRY_S (0.1 s)
     deadline = time.monotonic() + 5
     while True:
         tag = rig.intent(price=mid - FAR, qty=1)
