@@ -45,12 +45,16 @@ def _start_sim(rate: float, symbols: str) -> tuple[subprocess.Popen, int, int]:
     raise RuntimeError("exchange_sim did not report its ports")
 
 
-def deployed_sched() -> str:
-    """market_data's ``sched`` in the shipped b25.toml: the bench measures the deployed setting."""
+def deployed(key: str, default: Any) -> Any:
+    """market_data's ``key`` in the shipped b25.toml: the bench measures the deployed setting."""
     import tomllib
 
     with open(ROOT / "b25.toml", "rb") as f:
-        return str(tomllib.load(f).get("market_data", {}).get("sched", ""))
+        return tomllib.load(f).get("market_data", {}).get(key, default)
+
+
+def deployed_sched() -> str:
+    return str(deployed("sched", ""))
 
 
 def _wait_publishing(instance: str, md: subprocess.Popen, min_samples: int, timeout: float = 60.0) -> Any:
@@ -75,13 +79,14 @@ def _wait_publishing(instance: str, md: subprocess.Popen, min_samples: int, time
 
 
 def run_live(seconds: float = 10.0, rate: float = 1000.0, quick: bool = False,
-             sched: str | None = None) -> dict[str, Any]:
+             sched: str | None = None, cpu_latency_us: int | None = None) -> dict[str, Any]:
     """Run the pair for ``seconds`` at ``rate`` depth events/s; p50/p99 recv->publish in us.
 
-    ``sched``: market_data's scheduling policy (default: b25.toml's)."""
+    ``sched``, ``cpu_latency_us``: market_data's settings (default: b25.toml's)."""
     if quick:
         seconds = 3.0
     sched = deployed_sched() if sched is None else sched
+    cpu_latency_us = int(deployed("cpu_latency_us", -1)) if cpu_latency_us is None else cpu_latency_us
     instance = f"bbl{uuid.uuid4().hex[:6]}"
     sim = md = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +94,7 @@ def run_live(seconds: float = 10.0, rate: float = 1000.0, quick: bool = False,
             sim, rest, ws = _start_sim(rate, "BTCUSDT,ETHUSDT")
             cfg = Path(tmp) / "b25.toml"
             cfg.write_text(f'[market_data]\nws_url = "ws://127.0.0.1:{ws}"\nrest_url = "http://127.0.0.1:{rest}"\n'
-                           f'symbols = ["BTCUSDT", "ETHUSDT"]\nsched = "{sched}"\n')
+                           f'symbols = ["BTCUSDT", "ETHUSDT"]\nsched = "{sched}"\ncpu_latency_us = {cpu_latency_us}\n')
             md = subprocess.Popen([sys.executable, "-m", "procs.market_data", "--config", str(cfg),
                                    "--instance", instance], cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
@@ -104,6 +109,7 @@ def run_live(seconds: float = 10.0, rate: float = 1000.0, quick: bool = False,
             s = summary_us(hists["recv_to_publish"] - before)
             return {"recv_to_publish_p50_us": s["p50_us"], "recv_to_publish_p99_us": s["p99_us"],
                     "recv_to_publish_p999_us": s["p999_us"], "samples": s["count"], "rate": rate, "sched": sched,
+                    "cpu_latency_us": cpu_latency_us,
                     "seconds": seconds, "messages": counters.get("messages", 0),
                     "gaps": counters.get("gaps", 0), "load_avg_1m": round(os.getloadavg()[0], 2)}
         finally:

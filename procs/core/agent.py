@@ -145,10 +145,12 @@ def hold_cpu_latency(us: int) -> int | None:
     returned descriptor (the request ends when the process does). ``us < 0``: ask nothing.
 
     ``0`` makes idle CPUs poll instead of halting: on a VM with guest halt-polling off, a halted
-    vCPU gives its core back to the host. Measured here it did not help reliably: one loaded
-    live-book run gave recv->publish p50 13 us with it against 25-29 us without, but e2e A/B runs
-    showed no difference (tick_to_order 400 vs 421 us). The cost: idle CPUs never sleep (power,
-    and a busy-looking vCPU to the host). Off by default.
+    vCPU gives its core back to the host, and a wake-up into it goes through the host. Measured
+    here (2026-12-04, in alternation): a pipe's one-way p50 46-52 -> 4.5-5.0 us, faster-fifo
+    65-69 -> 16-24 us; live book recv->publish p50/p99 19-22/76-94 -> 13-15/53-70 us; e2e
+    tick_to_order p50 379-1484 -> 304-376 us and p99 3.0-15.9 -> 0.6-1.2 ms (a noisy host; in a
+    quiet one on 12-03 e2e showed no difference, 400 vs 421 us). The cost: idle CPUs never sleep
+    (power, and a busy-looking vCPU to the host). b25.toml's market_data holds 0.
     Refused (the device is root-only) it logs once and returns None.
     """
     if us < 0:
