@@ -156,8 +156,10 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
         nonlocal warm_seen
         if stop.is_set():
             return  # shutting down: the journal may be closed already
-        if engine.work == warm_seen:
-            engine.warm()  # quiet for a whole period: run the intent -> request path on scratch data
+        if engine.work == warm_seen and not intake.spinning():
+            # quiet for a whole period, and no wake-up just now (a prewake's intent would wait
+            # behind the scratch run): run the intent -> request path on scratch data
+            engine.warm()
         warm_seen = engine.work
         loop.call_later(cfg.keep_warm_ms / 1000, keep_warm)
 

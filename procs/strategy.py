@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from procs.core import control, deploy, log
@@ -124,13 +125,16 @@ def load_instruments(cfg: StrategyEngineConfig, md: MarketDataConfig, stop: list
     raise InterruptedError("stopped while waiting for exchangeInfo")
 
 
-def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter) -> IdleStrategy:
+def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter,
+                     on_wake: Callable[[], object] | None = None) -> IdleStrategy:
+    """The engine's idle strategy; ``on_wake`` (``Engine.on_wake``) hears each producer's wake-up."""
     idle = make_idle(cfg.idle, waiter)
     if isinstance(idle, (BackoffIdle, BlockIdle)):
         park_ms = cfg.timer_resolution_ms  # a parked agent still fires its timers on time
         if cfg.keep_warm_ms > 0:
             park_ms = min(park_ms, cfg.keep_warm_ms)  # and keeps its hot path warm (Engine.keep_warm)
         idle.timeout_s = park_ms / 1000.0
+        idle.on_wake = on_wake
     return idle
 
 
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_sched(cfg.sched)  # after loading the strategies: imports do not run real-time
         log.info("strategy_started", instance=a.instance, strategies=sorted(engine.slots), symbols=symbols,
                  config=str(Path(config_path).resolve()) if config_path else "defaults", idle=cfg.idle)
-        return run_agent(agent, make_engine_idle(cfg, waiter), status, on_heartbeat=lambda: _beat(engine, counters))
+        return run_agent(agent, make_engine_idle(cfg, waiter, engine.on_wake), status, on_heartbeat=lambda: _beat(engine, counters))
     finally:
         inbox.close()
         waiter.close()

@@ -226,10 +226,11 @@ class BlockIdle(IdleStrategy):
     def __init__(self, waiter: Waiter, timeout_s: float = 0.05) -> None:
         self.waiter = waiter
         self.timeout_s = timeout_s
+        self.on_wake: Callable[[], object] | None = None  # called when a producer's post ends a park
 
     def idle(self, work_count: int = 0) -> None:
-        if work_count <= 0:
-            self.waiter.park(self.timeout_s)
+        if work_count <= 0 and self.waiter.park(self.timeout_s) and self.on_wake is not None:
+            self.on_wake()
 
 
 class BackoffIdle(IdleStrategy):
@@ -256,6 +257,9 @@ class BackoffIdle(IdleStrategy):
         self._n = 0
         self._until = 0  # 0: timed spin not started; > 0: spinning until then; -1: over
         self._yielded = 0
+        # called when a producer's post ends a park: the record, or a prewake's promise of one,
+        # is on its way (the strategy engine holds its keep-warm tick back for it)
+        self.on_wake: Callable[[], object] | None = None
 
     def idle(self, work_count: int = 0) -> None:
         if work_count > 0:
@@ -283,6 +287,8 @@ class BackoffIdle(IdleStrategy):
                 # woken by a producer: a record is here or (prewake) about to come: spin again
                 self._n = 0
                 self._until = 0
+                if self.on_wake is not None:
+                    self.on_wake()
         else:
             time.sleep(0.0005)
 

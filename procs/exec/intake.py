@@ -157,6 +157,10 @@ class Intake:
             return
         self.drained.set()
 
+    def spinning(self) -> bool:
+        """fd mode: polling after a wake-up or an intent (an intent may land any moment)."""
+        return time.monotonic_ns() < self._spin_until
+
     def poke(self) -> None:
         """Housekeeping (every tick): drain if intents wait. A safety net for a lost wake-up,
         which in fd mode would otherwise leave the loop asleep with no timeout."""

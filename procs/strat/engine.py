@@ -253,6 +253,12 @@ class Engine:
             self._lockstep_marks(now)
         return n
 
+    def on_wake(self) -> None:
+        """A producer's post ended the idle park: a record, or market_data's prewake promise of
+        one, is on its way. The keep-warm tick waits a period: run now it would hold the real
+        book behind scratch work (in e2e, md publish -> strategy read was p50 58 us)."""
+        self._last_busy = time.monotonic_ns() if self.sim_clock else self.clock.now_ns()
+
     def keep_warm(self) -> bool:
         """Run the per-event code on scratch targets, changing nothing real; True when it ran.
 

@@ -179,3 +179,28 @@ def test_prewake_when_limited_to_a_consumer_then_only_it_is_posted(instance: str
         wa.close()
         wb.close()
         p.close(unlink=True)
+
+
+@pytest.mark.parametrize("cls", [BlockIdle, BackoffIdle])
+def test_on_wake_when_a_producer_ends_the_park_then_called_and_not_on_a_timeout(instance: str, cls: type) -> None:
+    p = Producer.create(instance, "r", REC, 8, L.POLICY_GATING, ("c",))
+    waiter = Waiter(instance, "agent")
+    c = Consumer.attach(instance, "r", REC, "c", timeout=1, waiter=waiter)
+    idle = cls(waiter, timeout_s=0.02) if cls is BlockIdle else cls(waiter, spins=0, timeout_s=0.02, spin_us=0)
+    woken: list[float] = []
+    idle.on_wake = lambda: woken.append(time.monotonic())
+    try:
+        for _ in range(5):
+            idle.idle(0)  # nothing comes: each park ends on its timeout
+        assert woken == []
+        t = threading.Timer(0.05, lambda: p.prewake())  # a producer announces a record
+        t.start()
+        deadline = time.monotonic() + 5
+        while not woken and time.monotonic() < deadline:
+            idle.idle(0)
+        t.join()
+        assert len(woken) == 1
+    finally:
+        c.close()
+        waiter.close()
+        p.close(unlink=True)

@@ -146,6 +146,29 @@ def test_do_work_when_quiet_for_keep_warm_ms_then_keeps_warm_once_per_period(ins
         h.close()
 
 
+def test_do_work_when_just_woken_by_a_producer_then_keep_warm_waits_a_period(instance, plugins):
+    # market_data's prewake wakes the engine as a frame arrives: a keep-warm run then would hold
+    # the real book behind scratch work, so the wake-up counts as activity
+    entry, _ = recorder(plugins)
+    h = Harness(instance, [entry], keep_warm_ms=1.0)
+    ran = []
+    real = h.engine.keep_warm
+    h.engine.keep_warm = lambda: ran.append(h.clock.t) or real()  # type: ignore[method-assign]
+    try:
+        h.clock.advance(5_000_000)  # quiet for 5 ms
+        h.engine.on_wake()
+        h.work()
+        assert ran == []
+        h.clock.advance(900_000)
+        h.work()
+        assert ran == []  # 0.9 ms after the wake-up
+        h.clock.advance(200_000)
+        h.work()
+        assert ran == [h.clock.t]  # a whole period after it with nothing real: keep warm again
+    finally:
+        h.close()
+
+
 def test_do_work_when_keep_warm_ms_is_zero_then_never_keeps_warm(instance, plugins):
     entry, _ = recorder(plugins)
     h = Harness(instance, [entry], keep_warm_ms=0.0)
