@@ -121,12 +121,18 @@ def test_keep_warm_when_last_book_is_another_symbol_then_nothing_changes(instanc
         h.close()
 
 
+def count_keep_warm(h: Harness) -> list[int]:
+    """The clock times at which the engine's keep_warm runs (it still runs)."""
+    ran: list[int] = []
+    real = h.engine.keep_warm
+    h.engine.keep_warm = lambda: ran.append(h.clock.t) or real()  # type: ignore[method-assign]
+    return ran
+
+
 def test_do_work_when_quiet_for_keep_warm_ms_then_keeps_warm_once_per_period(instance, plugins):
     entry, _ = recorder(plugins)
     h = Harness(instance, [entry], keep_warm_ms=1.0)
-    ran = []
-    real = h.engine.keep_warm
-    h.engine.keep_warm = lambda: ran.append(h.clock.t) or real()  # type: ignore[method-assign]
+    ran = count_keep_warm(h)
     try:
         h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
         h.work()  # an event: not quiet
@@ -151,9 +157,7 @@ def test_do_work_when_just_woken_by_a_producer_then_keep_warm_waits_a_period(ins
     # the real book behind scratch work, so the wake-up counts as activity
     entry, _ = recorder(plugins)
     h = Harness(instance, [entry], keep_warm_ms=1.0)
-    ran = []
-    real = h.engine.keep_warm
-    h.engine.keep_warm = lambda: ran.append(h.clock.t) or real()  # type: ignore[method-assign]
+    ran = count_keep_warm(h)
     try:
         h.clock.advance(5_000_000)  # quiet for 5 ms
         h.engine.on_wake()
