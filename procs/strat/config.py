@@ -58,6 +58,7 @@ class StrategyEntry(Section):
 
 
 MIN_PARK_MS = 0.1  # shortest idle park the engine settings may ask for
+MAX_WAKE_WATCH_US = 1000.0  # longest wake-up watch: market_data publishes a book ~15 us after its prewake
 
 
 class StrategyEngineConfig(Section):
@@ -83,6 +84,10 @@ class StrategyEngineConfig(Section):
     # wake execution as a routed book arrives, before the strategies run, so its wake-up
     # overlaps their work (shm.ring.Producer.prewake)
     prewake: bool = True
+    # after a producer's wake-up finds md.* empty (market_data's prewake: a frame is being
+    # decoded), watch the md cursors this long for the record instead of running duty cycles
+    # meanwhile (Engine.on_wake); 0 = off
+    wake_watch_us: float = 150.0
     # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
     # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False
@@ -108,6 +113,9 @@ class StrategyEngineConfig(Section):
         if self.keep_warm_ms != 0 and not self.keep_warm_ms >= MIN_PARK_MS:
             raise ValueError(f"keep_warm_ms must be 0 (off) or at least {MIN_PARK_MS} ms (it bounds the idle park; "
                              f"shorter parks spin the CPU): keep_warm_ms={self.keep_warm_ms}")
+        if not 0 <= self.wake_watch_us <= MAX_WAKE_WATCH_US:
+            raise ValueError(f"wake_watch_us must be 0 (off) to {MAX_WAKE_WATCH_US} (a watch spins at the hot path's "
+                             f"priority): wake_watch_us={self.wake_watch_us}")
 
     def section_hash(self) -> str:
         """sha256 of the decoded section (canonical JSON): the applied config version."""

@@ -177,6 +177,7 @@ class Engine:
         self._warm_ns = int(cfg.keep_warm_ms * 1e6)
         self._last_busy = 0
         self._next_warm = 0
+        self._watch_ns = int(cfg.wake_watch_us * 1000)
         self._warm: ScratchPath | None = None
         self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
         if self.sim_clock:
@@ -255,9 +256,25 @@ class Engine:
 
     def on_wake(self) -> None:
         """A producer's post ended the idle park: a record, or market_data's prewake promise of
-        one, is on its way. The keep-warm tick waits a period: run now it would hold the real
-        book behind scratch work (in e2e, md publish -> strategy read was p50 58 us)."""
+        one, is on its way.
+
+        The keep-warm tick waits a period: run now it would hold the real book behind scratch
+        work (in e2e, md publish -> strategy read was p50 58 us). When nothing has landed yet
+        (a prewake: market_data is still decoding the frame), watch the md cursors for up to
+        ``wake_watch_us``, one memory load a turn, instead of running whole duty cycles (exec
+        drain, timers, housekeeping) that the book would then wait behind. 3 alternating e2e
+        pairs: strategy stage p50 58 -> 48 us, tick_to_order p50 297 -> 244 us (means)."""
         self._last_busy = time.monotonic_ns() if self.sim_clock else self.clock.now_ns()
+        books, trades = self._books, self._trades
+        if not self._watch_ns or (books is None and trades is None):
+            return
+        if (books is not None and books.has_data()) or (trades is not None and trades.has_data()) \
+                or (self._exec is not None and self._exec.has_data()):
+            return
+        until = time.monotonic_ns() + self._watch_ns
+        while not ((books is not None and books.has_data()) or (trades is not None and trades.has_data())):
+            if time.monotonic_ns() >= until:
+                return
 
     def keep_warm(self) -> bool:
         """Run the per-event code on scratch targets, changing nothing real; True when it ran.
@@ -639,6 +656,7 @@ class Engine:
         self.cfg = cfg
         self._sig_interval = cfg.signal_interval_ms * 1_000_000
         self._prewake = cfg.prewake
+        self._watch_ns = int(cfg.wake_watch_us * 1000)
 
     def _build(self, e: StrategyEntry, plugin: Plugin) -> Slot:
         ids = []
