@@ -8,7 +8,7 @@ NUMA node so the rings it passes events through stay in local memory. Everything
 monitor, exchange_sim, supervisord, the TUI) runs on the housekeeping CPUs.
 
 Idle strategy: ``spin`` only for a process alone on an isolated or dedicated core, ``backoff``
-otherwise. SCHED_FIFO only for a blocking (``backoff``) consumer that shares a core, never
+for the rest of the hot path, ``block`` off it (risk, monitor, the simulator). SCHED_FIFO only for a blocking (``backoff``) consumer that shares a core, never
 with ``spin``: measured here, a busy-spinning SCHED_FIFO process beside ordinary ones stalls
 ~45 ms at a time under the kernel's RT throttling, while a blocking consumer under SCHED_FIFO
 holds p99 near 10 us.
@@ -61,7 +61,7 @@ class Placement:
     role: str  # "hot" | "housekeeping"
     section: str  # its b25.toml section, "" when it has none
     cpus: tuple[int, ...]  # the mask --apply sets
-    idle: str  # "spin" | "backoff" | "" (no idle strategy to choose)
+    idle: str  # "spin" | "backoff" | "block" | "" (no idle strategy to choose)
     policy: str = "other"  # "fifo" | "other"
     priority: int = 0  # SCHED_FIFO priority when policy is fifo
     nice: int = 0
@@ -202,8 +202,11 @@ def propose(topo: Topology, perms: Permissions, processes: tuple[str, ...] | lis
         else:
             why.append(f"runs on housekeeping CPUs {format_cpulist(cpus)}, away from the hot cores")
         nice = HOUSEKEEPING_NICE.get(name, 0)  # raising nice is always permitted
+        if section:
+            why.append("block: off the order path, it needs no spin after each event (backoff's spin cost "
+                       "risk half its CPU in e2e, just when the hot path needed the cores)")
         placements.append(Placement(name=name, role="housekeeping", section=section, cpus=cpus,
-                                    idle="backoff" if section else "", nice=nice,
+                                    idle="block" if section else "", nice=nice,
                                     core_kind="shared", why=why))
 
     notes += _notes(mode, topo, perms, slots, iso_cores, housekeeping, busy, hot_node)

@@ -64,9 +64,10 @@ def test_cli_when_write_file_then_toml_with_cpu_and_idle_per_section(tmp_path):
     assert r.returncode == 0, r.stderr
     doc = tomllib.loads(out.read_text())
     assert isinstance(doc["market_data"]["cpu"], int)
-    for section in ("strategy", "execution", "risk"):
+    for section in ("strategy", "execution"):  # the hot path
         if section in doc and "idle" in doc[section]:
             assert doc[section]["idle"] in ("spin", "backoff")
+    assert doc["risk"]["idle"] == "block"  # off the order path: no spin after each event
 
 
 def test_cli_when_fake_64_cpu_tree_then_isolated_layout_on_one_node(tmp_path):

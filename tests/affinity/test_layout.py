@@ -33,7 +33,8 @@ def test_propose_when_two_cores_without_smt_then_everything_shares_and_nothing_s
     assert {pl.name for pl in p.placements} == set(PROCESSES) | {"supervisord", "tui"}
     for pl in p.placements:
         assert pl.cpus == (0, 1) and pl.cpu == -1
-        assert pl.idle in ("backoff", "")
+        # the hot path backs off; what is off it blocks (no spin after each event)
+        assert pl.idle == ("backoff" if pl.role == "hot" else "block" if pl.section else "")
         assert pl.why
     assert all(h.policy == "fifo" and h.priority == 10 for h in hot(p))
     assert any("CPU 1 takes most interrupts" in n for n in p.notes)
@@ -63,7 +64,7 @@ def test_propose_when_eight_cpus_with_smt_then_hot_path_on_three_cores_with_sibl
     assert set(p.housekeeping) == {0, 4}, "hot cores' siblings are left idle"
     for name in ("exchange_sim", "risk", "monitor"):
         pl = p.get(name)
-        assert len(pl.cpus) == 1 and pl.cpus[0] in (0, 4) and pl.idle == "backoff"
+        assert len(pl.cpus) == 1 and pl.cpus[0] in (0, 4) and pl.idle == "block"
     assert p.get("supervisord").cpus == (0, 4)
     assert validate(p, t) == []
 

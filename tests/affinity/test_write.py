@@ -29,7 +29,7 @@ def test_to_toml_when_every_field_is_known_then_each_section_has_cpu_and_idle(tm
         assert doc[section]["cpu"] == p.get(name).cpu >= 0
         assert doc[section]["idle"] == "spin"
     for section in ("sim", "risk", "monitor"):
-        assert isinstance(doc[section]["cpu"], int) and doc[section]["idle"] == "backoff"
+        assert isinstance(doc[section]["cpu"], int) and doc[section]["idle"] == "block"
 
 
 def test_to_toml_when_a_section_lacks_a_field_then_it_is_a_comment_not_a_key(tmp_path):
@@ -44,7 +44,8 @@ def test_to_toml_when_a_section_lacks_a_field_then_it_is_a_comment_not_a_key(tmp
 def test_to_toml_when_shared_layout_then_cpu_is_minus_one_everywhere(tmp_path):
     doc = tomllib.loads(to_toml(proposal(tmp_path, cores_per_socket=2), fields_of=lambda _s: None))
     assert {doc[s]["cpu"] for s in SECTIONS} == {-1}
-    assert {doc[s]["idle"] for s in SECTIONS} == {"backoff"}
+    assert {s: doc[s]["idle"] for s in SECTIONS} == {
+        s: "backoff" if s in ("market_data", "strategy", "execution") else "block" for s in SECTIONS}
 
 
 @pytest.mark.parametrize("section", sorted(SECTION_TYPES))
