@@ -42,6 +42,7 @@ class Counter(IntEnum):
     # replay harness lockstep gauges (kept only with [execution] clock_instance set)
     USER_EVENTS = 33  # user-data stream events handled (written after PENDING)
     PENDING = 34  # gauge: requests queued or unanswered + events waiting for the exec ring + catch-up tasks
+    KEEP_WARM = 35  # keep-warm runs of the order path on scratch data (Engine.warm)
 
 
 class Hist(IntEnum):

@@ -285,13 +285,14 @@ class Engine:
     def warm(self) -> int:
         """The keep-warm tick (execution's ``keep_warm_ms``): run what an order intent runs up
         to the socket write, on scratch data: the risk read and pre-trade check, an Order, its
-        journal frame (written to the journal's scratch file, ``Journal.warm``), the limiter's
+        journal frame (copied past the journal's last frame, never counted: ``Journal.warm``), the limiter's
         check, and the order.cancel and order.place requests (``by_cid_frame``, ``place_frame``). Nothing is sent, journaled,
         published or stored; no order or limiter budget changes.
         Returns the request's size (0 without a WS transport or a tradable symbol)."""
         sid = self._warm_sid
         if sid < 0:
             return 0
+        self.c.inc(Counter.KEEP_WARM)
         inst = self.instruments[sid]
         assert inst is not None
         lim = self.risk()

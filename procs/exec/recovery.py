@@ -119,9 +119,13 @@ def compact(eng: Engine, path: Path, fsync: bool = True) -> Path:
     j = Journal(tmp, "never")
     for r in snapshot(eng):
         j.append(r)
+    j.close()  # truncated to its records
     if fsync:
-        os.fsync(j.fd)
-    j.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     old = path.with_name(f"{path.name}.{eng.epoch}")
     k = 0
     while old.exists():

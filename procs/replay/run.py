@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procs.exec.journal import parse_journal
 from procs.stack import ROOT, Stack
 
 MODES = ("lockstep", "speed", "max")
@@ -204,6 +205,7 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         if opts.progress is not None:
             opts.progress(frames, frames)
         journal = stack.journal_path.read_bytes() if stack.journal_path.exists() else b""
+        journal = journal[:parse_journal(journal)[1]]  # execution still runs: its file ends in zeros
         counters: dict[str, dict[str, int]] = {}
         latency: dict[str, dict[str, dict[str, float]]] = {}
         hists: dict[str, dict[str, list[int]]] = {}

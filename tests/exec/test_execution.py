@@ -14,6 +14,7 @@ import pytest
 from procs.core import messages as M
 from procs.core.control import CancelAll, Shutdown, send_command
 from procs.core.registry import alerts_name
+from procs.exec.journal import read_journal
 from procs.mon.shmview import InstanceView
 from tests.exec.rig import BTC, ETH, Rig, counters_of, rest_signed
 
@@ -48,8 +49,7 @@ def test_submit_when_limit_rests_then_accepted_and_cancel_round_trips(make_rig: 
 def test_prewake_when_warm_on_prewake_then_orders_round_trip_and_warm_ups_leave_no_trace(make_rig: MakeRig) -> None:
     rig = make_rig(warm_on_prewake=True, keep_warm_ms=0)  # fd intake (the default); no periodic warm-up
     rig.start()
-    scratch = rig.config.parent / "exec.journal.warm"  # written only by a warm-up (Journal.warm)
-    assert not scratch.exists()
+    assert counters_of(rig.instance)["keep_warm"] == 0  # keep_warm_ms = 0: only a prewake warms up
     tags = []
     for k in range(5):
         rig.intents.prewake()  # as the strategy does when a book arrives: execution warms up
@@ -59,7 +59,7 @@ def test_prewake_when_warm_on_prewake_then_orders_round_trip_and_warm_ups_leave_
     for tag in tags:
         rig.intent(M.CANCEL_ORDER, tag=tag)
         rig.wait_kind(tag, M.ORDER_CANCELED)
-    assert scratch.exists()  # the prewakes' warm-ups ran
+    assert counters_of(rig.instance)["keep_warm"] >= 1  # the prewakes' warm-ups ran
     assert rig.stop() == 0
     cids = {e["client_order_id"] for e in rig.events if e["kind"] == M.ORDER_ACCEPTED}
     assert len(cids) == 5 and set(sim_log_by_cid(rig)) == cids  # nothing else reached the exchange
@@ -402,16 +402,16 @@ def test_control_when_shutdown_then_exits_cleanly_with_status_stopped(make_rig: 
 
     rig = make_rig()
     rig.start()
-    scratch = rig.config.parent / "exec.journal.warm"  # the keep-warm tick's scratch write (Journal.warm)
     deadline = time.monotonic() + 5
-    while not scratch.exists() and time.monotonic() < deadline:
+    while counters_of(rig.instance)["keep_warm"] == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert scratch.exists()
+    assert counters_of(rig.instance)["keep_warm"] > 0  # the keep-warm tick runs while idle
     send_command(rig.instance, "execution", Shutdown(operator="test"))
     assert rig.proc is not None and rig.proc.wait(timeout=15) == 0
     st = read_status(rig.instance, "execution")
     assert st is not None and st["state"] == "STOPPED"
-    assert not scratch.exists()  # removed as the journal closed
+    jpath = rig.config.parent / "exec.journal"
+    assert jpath.stat().st_size == read_journal(jpath)[1]  # closed: truncated to its records
 
 
 def test_start_when_exchange_unreachable_then_sigterm_still_stops_cleanly(make_rig: MakeRig) -> None:

@@ -39,7 +39,8 @@ def test_journal_when_tail_torn_then_reader_drops_it_and_writer_truncates(tmp_pa
     recs, good = read_journal(p)
     assert len(recs) == 2 and good == size
     j = Journal(p)
-    assert p.stat().st_size == size
+    assert j.end == size and p.read_bytes()[size:size + 6] == bytes(6)  # the torn bytes are gone
+    assert read_journal(p) == (recs, size)  # the open file's zero tail is no record either
     j.append(JournalRecord(M.ORDER_CANCELED, cid="one"))
     j.close()
     assert [r.kind for r in read_journal(p)[0]] == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED]
@@ -86,3 +87,59 @@ def test_journal_when_batch_syncer_running_then_thread_syncs_and_loop_never_does
         os.fdatasync = real  # type: ignore[assignment]
     assert synced_by[-1] == threading.current_thread().name
     assert [r.cid for r in read_journal(p)[0]] == ["b25-1-1", "b25-1-2"]
+
+
+def test_journal_when_process_killed_without_close_then_every_appended_record_survives(tmp_path: Path) -> None:
+    # the frames live in the page cache through the shared mapping: a SIGKILL loses none of them
+    import subprocess
+    import sys
+
+    p = tmp_path / "x.journal"
+    child = (
+        "import os, signal, sys\n"
+        "from procs.core import messages as M\n"
+        "from procs.exec.journal import Journal, JournalRecord\n"
+        f"j = Journal({str(p)!r}, 'never')\n"
+        "for i in range(300):\n"
+        "    j.append(JournalRecord(M.ORDER_SENT, cid=f'b25-1-{i}', qty=i))\n"
+        "j.warm(JournalRecord(M.ORDER_SENT, cid='b25-0-0'))  # scratch bytes past the end, as a crash mid-copy\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", child], cwd=Path(__file__).parents[2], timeout=60)
+    assert r.returncode == -9
+    assert p.stat().st_size == Journal.CHUNK  # still grown ahead: the zero tail a crash leaves
+    recs, good = read_journal(p)
+    assert [r.cid for r in recs] == [f"b25-1-{i}" for i in range(300)] and 0 < good < Journal.CHUNK
+    j = Journal(p)  # the restart: the tail (and the scratch bytes) go, appends continue after
+    j.append(JournalRecord(M.ORDER_CANCELED, cid="b25-1-0"))
+    j.close()
+    recs, good = read_journal(p)
+    assert len(recs) == 301 and recs[-1].kind == M.ORDER_CANCELED and good == p.stat().st_size
+
+
+def test_journal_when_records_outgrow_the_mapping_then_it_grows_and_keeps_them_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Journal, "CHUNK", 256)
+    p = tmp_path / "x.journal"
+    j = Journal(p, "batch", 0)
+    for i in range(100):
+        j.append(JournalRecord(M.ORDER_SENT, cid=f"b25-1-{i}", qty=i, ring=0, ring_seq=i))
+        if i == 40:
+            j.maybe_sync()
+    assert p.stat().st_size % 256 == 0 and p.stat().st_size > j.end > 100 * 40
+    j.close()
+    recs, good = read_journal(p)
+    assert [r.qty for r in recs] == list(range(100)) and good == p.stat().st_size == j.end
+
+
+def test_journal_when_warmed_then_no_record_appears_and_the_next_append_overwrites_it(tmp_path: Path) -> None:
+    p = tmp_path / "x.journal"
+    j = Journal(p, "never")
+    j.append(JournalRecord(M.ORDER_SENT, cid="b25-1-1"))
+    end = j.end
+    j.warm(JournalRecord(M.ORDER_SENT, cid="b25-0-0", qty=999))
+    assert j.end == end and j.records == 1
+    assert [r.cid for r in read_journal(p)[0]] == ["b25-1-1"]
+    j.append(JournalRecord(M.ORDER_ACCEPTED, cid="b25-1-1", order_id=5))
+    j.close()
+    assert [(r.kind, r.cid) for r in read_journal(p)[0]] == [(M.ORDER_SENT, "b25-1-1"), (M.ORDER_ACCEPTED, "b25-1-1")]

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from procs.exec.journal import REC_EPOCH, read_journal
 from procs.exec.transport import Credentials, WsApiTransport, plain
 
 
@@ -71,11 +72,15 @@ def test_engine_warm_when_called_then_nothing_sent_journaled_published_or_stored
     assert prod.out == [] and wire.sent == [] and eng.ws.pending == {} and eng.ws._next_id == 0
     assert eng.store.by_cid == {} and eng.store.counts.total == 0 and not eng.rate and eng.n == 0
     assert [b.tokens for b in eng.limiter.buckets] == pytest.approx(tokens)
-    assert eng.journal.warm_path.exists()  # the scratch write went beside the journal, not into it
-    eng.journal.close()
-    assert not eng.journal.warm_path.exists()
-    eng.warm()  # a last tick after close: nothing is created again
-    assert not eng.journal.warm_path.exists()
+    assert c["keep_warm"] == 2
+    j = eng.journal
+    # the scratch frame went past the last frame with its length word left 0: no reader sees it
+    assert j._mm[j.end:j.end + 4] == b"\0\0\0\0" and any(j._mm[j.end + 4:j.end + 64])
+    assert [r.kind for r in read_journal(tmp_path / "j")[0]] == [REC_EPOCH]
+    j.close()
+    assert (tmp_path / "j").stat().st_size == j.end  # the zero tail and the scratch bytes are gone
+    eng.warm()  # a last tick after close: nothing is written
+    assert (tmp_path / "j").stat().st_size == j.end
 
 
 @pytest.mark.parametrize("method", ["order.cancel", "order.status"])
