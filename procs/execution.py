@@ -41,6 +41,7 @@ from procs.exec.risksource import RiskSource, risk_alert
 from procs.exec.transport import RestTransport, WsApiTransport
 from procs.exec.userstream import UserStream
 from shm.counters import Counters
+from shm.ring import Consumer
 from shm.segment import DEFAULT_INSTANCE
 
 TICK_S = 0.02  # housekeeping: heartbeat, batch fsync, control inbox, lazy attaches
@@ -127,12 +128,9 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
     log.info("journal_rebuilt", path=str(jpath), records=len(records), epoch=engine.epoch,
              open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
 
-    def fix_seq(ring: int, position: int) -> None:
-        # A ring re-created since the journal was written starts again at 0: journal positions
-        # beyond one batch past our stored cursor cannot belong to it.
-        if engine.processed_seq[ring] >= position + 256:
-            log.warn("intent_ring_recreated", ring=ring, journal_seq=engine.processed_seq[ring], position=position)
-            engine.processed_seq[ring] = -1
+    def fix_seq(ring: int, consumer: Consumer) -> None:
+        # a ring re-created since the journal was written starts again at 0 (recovery.attach_ring)
+        recovery.attach_ring(engine, ring, consumer.position, consumer.created_ns)
 
     failed: list[BaseException] = []
 

@@ -86,6 +86,12 @@ class _RingBase:
     def name(self) -> str:
         return self.seg.name
 
+    @property
+    def created_ns(self) -> int:
+        """When the segment was created (wall clock): a ring re-created under the same name has
+        another value, so it tells incarnations apart."""
+        return int(self.seg.words[L.W_START_NS])
+
 
 class Producer(_RingBase):
     """The single writer of a ring. Create it with ``Producer.create``; hot path returns codes."""

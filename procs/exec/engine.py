@@ -120,6 +120,7 @@ class Engine:
         self.n = 0
         self.event_seq = 0
         self.processed_seq = [-1, -1]  # per intent ring: highest sequence whose SUBMIT is journaled
+        self.ring_created = [0, 0]  # per intent ring: created_ns of the ring those sequences count in (0 unknown)
         self.rate: deque[int] = deque()  # admission times (ns) in the last second
         self.ready = False
         self._pump_at = 0.0

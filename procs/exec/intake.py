@@ -41,7 +41,7 @@ CONSUMER = "execution"
 class Intake:
     def __init__(self, registry: Registry, instance: str, on_intent: Callable[[int, int, tuple, int], None],
                  ready: Callable[[], bool], mode: str = "thread",
-                 fix_seq: Callable[[int, int], None] | None = None, idle: str = "backoff",
+                 fix_seq: Callable[[int, Consumer], None] | None = None, idle: str = "backoff",
                  on_error: Callable[[BaseException], None] | None = None,
                  on_prewake: Callable[[], object] | None = None) -> None:
         self.registry = registry
@@ -52,7 +52,7 @@ class Intake:
         self.spin = idle in ("spin", "yield")  # poll mode: never sleep
         self.on_error = on_error
         self.on_prewake = on_prewake  # fd mode: woken with no intent waiting (a prewake) -> warm up
-        self.fix_seq = fix_seq  # (ring, our stored cursor) -> None, called once per attach
+        self.fix_seq = fix_seq  # (ring index, the consumer just attached) -> None, called once per attach
         self.consumers: list[Consumer | None] = [None] * len(RINGS)
         self.waiter: Waiter | None = (Waiter(instance, CONSUMER) if mode == "thread" else
                                       FdWaiter(instance, CONSUMER) if mode == "fd" else None)
@@ -78,7 +78,7 @@ class Intake:
                 log.once(f"intake_attach:{name}", "error", "intake_attach_failed", ring=name, reason=str(exc))
                 continue
             if self.fix_seq is not None:
-                self.fix_seq(i, c.position)
+                self.fix_seq(i, c)
             self.consumers[i] = c
             log.info("intake_attached", ring=name, position=c.position)
             if self.loop is not None:

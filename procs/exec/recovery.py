@@ -49,6 +49,11 @@ def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
             eng.epoch = max(eng.epoch, r.epoch)
             continue
         eng.epoch = max(eng.epoch, r.epoch)
+        if r.kind == REC_POSITION and 0 <= r.ring < 2:
+            # where a ring's count starts again: the sequences before it were another ring's
+            eng.processed_seq[r.ring] = r.ring_seq
+            eng.ring_created[r.ring] = r.ts_event
+            continue
         if 0 <= r.ring < 2 and r.ring_seq > eng.processed_seq[r.ring]:
             eng.processed_seq[r.ring] = r.ring_seq
         if r.event_seq > eng.event_seq:
@@ -89,13 +94,42 @@ def start_epoch(eng: Engine) -> None:
                                      event_seq=eng.event_seq))
 
 
+def attach_ring(eng: Engine, ring: int, position: int, created_ns: int) -> str:
+    """Execution attached intent ring ``ring`` (its consumer resumes at ``position``): make the
+    journaled SUBMIT sequences (which skip intents read again after a crash) count for this
+    ring only. Returns "same", "recreated" or "unknown".
+
+    The journal names the ring each count belongs to by its ``created_ns`` (a REC_POSITION
+    record, ``ts_event``). Before, a re-created ring was guessed from "journaled sequence more
+    than one batch past our cursor": after a restart the old ring's sequences still counted,
+    so a crash soon after reset the count (intents journaled but not committed were sent
+    twice), and once the new ring reached the old count its intents were skipped as done."""
+    known = eng.ring_created[ring]
+    if known == created_ns:
+        return "same"
+    if known:
+        verdict = "recreated"
+    elif eng.processed_seq[ring] >= position + 256:  # a journal from before REC_POSITION named rings: the old guess
+        verdict = "recreated"
+    else:
+        verdict = "unknown"
+    if verdict == "recreated":
+        log.warn("intent_ring_recreated", ring=ring, journal_seq=eng.processed_seq[ring], position=position)
+        eng.processed_seq[ring] = -1
+    eng.ring_created[ring] = created_ns
+    eng.journal.append(JournalRecord(REC_POSITION, ring=ring, ring_seq=eng.processed_seq[ring], ts_event=created_ns,
+                                     epoch=eng.epoch, wall_ns=time.time_ns()))
+    return verdict
+
+
 def snapshot(eng: Engine) -> list[JournalRecord]:
     """The rebuilt state as journal records: replaying them gives the same open orders, trade
     ids, ring positions, event sequence and epoch."""
     out = [JournalRecord(REC_EPOCH, epoch=eng.epoch, wall_ns=time.time_ns(), event_seq=eng.event_seq)]
     for ring, seq in enumerate(eng.processed_seq):
-        if seq >= 0:
-            out.append(JournalRecord(REC_POSITION, ring=ring, ring_seq=seq, epoch=eng.epoch))
+        if seq >= 0 or eng.ring_created[ring]:
+            out.append(JournalRecord(REC_POSITION, ring=ring, ring_seq=seq, ts_event=eng.ring_created[ring],
+                                     epoch=eng.epoch))
     for o in eng.store.open.values():
         base = dict(cid=o.cid, strategy_id=o.strategy_id, symbol_id=o.symbol_id, side=o.side,
                     order_type=o.order_type, tif=o.tif, price=o.price, qty=o.qty, reduce_only=o.reduce_only,

@@ -14,7 +14,7 @@ import pytest
 from procs.core import messages as M
 from procs.core.control import CancelAll, Shutdown, send_command
 from procs.core.registry import alerts_name
-from procs.exec.journal import read_journal
+from procs.exec.journal import REC_POSITION, read_journal
 from procs.mon.shmview import InstanceView
 from tests.exec.rig import BTC, ETH, Rig, counters_of, rest_signed
 
@@ -344,6 +344,11 @@ def test_restart_when_orders_open_then_rebuilt_from_journal_and_ids_never_repeat
     c = rig.intent(price=price - 2)
     acc_c = rig.wait_kind(c, M.ORDER_ACCEPTED)
     assert acc_a["client_order_id"].startswith("b25-1-") and acc_c["client_order_id"].startswith("b25-2-")
+    # the journal names the intent ring its positions count in (recovery.attach_ring): the
+    # compacted journal kept it, so the restart found the same ring, and the count continued
+    positions = [(r.ring, r.ring_seq, r.ts_event) for r in rig.journal() if r.kind == REC_POSITION]
+    assert positions and positions[-1][::2] == (0, rig.intents.created_ns) and positions[-1][1] >= 1
+    assert log.events("intent_ring_recreated") == []
     rig.intent(M.CANCEL_ORDER, tag=a)  # the strategy's tag still names its order after the restart
     rig.wait_kind(a, M.ORDER_CANCELED)
 
