@@ -25,7 +25,7 @@ from pathlib import Path
 from procs.core import control, deploy, log
 from procs.core.agent import apply_sched, freeze_gc, pin_cpu, run_agent
 from procs.core.config import ConfigError, load_section
-from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.instruments import SIM_SESSION_FIELD, Instrument, load_exchange_info
 from procs.core.status import State, StatusWriter
 from procs.mdfeed.config import MarketDataConfig
 from procs.strat.config import StrategyEngineConfig
@@ -106,17 +106,21 @@ class StrategyAgent:
         self.engine.close()
 
 
-def load_instruments(cfg: StrategyEngineConfig, md: MarketDataConfig, stop: list[bool]) -> dict[str, Instrument]:
-    """exchangeInfo from [strategy].exchange_info, [market_data].exchange_info or the venue's REST."""
+def load_instruments(cfg: StrategyEngineConfig, md: MarketDataConfig,
+                     stop: list[bool]) -> tuple[dict[str, Instrument], str]:
+    """exchangeInfo from [strategy].exchange_info, [market_data].exchange_info or the venue's
+    REST: the instruments, and the simulator session that answered ("" for a file or a real
+    venue; see Engine's ``venue_session``)."""
     path = cfg.exchange_info or md.exchange_info
     if path:
-        return load_exchange_info(path)
+        return load_exchange_info(path), ""
     url = md.rest_url.rstrip("/") + _INFO_PATH[md.kind]
     delay = 0.2
     while not stop[0]:
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
-                return load_exchange_info(json.loads(r.read()))
+                info = json.loads(r.read())
+                return load_exchange_info(info), str(info.get(SIM_SESSION_FIELD, ""))
         except (OSError, ValueError) as exc:
             log.once("exchange_info_err", "warn", "exchange_info_failed", url=url, reason=repr(exc),
                       action="retrying")
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = [False]
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
     try:
-        instruments = load_instruments(cfg, md, stop)
+        instruments, session = load_instruments(cfg, md, stop)
     except InterruptedError:
         return 0
     except (OSError, ValueError) as exc:
@@ -172,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     counters = Counters.create(a.instance, PROC, Counter, Hist)
     waiter = Waiter(a.instance, PROC)
     inbox = control.ControlInbox(a.instance, PROC)
-    engine = Engine(cfg, a.instance, symbols, instruments, depth, counters, read_config=read_config, waiter=waiter)
+    engine = Engine(cfg, a.instance, symbols, instruments, depth, counters, read_config=read_config, waiter=waiter,
+                    venue_session=session)
     agent = StrategyAgent(engine, inbox, status, counters)
     signal.signal(signal.SIGHUP, agent.on_hup)
     agent.hup = early_hup[0]  # the config may have changed while we waited for exchangeInfo

@@ -163,6 +163,11 @@ def instrument_from_entry(entry: dict) -> Instrument:
     )
 
 
+# exchangeInfo field (not Binance's) by which the simulator names its process: its account
+# starts flat with each one, so state saved against another session does not hold there
+SIM_SESSION_FIELD = "b25SimSession"
+
+
 def load_exchange_info(source: str | Path | dict) -> dict[str, Instrument]:
     """Instruments by symbol from an exchangeInfo body (dict, JSON text file, or a cryptofeed
     ``*.0`` file whose first line is ``<url> -> <ts>: <json>``)."""

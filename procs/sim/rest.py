@@ -1,6 +1,7 @@
 """The aiohttp REST side: market endpoints, the fault/stats control endpoints, and forwarding.
 
-Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo``,
+Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo`` (plus
+``b25SimSession``: which simulator process, whose account starts flat, answers),
 ``/fapi/v1/depth`` (from the true book); control: ``POST /sim/fault``, ``GET /sim/stats``,
 ``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``POST /sim/pause``,
 ``POST /sim/resume`` and ``POST /sim/step?n=K`` (freeze the market source for a checkpoint,
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -23,7 +25,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from procs.core.instruments import Instrument
+from procs.core.instruments import SIM_SESSION_FIELD, Instrument
 from procs.sim.api import RestHandler
 from procs.sim.config import FaultSpec
 from procs.sim.faults import Faults
@@ -87,6 +89,9 @@ class RestApp:
     ) -> None:
         self.market, self.faults = market, faults
         self.exchange_info = exchange_info
+        # this simulator's account lives as long as the process: exchangeInfo names the session
+        # (SIM_SESSION_FIELD), so a strategy's saved positions from another one are not restored
+        self.session = f"{time.time_ns():x}-{os.getpid()}"
         self.meter = WeightMeter(weight_limit)
         self.rest_handler = rest_handler
         self.stats = stats
@@ -153,6 +158,7 @@ class RestApp:
     async def info(self, request: web.Request) -> web.Response:
         body = dict(self.exchange_info)
         body["serverTime"] = self.market.now_ms()
+        body[SIM_SESSION_FIELD] = self.session
         listed = {e["symbol"] for e in body.get("symbols", [])}
         extra = [synth_symbol_entry(ins) for sym, ins in self.market.instruments.items() if sym not in listed]
         if extra:

@@ -120,8 +120,11 @@ class Engine:
     def __init__(self, cfg: StrategyEngineConfig, instance: str, symbols: list[str],
                  instruments: dict[str, Instrument], depth: int, counters: Counters,
                  read_config: Callable[[], StrategyEngineConfig] | None = None,
-                 clock: object | None = None, waiter: Waiter | None = None) -> None:
+                 clock: object | None = None, waiter: Waiter | None = None, venue_session: str = "") -> None:
         self.cfg = cfg
+        # the simulator process whose account the positions are held at ("" a real venue, or
+        # unknown): saved positions from another session are not restored (_load_state)
+        self.venue_session = venue_session
         self.instance = instance
         self.symbols = list(symbols)
         self.depth = depth
@@ -740,9 +743,24 @@ class Engine:
             return
         try:
             data = json.loads(self.state_path.read_text())
-            self._snapshots = dict(data.get("strategies", {}))
+            snapshots = dict(data.get("strategies", {}))
         except (OSError, ValueError, AttributeError) as exc:
             log.warn("strategy_state_unreadable", path=str(self.state_path), reason=repr(exc), action="starting flat")
+            return
+        saved = data.get("venue_session")
+        if self.venue_session and saved is not None and saved != self.venue_session:
+            # a fresh simulator's account is flat: the last session's positions are not held
+            archive = self.state_path.with_name(f"{self.state_path.name}.{int(time.time())}")
+            try:
+                os.replace(self.state_path, archive)
+            except OSError as exc:
+                archive = Path(f"(not archived: {exc!r})")
+            log.warn("strategy_state_discarded", path=str(self.state_path), archive=str(archive),
+                     reason=f"saved at venue session {saved or '(a real venue)'}; the venue now is "
+                            f"simulator session {self.venue_session}, whose account starts flat",
+                     action="starting flat")
+            return
+        self._snapshots = snapshots
 
     def save_state(self) -> None:
         """Write the positions snapshot atomically (tmp + rename, 0600); not on the hot path."""
@@ -751,7 +769,8 @@ class Engine:
             return
         snaps = dict(self._snapshots)  # strategies not configured now keep their last snapshot
         snaps.update({sid: st.snapshot(self.symbols) for sid, st in self.states.items()})
-        body = json.dumps({"instance": self.instance, "ts": round(time.time(), 3), "strategies": snaps}, indent=1)
+        body = json.dumps({"instance": self.instance, "ts": round(time.time(), 3), "venue_session": self.venue_session,
+                           "strategies": snaps}, indent=1)
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import uvloop
 
+from procs.core.instruments import SIM_SESSION_FIELD
 from procs.sim.server import SimServer
 from tests.sim.simhelpers import SyncClient, book_from_depth, pump, running_sim, sim_config
 
@@ -43,6 +44,21 @@ async def _market_endpoints() -> None:
 
 def test_market_endpoints_when_called_then_binance_shapes_and_weight_header() -> None:
     uvloop.run(_market_endpoints())
+
+
+async def _sessions() -> list[str]:
+    seen = []
+    for _ in range(2):  # two simulators, one after the other: two accounts that start flat
+        async with running_sim() as (srv, http):
+            for _ in range(2):
+                async with http.get(f"http://127.0.0.1:{srv.rest_port}/fapi/v1/exchangeInfo") as r:
+                    seen.append((await r.json())[SIM_SESSION_FIELD])
+    return seen
+
+
+def test_exchange_info_names_the_simulator_session_stable_within_one_and_new_with_the_next() -> None:
+    a1, a2, b1, b2 = uvloop.run(_sessions())
+    assert a1 and a1 == a2 and b1 == b2 and a1 != b1
 
 
 async def _sync_equals_true_book() -> None:

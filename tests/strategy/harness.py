@@ -34,7 +34,7 @@ class Harness:
     """Producers of md.book/md.trade/exec, the consumer of orders.strategy, and the engine."""
 
     def __init__(self, instance: str, strategies: list[dict[str, Any]], read_config: Any = None,
-                 with_exec: bool = True, **engine: Any) -> None:
+                 with_exec: bool = True, venue_session: str = "", **engine: Any) -> None:
         self.instance = instance
         self.reg = build_registry(DEPTH)
         self.book = self.reg.producer(instance, MD_BOOK)
@@ -44,7 +44,7 @@ class Harness:
         self.clock = ManualClock(1_000_000_000)
         self.cfg = engine_config(strategies, **engine)
         self.engine = Engine(self.cfg, instance, SYMBOLS, load_exchange_info(EXCHANGE_INFO), DEPTH, self.counters,
-                             read_config=read_config, clock=self.clock)
+                             read_config=read_config, clock=self.clock, venue_session=venue_session)
         self.orders = self.reg.consumer(instance, ORDERS_STRATEGY, "execution")
         self.signals = self.reg.consumer(instance, SIGNALS, None)
         self.engine.open()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from procs.core import messages as M
 from procs.strat.config import strategy_number
 from procs.strat.state import Position
@@ -241,6 +243,49 @@ def test_on_trade_when_trades_arrive_then_only_subscribers_of_the_symbol_get_the
         assert h.counter("trades_in") == 2
     finally:
         h.close()
+
+
+def run_with_a_fill(instance: str, state: str, venue_session: str) -> None:
+    h = Harness(instance, [echo(mode="new")], state_file=state, venue_session=venue_session)
+    try:
+        h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
+        h.work()
+        (i,) = h.intents()
+        h.fill(i, qty=1, px=99900, fee_e8=1_000_000)
+        h.work()
+    finally:
+        h.close()  # saves the snapshot
+
+
+@pytest.mark.parametrize(("saved", "now", "restored"), [
+    ("sim-a", "sim-a", True),  # the same simulator process
+    ("sim-a", "sim-b", False),  # a fresh simulator: its account is flat
+    ("", "sim-b", False),  # saved against a real venue, now on a simulator
+    ("sim-a", "", True),  # exchangeInfo from a file or a real venue: nothing says otherwise
+    (None, "sim-b", True),  # a file saved before sessions were recorded
+])
+def test_open_when_the_venue_session_changed_then_positions_start_flat_and_the_file_is_kept(
+        instance, tmp_path, saved, now, restored):
+    import json
+
+    state = tmp_path / "state.json"
+    run_with_a_fill(instance, str(state), saved or "")
+    data = json.loads(state.read_text())
+    assert data["venue_session"] == (saved or "")
+    if saved is None:
+        del data["venue_session"]
+        state.write_text(json.dumps(data))
+    h = Harness(instance, [echo(mode="new")], state_file=str(state), venue_session=now)
+    try:
+        p = h.engine.states["echo"].positions[BTC]
+        assert (p.qty, p.fills) == ((1, 1) if restored else (0, 0))
+        archived = list(tmp_path.glob("state.json.*"))
+        assert len(archived) == (0 if restored else 1)
+        if archived:  # nothing is lost: the old session's snapshot is kept beside
+            assert json.loads(archived[0].read_text())["strategies"]["echo"] == data["strategies"]["echo"]
+    finally:
+        h.close()
+    assert json.loads(state.read_text())["venue_session"] == now  # saved against the session now
 
 
 def test_open_when_a_state_snapshot_exists_then_positions_survive_a_restart(instance, tmp_path):
