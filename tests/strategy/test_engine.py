@@ -245,7 +245,8 @@ def test_on_trade_when_trades_arrive_then_only_subscribers_of_the_symbol_get_the
         h.close()
 
 
-def run_with_a_fill(instance: str, state: str, venue_session: str) -> None:
+def run_with_a_fill(instance: str, state: str, venue_session: str = "") -> int:
+    """One Echo order filled (1 lot at 99900, fee 0.01), saved to ``state``; the order's tag."""
     h = Harness(instance, [echo(mode="new")], state_file=state, venue_session=venue_session)
     try:
         h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
@@ -253,6 +254,7 @@ def run_with_a_fill(instance: str, state: str, venue_session: str) -> None:
         (i,) = h.intents()
         h.fill(i, qty=1, px=99900, fee_e8=1_000_000)
         h.work()
+        return i["client_tag"]
     finally:
         h.close()  # saves the snapshot
 
@@ -290,16 +292,7 @@ def test_open_when_the_venue_session_changed_then_positions_start_flat_and_the_f
 
 def test_open_when_a_state_snapshot_exists_then_positions_survive_a_restart(instance, tmp_path):
     state = str(tmp_path / "state.json")
-    h = Harness(instance, [echo(mode="new")], state_file=state)
-    try:
-        h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
-        h.work()
-        (i,) = h.intents()
-        h.fill(i, qty=1, px=99900, fee_e8=1_000_000)
-        h.work()
-        last_tag = i["client_tag"]
-    finally:
-        h.close()  # saves the snapshot
+    last_tag = run_with_a_fill(instance, state)
     h = Harness(instance, [echo(mode="new")], state_file=state)
     try:
         st = h.engine.states["echo"]
