@@ -104,6 +104,7 @@ EVENT_NAMES = {ORDER_ACCEPTED: "accepted", ORDER_DENIED: "denied", ORDER_REJECTE
 FLAG_MAKER = 1
 FLAG_REDUCE_ONLY = 2
 FLAG_RECOVERED = 4  # emitted while reconciling after a restart
+FLAG_VANISHED = 8  # the exchange no longer knew an acknowledged order: execution closed it (EXPIRED)
 
 # OrderDenied reasons (b25's own pre-trade checks; exchange rejects carry the exchange code, < 0)
 DENY_HALTED = 1

@@ -554,8 +554,14 @@ class Engine:
                 else:
                     self.c.inc(Counter.RESENDS)  # never reached the exchange: same id again
                     self._enqueue(PLACE, o, front=True)
-            else:
-                log.warn("order_vanished", cid=o.cid, status=O.STATUS_NAMES[o.status])
+            elif o.is_open and o.cid not in self._catching:
+                # acknowledged, and now unknown to the exchange (a venue restart, an order purged):
+                # it works no more. Left open it counted against max_open_orders for ever, and
+                # every cancel of it went cancel -> rejected -> query -> here again
+                log.warn("order_vanished", cid=o.cid, status=O.STATUS_NAMES[o.status],
+                         action="fills caught up from userTrades, then closed as expired")
+                self.c.inc(Counter.VANISHED)
+                self._spawn(self._catch_up(o, O.EXPIRED, M.FLAG_VANISHED, need_trades=True))
         else:
             asyncio.get_running_loop().call_later(0.2, self._enqueue, QUERY, o)
 
@@ -587,8 +593,10 @@ class Engine:
             return
         self._set(o, status, flags=flags, ts_event=ts)
 
-    async def _catch_up(self, o: Order, status: int | None, flags: int) -> None:
-        """Fills the stream has not (yet) delivered, from GET /fapi/v1/userTrades, then the status."""
+    async def _catch_up(self, o: Order, status: int | None, flags: int, need_trades: bool = False) -> None:
+        """Fills the stream has not (yet) delivered, from GET /fapi/v1/userTrades, then the status.
+        ``need_trades``: the status only once the trades were read (else the order is queried
+        again in a second)."""
         if o.cid in self._catching:
             return
         self._catching.add(o.cid)
@@ -596,6 +604,9 @@ class Engine:
             inst = self.instruments[o.symbol_id]
             assert inst is not None
             r = await self.rest.call("GET", "/fapi/v1/userTrades", {"symbol": inst.symbol, "limit": "1000"})
+            if need_trades and not (r.outcome == OK and isinstance(r.data, list)):
+                asyncio.get_running_loop().call_later(1.0, self._enqueue, QUERY, o)
+                return
             if r.outcome == OK and isinstance(r.data, list):
                 for t in sorted(r.data, key=lambda t: int(t.get("id", 0))):
                     if int(t.get("orderId", -1)) != o.order_id:
@@ -603,6 +614,8 @@ class Engine:
                     self._fill(o, int(t["id"]), inst.qty_to_lots(t["qty"]), inst.price_to_ticks(t["price"]), 0,
                                decimal_to_int(str(t.get("commission", "0")), 8), bool(t.get("maker")),
                                int(t.get("time", 0)) * 1_000_000, flags)
+            if need_trades and not o.is_open:
+                return  # the trades filled it: that was its end
             if status is not None and status not in (O.PARTIALLY_FILLED, O.FILLED):
                 self._set(o, status, flags=flags)
             elif status is not None and o.status == O.PENDING:

@@ -290,3 +290,59 @@ def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archi
         submit(eng, 6, 7)
         assert wire.sent[0][1]["newClientOrderId"] == "b25-2-1"
     run(second)
+
+
+def cancel(eng: Engine, seq: int, tag: int) -> None:
+    eng.on_intent(0, seq, (seq, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, 0, 0, 0, tag, 0, 0, 0, 0),
+                  0)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+GONE = Reply(REJECTED, 400, {"code": -2013}, -2013, "Order does not exist.")
+
+
+@pytest.mark.parametrize("trades", [[], [{"id": 9, "orderId": 7, "qty": "0.001", "price": "50000",
+                                          "commission": "0.01", "maker": True, "time": 1}]])
+def test_cancel_when_exchange_no_longer_knows_the_order_then_fills_caught_up_and_closed_expired(
+        tmp_path: Path, trades: list) -> None:
+    # a venue restart (or a purge) drops an acknowledged order. Before, it stayed open for ever
+    # (counted against max_open_orders), and each cancel went cancel -> rejected -> query -> again
+    async def main() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        wire.call_replies["/fapi/v1/userTrades"] = Reply(OK, 200, trades)
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        cancel(eng, 1, 1)
+        assert wire.sent[1][0] == "order.cancel"
+        wire.sent[1][2](Reply(REJECTED, 400, {"code": -2011}, -2011, "Unknown order sent."))
+        assert wire.sent[2][0] == "order.status"
+        wire.sent[2][2](GONE)
+        await settle()
+        assert kinds(prod)[-1] == M.ORDER_EXPIRED and prod.out[-1][23] & M.FLAG_VANISHED
+        assert not eng.store.open and c["vanished"] == 1 and len(wire.sent) == 3  # nothing more is asked
+        assert c.get("fills", 0) == len(trades) and eng.store.by_cid["b25-1-1"].cum_qty == len(trades)
+        assert [p for _, p, _ in wire.calls] == ["/fapi/v1/userTrades"]
+    asyncio.run(main())
+
+
+def test_query_when_order_gone_and_trades_unreadable_then_kept_open_and_asked_again(tmp_path: Path) -> None:
+    async def main() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        wire.call_replies["/fapi/v1/userTrades"] = Reply(FAILED, 503, {"code": -1001}, -1001, "x")
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        eng._enqueue(3, eng.store.by_cid["b25-1-1"])  # a status query (as reconciliation sends)
+        wire.sent[1][2](GONE)
+        await settle()
+        assert "b25-1-1" in eng.store.open  # its fills unknown: not closed blind
+        await asyncio.sleep(1.1)
+        assert wire.sent[-1][0] == "order.status" and len(wire.sent) == 3  # asked again
+        wire.call_replies["/fapi/v1/userTrades"] = Reply(OK, 200, [])
+        wire.sent[-1][2](GONE)
+        await settle()
+        assert not eng.store.open and kinds(prod)[-1] == M.ORDER_EXPIRED
+    asyncio.run(main())
