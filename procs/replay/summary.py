@@ -7,7 +7,9 @@ symbol, net of fees; the equity curve is marked at each fill's price and at the 
 
 ``journal_sha256`` hashes the journal's timing-independent fields: every field of every record
 except ``wall_ns`` (host clock), ``ts_intent`` (the strategy's monotonic stamp) and
-``event_seq``, with the records grouped per order. Client order ids (``b25-<epoch>-<n>``),
+``event_seq``, with the records grouped per order. ``REC_POSITION`` records are left out: they
+name the intent ring a count belongs to by its creation time (host clock), and say nothing of
+the trading. Client order ids (``b25-<epoch>-<n>``),
 client tags, exchange order and trade ids, prices, quantities, fees, reasons, intent ring
 sequences and the exchange's event times (the recording's clock) all stay in.
 
@@ -31,7 +33,7 @@ from typing import Any
 import msgspec
 
 from procs.core import messages as M
-from procs.exec.journal import JournalRecord
+from procs.exec.journal import REC_POSITION, JournalRecord
 from procs.exec.journal import parse_journal as _parse
 
 TIMING_FIELDS = ("wall_ns", "ts_intent", "event_seq")
@@ -76,7 +78,7 @@ def canonical(records: list[JournalRecord]) -> list[JournalRecord]:
 
 def journal_sha256(records: list[JournalRecord]) -> str:
     h = hashlib.sha256()
-    for r in canonical(records):
+    for r in canonical([r for r in records if r.kind != REC_POSITION]):
         b = _enc.encode(timing_independent(r))
         h.update(_LEN.pack(len(b)))
         h.update(b)
