@@ -15,6 +15,7 @@ from .api import (
     DECISION_QUOTE,
     DECISION_SELL,
     ERR_BAD_INTENT,
+    ERR_HELD,
     ERR_NOT_RUNNING,
     ERR_RING_FULL,
     ERR_SYMBOL,
@@ -31,7 +32,7 @@ from .state import CANCELING, SUBMITTED, WORKING, Order
 __all__ = [
     "BUY", "SELL", "GTC", "GTX", "IOC", "LIMIT", "MARKET",
     "DECISION_BUY", "DECISION_CANCEL", "DECISION_NONE", "DECISION_QUOTE", "DECISION_SELL",
-    "ERR_BAD_INTENT", "ERR_NOT_RUNNING", "ERR_RING_FULL", "ERR_SYMBOL", "ERR_UNKNOWN_ORDER",
+    "ERR_BAD_INTENT", "ERR_HELD", "ERR_NOT_RUNNING", "ERR_RING_FULL", "ERR_SYMBOL", "ERR_UNKNOWN_ORDER",
     "BookView", "OrderEventView", "Strategy", "StrategyApi", "StrategyConfig", "TradeView",
     "CANCELING", "SUBMITTED", "WORKING", "Order",
 ]

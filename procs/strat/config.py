@@ -88,6 +88,11 @@ class StrategyEngineConfig(Section):
     # decoded), watch the md cursors this long for the record instead of running duty cycles
     # meanwhile (Engine.on_wake); 0 = off
     wake_watch_us: float = 150.0
+    # after execution denies one of a strategy's orders for the system's state (halted,
+    # recovering, risk unavailable, breaker open), hold its new orders this long (ERR_HELD)
+    # instead of writing each to be denied: a market maker requoting every book otherwise sent
+    # ~340 intents/s while halted, each journaled. 0 = off
+    deny_hold_ms: float = 200.0
     # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
     # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False
@@ -113,6 +118,8 @@ class StrategyEngineConfig(Section):
         if self.keep_warm_ms != 0 and not self.keep_warm_ms >= MIN_PARK_MS:
             raise ValueError(f"keep_warm_ms must be 0 (off) or at least {MIN_PARK_MS} ms (it bounds the idle park; "
                              f"shorter parks spin the CPU): keep_warm_ms={self.keep_warm_ms}")
+        if not 0 <= self.deny_hold_ms <= 60_000:
+            raise ValueError(f"deny_hold_ms must be 0 (off) to 60000: deny_hold_ms={self.deny_hold_ms}")
         if not 0 <= self.wake_watch_us <= MAX_WAKE_WATCH_US:
             raise ValueError(f"wake_watch_us must be 0 (off) to {MAX_WAKE_WATCH_US} (a watch spins at the hot path's "
                              f"priority): wake_watch_us={self.wake_watch_us}")

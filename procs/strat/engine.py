@@ -36,6 +36,7 @@ from shm.ring import Consumer
 
 from .api import (
     ERR_BAD_INTENT,
+    ERR_HELD,
     ERR_NOT_RUNNING,
     ERR_RING_FULL,
     ERR_SYMBOL,
@@ -84,6 +85,7 @@ class Counter(IntEnum):
     BOOKS_DONE = 19  # md.book position handled
     TRADES_DONE = 20  # md.trade position handled
     EXEC_DONE = 21  # exec position handled
+    INTENTS_HELD = 22  # new orders held (ERR_HELD) after a denial for the system's state
 
 
 class Hist(IntEnum):
@@ -95,6 +97,9 @@ _BOOKS_IN = int(Counter.BOOKS_IN)
 _INTENTS_OUT = int(Counter.INTENTS_OUT)
 _BOOK_TO_INTENT = int(Hist.BOOK_TO_INTENT)
 _BUY, _SELL, _SUBMIT, _SOURCE = M.BUY, M.SELL, M.SUBMIT_ORDER, M.SOURCE_STRATEGY
+_DENIED = M.ORDER_DENIED
+# denials for the whole system's state, not the order: the next order would be denied the same
+_HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN))
 _mono = time.monotonic_ns
 
 
@@ -181,6 +186,7 @@ class Engine:
         self._last_busy = 0
         self._next_warm = 0
         self._watch_ns = int(cfg.wake_watch_us * 1000)
+        self._hold_ns = int(cfg.deny_hold_ms * 1e6)
         self._warm: ScratchPath | None = None
         self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
         if self.sim_clock:
@@ -354,6 +360,8 @@ class Engine:
             unknown -= st.unknown_events
             fills -= st.fills_applied
             order = st.on_event(kind, v[6], v[3], v[4], v[7], v[10], v[11], v[12], v[13])
+            if kind == _DENIED and v[14] in _HOLD_REASONS and self._hold_ns:
+                self._hold(st, v[14])
             unknown += st.unknown_events
             fills += st.fills_applied
             slot = self._slot_by_num.get(v[2])
@@ -497,6 +505,9 @@ class Engine:
         if qty <= 0 or (side != _BUY and side != _SELL):
             return self.bad_intent()
         st = api.state
+        if st.held_until and self.clock.now_ns() < st.held_until:
+            self.counters.inc(Counter.INTENTS_HELD)
+            return ERR_HELD
         tag = st.next_tag
         ro = 1 if reduce_only else 0
         ts = self._write(_SUBMIT, api.num, sid, side, order_type, tif, price, qty, ro, tag)
@@ -505,6 +516,15 @@ class Engine:
         st.next_tag = tag + 1
         st.add(Order(tag, sid, side, order_type, tif, price, qty, ro, ts_intent=ts))
         return tag
+
+    def _hold(self, st: StrategyState, reason: int) -> None:
+        """Execution denied one of ``st``'s orders for the system's state: hold its new orders."""
+        if not st.held_until:
+            log.once(f"intents_held:{st.sid}:{reason}", "warn", "intents_held", strategy=st.sid,
+                     reason=M.DENY_NAMES.get(reason, str(reason)), hold_ms=self._hold_ns / 1e6,
+                     action="new orders held (ERR_HELD), then one try per hold")
+        st.held_until = self.clock.now_ns() + self._hold_ns
+        st.held_reason = reason
 
     def cancel(self, api: StrategyApi, tag: int) -> int:
         if not api.running:
@@ -660,6 +680,7 @@ class Engine:
         self._sig_interval = cfg.signal_interval_ms * 1_000_000
         self._prewake = cfg.prewake
         self._watch_ns = int(cfg.wake_watch_us * 1000)
+        self._hold_ns = int(cfg.deny_hold_ms * 1e6)
 
     def _build(self, e: StrategyEntry, plugin: Plugin) -> Slot:
         ids = []
