@@ -90,8 +90,8 @@ class StrategyEngineConfig(Section):
     wake_watch_us: float = 150.0
     # after execution denies one of a strategy's orders for the system's state (halted,
     # recovering, risk unavailable, breaker open), hold its new orders this long (ERR_HELD)
-    # instead of writing each to be denied: a market maker requoting every book otherwise sent
-    # ~340 intents/s while halted, each journaled. 0 = off
+    # instead of writing each to be denied: a market maker requoting every book otherwise had
+    # 1354 intents denied in about 4 s while halted, each journaled. 0 = off
     deny_hold_ms: float = 200.0
     # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
     # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
