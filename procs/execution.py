@@ -166,6 +166,8 @@ async def amain(cfg: ExecutionConfig, instance: str, symbols: list[str], depth: 
 
     def tick() -> None:
         nonlocal next_attach, next_prune, halted
+        if stop.is_set():
+            return  # shutting down: the segments and the journal close under a tick still scheduled
         now = time.monotonic()
         risk.check()  # a dead or silent risk: new orders denied until it is back (procs.exec.risksource)
         if engine.ready:
