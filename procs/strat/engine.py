@@ -98,6 +98,7 @@ _INTENTS_OUT = int(Counter.INTENTS_OUT)
 _BOOK_TO_INTENT = int(Hist.BOOK_TO_INTENT)
 _BUY, _SELL, _SUBMIT, _SOURCE = M.BUY, M.SELL, M.SUBMIT_ORDER, M.SOURCE_STRATEGY
 _DENIED = M.ORDER_DENIED
+KEEP_STATE_ARCHIVES = 10  # state files set aside for another venue session (Engine._archive_state)
 # denials for the whole system's state, not the order: the next order would be denied the same
 _HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN))
 _mono = time.monotonic_ns
@@ -771,17 +772,29 @@ class Engine:
         saved = data.get("venue_session")
         if self.venue_session and saved is not None and saved != self.venue_session:
             # a fresh simulator's account is flat: the last session's positions are not held
-            archive = self.state_path.with_name(f"{self.state_path.name}.{int(time.time())}")
-            try:
-                os.replace(self.state_path, archive)
-            except OSError as exc:
-                archive = Path(f"(not archived: {exc!r})")
+            archive = self._archive_state()
             log.warn("strategy_state_discarded", path=str(self.state_path), archive=str(archive),
                      reason=f"saved at venue session {saved or '(a real venue)'}; the venue now is "
                             f"simulator session {self.venue_session}, whose account starts flat",
                      action="starting flat")
             return
         self._snapshots = snapshots
+
+    def _archive_state(self) -> Path:
+        """Move the state file aside as ``<file>.<unix time>``, keeping the newest
+        ``KEEP_STATE_ARCHIVES`` of them (one per fresh simulator session piles up otherwise)."""
+        path = self.state_path
+        assert path is not None
+        archive = path.with_name(f"{path.name}.{int(time.time())}")
+        try:
+            os.replace(path, archive)
+            old = sorted((p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()),
+                         key=lambda p: int(p.suffix[1:]))
+            for p in old[:-KEEP_STATE_ARCHIVES]:
+                p.unlink(missing_ok=True)
+        except OSError as exc:
+            return Path(f"(not archived: {exc!r})")
+        return archive
 
     def save_state(self) -> None:
         """Write the positions snapshot atomically (tmp + rename, 0600); not on the hot path."""

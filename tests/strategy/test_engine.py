@@ -290,6 +290,21 @@ def test_open_when_the_venue_session_changed_then_positions_start_flat_and_the_f
     assert json.loads(state.read_text())["venue_session"] == now  # saved against the session now
 
 
+def test_open_when_state_set_aside_again_and_again_then_only_the_newest_archives_stay(instance, tmp_path):
+    from procs.strat.engine import KEEP_STATE_ARCHIVES
+
+    state = tmp_path / "state.json"
+    for k in range(KEEP_STATE_ARCHIVES + 2):  # older archives, as earlier sessions left them
+        (tmp_path / f"state.json.{1000 + k}").write_text("{}")
+    (tmp_path / "state.json.notes").write_text("not ours")
+    run_with_a_fill(instance, str(state), "sim-a")
+    h = Harness(instance, [echo(mode="new")], state_file=str(state), venue_session="sim-b")
+    h.close()
+    left = sorted(p.name for p in tmp_path.glob("state.json.*"))
+    assert len(left) == KEEP_STATE_ARCHIVES + 1 and "state.json.notes" in left  # only numbered ones go
+    assert "state.json.1000" not in left and "state.json.1001" not in left and "state.json.1002" not in left
+
+
 def test_open_when_a_state_snapshot_exists_then_positions_survive_a_restart(instance, tmp_path):
     state = str(tmp_path / "state.json")
     last_tag = run_with_a_fill(instance, state)
