@@ -127,8 +127,10 @@ class RiskAgent:
             from procs.core.simclock import SimClock
 
             self.sim_clock = SimClock(instance)
+        holds = None if cfg.holds_file == "-" or cfg.sim_clock else Path(cfg.holds_file or
+                                                                         f"run/risk/{instance}.holds.json")
         self.engine = RiskEngine(cfg, instruments, self._publish_alert, self._send_cancel_all,
-                                 None if self.sim_clock is None else self.sim_clock.now_s())
+                                 None if self.sim_clock is None else self.sim_clock.now_s(), holds_path=holds)
         self.n_symbols = len(instruments)
         self.rec = np.zeros(1, M.RiskState)
         self.inbox = C.ControlInbox(instance, PROC)

@@ -26,6 +26,8 @@ DAY_ROLLED = 15
 UNKNOWN_SYMBOL = 16  # an OrderEvent with a symbol_id outside the configured symbols
 BREACH_CLEARED = 17  # an operator cleared a loss/drawdown/reconcile hold
 POSITION_SEEDED = 18  # value = the position taken from the exchange at start (base units)
+HOLDS_RESTORED = 19  # the kill switch / operator / loss / drawdown holds of the last run, taken back at start
+HOLDS_SAVE_FAILED = 20  # the holds file could not be written: a restart would not keep them
 
 NAMES = {v: k.lower() for k, v in dict(globals()).items() if k.isupper() and isinstance(v, int)}
 

@@ -100,6 +100,10 @@ class RiskConfig(Section):
     on_drawdown_breach: Literal["REDUCING", "HALTED"] = "REDUCING"
     capital: str = "0"  # quote; equity = capital + net P&L (what the drawdown is measured on)
     initial_state: StateName = "ACTIVE"
+    # the kill switch and the operator, daily-loss and drawdown holds outlive a restart here (a
+    # crash must not clear what only an operator may); "" = run/risk/<instance>.holds.json,
+    # "-" = not kept (a replay never keeps them)
+    holds_file: str = ""
     cancel_all_on_reducing: bool = False  # HALTED always sends CancelAll; REDUCING only if set
     default: SymbolLimits = msgspec.field(default_factory=SymbolLimits)
     symbols: dict[str, SymbolOverrides] = msgspec.field(default_factory=dict)

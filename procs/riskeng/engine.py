@@ -8,9 +8,12 @@ method is cheap enough for the agent's loop except ``snapshot``.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -26,6 +29,9 @@ from .ledger import SEED, Ledger
 from .limits import LEVELS, Limits
 
 _W = {name: M.RiskState.fields[name][1] // 8 for name in M.RiskState.names}
+# the holds a restart keeps (only an operator may clear them); a reconcile hold is found again
+KEPT_HOLDS = frozenset((S.REASON_KILL_SWITCH, S.REASON_OPERATOR, S.REASON_DAILY_LOSS, S.REASON_DRAWDOWN))
+_REASON_BY_NAME = {name: r for r, name in S.REASON_NAMES.items()}
 assert all(M.RiskState.fields[n][0].base == np.dtype("<i8") for n in M.RiskState.names)
 _W_STATE, _W_UPDATED, _W_REASON = _W["trading_state"], _W["updated_ns"], _W["halt_reason"]
 _W_VERSION, _W_EQUITY, _W_DRAWDOWN = _W["version"], _W["equity_e8"], _W["drawdown_e8"]
@@ -48,7 +54,8 @@ class RiskEngine:
     """Positions, P&L, limits and the trading state of one deployment."""
 
     def __init__(self, cfg: RiskConfig, instruments: list[Instrument], alert: A.AlertSink,
-                 cancel_all: Callable[[str], bool], now_wall: float | None = None) -> None:
+                 cancel_all: Callable[[str], bool], now_wall: float | None = None,
+                 holds_path: Path | None = None) -> None:
         self.instruments = instruments
         self.symbols = [i.symbol for i in instruments]
         self.sid = {s: k for k, s in enumerate(self.symbols)}
@@ -86,6 +93,12 @@ class RiskEngine:
             self.ts.hold(S.REASON_KILL_SWITCH, M.HALTED)
         elif lvl == M.REDUCING:
             self.ts.hold(S.REASON_OPERATOR, M.REDUCING)
+        self.holds_path = holds_path
+        self._save_failed = False
+        self._saved_holds: dict[str, str] | None = None  # what the file holds (None: not read or written)
+        if holds_path is not None:
+            self._restore_holds(holds_path)
+            self._save_holds()  # the file says what holds now (an unreadable one is replaced)
 
     # -- plumbing ---------------------------------------------------------------------------
     def alert(self, level: int, code: int, text: str, symbol_id: int = -1, value: float = 0.0) -> None:
@@ -95,7 +108,9 @@ class RiskEngine:
     def _change(self, fn: Callable[[], bool], why: str) -> bool:
         """Run a hold/release; on a state change alert, bump the version, cancel when due."""
         before = self.ts.state
-        if not fn():
+        changed = fn()
+        self._save_holds()  # a hold can be added under a stronger one: the state does not move
+        if not changed:
             return False
         self.version += 1
         self.dirty = True
@@ -146,6 +161,55 @@ class RiskEngine:
         if 0 <= symbol_id < len(self.symbols) and ticks > 0 and self.ledger.marks[symbol_id] != ticks:
             self.ledger.marks[symbol_id] = ticks
             self.dirty = True
+
+    # -- holds across restarts ----------------------------------------------------------------
+    def _kept_holds(self) -> dict[str, str]:
+        return {S.REASON_NAMES[r]: M.TRADING_STATE_NAMES[lvl] for r, lvl in self.ts.holds.items() if r in KEPT_HOLDS}
+
+    def _save_holds(self) -> None:
+        """Write the holds only an operator may clear (tmp + rename, 0600); not on a hot path."""
+        path = self.holds_path
+        kept = self._kept_holds()
+        if path is None or kept == self._saved_holds:
+            return
+        body = json.dumps({"holds": kept, "day": self.day, "saved": round(time.time(), 3)})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp = path.with_name(path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(body)
+            os.replace(tmp, path)
+            self._save_failed = False
+            self._saved_holds = kept
+        except OSError as exc:
+            if not self._save_failed:
+                self._save_failed = True
+                self.alert(M.ALERT_WARN, A.HOLDS_SAVE_FAILED, f"holds not saved to {path}: {exc!r}; "
+                           f"a restart would not keep {self.ts.describe()}")
+
+    def _restore_holds(self, path: Path) -> None:
+        """Take back the last run's kept holds; an unreadable file starts HALTED (fail closed)."""
+        try:
+            data = json.loads(path.read_text())
+            holds = data["holds"]
+            restored = {_REASON_BY_NAME[k]: LEVELS[v] for k, v in holds.items()}
+            day = int(data.get("day", self.day))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.ts.hold(S.REASON_KILL_SWITCH, M.HALTED)
+            self.alert(M.ALERT_CRITICAL, A.HOLDS_RESTORED, f"holds file {path} unreadable ({exc!r}): started HALTED "
+                       f"by the kill switch; an operator clears it (SetKillSwitch off)", value=float(M.HALTED))
+            return
+        if day != self.day:
+            restored.pop(S.REASON_DAILY_LOSS, None)  # a new UTC day: the daily loss is measured afresh
+        for r, lvl in restored.items():
+            self.ts.hold(r, lvl)
+        if restored:
+            self.alert(M.ALERT_CRITICAL if self.ts.state == M.HALTED else M.ALERT_WARN, A.HOLDS_RESTORED,
+                       f"kept from the last run: {self.ts.describe()}; state {self.ts.name} until an operator "
+                       f"clears it", value=float(self.ts.state))
 
     # -- limits -----------------------------------------------------------------------------
     def daily_pnl(self) -> int:

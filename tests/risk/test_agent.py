@@ -101,6 +101,7 @@ def rig_factory(instance: str) -> Iterator[Callable[..., Rig]]:
 
     def make(**cfg: object) -> Rig:
         cfg.setdefault("reconcile", False)
+        cfg.setdefault("holds_file", "-")  # nothing kept under run/
         rigs.append(Rig(instance, RiskConfig(**cfg)))
         return rigs[-1]
 
@@ -225,7 +226,7 @@ def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(
                         lambda self: ReconcileResult(ok=True, positions=dict(exchange), entries={"BTCUSDT": "10000"}))
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)
-    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600), instance, [BTC, ETH], 20,
+    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600, holds_file="-"), instance, [BTC, ETH], 20,
                       on_shutdown=lambda: None)
     exec_p = None
     try:
@@ -254,7 +255,7 @@ def test_agent_when_exec_ring_appears_while_books_move_every_cycle_then_attached
     # a moving book makes risk.state dirty on every cycle; the attach retry must still run
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)
-    agent = RiskAgent(RiskConfig(reconcile=False), instance, [BTC, ETH], 20, on_shutdown=lambda: None)
+    agent = RiskAgent(RiskConfig(reconcile=False, holds_file="-"), instance, [BTC, ETH], 20, on_shutdown=lambda: None)
     exec_p = None
     rec = np.zeros(1, book_p.dtype)
     r = rec[0]

@@ -307,3 +307,69 @@ def test_seed_when_exchange_unreachable_then_warns_and_books_nothing() -> None:
     h = Harness()
     assert h.eng.seed(ReconcileResult(ok=False, error="connection refused")) == 0
     assert h.codes() == [A.RECONCILE_FAILED] and not h.eng.ledger.by_strategy
+
+
+# -- holds across restarts -------------------------------------------------------------------------
+def engine_at(path: Path, day: float = DAY, alerts: list | None = None, **cfg: object) -> RiskEngine:
+    sink = alerts if alerts is not None else []
+    return RiskEngine(RiskConfig(**cfg), [BTC, ETH], lambda *a: sink.append(a), lambda why: True, now_wall=day,
+                      holds_path=path)
+
+
+def test_restart_when_kill_switch_on_then_it_stays_on_until_an_operator_clears_it(tmp_path: Path) -> None:
+    path = tmp_path / "risk" / "holds.json"
+    eng = engine_at(path)
+    eng.on_command(C.SetKillSwitch(on=True, operator="ops"))
+    assert eng.ts.state == M.HALTED
+    alerts: list = []
+    eng = engine_at(path, alerts=alerts)  # a crash, and supervisord starts risk again
+    assert (eng.ts.state, eng.ts.reason) == (M.HALTED, S.REASON_KILL_SWITCH)
+    assert [a[1] for a in alerts] == [A.HOLDS_RESTORED] and alerts[0][0] == M.ALERT_CRITICAL
+    eng.on_command(C.SetKillSwitch(on=False, operator=""))  # no operator named: refused
+    assert eng.ts.state == M.HALTED
+    eng.on_command(C.SetKillSwitch(on=False, operator="ops"))
+    assert eng.ts.state == M.ACTIVE
+    assert engine_at(path).ts.state == M.ACTIVE  # cleared: the next start is ACTIVE
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_restart_when_operator_and_loss_holds_then_kept_and_the_loss_only_on_the_same_day(tmp_path: Path) -> None:
+    path = tmp_path / "holds.json"
+    eng = engine_at(path, max_daily_loss="50", on_loss_breach="REDUCING")
+    eng.on_fill(1, 0, M.BUY, BTC.qty_to_lots("1"), BTC.price_to_ticks("1000"), 0)
+    eng.on_mark(0, BTC.price_to_ticks("900"))
+    eng.evaluate(DAY)
+    eng.on_command(C.SetTradingState(state="REDUCING", operator="ops"))
+    assert set(eng.ts.holds) == {S.REASON_DAILY_LOSS, S.REASON_OPERATOR}
+    same = engine_at(path, max_daily_loss="50")
+    assert set(same.ts.holds) == {S.REASON_DAILY_LOSS, S.REASON_OPERATOR} and same.ts.state == M.REDUCING
+    next_day = engine_at(path, day=DAY + 86400, max_daily_loss="50")
+    assert set(next_day.ts.holds) == {S.REASON_OPERATOR}  # a new UTC day measures the loss afresh
+
+
+def test_restart_when_reconcile_mismatch_held_then_not_kept(tmp_path: Path) -> None:
+    path = tmp_path / "holds.json"
+    eng = engine_at(path)
+    eng._change(lambda: eng.ts.hold(S.REASON_RECONCILE, M.REDUCING), "test")
+    assert eng.ts.state == M.REDUCING
+    assert engine_at(path).ts.state == M.ACTIVE  # found again by the next reconciliation if still true
+
+
+@pytest.mark.parametrize("body", ["{not json", '{"holds": {"kill_switch": "SIDEWAYS"}}', '["holds"]'])
+def test_restart_when_holds_file_unreadable_then_starts_halted(tmp_path: Path, body: str) -> None:
+    path = tmp_path / "holds.json"
+    path.write_text(body)
+    alerts: list = []
+    eng = engine_at(path, alerts=alerts)
+    assert (eng.ts.state, eng.ts.reason) == (M.HALTED, S.REASON_KILL_SWITCH)  # fail closed
+    assert alerts[0][1] == A.HOLDS_RESTORED and "unreadable" in alerts[0][4]
+
+
+def test_holds_when_file_cannot_be_written_then_one_alert(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where the directory should be")
+    alerts: list = []
+    eng = engine_at(tmp_path / "blocker" / "holds.json", alerts=alerts)
+    eng.on_command(C.SetTradingState(state="REDUCING", operator="ops"))
+    eng.on_command(C.SetKillSwitch(on=True, operator="ops"))  # a second change, a second failed save
+    assert [a[1] for a in alerts].count(A.HOLDS_SAVE_FAILED) == 1
+    assert eng.ts.state == M.HALTED  # the hold itself still applies

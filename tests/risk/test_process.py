@@ -101,6 +101,7 @@ api_key = "{DEFAULT_API_KEY}"
 api_secret = "{DEFAULT_API_SECRET}"
 reconcile_interval_s = 0.2
 mismatch_confirmations = 2
+holds_file = "{tmp_path / 'risk.holds.json'}"
 [risk.default]
 max_position = "1"
 """)
@@ -149,16 +150,21 @@ max_position = "1"
         assert risk_log.find("risk_stopped") is not None
         assert not any(DEFAULT_API_SECRET in line for line in risk_log.raw)
 
-        # a restarted risk takes the position it cannot know from the exchange and stays ACTIVE
+        # a restarted risk takes the position it cannot know from the exchange; the kill switch,
+        # which only an operator may clear, outlives the restart (the reconcile hold does not)
         risk = spawn("-m", "procs.risk", "--config", str(cfg), "--instance", instance,
                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         procs.append(risk)
         risk_log = Lines(risk)
         wait_for(lambda: state()["position"][0] == 10, "seeded position after restart")
         wait_for(lambda: read_counters(counters_seg)[0]["reconciliations"] >= 3, "reconciliations after restart")
-        assert state()["trading_state"] == M.ACTIVE and state()["halt_reason"] == 0
+        assert state()["trading_state"] == M.HALTED and state()["halt_reason"] == S.REASON_KILL_SWITCH
+        assert wait_for(lambda: risk_log.find("alert_raised"), "restore alert")["code"] == "holds_restored"
+        C.send_command(instance, "risk", C.SetKillSwitch(on=False, operator="test"))
+        wait_for(lambda: state()["trading_state"] == M.ACTIVE, "ACTIVE once an operator clears it")
+        assert state()["halt_reason"] == 0
         assert read_counters(counters_seg)[0]["mismatches"] == 0
-        assert risk_log.find("alert_raised")["code"] == "position_seeded"
+        assert any(r.get("code") == "position_seeded" for r in risk_log.lines if r.get("event") == "alert_raised")
         assert stop(risk) == 0, "".join(risk_log.raw[-10:])
     finally:
         for r in (state_r, alerts_c):
