@@ -107,12 +107,8 @@ def attach_ring(eng: Engine, ring: int, position: int, created_ns: int) -> str:
     known = eng.ring_created[ring]
     if known == created_ns:
         return "same"
-    if known:
-        verdict = "recreated"
-    elif eng.processed_seq[ring] >= position + 256:  # a journal from before REC_POSITION named rings: the old guess
-        verdict = "recreated"
-    else:
-        verdict = "unknown"
+    # another ring's count, or (a journal from before REC_POSITION named rings) the old guess
+    verdict = "recreated" if known or eng.processed_seq[ring] >= position + 256 else "unknown"
     if verdict == "recreated":
         log.warn("intent_ring_recreated", ring=ring, journal_seq=eng.processed_seq[ring], position=position)
         eng.processed_seq[ring] = -1

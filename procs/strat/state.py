@@ -101,7 +101,6 @@ class StrategyState:
     unknown_events: int = 0
     fills_applied: int = 0
     held_until: int = 0  # engine clock ns: new orders are held until then (Engine deny hold)
-    held_reason: int = 0  # the DENY_* code that started the hold
 
     def __post_init__(self) -> None:
         n = len(self.units)
