@@ -71,13 +71,13 @@ def _delegate(module: str) -> tuple[Callable[[argparse.ArgumentParser], None], C
 
 SUBCOMMANDS = {
     # name: (module with add_arguments/run, help)
-    "sim": ("procs.exchange_sim", "run the embedded exchange simulator in the foreground"),
+    "sim": ("procs.exchange_sim.__main__", "run the embedded exchange simulator in the foreground"),
     "book": ("procs.book.cli", "rebuild order books from recordings, one JSON line per depth event"),
-    "bench": ("procs.bench.cli", "benchmarks with the peer baseline beside every figure (JSON)"),
-    "affinity": ("procs.affinity.cli", "propose, write or apply a CPU layout for the processes"),
+    "bench": ("procs.tools.bench.cli", "benchmarks with the peer baseline beside every figure (JSON)"),
+    "affinity": ("procs.tools.affinity.cli", "propose, write or apply a CPU layout for the processes"),
     "tui": ("tui.app", "the operator's screen (Textual) over the instance's shared memory"),
-    "monitor": ("procs.monitor", "the monitor in the foreground: /metrics, /health and the ops API"),
-    "replay": ("procs.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
+    "monitor": ("procs.monitor.__main__", "the monitor in the foreground: /metrics, /health and the ops API"),
+    "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
 }
 
 

@@ -8,7 +8,7 @@
     scripts/tune_affinity.py --apply --pids market_data=123,strategy=456
     scripts/tune_affinity.py --measure       # b25 bench e2e before and after --apply, and the difference
 
-Importable: ``from scripts.tune_affinity import main``; the logic is ``procs.affinity``.
+Importable: ``from scripts.tune_affinity import main``; the logic is ``procs.tools.affinity``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file from anywhere, without installing b25
     sys.path.insert(0, str(ROOT))
 
-from procs.affinity.cli import main  # noqa: E402
+from procs.tools.affinity.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from procs.strat import BUY, GTC, SELL, BookView, Strategy, StrategyApi, StrategyConfig
+from procs.strategy import BUY, GTC, SELL, BookView, Strategy, StrategyApi, StrategyConfig
 
 
 class EchoConfig(StrategyConfig):

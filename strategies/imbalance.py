@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from procs.strat import (
+from procs.strategy import (
     BUY,
     DECISION_BUY,
     DECISION_NONE,

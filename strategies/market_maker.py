@@ -18,7 +18,7 @@ import math
 from typing import Literal
 
 from procs.core import messages as M
-from procs.strat import (
+from procs.strategy import (
     BUY,
     DECISION_CANCEL,
     DECISION_QUOTE,

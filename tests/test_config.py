@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from procs.core.config import ConfigError, load_section
-from procs.exec.config import ExecutionConfig
-from procs.mdfeed.config import MarketDataConfig
-from procs.mon.config import MonitorConfig
-from procs.riskeng.config import RiskConfig
-from procs.sim.config import SimConfig
-from procs.strat.config import StrategyEngineConfig
+from procs.exchange_sim.config import SimConfig
+from procs.execution.config import ExecutionConfig
+from procs.market_data.config import MarketDataConfig
+from procs.monitor.config import MonitorConfig
+from procs.risk.config import RiskConfig
+from procs.strategy.config import StrategyEngineConfig
 from tests.conftest import ROOT
 
 SECTIONS = {"sim": SimConfig, "market_data": MarketDataConfig, "strategy": StrategyEngineConfig,

@@ -14,7 +14,7 @@ import pytest
 
 from procs.core.agent import parse_sched
 from procs.core.config import ConfigError, load_section
-from procs.mdfeed.config import MarketDataConfig
+from procs.market_data.config import MarketDataConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

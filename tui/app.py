@@ -203,7 +203,7 @@ class B25App(App):
 
 def load_instruments(config: str | None, symbols: list[str]) -> dict[str, Instrument]:
     """exchangeInfo from [market_data].exchange_info, else the venue's REST, else the simulator's default."""
-    from procs.mdfeed.config import MarketDataConfig
+    from procs.market_data.config import MarketDataConfig
 
     md = load_section(config, "market_data", MarketDataConfig)
     if md.exchange_info:
@@ -212,7 +212,7 @@ def load_instruments(config: str | None, symbols: list[str]) -> dict[str, Instru
         with urllib.request.urlopen(md.rest_url.rstrip("/") + "/fapi/v1/exchangeInfo", timeout=2) as r:
             return load_exchange_info(json.loads(r.read()))
     except (OSError, ValueError):
-        return load_exchange_info(ROOT / "procs" / "sim" / "exchange_info_default.json")
+        return load_exchange_info(ROOT / "procs" / "exchange_sim" / "exchange_info_default.json")
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:

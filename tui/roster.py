@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from procs.core.config import ConfigError, load_section
-from procs.strat.config import StrategyEngineConfig, StrategyEntry
+from procs.strategy.config import StrategyEngineConfig, StrategyEntry
 
 
 def _param_text(params: dict) -> str:

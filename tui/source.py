@@ -27,8 +27,8 @@ from procs.core.registry import (
     alerts_name,
     book_state_name,
 )
-from procs.mon.orders import OrderTracker
-from procs.mon.shmview import InstanceView
+from procs.monitor.orders import OrderTracker
+from procs.monitor.shmview import InstanceView
 from shm.counters import summary_us
 
 from .roster import StrategyRoster

@@ -13,12 +13,12 @@ from .config import load_section
 
 
 def symbols(config: str | Path | None) -> list[str]:
-    from procs.mdfeed.config import MarketDataConfig
+    from procs.market_data.config import MarketDataConfig
 
     return list(load_section(config, "market_data", MarketDataConfig).symbols)
 
 
 def depth(config: str | Path | None) -> int:
-    from procs.mdfeed.config import MarketDataConfig
+    from procs.market_data.config import MarketDataConfig
 
     return load_section(config, "market_data", MarketDataConfig).depth

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from procs.affinity.apply import apply_layout, apply_placement, parse_pids
-from procs.affinity.layout import Placement, Proposal
-from procs.affinity.topology import read_permissions
+from procs.tools.affinity.apply import apply_layout, apply_placement, parse_pids
+from procs.tools.affinity.layout import Placement, Proposal
+from procs.tools.affinity.topology import read_permissions
 
 from ..conftest import ROOT, spawn
 

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from procs.affinity.layout import HOT_PATH, PROCESSES, propose, validate
-from procs.affinity.topology import Permissions, read_topology
+from procs.tools.affinity.layout import HOT_PATH, PROCESSES, propose, validate
+from procs.tools.affinity.topology import Permissions, read_topology
 
 from .fakesys import make_tree
 

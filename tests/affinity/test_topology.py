@@ -8,7 +8,7 @@ import resource
 import psutil
 import pytest
 
-from procs.affinity.topology import (
+from procs.tools.affinity.topology import (
     Permissions,
     format_cpulist,
     parse_cpulist,

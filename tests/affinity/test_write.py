@@ -7,9 +7,9 @@ import tomllib
 import msgspec
 import pytest
 
-from procs.affinity.layout import propose
-from procs.affinity.topology import Permissions, read_topology
-from procs.affinity.write import SECTION_TYPES, section_fields, to_toml
+from procs.tools.affinity.layout import propose
+from procs.tools.affinity.topology import Permissions, read_topology
+from procs.tools.affinity.write import SECTION_TYPES, section_fields, to_toml
 
 from .fakesys import make_tree
 
@@ -64,7 +64,7 @@ def test_to_toml_when_decoded_by_the_real_section_type_then_accepted(tmp_path, s
 
 
 def test_note_unread_fields_when_section_lacks_cpu_or_idle_then_the_reason_says_so(tmp_path):
-    from procs.affinity.write import note_unread_fields
+    from procs.tools.affinity.write import note_unread_fields
 
     p = proposal(tmp_path, cores_per_socket=2)
     note_unread_fields(p, fields_of=lambda s: {"cpu"} if s == "market_data" else (set() if s == "sim" else None))

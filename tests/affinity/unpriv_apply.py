@@ -11,8 +11,8 @@ import resource
 import signal
 import time
 
-from procs.affinity.apply import apply_placement
-from procs.affinity.layout import Placement
+from procs.tools.affinity.apply import apply_placement
+from procs.tools.affinity.layout import Placement
 
 if os.geteuid() == 0:
     os.setgroups([])

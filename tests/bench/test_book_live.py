@@ -7,7 +7,7 @@ import subprocess
 import sys
 import uuid
 
-from procs.bench.book_live import _wait_publishing, run_live
+from procs.tools.bench.book_live import _wait_publishing, run_live
 
 
 def test_live_window_is_all_steady_state() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from procs.bench.e2e import join_wire, run
+from procs.tools.bench.e2e import join_wire, run
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from procs.bench.ipc import TRANSPORTS, floor_gap_us, run_transport
+from procs.tools.bench.ipc import TRANSPORTS, floor_gap_us, run_transport
 
 KEYS = {"transport", "p50_us", "p99_us", "p999_us", "msgs_per_s", "idle_cpu_pct"}
 

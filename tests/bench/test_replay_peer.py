@@ -1,7 +1,7 @@
 """The peer side of ``b25 bench replay`` without the peer venv: no network, no hftbacktest.
 
 The real run (venv creation from PyPI, conversion, backtest) takes minutes and needs PyPI, so it
-is run by hand (``python -m procs.bench.replay_peer``); these tests cover the command lines, the
+is run by hand (``python -m procs.tools.bench.replay_peer``); these tests cover the command lines, the
 parsing of the peer script's JSON, the error paths and the caching, with a stand-in for the peer
 venv's python that answers like ``_hbt_peer_script.py``.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from procs.bench import replay_peer as rp
+from procs.tools.bench import replay_peer as rp
 
 FAKE_PYTHON = """#!{exe}
 # Stands in for the peer venv's python running _hbt_peer_script.py: same argv, same JSON.

@@ -17,7 +17,7 @@ import numpy as np
 
 from procs.core import messages as M
 from procs.core.registry import EXEC, ORDERS_MANUAL, ORDERS_STRATEGY, RISK_STATE, build_registry
-from procs.exec.journal import read_journal
+from procs.execution.journal import read_journal
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]

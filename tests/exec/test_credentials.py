@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from procs.exec.config import ExecutionConfig
-from procs.exec.credentials import SIM_TEST_KEY, load_credentials
+from procs.execution.config import ExecutionConfig
+from procs.execution.credentials import SIM_TEST_KEY, load_credentials
 
 
 def test_credentials_when_env_set_then_env_wins(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
@@ -42,8 +42,8 @@ def test_credentials_when_none_then_simulator_key_only_on_loopback(monkeypatch: 
 
 
 def test_signing_when_ws_params_then_matches_the_simulators_check() -> None:
-    from procs.exec.transport import Credentials, ws_sign
-    from procs.sim.signing import ws_signature_ok
+    from procs.exchange_sim.trading.signing import ws_signature_ok
+    from procs.execution.transport import Credentials, ws_sign
 
     params = {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.001", "timestamp": "1"}
     ws_sign(Credentials("k", "s"), params)
@@ -60,7 +60,7 @@ def test_sign_when_any_secret_length_then_equals_hmac_sha256(secret: str) -> Non
     import hashlib
     import hmac
 
-    from procs.exec.transport import Credentials
+    from procs.execution.transport import Credentials
 
     c = Credentials("k", secret)
     for payload in ("", "symbol=BTCUSDT&timestamp=1700000000000", "a=b" * 200):

@@ -13,14 +13,14 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.instruments import load_exchange_info
-from procs.exec import orders as O
-from procs.exec.config import ExecutionConfig
-from procs.exec.engine import Engine, EventSink
-from procs.exec.journal import Journal, read_journal
-from procs.exec.limiter import RateLimiter
-from procs.exec.pretrade import RiskLimits
-from procs.exec.transport import FAILED, OK, REJECTED, UNKNOWN, Reply
-from procs.sim.config import DEFAULT_EXCHANGE_INFO
+from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
+from procs.execution import orders as O
+from procs.execution.config import ExecutionConfig
+from procs.execution.engine import Engine, EventSink
+from procs.execution.journal import Journal, read_journal
+from procs.execution.limiter import RateLimiter
+from procs.execution.pretrade import RiskLimits
+from procs.execution.transport import FAILED, OK, REJECTED, UNKNOWN, Reply
 
 INFO = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
 INSTR = load_exchange_info(INFO)
@@ -261,13 +261,13 @@ def test_sink_when_exec_ring_full_then_events_wait_in_order_and_none_is_lost() -
     (408, {"code": -1007}, UNKNOWN),
 ])
 def test_classify_when_answer_then_outcome(http: int, body: dict, outcome: int) -> None:
-    from procs.exec.transport import classify
+    from procs.execution.transport import classify
 
     assert classify(http, body)[0] == outcome
 
 
 def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archived(tmp_path: Path) -> None:
-    from procs.exec import recovery
+    from procs.execution import recovery
 
     def first() -> None:
         eng, prod, wire, c = make(tmp_path)

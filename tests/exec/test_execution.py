@@ -14,8 +14,8 @@ import pytest
 from procs.core import messages as M
 from procs.core.control import CancelAll, Shutdown, send_command
 from procs.core.registry import alerts_name
-from procs.exec.journal import REC_POSITION, read_journal
-from procs.mon.shmview import InstanceView
+from procs.execution.journal import REC_POSITION, read_journal
+from procs.monitor.shmview import InstanceView
 from tests.exec.rig import BTC, ETH, Rig, counters_of, rest_signed
 
 pytestmark = pytest.mark.proc

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from procs.core import messages as M
-from procs.exec.intake import Intake
+from procs.execution.intake import Intake
 from shm.ring import struct_for
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from procs.core import messages as M
-from procs.exec.journal import Journal, JournalRecord, read_journal
+from procs.execution.journal import Journal, JournalRecord, read_journal
 
 
 @pytest.mark.parametrize("policy", ["always", "batch", "never"])
@@ -98,7 +98,7 @@ def test_journal_when_process_killed_without_close_then_every_appended_record_su
     child = (
         "import os, signal, sys\n"
         "from procs.core import messages as M\n"
-        "from procs.exec.journal import Journal, JournalRecord\n"
+        "from procs.execution.journal import Journal, JournalRecord\n"
         f"j = Journal({str(p)!r}, 'never')\n"
         "for i in range(300):\n"
         "    j.append(JournalRecord(M.ORDER_SENT, cid=f'b25-1-{i}', qty=i))\n"

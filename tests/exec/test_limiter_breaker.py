@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from procs.exec import breaker as B
-from procs.exec.limiter import RateLimiter
+from procs.execution import breaker as B
+from procs.execution.limiter import RateLimiter
 
 LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
           {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 10},

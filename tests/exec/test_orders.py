@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from procs.core import messages as M
-from procs.exec import orders as O
-from procs.exec.orders import Order, OrderStore, transition
+from procs.execution import orders as O
+from procs.execution.orders import Order, OrderStore, transition
 
 
 @pytest.mark.parametrize(("cur", "new", "want"), [

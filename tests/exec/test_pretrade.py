@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from procs.core import messages as M
-from procs.exec.pretrade import OpenCounts, RiskLimits, check_submit, notional_e8
+from procs.execution.pretrade import OpenCounts, RiskLimits, check_submit, notional_e8
 
 SCALES = (2, 3)  # BTCUSDT: price 0.01, qty 0.001
 PX = 6_000_000  # 60000.00
@@ -118,7 +118,7 @@ def test_limits_when_built_from_a_riskstate_record_then_fields_map() -> None:
 
 def test_risk_source_when_block_rewritten_then_struct_read_equals_record(instance: str) -> None:
     from procs.core.registry import RISK_STATE, build_registry
-    from procs.exec.risksource import RiskSource
+    from procs.execution.risksource import RiskSource
 
     reg = build_registry()
     src = RiskSource(reg, instance, required=False)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from procs.exec import recovery
-from procs.exec.journal import REC_POSITION, Journal, JournalRecord, read_journal
+from procs.execution import recovery
+from procs.execution.journal import REC_POSITION, Journal, JournalRecord, read_journal
 from tests.exec.test_engine import make, run, submit
 
 OLD, NEW = 1_000, 2_000  # created_ns of two incarnations of orders.strategy

@@ -11,8 +11,8 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.registry import RISK_STATE, build_registry
-from procs.exec.pretrade import OpenCounts, RiskLimits, check_submit
-from procs.exec.risksource import ALERT_RISK_BACK, ALERT_RISK_LOST, RiskSource, risk_alert
+from procs.execution.pretrade import OpenCounts, RiskLimits, check_submit
+from procs.execution.risksource import ALERT_RISK_BACK, ALERT_RISK_LOST, RiskSource, risk_alert
 from shm import layout as L
 
 SCALES = (2, 3)

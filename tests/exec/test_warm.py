@@ -8,8 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from procs.exec.journal import REC_EPOCH, read_journal
-from procs.exec.transport import Credentials, WsApiTransport, plain
+from procs.execution.journal import REC_EPOCH, read_journal
+from procs.execution.transport import Credentials, WsApiTransport, plain
 
 
 class Socket:

@@ -13,8 +13,8 @@ from procs.book.rebuild import Rebuilder, recorded_instruments
 from procs.book.recordings import iter_frames
 from procs.core import messages as M
 from procs.core.registry import book_state_name, build_registry
-from procs.mdfeed.handler import FeedHandler
-from procs.mdfeed.publisher import Counter, Hist, Publisher, read_book_state
+from procs.market_data.handler import FeedHandler
+from procs.market_data.publisher import Counter, Hist, Publisher, read_book_state
 from shm.counters import Counters
 
 SYM = "BTCUSDT"

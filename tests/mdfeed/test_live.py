@@ -12,7 +12,7 @@ import pytest
 from procs.book.rebuild import Rebuilder
 from procs.book.recordings import iter_frames
 from procs.core.registry import book_state_name, build_registry
-from procs.mdfeed.publisher import read_book_state
+from procs.market_data.publisher import read_book_state
 from shm.counters import read_counters
 from shm.segment import open_raw
 from tests.procutil import start_proc, start_sim, stop, write_config

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from procs.mdfeed.publisher import Counter as MdCounter
-from procs.mon.collector import metric_name
-from procs.mon.ops import Counter as MonCounter
+from procs.market_data.publisher import Counter as MdCounter
+from procs.monitor.collector import metric_name
+from procs.monitor.ops import Counter as MonCounter
 
 OBS = Path(__file__).resolve().parents[2] / "scripts" / "observability"
 FIXED = {"b25_latency_seconds_bucket", "b25_latency_seconds_count", "b25_latency_seconds_sum",

@@ -11,10 +11,10 @@ import pytest
 from procs.core import messages as M
 from procs.core.registry import SIGNALS, build_registry
 from procs.core.status import ProcessStatus, State, StatusWriter
-from procs.mon.collector import histogram_buckets, metric_name
-from procs.mon.ops import BadRequest, CancelAllBody, KillSwitchBody, decode_body
-from procs.mon.orders import OrderTracker, Position
-from procs.mon.shmview import InstanceView, RingView, StateView, status_dict
+from procs.monitor.collector import histogram_buckets, metric_name
+from procs.monitor.ops import BadRequest, CancelAllBody, KillSwitchBody, decode_body
+from procs.monitor.orders import OrderTracker, Position
+from procs.monitor.shmview import InstanceView, RingView, StateView, status_dict
 from shm.counters import N_BUCKETS, bucket_of
 
 

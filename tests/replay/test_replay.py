@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from procs.replay.report import build_summary, deterministic_part, write_report
-from procs.replay.run import ReplayOptions, replay
+from procs.tools.replay.report import build_summary, deterministic_part, write_report
+from procs.tools.replay.run import ReplayOptions, replay
 from shm.segment import list_segments, list_semaphores
 from tests.conftest import spawn
 

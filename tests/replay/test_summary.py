@@ -5,8 +5,8 @@ from __future__ import annotations
 import msgspec
 
 from procs.core import messages as M
-from procs.exec.journal import JournalRecord
-from procs.replay.summary import journal_sha256, summarize
+from procs.execution.journal import JournalRecord
+from procs.tools.replay.summary import journal_sha256, summarize
 
 INSTRUMENTS = {"BTCUSDT": {"price_scale": 1, "qty_scale": 3, "contract_size": "1"}}
 

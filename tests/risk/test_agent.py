@@ -13,10 +13,10 @@ from procs.core import control as C
 from procs.core import messages as M
 from procs.core.instruments import Instrument
 from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
-from procs.riskeng import alerts as A
-from procs.riskeng import state as S
-from procs.riskeng.agent import RiskAgent
-from procs.riskeng.config import RiskConfig, SymbolLimits
+from procs.risk import alerts as A
+from procs.risk import state as S
+from procs.risk.agent import RiskAgent
+from procs.risk.config import RiskConfig, SymbolLimits
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment
@@ -163,7 +163,7 @@ def test_agent_when_kill_switch_then_risk_state_is_halted_before_cancel_all_is_s
             seen.append(int(rig.state()["trading_state"]))
         real(instance, proc, cmd, **kw)
 
-    monkeypatch.setattr("procs.riskeng.agent.C.send_command", send)
+    monkeypatch.setattr("procs.risk.agent.C.send_command", send)
     real(rig.instance, "risk", C.SetKillSwitch(on=True, operator="test"))
     rig.work_until(lambda: bool(seen))
     assert seen == [M.HALTED]
@@ -219,10 +219,10 @@ def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(
     # Execution then fills 0.002 more: the exchange says 0.006 before the fill is on the ring.
     # Seeding when the ring appeared counted that fill twice (0.008); the snapshot taken
     # while the ring did not exist counts it once.
-    from procs.riskeng.engine import ReconcileResult
+    from procs.risk.engine import ReconcileResult
 
     exchange = {"BTCUSDT": "0.004"}
-    monkeypatch.setattr("procs.riskeng.reconcile.Reconciler.check_once",
+    monkeypatch.setattr("procs.risk.reconcile.Reconciler.check_once",
                         lambda self: ReconcileResult(ok=True, positions=dict(exchange), entries={"BTCUSDT": "10000"}))
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)

@@ -12,11 +12,11 @@ from procs.core import control as C
 from procs.core import messages as M
 from procs.core.config import ConfigError, load_section
 from procs.core.instruments import Instrument
-from procs.riskeng import alerts as A
-from procs.riskeng import state as S
-from procs.riskeng.config import RiskConfig, SymbolLimits, SymbolOverrides
-from procs.riskeng.engine import ReconcileResult, RiskEngine
-from procs.riskeng.ledger import SEED
+from procs.risk import alerts as A
+from procs.risk import state as S
+from procs.risk.config import RiskConfig, SymbolLimits, SymbolOverrides
+from procs.risk.engine import ReconcileResult, RiskEngine
+from procs.risk.ledger import SEED
 
 BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
 ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")

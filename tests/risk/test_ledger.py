@@ -9,7 +9,7 @@ import pytest
 
 from procs.core.instruments import Instrument
 from procs.core.messages import BUY, SELL
-from procs.riskeng.ledger import MANUAL, Ledger, div_round
+from procs.risk.ledger import MANUAL, Ledger, div_round
 
 BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
 ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")

@@ -18,10 +18,10 @@ from procs.core import control as C
 from procs.core import messages as M
 from procs.core.registry import EXEC, RISK_STATE, alerts_name, build_registry
 from procs.core.status import read_status
-from procs.riskeng import alerts as A
-from procs.riskeng import state as S
-from procs.riskeng.reconcile import signed_query
-from procs.sim.trading_config import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from procs.exchange_sim.trading.config import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from procs.risk import alerts as A
+from procs.risk import state as S
+from procs.risk.reconcile import signed_query
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment

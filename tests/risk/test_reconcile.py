@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from procs.riskeng.reconcile import PositionRow, Reconciler, net_positions, sign, signed_query
+from procs.risk.reconcile import PositionRow, Reconciler, net_positions, sign, signed_query
 
 
 def test_sign_when_doc_vector_then_matches() -> None:

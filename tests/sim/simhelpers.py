@@ -13,8 +13,8 @@ import aiohttp
 import msgspec
 
 from procs.core.instruments import decimal_to_int
-from procs.sim.config import GeneratorConfig, SimConfig
-from procs.sim.server import SimServer
+from procs.exchange_sim.config import GeneratorConfig, SimConfig
+from procs.exchange_sim.server import SimServer
 
 
 def sim_config(**over: Any) -> SimConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from procs.core.config import ConfigError
-from procs.sim.config import SimConfig, load_sim_config
+from procs.exchange_sim.config import SimConfig, load_sim_config
 
 
 def test_load_when_no_file_then_defaults() -> None:

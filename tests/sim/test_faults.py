@@ -10,7 +10,7 @@ from collections.abc import Callable
 import aiohttp
 import uvloop
 
-from procs.sim.config import FaultSpec
+from procs.exchange_sim.config import FaultSpec
 from tests.sim.simhelpers import SyncClient, pump, recv_json, running_sim
 
 

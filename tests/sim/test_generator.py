@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from procs.core.instruments import load_exchange_info
-from procs.sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig
-from procs.sim.generator import Generator, GenEvent
-from procs.sim.market import Market
+from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig
+from procs.exchange_sim.market.generator import Generator, GenEvent
+from procs.exchange_sim.market.true_book import Market
 
 
 def _run(seed: int, n: int, **cfg: object) -> tuple[list[GenEvent], Market]:

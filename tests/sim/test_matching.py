@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from procs.core.instruments import load_exchange_info
-from procs.sim.matching import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED
-from procs.sim.signing import ApiError
-from procs.sim.trade_book import SettableMarket
-from procs.sim.trade_venue import Venue
-from procs.sim.trading_config import AccountConfig, TradingConfig
+from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
+from procs.exchange_sim.trading.matching import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED
+from procs.exchange_sim.trading.settable_market import SettableMarket
+from procs.exchange_sim.trading.signing import ApiError
+from procs.exchange_sim.trading.venue import Venue
 
 SYM = "BTCUSDT"
-INFO = "procs/sim/exchange_info_default.json"
+INFO = "procs/exchange_sim/exchange_info_default.json"
 
 
 def px(text: str) -> int:
@@ -372,9 +372,9 @@ def _run_generated(seed: int, steps: int) -> tuple[list[dict], Venue]:
     """Resting orders near the touch of the market side's seeded generator, for ``steps`` events."""
     from pathlib import Path
 
-    from procs.sim.config import GeneratorConfig
-    from procs.sim.generator import Generator
-    from procs.sim.market import Market
+    from procs.exchange_sim.config import GeneratorConfig
+    from procs.exchange_sim.market.generator import Generator
+    from procs.exchange_sim.market.true_book import Market
 
     root = Path(__file__).resolve().parents[2]
     clock = [1_700_000_000_000]
@@ -463,9 +463,9 @@ class _Placer:
 
 
 def _replay_once(path: Path, queue_model: str) -> list[dict]:
-    from procs.sim.config import SimConfig
-    from procs.sim.orderapi import build_trading
-    from procs.sim.server import SimServer
+    from procs.exchange_sim.config import SimConfig
+    from procs.exchange_sim.server import SimServer
+    from procs.exchange_sim.trading.orderapi import build_trading
 
     async def main() -> list[dict]:
         srv = SimServer(SimConfig(rest_port=0, ws_port=0, source="replay", replay=[str(path)], speed=0.0,

@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from procs.sim.orderapi import build_trading
-from procs.sim.signing import parse_params, rest_signature_ok, sign
-from procs.sim.trade_book import SettableMarket
-from procs.sim.trading_config import AccountConfig, TradingConfig
+from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
+from procs.exchange_sim.trading.orderapi import build_trading
+from procs.exchange_sim.trading.settable_market import SettableMarket
+from procs.exchange_sim.trading.signing import parse_params, rest_signature_ok, sign
 from tests.sim.tradehelpers import KEY, SECRET, SYM, Session, seeded_market
 
 

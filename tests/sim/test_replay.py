@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 import uvloop
 
-from procs.sim.config import SimConfig
-from procs.sim.server import SimServer
+from procs.exchange_sim.config import SimConfig
+from procs.exchange_sim.server import SimServer
 from tests.sim.simhelpers import SyncClient
 
 BTC_0718 = "hftbacktest-binance/usdm/btcusdt_20240718.gz"

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import uvloop
 
 from procs.core.instruments import SIM_SESSION_FIELD
-from procs.sim.server import SimServer
+from procs.exchange_sim.server import SimServer
 from tests.sim.simhelpers import SyncClient, book_from_depth, pump, running_sim, sim_config
 
 

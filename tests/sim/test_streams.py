@@ -10,7 +10,7 @@ import picows
 import pytest
 import uvloop
 
-from procs.sim.wsserver import parse_market_path
+from procs.exchange_sim.wsserver import parse_market_path
 from tests.sim.simhelpers import book_from_depth, recv_json, running_sim
 
 

@@ -1,4 +1,4 @@
-"""The simulator's latency trace (procs.sim.trace): depth frames written and orders received,
+"""The simulator's latency trace (procs.exchange_sim.trace): depth frames written and orders received,
 stamped with the monotonic clock only while the trace is on."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 import aiohttp
 import uvloop
 
-from procs.sim.orderapi import build_trading
-from procs.sim.server import SimServer
-from procs.sim.signing import sign, ws_payload
-from procs.sim.trading_config import TradingConfig
+from procs.exchange_sim.server import SimServer
+from procs.exchange_sim.trading.config import TradingConfig
+from procs.exchange_sim.trading.orderapi import build_trading
+from procs.exchange_sim.trading.signing import sign, ws_payload
 from tests.sim.simhelpers import sim_config
 from tests.sim.tradehelpers import KEY, SECRET
 
@@ -107,7 +107,7 @@ def test_trace_when_enabled_by_post_then_records_from_then_on() -> None:
 
 
 def test_trace_when_capacity_reached_then_oldest_dropped_and_seen_counts_all() -> None:
-    from procs.sim.trace import Trace
+    from procs.exchange_sim.trace import Trace
 
     class Hub:
         trace = None

@@ -7,9 +7,9 @@ import json
 import time
 from typing import Any
 
-from procs.sim.orderapi import build_trading
-from procs.sim.signing import sign, ws_payload
-from procs.sim.trading_config import TradingConfig
+from procs.exchange_sim.trading.config import TradingConfig
+from procs.exchange_sim.trading.orderapi import build_trading
+from procs.exchange_sim.trading.signing import sign, ws_payload
 from tests.sim.tradehelpers import KEY, SECRET, SYM, Session, seeded_market
 
 

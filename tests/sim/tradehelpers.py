@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from procs.core.instruments import load_exchange_info
-from procs.sim.trade_book import SettableMarket
+from procs.exchange_sim.trading.settable_market import SettableMarket
 
 ROOT = Path(__file__).resolve().parents[2]
 SYM = "BTCUSDT"
@@ -29,7 +29,7 @@ class Session:
 
 def seeded_market() -> SettableMarket:
     """BTCUSDT with five 1-lot levels a side around 60000.00."""
-    market = SettableMarket(load_exchange_info(ROOT / "procs/sim/exchange_info_default.json"))
+    market = SettableMarket(load_exchange_info(ROOT / "procs/exchange_sim/exchange_info_default.json"))
     for i in range(5):
         market.set_level(SYM, True, 5999900 - i * 100, 1000)
         market.set_level(SYM, False, 6000100 + i * 100, 1000)

@@ -12,14 +12,14 @@ from procs.core import messages as M
 from procs.core.config import convert
 from procs.core.instruments import load_exchange_info
 from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY, SIGNALS, build_registry
-from procs.strat.clock import ManualClock
-from procs.strat.config import StrategyEngineConfig
-from procs.strat.engine import Counter, Engine, Hist
+from procs.strategy.clock import ManualClock
+from procs.strategy.config import StrategyEngineConfig
+from procs.strategy.engine import Counter, Engine, Hist
 from shm.counters import Counters, read_counters
 from shm.inspect import clean
 
 ROOT = Path(__file__).resolve().parents[2]
-EXCHANGE_INFO = ROOT / "procs" / "sim" / "exchange_info_default.json"
+EXCHANGE_INFO = ROOT / "procs" / "exchange_sim" / "exchange_info_default.json"
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 DEPTH = 20
 BTC, ETH = 0, 1

@@ -10,11 +10,11 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.config import ConfigError
-from procs.strat import ERR_HELD
+from procs.strategy import ERR_HELD
 from tests.strategy.harness import BTC, Harness, engine_config
 
 QUOTER = """
-from procs.strat import BUY, Strategy, StrategyConfig
+from procs.strategy import BUY, Strategy, StrategyConfig
 
 RESULTS = []
 

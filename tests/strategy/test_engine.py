@@ -7,14 +7,14 @@ import time
 import pytest
 
 from procs.core import messages as M
-from procs.strat.config import strategy_number
-from procs.strat.state import Position
+from procs.strategy.config import strategy_number
+from procs.strategy.state import Position
 from tests.strategy.harness import BTC, ETH, Harness
 
 ECHO = "strategies.echo:Echo"
 
 RAISER = """
-from procs.strat import BUY, Strategy, StrategyConfig
+from procs.strategy import BUY, Strategy, StrategyConfig
 
 class RaiserConfig(StrategyConfig):
     fail_after: int = 1
@@ -32,7 +32,7 @@ class Raiser(Strategy):
 """
 
 TIMED = """
-from procs.strat import BUY, Strategy, StrategyConfig
+from procs.strategy import BUY, Strategy, StrategyConfig
 
 class TimedConfig(StrategyConfig):
     period_ms: int = 100
@@ -218,7 +218,7 @@ def test_submit_when_orders_ring_is_full_then_returns_code_and_counts(instance):
 
 
 TRADES = """
-from procs.strat import Strategy, StrategyConfig
+from procs.strategy import Strategy, StrategyConfig
 
 class TapeConfig(StrategyConfig):
     pass
@@ -291,7 +291,7 @@ def test_open_when_the_venue_session_changed_then_positions_start_flat_and_the_f
 
 
 def test_open_when_state_set_aside_again_and_again_then_only_the_newest_archives_stay(instance, tmp_path):
-    from procs.strat.engine import KEEP_STATE_ARCHIVES
+    from procs.strategy.engine import KEEP_STATE_ARCHIVES
 
     state = tmp_path / "state.json"
     for k in range(KEEP_STATE_ARCHIVES + 2):  # older archives, as earlier sessions left them

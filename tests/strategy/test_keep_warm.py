@@ -8,14 +8,14 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.config import ConfigError
-from procs.strategy import make_engine_idle
+from procs.strategy.__main__ import make_engine_idle
 from shm.counters import read_counters
 from shm.idle import BackoffIdle, Waiter
 from shm.segment import list_fifos, list_segments, list_semaphores
 from tests.strategy.harness import BTC, ETH, Harness, engine_config
 
 RECORDER = """
-from procs.strat import BUY, Strategy, StrategyConfig
+from procs.strategy import BUY, Strategy, StrategyConfig
 
 CALLS = []
 

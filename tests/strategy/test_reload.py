@@ -8,7 +8,7 @@ from procs.core import messages as M
 from tests.strategy.harness import BTC, Harness, engine_config
 
 BOT = """
-from procs.strat import BUY, Strategy, StrategyConfig
+from procs.strategy import BUY, Strategy, StrategyConfig
 
 class BotConfig(StrategyConfig):
     offset: int = 100

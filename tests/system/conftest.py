@@ -1,4 +1,4 @@
-"""System tests: every real process on exchange_sim, started through ``procs.stack.Stack``.
+"""System tests: every real process on exchange_sim, started through ``procs.tools.stack.Stack``.
 
 Helpers: ``make_stack`` (a started Stack on the test's shm instance, stopped at teardown),
 ``plugins`` (writes strategy modules into a directory the stack puts on PYTHONPATH),
@@ -20,7 +20,7 @@ import pytest
 from procs.core import messages as M
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import EXEC, ORDERS_MANUAL, build_registry
-from procs.stack import Stack
+from procs.tools.stack import Stack
 
 NO_STRATEGIES: dict[str, Any] = {"strategy": {"strategies": [], "state_save_interval_s": 0.2}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from procs.stack import ORDER
+from procs.tools.stack import ORDER
 from tests.system.conftest import NO_STRATEGIES
 
 pytestmark = pytest.mark.proc

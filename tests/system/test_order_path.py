@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from procs.core.registry import SIGNALS, build_registry
-from procs.strat.config import strategy_number
+from procs.strategy.config import strategy_number
 from tests.system.conftest import NO_STRATEGIES, instruments
 
 pytestmark = pytest.mark.proc
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.proc
 # Buys at market until it holds ``target``; publishes VERSION as its signal value, so a test
 # sees which code version runs and, in the signal's position field, the engine's position.
 TAKER = """
-from procs.strat import BUY, Strategy, StrategyConfig
+from procs.strategy import BUY, Strategy, StrategyConfig
 
 VERSION = {version}
 
@@ -44,7 +44,7 @@ class Taker(Strategy):
 """
 
 RAISER = """
-from procs.strat import Strategy, StrategyConfig
+from procs.strategy import Strategy, StrategyConfig
 
 
 class RaiserConfig(StrategyConfig):

@@ -9,7 +9,7 @@ import pytest
 
 from procs.core import control as C
 from procs.core import messages as M
-from procs.riskeng import state as S
+from procs.risk import state as S
 from tests.system.conftest import NO_STRATEGIES, ExecEvents, ManualOrders, instruments, wait_mark
 
 pytestmark = pytest.mark.proc

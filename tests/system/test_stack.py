@@ -1,4 +1,4 @@
-"""procs.stack itself: the generated config, a process that fails to come up, an owner stopped by
+"""procs.tools.stack itself: the generated config, a process that fails to come up, an owner stopped by
 a signal."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from procs.stack import ROOT, Stack, StackError, dumps_toml, merge
+from procs.tools.stack import ROOT, Stack, StackError, dumps_toml, merge
 from shm.segment import list_segments, list_semaphores, pid_alive
 
 pytestmark = pytest.mark.proc
@@ -43,7 +43,7 @@ def test_start_when_a_process_fails_then_error_names_it_with_its_log_and_nothing
 
 OWNER = """
 import json, sys, time
-from procs.stack import Stack
+from procs.tools.stack import Stack
 with Stack(sys.argv[1], instance=sys.argv[2], overrides={"strategy": {"strategies": []}}) as s:
     print(json.dumps({p: s.pid(p) for p in s.procs}), flush=True)
     time.sleep(120)

@@ -29,7 +29,7 @@ T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z: fixed wall-clock stamps 
 
 
 def instruments() -> dict[str, Instrument]:
-    return load_exchange_info(ROOT / "procs" / "sim" / "exchange_info_default.json")
+    return load_exchange_info(ROOT / "procs" / "exchange_sim" / "exchange_info_default.json")
 
 
 class Counter(IntEnum):

@@ -1,0 +1,297 @@
+"""Replay: re-serve a recording (any format ``procs.book.recordings`` reads) as the live market.
+
+The recording's frames go out verbatim to subscribers of their stream names, at the recorded
+pace times ``speed`` (``speed = 0``: as fast as the slowest subscriber reads). Every depth
+event is also applied to the true book, which is what ``GET /fapi/v1/depth`` answers from, so
+a snapshot always agrees with the stream (``lastUpdateId`` = the last applied ``u``). Depth
+variants the recording lacks are synthesized from the same events by the Feed, trades and
+marks reach the market listeners, and the market clock follows the recorded exchange time.
+
+The first snapshot of each symbol is loaded before anything is served: a client that asks for
+a snapshot early gets a newer one than the diffs it buffered, which the exchange's procedure
+handles (it drops diffs older than the snapshot). Recorded diffs older than the book are
+served but not applied. The frames are read into memory first (the recordings are a few MB).
+
+For the replay harness (``b25 replay``, procs/tools/replay) and only when configured: ``replay_limit``
+serves a prefix of the recording; ``clock_instance`` writes each frame's recorded receive time
+to the ``sim.clock`` block (procs/core/simclock.py) before the frame is served; ``lockstep``
+awaits ``barrier.wait(t)`` before every frame (and once after the last), which returns when the
+pipeline has consumed and answered everything so far (procs/tools/replay/lockstep.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import msgspec
+
+from procs.book.recordings import Frame, iter_frames
+from procs.core import log
+from procs.core.instruments import Instrument, instrument_for_scales
+from procs.exchange_sim.config import SimConfig
+from procs.exchange_sim.market.feed import Feed, Hub
+from procs.exchange_sim.market.gate import SourceGate
+from procs.exchange_sim.market.true_book import Market
+
+
+class _Envelope(msgspec.Struct):
+    stream: str
+    data: msgspec.Raw
+
+
+class _Depth(msgspec.Struct):
+    E: int = 0
+    T: int = 0
+    s: str = ""
+    U: int = 0
+    u: int = 0
+    pu: int = -1
+    b: list[tuple[str, str]] = []
+    a: list[tuple[str, str]] = []
+
+
+class _Trade(msgspec.Struct):
+    E: int = 0
+    T: int = 0
+    s: str = ""
+    p: str = "0"
+    q: str = "0"
+    m: bool = False
+    t: int = 0
+
+
+class _Mark(msgspec.Struct):
+    E: int = 0
+    s: str = ""
+    p: str = "0"
+
+
+class _Snapshot(msgspec.Struct):
+    lastUpdateId: int  # noqa: N815 (the exchange's field name)
+    bids: list[tuple[str, str]] = []
+    asks: list[tuple[str, str]] = []
+    E: int = 0
+
+
+_env = msgspec.json.Decoder(_Envelope)
+_depth = msgspec.json.Decoder(_Depth)
+_trade = msgspec.json.Decoder(_Trade)
+_mark = msgspec.json.Decoder(_Mark)
+_snap = msgspec.json.Decoder(_Snapshot)
+
+
+def _decimals(text: str) -> int:
+    dot = text.find(".")
+    return 0 if dot < 0 else len(text) - dot - 1
+
+
+def _snapshot_of(frame: Frame) -> _Snapshot:
+    raw = frame.raw
+    if raw.startswith(b'{"stream"'):  # b25 recorder's ``<sym>@depthSnapshot`` envelope
+        raw = bytes(_env.decode(raw).data)
+    return _snap.decode(raw)
+
+
+class Replay:
+    """Drives the market from recorded frames."""
+
+    def __init__(self, market: Market, feed: Feed, hub: Hub, config: SimConfig) -> None:
+        self.market, self.feed, self.hub, self.config = market, feed, hub, config
+        self.frames: list[Frame] = list(iter_frames(config.replay))
+        if config.replay_limit:
+            del self.frames[config.replay_limit:]
+        self.clock = None  # SimClockWriter when config.clock_instance is set (the server opens it)
+        self.barrier = None  # procs.tools.replay.lockstep.Barrier when config.lockstep (the server sets it)
+        self.user_streams = None  # the trading side's UserStreams (lockstep holds fills back with it)
+        self.counts: Counter[str] = Counter()
+        self.sent = 0
+        self.finished = False
+        self.gate = SourceGate()  # the server installs its own
+        self._first_snap: dict[str, int] = {}  # symbol -> index of the frame preloaded
+        self._fresh: set[str] = set()  # symbols whose next applied diff bridges a snapshot
+        self.symbols: list[str] = []
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Find symbols and streams, make instruments for symbols exchangeInfo lacks, preload
+        the first snapshot of each symbol."""
+        scales: dict[str, tuple[int, int]] = {}
+        sampled: Counter[str] = Counter()
+
+        def widen(sym: str, levels: list[tuple[str, str]]) -> None:
+            # the exchange writes every price with the symbol's full precision ("1.01000"), so
+            # the written decimals give the scale even where trailing digits are zero
+            ps, qs = scales.get(sym, (0, 0))
+            scales[sym] = (max([ps] + [_decimals(p) for p, _ in levels]), max([qs] + [_decimals(q) for _, q in levels]))
+
+        for i, fr in enumerate(self.frames):
+            if fr.snapshot_symbol is not None:
+                sym = fr.snapshot_symbol
+                if sym not in self._first_snap:
+                    self._first_snap[sym] = i
+                    snap = _snapshot_of(fr)
+                    widen(sym, snap.bids + snap.asks)
+                continue
+            try:
+                env = _env.decode(fr.raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+            self.feed.raw_streams.add(env.stream)
+            sym = env.stream.split("@", 1)[0].upper()
+            if "@depth" in env.stream and sampled[sym] < 50:  # enough to see every decimal place
+                sampled[sym] += 1
+                d = _depth.decode(env.data)
+                widen(sym, d.b + d.a)
+        self.symbols = sorted(scales)
+        for sym, (ps, qs) in scales.items():
+            ins = self.market.instruments.get(sym)
+            if ins is None or ins.price_scale < ps or ins.qty_scale < qs:
+                self.market.add_symbol(self._instrument(sym, ins, ps, qs))
+            elif sym not in self.market.books:
+                self.market.add_symbol(ins)
+        for sym, i in self._first_snap.items():
+            self._load_snapshot(sym, _snapshot_of(self.frames[i]))
+        # the market clock starts at the recording's first exchange time, not at wall time
+        for fr in self.frames[:100]:
+            if fr.snapshot_symbol is None and b'"E":' in fr.raw:
+                try:
+                    self.market.sim_time_ms = _depth.decode(_env.decode(fr.raw).data).E or None
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                if self.market.sim_time_ms:
+                    break
+        log.info("replay_loaded", files=list(self.config.replay), frames=len(self.frames),
+                 symbols=sorted(scales), streams=sorted(self.feed.raw_streams))
+
+    @staticmethod
+    def _instrument(sym: str, ins: Instrument | None, ps: int, qs: int) -> Instrument:
+        if ins is None:
+            return instrument_for_scales(sym, ps, qs)
+        return msgspec.structs.replace(ins, price_scale=max(ps, ins.price_scale), qty_scale=max(qs, ins.qty_scale))
+
+    def _load_snapshot(self, sym: str, snap: _Snapshot) -> None:
+        ins = self.market.instruments[sym]
+        bids = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in snap.bids]
+        asks = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in snap.asks]
+        self.market.load_snapshot(sym, bids, asks, snap.lastUpdateId)
+        self._fresh.add(sym)
+        self.counts["snapshots_loaded"] += 1
+
+    async def run(self) -> None:
+        if self.config.replay_wait_subscriber:
+            await self.hub.any_subscriber.wait()
+        speed = self.config.speed
+        t_wall0 = time.monotonic()
+        t_rec0 = self.frames[0].ts_recv_ns if self.frames else 0
+        since_yield = 0
+        clock, barrier = self.clock, self.barrier
+        for i, fr in enumerate(self.frames):
+            if not self.gate.running:
+                t_wall0 += await self.gate.wait()  # the recorded pace resumes, no burst
+            if barrier is not None:
+                # event i-1 answered at its own time, then the clock moves and the timers due by
+                # now fire (and are answered) before event i: the clock never moves under work
+                await barrier.wait(clock.now_ns)
+                clock.set(fr.ts_recv_ns, i)
+                await barrier.wait(fr.ts_recv_ns)
+            elif clock is not None:
+                clock.set(fr.ts_recv_ns, i)
+            if barrier is not None:
+                pass  # paced by the pipeline alone
+            elif speed > 0:
+                due = t_wall0 + (fr.ts_recv_ns - t_rec0) / 1e9 / speed
+                ahead = due - time.monotonic()
+                if ahead > 0.0005:
+                    await asyncio.sleep(ahead)
+                    since_yield = 0
+            else:
+                if self.hub.paused:
+                    await self.hub.wait_writable()
+            since_yield += 1
+            if since_yield >= 64:
+                since_yield = 0
+                await asyncio.sleep(0)  # let REST and control messages in even when flat out
+            streams = self.user_streams if barrier is not None else None
+            if barrier is not None:
+                # lockstep: what the frame did to our resting orders (fills from a market trade,
+                # on the user-data stream) is handled before its market data goes out: two
+                # sockets into two processes, one order every time (the exchange, too, often
+                # reports a fill before the public trade)
+                self.hub.hold = True
+                sent0 = streams.sent if streams is not None else 0
+            try:
+                self._serve(i, fr)
+            except (ValueError, KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # a frame the true book cannot take is counted and skipped, never fatal
+                self.counts["bad_frames"] += 1
+                log.once(f"replay_bad_frame:{type(exc).__name__}", "warn", "replay_bad_frame", index=i,
+                         reason=f"{type(exc).__name__}: {exc}")
+            finally:
+                self.hub.hold = False
+            if barrier is not None:
+                if streams is not None and streams.sent != sent0:
+                    await barrier.wait(fr.ts_recv_ns)
+                self.hub.release()
+        if barrier is not None and self.frames:
+            await barrier.wait(self.frames[-1].ts_recv_ns)  # the last event answered too
+        self.finished = True
+        log.info("replay_finished", frames=len(self.frames), sent=self.sent, **dict(self.counts))
+
+    def _serve(self, i: int, fr: Frame) -> None:
+        self.sent += 1
+        if fr.snapshot_symbol is not None:
+            sym = fr.snapshot_symbol
+            snap = _snapshot_of(fr)
+            book = self.market.books[sym]
+            if self._first_snap.get(sym) != i and snap.lastUpdateId > book.last_u:
+                # the recorder resynced after a gap: the true book jumps with it
+                self._load_snapshot(sym, snap)
+            return
+        try:
+            env = _env.decode(fr.raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.counts["undecodable"] += 1
+            return
+        stream, data = env.stream, bytes(env.data)
+        sym = stream.split("@", 1)[0].upper()
+        kind = stream[len(sym) + 1:]
+        market = self.market
+        if kind.startswith("depth"):
+            d = _depth.decode(data)
+            market.sim_time_ms = d.E or market.sim_time_ms
+            book = market.books[sym]
+            if d.u < book.last_u:
+                self.counts["depth_stale"] += 1  # older than the preloaded snapshot
+            else:
+                ins = market.instruments[sym]
+                bids = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in d.b]
+                asks = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in d.a]
+                if sym in self._fresh:
+                    self._fresh.discard(sym)
+                    if book.last_u and not d.U <= book.last_u <= d.u:
+                        self.counts["depth_breaks"] += 1  # no event bridges the snapshot
+                elif book.last_u and d.pu >= 0 and d.pu != book.last_u:
+                    self.counts["depth_breaks"] += 1  # the recording itself has a gap
+                market.apply_diff(sym, bids, asks, d.u)
+                self.counts["depth_applied"] += 1
+                self.feed.depth_event(sym, d.U, d.u, d.pu, bids, asks, d.E, d.T or d.E)
+        elif kind in ("trade", "aggTrade"):
+            t = _trade.decode(data)
+            market.sim_time_ms = t.E or market.sim_time_ms
+            ins = market.instruments[sym]
+            px, qty = ins.price_to_ticks(t.p), ins.qty_to_lots(t.q)
+            if kind == "trade" or sym + "@trade" not in self.feed.raw_streams:
+                market.trade(sym, px, qty, t.m, t.T or t.E)  # one listener call per trade
+            self.feed.trade(sym, t.t, px, qty, t.m, t.T or t.E)
+        elif kind.startswith("markPrice"):
+            m = _mark.decode(data)
+            # a mark price is not on the tick grid ("28147.27373413"): nearest tick
+            scaled = Decimal(m.p).scaleb(market.instruments[sym].price_scale)
+            market.set_mark(sym, int(scaled.to_integral_value(ROUND_HALF_EVEN)))
+        self.feed.raw(stream, sym, data)
+
+    def stats(self) -> dict:
+        return {"frames": len(self.frames), "sent": self.sent, "finished": self.finished, **dict(self.counts)}

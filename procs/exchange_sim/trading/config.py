@@ -1,0 +1,100 @@
+"""Config of the simulator's trading side: accounts, fees, limits, order log, fill model.
+
+Default test account (documented for the README; it exists only in the simulator):
+
+    api_key    = "b25-test-key"
+    api_secret = "b25-test-secret"
+    balance    = 100000 USDT, leverage 20
+
+TOML section ``[sim_trading]``::
+
+    [sim_trading]
+    maker_fee_bps = "2"
+    taker_fee_bps = "5"
+    order_log = "/tmp/b25-sim-orders.jsonl"
+    [[sim_trading.accounts]]
+    name = "alice"
+    api_key = "K"
+    api_secret = "S"
+    balances = { USDT = "5000" }
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+import msgspec
+
+from procs.core.config import Section
+
+DEFAULT_API_KEY = "b25-test-key"
+DEFAULT_API_SECRET = "b25-test-secret"
+
+
+class AccountConfig(Section):
+    """One simulated account (one API key pair, one cross-margin wallet)."""
+
+    name: str = "default"
+    api_key: str = DEFAULT_API_KEY
+    api_secret: str = DEFAULT_API_SECRET
+    balances: dict[str, str] = msgspec.field(default_factory=lambda: {"USDT": "100000"})
+    leverage: int = 20
+
+    def __post_init__(self) -> None:
+        if not self.api_key or not self.api_secret:
+            raise ValueError(f"api_key and api_secret must not be empty: account={self.name}")
+        if not 1 <= self.leverage <= 125:
+            raise ValueError(f"leverage must be 1..125: account={self.name} leverage={self.leverage}")
+        for asset, amount in self.balances.items():
+            _decimal(amount, f"balances.{asset}")
+
+
+class TradingConfig(Section):
+    """The trading side of exchange_sim (matching, order API, user-data streams)."""
+
+    accounts: list[AccountConfig] = msgspec.field(default_factory=lambda: [AccountConfig()])
+    # Binance USD-M VIP0 is 0.02% maker / 0.05% taker; decimal text so fees stay exact.
+    maker_fee_bps: str = "2"
+    taker_fee_bps: str = "5"
+    maint_margin_rate: str = "0.004"
+    # Rate limits as in exchangeInfo.rateLimits; weight is counted for the whole server
+    # (Binance counts it per IP, and a simulator has one client host).
+    weight_limit_1m: int = 2400
+    order_limit_10s: int = 300
+    order_limit_1m: int = 1200
+    # Clock of the timestamp/recvWindow rule: "wall" = time.time() (default: the rule is about
+    # the client's clock and network delay, and a replay's market clock is not the client's);
+    # "market" = market.now_ms() (deterministic tests, clients that follow /fapi/v1/time);
+    # "off" = no timing check.
+    timestamp_clock: Literal["market", "wall", "off"] = "wall"
+    listen_key_ttl_ms: int = 3_600_000
+    # Listen keys expire on the wall clock by default, so a fast replay does not expire a
+    # client's key between its (wall-clock) keepalives.
+    listen_key_clock: Literal["market", "wall"] = "wall"
+    order_log: str = ""  # append-only JSON lines; "" = in memory only
+    # Queue model for resting orders (see procs/exchange_sim/trading/matching.py): "conservative" shrinks the
+    # queue ahead only when the level shrinks below it; "prorata" also removes a pro-rata share
+    # of every non-trade decrease.
+    queue_model: Literal["conservative", "prorata"] = "conservative"
+    # True: liquidity taken by a simulated order is hidden from later simulated orders until
+    # the market itself removes that much from the level (see matching.py).
+    market_impact: bool = True
+    book_depth: int = 1000  # levels an aggressive order may walk
+
+    def __post_init__(self) -> None:
+        _decimal(self.maker_fee_bps, "maker_fee_bps")
+        _decimal(self.taker_fee_bps, "taker_fee_bps")
+        _decimal(self.maint_margin_rate, "maint_margin_rate")
+        if not self.accounts:
+            raise ValueError("at least one account is needed")
+
+
+def _decimal(text: str, field: str) -> Decimal:
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {field}={text!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"not a finite decimal: {field}={text!r}")
+    return d

@@ -1,0 +1,698 @@
+"""The execution engine: intents in, requests out, exchange answers and user-stream reports in,
+OrderEvents out (journaled first). Everything runs on one asyncio loop; nothing here blocks.
+
+Request path: ``on_intent`` runs the pre-trade check in line, gives the order its client order
+id (``b25-<epoch>-<n>``: the epoch is persisted in the journal and grows at every start, so ids
+never repeat across restarts), journals it (ORDER_SENT record, before the wire) and queues it;
+``_pump`` writes queued requests as the limiter and the connection allow. A retry always reuses
+the order's client order id; after an unknown outcome (timeout, dropped connection, 503
+"Unknown error", 408) the order is queried by ``origClientOrderId`` and only re-sent when the
+exchange says it does not exist (-2013).
+
+Recovery: ``rebuild`` replays the journal; ``reconcile`` compares with the exchange's open
+orders (adopting or cancelling unknown ones, querying the final status of orders that are gone)
+before the intake is opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from procs.core import log
+from procs.core import messages as M
+from procs.core.instruments import Instrument, decimal_to_int
+
+from . import breaker as B
+from . import orders as O
+from .config import ExecutionConfig
+from .counters import Counter, Hist
+from .journal import Journal, JournalRecord
+from .limiter import RateLimiter
+from .orders import Order, OrderStore
+from .pretrade import RiskLimits, check_submit
+from .transport import FAILED, OK, RATE_LIMITED, REJECTED, UNKNOWN, Reply, plain
+
+PLACE, CANCEL, QUERY = 1, 2, 3
+_SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
+_TIF = {M.GTC: "GTC", M.IOC: "IOC", M.FOK: "FOK", M.GTX: "GTX"}
+_TIF_OF = {v: k for k, v in _TIF.items()}
+MAX_ATTEMPTS = 5
+_WARM_CID = "b25-0-0"  # warm()'s scratch order: epoch 0 is never a run's (start_epoch counts from 1)
+RING_BATCH = 256
+
+
+class Req:
+    __slots__ = ("kind", "order", "t_wire", "done")
+
+    def __init__(self, kind: int, order: Order) -> None:
+        self.kind = kind
+        self.order = order
+        self.t_wire = 0
+        self.done = False
+
+
+class EventSink:
+    """Publishes OrderEvent tuples to the gating ``exec`` ring; a full ring makes events wait
+    (in order, counted), never drops them."""
+
+    def __init__(self, producer: Any, on_wait: Callable[[], None]) -> None:
+        self.p = producer
+        self.q: deque[tuple] = deque()
+        self.on_wait = on_wait
+        self._scheduled = False
+
+    def publish(self, vals: tuple) -> None:
+        if not self.q and self.p.try_publish(*vals):
+            return
+        self.q.append(vals)
+        self.on_wait()
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(0.001, self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        q = self.q
+        while q and self.p.try_publish(*q[0]):
+            q.popleft()
+        if q:
+            self._scheduled = True
+            asyncio.get_running_loop().call_later(0.001, self._flush)
+
+    def drain(self, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self.q and time.monotonic() < deadline:
+            if self.p.try_publish(*self.q[0]):
+                self.q.popleft()
+            else:
+                time.sleep(0.001)
+        return not self.q
+
+
+class Engine:
+    def __init__(self, cfg: ExecutionConfig, instruments: list[Instrument | None], journal: Journal,
+                 sink: EventSink, counters: Any, risk: Callable[[], RiskLimits], rest: Any, ws: Any | None,
+                 limiter: RateLimiter) -> None:
+        self.cfg = cfg
+        self.instruments = instruments
+        self.sym_id = {i.symbol: k for k, i in enumerate(instruments) if i is not None}
+        self.scales = [(i.price_scale, i.qty_scale) if i is not None else None for i in instruments]
+        self._plain = [i is not None and plain(i.symbol) for i in instruments]  # fits WsApiTransport.place
+        self._warm_sid = next((k for k, ok in enumerate(self._plain) if ok), -1)  # warm(): its scratch order
+        self.journal = journal
+        self.sink = sink
+        self.c = counters
+        self.risk = risk
+        self.rest = rest
+        self.ws = ws
+        self.limiter = limiter
+        self.breaker = B.Breaker(cfg.breaker_failures, cfg.breaker_cooldown_s, self._breaker_changed)
+        self.store = OrderStore()
+        self.queue: deque[tuple[int, Order]] = deque()
+        self.inflight: deque[Req] = deque()
+        self.timeout_ns = int(cfg.request_timeout_s * 1e9)
+        self.epoch = 0
+        self.n = 0
+        self.event_seq = 0
+        self.processed_seq = [-1, -1]  # per intent ring: highest sequence whose SUBMIT is journaled
+        self.ring_created = [0, 0]  # per intent ring: created_ns of the ring those sequences count in (0 unknown)
+        self.rate: deque[int] = deque()  # admission times (ns) in the last second
+        self.ready = False
+        self._pump_at = 0.0
+        self._pump_handle: asyncio.TimerHandle | None = None
+        self._pumping = False
+        self._catching: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self.work = 0
+        self.trace = cfg.trace_orders
+        # -- replay harness only (procs/tools/replay): the simulated clock and the lockstep gauges ----
+        self.sim_clock: Any = None
+        if cfg.clock_instance:
+            from procs.core.simclock import SimClock
+
+            self.sim_clock = SimClock(cfg.clock_instance)
+            # every entry point leaves the PENDING gauge right when it returns
+            self.on_intent = self._gauged(self.on_intent, False)  # type: ignore[method-assign]
+            self._reply = self._gauged(self._reply, False)  # type: ignore[method-assign]
+            self.on_stream_event = self._gauged(self.on_stream_event, True)  # type: ignore[method-assign]
+
+    def _gauged(self, fn: Callable, user_event: bool) -> Callable:
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            finally:
+                self.set_pending_gauge()
+                if user_event:
+                    self.c.inc(Counter.USER_EVENTS)  # last: the barrier reads it before PENDING
+        return call
+
+    def set_pending_gauge(self) -> None:
+        self.c.set(Counter.PENDING, self.pending() + len(self.sink.q) + len(self._tasks))
+
+    # -- events -------------------------------------------------------------------------------
+    def _emit(self, kind: int, o: Order, *, reason: int = 0, last_px: int = 0, last_qty: int = 0,
+              fee_e8: int = 0, trade_id: int = 0, ts_event: int = 0, flags: int = 0, ring: int = -1,
+              ring_seq: int = -1, journal: bool = True, publish: bool = True) -> None:
+        if o.reduce_only:
+            flags |= M.FLAG_REDUCE_ONLY
+        seq = 0
+        if publish:
+            self.event_seq += 1
+            seq = self.event_seq
+        if journal:
+            self.journal.append(JournalRecord(
+                kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                o.reduce_only, o.client_tag, o.order_id, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id,
+                ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq))
+            self.c.inc(Counter.JOURNAL_RECORDS)
+        if publish:
+            self.sink.publish((
+                self.event_seq, kind, o.strategy_id, o.symbol_id, o.side, o.order_type, o.client_tag, o.order_id,
+                o.price, o.qty, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id, ts_event,
+                time.monotonic_ns(), o.ts_intent, o.ts_md_recv, o.ts_sent, o.intent_id, o.source, flags,
+                o.cid.encode()))
+
+    def _set(self, o: Order, status: int, *, reason: int = 0, ts_event: int = 0, flags: int = 0) -> int:
+        """Apply a non-fill status report through the state machine; emits the event if applied."""
+        if o.status == O.PENDING and status not in (O.PENDING, O.NEW, O.REJECTED):
+            self._set(o, O.NEW, ts_event=ts_event, flags=flags)  # it was accepted on the way
+        t = self.store.set_status(o, status)
+        if self.trace:
+            log.info("order_trace", what="status", cid=o.cid, status=O.STATUS_NAMES[status], result=t,
+                     cancel_wanted=o.cancel_wanted)
+        if t == O.APPLIED:
+            if status in (O.PARTIALLY_FILLED, O.FILLED):
+                return t  # fill events come with their trade (``_fill``)
+            self._emit(O.EVENT_OF[status], o, reason=reason, ts_event=ts_event, flags=flags)
+            self.c.inc({O.NEW: Counter.ACCEPTED, O.CANCELED: Counter.CANCELED, O.EXPIRED: Counter.EXPIRED,
+                        O.REJECTED: Counter.REJECTED}[status])
+            if status == O.NEW and o.cancel_wanted:
+                self.request_cancel(o)
+        elif t == O.ILLEGAL:
+            self.c.inc(Counter.ILLEGAL_TRANSITIONS)
+            log.warn("illegal_transition", cid=o.cid, status=O.STATUS_NAMES[o.status], report=O.STATUS_NAMES[status])
+        elif t == O.STALE:
+            self.c.inc(Counter.STALE_REPORTS)
+        return t
+
+    def _fill(self, o: Order, trade_id: int, last_qty: int, last_px: int, cum: int, fee_e8: int, maker: bool,
+              ts_event: int, flags: int = 0) -> None:
+        if trade_id in o.trade_ids:
+            self.c.inc(Counter.DUPLICATE_FILLS)
+            return
+        o.trade_ids.add(trade_id)
+        if o.status == O.PENDING:
+            self._set(o, O.NEW, ts_event=ts_event, flags=flags)
+        was_open = o.is_open
+        self.store.set_cum(o, max(cum, o.cum_qty + last_qty))
+        status = O.FILLED if o.cum_qty >= o.qty else O.PARTIALLY_FILLED
+        if was_open:
+            self.store.set_status(o, status)
+        else:  # a real trade on an order we had closed: the fact is published, the status is kept
+            self.c.inc(Counter.ILLEGAL_TRANSITIONS)
+            log.warn("fill_on_closed_order", cid=o.cid, status=O.STATUS_NAMES[o.status], trade_id=trade_id)
+        self.c.inc(Counter.FILLS)
+        self._emit(M.ORDER_FILLED if status == O.FILLED else M.ORDER_PARTIALLY_FILLED, o, last_px=last_px,
+                   last_qty=last_qty, fee_e8=fee_e8, trade_id=trade_id, ts_event=ts_event,
+                   flags=flags | (M.FLAG_MAKER if maker else 0))
+
+    # -- intents ------------------------------------------------------------------------------
+    def on_intent(self, ring: int, seq: int, row: tuple, t_read: int) -> None:
+        """One OrderIntent record (as a tuple in dtype order) read at ``t_read``."""
+        self.c.inc(Counter.INTENTS)
+        self.work += 1
+        (intent_id, kind, source, strategy_id, symbol_id, side, order_type, tif, price, qty, reduce_only,
+         client_tag, ts_md_recv, _md_seq, ts_intent, _flags) = row
+        if kind == M.SUBMIT_ORDER:
+            if seq <= self.processed_seq[ring]:
+                self.c.inc(Counter.DUPLICATE_INTENTS)  # journaled before a crash, re-read: done already
+                return
+            self.processed_seq[ring] = seq
+            self._submit(ring, seq, t_read, intent_id, source, strategy_id, symbol_id, side, order_type, tif, price,
+                         qty, reduce_only, client_tag, ts_md_recv, ts_intent)
+        elif kind == M.CANCEL_ORDER:
+            o = self.store.find_tag(strategy_id, client_tag)
+            if o is None or not o.is_open:
+                tmp = Order("", strategy_id, symbol_id, side, order_type, tif, price, qty, client_tag=client_tag,
+                            intent_id=intent_id, source=source, ts_intent=ts_intent, ts_md_recv=ts_md_recv)
+                self.c.inc(Counter.DENIED)
+                self._emit(M.ORDER_DENIED, tmp, reason=M.DENY_UNKNOWN_ORDER)
+                return
+            self.request_cancel(o)
+        elif kind == M.CANCEL_ALL:
+            self.cancel_all(strategy_id if source == M.SOURCE_STRATEGY else None,
+                            symbol_id if symbol_id >= 0 else None)
+        else:
+            log.once(f"bad_intent_kind:{kind}", "warn", "bad_intent", kind=kind, ring=ring, seq=seq)
+
+    def _submit(self, ring: int, seq: int, t_read: int, intent_id: int, source: int, strategy_id: int,
+                symbol_id: int, side: int, order_type: int, tif: int, price: int, qty: int, reduce_only: int,
+                client_tag: int, ts_md_recv: int, ts_intent: int) -> None:
+        now = time.monotonic_ns() if self.sim_clock is None else self.sim_clock.now_ns()
+        rate = self.rate
+        while rate and now - rate[0] >= 1_000_000_000:
+            rate.popleft()
+        scales = self.scales[symbol_id] if 0 <= symbol_id < len(self.scales) else None
+        reason = check_submit(symbol_id, side, order_type, price, qty, reduce_only, self.risk(),
+                              self.store.counts, len(rate), scales)
+        if reason == 0 and order_type == M.LIMIT and tif not in _TIF:
+            reason = M.DENY_BAD_INTENT
+        if reason == 0 and not self.breaker.allow_new():
+            reason = M.DENY_BREAKER_OPEN
+        if reason:
+            o = Order("", strategy_id, symbol_id, side, order_type, tif, price, qty, reduce_only, client_tag,
+                      intent_id, source, ts_intent, ts_md_recv)
+            self.c.inc(Counter.DENIED)
+            self._emit(M.ORDER_DENIED, o, reason=reason, ring=ring, ring_seq=seq)
+            return
+        self.n += 1
+        o = Order(f"b25-{self.epoch}-{self.n}", strategy_id, symbol_id, side, order_type, tif, price, qty,
+                  reduce_only, client_tag, intent_id, source, ts_intent, ts_md_recv)
+        o.t_read = t_read
+        self.store.add(o)
+        rate.append(now)
+        # the id is on disk before the request is on the wire: a crash can never orphan it
+        self._emit(M.ORDER_SENT, o, ring=ring, ring_seq=seq, publish=False)
+        if self.trace:
+            log.info("order_trace", what="submit", cid=o.cid, trading_state=self.risk().trading_state,
+                     intent_id=intent_id, source=source)
+        self._enqueue(PLACE, o)
+
+    def warm(self) -> int:
+        """The keep-warm tick (execution's ``keep_warm_ms``): run what an order intent runs up
+        to the socket write, on scratch data: the risk read and pre-trade check, an Order, its
+        journal frame (copied past the journal's last frame, never counted: ``Journal.warm``), the limiter's
+        check, and the order.cancel and order.place requests (``by_cid_frame``, ``place_frame``). Nothing is sent, journaled,
+        published or stored; no order or limiter budget changes.
+        Returns the request's size (0 without a WS transport or a tradable symbol)."""
+        sid = self._warm_sid
+        if sid < 0:
+            return 0
+        self.c.inc(Counter.KEEP_WARM)
+        inst = self.instruments[sid]
+        assert inst is not None
+        lim = self.risk()
+        price = lim.mark[sid] or 1
+        check_submit(sid, M.BUY, M.LIMIT, price, 1, 0, lim, self.store.counts, len(self.rate), self.scales[sid])
+        o = Order(_WARM_CID, 0, sid, M.BUY, M.LIMIT, M.GTC, price, 1, 0, 0, 0, M.SOURCE_STRATEGY, 0, 0)
+        self.journal.warm(JournalRecord(
+            M.ORDER_SENT, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+            o.reduce_only, o.client_tag, o.order_id, o.cum_qty, 0, 0, 0, 0, 0, 0, o.ts_intent, o.intent_id, o.source,
+            0, 0, 0, self.epoch, time.time_ns(), 0))
+        self.limiter.wait_ms(int(time.time() * 1000), 0, 1)
+        ws = self.ws
+        if ws is None:
+            return 0
+        ts = str(int(time.time() * 1000))
+        ws.by_cid_frame(0, "order.cancel", inst.symbol, o.cid, ts)  # the cancel that usually follows
+        return len(ws.place_frame(0, inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
+                                  inst.ticks_to_price(o.price), _TIF[o.tif], False, ts))
+
+    def request_cancel(self, o: Order) -> None:
+        if not o.is_open:
+            return
+        o.cancel_wanted = True
+        if self.trace:
+            log.info("order_trace", what="cancel_wanted", cid=o.cid, status=O.STATUS_NAMES[o.status],
+                     unknown=o.unknown, cancel_inflight=o.cancel_inflight)
+        if o.status == O.PENDING or o.unknown or o.cancel_inflight:
+            return  # sent once the exchange has acknowledged the order
+        o.cancel_inflight = True
+        self._enqueue(CANCEL, o)
+
+    def _withdraw(self, o: Order) -> None:
+        """An order whose cancel came before it was ever written: closed here, never sent (so no
+        order leaves after a CancelAll, or under HALTED, from the queue the limiter held back)."""
+        if self.store.set_status(o, O.CANCELED) == O.APPLIED:
+            self.c.inc(Counter.CANCELED)
+            self._emit(M.ORDER_CANCELED, o)
+            if self.trace:
+                log.info("order_trace", what="withdrawn", cid=o.cid)
+
+    def cancel_all(self, strategy_id: int | None = None, symbol_id: int | None = None) -> int:
+        n = 0
+        for o in list(self.store.open.values()):
+            if (strategy_id is None or o.strategy_id == strategy_id) and (symbol_id is None or o.symbol_id == symbol_id):
+                self.request_cancel(o)
+                n += 1
+        return n
+
+    # -- the wire -----------------------------------------------------------------------------
+    def _enqueue(self, kind: int, o: Order, front: bool = False) -> None:
+        if front:
+            self.queue.appendleft((kind, o))
+        else:
+            self.queue.append((kind, o))
+        if not self._pumping and self._pump_handle is None:
+            self._pump()
+
+    def _schedule_pump(self, delay_s: float) -> None:
+        if self._pump_handle is not None:
+            return
+        self._pump_handle = asyncio.get_running_loop().call_later(max(0.0, delay_s), self._pump_timer)
+
+    def _pump_timer(self) -> None:
+        self._pump_handle = None
+        self._pump()
+
+    def _pump(self) -> None:
+        self._pumping = True
+        try:
+            q = self.queue
+            while q:
+                kind, o = q[0]
+                weight, orders = (0, 1) if kind == PLACE else (1, 0)
+                wait = self.limiter.wait_ms(int(time.time() * 1000), weight, orders)
+                if wait > 0:
+                    self.c.inc(Counter.THROTTLED)
+                    self._schedule_pump(wait / 1000)
+                    return
+                q.popleft()
+                if kind == PLACE and o.attempts == 0 and o.cancel_wanted:
+                    self._withdraw(o)  # cancelled (e.g. CancelAll, kill switch) before it left
+                    continue
+                if not self._write(kind, o):
+                    q.appendleft((kind, o))
+                    self._schedule_pump(0.02)
+                    return
+                self.limiter.spend(int(time.time() * 1000), weight, orders)
+        finally:
+            self._pumping = False
+
+    def _transport(self) -> Any:
+        if self.cfg.transport == "ws" and self.ws is not None:
+            if self.ws.connected:
+                return self.ws
+            self.c.inc(Counter.REST_FALLBACK)
+        return self.rest
+
+    def _write(self, kind: int, o: Order) -> bool:
+        inst = self.instruments[o.symbol_id]
+        assert inst is not None
+        tr = self._transport()
+        req = Req(kind, o)
+        if tr is self.ws and self._plain[o.symbol_id] and plain(o.cid):
+            # the WS API's requests from one template (WsApiTransport.place/by_cid): same bytes
+            if kind == PLACE:
+                limit = o.order_type == M.LIMIT
+                t = tr.place(inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
+                             inst.ticks_to_price(o.price) if limit else None, _TIF[o.tif] if limit else "",
+                             bool(o.reduce_only), partial(self._reply, req))
+            else:
+                t = tr.by_cid("order.cancel" if kind == CANCEL else "order.status", inst.symbol, o.cid,
+                              partial(self._reply, req))
+            return self._written(req, t)
+        if kind == PLACE:
+            method = "order.place"
+            params = {"symbol": inst.symbol, "side": _SIDE[o.side], "quantity": inst.lots_to_qty(o.qty),
+                      "newClientOrderId": o.cid}
+            if o.order_type == M.LIMIT:
+                params["type"] = "LIMIT"
+                params["price"] = inst.ticks_to_price(o.price)
+                params["timeInForce"] = _TIF[o.tif]
+            else:
+                params["type"] = "MARKET"
+            if o.reduce_only:
+                params["reduceOnly"] = "true"
+        else:
+            method = "order.cancel" if kind == CANCEL else "order.status"
+            params = {"symbol": inst.symbol, "origClientOrderId": o.cid}
+        return self._written(req, tr.send(method, params, partial(self._reply, req)))
+
+    def _written(self, req: Req, t: int) -> bool:
+        """Book a request ``send`` wrote at ``t`` (0: not connected, nothing written)."""
+        if t == 0:
+            return False
+        kind, o = req.kind, req.order
+        req.t_wire = t
+        self.inflight.append(req)  # timeouts are swept from the housekeeping tick (no timer per request)
+        if kind == PLACE:
+            o.attempts += 1
+            o.ts_sent = t
+            if o.attempts == 1:
+                self.c.inc(Counter.ORDERS_SENT)
+                self.c.record(Hist.INTENT_TO_WIRE, t - o.t_read)
+                if o.ts_md_recv:  # 0 = not caused by a market-data event (timer, order event, manual)
+                    self.c.record(Hist.TICK_TO_WIRE, t - o.ts_md_recv)
+                self._emit(M.ORDER_SENT, o, journal=False)
+        elif kind == CANCEL:
+            self.c.inc(Counter.CANCELS_SENT)
+        else:
+            self.c.inc(Counter.QUERIES)
+        return True
+
+    def pending(self) -> int:
+        """Requests written and not answered yet, plus requests still queued."""
+        return sum(1 for r in self.inflight if not r.done) + len(self.queue)
+
+    def sweep_timeouts(self, now_ns: int | None = None) -> int:
+        """Answer every request older than ``request_timeout_s`` as UNKNOWN; returns how many.
+
+        ``inflight`` is in send order, so the scan stops at the first request still in time."""
+        now = time.monotonic_ns() if now_ns is None else now_ns
+        limit = self.timeout_ns
+        q = self.inflight
+        n = 0
+        while q and (q[0].done or now - q[0].t_wire >= limit):
+            req = q.popleft()
+            if not req.done:
+                n += 1
+                self.c.inc(Counter.TIMEOUTS)
+                self._reply(req, Reply(UNKNOWN, msg="timeout", ts_ack=now))
+        return n
+
+    def _reply(self, req: Req, r: Reply) -> None:
+        if req.done:
+            return  # answered after its timeout: the query that followed decides
+        req.done = True
+        o = req.order
+        if self.trace:
+            log.info("order_trace", what="reply", cid=o.cid, kind=req.kind, outcome=r.outcome, code=r.code,
+                     msg=r.msg, status=O.STATUS_NAMES[o.status])
+        if r.msg != "timeout":
+            self.c.record(Hist.WIRE_TO_ACK, r.ts_ack - req.t_wire)
+        now_ms = int(time.time() * 1000)
+        if r.rate_limits:
+            self.limiter.observe_rate_limits(now_ms, r.rate_limits)
+        elif r.headers:
+            self.limiter.observe_headers(now_ms, r.headers)
+        oc = r.outcome
+        if oc == RATE_LIMITED:
+            self.c.inc(Counter.RATE_LIMITED)
+            pause = self.limiter.on_429(now_ms, r.retry_after_s)
+            log.once(f"rate_limited:{int(pause * 1000)}", "warn", "rate_limited", code=r.code, pause_s=pause)
+            if req.kind == PLACE:
+                o.attempts -= 1
+            self.queue.appendleft((req.kind, o))  # the intent waits, it is never dropped
+            self._schedule_pump(pause)
+            return
+        if oc in (OK, REJECTED):
+            self.breaker.success()
+            self.limiter.on_success()
+        else:
+            self.c.inc(Counter.FAILURES)
+            self.breaker.failure()
+        if req.kind == PLACE:
+            self._place_reply(o, r)
+        elif req.kind == CANCEL:
+            self._cancel_reply(o, r)
+        else:
+            self._query_reply(o, r)
+
+    def _place_reply(self, o: Order, r: Reply) -> None:
+        oc = r.outcome
+        if oc == OK:
+            self._apply_order(o, r.data)
+        elif oc == REJECTED:
+            if r.code == -4116:  # duplicated client id: our earlier attempt did arrive
+                self._unknown(o)
+            else:
+                self._set(o, O.REJECTED, reason=r.code)
+        elif oc == FAILED:  # "Service Unavailable.": not acted on; the strategy decides again
+            self._set(o, O.REJECTED, reason=r.code or -1001)
+        else:
+            self._unknown(o)
+
+    def _unknown(self, o: Order) -> None:
+        self.c.inc(Counter.UNKNOWN_OUTCOMES)
+        o.unknown = True
+        self._enqueue(QUERY, o, front=True)
+
+    def _cancel_reply(self, o: Order, r: Reply) -> None:
+        o.cancel_inflight = False
+        oc = r.outcome
+        if oc == OK:
+            self._apply_order(o, r.data)
+        elif oc == REJECTED:
+            self._emit(M.ORDER_CANCEL_REJECTED, o, reason=r.code)
+            self._enqueue(QUERY, o)  # filled or gone meanwhile: learn its final status
+        elif oc == FAILED:
+            asyncio.get_running_loop().call_later(0.2, self.request_cancel, o)
+        else:
+            self._unknown(o)
+
+    def _query_reply(self, o: Order, r: Reply) -> None:
+        oc = r.outcome
+        if oc == OK:
+            was_unknown = o.unknown
+            o.unknown = False
+            self._apply_order(o, r.data)
+            if o.is_open and o.cancel_wanted and o.status != O.PENDING:
+                self.request_cancel(o)
+            elif was_unknown and o.status == O.PENDING:
+                pass
+        elif oc == REJECTED and r.code == -2013:
+            o.unknown = False
+            if o.status == O.PENDING:
+                if o.attempts >= MAX_ATTEMPTS:
+                    self._set(o, O.REJECTED, reason=-2013)
+                else:
+                    self.c.inc(Counter.RESENDS)  # never reached the exchange: same id again
+                    self._enqueue(PLACE, o, front=True)
+            elif o.is_open and o.cid not in self._catching:
+                # acknowledged, and now unknown to the exchange (a venue restart, an order purged):
+                # it works no more. Left open it counted against max_open_orders for ever, and
+                # every cancel of it went cancel -> rejected -> query -> here again
+                log.warn("order_vanished", cid=o.cid, status=O.STATUS_NAMES[o.status],
+                         action="fills caught up from userTrades, then closed as expired")
+                self.c.inc(Counter.VANISHED)
+                self._spawn(self._catch_up(o, O.EXPIRED, M.FLAG_VANISHED, need_trades=True))
+        else:
+            asyncio.get_running_loop().call_later(0.2, self._enqueue, QUERY, o)
+
+    def _apply_order(self, o: Order, data: Any, flags: int = 0) -> None:
+        """An exchange order object (ack, cancel answer, query, openOrders entry)."""
+        if not isinstance(data, dict):
+            return
+        inst = self.instruments[o.symbol_id]
+        assert inst is not None
+        oid = data.get("orderId")
+        if oid:
+            o.order_id = int(oid)
+        status = O.STATUS_OF.get(str(data.get("status", "")))
+        try:
+            cum = inst.qty_to_lots(str(data.get("executedQty", "0")))
+        except ValueError:
+            cum = o.cum_qty
+        if cum > o.cum_qty:
+            self._spawn(self._catch_up(o, status, flags))  # fills first (with their trade ids), then status
+            return
+        if status is None:
+            return
+        # a replay stamps the exchange's time here too: then an acknowledgement journals the same
+        # record whether the answer or the user-stream report (which has it) arrives first
+        ts = int(data.get("updateTime", 0) or 0) * 1_000_000 if self.sim_clock is not None else 0
+        if status in (O.PARTIALLY_FILLED, O.FILLED):
+            if o.status == O.PENDING:
+                self._set(o, O.NEW, flags=flags, ts_event=ts)
+            return
+        self._set(o, status, flags=flags, ts_event=ts)
+
+    async def _catch_up(self, o: Order, status: int | None, flags: int, need_trades: bool = False) -> None:
+        """Fills the stream has not (yet) delivered, from GET /fapi/v1/userTrades, then the status.
+        ``need_trades``: the status only once the trades were read (else the order is queried
+        again in a second)."""
+        if o.cid in self._catching:
+            return
+        self._catching.add(o.cid)
+        try:
+            inst = self.instruments[o.symbol_id]
+            assert inst is not None
+            r = await self.rest.call("GET", "/fapi/v1/userTrades", {"symbol": inst.symbol, "limit": "1000"})
+            if need_trades and not (r.outcome == OK and isinstance(r.data, list)):
+                asyncio.get_running_loop().call_later(1.0, self._enqueue, QUERY, o)
+                return
+            if r.outcome == OK and isinstance(r.data, list):
+                for t in sorted(r.data, key=lambda t: int(t.get("id", 0))):
+                    if int(t.get("orderId", -1)) != o.order_id:
+                        continue
+                    self._fill(o, int(t["id"]), inst.qty_to_lots(t["qty"]), inst.price_to_ticks(t["price"]), 0,
+                               decimal_to_int(str(t.get("commission", "0")), 8), bool(t.get("maker")),
+                               int(t.get("time", 0)) * 1_000_000, flags)
+            if need_trades and not o.is_open:
+                return  # the trades filled it: that was its end
+            if status is not None and status not in (O.PARTIALLY_FILLED, O.FILLED):
+                self._set(o, status, flags=flags)
+            elif status is not None and o.status == O.PENDING:
+                self._set(o, O.NEW, flags=flags)
+        finally:
+            self._catching.discard(o.cid)
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        if self.sim_clock is not None:
+            t.add_done_callback(lambda _t: self.set_pending_gauge())
+
+    # -- user-data stream -----------------------------------------------------------------------
+    def on_stream_event(self, ev: dict[str, Any], ts_recv: int) -> None:
+        if ev.get("e") != "ORDER_TRADE_UPDATE":
+            return
+        u = ev.get("o")
+        if not isinstance(u, dict):
+            return
+        o = self.store.by_cid.get(str(u.get("c", "")))
+        if o is None:
+            self.c.inc(Counter.UNKNOWN_REPORTS)
+            return
+        inst = self.instruments[o.symbol_id]
+        assert inst is not None
+        if u.get("i"):
+            o.order_id = int(u["i"])
+        ts_event = int(ev.get("E", 0)) * 1_000_000
+        x = u.get("x")
+        try:
+            if x == "TRADE":
+                self._fill(o, int(u.get("t", 0)), inst.qty_to_lots(u.get("l", "0")), inst.price_to_ticks(u.get("L", "0")),
+                           inst.qty_to_lots(u.get("z", "0")), decimal_to_int(str(u.get("n", "0")), 8),
+                           bool(u.get("m")), ts_event)
+                return
+        except ValueError as exc:
+            log.once(f"bad_fill:{o.cid}", "warn", "bad_fill_report", cid=o.cid, reason=str(exc))
+            return
+        status = O.STATUS_OF.get(str(u.get("X", "")))
+        if status is not None and status not in (O.PARTIALLY_FILLED, O.FILLED):
+            self._set(o, status, ts_event=ts_event)
+
+    def on_stream_connected(self, connects: int) -> None:
+        if connects > 1 and self.ready:
+            self.c.inc(Counter.STREAM_RECONNECTS)
+            for o in list(self.store.open.values()):  # events may have been missed while down
+                if o.status != O.PENDING and not o.unknown:
+                    self._enqueue(QUERY, o)
+
+    # -- breaker --------------------------------------------------------------------------------
+    def _breaker_changed(self, old: int, new: int, failures: int) -> None:
+        self.c.set(Counter.BREAKER_STATE, new)
+        if new == B.OPEN:
+            self.c.inc(Counter.BREAKER_OPENS)
+        log.warn("breaker_changed", old=B.STATE_NAMES[old], new=B.STATE_NAMES[new], failures=failures)
+
+    # -- recovery (procs.execution.recovery does the work) --------------------------------------------
+    def rebuild(self, records: list[JournalRecord]) -> None:
+        """Replay a journal and start a new epoch (see procs.execution.recovery)."""
+        from .recovery import rebuild, start_epoch
+
+        rebuild(self, records)
+        start_epoch(self)
+
+    async def reconcile(self) -> dict[str, int]:
+        from .recovery import reconcile
+
+        return await reconcile(self)
+
+    def prune(self, now_ns: int, keep_s: float = 600.0) -> int:
+        """Forget orders closed more than ``keep_s`` ago (late reports for them are then unknown)."""
+        return self.store.prune(now_ns - int(keep_s * 1e9))
+
+    async def close(self) -> None:
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
+        for t in list(self._tasks):
+            t.cancel()

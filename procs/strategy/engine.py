@@ -1,0 +1,847 @@
+"""The strategy engine: routes market data and order events to strategy plugins and writes
+their intents to ``orders.strategy``.
+
+One duty cycle (``do_work``): drain ``exec`` completely (a gating ring: execution must never
+wait on us), read up to ``max_md_per_cycle`` BookUpdates and Trades and hand each to the
+strategies subscribed to its symbol, fire due timers, and now and then do housekeeping.
+
+Error policy (one visible setting, STYLE.md example 10): an exception raised by a strategy is
+logged once per distinct error, counted, and that strategy is paused (its open orders are
+cancelled when ``cancel_on_pause``); the others run on. A reload resumes it.
+
+State (open orders, positions, P&L, client tags) is kept per strategy id in the engine, so a
+hot reload swaps the instance and keeps the state. A reload is all-or-nothing: every changed
+strategy is imported, validated and constructed first; any failure keeps the old versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+from procs.core import log
+from procs.core import messages as M
+from procs.core.config import ConfigError
+from procs.core.instruments import Instrument
+from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY, SIGNALS, build_registry
+from shm.counters import Counters
+from shm.idle import Waiter
+from shm.ring import Consumer
+
+from .api import (
+    ERR_BAD_INTENT,
+    ERR_HELD,
+    ERR_NOT_RUNNING,
+    ERR_RING_FULL,
+    ERR_SYMBOL,
+    ERR_UNKNOWN_ORDER,
+    BookView,
+    OrderEventView,
+    Strategy,
+    StrategyApi,
+    TradeView,
+)
+from .clock import MonotonicClock
+from .config import StrategyEngineConfig, StrategyEntry
+from .loader import Loader, LoadError, Plugin, decode_params
+from .state import CANCELING, Order, StrategyState
+from .warm import ScratchPath
+
+CONSUMER = "strategy"
+HOUSEKEEPING_NS = 100_000_000
+ATTACH_RETRY_NS = 1_000_000_000
+
+
+class Counter(IntEnum):
+    """strategy counters (labels are the lower-case names)."""
+
+    BOOKS_IN = 0
+    TRADES_IN = 1
+    EXEC_EVENTS_IN = 2
+    INTENTS_OUT = 3
+    INTENTS_DROPPED = 4  # orders.strategy full: execution is behind
+    BAD_INTENTS = 5
+    EXCEPTIONS = 6
+    PAUSED = 7  # gauge: strategies paused now
+    RELOADS = 8
+    RELOAD_FAILURES = 9
+    SIGNALS_OUT = 10
+    TIMERS_FIRED = 11
+    FILLS = 12  # fill reports applied to positions (a repeated report is not)
+    FOREIGN_EVENTS = 13  # exec events of strategies this process does not run
+    UNKNOWN_ORDER_EVENTS = 14
+    RUNNING = 15  # gauge: strategies running now
+    CONTROL_COMMANDS = 16
+    # replay harness lockstep gauges, kept only with [strategy] sim_clock (procs/tools/replay/lockstep.py);
+    # the *_DONE positions are written last in a duty cycle, after every intent it caused
+    CLOCK_SEEN = 17  # the simulated time the last duty cycle fired timers for
+    NEXT_TIMER = 18  # the earliest timer deadline (simulated ns)
+    BOOKS_DONE = 19  # md.book position handled
+    TRADES_DONE = 20  # md.trade position handled
+    EXEC_DONE = 21  # exec position handled
+    INTENTS_HELD = 22  # new orders held (ERR_HELD) after a denial for the system's state
+
+
+class Hist(IntEnum):
+    BOOK_TO_INTENT = 0  # BookUpdate.ts_pub -> intent written
+
+
+# the per-event path reads plain ints and bound functions (no enum or module attribute lookups)
+_BOOKS_IN = int(Counter.BOOKS_IN)
+_INTENTS_OUT = int(Counter.INTENTS_OUT)
+_BOOK_TO_INTENT = int(Hist.BOOK_TO_INTENT)
+_BUY, _SELL, _SUBMIT, _SOURCE = M.BUY, M.SELL, M.SUBMIT_ORDER, M.SOURCE_STRATEGY
+_DENIED = M.ORDER_DENIED
+KEEP_STATE_ARCHIVES = 10  # state files set aside for another venue session (Engine._archive_state)
+# denials for the whole system's state, not the order: the next order would be denied the same
+_HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN))
+_mono = time.monotonic_ns
+
+
+@dataclass
+class Slot:
+    """One running strategy instance with what it was built from."""
+
+    entry: StrategyEntry
+    plugin: Plugin
+    strategy: Strategy
+    api: StrategyApi
+    paused: bool = False
+    timers: dict[int, list[int]] = field(default_factory=dict)  # token -> [deadline_ns, interval_ns]
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+
+class Engine:
+    """Routes events to strategies, writes their intents, keeps their state; one per process."""
+
+    def __init__(self, cfg: StrategyEngineConfig, instance: str, symbols: list[str],
+                 instruments: dict[str, Instrument], depth: int, counters: Counters,
+                 read_config: Callable[[], StrategyEngineConfig] | None = None,
+                 clock: object | None = None, waiter: Waiter | None = None, venue_session: str = "") -> None:
+        self.cfg = cfg
+        # the simulator process whose account the positions are held at ("" a real venue, or
+        # unknown): saved positions from another session are not restored (_load_state)
+        self.venue_session = venue_session
+        self.instance = instance
+        self.symbols = list(symbols)
+        self.depth = depth
+        self.counters = counters
+        self.read_config = read_config
+        self.sim_clock = bool(cfg.sim_clock) and clock is None
+        if self.sim_clock:  # a replay: the recording's time (procs/core/simclock.py)
+            from procs.core.simclock import SimClock
+
+            clock = SimClock(instance)
+        self.clock = clock or MonotonicClock()
+        self.waiter = waiter
+        self.registry = build_registry(depth)
+        self.instruments: list[Instrument] = []
+        for s in self.symbols:
+            inst = instruments.get(s)
+            self.instruments.append(inst if inst is not None else Instrument(symbol=s, price_scale=8, qty_scale=8))
+        self._have_instrument = [s in instruments for s in self.symbols]
+        self.ticks = [i.tick_ticks for i in self.instruments]
+        self.steps = [i.step_lots for i in self.instruments]
+        self.units = [float(i.contract_size) * 10.0 ** -(i.price_scale + i.qty_scale) for i in self.instruments]
+        n = len(self.symbols)
+        self._bid = [0] * n
+        self._ask = [0] * n
+        self.loader = Loader()
+        self.slots: dict[str, Slot] = {}
+        self.states: dict[str, StrategyState] = {}  # by strategy id; kept after a strategy is removed
+        self.versions: list[dict] = []  # every applied config version
+        self._by_num: dict[int, StrategyState] = {}
+        self._slot_by_num: dict[int, Slot] = {}
+        self._book_routes: list[list[Slot]] = [[] for _ in range(n)]
+        self._trade_routes: list[list[Slot]] = [[] for _ in range(n)]
+        self._book_view = BookView(depth)
+        self._trade_view = TradeView()
+        self._event_view = OrderEventView()
+        # the market-data event being handled: copied into every intent it causes (trace)
+        self._c_recv = 0
+        self._c_seq = 0
+        self._c_pub = 0
+        self._next_timer = 1 << 62
+        self._next_house = 0
+        self._next_attach = 0
+        self._next_pnl_log = 0
+        self._books: Consumer | None = None
+        self._trades: Consumer | None = None
+        self._exec: Consumer | None = None
+        self._orders = self.registry.producer(instance, ORDERS_STRATEGY)
+        self._signals = self.registry.producer(instance, SIGNALS)
+        self._publish_intent = self._orders.try_publish
+        # keep_warm: with no event for keep_warm_ms, run the per-event code on scratch data
+        self._warm_ns = int(cfg.keep_warm_ms * 1e6)
+        self._last_busy = 0
+        self._next_warm = 0
+        self._take_runtime_settings(cfg)
+        self._warm: ScratchPath | None = None
+        self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
+        if self.sim_clock:
+            self._tag_base = 0  # a replay starts from a fresh instance: tags must not depend on the host clock
+        if cfg.state_file == "-":
+            self.state_path: Path | None = None
+        else:
+            self.state_path = Path(cfg.state_file or f"run/strategy/{instance}.state.json")
+        self._snapshots: dict[str, dict] = {}
+        self._dirty = False
+        self._next_save = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def open(self) -> None:
+        """Attach the input rings (waiting up to attach_timeout_s) and start every strategy.
+
+        Raises ConfigError/LoadError when a strategy cannot be loaded: a bad start is fatal.
+        """
+        self._attach(self.cfg.attach_timeout_s)
+        self._load_state()
+        self._apply(self.cfg, target="", reason="start")
+
+    def _attach(self, timeout: float) -> None:
+        for attr, ring in (("_exec", EXEC), ("_books", MD_BOOK), ("_trades", MD_TRADE)):
+            if getattr(self, attr) is not None:
+                continue
+            try:
+                c = self.registry.consumer(self.instance, ring, CONSUMER, timeout=timeout, waiter=self.waiter)
+            except (TimeoutError, FileNotFoundError) as exc:
+                log.once(f"attach_wait/{ring}", "warn", "ring_not_ready", ring=ring, reason=str(exc),
+                         action="retrying every second")
+                continue
+            setattr(self, attr, c)
+            log.info("ring_attached", ring=ring, consumer=CONSUMER, position=c.position)
+
+    def close(self) -> None:
+        """Stop every strategy (on_stop), cancel open orders when configured, detach."""
+        for slot in list(self.slots.values()):
+            self._stop_slot(slot, "shutdown")
+        if self.cfg.cancel_on_stop:
+            n = sum(self._cancel_state(st) for st in self.states.values())
+            if n:
+                log.info("open_orders_cancelled", count=n, reason="shutdown")
+        self._log_pnl()
+        self.save_state()
+        for c in (self._books, self._trades, self._exec):
+            if c is not None:
+                c.close()
+        self._books = self._trades = self._exec = None
+        self._orders.close()
+        self._signals.close()
+
+    # -- the duty cycle ----------------------------------------------------------------------
+    def do_work(self) -> int:
+        n = 0
+        if self._exec is not None:
+            n += self._drain_exec()
+        if self._books is not None:
+            n += self._read_books()
+        if self._trades is not None:
+            n += self._read_trades()
+        now = self.clock.now_ns()
+        if now >= self._next_timer:
+            n += self._fire_timers(now)
+        house = time.monotonic_ns() if self.sim_clock else now  # attach retries, saves: host time
+        if n:
+            self._last_busy = house
+        elif self._warm_ns and house >= self._next_warm and house - self._last_busy >= self._warm_ns:
+            self._next_warm = house + self._warm_ns
+            self.keep_warm()
+        if house >= self._next_house:
+            self._housekeeping(house)
+        if self.sim_clock:
+            self._lockstep_marks(now)
+        return n
+
+    def on_wake(self) -> None:
+        """A producer's post ended the idle park: a record, or market_data's prewake promise of
+        one, is on its way.
+
+        The keep-warm tick waits a period: run now it would hold the real book behind scratch
+        work (in e2e, md publish -> strategy read was p50 58 us). When nothing has landed yet
+        (a prewake: market_data is still decoding the frame), watch the md cursors for up to
+        ``wake_watch_us``, one memory load a turn, instead of running whole duty cycles (exec
+        drain, timers, housekeeping) that the book would then wait behind. 3 alternating e2e
+        pairs: strategy stage p50 58 -> 48 us, tick_to_order p50 297 -> 244 us (means)."""
+        self._last_busy = time.monotonic_ns() if self.sim_clock else self.clock.now_ns()
+        if not self._watch_ns or (self._books is None and self._trades is None):
+            return
+        if self._md_landed() or (self._exec is not None and self._exec.has_data()):
+            return
+        until = time.monotonic_ns() + self._watch_ns
+        while not self._md_landed():
+            if time.monotonic_ns() >= until:
+                return
+
+    def _md_landed(self) -> bool:
+        books, trades = self._books, self._trades
+        return (books is not None and books.has_data()) or (trades is not None and trades.has_data())
+
+    def keep_warm(self) -> bool:
+        """Run the per-event code on scratch targets, changing nothing real; True when it ran.
+
+        Why: on this VM a strategy that sleeps 5 ms between book updates took ~40-50 us from
+        the record to the intent in-process (Echo), ~5 us back to back: the path's code and
+        data go cold meanwhile. ``do_work`` calls this every ``keep_warm_ms`` of quiet: one
+        book record (the last real book) goes through the real ``_read_books`` with the book
+        ring, orders ring, counters, routes and marks swapped for ``warm.ScratchPath``'s,
+        whose one slot runs ``warm.WarmStrategy`` through the real api (a submit, and a
+        cancel of it the next time). No user strategy is called, no real ring, counter or
+        state is written; a failure here turns keep_warm off and is logged, never raised.
+        """
+        if not self.symbols:
+            return False
+        real = (self._books, self._book_routes, self._bid, self._ask, self._orders, self._publish_intent,
+                self.counters, self._book_view._v)
+        w = self._warm
+        try:
+            if w is None:
+                sid = next((i for i, r in enumerate(self._book_routes) if r), 0)
+                w = self._warm = ScratchPath(self, self.registry, self.instance, Counter, Hist, self.units, sid)
+            v = self._book_view._v
+            if v[0] != w.sid or not v[5] or not v[6]:
+                v = self._warm_record(w.sid)
+            self._books, self._book_routes, self._bid, self._ask = w.books, w.routes, w.bid, w.ask
+            self._orders, self._publish_intent, self.counters = w.orders, w.orders.try_publish, w.counters
+            w.book_out.try_publish(*v[:4], _mono(), *v[5:])
+            self._read_books()
+        except Exception as exc:  # never on purpose: keep_warm stops, the process runs on
+            self._warm_ns = 0
+            log.error("keep_warm_failed", error=repr(exc)[:200], action="keep_warm off")
+            return False
+        finally:
+            (self._books, self._book_routes, self._bid, self._ask, self._orders, self._publish_intent,
+             self.counters, self._book_view._v) = real
+            if w is not None and len(w.state.orders) > 8:
+                w.forget()
+        return True
+
+    def _warm_record(self, sid: int) -> tuple:
+        """A two-sided BookUpdate of ``sid`` (keep_warm before the first real one)."""
+        d = self.depth
+        px = 100_000 * self.ticks[sid]
+        step = self.ticks[sid]
+        return ((sid, 1, 1, 1, 0, d, d, 0, 1) + tuple(px - k * step for k in range(d)) + (1,) * d
+                + tuple(px + (k + 1) * step for k in range(d)) + (1,) * d)
+
+    def _lockstep_marks(self, now: int) -> None:
+        """Where this duty cycle left off, for the replay's lockstep barrier (positions last)."""
+        c = self.counters
+        c.set(Counter.NEXT_TIMER, min(self._next_timer, (1 << 62)))
+        c.set(Counter.CLOCK_SEEN, now)
+        for ring, ctr in ((self._books, Counter.BOOKS_DONE), (self._trades, Counter.TRADES_DONE),
+                          (self._exec, Counter.EXEC_DONE)):
+            if ring is not None:
+                c.set(ctr, ring.position)
+
+    def _drain_exec(self) -> int:
+        poll = self._exec.poll_one
+        view = self._event_view
+        by_num = self._by_num
+        n = fills = foreign = unknown = 0
+        while True:
+            v = poll()
+            if v is None:
+                break
+            n += 1
+            st = by_num.get(v[2])
+            if st is None:
+                foreign += 1
+                continue
+            kind = v[1]
+            unknown -= st.unknown_events
+            fills -= st.fills_applied
+            order = st.on_event(kind, v[6], v[3], v[4], v[7], v[10], v[11], v[12], v[13])
+            if kind == _DENIED and v[14] in _HOLD_REASONS and self._hold_ns:
+                self._hold(st, v[14])
+            unknown += st.unknown_events
+            fills += st.fills_applied
+            slot = self._slot_by_num.get(v[2])
+            if slot is not None and not slot.paused:
+                view._v = v
+                try:
+                    slot.strategy.on_order_event(view, order)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_order_event", exc)
+        if n:
+            c = self.counters
+            c.inc(Counter.EXEC_EVENTS_IN, n)
+            if fills:
+                c.inc(Counter.FILLS, fills)
+                self._dirty = True
+            if foreign:
+                c.inc(Counter.FOREIGN_EVENTS, foreign)
+            if unknown:
+                c.inc(Counter.UNKNOWN_ORDER_EVENTS, unknown)
+        return n
+
+    def _read_books(self) -> int:
+        poll = self._books.poll_one
+        view = self._book_view
+        routes = self._book_routes
+        nsym = len(routes)
+        ap = 9 + 2 * self.depth
+        bid, ask = self._bid, self._ask
+        woke = False
+        n = 0
+        for _ in range(self.cfg.max_md_per_cycle):
+            v = poll()
+            if v is None:
+                break
+            n += 1
+            sid = v[0]
+            if not 0 <= sid < nsym:
+                continue
+            bid[sid] = v[9] if v[5] else 0
+            ask[sid] = v[ap] if v[6] else 0
+            slots = routes[sid]
+            if not slots:
+                continue
+            if not woke:
+                woke = True
+                if self._prewake:
+                    self._orders.prewake()  # execution wakes while the strategies decide
+            view._v = v
+            self._c_recv = v[3]
+            self._c_seq = v[8]
+            self._c_pub = v[4]
+            for slot in slots:
+                try:
+                    slot.strategy.on_book(view)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_book", exc)
+            self._c_recv = self._c_seq = self._c_pub = 0
+        if n:
+            self.counters.inc(_BOOKS_IN, n)
+        return n
+
+    def _read_trades(self) -> int:
+        poll = self._trades.poll_one
+        view = self._trade_view
+        routes = self._trade_routes
+        nsym = len(routes)
+        n = 0
+        for _ in range(self.cfg.max_md_per_cycle):
+            v = poll()
+            if v is None:
+                break
+            n += 1
+            sid = v[0]
+            if not 0 <= sid < nsym or not routes[sid]:
+                continue
+            view._v = v
+            self._c_recv = v[5]  # a trade-caused intent traces to the trade (md_seq 0)
+            for slot in routes[sid]:
+                try:
+                    slot.strategy.on_trade(view)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_trade", exc)
+            self._c_recv = 0
+        if n:
+            self.counters.inc(Counter.TRADES_IN, n)
+        return n
+
+    # -- timers ------------------------------------------------------------------------------
+    def set_timer(self, api: StrategyApi, token: int, delay_ns: int, interval_ns: int = 0) -> None:
+        slot = self.slots.get(api.id)
+        if slot is None or slot.api is not api:
+            return
+        deadline = self.clock.now_ns() + max(0, delay_ns)
+        slot.timers[token] = [deadline, max(0, interval_ns)]
+        if deadline < self._next_timer:
+            self._next_timer = deadline
+
+    def cancel_timer(self, api: StrategyApi, token: int) -> None:
+        slot = self.slots.get(api.id)
+        if slot is not None and slot.api is api:
+            slot.timers.pop(token, None)
+
+    def _fire_timers(self, now: int) -> int:
+        fired = 0
+        for slot in list(self.slots.values()):
+            if slot.paused or not slot.timers:
+                continue
+            for token, t in list(slot.timers.items()):
+                if t[0] > now:
+                    continue
+                if t[1] > 0:
+                    t[0] += t[1]
+                    if t[0] <= now:  # fell behind (a long pause): skip the missed periods
+                        t[0] = now + t[1]
+                else:
+                    del slot.timers[token]
+                fired += 1
+                try:
+                    slot.strategy.on_timer(token, now)
+                except Exception as exc:  # a strategy's bug pauses that strategy only
+                    self._fault(slot, "on_timer", exc)
+                    break
+        self._next_timer = min((t[0] for s in self.slots.values() if not s.paused for t in s.timers.values()),
+                               default=1 << 62)
+        if fired:
+            self.counters.inc(Counter.TIMERS_FIRED, fired)
+        return fired
+
+    # -- intents (called by StrategyApi; hot path returns codes) ------------------------------
+    def bad_intent(self) -> int:
+        self.counters.inc(Counter.BAD_INTENTS)
+        return ERR_BAD_INTENT
+
+    def submit(self, api: StrategyApi, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
+               reduce_only: bool) -> int:
+        if not api.running:
+            return ERR_NOT_RUNNING
+        if not 0 <= sid < len(api._mine) or not api._mine[sid]:
+            self.counters.inc(Counter.BAD_INTENTS)
+            return ERR_SYMBOL
+        if qty <= 0 or (side != _BUY and side != _SELL):
+            return self.bad_intent()
+        st = api.state
+        if st.held_until and self.clock.now_ns() < st.held_until:
+            self.counters.inc(Counter.INTENTS_HELD)
+            return ERR_HELD
+        tag = st.next_tag
+        ro = 1 if reduce_only else 0
+        ts = self._write(_SUBMIT, api.num, sid, side, order_type, tif, price, qty, ro, tag)
+        if not ts:
+            return ERR_RING_FULL
+        st.next_tag = tag + 1
+        st.add(Order(tag, sid, side, order_type, tif, price, qty, ro, ts_intent=ts))
+        return tag
+
+    def _hold(self, st: StrategyState, reason: int) -> None:
+        """Execution denied one of ``st``'s orders for the system's state: hold its new orders."""
+        log.once(f"intents_held:{st.sid}:{reason}", "warn", "intents_held", strategy=st.sid,
+                 reason=M.DENY_NAMES.get(reason, str(reason)), hold_ms=self._hold_ns / 1e6,
+                 action="new orders held (ERR_HELD), then one try per hold")
+        st.held_until = self.clock.now_ns() + self._hold_ns
+
+    def cancel(self, api: StrategyApi, tag: int) -> int:
+        if not api.running:
+            return ERR_NOT_RUNNING
+        o = api.state.orders.get(tag)
+        if o is None:
+            return ERR_UNKNOWN_ORDER
+        return tag if self._cancel_order(api.num, o) else ERR_RING_FULL
+
+    def cancel_all(self, api: StrategyApi, sid: int = -1) -> int:
+        if not api.running:
+            return 0
+        return self._cancel_state(api.state, sid)
+
+    def cancel_everything(self, sid: int = -1) -> int:
+        """Cancel the open orders of every strategy (of one symbol_id, or all); cancels written."""
+        return sum(self._cancel_state(st, sid) for st in self.states.values())
+
+    def _cancel_order(self, num: int, o: Order) -> bool:
+        if o.status == CANCELING:
+            return True
+        if not self._write(M.CANCEL_ORDER, num, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                           o.reduce_only, o.tag):
+            return False
+        o.status = CANCELING
+        return True
+
+    def _cancel_state(self, st: StrategyState, sid: int = -1) -> int:
+        n = 0
+        for o in list(st.orders.values()):
+            if (sid < 0 or o.symbol_id == sid) and o.status != CANCELING and self._cancel_order(st.num, o):
+                n += 1
+        return n
+
+    def _write(self, kind: int, num: int, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
+               reduce_only: int, tag: int) -> int:
+        """Write one OrderIntent with the current trace fields; its ts_intent, or 0 when the ring is full."""
+        ts = _mono()
+        if not self._publish_intent(self._orders.next_sequence, kind, _SOURCE, num, sid, side, order_type,
+                                    tif, price, qty, reduce_only, tag, self._c_recv, self._c_seq, ts, 0):
+            self.counters.inc(Counter.INTENTS_DROPPED)
+            log.once("orders_ring_full", "warn", "intent_dropped", ring=ORDERS_STRATEGY,
+                     reason="ring full: execution is not consuming", strategy_num=num)
+            return 0
+        c = self.counters
+        c.inc(_INTENTS_OUT)
+        if self._c_pub:
+            c.record(_BOOK_TO_INTENT, ts - self._c_pub)
+        return ts
+
+    # -- signals, marks ----------------------------------------------------------------------
+    def signal(self, api: StrategyApi, sid: int, value: float, decision: int, aux: float) -> bool:
+        if not 0 <= sid < len(api._sig_ts):
+            return False
+        now = self.clock.now_ns()
+        if decision == api._sig_dec[sid] and now - api._sig_ts[sid] < self._sig_interval:
+            return False
+        api._sig_dec[sid] = decision
+        api._sig_ts[sid] = now
+        self._signals.try_publish(api.num, sid, now, float(value), int(decision), api.state.positions[sid].qty,
+                                  float(aux), self._c_seq)
+        self.counters.inc(Counter.SIGNALS_OUT)
+        return True
+
+    def mid(self, sid: int) -> float:
+        """Last mid in ticks from md.book (0.0 before the first two-sided book)."""
+        b, a = self._bid[sid], self._ask[sid]
+        return (b + a) * 0.5 if b and a else 0.0
+
+    # -- faults ------------------------------------------------------------------------------
+    def _fault(self, slot: Slot, where: str, exc: BaseException) -> None:
+        self.counters.inc(Counter.EXCEPTIONS)
+        tb = traceback.extract_tb(exc.__traceback__)
+        at = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
+        msg = str(exc)[:200]
+        log.once(f"strategy_error/{slot.id}/{where}/{type(exc).__name__}/{msg}/{at}", "error", "strategy_failed",
+                 strategy=slot.id, callback=where, error=type(exc).__name__, message=msg, at=at,
+                 version=slot.plugin.code_hash)
+        if slot.paused:
+            return
+        slot.paused = True
+        slot.api.running = False
+        slot.timers.clear()
+        cancelled = self._cancel_state(slot.api.state) if self.cfg.cancel_on_pause else 0
+        self._route()
+        log.warn("strategy_paused", strategy=slot.id, callback=where, error=type(exc).__name__,
+                 orders_cancelled=cancelled, resume="reload (SIGHUP or control Reload)")
+
+    # -- reload ------------------------------------------------------------------------------
+    def reload(self, target: str = "", reason: str = "reload") -> bool:
+        """Re-read the config and reload changed strategy code; False (old version kept) on failure."""
+        try:
+            cfg = self.read_config() if self.read_config is not None else self.cfg
+            self._apply(cfg, target, reason)
+        except Exception as exc:  # a reload never takes the process down: whatever failed, the old version runs
+            self.counters.inc(Counter.RELOAD_FAILURES)
+            reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload_failed", target=target or "*", reason=reason, kept="previous version")
+            return False
+        self.counters.inc(Counter.RELOADS)
+        return True
+
+    def _apply(self, cfg: StrategyEngineConfig, target: str, reason: str) -> None:
+        if target and target not in {e.id for e in cfg.strategies} and target not in self.slots:
+            raise ValueError(f"unknown strategy: target={target}")
+        wanted = {e.id: e for e in cfg.strategies if e.enabled and (not target or e.id == target)}
+        built: dict[str, Slot] = {}
+        for e in wanted.values():  # build phase: nothing is swapped until every one is good
+            old = self.slots.get(e.id)
+            plugin = self.loader.resolve(e.class_path, fresh=reason != "start")
+            if (old is not None and not old.paused and old.entry.fingerprint() == e.fingerprint()
+                    and old.plugin.cls is plugin.cls and old.plugin.code_hash == plugin.code_hash):
+                continue
+            built[e.id] = self._build(e, plugin)
+        removed = [sid for sid in self.slots if (sid == target or not target) and sid not in wanted]
+        for sid, slot in built.items():  # swap phase
+            old = self.slots.get(sid)
+            if old is not None:
+                self._stop_slot(old, reason)
+            self.slots[sid] = slot
+            self._by_num[slot.api.num] = slot.api.state
+            self._slot_by_num[slot.api.num] = slot
+            slot.api.running = True
+        for sid in removed:
+            old = self.slots.pop(sid)
+            self._stop_slot(old, "removed")
+            self._slot_by_num.pop(old.api.num, None)
+            n = self._cancel_state(old.api.state) if self.cfg.cancel_on_stop else 0
+            log.info("strategy_removed", strategy=sid, orders_cancelled=n)
+        if not target:
+            self._keep_engine_settings(cfg)
+        self._route()
+        for sid in built:  # start the new instances (a raising on_start pauses that one only)
+            slot = self.slots[sid]
+            try:
+                slot.strategy.on_start()
+            except Exception as exc:  # a strategy's bug pauses that strategy only
+                self._fault(slot, "on_start", exc)
+        version = {"n": len(self.versions) + 1, "config_hash": cfg.section_hash(), "reason": reason,
+                   "target": target or "*", "changed": sorted(built), "removed": removed,
+                   "code": {sid: s.plugin.code_hash for sid, s in self.slots.items()}, "ts": round(time.time(), 3)}
+        self.versions.append(version)
+        log.info("strategy_config_applied", **version)
+
+    def _keep_engine_settings(self, cfg: StrategyEngineConfig) -> None:
+        """Take the engine settings that are safe to change at run time; say which need a restart."""
+        old = self.cfg
+        fixed = [f for f in ("exchange_info", "idle", "cpu", "attach_timeout_s", "timer_resolution_ms", "keep_warm_ms")
+                 if getattr(cfg, f) != getattr(old, f)]
+        if fixed:
+            log.warn("config_needs_restart", fields=fixed)
+        self.cfg = cfg
+        self._take_runtime_settings(cfg)
+
+    def _take_runtime_settings(self, cfg: StrategyEngineConfig) -> None:
+        """The settings a reload may change: read at start and on every reload."""
+        self._sig_interval = cfg.signal_interval_ms * 1_000_000
+        self._prewake = cfg.prewake
+        self._watch_ns = int(cfg.wake_watch_us * 1000)
+        self._hold_ns = int(cfg.deny_hold_ms * 1e6)
+
+    def _build(self, e: StrategyEntry, plugin: Plugin) -> Slot:
+        ids = []
+        for s in e.symbols:
+            if s not in self.symbols:
+                raise ConfigError(f"strategy symbol not in [market_data].symbols: id={e.id} symbol={s} "
+                                  f"known={','.join(self.symbols)}")
+            sid = self.symbols.index(s)
+            if not self._have_instrument[sid]:
+                raise ConfigError(f"no exchangeInfo for strategy symbol: id={e.id} symbol={s}")
+            ids.append(sid)
+        config = decode_params(plugin.config_cls, e.params, f"id={e.id} class={e.class_path}")
+        st = self.states.get(e.id)
+        if st is None:
+            st = StrategyState(e.id, e.number, self.units, next_tag=self._tag_base + 1)
+            snap = self._snapshots.pop(e.id, None)
+            if snap is not None and int(snap.get("num", -1)) == e.number:
+                st.restore(snap, self.symbols)
+                log.info("strategy_state_restored", strategy=e.id, positions=snap.get("positions", {}))
+            self.states[e.id] = st
+        elif st.num != e.number:
+            raise ConfigError(f"a strategy's number cannot change while it has state: id={e.id} "
+                              f"num={st.num} new_num={e.number}")
+        api = StrategyApi(self, e.id, e.number, st, ids)  # not running: a constructor cannot send intents
+        try:
+            strategy = plugin.cls(config, api)
+        except Exception as exc:  # the plugin's constructor: reported as a load failure
+            raise LoadError(f"strategy constructor failed: id={e.id} class={e.class_path} "
+                            f"reason={type(exc).__name__}: {exc}") from None
+        return Slot(e, plugin, strategy, api)
+
+    def _stop_slot(self, slot: Slot, reason: str) -> None:
+        if not slot.paused:
+            try:
+                slot.strategy.on_stop()
+            except Exception as exc:  # logged, not fatal: the instance is going away anyway
+                log.once(f"on_stop/{slot.id}/{type(exc).__name__}", "error", "strategy_stop_failed",
+                         strategy=slot.id, error=repr(exc)[:200], reason=reason)
+        slot.api.running = False
+        slot.timers.clear()
+
+    def _route(self) -> None:
+        n = len(self.symbols)
+        books: list[list[Slot]] = [[] for _ in range(n)]
+        trades: list[list[Slot]] = [[] for _ in range(n)]
+        for slot in self.slots.values():
+            if slot.paused:
+                continue
+            for sid in slot.api.symbol_ids:
+                books[sid].append(slot)
+                if type(slot.strategy).on_trade is not Strategy.on_trade:  # skip no-op trade handlers
+                    trades[sid].append(slot)
+        self._book_routes = books
+        self._trade_routes = trades
+        paused = sum(1 for s in self.slots.values() if s.paused)
+        self.counters.set(Counter.PAUSED, paused)
+        self.counters.set(Counter.RUNNING, len(self.slots) - paused)
+        self._next_timer = min((t[0] for s in self.slots.values() if not s.paused for t in s.timers.values()),
+                               default=1 << 62)
+
+    # -- housekeeping ------------------------------------------------------------------------
+    def _housekeeping(self, now: int) -> None:
+        self._next_house = now + HOUSEKEEPING_NS
+        if (self._books is None or self._trades is None or self._exec is None) and now >= self._next_attach:
+            self._next_attach = now + ATTACH_RETRY_NS
+            self._attach(0.0)
+        if self._dirty and now >= self._next_save:
+            self._next_save = now + int(self.cfg.state_save_interval_s * 1e9)
+            self.save_state()
+        if self.cfg.pnl_log_interval_s > 0:
+            if not self._next_pnl_log:
+                self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
+            elif now >= self._next_pnl_log:
+                self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
+                self._log_pnl()
+
+    # -- positions across restarts -------------------------------------------------------------
+    def _load_state(self) -> None:
+        """Positions and P&L of the last run (open orders come back through execution's events)."""
+        if self.state_path is None or not self.state_path.exists():
+            return
+        try:
+            data = json.loads(self.state_path.read_text())
+            snapshots = dict(data.get("strategies", {}))
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warn("strategy_state_unreadable", path=str(self.state_path), reason=repr(exc), action="starting flat")
+            return
+        saved = data.get("venue_session")
+        if self.venue_session and saved is not None and saved != self.venue_session:
+            # a fresh simulator's account is flat: the last session's positions are not held
+            archive = self._archive_state()
+            log.warn("strategy_state_discarded", path=str(self.state_path), archive=str(archive),
+                     reason=f"saved at venue session {saved or '(a real venue)'}; the venue now is "
+                            f"simulator session {self.venue_session}, whose account starts flat",
+                     action="starting flat")
+            return
+        self._snapshots = snapshots
+
+    def _archive_state(self) -> Path:
+        """Move the state file aside as ``<file>.<unix time>``, keeping the newest
+        ``KEEP_STATE_ARCHIVES`` of them (one per fresh simulator session piles up otherwise)."""
+        path = self.state_path
+        assert path is not None
+        archive = path.with_name(f"{path.name}.{int(time.time())}")
+        try:
+            os.replace(path, archive)
+            old = sorted((p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()),
+                         key=lambda p: int(p.suffix[1:]))
+            for p in old[:-KEEP_STATE_ARCHIVES]:
+                p.unlink(missing_ok=True)
+        except OSError as exc:
+            return Path(f"(not archived: {exc!r})")
+        return archive
+
+    def save_state(self) -> None:
+        """Write the positions snapshot atomically (tmp + rename, 0600); not on the hot path."""
+        self._dirty = False
+        if self.state_path is None:
+            return
+        snaps = dict(self._snapshots)  # strategies not configured now keep their last snapshot
+        snaps.update({sid: st.snapshot(self.symbols) for sid, st in self.states.items()})
+        body = json.dumps({"instance": self.instance, "ts": round(time.time(), 3), "venue_session": self.venue_session,
+                           "strategies": snaps}, indent=1)
+        try:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(body)
+            os.replace(tmp, self.state_path)
+        except OSError as exc:
+            log.once("state_save_failed", "warn", "strategy_state_save_failed", path=str(self.state_path),
+                     reason=repr(exc))
+
+    def heartbeat(self) -> None:
+        for c in (self._books, self._trades, self._exec):
+            if c is not None:
+                c.heartbeat()
+        self._orders.heartbeat()
+        self._signals.heartbeat()
+
+    def pnl_report(self) -> dict[str, dict]:
+        """Per strategy and symbol: position (lots), realized/unrealized/fees (quote), volume, fills, open orders."""
+        out: dict[str, dict] = {}
+        for sid, st in self.states.items():
+            rows = {}
+            for p in st.positions:
+                if p.fills or p.qty:
+                    mark = self.mid(p.symbol_id)
+                    rows[self.symbols[p.symbol_id]] = {
+                        "position": p.qty, "avg_px": p.avg_px, "realized": round(p.realized, 8),
+                        "unrealized": round(p.unrealized(mark), 8), "fees": round(p.fees, 8),
+                        "volume": p.volume, "fills": p.fills}
+            slot = self.slots.get(sid)
+            out[sid] = {"running": slot is not None and not slot.paused, "paused": bool(slot and slot.paused),
+                        "open_orders": len(st.orders), "symbols": rows}
+        return out
+
+    def _log_pnl(self) -> None:
+        for sid, rep in self.pnl_report().items():
+            if rep["symbols"] or rep["open_orders"]:
+                log.info("strategy_pnl", strategy=sid, **rep)

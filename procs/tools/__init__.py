@@ -1,0 +1,1 @@
+"""Harnesses and operator tools: replay, bench, affinity and the Stack (a whole b25 instance)."""

@@ -1,0 +1,39 @@
+"""``b25 bench <name> [--json]``: benchmarks, each printing the peer baseline beside b25's figure."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+BENCHES = {
+    "ipc": ("procs.tools.bench.ipc", "rings vs faster-fifo, multiprocessing.Queue and os.pipe"),
+    "book": ("procs.tools.bench.book", "order-book path per depth message vs naive and nautilus_trader"),
+    "exec": ("procs.tools.bench.exec", "order path: intent-to-wire, wire-to-ack, orders/s without 429 vs a bare WS client"),
+    "e2e": ("procs.tools.bench.e2e", "tick-to-order per stage through the real processes on exchange_sim"),
+    "replay": ("procs.tools.bench.replay", "events/s of a recording through the full pipeline, free-running and lockstep, vs hftbacktest"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=sorted(BENCHES), help="which benchmark")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    parser.add_argument("--quick", action="store_true", help="fewer messages (a smoke run, not a figure)")
+
+
+def run(args: argparse.Namespace) -> int:
+    module, _ = BENCHES[args.name]
+    mod = importlib.import_module(module)
+    result = mod.run(quick=args.quick) if "quick" in mod.run.__code__.co_varnames else mod.run()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    sys.exit(run(p.parse_args()))

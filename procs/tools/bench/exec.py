@@ -1,0 +1,305 @@
+"""``b25 bench exec``: the order path through a real execution process and a real exchange_sim.
+
+Figures (execution's own shm histograms, log-linear buckets, upper bounds):
+  * ``intent_to_wire``: intent read from ``orders.strategy`` -> request written to the WS API
+    socket (the pre-trade check, client id, journal append, signing and the write);
+  * ``wire_to_ack``: request written -> the exchange's answer received (the simulator's work
+    and two loopback hops);
+  * ``publish_to_wire``: the strategy's ring write (``ts_intent``) -> request written, which adds
+    the wake-up of execution: measured for every intake mode (``fd``, the default: the loop
+    waits on the ring's wake-up FIFO and polls ~150 us after each wake-up or intent;
+    ``thread``: a thread parked on the ring's semaphore wakes the loop; ``poll``: the loop
+    polls, then sleeps ~1 ms; ``poll-spin``: the loop never sleeps), with the process's CPU
+    use idle and under the paced load. The top-level figures are the default mode's;
+  * ``orders_per_s_no_429``: orders acknowledged per second in a burst with zero 429 answers
+    (exchange order limits raised so the pipeline, not the venue's quota, is measured).
+Peer baseline: a bare signed WebSocket API client (aiohttp, one request at a time) against the
+same simulator gives ``wire_to_ack`` with no b25 in the path; its burst rate is the venue's limit.
+Latency runs are paced (one intent every ``gap_ms``), IOC orders below the bid (they expire
+at once, so no open-order limit is reached).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from procs.core import messages as M
+from procs.core.registry import EXEC, ORDERS_STRATEGY, build_registry
+from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
+from shm import layout as L
+from shm.counters import read_counters, summary_us
+from shm.segment import Segment
+
+ROOT = Path(__file__).resolve().parents[3]
+KEY, SECRET = "b25-test-key", "b25-test-secret"
+
+
+def _pctl(ns: list[int]) -> dict[str, float]:
+    if not ns:
+        return {"count": 0}
+    a = np.asarray(ns, dtype=np.float64) / 1000
+    return {"count": len(ns), "p50_us": round(float(np.percentile(a, 50)), 1),
+            "p99_us": round(float(np.percentile(a, 99)), 1), "p999_us": round(float(np.percentile(a, 99.9)), 1)}
+
+
+class _Tail:
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[dict] = []
+        threading.Thread(target=self._run, args=(stream,), daemon=True).start()
+
+    def _run(self, stream: Any) -> None:
+        for line in stream:
+            try:
+                self.lines.append(json.loads(line))
+            except ValueError:
+                pass
+
+    def wait(self, event: str, timeout: float = 20.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for r in self.lines:
+                if r.get("event") == event:
+                    return r
+            time.sleep(0.01)
+        raise RuntimeError(f"process did not log {event!r} in {timeout}s")
+
+
+def _spawn(args: list[str]) -> tuple[subprocess.Popen, _Tail]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    return p, _Tail(p.stderr)
+
+
+def _stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _mid(rest: str) -> int:
+    with urllib.request.urlopen(f"{rest}/fapi/v1/depth?symbol=BTCUSDT&limit=5", timeout=5) as r:
+        d = json.loads(r.read())
+    return (round(float(d["bids"][0][0]) * 100) + round(float(d["asks"][0][0]) * 100)) // 2
+
+
+class _Strategy:
+    """The strategy's side: writes intents, drains ``exec`` as both of its named consumers."""
+
+    def __init__(self, instance: str) -> None:
+        reg = build_registry()
+        self.intents = reg.producer(instance, ORDERS_STRATEGY)
+        self.reg = reg
+        self.instance = instance
+        self.cons: list[Any] = []
+        self.n = 0
+
+    def attach(self) -> None:
+        if not self.cons:
+            self.cons = [self.reg.consumer(self.instance, EXEC, c, timeout=20) for c in ("strategy", "risk")]
+
+    def submit(self, price: int) -> None:
+        self.n += 1
+        vals = (self.n, M.SUBMIT_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.IOC, price, 1, 0, self.n, 0, 0,
+                time.monotonic_ns(), 0)
+        while not self.intents.try_publish(*vals):
+            time.sleep(0.0001)
+
+    def drain(self) -> list[tuple]:
+        b = self.cons[0].poll()
+        out = [(int(r["kind"]), int(r["ts_intent"]), int(r["ts_sent"]), int(r["ts_recv"])) for r in b]
+        self.cons[0].commit()
+        self.cons[1].poll()
+        self.cons[1].commit()
+        return out
+
+    def close(self) -> None:
+        self.intents.close()
+        for c in self.cons:
+            c.close()
+
+
+def _hists(instance: str) -> dict[str, np.ndarray]:
+    seg = Segment.attach(instance, "counters.execution", L.KIND_COUNTERS, None, timeout=5)
+    try:
+        c, h = read_counters(seg)
+        h["_counters"] = c  # type: ignore[assignment]
+        return h
+    finally:
+        seg.close()
+
+
+def _run_mode(instance: str, cfg: Path, strat: _Strategy, mode: str, rest: str, n_lat: int, gap_ms: float,
+              n_burst: int) -> dict[str, Any]:
+    intent_wait, _, idle = mode.partition("-")
+    text = cfg.read_text().replace('intent_wait = "thread"', f'intent_wait = "{intent_wait}"\nidle = "{idle or "backoff"}"')
+    mcfg = cfg.with_name(f"b25-{mode}.toml")
+    mcfg.write_text(text)
+    p, tail = _spawn(["-m", "procs.execution", "--config", str(mcfg), "--instance", instance])
+    try:
+        tail.wait("execution_started")
+        strat.attach()
+        proc = psutil.Process(p.pid)
+        time.sleep(0.5)
+        c0 = proc.cpu_times()
+        t0 = time.monotonic()
+        time.sleep(2.0)
+        idle_cpu = (sum(proc.cpu_times()[:2]) - sum(c0[:2])) / (time.monotonic() - t0) * 100
+        price = _mid(rest) - 200_000
+        h0 = _hists(instance)
+        pub_to_wire: list[int] = []
+        done = 0
+        c0 = proc.cpu_times()
+        t0 = time.monotonic()
+        for i in range(n_lat):
+            strat.submit(price - i % 100)
+            deadline = time.monotonic() + gap_ms / 1000
+            while time.monotonic() < deadline:
+                for kind, ts_intent, ts_sent, _ in strat.drain():
+                    if kind == M.ORDER_SENT:
+                        pub_to_wire.append(ts_sent - ts_intent)
+                    elif kind in (M.ORDER_EXPIRED, M.ORDER_REJECTED, M.ORDER_DENIED, M.ORDER_FILLED):
+                        done += 1
+                time.sleep(0.0002)
+        while done < n_lat:
+            for kind, ts_intent, ts_sent, _ in strat.drain():
+                if kind == M.ORDER_SENT:
+                    pub_to_wire.append(ts_sent - ts_intent)
+                elif kind in (M.ORDER_EXPIRED, M.ORDER_REJECTED, M.ORDER_DENIED, M.ORDER_FILLED):
+                    done += 1
+            time.sleep(0.001)
+        busy_cpu = (sum(proc.cpu_times()[:2]) - sum(c0[:2])) / (time.monotonic() - t0) * 100
+        h1 = _hists(instance)
+        out: dict[str, Any] = {
+            "intent_to_wire": summary_us(h1["intent_to_wire"] - h0["intent_to_wire"]),
+            "wire_to_ack": summary_us(h1["wire_to_ack"] - h0["wire_to_ack"]),
+            "publish_to_wire": _pctl(pub_to_wire),
+            "idle_cpu_pct": round(idle_cpu, 1),
+            "paced_cpu_pct": round(busy_cpu, 1),
+        }
+        if n_burst:
+            time.sleep(0.2)
+            strat.drain()
+            t0 = time.monotonic()
+            done = 0
+            sent = 0
+            while done < n_burst:
+                while sent < n_burst and strat.intents.remaining() > 0 and sent - done < 2000:
+                    strat.submit(price - sent % 100)
+                    sent += 1
+                for kind, *_ in strat.drain():
+                    if kind in (M.ORDER_EXPIRED, M.ORDER_REJECTED, M.ORDER_DENIED, M.ORDER_FILLED):
+                        done += 1
+                if time.monotonic() - t0 > 120:
+                    raise RuntimeError(f"burst stalled: done={done} of {n_burst}")
+            dt = time.monotonic() - t0
+            c = _hists(instance)["_counters"]
+            out["orders_per_s_no_429"] = round(n_burst / dt, 1) if c["rate_limited"] == 0 else 0.0  # type: ignore[index]
+            out["burst"] = {"orders": n_burst, "seconds": round(dt, 3), "rate_limited_429s": c["rate_limited"],  # type: ignore[index]
+                            "throttled_by_limiter": c["throttled"], "rejected": c["rejected"]}  # type: ignore[index]
+        return out
+    finally:
+        _stop(p)
+
+
+async def _baseline(ws_url: str, price_text: str, n: int, gap_ms: float, n_burst: int) -> dict[str, Any]:
+    """A bare signed WS API client, one request in flight at a time (no b25 in the path)."""
+    import aiohttp
+
+    def signed(i: int) -> str:
+        params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC", "quantity": "0.001",
+                  "price": price_text, "newClientOrderId": f"bl-{os.getpid()}-{i}", "apiKey": KEY,
+                  "timestamp": str(int(time.time() * 1000))}
+        payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
+        params["signature"] = hmac.new(SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        return json.dumps({"id": i, "method": "order.place", "params": params})
+
+    rtts: list[int] = []
+    async with aiohttp.ClientSession() as s, s.ws_connect(ws_url) as ws:
+        for i in range(n):
+            msg = signed(i)
+            t = time.monotonic_ns()
+            await ws.send_str(msg)
+            await ws.receive()
+            rtts.append(time.monotonic_ns() - t)
+            await asyncio.sleep(gap_ms / 1000)
+        t0 = time.monotonic()
+        for i in range(n_burst):
+            await ws.send_str(signed(n + i))
+            await ws.receive()
+        rate = n_burst / (time.monotonic() - t0) if n_burst else 0.0
+    return {"wire_to_ack": _pctl(rtts), "orders_per_s_one_in_flight": round(rate, 1)}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    n_lat, gap_ms, n_burst = (150, 3.0, 400) if quick else (1500, 3.0, 5000)
+    tmp = Path(tempfile.mkdtemp(prefix="b25-bench-exec-"))
+    instance = f"bx{os.getpid()}"
+    info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
+    big = 10_000_000
+    for rl in info.get("rateLimits", []):
+        rl["limit"] = big
+    (tmp / "info.json").write_text(json.dumps(info))
+    sim_cfg = tmp / "sim.toml"
+    sim_cfg.write_text(f'[sim]\nrest_port = 0\nws_port = 0\nexchange_info = "{tmp / "info.json"}"\n'
+                       f'[sim.generator]\nmsg_rate = 20.0\n'
+                       f"[sim_trading]\nweight_limit_1m = {big}\norder_limit_10s = {big}\norder_limit_1m = {big}\n")
+    sim, stail = _spawn(["-m", "procs.exchange_sim", "--config", str(sim_cfg)])
+    strat = None
+    try:
+        rec = stail.wait("listening")
+        rest = f"http://127.0.0.1:{rec['rest_port']}"
+        ws = f"ws://127.0.0.1:{rec['ws_port']}"
+        cfg = tmp / "b25.toml"
+        cfg.write_text(f'[market_data]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n[execution]\nrest_url = "{rest}"\n'
+                       f'ws_api_url = "{ws}/ws-fapi/v1"\nws_stream_url = "{ws}"\njournal = "{tmp / "exec.journal"}"\n'
+                       f'fsync = "batch"\nintent_wait = "thread"\nrisk_required = false\n')  # execution alone
+        strat = _Strategy(instance)
+        modes = {}
+        for mode in ("fd", "thread", "poll", "poll-spin"):  # fd: execution's default intake
+            modes[mode] = _run_mode(instance, cfg, strat, mode, rest, n_lat, gap_ms, n_burst if mode == "fd" else 0)
+        price_text = f"{(_mid(rest) - 200_000) / 100:.2f}"
+        base = asyncio.run(_baseline(f"{ws}/ws-fapi/v1", price_text, n_lat, gap_ms, n_burst))
+        t = modes["fd"]
+        return {
+            "intent_to_wire": t["intent_to_wire"], "wire_to_ack": t["wire_to_ack"],
+            "orders_per_s_no_429": t["orders_per_s_no_429"], "burst": t["burst"],
+            "modes": modes, "baseline_bare_ws_client": base,
+            "setup": {"paced_intents": n_lat, "gap_ms": gap_ms, "burst_orders": n_burst, "cpus": os.cpu_count(),
+                      "note": "exchange order limits raised; with Binance's 1200/min the venue caps at 20/s"},
+        }
+    finally:
+        if strat is not None:
+            strat.close()
+        _stop(sim)
+        from procs.core.control import unlink_queues
+        from shm.inspect import clean
+
+        clean(instance, force=True)
+        unlink_queues(instance, ("execution",))
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(quick="--quick" in sys.argv), indent=2))

@@ -1,0 +1,50 @@
+"""The replay harness: a strategy on recorded data through the real processes (``b25 replay``).
+
+``procs.tools.replay.run.replay(ReplayOptions(...))`` starts an isolated ``procs.tools.stack.Stack`` —
+exchange_sim replaying the recording, market_data, risk, execution and the strategy, on a fresh
+shm instance with free ports and a generated config — drives the recording through and stops
+everything (also on Ctrl-C, SIGTERM or failure). ``summary`` turns what it left behind into
+orders, fills, fees, P&L, drawdown, latency and the journal's hash; ``report`` writes the
+folder (summary.json, the journal, PNG plots); ``cli`` is the command.
+
+Modes: ``lockstep`` (deterministic), ``speed`` (recorded pace times X), ``max`` (as fast as
+market_data reads). In every mode the simulator starts paused and is resumed only when every
+process is RUNNING and every named consumer is attached to its rings, so no event is missed.
+
+Simulated time
+--------------
+exchange_sim (``[sim] clock_instance``) owns a one-record state block ``sim.clock``
+(procs/core/simclock.py) holding the recorded receive time of the frame being served. Each
+process reads its clock from it in a replay, behind a flag that is off live:
+``[strategy] sim_clock`` (timers, cooldowns, ``api.now_ns()``; client tags start at 0),
+``[execution] clock_instance`` (the order-rate window; acknowledgements stamped with the
+exchange's ``updateTime``), ``[risk] sim_clock`` (the UTC day of the daily-loss limit). The
+simulator's own market clock already follows the recording. Execution's client order ids are
+``b25-<epoch>-<n>`` with the epoch of a fresh journal (1). Host time remains only in latency
+stamps, housekeeping and the journal's ``wall_ns``/``ts_intent``, which the hash leaves out.
+
+The lockstep protocol
+---------------------
+With ``[sim] lockstep = true`` the simulator serves recorded frame *i* only after::
+
+    barrier.wait(t[i-1])      # everything frame i-1 caused is consumed and answered
+    sim.clock = t[i]          # the clock moves only now, never under work
+    barrier.wait(t[i])        # strategy timers due by t[i] fired and were answered
+    serve frame i
+
+and after the last frame it waits once more, then reports ``finished`` in ``GET /sim/stats``.
+``barrier.wait`` runs on the simulator's event loop (which keeps answering the orders the
+pipeline sends meanwhile) and needs no message from anyone: it reads shm counters and ring
+cursors — market_data's frames handled vs. frames the simulator sent and its pending snapshots;
+the strategy's and risk's handled positions on md.book/md.trade/exec vs. the write cursors;
+execution's intake cursor, its pending-request gauge and its user-stream events vs. those the
+simulator sent; the strategy's last fired clock and next timer deadline (the barrier posts the
+strategy's wake semaphore when a timer is due). Each process writes its "done" marker after
+what the work caused is published and the barrier reads upstream before downstream, so under
+x86-64's store and load ordering one look that finds everything caught up is proof (see
+procs/tools/replay/lockstep.py for the table). Cost: one frame at a time, ~1-4k frames/s here.
+
+Determinism: the same recording, strategy, params and config give the same orders, fills and
+P&L, and the same ``journal_sha256`` (summary.py says which fields it covers and why records are
+grouped per order). ``tests/replay`` checks it, with a golden summary per shipped strategy.
+"""

@@ -1,0 +1,149 @@
+"""The summary of a replay (``b25 replay --json`` prints it) and its report folder.
+
+Folder (default ``reports/replay-<UTC timestamp>/``, git-ignored)::
+
+    summary.json          the summary below
+    execution.journal     execution's journal as it was at the end of the replay (msgpack frames)
+    journal.jsonl         the same records as JSON lines (one per record, field names kept)
+    equity.png            net P&L (realized - fees + unrealized at fill prices) over recorded time
+    position.png          position per symbol over recorded time
+    latency.png           per-stage latency histograms from the processes' shm histograms
+
+The plots need matplotlib; without it the folder has everything else and ``plots`` says why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from procs.tools.replay.run import Result
+from procs.tools.replay.summary import STAGES, journal_sha256, latency_summary, parse_journal, summarize
+
+# the fields that must be identical on every lockstep replay of the same inputs (golden files)
+DETERMINISTIC = ("data", "strategy", "params", "mode", "limit_events", "symbols", "events", "md_messages",
+                 "orders", "orders_sent", "fills", "events_by_kind", "fees", "volume", "realized_pnl",
+                 "unrealized_pnl", "net_pnl", "max_drawdown", "position", "journal_records", "journal_sha256")
+
+
+def build_summary(res: Result) -> tuple[dict[str, Any], dict]:
+    """(summary, plot series) of a replay result."""
+    opts = res.options
+    symbols = list(res.books)
+    records = parse_journal(res.journal)
+    pnl, series = summarize(records, symbols, res.instruments, res.books)
+    events = int(res.sim_stats.get("replay", {}).get("sent", res.frames))
+    summary: dict[str, Any] = {
+        "data": [Path(f).name for f in opts.data],
+        "strategy": opts.strategy,
+        "params": opts.params,
+        "mode": opts.mode,
+        "speed": opts.speed if opts.mode == "speed" else (0.0 if opts.mode == "max" else None),
+        "limit_events": opts.limit_events,
+        "symbols": symbols,
+        "events": events,
+        "md_messages": int(res.counters.get("market_data", {}).get("messages", 0)),
+        "wall_s": round(res.wall_s, 3),
+        "events_per_s": round(events / res.wall_s, 1) if res.wall_s > 0 else 0.0,
+        **pnl,
+        "latency_us": latency_summary(res.latency, res.hists),
+        # host-time effects worth seeing next to events_per_s (the client-side rate limiter runs on
+        # host time: a replay faster than the recording may be throttled; it never changes the journal)
+        "execution": {k: int(res.counters.get("execution", {}).get(k, 0))
+                      for k in ("orders_sent", "cancels_sent", "denied", "rejected", "throttled", "rate_limited")},
+        "journal_records": len(records),
+        "journal_sha256": journal_sha256(records),
+        "lockstep": res.lockstep,
+        "exit_codes": res.exit_codes,
+        "instance": res.instance,
+    }
+    return summary, series
+
+
+def deterministic_part(summary: dict) -> dict:
+    return {k: summary[k] for k in DETERMINISTIC if k in summary}
+
+
+def default_report_dir() -> Path:
+    return Path("reports") / f"replay-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
+
+
+def write_report(folder: str | Path, res: Result, summary: dict, series: dict) -> Path:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "execution.journal").write_bytes(res.journal)
+    with open(out / "journal.jsonl", "w") as f:
+        for r in parse_journal(res.journal):
+            f.write(json.dumps(msgspec.structs.asdict(r)) + "\n")
+    summary = dict(summary)
+    summary["plots"] = write_plots(out, series, res.hists)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return out
+
+
+def write_plots(out: Path, series: dict, hists: dict[str, dict[str, list[int]]]) -> list[str] | str:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, no display
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: no plots (pip install matplotlib)"
+    from shm.counters import N_BUCKETS, bucket_upper_ns
+
+    written = []
+
+    def times(points: list[tuple[int, float]]) -> list[dt.datetime]:
+        return [dt.datetime.fromtimestamp(t / 1e9, dt.UTC) for t, _ in points]
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    eq = series["equity"]
+    if eq:
+        ax.step(times(eq), [v for _, v in eq], where="post")
+    ax.set_title("equity: net P&L (USDT) at each fill")
+    ax.set_xlabel("recorded time (UTC)")
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.savefig(out / "equity.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    written.append("equity.png")
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for sym, pts in series["position"].items():
+        if pts:
+            ax.step(times(pts), [v for _, v in pts], where="post", label=sym)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_title("position (base asset)")
+    ax.set_xlabel("recorded time (UTC)")
+    if any(series["position"].values()):
+        ax.legend()
+    ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.savefig(out / "position.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    written.append("position.png")
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    edges = [bucket_upper_ns(i) / 1000 for i in range(N_BUCKETS)]
+    used = [i for (proc, h) in STAGES for i, n in enumerate(hists.get(proc, {}).get(h) or ()) if n]
+    for (proc, h), stage in STAGES.items():
+        counts = hists.get(proc, {}).get(h)
+        if counts and sum(counts):
+            total = sum(counts)  # shares, so a stage with few samples is as visible as market data
+            ax.step(edges, [c / total for c in counts], where="pre", label=f"{stage} (n={total})")
+    if used:
+        ax.set_xlim(edges[max(0, min(used) - 2)], edges[min(N_BUCKETS - 1, max(used) + 2)])
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (us, bucket upper edge)")
+    ax.set_ylabel("share of the stage's samples")
+    ax.set_title("per-stage latency (shm histograms)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.savefig(out / "latency.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    written.append("latency.png")
+    return written
