@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL = ROOT.parent / "shared" / "data" / "real"
+from tests.support import REAL
 
 
 @pytest.fixture
@@ -41,14 +39,6 @@ def instance() -> Iterator[str]:
         pytest.fail(f"test left shared memory behind: {left}")
 
 
-def spawn(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
-    """Start ``python <args>`` in the repo root with the test's interpreter."""
-    e = dict(os.environ)
-    e["PYTHONPATH"] = str(ROOT)
-    if env:
-        e.update(env)
-    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=e, **kw)
-
 
 @pytest.fixture
 def procs() -> Iterator[list[subprocess.Popen]]:
@@ -65,3 +55,17 @@ def procs() -> Iterator[list[subprocess.Popen]]:
         for f in (p.stdout, p.stderr):
             if f:
                 f.close()
+
+
+@pytest.fixture(autouse=True)
+def _starting_a_process_needs_the_proc_mark(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that starts a process must be marked ``proc`` (``-m "not proc"`` then runs in-process only)."""
+    if request.node.get_closest_marker("proc") is not None:
+        return
+    import multiprocessing.process
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} starts a process but is not marked proc")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)

@@ -13,7 +13,7 @@ from procs.book.messages import OUT_E, OUT_LAST_U, OUT_PU, OUT_U, DepthSnapshot,
 from procs.book.rebuild import recorded_instruments, snapshot_resolver
 from procs.book.recordings import iter_frames
 from procs.book.sync import BookSync, SyncStatus
-from tests.conftest import REAL
+from tests.support import REAL
 
 pytest.importorskip("numba")
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 ETH = "hftbacktest-binance/usdm/ethusdt_20240718.gz"
 
@@ -17,6 +19,7 @@ def _book(*args: str | Path) -> subprocess.CompletedProcess:
                           capture_output=True, timeout=120)
 
 
+@pytest.mark.proc
 def test_book_cli_when_real_recording_then_one_json_line_per_applied_diff(real_data: Path) -> None:
     r = _book(real_data / ETH, "--depth", "5")
     assert r.returncode == 0, r.stderr.decode()
@@ -36,6 +39,7 @@ def test_book_cli_when_real_recording_then_one_json_line_per_applied_diff(real_d
     assert lines[0].startswith('{"symbol": "ETHUSDT", "u": 4984028386786, "bids": [["')
 
 
+@pytest.mark.proc
 def test_book_cli_when_engines_differ_then_output_identical(real_data: Path) -> None:
     src = real_data / "cryptofeed-binance/BINANCE_FUTURES.ws.1.0"
     py = _book(src, "--engine", "python", "--depth", "7")
@@ -44,6 +48,7 @@ def test_book_cli_when_engines_differ_then_output_identical(real_data: Path) -> 
     assert py.stdout == nb.stdout and len(py.stdout.splitlines()) == 252 + 188 + 132 + 180
 
 
+@pytest.mark.proc
 def test_book_cli_when_symbol_filter_then_only_that_symbol(real_data: Path) -> None:
     r = _book(real_data / "cryptofeed-binance/BINANCE_FUTURES.ws.1.0", "--symbol", "CTKUSDT", "--depth", "2")
     assert r.returncode == 0
@@ -51,6 +56,7 @@ def test_book_cli_when_symbol_filter_then_only_that_symbol(real_data: Path) -> N
     assert syms == {"CTKUSDT"}
 
 
+@pytest.mark.proc
 def test_book_cli_when_a_diff_is_missing_then_gap_on_stderr_and_exit_nonzero(real_data: Path, tmp_path: Path) -> None:
     src = real_data / ETH
     out = tmp_path / "ethusdt_corrupt.gz"

@@ -12,7 +12,7 @@ from procs.book.rebuild import recorded_instruments, snapshot_resolver
 from procs.book.recordings import iter_frames
 from procs.book.sync import BookSync, SyncState, SyncStatus
 from procs.core.instruments import int_to_decimal
-from tests.conftest import REAL
+from tests.support import REAL
 
 ETH = "hftbacktest-binance/usdm/ethusdt_20240718.gz"
 SPOT = "hftbacktest-binance/spot/btcusdt_20240808.gz"

@@ -20,7 +20,7 @@ from procs.core.registry import EXEC, RISK_STATE, alerts_name, build_registry
 from procs.core.status import State, StatusWriter
 from shm.counters import Counters
 from shm.inspect import clean
-from tests.conftest import spawn
+from tests.support import spawn
 
 pytestmark = pytest.mark.proc
 TOKEN = "s3cret-test-token"

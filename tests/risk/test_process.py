@@ -25,7 +25,7 @@ from procs.risk.reconcile import signed_query
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment
-from tests.conftest import spawn
+from tests.support import spawn
 
 pytestmark = pytest.mark.proc
 

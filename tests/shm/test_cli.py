@@ -7,11 +7,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from shm import layout as L
 from shm.ring import Consumer, Producer
 from shm.segment import list_segments
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 REC = np.dtype([("seq", "<i8"), ("pad", "<i8", (7,))])
 
@@ -21,6 +22,7 @@ def _b25(*args: str) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
+@pytest.mark.proc
 def test_shm_ls_shows_cursor_lag_and_producer_liveness(instance: str) -> None:
     p = Producer.create(instance, "r", REC, 8, L.POLICY_GATING, ("c",))
     c = Consumer.attach(instance, "r", REC, "c", timeout=1)
@@ -44,6 +46,7 @@ def test_shm_ls_shows_cursor_lag_and_producer_liveness(instance: str) -> None:
         p.close(unlink=True)
 
 
+@pytest.mark.proc
 def test_shm_clean_refuses_live_producer_unless_forced(instance: str) -> None:
     p = Producer.create(instance, "r", REC, 8, L.POLICY_BROADCAST)
     try:
@@ -57,6 +60,7 @@ def test_shm_clean_refuses_live_producer_unless_forced(instance: str) -> None:
         p.close()
 
 
+@pytest.mark.proc
 def test_shm_clean_removes_segments_of_dead_producer(instance: str) -> None:
     p = Producer.create(instance, "r", REC, 8, L.POLICY_BROADCAST)
     p.seg.words[L.W_PRODUCER_PID] = 2**22 + 12345  # a pid that is not running

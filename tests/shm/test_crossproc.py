@@ -14,12 +14,12 @@ from shm import layout as L
 from shm.ring import Producer
 from shm.segment import open_raw
 from shm.seqlock import StateReader
-from tests.conftest import spawn
-from tests.shm.ringproc import STATE
+from tests.support import spawn
+from tests.support.ring_process import STATE
 
 pytestmark = pytest.mark.proc
 
-RINGPROC = "tests/shm/ringproc.py"
+RINGPROC = "tests/support/ring_process.py"
 
 
 def _wait_line(p: subprocess.Popen, prefix: str, timeout: float = 30) -> str:
@@ -158,7 +158,7 @@ def test_seqlock_when_writer_runs_concurrently_then_reader_never_sees_torn_value
 
 def test_reader_attaching_before_producer_waits_then_attaches(instance: str, procs: list) -> None:
     from shm.ring import Consumer
-    from tests.shm.ringproc import REC
+    from tests.support.ring_process import REC
 
     prod = spawn(RINGPROC, "producer", instance, "10", "64", "0", stdout=subprocess.PIPE, text=True)
     procs.append(prod)

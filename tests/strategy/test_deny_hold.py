@@ -11,7 +11,7 @@ import pytest
 from procs.core import messages as M
 from procs.core.config import ConfigError
 from procs.strategy import ERR_HELD
-from tests.strategy.harness import BTC, Harness, engine_config
+from tests.support.strategy_harness import BTC, Harness, engine_config
 
 QUOTER = """
 from procs.strategy import BUY, Strategy, StrategyConfig

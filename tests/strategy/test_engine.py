@@ -9,27 +9,9 @@ import pytest
 from procs.core import messages as M
 from procs.strategy.config import strategy_number
 from procs.strategy.state import Position
-from tests.strategy.harness import BTC, ETH, Harness
+from tests.support.strategy_harness import BTC, ETH, RAISER, Harness
 
 ECHO = "strategies.echo:Echo"
-
-RAISER = """
-from procs.strategy import BUY, Strategy, StrategyConfig
-
-class RaiserConfig(StrategyConfig):
-    fail_after: int = 1
-
-class Raiser(Strategy):
-    def __init__(self, config, api):
-        super().__init__(config, api)
-        self.n = 0
-
-    def on_book(self, book):
-        self.n += 1
-        if self.n > self.config.fail_after:
-            raise RuntimeError("boom in on_book")
-        self.api.submit_limit(book.symbol_id, BUY, book.best_bid - 100, 1)
-"""
 
 TIMED = """
 from procs.strategy import BUY, Strategy, StrategyConfig

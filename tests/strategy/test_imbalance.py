@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from procs.core import messages as M
-from tests.strategy.harness import BTC, Harness
+from tests.support.strategy_harness import BTC, Harness
 
 IMB = "strategies.imbalance:ImbalanceTaker"
 ASKS = [(100010, 10), (100011, 10), (100012, 10)]

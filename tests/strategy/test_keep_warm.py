@@ -12,7 +12,7 @@ from procs.strategy.__main__ import make_engine_idle
 from shm.counters import read_counters
 from shm.idle import BackoffIdle, Waiter
 from shm.segment import list_fifos, list_segments, list_semaphores
-from tests.strategy.harness import BTC, ETH, Harness, engine_config
+from tests.support.strategy_harness import BTC, ETH, Harness, engine_config
 
 RECORDER = """
 from procs.strategy import BUY, Strategy, StrategyConfig

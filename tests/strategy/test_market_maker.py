@@ -6,7 +6,7 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.config import ConfigError
-from tests.strategy.harness import BTC, Harness
+from tests.support.strategy_harness import BTC, Harness
 
 MM = "strategies.market_maker:MarketMaker"
 

@@ -13,8 +13,8 @@ from procs.core import messages as M
 from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY, build_registry
 from procs.core.status import read_status
 from shm.inspect import clean
-from tests.conftest import spawn
-from tests.strategy.harness import BTC, DEPTH, EXCHANGE_INFO
+from tests.support import spawn
+from tests.support.strategy_harness import BTC, DEPTH, EXCHANGE_INFO
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,6 +94,7 @@ def submit_with_price(m: Market, price: int) -> dict | None:
     return next((i for i in m.intents() if i["kind"] == M.SUBMIT_ORDER and i["price"] == price), None)
 
 
+@pytest.mark.proc
 def test_process_when_books_arrive_then_writes_intents_reloads_on_sighup_and_stops_cleanly(
         instance, procs, tmp_path):
     cfg = tmp_path / "b25.toml"
@@ -122,6 +123,7 @@ def test_process_when_books_arrive_then_writes_intents_reloads_on_sighup_and_sto
         assert not refused
 
 
+@pytest.mark.proc
 def test_process_when_param_is_misspelled_then_exits_2_naming_the_field(instance, procs, tmp_path):
     cfg = tmp_path / "b25.toml"
     write_config(cfg, offset=100)

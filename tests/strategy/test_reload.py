@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from procs.core import messages as M
-from tests.strategy.harness import BTC, Harness, engine_config
+from tests.support.strategy_harness import BTC, Harness, engine_config
 
 BOT = """
 from procs.strategy import BUY, Strategy, StrategyConfig
@@ -142,7 +142,7 @@ def test_reload_when_one_entry_changed_then_only_that_strategy_is_rebuilt(instan
 
 
 def test_reload_when_strategy_was_paused_then_it_resumes(instance, plugins):
-    from tests.strategy.test_engine import RAISER
+    from tests.support.strategy_harness import RAISER
     mod = plugins.module(RAISER)
     dep = Deployment([{"id": "r", "class": f"{mod}:Raiser", "symbols": ["BTCUSDT"]}])
     h = Harness(instance, dep.entries, read_config=dep.read)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from procs.core.config import ConfigError
-from tests.strategy.harness import BTC, Harness, engine_config
+from tests.support.strategy_harness import BTC, Harness, engine_config
 
 
 def count_calls(h: Harness, before_call: Callable[[int], None] | None = None) -> list[int]:

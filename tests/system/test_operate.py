@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from procs.tools.stack import ORDER
-from tests.system.conftest import NO_STRATEGIES
+from tests.support.system import NO_STRATEGIES
 
 pytestmark = pytest.mark.proc
 

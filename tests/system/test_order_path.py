@@ -10,7 +10,7 @@ import pytest
 
 from procs.core.registry import SIGNALS, build_registry
 from procs.strategy.config import strategy_number
-from tests.system.conftest import NO_STRATEGIES, instruments
+from tests.support.system import NO_STRATEGIES, instruments
 
 pytestmark = pytest.mark.proc
 

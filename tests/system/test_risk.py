@@ -10,7 +10,7 @@ import pytest
 from procs.core import control as C
 from procs.core import messages as M
 from procs.risk import state as S
-from tests.system.conftest import NO_STRATEGIES, ExecEvents, ManualOrders, instruments, wait_mark
+from tests.support.system import NO_STRATEGIES, ExecEvents, ManualOrders, instruments, wait_mark
 
 pytestmark = pytest.mark.proc
 

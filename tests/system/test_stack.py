@@ -78,8 +78,7 @@ def test_running_stack_when_up_then_every_named_consumer_slot_is_held_by_a_live_
     from procs.core.registry import build_registry
     from shm.inspect import describe
     from shm.segment import shm_name
-
-    from .conftest import NO_STRATEGIES, ManualOrders
+    from tests.support.system import NO_STRATEGIES, ManualOrders
 
     s = make_stack(overrides=NO_STRATEGIES)
     manual = ManualOrders(s.instance)  # orders.manual is created by its producer (the TUI, the ops API)

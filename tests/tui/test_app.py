@@ -6,8 +6,8 @@ from procs.core import control as C
 from procs.core import messages as M
 from procs.core.registry import ORDERS_MANUAL, book_state_name, build_registry
 from shm.ring import Consumer
-from tests.tui.conftest import rows, run, until
-from tests.tui.world import DEPTH
+from tests.support.tui import rows, run, until
+from tests.support.tui_world import DEPTH
 from tui.panels import BookLadder, OrdersPanel, ProcessesPanel, TradesTape
 from tui.screens import ConfirmScreen, OrderEntryScreen
 

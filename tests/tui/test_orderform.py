@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from procs.core import messages as M
-from tests.tui.world import SYMBOLS, instruments
+from tests.support.tui_world import SYMBOLS, instruments
 from tui.orderform import FieldError, parse_order
 
 INS = instruments()

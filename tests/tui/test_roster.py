@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.tui.conftest import rows, run, until
+from tests.support.tui import rows, run, until
 from tui.roster import StrategyRoster
 
 CONFIG = """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.tui.conftest import rows, run, screen_text, until
+from tests.support.tui import rows, run, screen_text, until
 from tui.panels import BookLadder, OrdersPanel, TradesTape
 
 HERE = Path(__file__).resolve().parent

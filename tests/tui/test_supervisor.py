@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import spawn
-from tests.tui.conftest import rows, run, until
-from tests.tui.world import DEPTH, SYMBOLS, instruments
+from tests.support import spawn
+from tests.support.tui import rows, run, until
+from tests.support.tui_world import DEPTH, SYMBOLS, instruments
 from tui.app import B25App
 from tui.commands import Commands
 from tui.panels import ProcessesPanel

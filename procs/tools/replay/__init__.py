@@ -46,5 +46,5 @@ procs/tools/replay/lockstep.py for the table). Cost: one frame at a time, ~1-4k 
 
 Determinism: the same recording, strategy, params and config give the same orders, fills and
 P&L, and the same ``journal_sha256`` (summary.py says which fields it covers and why records are
-grouped per order). ``tests/replay`` checks it, with a golden summary per shipped strategy.
+grouped per order). ``tests/tools/replay`` checks it, with a golden summary per shipped strategy.
 """

@@ -1,0 +1,106 @@
+"""The deployment file: every shipped config decodes; mistakes fail naming the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from procs.core.config import ConfigError, load_section
+from procs.exchange_sim.config import SimConfig
+from procs.execution.config import ExecutionConfig
+from procs.market_data.config import MarketDataConfig
+from procs.monitor.config import MonitorConfig
+from procs.risk.config import RiskConfig
+from procs.strategy.config import StrategyEngineConfig
+from tests.support import ROOT
+
+SECTIONS = {"sim": SimConfig, "market_data": MarketDataConfig, "strategy": StrategyEngineConfig,
+            "execution": ExecutionConfig, "risk": RiskConfig, "monitor": MonitorConfig}
+
+
+@pytest.mark.parametrize("name", ["b25.toml", "b25.testnet.toml"])
+def test_shipped_config_when_loaded_then_every_section_decodes(name: str) -> None:
+    path = ROOT / name
+    for section, typ in SECTIONS.items():
+        load_section(path, section, typ)
+
+
+def test_load_section_when_field_misspelled_then_error_names_field(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[market_data]\nsymbolz = ["BTCUSDT"]\n')
+    with pytest.raises(ConfigError, match="symbolz"):
+        load_section(p, "market_data", MarketDataConfig)
+
+
+def test_load_section_when_wrong_type_then_error_names_field_and_type(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[market_data]\ndepth = "twenty"\n')
+    with pytest.raises(ConfigError, match=r"depth.*int|int.*depth"):
+        load_section(p, "market_data", MarketDataConfig)
+
+
+def test_read_when_section_misspelled_then_error_names_section(tmp_path: Path) -> None:
+    p = tmp_path / "b.toml"
+    p.write_text('[riks]\nmax_drawdown = "1"\n')
+    with pytest.raises(ConfigError, match=r"section=\[riks\]"):
+        load_section(p, "risk", RiskConfig)
+
+
+UVLOOP = [("market_data", MarketDataConfig), ("execution", ExecutionConfig)]
+AGENTS = [("strategy", StrategyEngineConfig), ("execution", ExecutionConfig)]
+
+
+def _load(tmp_path: Path, section: str, typ: type, body: str) -> object:
+    p = tmp_path / "b.toml"
+    p.write_text(f"[{section}]\n{body}\n")
+    return load_section(p, section, typ)
+
+
+@pytest.mark.parametrize("section,typ", UVLOOP)
+@pytest.mark.parametrize("ms", ["0.25", "0.5", "0.9", "-1.0", "nan"])
+def test_keep_warm_ms_when_under_one_ms_on_a_uvloop_process_then_rejected(tmp_path: Path, section: str,
+                                                                        typ: type, ms: str) -> None:
+    # uvloop rounds a 0.25-0.5 ms timer to 0: the re-armed keep-warm tick would spin at SCHED_FIFO
+    with pytest.raises(ConfigError, match=r"keep_warm_ms must be 0 \(off\) or at least 1 ms"):
+        _load(tmp_path, section, typ, f"keep_warm_ms = {ms}")
+
+
+@pytest.mark.parametrize("section,typ", UVLOOP)
+@pytest.mark.parametrize("ms", [0.0, 1.0, 2.5])
+def test_keep_warm_ms_when_off_or_whole_ms_then_accepted(tmp_path: Path, section: str, typ: type, ms: float) -> None:
+    assert _load(tmp_path, section, typ, f"keep_warm_ms = {ms}").keep_warm_ms == ms
+
+
+@pytest.mark.parametrize("section,typ", AGENTS)
+@pytest.mark.parametrize("idle,sched", [("spin", "fifo:10"), ("yield", "rr:5")])
+def test_idle_when_it_never_parks_under_a_real_time_sched_then_rejected(tmp_path: Path, section: str, typ: type,
+                                                                        idle: str, sched: str) -> None:
+    with pytest.raises(ConfigError, match=rf"idle='{idle}' never parks, and under sched='{sched}'"):
+        _load(tmp_path, section, typ, f'idle = "{idle}"\nsched = "{sched}"')
+
+
+@pytest.mark.parametrize("section,typ", AGENTS)
+@pytest.mark.parametrize("idle,sched", [("spin", ""), ("spin", "nice:-5"), ("backoff", "fifo:10"), ("block", "rr:3")])
+def test_idle_when_spin_is_left_to_the_normal_scheduler_or_parks_then_accepted(tmp_path: Path, section: str,
+                                                                              typ: type, idle: str, sched: str) -> None:
+    cfg = _load(tmp_path, section, typ, f'idle = "{idle}"\nsched = "{sched}"')
+    assert (cfg.idle, cfg.sched) == (idle, sched)
+
+
+def test_strategy_idle_when_unknown_alias_then_rejected_naming_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"idle must be one of spin, yield, sleep, block, backoff: idle='spinn'"):
+        _load(tmp_path, "strategy", StrategyEngineConfig, 'idle = "spinn"')
+
+
+@pytest.mark.parametrize("body,field", [("keep_warm_ms = 0.01", "keep_warm_ms"), ("keep_warm_ms = -1.0", "keep_warm_ms"),
+                                        ("timer_resolution_ms = 0.001", "timer_resolution_ms"),
+                                        ("timer_resolution_ms = 0.0", "timer_resolution_ms")])
+def test_strategy_park_bounds_when_shorter_than_a_tenth_ms_then_rejected(tmp_path: Path, body: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{field} must be .*at least 0.1 ms .*: {field}="):
+        _load(tmp_path, "strategy", StrategyEngineConfig, body)
+
+
+def test_strategy_park_bounds_when_off_or_a_tenth_ms_then_accepted(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, "strategy", StrategyEngineConfig, "keep_warm_ms = 0.0\ntimer_resolution_ms = 0.1")
+    assert (cfg.keep_warm_ms, cfg.timer_resolution_ms) == (0.0, 0.1)

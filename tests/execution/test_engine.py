@@ -1,0 +1,275 @@
+"""The engine in one process with a recording transport: report ordering, duplicates, the state
+machine's refusals, cancel-before-ack, unknown outcomes, journal rebuild, and a full exec ring."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from procs.core import messages as M
+from procs.execution import orders as O
+from procs.execution.engine import Engine, EventSink
+from procs.execution.journal import read_journal
+from procs.execution.transport import FAILED, OK, REJECTED, UNKNOWN, Reply
+from tests.support.execution_engine import Producer, make, run, submit
+
+
+def kinds(prod: Producer) -> list[int]:
+    return [v[1] for v in prod.out]
+
+
+def otu(cid: str, x: str, status: str, *, t: int = 0, last: str = "0", cum: str = "0") -> dict:
+    return {"e": "ORDER_TRADE_UPDATE", "E": 1, "o": {"c": cid, "x": x, "X": status, "i": 7, "t": t, "l": last,
+                                                     "L": "50000", "z": cum, "n": "0.01", "m": False}}
+
+
+def ack(status: str = "NEW", executed: str = "0") -> Reply:
+    return Reply(OK, 200, {"orderId": 7, "status": status, "executedQty": executed})
+
+
+def test_stream_when_same_trade_reported_twice_then_one_fill(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        method, params, cb = wire.sent[0]
+        assert method == "order.place" and params["newClientOrderId"] == "b25-1-1"
+        cb(ack())
+        for _ in range(2):
+            eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=5, last="0.001", cum="0.001"), 0)
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED]
+        assert c["duplicate_fills"] == 1 and prod.out[-1][12] == 1 and prod.out[-1][13] == 1_000_000  # lots, fee e8
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=6, last="0.001", cum="0.002"), 0)
+        assert kinds(prod)[-1] == M.ORDER_FILLED and eng.store.by_cid["b25-1-1"].status == O.FILLED
+    run(body)
+
+
+def test_ack_when_it_arrives_after_the_fill_then_stale_not_illegal(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=9, last="0.002", cum="0.002"), 0)
+        wire.sent[0][2](ack())
+        eng.on_stream_event(otu("b25-1-1", "NEW", "NEW"), 0)
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_FILLED]
+        assert c["stale_reports"] == 2 and "illegal_transitions" not in c
+    run(body)
+
+
+def test_report_when_transition_illegal_then_counted_and_not_applied(tmp_path: Path, capsys: Any) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=1, last="0.002", cum="0.002"), 0)
+        eng.on_stream_event(otu("b25-1-1", "CANCELED", "CANCELED"), 0)
+        assert eng.store.by_cid["b25-1-1"].status == O.FILLED
+        assert M.ORDER_CANCELED not in kinds(prod) and c["illegal_transitions"] == 1
+    run(body)
+    assert "illegal_transition" in capsys.readouterr().err
+
+
+def test_cancel_when_order_not_yet_acknowledged_then_sent_after_the_ack(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 11)
+        eng.on_intent(0, 1, (2, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0), 0)
+        assert len(wire.sent) == 1
+        wire.sent[0][2](ack())
+        assert wire.sent[1][0] == "order.cancel" and wire.sent[1][1]["origClientOrderId"] == "b25-1-1"
+        wire.sent[1][2](ack("CANCELED"))
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED]
+    run(body)
+
+
+def test_cancel_all_when_order_still_queued_then_withdrawn_and_never_sent(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        wire.send = lambda method, params, cb: 0  # the connection takes nothing: the place waits
+        submit(eng, 0, 1)
+        submit(eng, 1, 2)
+        assert len(eng.queue) == 2 and not wire.sent
+        assert eng.cancel_all() == 2
+        del wire.send  # the class's recording send again
+        eng._pump()
+        assert not wire.sent and not eng.queue and not eng.store.open
+        assert kinds(prod) == [M.ORDER_CANCELED, M.ORDER_CANCELED] and c["canceled"] == 2
+    run(body)
+
+
+def test_cancel_all_when_order_in_flight_then_cancelled_once_its_ack_arrives(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        eng.cancel_all()
+        assert [m for m, _, _ in wire.sent] == ["order.place"]
+        eng.on_stream_event(otu("b25-1-1", "NEW", "NEW"), 0)  # the stream's report comes first
+        assert [m for m, _, _ in wire.sent] == ["order.place", "order.cancel"]
+        wire.sent[0][2](ack())  # then the API's answer: the cancel is not sent twice
+        assert len(wire.sent) == 2
+        wire.sent[1][2](ack("CANCELED"))
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_CANCELED] and not eng.store.open
+    run(body)
+
+
+def test_place_when_outcome_unknown_and_exchange_never_saw_it_then_resent_with_same_id(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        wire.sent[0][2](Reply(UNKNOWN, msg="connection lost"))
+        assert wire.sent[1][0] == "order.status" and wire.sent[1][1]["origClientOrderId"] == "b25-1-1"
+        wire.sent[1][2](Reply(REJECTED, 400, {"code": -2013}, -2013, "Order does not exist."))
+        assert wire.sent[2][0] == "order.place" and wire.sent[2][1]["newClientOrderId"] == "b25-1-1"
+        wire.sent[2][2](ack())
+        assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED] and c["resends"] == 1
+    run(body)
+
+
+def test_place_when_unavailable_then_rejected_and_breaker_counts(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        for i in range(5):
+            submit(eng, i, i + 1)
+            wire.sent[-1][2](Reply(FAILED, 503, {"code": -1001}, -1001, "Service Unavailable."))
+        submit(eng, 5, 6)
+        assert [v[14] for v in prod.out if v[1] == M.ORDER_REJECTED] == [-1001] * 5
+        assert prod.out[-1][1] == M.ORDER_DENIED and prod.out[-1][14] == M.DENY_BREAKER_OPEN
+        assert c["breaker_state"] == 1
+    run(body)
+
+
+def test_rebuild_when_journal_replayed_then_orders_seqs_and_trades_restored(tmp_path: Path) -> None:
+    def first() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        submit(eng, 1, 2)
+        wire.sent[0][2](ack())
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.journal.close()
+    run(first)
+
+    def second() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        assert eng.epoch == 2 and eng.processed_seq == [1, -1]
+        a, b = eng.store.by_cid["b25-1-1"], eng.store.by_cid["b25-1-2"]
+        assert a.status == O.PARTIALLY_FILLED and a.cum_qty == 1 and a.trade_ids == {3} and a.order_id == 7
+        assert b.status == O.PENDING and eng.store.find_tag(1, 2) is b
+        submit(eng, 1, 2)  # re-read after the crash: already journaled
+        assert c["duplicate_intents"] == 1 and not wire.sent
+        eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        assert c["duplicate_fills"] == 1
+        submit(eng, 2, 3)
+        assert wire.sent[0][1]["newClientOrderId"] == "b25-2-1"
+    run(second)
+
+
+def test_sink_when_exec_ring_full_then_events_wait_in_order_and_none_is_lost() -> None:
+    async def main() -> None:
+        prod = Producer(full_for=50)
+        waits = []
+        sink = EventSink(prod, lambda: waits.append(1))
+        for i in range(10):
+            sink.publish((i,))
+        assert prod.out == [] and len(waits) == 10
+        for _ in range(200):
+            await asyncio.sleep(0.002)
+            if len(prod.out) == 10:
+                break
+        assert prod.out == [(i,) for i in range(10)]
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(("http", "body", "outcome"), [
+    (200, {}, OK), (400, {"code": -4164, "msg": "x"}, REJECTED), (429, {"code": -1003}, 2),
+    (503, {"code": -1001, "msg": "Service Unavailable."}, FAILED),
+    (503, {"code": -1000, "msg": "Unknown error, please check your request or try again later."}, UNKNOWN),
+    (408, {"code": -1007}, UNKNOWN),
+])
+def test_classify_when_answer_then_outcome(http: int, body: dict, outcome: int) -> None:
+    from procs.execution.transport import classify
+
+    assert classify(http, body)[0] == outcome
+
+
+def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archived(tmp_path: Path) -> None:
+    from procs.execution import recovery
+
+    def first() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        for i in range(6):
+            submit(eng, i, i + 1)
+            wire.sent[-1][2](ack() if i % 2 else Reply(REJECTED, 400, {"code": -4164}, -4164, "x"))
+        eng.on_stream_event(otu("b25-1-2", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.journal.close()
+        recovery.compact(eng, tmp_path / "j")
+        assert eng.event_seq == max(r.event_seq for r in read_journal(tmp_path / "j.1")[0])
+    run(first)
+    assert (tmp_path / "j.1").exists() and len(read_journal(tmp_path / "j")[0]) < len(read_journal(tmp_path / "j.1")[0])
+
+    def second() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        assert eng.epoch == 2 and eng.processed_seq == [5, -1]
+        assert sorted(eng.store.open) == ["b25-1-2", "b25-1-4", "b25-1-6"]
+        assert eng.store.by_cid["b25-1-2"].trade_ids == {3} and eng.store.by_cid["b25-1-2"].cum_qty == 1
+        assert "b25-1-1" not in eng.store.by_cid  # closed in the earlier run: forgotten
+        submit(eng, 6, 7)
+        assert wire.sent[0][1]["newClientOrderId"] == "b25-2-1"
+    run(second)
+
+
+def cancel(eng: Engine, seq: int, tag: int) -> None:
+    eng.on_intent(0, seq, (seq, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, 0, 0, 0, tag, 0, 0, 0, 0),
+                  0)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+GONE = Reply(REJECTED, 400, {"code": -2013}, -2013, "Order does not exist.")
+
+
+@pytest.mark.parametrize("trades", [[], [{"id": 9, "orderId": 7, "qty": "0.001", "price": "50000",
+                                          "commission": "0.01", "maker": True, "time": 1}]])
+def test_cancel_when_exchange_no_longer_knows_the_order_then_fills_caught_up_and_closed_expired(
+        tmp_path: Path, trades: list) -> None:
+    # a venue restart (or a purge) drops an acknowledged order. Before, it stayed open for ever
+    # (counted against max_open_orders), and each cancel went cancel -> rejected -> query -> again
+    async def main() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        wire.call_replies["/fapi/v1/userTrades"] = Reply(OK, 200, trades)
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        cancel(eng, 1, 1)
+        assert wire.sent[1][0] == "order.cancel"
+        wire.sent[1][2](Reply(REJECTED, 400, {"code": -2011}, -2011, "Unknown order sent."))
+        assert wire.sent[2][0] == "order.status"
+        wire.sent[2][2](GONE)
+        await settle()
+        assert kinds(prod)[-1] == M.ORDER_EXPIRED and prod.out[-1][23] & M.FLAG_VANISHED
+        assert not eng.store.open and c["vanished"] == 1 and len(wire.sent) == 3  # nothing more is asked
+        assert c.get("fills", 0) == len(trades) and eng.store.by_cid["b25-1-1"].cum_qty == len(trades)
+        assert [p for _, p, _ in wire.calls] == ["/fapi/v1/userTrades"]
+    asyncio.run(main())
+
+
+def test_query_when_order_gone_and_trades_unreadable_then_kept_open_and_asked_again(tmp_path: Path) -> None:
+    async def main() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        wire.call_replies["/fapi/v1/userTrades"] = Reply(FAILED, 503, {"code": -1001}, -1001, "x")
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        eng._enqueue(3, eng.store.by_cid["b25-1-1"])  # a status query (as reconciliation sends)
+        wire.sent[1][2](GONE)
+        await settle()
+        assert "b25-1-1" in eng.store.open  # its fills unknown: not closed blind
+        await asyncio.sleep(1.1)
+        assert wire.sent[-1][0] == "order.status" and len(wire.sent) == 3  # asked again
+        wire.call_replies["/fapi/v1/userTrades"] = Reply(OK, 200, [])
+        wire.sent[-1][2](GONE)
+        await settle()
+        assert not eng.store.open and kinds(prod)[-1] == M.ORDER_EXPIRED
+    asyncio.run(main())
