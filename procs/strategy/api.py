@@ -19,7 +19,7 @@ below zero; nothing on the hot path raises on purpose.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from procs.core import log
 from procs.core import messages as M
@@ -27,9 +27,6 @@ from procs.core.config import Section
 from procs.core.instruments import Instrument
 
 from .state import CANCELING, Order, StrategyState
-
-if TYPE_CHECKING:
-    from .engine import Engine
 
 StrategyConfig = Section  # the base of every strategy's Config
 
@@ -242,13 +239,38 @@ class Strategy:
         pass
 
 
+class Clock(Protocol):
+    def now_ns(self) -> int: ...
+
+
+class StrategyHost(Protocol):
+    """What ``StrategyApi`` needs of the engine it forwards to (``engine.Engine`` implements it;
+    a Protocol here keeps the api from importing the engine that imports it)."""
+
+    instruments: list[Instrument]
+    symbols: list[str]
+    ticks: list[int]
+    steps: list[int]
+    clock: Clock
+
+    def bad_intent(self) -> int: ...
+    def submit(self, api: StrategyApi, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
+               reduce_only: bool) -> int: ...
+    def cancel(self, api: StrategyApi, tag: int) -> int: ...
+    def cancel_all(self, api: StrategyApi, sid: int = -1) -> int: ...
+    def mid(self, sid: int) -> float: ...
+    def signal(self, api: StrategyApi, sid: int, value: float, decision: int, aux: float) -> bool: ...
+    def set_timer(self, api: StrategyApi, token: int, delay_ns: int, interval_ns: int = 0) -> None: ...
+    def cancel_timer(self, api: StrategyApi, token: int) -> None: ...
+
+
 class StrategyApi:
     """The engine's face toward one strategy: intents, its own orders/positions, signals, timers.
 
     One per strategy id; it survives reloads (the new instance gets the same api and state).
     """
 
-    def __init__(self, engine: Engine, sid: str, num: int, state: StrategyState, symbol_ids: list[int]) -> None:
+    def __init__(self, engine: StrategyHost, sid: str, num: int, state: StrategyState, symbol_ids: list[int]) -> None:
         self._engine = engine
         self.id = sid
         self.num = num  # strategy_id in ring records

@@ -21,7 +21,6 @@ import os
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from .api import (
 from .clock import MonotonicClock
 from .config import StrategyEngineConfig, StrategyEntry
 from .loader import Loader, LoadError, Plugin, decode_params
+from .slot import Slot
 from .state import CANCELING, Order, StrategyState
 from .warm import ScratchPath
 
@@ -102,22 +102,6 @@ KEEP_STATE_ARCHIVES = 10  # state files set aside for another venue session (Eng
 # denials for the whole system's state, not the order: the next order would be denied the same
 _HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN))
 _mono = time.monotonic_ns
-
-
-@dataclass
-class Slot:
-    """One running strategy instance with what it was built from."""
-
-    entry: StrategyEntry
-    plugin: Plugin
-    strategy: Strategy
-    api: StrategyApi
-    paused: bool = False
-    timers: dict[int, list[int]] = field(default_factory=dict)  # token -> [deadline_ns, interval_ns]
-
-    @property
-    def id(self) -> str:
-        return self.entry.id
 
 
 class Engine:

@@ -23,9 +23,10 @@ from shm.registry import Registry
 from shm.ring import Consumer, Producer
 from shm.segment import Segment
 
-from .api import BookView, Strategy, StrategyApi
+from .api import BookView, Strategy, StrategyApi, StrategyHost
 from .config import StrategyEntry
 from .loader import Plugin
+from .slot import Slot
 from .state import StrategyState
 
 SCRATCH_CAPACITY = 64  # records per scratch ring (the code path does not depend on it)
@@ -64,7 +65,7 @@ class ScratchPath:
     """Everything ``Engine.keep_warm`` swaps in: book ring (producer and reader), orders ring,
     counters, and a slot running ``WarmStrategy`` on symbol ``sid`` with its own state."""
 
-    def __init__(self, engine: object, registry: Registry, instance: str, counters_ids: type, hist_ids: type,
+    def __init__(self, engine: StrategyHost, registry: Registry, instance: str, counters_ids: type, hist_ids: type,
                  units: list[float], sid: int) -> None:
         book_dt = registry.ring_spec(MD_BOOK).dtype
         seg = scratch_segment(L.KIND_RING, SCRATCH_CAPACITY, book_dt, L.POLICY_BROADCAST)
@@ -80,13 +81,11 @@ class ScratchPath:
         self.bid = [0] * n
         self.ask = [0] * n
         self.state = StrategyState(WARM_ID, 0, units)
-        symbol = engine.symbols[sid]  # type: ignore[attr-defined]
+        symbol = engine.symbols[sid]
         entry = StrategyEntry(id=WARM_ID, class_path=f"{__name__}:WarmStrategy", symbols=[symbol], num=1)
         plugin = Plugin(__name__, WarmStrategy, WarmConfig, WARM_ID)
-        self.api = StrategyApi(engine, WARM_ID, 0, self.state, [sid])  # type: ignore[arg-type]
+        self.api = StrategyApi(engine, WARM_ID, 0, self.state, [sid])
         self.api.running = True
-        from .engine import Slot
-
         self.slot = Slot(entry, plugin, WarmStrategy(WarmConfig(), self.api), self.api)
         self.routes: list[list[Slot]] = [[] for _ in range(n)]
         self.routes[sid].append(self.slot)

@@ -36,9 +36,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from procs.core import log
-from procs.exchange_sim.trading import views
 from procs.exchange_sim.api import MarketView
 from procs.exchange_sim.trace import Trace
+from procs.exchange_sim.trading import views
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.gate import Faults, RateLimiter, authenticate, too_many_requests
 from procs.exchange_sim.trading.signing import ApiError, parse_params, rest_signature_ok
