@@ -29,7 +29,7 @@ stop: $(STAMP)
 	$(PY) scripts/run.py --stop --instance $(INSTANCE)
 
 status: $(STAMP)
-	B25_INSTANCE=$(INSTANCE) B25_CONFIG=$(CONFIG) B25_SIM=true $(VENV)/bin/supervisorctl -c supervisord.conf status
+	$(PY) scripts/run.py --status --instance $(INSTANCE) --config $(CONFIG)
 
 bench: $(STAMP)
 	$(VENV)/bin/b25 bench ipc --json

@@ -77,6 +77,7 @@ SUBCOMMANDS = {
     "affinity": ("procs.tools.affinity.cli", "propose, write or apply a CPU layout for the processes"),
     "tui": ("tui.app", "the operator's screen (Textual) over the instance's shared memory"),
     "monitor": ("procs.monitor.__main__", "the monitor in the foreground: /metrics, /health and the ops API"),
+    "services": ("procs.tools.services", "the service table: every process, its section, rings and start order"),
     "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
 }
 

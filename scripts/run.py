@@ -14,6 +14,7 @@ import xmlrpc.client
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 VENV_BIN = ROOT / ".venv" / "bin"
 CONF = ROOT / "supervisord.conf"
 SOCK = ROOT / "run" / "supervisor.sock"
@@ -36,10 +37,28 @@ def _running() -> bool:
         return False
 
 
-def _sim_enabled(config: Path) -> bool:
+def _switches(config: Path) -> dict[str, bool]:
+    """Each switchable service of the table -> whether this deployment runs it."""
     import tomllib
 
-    return bool(tomllib.loads(config.read_text()).get("deploy", {}).get("sim", True))
+    from procs.core.services import SERVICES, enabled
+
+    data = tomllib.loads(config.read_text())
+    return {s.name: enabled(s.name, data) for s in SERVICES if s.enabled_by}
+
+
+def _environment(instance: str, config: Path) -> dict[str, str]:
+    """What supervisord.conf expands: the instance, the config path and every service's on/off switch."""
+    from procs.core.services import service
+
+    env = dict(os.environ, B25_INSTANCE=instance, B25_CONFIG=str(config))
+    env.update({service(name).enable_env: "true" if on else "false" for name, on in _switches(config).items()})
+    return env
+
+
+def status(instance: str, config: Path) -> int:
+    return subprocess.call([str(VENV_BIN / "supervisorctl"), "-c", str(CONF), "status"], cwd=ROOT,
+                           env=_environment(instance, config.resolve()))
 
 
 def start(instance: str, timeout: float, config: Path) -> int:
@@ -47,8 +66,8 @@ def start(instance: str, timeout: float, config: Path) -> int:
     if not config.is_file():
         print(f"config file not found: {config}", file=sys.stderr)
         return 2
-    env = dict(os.environ, B25_INSTANCE=instance, B25_CONFIG=str(config),
-               B25_SIM="true" if _sim_enabled(config) else "false")
+    switches = _switches(config)
+    env = _environment(instance, config)
     (ROOT / "run" / "log").mkdir(parents=True, exist_ok=True)
     os.chmod(ROOT / "run", 0o700)
     token = ROOT / "run" / "monitor.token"
@@ -67,8 +86,7 @@ def start(instance: str, timeout: float, config: Path) -> int:
         except OSError:
             time.sleep(0.2)
             continue
-        states = {i["name"]: i["statename"] for i in infos if not (i["name"] == "exchange_sim" and
-                                                                  env["B25_SIM"] == "false")}
+        states = {i["name"]: i["statename"] for i in infos if switches.get(i["name"], True)}
         bad = {n: s for n, s in states.items() if s in ("FATAL", "BACKOFF", "EXITED")}
         if all(s == "RUNNING" for s in states.values()):
             print("all running: " + ", ".join(sorted(states)))
@@ -103,9 +121,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--instance", default=os.environ.get("B25_INSTANCE", "main"))
     ap.add_argument("--stop", action="store_true")
+    ap.add_argument("--status", action="store_true", help="supervisorctl status")
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--config", type=Path, default=ROOT / "b25.toml", help="deployment file (b25.toml)")
     a = ap.parse_args()
+    if a.status:
+        return status(a.instance, a.config)
     return stop(a.instance) if a.stop else start(a.instance, a.timeout, a.config)
 
 

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from .services import known_sections
+
 
 class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every config section."""
@@ -26,8 +28,7 @@ T = TypeVar("T")
 
 # Every top-level section a deployment file may have; a misspelled one ([riks]) would otherwise
 # be ignored silently and its process would run on defaults.
-KNOWN_SECTIONS = frozenset({"sim", "sim_trading", "market_data", "strategy", "execution", "risk",
-                            "monitor", "tui", "deploy"})
+KNOWN_SECTIONS = known_sections()
 
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:

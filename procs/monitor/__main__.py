@@ -22,10 +22,10 @@ from aiohttp import web
 
 from procs.core import log
 from procs.core.agent import HEARTBEAT_NS, pin_cpu
-from procs.core.config import ConfigError, config_hash, load_section
+from procs.core.config import ConfigError, config_hash
 from procs.core.deploy import depth, symbols
 from procs.core.status import State, StatusWriter
-from procs.monitor.config import MonitorConfig, load_token
+from procs.monitor.config import MonitorConfig, load_monitor_config, load_token
 from procs.monitor.ops import Counter, Hist, Monitor, make_app
 from procs.monitor.shmview import InstanceView
 from shm.counters import Counters
@@ -95,7 +95,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     log.set_process("monitor")
     try:
-        cfg = load_section(args.config, "monitor", MonitorConfig)
+        cfg = load_monitor_config(args.config)
         if args.host is not None or args.port is not None:
             cfg = msgspec.structs.replace(cfg, host=args.host or cfg.host,
                                           port=cfg.port if args.port is None else args.port)

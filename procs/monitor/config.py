@@ -9,16 +9,18 @@ from pathlib import Path
 
 import msgspec
 
-from procs.core.config import ConfigError, Section
+from procs.core import services
+from procs.core.config import ConfigError, Section, load_section, read_toml
 
 DEFAULT_PORT = 9725
-DEFAULT_REQUIRED = ("market_data", "strategy", "execution", "risk")
 
 
 class MonitorConfig(Section):
     host: str = "127.0.0.1"  # never 0.0.0.0 unless a proxy in front checks who calls
     port: int = DEFAULT_PORT
-    required: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_REQUIRED))
+    # the processes /health requires; absent = the service table's required ones (the simulator
+    # too when [deploy] sim is on)
+    required: list[str] | None = None
     stale_after_s: float = 2.0  # heartbeat older than this (or a dead pid) = stale
     token: str = ""  # bearer token for state-changing ops calls; prefer token_file or B25_MONITOR_TOKEN
     token_file: str = ""  # a 0600 file holding the token
@@ -32,6 +34,19 @@ class MonitorConfig(Section):
             raise ValueError(f"port must be 0..65535: port={self.port}")
         if self.stale_after_s <= 0:
             raise ValueError(f"stale_after_s must be > 0: stale_after_s={self.stale_after_s}")
+
+
+def load_monitor_config(path: str | Path | None) -> MonitorConfig:
+    """``[monitor]`` with ``required`` filled in from the service table when the file leaves it out."""
+    cfg = load_section(path, "monitor", MonitorConfig)
+    if cfg.required is None:
+        runs_sim = services.enabled("exchange_sim", read_toml(path))
+        cfg = msgspec.structs.replace(cfg, required=list(services.required(runs_sim)))
+    unknown = sorted(set(cfg.required or ()) - set(services.NAMES))
+    if unknown:
+        raise ConfigError(f"invalid config {path} section [monitor]: required names an unknown process: "
+                          f"required={unknown[0]} known={','.join(services.NAMES)}")
+    return cfg
 
 
 def load_token(cfg: MonitorConfig) -> str:

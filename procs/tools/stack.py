@@ -49,9 +49,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from procs.core import services
+from procs.core.services import NAMES
+from procs.tools.services import program
+
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ("exchange_sim", "market_data", "risk", "execution", "strategy", "monitor")
-PIPELINE = ORDER[:5]  # the default set: everything but the monitor
+ORDER = NAMES  # start order, from the service table
+PIPELINE = services.PIPELINE  # the default set: everything but the monitor
 KEY, SECRET = "b25-test-key", "b25-test-secret"  # the simulator's documented test account
 
 
@@ -282,11 +286,10 @@ class Stack:
     def cleanup_shm(self) -> list[str]:
         """Remove every segment, wake semaphore and control queue of this instance."""
         from procs.core.control import unlink_queues
-        from procs.core.registry import PROCESSES
         from shm.inspect import clean
 
         removed, _ = clean(self.instance, force=True)
-        return removed + unlink_queues(self.instance, (*PROCESSES, "tui"))
+        return removed + unlink_queues(self.instance, (*NAMES, "tui"))
 
     def _kill_leftovers(self) -> None:
         """Processes that wrote a status block but are not our children (supervised restarts)."""
@@ -372,7 +375,6 @@ class Stack:
     def supervisord_config(self) -> str:
         """A supervisord config for this instance: the repo's program settings, this stack's commands."""
         assert self._sv_dir is not None
-        prio = {"exchange_sim": 10, "market_data": 20, "risk": 30, "execution": 35, "strategy": 40, "monitor": 60}
         env = ",".join(f'{k}="{v}"' for k, v in (("PYTHONPATH", self._env["PYTHONPATH"]), ("PYTHONUNBUFFERED", "1")))
         text = (f"[unix_http_server]\nfile={self._sv_dir}/sv.sock\nchmod=0700\n\n"
                 f"[supervisord]\nlogfile={self.log_dir}/supervisord.log\npidfile={self._sv_dir}/sv.pid\n"
@@ -380,10 +382,8 @@ class Stack:
                 "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
                 f"[supervisorctl]\nserverurl=unix://{self._sv_dir}/sv.sock\n")
         for proc in self.procs:
-            text += (f"\n[program:{proc}]\ncommand={' '.join(self.command(proc))}\ndirectory={self.run_dir}\n"
-                     f"priority={prio[proc]}\nautostart=true\nautorestart=true\nstartsecs=1\nstartretries=10\n"
-                     f"stopsignal=TERM\nstopwaitsecs=10\nredirect_stderr=true\n"
-                     f"stdout_logfile={self.log_dir}/{proc}.log\n")
+            text += "\n" + program(services.service(proc), " ".join(self.command(proc)), str(self.run_dir),
+                                    f"{self.log_dir}/{proc}.log", "true", restart_tries=10, log_rotation=False)
         return text
 
     def supervisor(self) -> Any:

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from procs.core import services
+
 from .topology import Permissions, Topology, format_cpulist
 
-HOT_PATH = ("market_data", "strategy", "execution")
-PROCESSES = ("exchange_sim", "market_data", "strategy", "execution", "risk", "monitor")
+HOT_PATH = services.HOT_PATH
+PROCESSES = services.NAMES
 EXTRAS = ("supervisord", "tui")  # housekeeping, no config section
-SECTIONS = {"exchange_sim": "sim", "market_data": "market_data", "strategy": "strategy",
-            "execution": "execution", "risk": "risk", "monitor": "monitor"}
+SECTIONS = {s.name: s.section for s in services.SERVICES}
 FIFO_PRIORITY = 10  # low RT priority: above every ordinary task, below the kernel's RT threads
 HOT_NICE = -10  # the fallback when SCHED_FIFO is refused
 HOUSEKEEPING_NICE = {"monitor": 5, "tui": 5}  # scrapes and redraws can wait

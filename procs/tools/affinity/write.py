@@ -12,17 +12,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from procs.core.services import section_types
+
 from .layout import Proposal
 from .topology import format_cpulist
 
-SECTION_TYPES = {
-    "market_data": "procs.market_data.config:MarketDataConfig",
-    "strategy": "procs.strategy.config:StrategyEngineConfig",
-    "execution": "procs.execution.config:ExecutionConfig",
-    "risk": "procs.risk.config:RiskConfig",
-    "monitor": "procs.monitor.config:MonitorConfig",
-    "sim": "procs.exchange_sim.config:SimConfig",
-}
+SECTION_TYPES = section_types()  # section -> "module:Class", from the service table
 
 
 def section_fields(section: str) -> set[str] | None:

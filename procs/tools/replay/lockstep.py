@@ -40,6 +40,7 @@ from collections.abc import Callable
 import numpy as np
 import posix_ipc
 
+from procs.core import services
 from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY
 from shm import layout as L
 from shm.counters import COUNTER_DTYPE
@@ -115,7 +116,7 @@ class Barrier:
     # -- attaching --------------------------------------------------------------------------
     def attach(self) -> None:
         """Map what exists now (idempotent); processes not running are left out."""
-        for proc in ("market_data", "strategy", "execution", "risk"):
+        for proc in services.ON_RINGS:
             if proc not in self.c:
                 seg = open_raw(shm_name(self.instance, f"counters.{proc}"))
                 if seg is not None:
@@ -136,8 +137,8 @@ class Barrier:
         """Which named consumers the pipeline needs are attached (the harness waits for all)."""
         self.attach()
         out = {}
-        for ring, consumers in ((MD_BOOK, ("strategy", "risk")), (MD_TRADE, ("strategy",)),
-                                (ORDERS_STRATEGY, ("execution",)), (EXEC, ("strategy", "risk"))):
+        for ring in (MD_BOOK, MD_TRADE, ORDERS_STRATEGY, EXEC):
+            consumers = services.consumers_of(ring)
             r = self.r.get(ring)
             for name in consumers:
                 if name in self.c:

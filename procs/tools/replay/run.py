@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from procs.core import services
 from procs.execution.journal import parse_journal
 from procs.tools.stack import ROOT, Stack
 
@@ -209,7 +210,7 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         counters: dict[str, dict[str, int]] = {}
         latency: dict[str, dict[str, dict[str, float]]] = {}
         hists: dict[str, dict[str, list[int]]] = {}
-        for proc in ("market_data", "strategy", "execution", "risk"):
+        for proc in services.ON_RINGS:
             c, h = stack.counters(proc)
             counters[proc] = c
             hists[proc] = {k: [int(x) for x in v] for k, v in h.items()}
