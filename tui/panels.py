@@ -107,8 +107,8 @@ class _Table(DataTable, Panel):
 class TextTable(Static, Panel):
     """A table drawn as one block of styled text: for panels that change every tick.
 
-    Textual's DataTable renders cell by cell (~50 ms a frame for a ladder on a busy 2-core box);
-    fixed-width columns in one Text cost a fraction of that and need no cursor. ``COLUMNS`` is
+    Textual's DataTable renders cell by cell; fixed-width columns in one Text cost a fraction of
+    that, at the price of having no cursor (docs/decisions/029-tui-text-block-panels.md). ``COLUMNS`` is
     (title, width, justify) per column; rows beyond the panel's height are not drawn.
     """
 

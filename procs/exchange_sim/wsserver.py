@@ -88,7 +88,8 @@ class MarketConn(WSListener):
 
     def send_bytes(self, data: bytes) -> None:
         """Queue one text message; all queued messages go out in one write when the loop next
-        turns. A write per message cost ~15 us (a syscall each); batching makes fan-out cheap.
+        turns: one system call per connection and loop turn instead of one per message, at the cost of
+        a frame waiting for the end of its turn (docs/decisions/028-simulator-frame-batching.md).
         Server frames are unmasked, so framing here is just the RFC 6455 header."""
         if self.closed or self._raw is None:
             return
