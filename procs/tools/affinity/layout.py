@@ -8,10 +8,10 @@ NUMA node so the rings it passes events through stay in local memory. Everything
 monitor, exchange_sim, supervisord, the TUI) runs on the housekeeping CPUs.
 
 Idle strategy: ``spin`` only for a process alone on an isolated or dedicated core, ``backoff``
-for the rest of the hot path, ``block`` off it (risk, monitor, the simulator). SCHED_FIFO only for a blocking (``backoff``) consumer that shares a core, never
-with ``spin``: measured here, a busy-spinning SCHED_FIFO process beside ordinary ones stalls
-~45 ms at a time under the kernel's RT throttling, while a blocking consumer under SCHED_FIFO
-holds p99 near 10 us.
+for the rest of the hot path, ``block`` off it (risk, monitor, the simulator). SCHED_FIFO only
+for a blocking (``backoff``) consumer that shares a core, never with ``spin``: a spinning
+real-time process stalls under the kernel's RT throttling and starves its neighbours
+(docs/decisions/002-sched-fifo-hot-path.md, docs/decisions/003-never-spin-under-fifo.md).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _wait_publishing(instance: str, md: subprocess.Popen, min_samples: int, time
     """market_data's counters segment once it has published ``min_samples`` books, or why not.
 
     On a fresh checkout the first start compiles and caches the book kernels; a fixed sleep
-    would put that start-up inside the measured window (seen: half the samples, p99 96 us)."""
+    would put that start-up inside the measured window, so the window waits for the books."""
     seg = None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

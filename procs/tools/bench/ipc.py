@@ -15,9 +15,8 @@ its own cache line read through a ``memoryview.cast("q")``, the consumer's curso
 idle_cpu_pct is ~100); the only check is the one that keeps the producer from overwriting
 unread slots. It is the floor of any Python code on the machine: whatever b25-spin measures above
 it is ring code, below it no Python ring can go. ``floor_gap_us`` in the output is
-b25-spin p50 minus mmap-floor p50. On the project's 2-vCPU Firecracker VM the floor p50 moved
-between 0.77 and 1.66 us over five runs: the 1 us b25-spin target leaves the ring ~0.2 us at
-best and is below the floor itself in some runs (figures in the README's benchmark section).
+b25-spin p50 minus mmap-floor p50. On a noisy VM the floor itself moves from run to run, and
+when it is above 1 us no ring meets the b25-spin target (figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
