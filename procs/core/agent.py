@@ -80,10 +80,9 @@ def check_idle_sched(idle: str, sched: str) -> None:
 def check_loop_period_ms(name: str, ms: float) -> None:
     """A period an event-loop timer (``loop.call_later``) repeats at: 0 (off) or >= 1 ms.
 
-    uvloop's timers (libuv) count whole milliseconds and round: measured, a 0.25-0.5 ms
-    ``call_later`` that re-arms itself fires on every loop turn (~1.2 M times/s, a whole CPU),
-    0.6-1.4 ms fire every 1 ms. A process spinning so at SCHED_FIFO starves every other process
-    at its priority on that CPU -- seen: a strategy that could not even be SIGKILLed."""
+    uvloop's timers (libuv) count whole milliseconds and round, so a shorter ``call_later`` that
+    re-arms itself fires on every loop turn: a spin, which at SCHED_FIFO starves every other
+    process at its priority on that CPU (docs/decisions/003-never-spin-under-fifo.md)."""
     if ms != 0 and not ms >= 1.0:
         raise ValueError(f"{name} must be 0 (off) or at least 1 ms (the event loop's timers count "
                          f"whole milliseconds; shorter re-armed timers spin the CPU): {name}={ms}")
@@ -94,9 +93,8 @@ def freeze_gc() -> int:
     (``gc.freeze``); returns how many were frozen. Call it once start-up is done.
 
     Why: the start-up objects (numba, msgspec, aiohttp, the config) would otherwise be walked by
-    every later full collection. Measured in market_data on the 2-core VM: its first 12 s made
-    248 young, 22 middle (1-2 ms each) and 2 full collections (36-72 ms each, a stall of that
-    length in the hot path); after a freeze the steady state ran without a single collection.
+    every later full collection, a stall of tens of milliseconds in the hot path; the price is
+    that frozen objects are never freed (docs/decisions/012-gc-freeze.md).
     """
     gc.collect()
     gc.freeze()
@@ -111,8 +109,8 @@ def apply_sched(spec: str) -> str:
     after start-up work (compiling, recovery) so that work does not run real-time. Why SCHED_FIFO for
     the hot path on a shared machine: a blocking hot process (``backoff``) woken under
     SCHED_FIFO runs at once instead of queueing behind the simulator, risk or a test run, and a
-    process it wakes at the same priority does not preempt it. Measured with ``b25 bench e2e``
-    on the 2-core VM under load average 8: tick_to_order p50 2.1 ms -> 0.58 ms, p99 16 ms -> 1.1 ms.
+    process it wakes at the same priority does not preempt it; the price is that it must never
+    spin (docs/decisions/002-sched-fifo-hot-path.md).
     Refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0) it logs once and the process runs on as it was.
     """
     policy, v = parse_sched(spec)
@@ -145,12 +143,9 @@ def hold_cpu_latency(us: int) -> int | None:
     returned descriptor (the request ends when the process does). ``us < 0``: ask nothing.
 
     ``0`` makes idle CPUs poll instead of halting: on a VM with guest halt-polling off, a halted
-    vCPU gives its core back to the host, and a wake-up into it goes through the host. Measured
-    here (2026-12-04, in alternation): a pipe's one-way p50 46-52 -> 4.5-5.0 us, faster-fifo
-    65-69 -> 16-24 us; live book recv->publish p50/p99 19-22/76-94 -> 13-15/53-70 us; e2e
-    tick_to_order p50 379-1484 -> 304-376 us and p99 3.0-15.9 -> 0.6-1.2 ms (a noisy host; in a
-    quiet one on 12-03 e2e showed no difference, 400 vs 421 us). The cost: idle CPUs never sleep
-    (power, and a busy-looking vCPU to the host). b25.toml's market_data holds 0.
+    vCPU gives its core back to the host, and a wake-up into it goes through the host. Polling
+    cuts those wake-ups' cost and tails, at the cost of power: idle CPUs never sleep, and the vCPU
+    looks busy to the host (docs/decisions/001-pm-qos.md). b25.toml's market_data holds 0.
     Refused (the device is root-only) it logs once and returns None.
     """
     if us < 0:
