@@ -250,11 +250,11 @@ class Engine:
         one, is on its way.
 
         The keep-warm tick waits a period: run now it would hold the real book behind scratch
-        work (in e2e, md publish -> strategy read was p50 58 us). When nothing has landed yet
-        (a prewake: market_data is still decoding the frame), watch the md cursors for up to
+        work (docs/decisions/006-keep-warm-ticks.md). When nothing has landed yet (a prewake:
+        market_data is still decoding the frame), watch the md cursors for up to
         ``wake_watch_us``, one memory load a turn, instead of running whole duty cycles (exec
-        drain, timers, housekeeping) that the book would then wait behind. 3 alternating e2e
-        pairs: strategy stage p50 58 -> 48 us, tick_to_order p50 297 -> 244 us (means)."""
+        drain, timers, housekeeping) that the book would then wait behind; the price is up to
+        that long of CPU per prewake that brings no book (docs/decisions/008-strategy-wake-watch.md)."""
         self._last_busy = time.monotonic_ns() if self.sim_clock else self.clock.now_ns()
         if not self._watch_ns or (self._books is None and self._trades is None):
             return
@@ -272,9 +272,9 @@ class Engine:
     def keep_warm(self) -> bool:
         """Run the per-event code on scratch targets, changing nothing real; True when it ran.
 
-        Why: on this VM a strategy that sleeps 5 ms between book updates took ~40-50 us from
-        the record to the intent in-process (Echo), ~5 us back to back: the path's code and
-        data go cold meanwhile. ``do_work`` calls this every ``keep_warm_ms`` of quiet: one
+        Why: between book updates the path's code and data go cold, and a cold event costs
+        several times a warm one; a tick costs a few percent of a CPU while idle
+        (docs/decisions/006-keep-warm-ticks.md). ``do_work`` calls this every ``keep_warm_ms`` of quiet: one
         book record (the last real book) goes through the real ``_read_books`` with the book
         ring, orders ring, counters, routes and marks swapped for ``warm.ScratchPath``'s,
         whose one slot runs ``warm.WarmStrategy`` through the real api (a submit, and a
