@@ -20,8 +20,8 @@ from .segment import Segment
 
 LABEL_BYTES = 40
 SUB_BITS = 5
-# 32 linear buckets per power of two: a percentile is reported <= 3.1% above the true value
-# (8 buckets gave 12.5%: a p50 of 18.5 us read as 20.5 us). 928 buckets, 7.4 KiB a histogram.
+# 32 linear buckets per power of two: a percentile is reported <= 3.1% above the true value,
+# at 928 buckets, 7.4 KiB a histogram (docs/decisions/021-histogram-resolution.md).
 SUB = 1 << SUB_BITS
 MIN_EXP = 6  # values below 2**7 ns (~128 ns) share the first bucket row
 MAX_EXP = 34  # 2**34 ns ~ 17 s: everything above lands in the last bucket

@@ -238,11 +238,11 @@ class BackoffIdle(IdleStrategy):
     together, ~0 CPU idle.
 
     The spin phase is measured in time, not polls (a duty cycle may cost 0.1 us or 2 us): an
-    event that follows within ``spin_us`` is caught without a kernel wake-up (~35 us on a
-    small VM), and a quiet process gives its core back after that. ``spins`` caps the polls
-    before the clock is first read. ``yields`` (default 0) puts ``sched_yield`` calls between
-    the spin and the block: on a 2-core VM under load one yield returned after ~400 us on
-    average (profiled in the strategy process), and an event arriving meanwhile waited for it.
+    event that follows within ``spin_us`` is caught without a kernel wake-up, and a quiet
+    process gives its core back after that. ``spins`` caps the polls before the clock is first
+    read. ``yields`` (default 0) puts ``sched_yield`` calls between the spin and the block; on a
+    loaded machine a yield can return long after an event arrived, so none is the default
+    (docs/decisions/004-backoff-idle.md).
     """
 
     alias = "backoff"

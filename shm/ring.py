@@ -472,7 +472,8 @@ class Consumer(_RingBase):
         if not self._broadcast:
             self._pending = n
             return self.records[start:start + n]
-        # copy the bytes, then view them: ~10x cheaper than a structured numpy copy
+        # copy the bytes, then view them: far cheaper than a structured numpy copy
+        # (docs/decisions/019-broadcast-reads-copy.md)
         a = self.data_offset + start * self.record_size
         out = np.frombuffer(bytes(self.seg.buf[a:a + n * self.record_size]), dtype=self.dtype)
         head2 = self._w[L.W_WRITE_CURSOR]
