@@ -7,7 +7,7 @@ Layout, chosen by measurement (``b25 bench book``), not by taste:
   **last** (the "top list"). Bids use ``+ticks`` as key, asks ``-ticks``, so the same code
   serves both sides. Invariant: every key of the side that is >= the list's first element is in
   the list, so the list is always exactly the best ``len(list)`` levels. Updates below the list
-  touch only the dict. A full sorted key list was measured first and lost: ``@depth@0ms`` diffs
+  touch only the dict. A full sorted key list is slower: ``@depth@0ms`` diffs
   touch levels hundreds deep, and ``insort`` there moves thousands of pointers per update.
 * The top list holds ``keep`` (default 64) to ``2 * keep`` keys. When deletes shrink it below
   ``keep // 2`` it is rebuilt from the dict with ``heapq.nlargest`` (a few per minute on BTCUSDT);

@@ -112,9 +112,9 @@ def _rebuild_top(krow: np.ndarray, vrow: np.ndarray, trow: np.ndarray, srow: np.
     """The side's best ``keep`` live keys (key * sign, ascending, best last) into ``trow``.
 
     One pass over the table keeping a sorted buffer of the best so far: a key enters only when
-    it beats the buffer's worst (~keep * ln(live / keep) times), where sorting every live level
-    allocated and sorted thousands (~50-150 us on a deep book, on the frame that drained the
-    top list)."""
+    it beats the buffer's worst (~keep * ln(live / keep) times), instead of allocating and
+    sorting every live level on the frame that drained the top list
+    (docs/decisions/014-market-data-two-compiled-calls.md)."""
     m = 0
     for i in range(krow.shape[0]):
         if vrow[i] > 0:
