@@ -53,9 +53,8 @@ class ExecutionConfig(Section):
     risk_required: bool = True
     risk_stale_s: float = 2.0
     # fd intake: woken by a strategy's prewake with no intent waiting yet, run the keep-warm
-    # (Engine.warm) at once, so the intent that follows finds its path warm. In-process with a
-    # prewake emulated 30 us before the intent: 5 ms gaps p50 53 -> 37 us; the warm itself takes
-    # 18-41 us cold, and an intent landing meanwhile waits for it: off until e2e says otherwise
+    # (Engine.warm) at once, so the intent that follows finds its path warm; off, because an intent
+    # landing during the warm-up waits for it (docs/decisions/006-keep-warm-ticks.md)
     warm_on_prewake: bool = False
     # "poll" intake only: "spin" never sleeps (lowest latency, a whole core); anything else
     # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.

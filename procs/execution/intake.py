@@ -175,7 +175,7 @@ class Intake:
         self._spin_until = time.monotonic_ns() + SPIN_NS
         self.drain()
         # the wake-up's own bookkeeping after the intents it was for: clearing SLEEPING and
-        # emptying the FIFO took 25-57 us cold before the first read (e2e, in-process stamps);
+        # emptying the FIFO cost tens of microseconds cold (docs/decisions/009-execution-fd-intake.md);
         # a post that lands meanwhile is harmless (we poll SPIN_NS, and arm() re-checks)
         self.waiter.disarm()  # type: ignore[union-attr]
 

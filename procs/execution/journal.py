@@ -105,10 +105,9 @@ class Journal:
     """Append-only writer over a shared file mapping. ``append`` returns once the frame is in
     the page cache (and synced, for ``always``).
 
-    Why a mapping, not ``os.write``: after a few ms without a write the journal's os.write took
-    p50 18 us / p90 41 us here (the file system's write path gone cold), on every order's
-    critical path (the id is journaled before the request is written). A copy into a mapped
-    page needs no system call. It keeps what ``os.write`` gave: the page cache is the same, so a
+    Why a mapping, not ``os.write``: after a few ms without a write the file system's write path
+    runs cold, on every order's critical path (the id is journaled before the request is
+    written); a copy into a mapped page needs no system call (docs/decisions/011-mapped-journal.md). It keeps what ``os.write`` gave: the page cache is the same, so a
     process crash loses nothing appended; fdatasync on the file writes mapped pages back (the
     same ``batch``/``always`` policies); the file is never read through the mapping.
 

@@ -100,10 +100,9 @@ def attach_ring(eng: Engine, ring: int, position: int, created_ns: int) -> str:
     ring only. Returns "same", "recreated" or "unknown".
 
     The journal names the ring each count belongs to by its ``created_ns`` (a REC_POSITION
-    record, ``ts_event``). Before, a re-created ring was guessed from "journaled sequence more
-    than one batch past our cursor": after a restart the old ring's sequences still counted,
-    so a crash soon after reset the count (intents journaled but not committed were sent
-    twice), and once the new ring reached the old count its intents were skipped as done."""
+    record, ``ts_event``). The guess "journaled sequence more than one batch past our cursor",
+    kept only for journals that have no such record, sends re-read intents twice or skips a new
+    ring's intents as done (docs/decisions/024-intent-ring-incarnation.md)."""
     known = eng.ring_created[ring]
     if known == created_ns:
         return "same"

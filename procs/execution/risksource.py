@@ -29,8 +29,8 @@ from shm.registry import Registry
 from shm.segment import pid_alive
 
 # a missing or dropped block is looked for again this often: at start-up execution is often up a
-# few tens of ms before risk has written its first state (seen: 80 ms), and every intent in between
-# is denied; a failed look is one shm_open
+# few tens of ms before risk has written its first state, and every intent in between is denied;
+# a failed look is one shm_open (docs/decisions/018-fail-closed-without-risk.md)
 RETRY_S = 0.1
 # execution's alert codes (alerts.execution): risk went away after it had been there, and came back
 ALERT_RISK_LOST = 1

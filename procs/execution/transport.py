@@ -311,7 +311,7 @@ class WsApiTransport:
         data = _enc.encode({"id": rid, "method": method, "params": params})
         # stamped as the request is handed to the socket: after the write, the stamp also held
         # the time the simulator (woken by this write on loopback) ran before we got the CPU
-        # back, and the simulator often read the order before the stamp (315 of 2005 in e2e)
+        # back, and the simulator often read the order before the stamp
         t = time.monotonic_ns()
         tr.send(WSMsgType.TEXT, data)
         return t
