@@ -144,7 +144,7 @@ class Feed:
                 continue
             # the exchange's procedure: buffer the stream's diffs first, then get the snapshot; a
             # snapshot taken before the first diff arrived can predate it and fail the first-diff
-            # rule (seen at start-up with the generator: L=...803, first diff U=...820)
+            # rule (docs/decisions/026-snapshot-after-buffered-diffs.md)
             # (Lockstep replay is the exception: its simulator sends the first frame only once the
             # snapshots are loaded, and serves them consistent with its stream position.)
             syncs, lockstep = self.handler.syncs, self.cfg.lockstep_gauges

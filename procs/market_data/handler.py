@@ -239,10 +239,10 @@ class FeedHandler:
         the last ``quiet_ns``: decode the last depth frame again, and read every live book's
         top levels into scratch arrays. True when it ran.
 
-        Why: on this VM a market_data that sleeps 5 ms between frames takes ~60-200 us per
-        frame (cold caches: other processes and the host ran meanwhile); touching the same
-        code and data every ~1 ms keeps it at ~25 us (measured in-process on the real BTCUSDT
-        stream), for a few us of work per tick. ``[market_data] keep_warm_ms`` sets the tick.
+        Why: between frames the hot path's code and data go cold (other processes and the host
+        run meanwhile), and a cold frame costs several times a warm one; touching the same code
+        and data every ~1 ms keeps them warm for a few us of work per tick
+        (docs/decisions/006-keep-warm-ticks.md). ``[market_data] keep_warm_ms`` sets the tick.
         """
         raw = self._last_depth_raw
         if now_ns - self._last_frame_ns < quiet_ns or raw is None:
