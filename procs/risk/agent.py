@@ -206,8 +206,8 @@ class RiskAgent:
         it from its first record: a snapshot taken while the ring did not exist holds none of the
         fills the ring will report, so each counts once. Seeding later instead (when the ring
         appears) raced with execution's first orders: a fill already in the exchange's position
-        but not yet published on the ring was counted twice (seen under load: risk 0.01 BTC
-        against the exchange's 0.006, a reconcile_mismatch hold).
+        but not yet published on the ring was counted twice, a reconcile_mismatch hold
+        (docs/decisions/027-risk-seeding-and-own-clock.md).
         """
         assert self.reconciler is not None
         res = self.reconciler.check_once()

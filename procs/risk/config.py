@@ -126,8 +126,8 @@ class RiskConfig(Section):
     # -- the agent ---------------------------------------------------------------------------
     publish_interval_ms: int = 100  # risk.state is also written on every change
     attach_timeout_s: float = 0.0  # wait for exec/md.book at start; after that retried each second
-    # block, not backoff: risk is off the order path, and backoff's 150 us spin after each book
-    # update cost it half its CPU (e2e: 8.6-11.2% -> 4.8-5.5% of a CPU, latency unchanged)
+    # block, not backoff: risk is off the order path, so backoff's spin after each book update
+    # would cost CPU for no latency gain (docs/decisions/005-risk-idles-by-blocking.md)
     idle: str = "block"
     cpu: int = -1
     # replay harness (``b25 replay``) only: the UTC day follows the simulator's ``sim.clock``
