@@ -1,9 +1,19 @@
-"""Agent runner: the one loop every polling process uses (STYLE.md example 7).
+"""Agent runner: the life of every b25 process (STYLE.md example 7), polling or on asyncio.
 
-An agent implements ``on_start()``, ``do_work() -> int`` (work items done; 0 = idle) and
-``on_close()``. The runner handles SIGTERM/SIGINT (finish the current batch, then stop), CPU
-pinning, the heartbeat in the process's status block and the idle strategy. Processes built on
-asyncio (market_data, execution) use ``install_signal_stop`` and ``Heartbeat`` directly.
+A polling process is an ``Agent``: ``on_start()`` (start-up work), ``do_work() -> int`` (work
+items done; 0 = idle), ``on_heartbeat()`` and ``on_close()``; ``run_process`` runs it. A process
+built on asyncio is an ``AsyncAgent`` run by ``procs.core.async_agent.run_async_process``. Both
+runners do the same around the agent (``Lifecycle``):
+
+1. SIGTERM/SIGINT set the stop: start-up ends early and cleanly, the running agent finishes its
+   batch, then stops;
+2. pin the CPU, open the status block (``status.<name>``, STARTING);
+3. start-up work (the agent's factory and ``on_start``): a stop meanwhile exits 0 (STOPPED), a
+   bad input (``StartFailed``, ``ValueError``) exits 2 (FAILED), anything else exits 1;
+4. settle: ``gc.freeze`` the start-up objects, apply the scheduling policy, hold the PM QoS
+   request (after the start-up work, so compiling, imports and recovery do not run real-time);
+5. RUNNING, the heartbeat in the status block every ``HEARTBEAT_NS``;
+6. the close: STOPPING, ``on_close``, STOPPED (or FAILED with exit 1 when the agent failed).
 """
 
 from __future__ import annotations
@@ -11,8 +21,10 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from shm.idle import ALIASES as IDLE_ALIASES
@@ -22,14 +34,8 @@ from . import log
 from .status import State, StatusWriter
 
 HEARTBEAT_NS = 100_000_000  # 100 ms
-
-
-class Agent(Protocol):
-    name: str
-
-    def on_start(self) -> None: ...
-    def do_work(self) -> int: ...
-    def on_close(self) -> None: ...
+EXIT_FAILED = 1  # the agent failed (a broken invariant): supervisord restarts it
+EXIT_BAD_START = 2  # bad config or input: a restart would fail the same way
 
 
 def pin_cpu(cpu: int | None) -> int:
@@ -162,6 +168,30 @@ def hold_cpu_latency(us: int) -> int | None:
     return fd
 
 
+class StartFailed(Exception):
+    """Start-up cannot complete for a reason a restart would not cure (the message says which
+    input and why): the runner marks the process FAILED and exits 2. ``ValueError`` (and so
+    ``ConfigError``) counts as this too."""
+
+
+def exit_bad_config(name: str, exc: Exception) -> int:
+    """A config that cannot be used: one plain line on stderr (it names file, section, field and
+    reason), exit status 2."""
+    print(f"{name}: {exc}", file=sys.stderr)
+    return EXIT_BAD_START
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the runner applies to the process: the CPU it is pinned to (at start, -1 none), the
+    scheduling policy (``parse_sched``) and the PM QoS request (``hold_cpu_latency``, -1 none),
+    both once start-up work is done."""
+
+    cpu: int = -1
+    sched: str = ""
+    cpu_latency_us: int = -1
+
+
 class StopFlag:
     """Set by SIGTERM/SIGINT; the loop checks it between duty cycles."""
 
@@ -179,34 +209,142 @@ def install_signal_stop(callback: Callable[[int, object], None]) -> None:
     signal.signal(signal.SIGINT, callback)
 
 
-def run_agent(agent: Agent, idle: IdleStrategy, status: StatusWriter,
-              on_heartbeat: Callable[[], None] | None = None) -> int:
-    """Run ``agent`` until SIGTERM/SIGINT; returns the exit code (0 on a clean stop)."""
-    flag = StopFlag()
-    install_signal_stop(flag)
-    agent.on_start()
+class NoStatus:
+    """The status block of a process run without an instance (``b25 sim`` in a terminal): none."""
+
+    def set_state(self, state: State) -> None:
+        pass
+
+    def set_config_hash(self, config_hash: str) -> None:
+        pass
+
+    def beat(self, work: int = 0) -> None:
+        pass
+
+    def close(self, unlink: bool = False) -> None:
+        pass
+
+
+class Lifecycle:
+    """What both runners do around an agent: pin and status block at start, ``settle`` after the
+    start-up work, the start failure, the close."""
+
+    def __init__(self, name: str, instance: str | None, runtime: Runtime, config_hash: str = "") -> None:
+        self.name = name
+        self.runtime = runtime
+        cpu = pin_cpu(runtime.cpu)
+        self.status: StatusWriter | NoStatus = (StatusWriter(instance, name, cpu, config_hash) if instance
+                                                else NoStatus())
+        self._cpu_latency_fd: int | None = None
+
+    def settle(self) -> None:
+        """Start-up is done: freeze its objects out of the collector, then go real-time."""
+        log.info("gc_frozen", objects=freeze_gc())  # start-up objects: never walked again
+        apply_sched(self.runtime.sched)
+        self._cpu_latency_fd = hold_cpu_latency(self.runtime.cpu_latency_us)
+
+    def start_failed(self, exc: BaseException) -> int:
+        """Log why start-up failed, mark the process FAILED; returns the exit status."""
+        bad_input = isinstance(exc, (StartFailed, ValueError))
+        reason = str(exc) or repr(exc)
+        log.error("start_failed", agent=self.name, reason=reason)
+        if bad_input:
+            print(f"{self.name}: {reason}", file=sys.stderr)
+        self.status.set_state(State.FAILED)
+        return EXIT_BAD_START if bad_input else EXIT_FAILED
+
+    def close(self, state: State | None = None) -> None:
+        """Write the final state (when given), end the PM QoS request, close the status block."""
+        if state is not None:
+            self.status.set_state(state)
+        if self._cpu_latency_fd is not None:
+            os.close(self._cpu_latency_fd)  # the request ends with the descriptor
+            self._cpu_latency_fd = None
+        self.status.close()
+
+
+class Agent(Protocol):
+    """A polling process (see the module docstring); ``idle`` is its idle strategy."""
+
+    name: str
+    idle: IdleStrategy
+
+    def on_start(self) -> None: ...
+    def do_work(self) -> int: ...
+    def on_heartbeat(self) -> None: ...
+    def on_close(self) -> None: ...
+
+
+class Startup:
+    """What an agent's factory sees while it starts: whether a stop arrived, the status block."""
+
+    def __init__(self, stop: StopFlag, status: StatusWriter | NoStatus) -> None:
+        self._stop = stop
+        self.status = status
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.stop
+
+
+def run_process(name: str, instance: str, runtime: Runtime, start: Callable[[Startup], Agent | None],
+                config_hash: str = "") -> int:
+    """Run the polling process ``name`` (the steps in the module docstring); returns its exit status.
+
+    ``start`` builds the agent (it may wait, e.g. for exchangeInfo, looking at
+    ``Startup.stopping``); it returns None when a stop came first, having closed what it opened.
+    Once an agent exists its ``on_close`` runs exactly once, whatever happens after."""
+    stop = StopFlag()
+    install_signal_stop(stop)
+    life = Lifecycle(name, instance, runtime, config_hash)
+    agent: Agent | None = None
+    try:
+        try:
+            agent = start(Startup(stop, life.status))
+            if agent is not None and not stop.stop:
+                agent.on_start()
+        except Exception as exc:
+            code = life.start_failed(exc)
+            if agent is not None:
+                agent.on_close()
+            return code
+        if agent is None or stop.stop:
+            if agent is not None:
+                agent.on_close()
+            life.status.set_state(State.STOPPED)
+            log.info("stopped_before_ready", agent=name, signal=stop.signal)
+            return 0
+        life.settle()
+        return run_agent(agent, life.status, stop)
+    finally:
+        life.close()
+
+
+def run_agent(agent: Agent, status: StatusWriter | NoStatus, stop: StopFlag) -> int:
+    """The duty cycle: ``do_work``, the idle strategy, a heartbeat every ``HEARTBEAT_NS``, until
+    ``stop``; then ``on_close``. Returns the exit status (0 on a clean stop)."""
     status.set_state(State.RUNNING)
     log.info("agent_started", agent=agent.name, pid=os.getpid())
+    idle = agent.idle
     total = 0
     next_beat = time.monotonic_ns()
     try:
-        while not flag.stop:
+        while not stop.stop:
             n = agent.do_work()
             total += n
             now = time.monotonic_ns()
             if now >= next_beat:
                 status.beat(total)
-                if on_heartbeat:
-                    on_heartbeat()
+                agent.on_heartbeat()
                 next_beat = now + HEARTBEAT_NS
             idle.idle(n)
     except Exception as exc:  # a broken invariant: exit non-zero so supervisord restarts us
         status.set_state(State.FAILED)
         log.error("agent_failed", agent=agent.name, error=repr(exc))
         agent.on_close()
-        return 1
+        return EXIT_FAILED
     status.set_state(State.STOPPING)
     agent.on_close()
     status.set_state(State.STOPPED)
-    log.info("agent_stopped", agent=agent.name, signal=flag.signal, work=total)
+    log.info("agent_stopped", agent=agent.name, signal=stop.signal, work=total)
     return 0

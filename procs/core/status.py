@@ -53,6 +53,12 @@ class StatusWriter:
         self.rec["heartbeat_ns"][0] = time.monotonic_ns()
         self.w.end()
 
+    def set_config_hash(self, config_hash: str) -> None:
+        """The config version applied now (a process that reloads its config shows the new one)."""
+        self.w.begin()
+        self.rec["config_hash"][0] = config_hash.encode()[:16]
+        self.w.end()
+
     def beat(self, work: int = 0) -> None:
         self.w.begin()
         self.rec["heartbeat_ns"][0] = time.monotonic_ns()

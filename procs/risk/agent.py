@@ -10,11 +10,9 @@ every batch that changed anything and at least every ``publish_interval_ms``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-import urllib.request
 from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
@@ -26,10 +24,10 @@ from procs.core import control as C
 from procs.core import log
 from procs.core import messages as M
 from procs.core.config import ConfigError, config_hash, load_section
-from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.instruments import Instrument
 from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
 from shm.counters import Counters
-from shm.idle import Waiter
+from shm.idle import Waiter, make_idle
 from shm.ring import Consumer
 from shm.segment import LayoutError
 
@@ -79,34 +77,9 @@ class Hist(IntEnum):
     RECONCILE = 1  # account + positionRisk round trips
 
 
-def load_instruments(cfg: RiskConfig, symbols: list[str], should_stop: Callable[[], bool],
-                     retry_s: float = 0.5) -> list[Instrument] | None:
-    """Instruments for ``symbols`` (in symbol_id order) from a file or the exchange; None if stopped."""
-    while True:
-        try:
-            if cfg.exchange_info:
-                info = load_exchange_info(cfg.exchange_info)
-            else:
-                url = cfg.rest_url.rstrip("/") + "/fapi/v1/exchangeInfo"
-                with urllib.request.urlopen(url, timeout=cfg.reconcile_timeout_s) as r:
-                    info = load_exchange_info(json.loads(r.read()))
-            missing = [s for s in symbols if s not in info]
-            if missing:
-                raise ConfigError(f"symbols not in exchangeInfo: symbols={','.join(missing)}")
-            return [info[s] for s in symbols]
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, ConfigError) or cfg.exchange_info:
-                raise
-            log.once("risk_info_err", "warn", "exchange_info_failed", url=cfg.rest_url, reason=repr(exc))
-        deadline = time.monotonic() + retry_s
-        while time.monotonic() < deadline:
-            if should_stop():
-                return None
-            time.sleep(0.05)
-
-
 class RiskAgent:
-    """Duty cycle of the risk process (``run_agent`` drives it; tests call ``do_work``)."""
+    """Duty cycle of the risk process (``procs.core.agent.run_process`` drives it; tests call
+    ``do_work``)."""
 
     name = PROC
 
@@ -118,6 +91,7 @@ class RiskAgent:
         self.config_path = config_path
         self.reg = build_registry(depth)
         self.waiter = Waiter(instance, PROC)
+        self.idle = make_idle(cfg.idle, self.waiter)
         self.on_shutdown = on_shutdown or (lambda: os.kill(os.getpid(), signal.SIGTERM))
         self.writer = self.reg.writer(instance, RISK_STATE)
         self.alerts = self.reg.producer(instance, alerts_name(PROC))
@@ -428,7 +402,7 @@ class RiskAgent:
         if self.book_c is not None:
             cs.set(Counter.BOOK_LOST, self.book_c.lost)
 
-    def heartbeat(self) -> None:
+    def on_heartbeat(self) -> None:
         """Liveness stamps on the segments we own and the consumer slots we hold."""
         self.writer.heartbeat()
         self.alerts.heartbeat()

@@ -8,7 +8,7 @@ import pytest
 
 from procs.core import messages as M
 from procs.core.config import ConfigError
-from procs.strategy.__main__ import make_engine_idle
+from procs.strategy.agent import make_engine_idle
 from shm.counters import read_counters
 from shm.idle import BackoffIdle, Waiter
 from shm.segment import list_fifos, list_segments, list_semaphores

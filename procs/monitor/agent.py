@@ -1,0 +1,102 @@
+"""The monitor agent: the HTTP server over the instance's shared memory (``procs.monitor.ops``)
+and the loop that keeps the exec observer caught up; ``start`` builds it
+(``procs.core.async_agent.run_async_process`` runs it)."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import msgspec
+from aiohttp import web
+
+from procs.core import deploy, log
+from procs.core.async_agent import AsyncRun
+from shm.counters import Counters
+
+from .config import MonitorConfig, load_monitor_config, load_token
+from .ops import Counter, Hist, Monitor, make_app
+from .shmview import InstanceView
+
+PROC = "monitor"
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """What the monitor reads from the config file (and the environment), checked before it starts."""
+
+    monitor: MonitorConfig
+    token: str
+    symbols: list[str]
+    depth: int
+
+    @classmethod
+    def load(cls, config_path: str | None, host: str | None = None, port: int | None = None) -> MonitorSettings:
+        """Raises ConfigError naming the file, section, field and reason; ``host``/``port``
+        override ``[monitor]``."""
+        cfg = load_monitor_config(config_path)
+        if host is not None or port is not None:
+            cfg = msgspec.structs.replace(cfg, host=host or cfg.host, port=cfg.port if port is None else port)
+        return cls(cfg, load_token(cfg), deploy.symbols(config_path), deploy.depth(config_path))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound, listening, non-blocking TCP socket (port 0: any free port)."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(fam, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class MonitorAgent:
+    """Serves /metrics, /health and the ops API; polls the exec ring every ``poll_s``."""
+
+    name = PROC
+
+    def __init__(self, monitor: Monitor, view: InstanceView, counters: Counters, runner: web.AppRunner) -> None:
+        self.monitor = monitor
+        self.view = view
+        self.counters = counters
+        self.runner = runner
+
+    async def serve(self, run: AsyncRun) -> None:
+        run.running()
+        poll_s = self.monitor.cfg.poll_s
+        while not run.stopping:
+            self.monitor.poll()
+            await run.sleep(poll_s)
+
+    def work(self) -> int:
+        return self.monitor.tracker.events
+
+    def on_heartbeat(self) -> None:
+        self.counters.heartbeat()
+
+    async def on_close(self) -> None:
+        await self.runner.cleanup()
+        self.view.close()
+        self.counters.close()
+
+
+async def start(settings: MonitorSettings, instance: str, run: AsyncRun) -> MonitorAgent:
+    """Attach the views, bind the port and start the HTTP server."""
+    cfg = settings.monitor
+    counters = Counters.create(instance, PROC, Counter, Hist)
+    view = InstanceView(instance, settings.depth)
+    mon = Monitor(cfg, view, settings.symbols, settings.token, counters)
+    runner = web.AppRunner(make_app(mon), access_log=None)
+    agent = MonitorAgent(mon, view, counters, runner)
+    try:
+        await runner.setup()
+        sock = listen(cfg.host, cfg.port)
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        await agent.on_close()
+        raise
+    host, port = sock.getsockname()[:2]
+    log.info("listening", instance=instance, host=host, port=port, required=cfg.required,
+             commands_enabled=bool(settings.token))
+    return agent

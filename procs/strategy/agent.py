@@ -1,0 +1,200 @@
+"""The strategy agent: the engine plus the process's edges (SIGHUP, the control inbox, the status
+block), and ``start`` that builds it once exchangeInfo is in (``procs.core.agent.run_process``
+runs it).
+
+Hot reload: SIGHUP (``supervisorctl signal HUP strategy``) or the control command ``Reload``
+re-reads ``[strategy]`` and reloads changed strategy code; positions and open orders stay.
+``CancelAll`` cancels the open orders of every strategy (of one symbol if given).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from procs.core import control, deploy, log
+from procs.core.agent import NoStatus, StartFailed, Startup
+from procs.core.config import load_section
+from procs.core.instruments import SIM_SESSION_FIELD, Instrument, load_exchange_info
+from procs.core.status import StatusWriter
+from procs.market_data.config import MarketDataConfig
+from shm.counters import Counters
+from shm.idle import BackoffIdle, BlockIdle, IdleStrategy, Waiter, make_idle
+
+from .config import StrategyEngineConfig
+from .engine import Counter, Engine, Hist
+
+PROC = "strategy"
+CONTROL_POLL_NS = 20_000_000
+_INFO_PATH = {"usdm": "/fapi/v1/exchangeInfo", "coinm": "/dapi/v1/exchangeInfo", "spot": "/api/v3/exchangeInfo"}
+
+
+class Hangup:
+    """SIGHUP as a flag, caught from the first moment: a SIGHUP before the agent runs (the config
+    changed while we waited for exchangeInfo) is remembered, not the default action (exit)."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        signal.signal(signal.SIGHUP, self)
+
+    def __call__(self, _signum: int, _frame: object = None) -> None:
+        self.seen = True
+
+
+@dataclass(frozen=True)
+class StrategySettings:
+    """What the strategy process reads from the config file, checked before it starts."""
+
+    config_path: str | None
+    engine: StrategyEngineConfig
+    market_data: MarketDataConfig
+    symbols: list[str]
+    depth: int
+
+    @classmethod
+    def load(cls, config_path: str | None) -> StrategySettings:
+        """Raises ConfigError naming the file, section, field and reason."""
+        return cls(config_path, load_section(config_path, PROC, StrategyEngineConfig),
+                   load_section(config_path, "market_data", MarketDataConfig),
+                   deploy.symbols(config_path), deploy.depth(config_path))
+
+    def read_engine_config(self) -> StrategyEngineConfig:
+        """``[strategy]`` as the file says now (a reload reads it again)."""
+        return load_section(self.config_path, PROC, StrategyEngineConfig)
+
+
+class StrategyAgent:
+    """The engine plus the process's edges: SIGHUP, the control inbox, the status block."""
+
+    name = PROC
+
+    def __init__(self, engine: Engine, inbox: control.ControlInbox, status: StatusWriter | NoStatus, counters: Counters,
+                 waiter: Waiter, hangup: Hangup, idle: IdleStrategy, config_path: str | None = None) -> None:
+        self.engine = engine
+        self.inbox = inbox
+        self.status = status
+        self.counters = counters
+        self.waiter = waiter
+        self.hangup = hangup
+        self.idle = idle
+        self.config_path = config_path
+        self._next_ctl = 0
+
+    def on_start(self) -> None:
+        """Load the strategies (a bad one: ConfigError/LoadError, the runner exits 2)."""
+        self.engine.open()
+        self._set_config_hash()
+        log.info("strategy_started", instance=self.engine.instance, strategies=sorted(self.engine.slots),
+                 symbols=self.engine.symbols, idle=self.engine.cfg.idle,
+                 config=str(Path(self.config_path).resolve()) if self.config_path else "defaults")
+
+    def do_work(self) -> int:
+        n = self.engine.do_work()
+        if self.hangup.seen:
+            self.hangup.seen = False
+            self._reload("", "sighup")
+        now = time.monotonic_ns()
+        if now >= self._next_ctl:
+            self._next_ctl = now + CONTROL_POLL_NS
+            for cmd in self.inbox.poll():
+                self.counters.inc(Counter.CONTROL_COMMANDS)
+                self._command(cmd)
+        return n
+
+    def _command(self, cmd: control.Command) -> None:
+        log.info("control_command", command=type(cmd).__name__, operator=cmd.operator)
+        match cmd:
+            case control.Reload(target=target):
+                self._reload(target, "control")
+            case control.CancelAll(symbol=symbol):
+                sid = self.engine.symbols.index(symbol) if symbol in self.engine.symbols else -1
+                if symbol and sid < 0:
+                    log.warn("cancel_all_unknown_symbol", symbol=symbol)
+                    return
+                n = self.engine.cancel_everything(sid)
+                log.info("open_orders_cancelled", count=n, symbol=symbol or "*", reason="control")
+            case control.Shutdown():
+                os.kill(os.getpid(), signal.SIGTERM)  # the runner's stop flag: finish the batch, stop cleanly
+            case control.Ping():
+                log.info("pong", versions=len(self.engine.versions))
+            case _:
+                log.info("control_ignored", command=type(cmd).__name__, reason="not a strategy command")
+
+    def _reload(self, target: str, source: str) -> None:
+        if self.engine.reload(target, source):
+            self._set_config_hash()
+
+    def _set_config_hash(self) -> None:
+        # the status block shows the applied [strategy] version, not the file's
+        self.status.set_config_hash(self.engine.versions[-1]["config_hash"] if self.engine.versions else "")
+
+    def on_heartbeat(self) -> None:
+        self.engine.heartbeat()
+        self.counters.heartbeat()
+
+    def on_close(self) -> None:
+        self.engine.close()
+        self.inbox.close()
+        self.waiter.close()
+        self.counters.close()
+
+
+def load_instruments(cfg: StrategyEngineConfig, md: MarketDataConfig,
+                     stopping: Callable[[], bool]) -> tuple[dict[str, Instrument], str] | None:
+    """exchangeInfo from [strategy].exchange_info, [market_data].exchange_info or the venue's
+    REST: the instruments, and the simulator session that answered ("" for a file or a real
+    venue; see Engine's ``venue_session``). None when ``stopping()`` turned true meanwhile."""
+    path = cfg.exchange_info or md.exchange_info
+    if path:
+        return load_exchange_info(path), ""
+    url = md.rest_url.rstrip("/") + _INFO_PATH[md.kind]
+    delay = 0.2
+    while not stopping():
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                info = json.loads(r.read())
+                return load_exchange_info(info), str(info.get(SIM_SESSION_FIELD, ""))
+        except (OSError, ValueError) as exc:
+            log.once("exchange_info_err", "warn", "exchange_info_failed", url=url, reason=repr(exc),
+                      action="retrying")
+        time.sleep(delay)
+        delay = min(5.0, delay * 2)
+    return None
+
+
+def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter,
+                     on_wake: Callable[[], object] | None = None) -> IdleStrategy:
+    """The engine's idle strategy; ``on_wake`` (``Engine.on_wake``) hears each producer's wake-up."""
+    idle = make_idle(cfg.idle, waiter)
+    if isinstance(idle, (BackoffIdle, BlockIdle)):
+        park_ms = cfg.timer_resolution_ms  # a parked agent still fires its timers on time
+        if cfg.keep_warm_ms > 0:
+            park_ms = min(park_ms, cfg.keep_warm_ms)  # and keeps its hot path warm (Engine.keep_warm)
+        idle.timeout_s = park_ms / 1000.0
+        idle.on_wake = on_wake
+    return idle
+
+
+def start(settings: StrategySettings, instance: str, hangup: Hangup, startup: Startup) -> StrategyAgent | None:
+    """Build the agent once exchangeInfo is in; None when a stop came first."""
+    cfg = settings.engine
+    try:
+        loaded = load_instruments(cfg, settings.market_data, lambda: startup.stopping)
+    except (OSError, ValueError) as exc:
+        raise StartFailed(f"cannot load exchangeInfo: {exc}") from exc
+    if loaded is None:
+        return None
+    instruments, session = loaded
+    counters = Counters.create(instance, PROC, Counter, Hist)
+    waiter = Waiter(instance, PROC)
+    inbox = control.ControlInbox(instance, PROC)
+    engine = Engine(cfg, instance, settings.symbols, instruments, settings.depth, counters,
+                    read_config=settings.read_engine_config, waiter=waiter, venue_session=session)
+    return StrategyAgent(engine, inbox, startup.status, counters, waiter, hangup,
+                         make_engine_idle(cfg, waiter, engine.on_wake), settings.config_path)
