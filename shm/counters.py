@@ -144,12 +144,18 @@ class Counters:
         self.seg.close()
 
 
+def counter_words(seg: Segment) -> np.ndarray:
+    """A counters segment's rows as one flat int64 view (row ``i``'s value is word ``8 * i``)."""
+    rows = seg.records(COUNTER_DTYPE)
+    return rows.view("<i8").reshape(-1)
+
+
 def read_counters(seg: Segment) -> tuple[dict[str, int], dict[str, np.ndarray]]:
     """(counters by label, histogram bucket counts by label) from any counters segment."""
     rows = seg.records(COUNTER_DTYPE)
     counters: dict[str, int] = {}
     hists: dict[str, np.ndarray] = {}
-    flat = np.frombuffer(seg.mm, dtype="<i8", count=len(rows) * 8, offset=seg.words[L.W_DATA_OFFSET])
+    flat = counter_words(seg)
     i = 0
     rows_per_hist = 1 + N_BUCKETS // 8 + 1
     while i < len(rows):

@@ -25,7 +25,7 @@ import posix_ipc
 from . import layout as L
 from .idle import FIFO_TOKEN, Waiter, wake_fifo_path, wake_sem_name
 from .segment import Segment
-from .sequence import Sequence, full_fence
+from .sequence import full_fence
 
 _WC = L.W_WRITE_CURSOR
 _WE = L.W_WAITER_EPOCH
@@ -67,6 +67,40 @@ def struct_for(dtype: np.dtype) -> struct.Struct:
     return s
 
 
+def consumer_slot(words: memoryview, name: str) -> int:
+    """The header line (slot) of the declared consumer ``name``, or -1 when it is not declared."""
+    h = L.name_hash(name)
+    for k in range(words[L.W_N_CONSUMERS]):
+        if words[L.consumer_word(k, L.C_NAME_HASH)] == h:
+            return k
+    return -1
+
+
+class RingHeader:
+    """A ring's cursors, read from its header by whoever is neither its producer nor one of its
+    consumers (the monitor, the TUI, the replay barrier). Plain loads: a cursor read here may be
+    behind by the time it is used, never ahead of what is published."""
+
+    def __init__(self, seg: Segment) -> None:
+        self.seg = seg
+        self._w = seg.words
+        self.capacity = self._w[L.W_CAPACITY]
+
+    def write_cursor(self) -> int:
+        """The next sequence the producer will publish (records below it are published)."""
+        return self._w[_WC]
+
+    def consumer_cursor(self, name: str) -> int:
+        """The next sequence the declared consumer ``name`` will read, or -1 when not declared."""
+        k = consumer_slot(self._w, name)
+        return self._w[L.consumer_word(k, L.C_CURSOR)] if k >= 0 else -1
+
+    def consumer_attached(self, name: str) -> bool:
+        """The declared consumer ``name`` has attached at least once (its slot holds a pid)."""
+        k = consumer_slot(self._w, name)
+        return k >= 0 and self._w[L.consumer_word(k, L.C_PID)] > 0
+
+
 class _RingBase:
     def __init__(self, seg: Segment, dtype: np.dtype) -> None:
         self.seg = seg
@@ -80,7 +114,6 @@ class _RingBase:
         self.records = seg.records(self.dtype)
         self._empty = self.records[:0]
         self.struct = struct_for(self.dtype)
-        self.cursor = Sequence(w, L.W_WRITE_CURSOR)
 
     @property
     def name(self) -> str:
@@ -273,9 +306,7 @@ class Producer(_RingBase):
     def set_prewake(self, consumers: tuple[str, ...]) -> None:
         """Limit ``prewake`` to these named consumers (the next hop of the hot path: waking a
         consumer that is not on it costs the producer a syscall for nothing)."""
-        hashes = [L.name_hash(c) for c in consumers]
-        self._prewake_slots = [k for k in range(self._n_cons)
-                               if self._w[L.consumer_word(k, L.C_NAME_HASH)] in hashes]
+        self._prewake_slots = sorted({consumer_slot(self._w, c) for c in consumers} - {-1})
 
     def refresh_waiters(self) -> None:
         """Re-read which consumers may sleep (have a wake token). Called at start, on every
@@ -387,11 +418,7 @@ class Consumer(_RingBase):
         self.consumer_name = consumer
         self.slot = -1
         if consumer is not None:
-            h = L.name_hash(consumer)
-            for k in range(w[L.W_N_CONSUMERS]):
-                if w[L.consumer_word(k, L.C_NAME_HASH)] == h:
-                    self.slot = k
-                    break
+            self.slot = consumer_slot(w, consumer)
             if self.slot < 0:
                 raise ValueError(f"consumer not declared for ring: ring={seg.name} consumer={consumer}")
             w[L.consumer_word(self.slot, L.C_PID)] = os.getpid()

@@ -189,6 +189,11 @@ class Segment:
             raise LayoutError(f"capacity mismatch: segment={self.name} segment_capacity={w[L.W_CAPACITY]} "
                               f"expected_capacity={capacity}")
 
+    def holds(self, dtype: np.dtype) -> bool:
+        """Its records are of ``dtype`` (record size and dtype hash match): ``validate`` without raising."""
+        w = self.words
+        return w[L.W_RECORD_SIZE] == dtype.itemsize and w[L.W_DTYPE_HASH] == L.dtype_hash(dtype)
+
     # -- data -------------------------------------------------------------------------------
     def records(self, dtype: np.dtype) -> np.ndarray:
         """The record area as a numpy structured array (a view on the mapping)."""

@@ -1,9 +1,16 @@
-"""Memory ordering: the one module that reads and writes cursors and seqlock sequences.
+"""Memory ordering: what every cursor and sequence access in shm/ relies on, and the one fence.
+
+Only shm/ reads or writes a segment's header words (cursors, SeqLock sequences, liveness
+stamps): producers and consumers in ``ring``, the SeqLock in ``seqlock``, observers' reads in
+``ring.RingHeader``. tests/shm/test_header_access.py fails on any other module that does.
+The hot paths index the header's int64 memoryview inline rather than through a method here:
+a Python call per cursor access would cost more than the access itself.
 
 b25 runs on x86-64 (checked in ``segment``), whose total store order gives us:
   * a store is never reordered with an earlier store (so "record, then cursor" publishes),
   * a load is never reordered with an earlier load (so "cursor, then record" consumes).
-It does NOT stop a store from passing a later load (store->load). The only place that matters
+Aligned 8-byte loads and stores through the memoryview are single instructions, hence atomic.
+TSO does NOT stop a store from passing a later load (store->load). The only place that matters
 is the sleep/wake handshake (consumer: set SLEEPING, then re-check the cursor; producer: store
 the cursor, then check SLEEPING); both sides call ``full_fence()`` between the two.
 
@@ -23,32 +30,3 @@ def full_fence() -> None:
     """A full memory barrier (lock-prefixed RMW inside glibc's lock ops)."""
     _fence_lock.acquire()
     _fence_lock.release()
-
-
-class Sequence:
-    """One int64 word in shared memory holding a sequence/cursor.
-
-    ``words`` is an int64 memoryview over the segment header; aligned 8-byte loads and stores
-    through it are single instructions, hence atomic.
-    """
-
-    __slots__ = ("_w", "_i")
-
-    def __init__(self, words: memoryview, index: int) -> None:
-        self._w = words
-        self._i = index
-
-    def get_acquire(self) -> int:
-        """Load; later loads (the records) are not hoisted above it on x86-64."""
-        return self._w[self._i]
-
-    def set_release(self, value: int) -> None:
-        """Store; earlier stores (the records) are visible before it on x86-64."""
-        self._w[self._i] = value
-
-    def get_plain(self) -> int:
-        return self._w[self._i]
-
-    def add_plain(self, n: int = 1) -> None:
-        """Single-writer increment (only the owner of the word may call it)."""
-        self._w[self._i] += n

@@ -8,25 +8,24 @@ HALTED does that). Without ``required`` (execution driven alone: its tests, ``b2
 missing block means no limits.
 
 Risk rewrites the block on every book update, so nearly every intent finds a new version: it is
-read as one ``struct.unpack_from`` of the record between two reads of the SeqLock word (a numpy
-copy plus ``tolist`` per array cost ~17 us warm, ~85 us after a 5 ms gap); a read that meets a
-writer falls back to ``StateReader.read``, which retries. Liveness is checked from execution's
-housekeeping tick (``check``), never per intent.
+read with ``StateReader.unpack_if_changed`` (one ``struct.unpack_from`` of the record between two
+loads of the SeqLock sequence; a numpy copy plus ``tolist`` per array cost ~17 us warm, ~85 us
+after a 5 ms gap). Liveness is checked from execution's housekeeping tick (``check``), never per
+intent.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from procs.core import log
 from procs.core import messages as M
 from procs.core.registry import RISK_STATE
 from procs.execution.pretrade import RISK_STATE_STRUCT, RiskLimits
-from shm import layout as L
 from shm.registry import Registry
 from shm.segment import pid_alive
+from shm.seqlock import StateReader
 
 # a missing or dropped block is looked for again this often: at start-up execution is often up a
 # few tens of ms before risk has written its first state, and every intent in between is denied;
@@ -59,51 +58,38 @@ class RiskSource:
         self.required = required
         self.stale_ns = int(stale_s * 1e9)
         self.absent = RiskLimits.unavailable() if required else RiskLimits.permissive()
-        self.reader: Any = None
+        self.reader: StateReader | None = None
         self.version = -1
         self.limits = self.absent
         self.next_try = 0.0
         self.lost = ""  # why risk is not there (logged once per loss), "" while it is
         self.on_change = on_change
         self._seen = False  # attached at least once
-        self._seq = -1  # the raw SeqLock word of the version held (even: a finished write)
-        self._words: Any = None
-        self._mm: Any = None
-        self._off = 0
 
     def __call__(self) -> RiskLimits:
-        w = self._words
-        if w is None:
+        r = self.reader
+        if r is None:
             return self._attach()
-        s1 = w[L.W_SEQLOCK]
-        if s1 == self._seq:
+        got = r.unpack_if_changed(self.version, RISK_STATE_STRUCT)
+        if got is None:
             return self.limits
-        if s1 == 0:
-            return self.absent  # created, never written: its zeros are not limits
-        if not s1 & 1:
-            vals = RISK_STATE_STRUCT.unpack_from(self._mm, self._off)
-            if w[L.W_SEQLOCK] == s1:
-                self._seq = s1
-                self.version = s1 >> 1
-                self.limits = RiskLimits.from_words(vals)
-                return self.limits
-        recs, self.version = self.reader.read()  # a writer is inside: retry there
-        self._seq = self.version << 1
-        self.limits = RiskLimits.from_record(recs[0])
+        values, self.version = got
+        # version 0: created, never written; its zeros are not limits
+        self.limits = RiskLimits.from_words(values) if self.version else self.absent
         return self.limits
 
     @property
     def available(self) -> bool:
-        return self._words is not None and self._words[L.W_SEQLOCK] != 0
+        return self.reader is not None and self.reader.written
 
     def check(self, now_ns: int | None = None) -> bool:
         """Drop the block when its producer is dead or silent for ``stale_s`` (it is looked for
         again every ``RETRY_S``: a restarted risk is picked up); True while risk is there."""
-        w = self._words
-        if w is None:
+        r = self.reader
+        if r is None:
             return False
         now = time.monotonic_ns() if now_ns is None else now_ns
-        pid, hb = w[L.W_PRODUCER_PID], w[L.W_HEARTBEAT_NS]
+        pid, hb = r.producer_pid, r.heartbeat_ns
         if not pid_alive(pid):
             why = f"risk (pid {pid}) is not running"
         elif now - hb > self.stale_ns:
@@ -127,15 +113,12 @@ class RiskSource:
             return self.limits
         self.next_try = now + RETRY_S
         try:
-            r = self.reader = self.registry.reader(self.instance, RISK_STATE, timeout=0)
+            self.reader = self.registry.reader(self.instance, RISK_STATE, timeout=0)
         except (TimeoutError, OSError, ValueError):
             if not self.lost:
                 self.lost = "no risk.state block"
                 log.warn("risk_state_missing", action=self._action())
             return self.limits
-        self._mm = r.seg.mm
-        self._off = r.seg.words[L.W_DATA_OFFSET]
-        self._words = r.seg.words
         if not self.check():
             return self.limits
         log.info("risk_state_attached", after=self.lost or None)
@@ -146,8 +129,7 @@ class RiskSource:
         return self()
 
     def _detach(self) -> None:
-        self._words = self._mm = None
-        self._seq = -1
+        self.version = -1
         self.limits = self.absent
         if self.reader is not None:
             self.reader.close()

@@ -17,9 +17,14 @@ import numpy as np
 
 from procs.core import messages as M
 from procs.core.status import ProcessStatus, State
-from shm import layout as L
 from shm.counters import read_counters
+from shm.ring import RingHeader
 from shm.segment import SHM_DIR, Segment, list_segments, open_raw, pid_alive, shm_name
+from shm.seqlock import StateReader
+
+# a state block whose writer stays inside a write this long is read as absent (it died there;
+# its restart reopens the lock): a scrape must not hang on it
+READ_TIMEOUT_S = 0.05
 
 
 def _inode(full: str) -> int:
@@ -57,10 +62,7 @@ class Attached:
         return self.seg
 
     def _fits(self, seg: Segment) -> bool:
-        if self.dtype is None:
-            return True
-        w = seg.words
-        return w[L.W_RECORD_SIZE] == self.dtype.itemsize and w[L.W_DTYPE_HASH] == L.dtype_hash(self.dtype)
+        return self.dtype is None or seg.holds(self.dtype)
 
     def _drop(self) -> None:
         self.records = None
@@ -74,27 +76,30 @@ class Attached:
 
 
 class StateView:
-    """A state block read through its SeqLock: ``read()`` -> (records copy, version) or None."""
+    """A state block read through its SeqLock (``shm.seqlock.StateReader``): ``read()`` ->
+    (records copy, version) or None."""
 
-    def __init__(self, instance: str, name: str, dtype: np.dtype) -> None:
+    def __init__(self, instance: str, name: str, dtype: np.dtype, timeout_s: float = READ_TIMEOUT_S) -> None:
         self.att = Attached(shm_name(instance, name), dtype)
+        self.timeout_s = timeout_s
+        self._reader: StateReader | None = None
+        self._attaches = 0
 
-    def read(self, max_spins: int = 10000) -> tuple[np.ndarray, int] | None:
+    def read(self) -> tuple[np.ndarray, int] | None:
         seg = self.att.get()
-        if seg is None or self.att.records is None:
+        if seg is None or self.att.dtype is None:
+            self._reader = None  # let the old mapping go
             return None
-        w = seg.words
-        for _ in range(max_spins):
-            s1 = w[L.W_SEQLOCK]
-            if s1 & 1:
-                os.sched_yield()
-                continue
-            out = self.att.records.copy()
-            if w[L.W_SEQLOCK] == s1:
-                return out, s1 >> 1
-        return None  # the writer died inside a write; its restart reopens the lock
+        if self._reader is None or self.att.attaches != self._attaches:  # (re)attached
+            self._reader = StateReader(seg, self.att.dtype)
+            self._attaches = self.att.attaches
+        try:
+            return self._reader.read(self.timeout_s)
+        except TimeoutError:
+            return None  # the writer died inside a write; its restart reopens the lock
 
     def close(self) -> None:
+        self._reader = None  # its mapping is the Attached one
         self.att.close()
 
 
@@ -110,25 +115,26 @@ class RingView:
         self.att = Attached(shm_name(instance, name), dtype)
         self._next = -1  # next sequence poll() returns; -1 = not positioned yet
         self._attaches = 0
+        self._header: RingHeader | None = None
         self.lost = 0
 
     def _cursor(self) -> int | None:
         seg = self.att.get()
         if seg is None:
             return None
-        if self.att.attaches != self._attaches:  # (re)attached: start over from this ring's history
+        if self.att.attaches != self._attaches or self._header is None:  # (re)attached: start over
             self._attaches = self.att.attaches
+            self._header = RingHeader(seg)
             self._next = -1
-        return seg.words[L.W_WRITE_CURSOR]
+        return self._header.write_cursor()
 
     def _copy(self, start: int, end: int) -> np.ndarray:
-        seg = self.att.seg
         recs = self.att.records
-        assert seg is not None and recs is not None
+        assert self._header is not None and recs is not None
         cap = len(recs)
         idx = np.arange(start, end) & (cap - 1)
         out = recs[idx]  # fancy indexing copies
-        oldest_safe = seg.words[L.W_WRITE_CURSOR] - cap + 1
+        oldest_safe = self._header.write_cursor() - cap + 1
         if start < oldest_safe:
             bad = min(end - start, oldest_safe - start)
             self.lost += bad
@@ -163,6 +169,7 @@ class RingView:
         return out
 
     def close(self) -> None:
+        self._header = None
         self.att.close()
 
 

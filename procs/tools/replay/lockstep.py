@@ -37,14 +37,14 @@ import asyncio
 import time
 from collections.abc import Callable
 
-import numpy as np
 import posix_ipc
 
 from procs.core import services
 from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY
 from shm import layout as L
-from shm.counters import COUNTER_DTYPE
+from shm.counters import COUNTER_DTYPE, counter_words
 from shm.idle import wake_sem_name
+from shm.ring import RingHeader
 from shm.segment import Segment, open_raw, shm_name
 
 _FAR = 1 << 62
@@ -57,7 +57,7 @@ class _Counters:
         self.seg = seg
         rows = seg.records(COUNTER_DTYPE)
         self.index = {rows[i]["label"].decode(errors="replace"): i for i in range(len(rows)) if rows[i]["label"]}
-        self.flat = np.frombuffer(seg.mm, dtype="<i8", count=len(rows) * 8, offset=seg.words[L.W_DATA_OFFSET])
+        self.flat = counter_words(seg)
 
     def get(self, label: str) -> int:
         i = self.index.get(label)
@@ -65,33 +65,6 @@ class _Counters:
 
     def has(self, label: str) -> bool:
         return label in self.index
-
-
-class _Ring:
-    """Write cursor and named consumers' cursors of one ring, read from its header."""
-
-    def __init__(self, seg: Segment) -> None:
-        self.seg = seg
-        self.w = seg.words
-
-    def cursor(self) -> int:
-        return self.w[L.W_WRITE_CURSOR]
-
-    def consumer(self, name: str) -> int:
-        h = L.name_hash(name)
-        w = self.w
-        for k in range(w[L.W_N_CONSUMERS]):
-            if w[L.consumer_word(k, L.C_NAME_HASH)] == h:
-                return w[L.consumer_word(k, L.C_CURSOR)]
-        return -1
-
-    def consumer_attached(self, name: str) -> bool:
-        h = L.name_hash(name)
-        w = self.w
-        for k in range(w[L.W_N_CONSUMERS]):
-            if w[L.consumer_word(k, L.C_NAME_HASH)] == h:
-                return w[L.consumer_word(k, L.C_PID)] > 0
-        return False
 
 
 class Barrier:
@@ -105,7 +78,7 @@ class Barrier:
         self.spin = spin  # loop turns before we also nap between checks
         self.nap_s = nap_s
         self.c: dict[str, _Counters] = {}
-        self.r: dict[str, _Ring] = {}
+        self.r: dict[str, RingHeader] = {}
         self._wake: posix_ipc.Semaphore | None = None
         self._woken_for = -1
         self.waits = 0  # events we had to wait for (not quiescent at the first look)
@@ -125,7 +98,7 @@ class Barrier:
             if ring not in self.r:
                 seg = open_raw(shm_name(self.instance, ring))
                 if seg is not None:
-                    self.r[ring] = _Ring(seg)
+                    self.r[ring] = RingHeader(seg)
         if self._wake is None and "strategy" in self.c:
             token = L.name_hash(f"{self.instance}/strategy") & 0x7FFFFFFF or 1
             try:
@@ -150,7 +123,6 @@ class Barrier:
             c.flat = None  # type: ignore[assignment]
             c.seg.close()
         for r in self.r.values():
-            r.w = None  # type: ignore[assignment]
             r.seg.close()
         self.c.clear()
         self.r.clear()
@@ -167,8 +139,8 @@ class Barrier:
         if md is not None:
             if md.get("handled") != self.frames_sent() or md.get("snapshots_pending"):
                 return self._no("market_data")
-        book = r[MD_BOOK].cursor() if MD_BOOK in r else 0
-        trade = r[MD_TRADE].cursor() if MD_TRADE in r else 0
+        book = r[MD_BOOK].write_cursor() if MD_BOOK in r else 0
+        trade = r[MD_TRADE].write_cursor() if MD_TRADE in r else 0
         st = c.get("strategy")
         st_exec = -1
         if st is not None:
@@ -191,9 +163,9 @@ class Barrier:
             if ex.get("pending"):
                 return self._no("execution_pending")
             orders = r.get(ORDERS_STRATEGY)
-            if orders is not None and orders.consumer("execution") != orders.cursor():
+            if orders is not None and orders.consumer_cursor("execution") != orders.write_cursor():
                 return self._no("execution_intents")
-        ev = r[EXEC].cursor() if EXEC in r else 0
+        ev = r[EXEC].write_cursor() if EXEC in r else 0
         if st is not None and st_exec != ev:
             return self._no("strategy_exec")
         if rk is not None and rk_exec != ev:
