@@ -78,6 +78,8 @@ SUBCOMMANDS = {
     "tui": ("tui.app", "the operator's screen (Textual) over the instance's shared memory"),
     "monitor": ("procs.monitor.__main__", "the monitor in the foreground: /metrics, /health and the ops API"),
     "services": ("procs.tools.services", "the service table: every process, its section, rings and start order"),
+    "bars": ("procs.tools.bars", "OHLCV bars (VWAP, trade count, buy/sell volume) from recorded trades"),
+    "convert": ("procs.tools.convert", "recordings to Parquet tables (book after each update, trades) for DuckDB/polars"),
     "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
 }
 
