@@ -71,7 +71,11 @@ class AsyncRun:
             callback()
 
     def on_stop(self, callback: Callable[[], object]) -> None:
-        """Call ``callback`` when the stop is requested (e.g. a feed that must end its read loop)."""
+        """Call ``callback`` when the stop is requested (e.g. a feed that must end its read loop);
+        at once when it already was (a SIGTERM during the start-up work)."""
+        if self.stop.is_set():
+            callback()
+            return
         self._on_stop.append(callback)
 
     def fail(self, exc: BaseException) -> None:
@@ -157,9 +161,13 @@ async def _run(name: str, instance: str | None, runtime: Runtime,
             run.fail(exc)
         run.request_stop()
         life.status.set_state(State.STOPPING)
-        await agent.on_close()
+        work = agent.work()  # before the close: it may read what the close releases
+        try:
+            await agent.on_close()
+        except Exception as exc:  # a close that breaks leaves the process FAILED, not half-stopped
+            run.fail(exc)
         final = State.FAILED if run.failure is not None else State.STOPPED
-        log.info("agent_stopped", agent=name, signal=run.signal, work=agent.work(), failed=run.failure is not None)
+        log.info("agent_stopped", agent=name, signal=run.signal, work=work, failed=run.failure is not None)
         return EXIT_FAILED if run.failure is not None else 0
     finally:
         life.close(final)

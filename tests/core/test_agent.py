@@ -13,8 +13,9 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import pytest
+import uvloop
 
-from procs.core.agent import Runtime, StartFailed, Startup, run_process
+from procs.core.agent import NoStatus, Runtime, StartFailed, Startup, run_process
 from procs.core.async_agent import AsyncRun, run_async_process
 from procs.core.status import read_status
 from shm.idle import SleepIdle
@@ -201,3 +202,17 @@ def test_run_async_process_without_instance_then_no_status_block(instance: str) 
     agent = AsyncCountingAgent(instance, turns=2)
     assert run_async_process("acounting", None, Runtime(), _async_start(agent)) == 0
     assert agent.closed == 1 and read_status(instance, "acounting") is None
+
+
+def test_async_run_on_stop_when_registered_before_or_after_the_stop_then_called_once() -> None:
+    calls: list[str] = []
+
+    async def scenario() -> None:
+        run = AsyncRun("acounting", NoStatus())
+        run.on_stop(lambda: calls.append("before"))
+        run.request_stop()
+        run.request_stop()  # a second SIGTERM: nothing more
+        run.on_stop(lambda: calls.append("after"))  # a feed wired after a SIGTERM during start-up
+
+    uvloop.run(scenario())
+    assert calls == ["before", "after"]

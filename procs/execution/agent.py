@@ -1,0 +1,293 @@
+"""The execution agent: the engine wired to the loop, the rings, the exchange and the control inbox.
+
+``start`` is the start-up work (exchangeInfo, the journal rebuilt and compacted, a new epoch);
+``serve`` connects the order transports and the user-data stream, reconciles with the exchange,
+then lets intents in (RUNNING) until the stop; ``on_close`` lets in-flight answers land in the
+journal and closes everything (``procs.core.async_agent.run_async_process`` runs it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from procs.core import deploy, log
+from procs.core import messages as M
+from procs.core.agent import StartFailed
+from procs.core.async_agent import AsyncRun
+from procs.core.config import load_section
+from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
+from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.registry import EXEC, alerts_name, build_registry
+from shm.counters import Counters
+from shm.registry import Registry
+from shm.ring import Consumer, Producer
+
+from . import recovery
+from .config import ExecutionConfig
+from .counters import Counter, Hist
+from .credentials import load_credentials
+from .engine import Engine, EventSink
+from .intake import Intake
+from .journal import Journal, default_path, read_journal
+from .limiter import RateLimiter
+from .risksource import RiskSource, risk_alert
+from .transport import Credentials, RestTransport, WsApiTransport
+from .userstream import UserStream
+
+PROC = "execution"
+TICK_S = 0.02  # housekeeping: batch fsync, control inbox, risk liveness, timeouts, lazy attaches
+ATTACH_EVERY_S = 0.2
+PRUNE_EVERY_S = 5.0
+CLOSE_WAIT_S = 1.0  # at the stop, how long in-flight answers may take to land in the journal
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """What the execution process reads from the config file, checked before it starts."""
+
+    execution: ExecutionConfig
+    symbols: list[str]
+    depth: int
+
+    @classmethod
+    def load(cls, config_path: str | None) -> ExecutionSettings:
+        """Raises ConfigError naming the file, section, field and reason."""
+        return cls(load_section(config_path, PROC, ExecutionConfig), deploy.symbols(config_path),
+                   deploy.depth(config_path))
+
+
+async def fetch_exchange_info(rest: RestTransport, cfg: ExecutionConfig) -> dict:
+    """exchangeInfo over REST, retried with backoff until it answers."""
+    delay = cfg.reconnect_min_s
+    while True:
+        r = await rest.call("GET", "/fapi/v1/exchangeInfo", signed=False)
+        if r.outcome == 0 and isinstance(r.data, dict):
+            return r.data
+        log.once("exchange_info_failed", "warn", "exchange_info_failed", http=r.http, msg=r.msg)
+        await asyncio.sleep(delay)
+        delay = min(cfg.reconnect_max_s, delay * 2)
+
+
+@dataclass
+class Parts:
+    """What ``start`` builds before the engine exists (closed by ``ExecutionAgent.on_close``)."""
+
+    counters: Counters
+    rest: RestTransport
+    registry: Registry
+    producer: Producer | None = None
+    alerts: Producer | None = None
+    risk: RiskSource | None = None
+
+
+class ExecutionAgent:
+    """Everything execution runs, built by ``start``."""
+
+    name = PROC
+
+    def __init__(self, cfg: ExecutionConfig, instance: str, symbols: list[str], parts: Parts, engine: Engine,
+                 sink: EventSink, ws: WsApiTransport | None, journal_path: Path, run: AsyncRun) -> None:
+        assert parts.producer is not None and parts.alerts is not None and parts.risk is not None
+        self.cfg = cfg
+        self.instance = instance
+        self.symbols = symbols
+        self.parts = parts
+        self.counters = parts.counters
+        self.rest = parts.rest
+        self.producer = parts.producer
+        self.alerts = parts.alerts
+        self.risk = parts.risk
+        self.engine = engine
+        self.sink = sink
+        self.ws = ws
+        self.journal_path = journal_path
+        self.run = run
+        self.intake = Intake(parts.registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait,
+                             self._fix_seq, cfg.idle, run.fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
+        self.inbox = ControlInbox(instance, PROC)
+        self.stream = UserStream(self.rest, cfg.ws_stream_url, engine.on_stream_event, engine.on_stream_connected,
+                                 cfg.listen_key_keepalive_s, cfg.reconnect_min_s, cfg.reconnect_max_s)
+        self._halted = False
+        self._warm_seen = -1
+        self._next_attach = self._next_prune = 0.0
+
+    def _fix_seq(self, ring: int, consumer: Consumer) -> None:
+        # a ring re-created since the journal was written starts again at 0 (recovery.attach_ring)
+        recovery.attach_ring(self.engine, ring, consumer.position, consumer.created_ns)
+
+    # -- in service -------------------------------------------------------------------------
+    async def serve(self, run: AsyncRun) -> None:
+        """Connect, reconcile with the exchange, then let intents in until the stop."""
+        cfg, engine = self.cfg, self.engine
+        if self.ws is not None:
+            self.ws.start()
+        self.stream.start()
+        if cfg.keep_warm_ms > 0:
+            run.every(cfg.keep_warm_ms / 1000, self.keep_warm)
+        run.every(TICK_S, self.tick, first_after=0)
+        self.intake.start()
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.up.wait(), 2)
+            except TimeoutError:
+                log.warn("ws_api_not_up", url=cfg.ws_api_url, detail="reconciling over REST")
+        try:
+            await asyncio.wait_for(self.stream.up.wait(), 5)
+        except TimeoutError:
+            log.warn("user_stream_not_up", url=cfg.ws_stream_url)
+        stats = await run.until_stop(engine.reconcile())
+        log.info("reconciled", **stats)
+        engine.ready = True
+        self.counters.set(Counter.RECOVERED, 1)
+        run.running()
+        self.intake.kick()
+        log.info("execution_started", instance=self.instance, symbols=self.symbols, transport=cfg.transport,
+                 intent_wait=cfg.intent_wait, journal=str(self.journal_path), fsync=cfg.fsync, epoch=engine.epoch)
+        await run.stop.wait()
+
+    def keep_warm(self) -> None:
+        """Quiet for a whole period, and no wake-up just now (a prewake's intent would wait behind
+        the scratch run): run the intent -> request path on scratch data."""
+        engine = self.engine
+        if engine.work == self._warm_seen and not self.intake.spinning():
+            engine.warm()
+        self._warm_seen = engine.work
+
+    def tick(self) -> None:
+        """Housekeeping every ``TICK_S`` on the loop."""
+        engine = self.engine
+        now = time.monotonic()
+        self.risk.check()  # a dead or silent risk: new orders denied until it is back (risksource)
+        if engine.ready:
+            # Entering HALTED cancels everything here too, not only when risk's CancelAll
+            # arrives: a lost or late command must not leave an order working (risk writes the
+            # state before it sends the command; this covers the command never coming).
+            was, self._halted = self._halted, self.risk().trading_state == M.HALTED
+            if self._halted and not was:
+                n = engine.cancel_all()
+                log.info("cancel_all", operator="risk.state", symbol="", orders=n, trading_state=M.HALTED)
+        engine.journal.maybe_sync()
+        self.intake.poke()
+        engine.sweep_timeouts()
+        self.counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
+        if now >= self._next_prune:
+            engine.prune(time.monotonic_ns(), self.cfg.forget_closed_s)
+            self._next_prune = now + PRUNE_EVERY_S
+        for cmd in self.inbox.poll():
+            self._command(cmd)
+        if self.inbox.bad:
+            self.counters.set(Counter.BAD_CONTROL, self.inbox.bad)
+        if now >= self._next_attach:
+            self.intake.attach_missing()
+            self._next_attach = now + ATTACH_EVERY_S
+
+    def _command(self, cmd: object) -> None:
+        if isinstance(cmd, CancelAll):
+            sid = self.engine.sym_id.get(cmd.symbol) if cmd.symbol else None
+            n = self.engine.cancel_all(None, sid)
+            log.info("cancel_all", operator=cmd.operator, symbol=cmd.symbol, orders=n,
+                     trading_state=self.risk().trading_state)
+        elif isinstance(cmd, Shutdown):
+            log.info("shutdown_requested", operator=cmd.operator)
+            self.run.request_stop()
+        elif not isinstance(cmd, Ping):
+            name = type(cmd).__name__
+            log.once(f"control_ignored:{name}", "info", "control_ignored", command=name)
+
+    def work(self) -> int:
+        return self.engine.work
+
+    def on_heartbeat(self) -> None:
+        self.counters.heartbeat()
+        self.producer.heartbeat()
+        self.alerts.heartbeat()
+
+    async def on_close(self) -> None:
+        """Let in-flight answers land in the journal, then close in dependency order."""
+        engine = self.engine
+        self.intake.close()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while engine.pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await engine.close()
+        self.sink.drain(1.0)
+        engine.journal.close()
+        await self.stream.close()
+        if self.ws is not None:
+            await self.ws.close()
+        self.inbox.close()
+        await close_parts(self.parts)
+
+
+async def close_parts(parts: Parts) -> None:
+    await parts.rest.close()
+    for part in (parts.risk, parts.alerts, parts.producer, parts.counters):
+        if part is not None:
+            part.close()
+
+
+async def start(settings: ExecutionSettings, instance: str, run: AsyncRun) -> ExecutionAgent:
+    """exchangeInfo, the journal rebuilt (and compacted when over ``journal_rotate_mb``), a new
+    epoch. A stop meanwhile (cancelled) or a failure closes what was opened."""
+    cfg = settings.execution
+    creds = load_credentials(cfg)
+    parts = Parts(Counters.create(instance, PROC, Counter, Hist),
+                  RestTransport(cfg.rest_url, creds, cfg.recv_window_ms, cfg.request_timeout_s),
+                  build_registry(settings.depth))
+    try:
+        return await _build(settings, instance, run, parts, creds)
+    except aiohttp.ClientError as exc:
+        await close_parts(parts)
+        raise StartFailed(f"exchange unreachable: {exc}") from exc
+    except BaseException:
+        await close_parts(parts)
+        raise
+
+
+async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, parts: Parts,
+                 creds: Credentials) -> ExecutionAgent:
+    cfg = settings.execution
+    counters, registry = parts.counters, parts.registry
+    info = await fetch_exchange_info(parts.rest, cfg)
+    by_symbol = load_exchange_info(info)
+    instruments: list[Instrument | None] = [by_symbol.get(s) for s in settings.symbols]
+    for s, i in zip(settings.symbols, instruments, strict=True):
+        if i is None:
+            log.warn("symbol_not_listed", symbol=s)
+    limiter = RateLimiter(info.get("rateLimits", []), cfg.limiter_safety, cfg.backoff_429_s, cfg.backoff_429_max_s)
+    journal_path = Path(cfg.journal or default_path(instance))
+    records, good = read_journal(journal_path)
+    producer = parts.producer = registry.producer(instance, EXEC)
+    sink = EventSink(producer, lambda: counters.inc(Counter.EXEC_FULL_WAITS))
+    alerts = parts.alerts = registry.producer(instance, alerts_name(PROC))
+
+    def risk_changed(up: bool, why: str) -> None:
+        level, code, text = risk_alert(up, why, cfg.risk_required)
+        alerts.try_publish(time.time_ns(), level, code, -1, 0.0, text.encode()[:88])
+
+    risk = parts.risk = RiskSource(registry, instance, cfg.risk_required, cfg.risk_stale_s, risk_changed)
+    ws = None
+    if cfg.transport == "ws":
+        ws = WsApiTransport(cfg.ws_api_url, creds, cfg.reconnect_min_s, cfg.reconnect_max_s,
+                            on_state=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
+    journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms)
+    engine = Engine(cfg, instruments, journal, sink, counters, risk, parts.rest, ws, limiter)
+    try:
+        recovery.rebuild(engine, records)
+        if good > cfg.journal_rotate_mb * 1e6:
+            journal.close()
+            recovery.compact(engine, journal_path)
+            journal = engine.journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms)
+        recovery.start_epoch(engine)
+        journal.start_syncer()  # batch fsync off the loop
+    except BaseException:
+        engine.journal.close()
+        raise
+    log.info("journal_rebuilt", path=str(journal_path), records=len(records), epoch=engine.epoch,
+             open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
+    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, ws, journal_path, run)
