@@ -20,6 +20,7 @@ from . import layout as L
 from .segment import Segment
 
 T = TypeVar("T")
+_SEQ = L.W_SEQLOCK  # a module constant: the hot-path read saves the attribute lookup
 
 
 class StateWriter:
@@ -124,13 +125,13 @@ class StateReader:
         """(record ``index`` unpacked with ``layout``, version), or None while the version is still
         ``seen_version``. ``layout`` must describe the record's bytes (``layout.size`` <= itemsize)."""
         w = self._w
-        s1 = w[L.W_SEQLOCK]
+        s1 = w[_SEQ]
         if s1 == seen_version << 1:
             return None
         offset = self._data_offset + index * self._size
         if not s1 & 1:
             values = layout.unpack_from(self._mm, offset)
-            if w[L.W_SEQLOCK] == s1:
+            if w[_SEQ] == s1:
                 return values, s1 >> 1
         return self._read(lambda: layout.unpack_from(self._mm, offset), timeout_s)  # a writer is inside
 

@@ -16,6 +16,7 @@ intent.
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 
@@ -65,12 +66,13 @@ class RiskSource:
         self.lost = ""  # why risk is not there (logged once per loss), "" while it is
         self.on_change = on_change
         self._seen = False  # attached at least once
+        self._unpack_if_changed: Callable[[int, struct.Struct], tuple[tuple, int] | None] | None = None
 
     def __call__(self) -> RiskLimits:
-        r = self.reader
-        if r is None:
+        unpack = self._unpack_if_changed  # the reader's bound method, looked up once per attach
+        if unpack is None:
             return self._attach()
-        got = r.unpack_if_changed(self.version, RISK_STATE_STRUCT)
+        got = unpack(self.version, RISK_STATE_STRUCT)
         if got is None:
             return self.limits
         values, self.version = got
@@ -114,6 +116,7 @@ class RiskSource:
         self.next_try = now + RETRY_S
         try:
             self.reader = self.registry.reader(self.instance, RISK_STATE, timeout=0)
+            self._unpack_if_changed = self.reader.unpack_if_changed
         except (TimeoutError, OSError, ValueError):
             if not self.lost:
                 self.lost = "no risk.state block"
@@ -129,6 +132,7 @@ class RiskSource:
         return self()
 
     def _detach(self) -> None:
+        self._unpack_if_changed = None
         self.version = -1
         self.limits = self.absent
         if self.reader is not None:
