@@ -79,7 +79,7 @@ def build_server(settings: SimSettings) -> SimServer:
     from .trading.orderapi import build_trading
 
     server = SimServer(settings.sim)
-    rest_handler, ws_handler = build_trading(server.market, settings.trading)
+    rest_handler, ws_handler = build_trading(server.market, settings.trading, server.exchange_info)
     server.set_handlers(rest_handler, ws_handler)
     return server
 

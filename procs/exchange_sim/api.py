@@ -25,6 +25,10 @@ class MarketListener(Protocol):
         self, symbol: str, price_ticks: int, qty_lots: int, buyer_is_maker: bool, ts_ms: int
     ) -> None: ...
 
+    def on_mark_price(self, symbol: str, price_ticks: int, ts_ms: int) -> None:
+        """The mark price changed (conditional orders with workingType MARK_PRICE watch it)."""
+        ...
+
 
 class MarketView(Protocol):
     """Read access to the simulator's true book (implemented by ``procs.exchange_sim.market.true_book.Market``)."""
@@ -71,10 +75,14 @@ class WsSession(Protocol):
 
 
 class WsHandler(Protocol):
-    """WebSocket API (/ws-fapi/v1) and user-data streams (/ws/<listenKey>, /private/ws/<listenKey>)."""
+    """WebSocket API (/ws-fapi/v1) and user-data streams (/ws/<listenKey>, /stream?streams=<listenKey>, ...)."""
 
     def ws_claims(self, path: str) -> bool:
         """Asked for every new WS connection path that is not a market stream."""
+        ...
+
+    def ws_refusal(self, path: str) -> bytes | None:
+        """For a claimed path: the body of a 400 refusal (e.g. an unknown listenKey), None to accept."""
         ...
 
     def ws_open(self, session: WsSession, path: str) -> None: ...

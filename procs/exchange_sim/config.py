@@ -65,6 +65,13 @@ class GeneratorConfig(Section):
     start_prices: dict[str, str] = msgspec.field(default_factory=lambda: {"BTCUSDT": "60000", "ETHUSDT": "3000"})
     mean_lots: int = 0  # mean added size in exchange steps; 0 = ~10 * min qty
     tick_mult: dict[str, int] = msgspec.field(default_factory=dict)  # coarser price grid per symbol
+    # mark-price model: each mark interval the mark moves this share of the way to the mid
+    # (1.0 = the mid); it lags the last trade as the exchange's mark does
+    mark_smoothing: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.mark_smoothing <= 1.0:
+            raise ValueError(f"mark_smoothing must be in (0, 1]: mark_smoothing={self.mark_smoothing}")
 
 
 class SimConfig(Section):

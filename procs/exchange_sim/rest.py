@@ -8,8 +8,8 @@ Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo``
 or advance it K events at a time), ``GET /sim/trace`` (the latency trace: depth frames written
 and orders received, with their monotonic ns; see ``procs.exchange_sim.trace``) and
 ``POST /sim/trace?enabled=true|false[&clear=true]`` (switch it; answers its status). Every other
-path goes to the trading side's ``RestHandler`` (404 when there is none). REST faults (429,
-5xx) and the request-weight limit apply to every exchange path, forwarded ones included; the
+path goes to the trading side's ``RestHandler`` (404 with the exchange's ``-5000`` body when there
+is none). REST faults (429, 5xx) and the request-weight limit apply to every exchange path, forwarded ones included; the
 ``/sim/*`` control paths are exempt so a test can always disarm and read counters.
 """
 
@@ -242,8 +242,8 @@ class RestApp:
         return web.json_response(self.stats())
 
     async def forward(self, request: web.Request) -> web.Response:
-        if self.rest_handler is None:
-            return _err(404, -1000, f"Unknown path: {request.path}")
+        if self.rest_handler is None:  # the exchange's body for a route it does not have
+            return _err(404, -5000, f"Path {request.path}, Method {request.method} is invalid")
         raw_body = (await request.read()).decode("utf-8", "replace")
         status, body, headers = await self.rest_handler.handle_rest(
             # the raw query as sent: the signature is over the bytes on the wire, not the decoded text

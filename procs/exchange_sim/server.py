@@ -240,9 +240,14 @@ class SimServer:
             self.done.set()
 
     async def _timers(self) -> None:
-        """Interval depth streams and mark prices, on a 10 ms tick."""
+        """Interval depth streams, the mark-price model and the trading side's timers (listen-key
+        expiry, dead-man countdowns), on a 10 ms tick (the exchange checks countdowns about every
+        10 ms [D:Auto-Cancel-All-Open-Orders])."""
         next_mark = time.monotonic()
         interval = self.config.mark_interval_ms / 1000.0
+        # generated market: a smoothed mid; replay: the recorded mark, else the mid (1.0)
+        smoothing = self.config.generator.mark_smoothing if self.generator is not None else 1.0
+        trading_timer = getattr(self.rest_handler, "on_timer", None)
         while True:
             await asyncio.sleep(0.01)
             now = time.monotonic()
@@ -251,7 +256,10 @@ class SimServer:
             self.feed.flush_partials(now, e_ms)
             if now >= next_mark:
                 next_mark = now + interval
+                self.market.update_marks(smoothing)
                 self.feed.mark_tick(e_ms)
+            if trading_timer is not None:
+                trading_timer()
 
     async def _scheduled_fault(self, spec: FaultSpec) -> None:
         await asyncio.sleep(spec.after_s)

@@ -15,7 +15,16 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    WSUpgradeRequest,
+    WSUpgradeResponse,
+    WSUpgradeResponseWithListener,
+)
 
 from procs.core import log
 from procs.exchange_sim.api import WsHandler
@@ -43,7 +52,8 @@ def parse_market_path(raw_path: str) -> tuple[bool, list[str]] | None:
         streams = [s for s in q.split("/") if s]
         return (True, streams) if all(_is_stream(s) for s in streams) else None
     if path == "/ws":
-        return False, []
+        # /ws?listenKey=<key> is a user-data stream, never a market connection
+        return None if "listenKey" in parse_qs(parts.query) else (False, [])
     if path.startswith("/ws/"):
         streams = [s for s in path[4:].split("/") if s]
         if streams and all(_is_stream(s) for s in streams):
@@ -249,12 +259,18 @@ class Router:
         self.max_buffer, self.max_msgs = max_buffer, max_msgs_per_s
         self.handler_conns: set[HandlerConn] = set()
 
-    def __call__(self, request: WSUpgradeRequest) -> WSListener | None:
+    def __call__(self, request: WSUpgradeRequest) -> WSListener | WSUpgradeResponseWithListener | None:
         raw = request.path
         path = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
         market = parse_market_path(path)
         if market is not None and len(market[1]) <= MAX_STREAMS:
             return MarketConn(self.hub, market[0], market[1], self.max_buffer, self.max_msgs)
         if self.ws_handler is not None and self.ws_handler.ws_claims(path):
+            refusal = self.ws_handler.ws_refusal(path)
+            if refusal is not None:
+                # refused at the upgrade with the reason in the body (an unknown listenKey)
+                log.warn("ws_refused", path=urlsplit(path).path[:64], reason=refusal.decode()[:120])
+                return WSUpgradeResponseWithListener(
+                    WSUpgradeResponse.create_error_response(400, refusal), None)
             return HandlerConn(self.ws_handler, path, self.handler_conns)
         return None

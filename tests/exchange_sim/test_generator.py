@@ -99,3 +99,39 @@ def test_listener_when_generating_then_sees_every_level_change_and_trade() -> No
     assert bids == market.books["BTCUSDT"].bids and asks == market.books["BTCUSDT"].asks
     assert market.best_bid("BTCUSDT") == (max(bids), bids[max(bids)])
     assert market.levels("BTCUSDT", False, 3) == sorted(asks.items())[:3]
+
+
+class _MarkRecorder(_Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[str, int]] = []
+
+    def on_mark_price(self, symbol: str, price_ticks: int, ts_ms: int) -> None:
+        self.marks.append((symbol, price_ticks))
+
+
+def test_mark_model_when_generating_then_a_smoothed_mid_heard_by_listeners() -> None:
+    market = Market(load_exchange_info(DEFAULT_EXCHANGE_INFO))
+    rec = _MarkRecorder()
+    market.add_listener(rec)
+    gen = Generator(market, GeneratorConfig(seed=3), ["BTCUSDT"])
+    gen.seed_books()
+    book = market.books["BTCUSDT"]
+    market.update_marks(0.3)
+    first = book.mid_ticks()
+    assert rec.marks == [("BTCUSDT", first)]  # the first mark is the mid
+    lags = 0
+    for _ in range(200):
+        for _ in range(50):
+            gen.step()
+        before, mid = book.mark_ticks, book.mid_ticks()
+        assert before is not None and mid is not None
+        market.update_marks(0.3)
+        assert book.mark_ticks == before + round(0.3 * (mid - before))
+        lags += book.mark_ticks != mid
+    assert lags > 50  # it trails the mid (and the last trade) instead of copying it
+    assert market.mark_price_ticks("BTCUSDT") == book.mark_ticks == rec.marks[-1][1]
+    # a recorded mark (replay) wins over the model from then on
+    market.set_mark("BTCUSDT", 1234500)
+    market.update_marks(0.3)
+    assert market.mark_price_ticks("BTCUSDT") == 1234500 and rec.marks[-1] == ("BTCUSDT", 1234500)

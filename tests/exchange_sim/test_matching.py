@@ -61,8 +61,7 @@ class Rig:
         return self.venue.accounts[key].wallet["USDT"]
 
     def pos(self, key: str = "ka") -> int:
-        p = self.venue.accounts[key].positions.get(SYM)
-        return p.amt if p else 0
+        return self.venue.accounts[key].amount(SYM)
 
 
 def test_limit_when_not_crossing_then_rests_behind_displayed_queue() -> None:
@@ -331,13 +330,17 @@ def test_filters_reject_with_binance_codes() -> None:
     with pytest.raises(ApiError) as ei:
         r.place(side="SELL", type="LIMIT", timeInForce="GTC", price="50000", quantity="0.1")
     assert ei.value.code == -4024
-    for bad, code in (({"side": "UP"}, -1117), ({"type": "STOP_MARKET"}, -4120), ({"type": "WEIRD"}, -1116),
+    for bad, code in (({"side": "UP"}, -1117), ({"type": "STOP_MARKET"}, -1106), ({"type": "WEIRD"}, -1116),
                       ({"timeInForce": "XXX"}, -1115), ({"symbol": "NOPE"}, -1121),
                       ({"newClientOrderId": "has space"}, -4015)):
         p = {"side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "price": "59000", "quantity": "0.1", **bad}
         with pytest.raises(ApiError) as ei:
             r.place(**p)
         assert ei.value.code == code, bad
+    live = Rig(conditional_on_order_endpoint=False)  # the exchange since 2025-12-09
+    with pytest.raises(ApiError) as ei:
+        live.place(side="SELL", type="STOP_MARKET", stopPrice="59000", quantity="0.1")
+    assert ei.value.code == -4120
 
 
 def test_duplicate_client_order_id_among_open_orders_then_4116_and_reuse_after_close() -> None:
@@ -410,7 +413,7 @@ def test_generated_market_when_same_seed_then_same_orders_and_fills() -> None:
     for o in venue.orders.values():
         assert 0 <= o.filled_lots <= o.qty_lots
     net = sum((1 if r["side"] == "BUY" else -1) * lots(r["lastQty"]) for r in trades)
-    assert venue.accounts["b25-test-key"].positions[SYM].amt == net
+    assert venue.accounts["b25-test-key"].amount(SYM) == net
 
 
 def test_coarse_tick_and_step_then_4014_4023_4004() -> None:

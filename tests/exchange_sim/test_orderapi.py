@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -15,36 +14,8 @@ from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
 from procs.exchange_sim.trading.orderapi import build_trading
 from procs.exchange_sim.trading.settable_market import SettableMarket
 from procs.exchange_sim.trading.signing import parse_params, rest_signature_ok, sign
-from tests.support.trading import KEY, SECRET, SYM, Session, seeded_market
-
-
-class Api:
-    def __init__(self, **cfg: Any) -> None:
-        self.market = seeded_market()
-        cfg.setdefault("accounts", [AccountConfig()])
-        cfg.setdefault("timestamp_clock", "market")  # the hand-driven market's clock is fixed
-        cfg.setdefault("listen_key_clock", "market")
-        self.cfg = TradingConfig(**cfg)
-        self.rest, self.ws = build_trading(self.market, self.cfg)
-
-    def raw(self, method: str, path: str, query: str = "", body: str = "", key: str | None = KEY
-            ) -> tuple[int, Any, dict]:
-        headers = {"X-MBX-APIKEY": key} if key else {}
-        st, data, hdrs = asyncio.run(self.rest.handle_rest(method, path, query, body, headers))
-        return st, json.loads(data), hdrs
-
-    def signed(self, method: str, path: str, in_body: bool = False, secret: str = SECRET, **params: Any
-               ) -> tuple[int, Any, dict]:
-        params.setdefault("timestamp", self.market.now_ms())
-        q = urlencode(params)
-        q += "&signature=" + sign(secret, q)
-        return self.raw(method, path, "" if in_body else q, q if in_body else "")
-
-    def new(self, **params: Any) -> tuple[int, Any, dict]:
-        p = {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.1",
-             "price": "59000"}
-        p.update(params)
-        return self.signed("POST", "/fapi/v1/order", **p)
+from tests.support.trading import KEY, SECRET, SYM, Session
+from tests.support.trading import TradingApi as Api
 
 
 def test_signature_vector_from_the_docs() -> None:
@@ -253,19 +224,26 @@ def test_listen_key_and_user_stream_events_for_a_fill() -> None:
     key = k1["listenKey"]
     assert api.ws.ws_claims(f"/ws/{key}") and api.ws.ws_claims(f"/private/ws/{key}")
     assert api.ws.ws_claims(f"/private/ws?listenKey={key}&events=ORDER_TRADE_UPDATE")
-    assert not api.ws.ws_claims("/ws/btcusdt@depth") and not api.ws.ws_claims("/ws/" + "0" * 64)
+    assert not api.ws.ws_claims("/ws/btcusdt@depth")
+    # a key the venue does not know is claimed (never a market stream) and refused with the reason
+    assert api.ws.ws_claims("/ws/" + "0" * 64) and b"-1125" in (api.ws.ws_refusal("/ws/" + "0" * 64) or b"")
+    assert api.ws.ws_refusal(f"/ws/{key}") is None
     s = Session()
     api.ws.ws_open(s, f"/private/ws/{key}")
     _, o, _ = api.new(price="59999.5", quantity="0.2")
     api.market.trade(SYM, 5999800, 1000, True)  # trades through our bid
     kinds = [(m["e"], m.get("o", {}).get("x")) for m in s.sent]
-    assert kinds == [("ORDER_TRADE_UPDATE", "NEW"), ("ORDER_TRADE_UPDATE", "TRADE"), ("ACCOUNT_UPDATE", None)]
-    fill = s.sent[1]["o"]
+    assert kinds == [("ORDER_TRADE_UPDATE", "NEW"), ("TRADE_LITE", None), ("ORDER_TRADE_UPDATE", "TRADE"),
+                     ("ACCOUNT_UPDATE", None)]
+    lite = s.sent[1]
+    assert set(lite) == set("e E T s q p m c S L l t i".split())
+    assert (lite["l"], lite["L"], lite["i"], lite["m"]) == ("0.200", "59999.50", o["orderId"], True)
+    fill = s.sent[2]["o"]
     assert fill["X"] == "FILLED" and fill["l"] == "0.200" and fill["L"] == "59999.50" and fill["m"] is True
     assert fill["n"] == "2.39998000" and fill["t"] == 1 and fill["i"] == o["orderId"]
     assert set(fill) >= set("s c S o f q p ap sp x X i l z L N n T t b a m R wt ot ps cp rp pP si ss V pm gtd er"
                             .split())
-    acc = s.sent[2]["a"]
+    acc = s.sent[3]["a"]
     assert acc["m"] == "ORDER" and acc["P"][0]["pa"] == "0.200"
     only_acct = Session()
     api.ws.ws_open(only_acct, f"/private/ws?listenKey={key}&events=ACCOUNT_UPDATE")

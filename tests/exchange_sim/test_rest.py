@@ -95,6 +95,9 @@ class _Trading:
     def ws_claims(self, path: str) -> bool:
         return path.startswith("/ws-fapi/")
 
+    def ws_refusal(self, path: str) -> bytes | None:
+        return None
+
     def ws_open(self, session, path: str) -> None:  # noqa: ANN001
         session.send_text('{"hello":"' + path + '"}')
 

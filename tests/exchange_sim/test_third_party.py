@@ -188,3 +188,86 @@ def test_ws_api_order_over_a_real_socket_and_fault_endpoint(sim: SimProcess, cli
         ws.close()
     client.cancel_open_orders(symbol=SYM)
     assert client.get_orders(symbol=SYM) == []
+
+
+def flatten(client: UMFutures) -> None:
+    """Close the module's position (earlier tests leave one) with a reduce-only market order."""
+    for row in client.get_position_risk(symbol=SYM):
+        amt = Decimal(row["positionAmt"])
+        if amt:
+            client.new_order(symbol=SYM, side="SELL" if amt > 0 else "BUY", type="MARKET", quantity=str(abs(amt)),
+                             reduceOnly="true")
+    assert client.get_position_risk(symbol=SYM) == []
+
+
+def test_connector_startup_surface_of_a_trading_framework(sim: SimProcess, client: UMFutures) -> None:
+    """Every start-up read of section F answers (no 404); the settings calls succeed."""
+    flatten(client)
+    assert client.symbol_configuration(symbol=SYM)[0]["symbol"] == SYM
+    assert client.get_position_mode() == {"dualSidePosition": False}
+    assert set(client.commission_rate(symbol=SYM)) == {"symbol", "makerCommissionRate", "takerCommissionRate"}
+    assert client.leverage_brackets(symbol=SYM)["brackets"][0]["bracket"] == 1
+    assert client.get_multi_asset_mode() == {"multiAssetsMargin": False}
+    assert client.futures_account_configuration()["dualSidePosition"] is False
+    assert "positions" in client.account()
+    assert isinstance(client.get_position_risk(), list)
+    assert isinstance(client.get_orders(), list) and isinstance(client.get_all_orders(symbol=SYM), list)
+    assert isinstance(client.get_account_trades(symbol=SYM), list)
+    assert isinstance(client.get_income_history(), list)
+    assert client.sign_request("GET", "/fapi/v1/openAlgoOrders", {}) == []
+    assert client.change_leverage(symbol=SYM, leverage=10) == {"leverage": 10, "maxNotionalValue": "230000000",
+                                                                "symbol": SYM}
+    assert client.change_margin_type(symbol=SYM, marginType="ISOLATED") == {"code": 200, "msg": "success"}
+    with pytest.raises(ClientError) as ei:
+        client.change_margin_type(symbol=SYM, marginType="ISOLATED")
+    assert ei.value.error_code == -4046
+    client.change_margin_type(symbol=SYM, marginType="CROSSED")
+    assert client.symbol_configuration(symbol=SYM)[0]["marginType"] == "CROSSED"
+
+
+def test_connector_modify_batch_stop_market_and_countdown(sim: SimProcess, client: UMFutures) -> None:
+    price = passive_price(client)
+    placed = client.new_order(symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010",
+                              price=price)
+    lower = str(Decimal(price) - Decimal("1"))
+    modified = client.modify_order(symbol=SYM, side="BUY", quantity="0.020", price=lower, orderId=placed["orderId"])
+    assert (modified["price"], modified["origQty"]) == (f"{Decimal(lower):.2f}", "0.020")
+    assert client.query_order(symbol=SYM, orderId=placed["orderId"])["origQty"] == "0.020"
+    batch = client.new_batch_order([
+        {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010", "price": lower},
+        {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010", "price": price},
+    ])
+    ids = [placed["orderId"]] + [b["orderId"] for b in batch]
+    canceled = client.cancel_batch_order(symbol=SYM, orderIdList=ids, origClientOrderIdList=None)
+    assert [c["status"] for c in canceled] == ["CANCELED"] * 3
+    # a STOP_MARKET just above the ask, then a market buy that trades through it
+    ask = Decimal(client.depth(SYM, limit=5)["asks"][0][0])
+    stop = None
+    for _ in range(5):  # the generated market moves: retry a stop it has already passed (-2021)
+        try:
+            stop = client.new_order(symbol=SYM, side="BUY", type="STOP_MARKET", quantity="0.010",
+                                    stopPrice=str(ask + Decimal("0.02")))
+            break
+        except ClientError as e:
+            assert e.error_code == -2021
+            ask = Decimal(client.depth(SYM, limit=5)["asks"][0][0])
+    assert stop is not None and stop["type"] == "STOP_MARKET"
+    client.new_order(symbol=SYM, side="BUY", type="MARKET", quantity="1.000")
+    deadline = time.monotonic() + 10
+    while client.query_order(symbol=SYM, orderId=stop["orderId"])["status"] == "NEW" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.query_order(symbol=SYM, orderId=stop["orderId"])["status"] == "EXPIRED"
+    triggered = [o for o in client.get_all_orders(symbol=SYM) if o["origType"] == "STOP_MARKET" and
+                 o["type"] == "MARKET"]
+    assert len(triggered) == 1 and triggered[0]["status"] == "FILLED" and triggered[0]["executedQty"] == "0.010"
+    assert Decimal(client.get_position_risk(symbol=SYM)[0]["positionAmt"]) >= Decimal("1.010")
+    flatten(client)
+    # the dead-man switch cancels what is open when no heartbeat comes
+    resting = client.new_order(symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010",
+                               price=passive_price(client))
+    assert client.countdown_cancel_order(symbol=SYM, countdownTime=300) == {"symbol": SYM, "countdownTime": "300"}
+    deadline = time.monotonic() + 10
+    while client.get_orders(symbol=SYM) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.query_order(symbol=SYM, orderId=resting["orderId"])["status"] == "CANCELED"
+    assert not [line for line in sim.lines if "unknown_path" in line]

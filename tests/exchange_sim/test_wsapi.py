@@ -1,4 +1,5 @@
-"""WebSocket API (/ws-fapi/v1): order.place / order.cancel / order.status, logon, faults."""
+"""WebSocket API (/ws-fapi/v1): order.place / order.modify / order.cancel / order.status,
+algoOrder.place / algoOrder.cancel, logon, faults."""
 
 from __future__ import annotations
 
@@ -67,6 +68,34 @@ def test_order_place_status_cancel_round_trip() -> None:
     assert again["status"] == 400 and again["error"]["code"] == -2011
     unknown = r.call("order.status", symbol=SYM, orderId=12345)
     assert unknown["error"]["code"] == -2013
+
+
+def test_order_modify_amends_price_and_quantity_and_counts_as_an_order() -> None:
+    r = Rig()
+    res = r.place(newClientOrderId="m1", quantity="0.3")["result"]
+    resp = r.call("order.modify", symbol=SYM, orderId=res["orderId"], side="BUY", quantity="0.2", price=59001.5)
+    assert resp["status"] == 200, resp
+    assert (resp["result"]["price"], resp["result"]["origQty"], resp["result"]["orderId"]) == \
+        ("59001.50", "0.200", res["orderId"])
+    limits = {(x["rateLimitType"], x["interval"]): x["count"] for x in resp["rateLimits"]}
+    assert limits[("ORDERS", "SECOND")] == 2 and limits[("ORDERS", "MINUTE")] == 2
+    same = r.call("order.modify", symbol=SYM, origClientOrderId="m1", side="BUY", quantity="0.2", price="59001.5")
+    assert same["status"] == 400 and same["error"]["code"] == -5027
+    gone = r.call("order.modify", symbol=SYM, orderId=999, side="BUY", quantity="0.2", price="59000")
+    assert gone["error"]["code"] == -2013
+    history = r.rest.venue.amendment_log[(SYM, res["orderId"])]
+    assert history[0]["amendment"]["price"] == {"before": "59000.00", "after": "59001.50"}
+
+
+def test_algo_order_place_and_cancel() -> None:
+    r = Rig()
+    placed = r.call("algoOrder.place", algoType="CONDITIONAL", symbol=SYM, side="BUY", type="STOP_MARKET",
+                    triggerPrice="60500", quantity="0.1", clientAlgoId="wa1")
+    assert placed["status"] == 200 and placed["result"]["algoStatus"] == "NEW", placed
+    canceled = r.call("algoOrder.cancel", algoId=placed["result"]["algoId"])
+    assert canceled["result"] == {"algoId": placed["result"]["algoId"], "clientAlgoId": "wa1", "code": "200",
+                                  "msg": "success"}
+    assert r.call("algoOrder.cancel", clientAlgoId="wa1")["error"]["code"] == -2011
 
 
 def test_order_place_with_json_numbers_and_bools_then_signed_as_text() -> None:

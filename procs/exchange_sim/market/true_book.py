@@ -30,7 +30,8 @@ def fixed(value: int, scale: int) -> str:
 class SymbolBook:
     """One symbol's true L2 book."""
 
-    __slots__ = ("symbol", "instrument", "bids", "asks", "last_u", "mark_ticks", "_bb", "_ba", "_bb_ok", "_ba_ok")
+    __slots__ = ("symbol", "instrument", "bids", "asks", "last_u", "mark_ticks", "mark_recorded", "_bb", "_ba",
+                 "_bb_ok", "_ba_ok")
 
     def __init__(self, instrument: Instrument) -> None:
         self.symbol = instrument.symbol
@@ -39,6 +40,7 @@ class SymbolBook:
         self.asks: dict[int, int] = {}
         self.last_u = 0
         self.mark_ticks: int | None = None
+        self.mark_recorded = False  # a replay carries the exchange's own mark for this symbol
         self._bb: int | None = None
         self._ba: int | None = None
         self._bb_ok = True
@@ -112,6 +114,7 @@ class Market:
         self.instruments = instruments
         self.books: dict[str, SymbolBook] = {s: SymbolBook(i) for s, i in instruments.items()}
         self._listeners: list[MarketListener] = []
+        self._mark_listeners: list[MarketListener] = []  # those that watch the mark price
         self._clock_ms = clock_ms
         self.sim_time_ms: int | None = None  # set by replay; wall time when None
 
@@ -139,6 +142,8 @@ class Market:
 
     def add_listener(self, listener: MarketListener) -> None:
         self._listeners.append(listener)
+        if hasattr(listener, "on_mark_price"):
+            self._mark_listeners.append(listener)
 
     def now_ms(self) -> int:
         if self.sim_time_ms is not None:
@@ -198,8 +203,35 @@ class Market:
         for lst in self._listeners:
             lst.on_market_trade(symbol, px, qty, buyer_is_maker, ts_ms)
 
-    def set_mark(self, symbol: str, px: int) -> None:
-        self.books[symbol].mark_ticks = px
+    def set_mark(self, symbol: str, px: int, recorded: bool = True) -> None:
+        """A new mark price (a replay's recorded one by default); listeners hear it when it changed."""
+        book = self.books[symbol]
+        if recorded:
+            book.mark_recorded = True
+        if book.mark_ticks == px:
+            return
+        book.mark_ticks = px
+        ts = self.now_ms()
+        for lst in self._mark_listeners:
+            lst.on_mark_price(symbol, px, ts)
+
+    def update_marks(self, smoothing: float) -> None:
+        """The mark-price model, run every mark interval for symbols without a recorded mark.
+
+        Binance's mark is built from the index and a smoothed basis [D:Mark-Price]; a simulated
+        market has no index, so the mark is an exponential average of the mid: ``mark +=
+        smoothing * (mid - mark)`` (1.0 = the mid itself, what a replay without recorded marks
+        uses). It lags the last trade, so MARK_PRICE and CONTRACT_PRICE triggers differ as they do
+        on the exchange."""
+        for symbol, book in self.books.items():
+            if book.mark_recorded:
+                continue
+            mid = book.mid_ticks()
+            if mid is None:
+                continue
+            cur = book.mark_ticks
+            new = mid if cur is None or smoothing >= 1.0 else cur + round(smoothing * (mid - cur))
+            self.set_mark(symbol, new, recorded=False)
 
     def depth_snapshot(self, symbol: str, limit: int) -> dict:
         """The ``GET /fapi/v1/depth`` body for the true book now."""

@@ -57,7 +57,6 @@ class TradingConfig(Section):
     # Binance USD-M VIP0 is 0.02% maker / 0.05% taker; decimal text so fees stay exact.
     maker_fee_bps: str = "2"
     taker_fee_bps: str = "5"
-    maint_margin_rate: str = "0.004"
     # Rate limits as in exchangeInfo.rateLimits; weight is counted for the whole server
     # (Binance counts it per IP, and a simulator has one client host).
     weight_limit_1m: int = 2400
@@ -68,7 +67,7 @@ class TradingConfig(Section):
     # "market" = market.now_ms() (deterministic tests, clients that follow /fapi/v1/time);
     # "off" = no timing check.
     timestamp_clock: Literal["market", "wall", "off"] = "wall"
-    listen_key_ttl_ms: int = 3_600_000
+    listen_key_ttl_ms: int = 3_600_000  # a key unkept this long gets listenKeyExpired (shorten it for tests)
     # Listen keys expire on the wall clock by default, so a fast replay does not expire a
     # client's key between its (wall-clock) keepalives.
     listen_key_clock: Literal["market", "wall"] = "wall"
@@ -81,11 +80,16 @@ class TradingConfig(Section):
     # the market itself removes that much from the level (see matching.py).
     market_impact: bool = True
     book_depth: int = 1000  # levels an aggressive order may walk
+    # Conditional types (STOP_MARKET, ...) on POST /fapi/v1/order, as before Binance moved them to the
+    # algo service on 2025-12-09; false answers -4120 there like the live exchange does now.
+    conditional_on_order_endpoint: bool = True
+    # Clock of POST /fapi/v1/countdownCancelAll: "wall" (default: the client's heartbeats run on
+    # wall time) or "market" (hand-driven tests).
+    countdown_clock: Literal["market", "wall"] = "wall"
 
     def __post_init__(self) -> None:
         _decimal(self.maker_fee_bps, "maker_fee_bps")
         _decimal(self.taker_fee_bps, "taker_fee_bps")
-        _decimal(self.maint_margin_rate, "maint_margin_rate")
         if not self.accounts:
             raise ValueError("at least one account is needed")
 

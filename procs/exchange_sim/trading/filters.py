@@ -64,3 +64,15 @@ def check_filters(f: Filters, inst: Instrument, otype: str, is_buy: bool, ticks:
         if ref is not None and ref * lots < f.min_notional:
             raise ApiError(-4164, f"Order's notional must be no smaller than {inst.min_notional} "
                                   "(unless you choose reduce only).")
+
+
+def check_stop_price(f: Filters, ticks: int) -> None:
+    """PRICE_FILTER applied to a stop, trigger or activation price [D:common-definition]."""
+    if ticks <= 0:
+        raise ApiError(-4006, "Stop price less than zero.")
+    if f.max_price and ticks > f.max_price:
+        raise ApiError(-4007, "Stop price greater than max price.")
+    if f.min_price and ticks < f.min_price:
+        raise ApiError(-4013, "Price less than min price.")
+    if (ticks - f.min_price) % f.tick:
+        raise ApiError(-4014, "Price not increased by tick size.")

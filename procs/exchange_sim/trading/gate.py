@@ -84,8 +84,9 @@ class RateLimiter:
         n60 = st[3] if st[2] == now_ms // 60_000 else 0
         return n10, n60
 
-    def add_order(self, account: str, now_ms: int) -> tuple[int, int]:
-        """Count one new order; raises ApiError(-1015, 429) when a window is already full."""
+    def add_order(self, account: str, now_ms: int, n10_cost: int = 1, n60_cost: int = 1) -> tuple[int, int]:
+        """Count one order request (a batch counts more on the 10 s counter); raises
+        ApiError(-1015, 429) when a window is already full."""
         n10, n60 = self.order_counts(account, now_ms)
         if n10 >= self.cfg.order_limit_10s:
             raise ApiError(-1015, f"Too many new orders; current limit is {self.cfg.order_limit_10s} orders "
@@ -93,8 +94,8 @@ class RateLimiter:
         if n60 >= self.cfg.order_limit_1m:
             raise ApiError(-1015, f"Too many new orders; current limit is {self.cfg.order_limit_1m} orders "
                                   "per MINUTE.", 429)
-        self.orders[account] = [now_ms // 10_000, n10 + 1, now_ms // 60_000, n60 + 1]
-        return n10 + 1, n60 + 1
+        self.orders[account] = [now_ms // 10_000, n10 + n10_cost, now_ms // 60_000, n60 + n60_cost]
+        return n10 + n10_cost, n60 + n60_cost
 
     def rate_limits(self, account: str, now_ms: int) -> list[dict[str, Any]]:
         """The WebSocket API ``rateLimits`` array."""

@@ -44,17 +44,21 @@ REJECTED = "REJECTED"
 
 
 class SimOrder:
-    """One simulated order; mutable state owned by its SymbolEngine."""
+    """One simulated order; mutable state owned by its SymbolEngine (or, while a conditional order
+    waits for its trigger, by the venue's trigger book)."""
 
     __slots__ = (
         "account", "symbol", "order_id", "client_order_id", "is_buy", "type", "tif",
         "price_ticks", "qty_lots", "filled_lots", "cum_quote", "status", "reduce_only",
         "time_ms", "update_ms", "queue_ahead", "expire_reason", "resp_type", "fee_total",
+        "position_side", "closing", "orig_type", "stop_ticks", "working_type", "price_protect",
+        "close_position", "activation_ticks", "callback_rate", "amendments", "algo_id",
     )
 
     def __init__(
         self, *, account: str, symbol: str, order_id: int, client_order_id: str, is_buy: bool,
         type: str, tif: str, price_ticks: int, qty_lots: int, reduce_only: bool, time_ms: int,
+        position_side: str = "BOTH", closing: bool | None = None,
     ) -> None:
         self.account = account
         self.symbol = symbol
@@ -75,6 +79,18 @@ class SimOrder:
         self.expire_reason = 0
         self.resp_type = "ACK"
         self.fee_total = None
+        self.position_side = position_side
+        # closes a position only: reduce-only, or a hedge-mode SELL LONG / BUY SHORT
+        self.closing = reduce_only if closing is None else closing
+        self.orig_type = type  # a triggered conditional order keeps its conditional type here
+        self.stop_ticks = 0
+        self.working_type = "CONTRACT_PRICE"
+        self.price_protect = False
+        self.close_position = False
+        self.activation_ticks = 0
+        self.callback_rate = ""  # trailing stops: percent as sent ("1.5")
+        self.amendments = 0  # PUT /fapi/v1/order count (the exchange allows < 10000)
+        self.algo_id = 0  # the algo order this order was placed for, 0 for none
 
     @property
     def remaining(self) -> int:
@@ -163,7 +179,7 @@ class SymbolEngine:
         return sorted(prices.items(), key=lambda pq: pq[0], reverse=not order.is_buy)
 
     def _cap(self, order: SimOrder, want: int) -> int:
-        if order.reduce_only:
+        if order.closing:
             return max(0, min(want, self.sink.reduce_cap(order)))
         return want
 
@@ -231,7 +247,7 @@ class SymbolEngine:
                     tid = self._trade_id()
                     self._apply_fill(r, p, t, True, tid)
                     self._apply_fill(order, p, t, False, tid)
-                if order.remaining <= 0 or (order.reduce_only and self._cap(order, 1) == 0):
+                if order.remaining <= 0 or (order.closing and self._cap(order, 1) == 0):
                     break
             if order.remaining > 0:
                 t = self._cap(order, min(avail - taken_mkt, order.remaining))
@@ -243,7 +259,7 @@ class SymbolEngine:
                 self.known[mkt_side].setdefault(p, displayed)
                 for r in self.book[mkt_side].get(p, ()):
                     r.queue_ahead = max(0, r.queue_ahead - taken_mkt)
-            if order.reduce_only and self._cap(order, 1) == 0:
+            if order.closing and self._cap(order, 1) == 0:
                 break
 
     def rest(self, order: SimOrder) -> None:

@@ -1,7 +1,7 @@
 """A small settable ``MarketView``: a book per symbol that a test or benchmark drives by hand.
 
 It is the same protocol the market side implements, with no generator behind it: ``set_level``
-changes a level and tells the listeners, ``trade`` reports a market trade, ``clock_ms`` is
+changes a level and tells the listeners, ``trade`` reports a market trade, ``set_mark`` the mark price, ``clock_ms`` is
 the simulated time. Used by the trading side's tests and to run the trading side alone.
 """
 
@@ -37,6 +37,13 @@ class SettableMarket:
     def trade(self, symbol: str, price_ticks: int, qty_lots: int, buyer_is_maker: bool) -> None:
         for lst in self.listeners:
             lst.on_market_trade(symbol, price_ticks, qty_lots, buyer_is_maker, self.clock_ms)
+
+    def set_mark(self, symbol: str, price_ticks: int) -> None:
+        """Pin the mark price (the mid until then) and tell the listeners."""
+        self.marks[symbol] = price_ticks
+        for lst in self.listeners:
+            if hasattr(lst, "on_mark_price"):
+                lst.on_mark_price(symbol, price_ticks, self.clock_ms)
 
     # -- MarketView ------------------------------------------------------------------------
     def best_bid(self, symbol: str) -> tuple[int, int] | None:

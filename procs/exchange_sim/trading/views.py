@@ -1,36 +1,67 @@
-"""Account, balance and positionRisk responses (v2 and v3 shapes) from the venue's accounts."""
+"""Account, balance and positionRisk responses (v2 and v3 shapes) from the venue's accounts.
+
+One row per position side: ``BOTH`` in one-way mode, ``LONG`` and ``SHORT`` in hedge mode
+[D:Account-Information-V2/V3, Position-Information-V2/V3]. Maintenance margin follows the
+leverage-bracket table of ``procs.exchange_sim.trading.settings``.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from procs.exchange_sim.trading.accounts import ZERO, Account, fmt8, px, qty
+from procs.exchange_sim.trading.accounts import ZERO, Account, Position, fmt8, px, qty
 from procs.exchange_sim.trading.formats import fixed
+from procs.exchange_sim.trading.settings import maint_margin, max_notional
 from procs.exchange_sim.trading.venue import Venue
 
 
+class _Row:
+    """One (symbol, position side) with its margin figures."""
+
+    __slots__ = ("sym", "inst", "side", "pos", "orders", "mark", "upnl", "pos_im", "ord_im", "maint")
+
+    def __init__(self, sym: str, inst: Any, side: str, pos: Position | None, orders: list, mark: int | None) -> None:
+        self.sym, self.inst, self.side, self.pos, self.orders, self.mark = sym, inst, side, pos, orders, mark
+        self.upnl = self.pos_im = self.ord_im = self.maint = ZERO
+
+    @property
+    def amt(self) -> int:
+        return self.pos.amt if self.pos is not None else 0
+
+    def notional(self) -> Decimal:
+        if not self.amt or self.mark is None:
+            return ZERO
+        return qty(self.inst, self.amt) * px(self.inst, self.mark)
+
+
+def _sides(acct: Account) -> tuple[str, ...]:
+    return ("LONG", "SHORT") if acct.dual_side else ("BOTH",)
+
+
 def _totals(venue: Venue, acct: Account) -> dict[str, Any]:
-    """Per-asset and per-symbol margin figures, computed once per request."""
+    """Per-asset and per-position margin figures, computed once per request."""
     upnl = pos_im = ord_im = maint = ZERO
-    rows = []
-    mmr = Decimal(venue.cfg.maint_margin_rate)
+    rows: list[_Row] = []
     for sym, inst in venue.market.instruments.items():
-        pos = acct.positions.get(sym)
-        orders = venue.open_orders(acct, sym) if sym in venue.engines else []
-        if (pos is None or pos.amt == 0) and not orders:
-            rows.append((sym, inst, pos, orders, None, ZERO, ZERO, ZERO, ZERO))
-            continue
-        mark = venue.mark(sym)
-        u = acct.unrealized(inst, mark)
-        pim = acct.position_margin(inst, mark)
-        oim = acct.order_margin(inst, orders, mark)
-        mm = abs(qty(inst, pos.amt) * px(inst, mark)) * mmr if pos and pos.amt and mark else ZERO
-        upnl += u
-        pos_im += pim
-        ord_im += oim
-        maint += mm
-        rows.append((sym, inst, pos, orders, mark, u, pim, oim, mm))
+        orders = venue.open_orders(acct, sym) if sym in venue.engines or sym in venue.pending else []
+        lev = acct.leverage(sym)
+        active = any(p.amt for p in acct.sides(sym)) or orders
+        mark = venue.mark(sym) if active else None
+        for side in _sides(acct):
+            row = _Row(sym, inst, side, acct.positions.get((sym, side)), [o for o in orders if o.position_side == side],
+                       mark)
+            if row.amt and mark is not None:
+                row.upnl = acct.unrealized(inst, mark, side)
+                row.pos_im = abs(row.notional()) / lev
+                row.maint = maint_margin(abs(row.notional()))
+            if row.orders:
+                row.ord_im = acct.order_margin(inst, row.orders, mark)
+            upnl += row.upnl
+            pos_im += row.pos_im
+            ord_im += row.ord_im
+            maint += row.maint
+            rows.append(row)
     wallet = sum(acct.wallet.values(), ZERO)
     margin_balance = wallet + upnl
     avail = margin_balance - pos_im - ord_im
@@ -68,10 +99,8 @@ def _top(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _notional(inst: Any, pos: Any, mark: int | None) -> Decimal:
-    if pos is None or not pos.amt or mark is None:
-        return ZERO
-    return qty(inst, pos.amt) * px(inst, mark)
+def _entry(r: _Row) -> str:
+    return fmt8(r.pos.entry if r.pos is not None else ZERO)
 
 
 def account(venue: Venue, acct: Account, version: int) -> dict[str, Any]:
@@ -80,32 +109,33 @@ def account(venue: Venue, acct: Account, version: int) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if version == 2:
         body.update({"feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
-                     "feeBurn": False, "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": False})
+                     "feeBurn": False, "tradeGroupId": -1, "updateTime": 0, "multiAssetsMargin": acct.multi_assets})
     body.update(_top(t))
     body["assets"] = _assets(acct, t, now)
     positions = []
-    for sym, inst, pos, orders, mark, u, pim, oim, mm in t["rows"]:
-        amt = pos.amt if pos else 0
+    for r in t["rows"]:
+        isolated = acct.settings[r.sym].isolated if r.sym in acct.settings else False
+        update = r.pos.update_ms if r.pos is not None else 0
         if version == 3:
-            if not amt and not orders:
+            if not r.amt and not r.orders:
                 continue
             positions.append({
-                "symbol": sym, "positionSide": "BOTH", "positionAmt": fixed(amt, inst.qty_scale),
-                "unrealizedProfit": fmt8(u), "isolatedMargin": "0", "notional": fmt8(_notional(inst, pos, mark)),
-                "isolatedWallet": "0", "initialMargin": fmt8(pim + oim), "maintMargin": fmt8(mm),
-                "updateTime": pos.update_ms if pos else 0,
+                "symbol": r.sym, "positionSide": r.side, "positionAmt": fixed(r.amt, r.inst.qty_scale),
+                "unrealizedProfit": fmt8(r.upnl), "isolatedMargin": "0", "notional": fmt8(r.notional()),
+                "isolatedWallet": "0", "initialMargin": fmt8(r.pos_im + r.ord_im), "maintMargin": fmt8(r.maint),
+                "updateTime": update,
             })
         else:
-            bid = sum((qty(inst, o.remaining) * px(inst, o.price_ticks) for o in orders if o.is_buy), ZERO)
-            ask = sum((qty(inst, o.remaining) * px(inst, o.price_ticks) for o in orders if not o.is_buy), ZERO)
+            bid = sum((qty(r.inst, o.remaining) * px(r.inst, o.price_ticks) for o in r.orders if o.is_buy), ZERO)
+            ask = sum((qty(r.inst, o.remaining) * px(r.inst, o.price_ticks) for o in r.orders if not o.is_buy), ZERO)
+            lev = acct.leverage(r.sym)
             positions.append({
-                "symbol": sym, "initialMargin": fmt8(pim + oim), "maintMargin": fmt8(mm),
-                "unrealizedProfit": fmt8(u), "positionInitialMargin": fmt8(pim),
-                "openOrderInitialMargin": fmt8(oim), "leverage": str(acct.leverage), "isolated": False,
-                "entryPrice": fmt8(pos.entry if pos else ZERO), "breakEvenPrice": fmt8(pos.entry if pos else ZERO),
-                "maxNotional": "1000000", "bidNotional": fmt8(bid), "askNotional": fmt8(ask),
-                "positionSide": "BOTH", "positionAmt": fixed(amt, inst.qty_scale),
-                "updateTime": pos.update_ms if pos else 0,
+                "symbol": r.sym, "initialMargin": fmt8(r.pos_im + r.ord_im), "maintMargin": fmt8(r.maint),
+                "unrealizedProfit": fmt8(r.upnl), "positionInitialMargin": fmt8(r.pos_im),
+                "openOrderInitialMargin": fmt8(r.ord_im), "leverage": str(lev), "isolated": isolated,
+                "entryPrice": _entry(r), "breakEvenPrice": _entry(r), "maxNotional": str(max_notional(lev)),
+                "bidNotional": fmt8(bid), "askNotional": fmt8(ask), "positionSide": r.side,
+                "positionAmt": fixed(r.amt, r.inst.qty_scale), "updateTime": update,
             })
     body["positions"] = positions
     return body
@@ -130,25 +160,26 @@ def position_risk(venue: Venue, acct: Account, symbol: str | None, version: int)
         venue.instrument(symbol)
     t = _totals(venue, acct)
     out = []
-    for sym, inst, pos, orders, mark, u, pim, oim, mm in t["rows"]:
-        if symbol and sym != symbol:
+    for r in t["rows"]:
+        if symbol and r.sym != symbol:
             continue
-        amt = pos.amt if pos else 0
-        if version == 3 and not amt and not orders:
+        if version == 3 and not r.amt and not r.orders:
             continue
-        if mark is None:
-            mark = venue.mark(sym)
+        mark = r.mark if r.mark is not None else venue.mark(r.sym)
+        isolated = acct.settings[r.sym].isolated if r.sym in acct.settings else False
         row = {
-            "symbol": sym, "positionSide": "BOTH", "positionAmt": fixed(amt, inst.qty_scale),
-            "entryPrice": fmt8(pos.entry if pos else ZERO), "breakEvenPrice": fmt8(pos.entry if pos else ZERO),
-            "markPrice": fmt8(px(inst, mark) if mark is not None else ZERO), "unRealizedProfit": fmt8(u),
-            "liquidationPrice": "0", "isolatedMargin": "0", "notional": fmt8(_notional(inst, pos, mark)),
-            "marginAsset": inst.margin_asset, "isolatedWallet": "0", "initialMargin": fmt8(pim + oim),
-            "maintMargin": fmt8(mm), "positionInitialMargin": fmt8(pim), "openOrderInitialMargin": fmt8(oim),
-            "adl": 0, "bidNotional": "0", "askNotional": "0", "updateTime": pos.update_ms if pos else 0,
+            "symbol": r.sym, "positionSide": r.side, "positionAmt": fixed(r.amt, r.inst.qty_scale),
+            "entryPrice": _entry(r), "breakEvenPrice": _entry(r),
+            "markPrice": fmt8(px(r.inst, mark) if mark is not None else ZERO), "unRealizedProfit": fmt8(r.upnl),
+            "liquidationPrice": "0", "isolatedMargin": "0", "notional": fmt8(r.notional()),
+            "marginAsset": r.inst.margin_asset, "isolatedWallet": "0", "initialMargin": fmt8(r.pos_im + r.ord_im),
+            "maintMargin": fmt8(r.maint), "positionInitialMargin": fmt8(r.pos_im),
+            "openOrderInitialMargin": fmt8(r.ord_im), "adl": 0, "bidNotional": "0", "askNotional": "0",
+            "updateTime": r.pos.update_ms if r.pos is not None else 0,
         }
         if version == 2:
-            row.update({"leverage": str(acct.leverage), "maxNotionalValue": "1000000", "marginType": "cross",
-                        "isAutoAddMargin": "false"})
+            lev = acct.leverage(r.sym)
+            row.update({"leverage": str(lev), "maxNotionalValue": str(max_notional(lev)),
+                        "marginType": "isolated" if isolated else "cross", "isAutoAddMargin": "false"})
         out.append(row)
     return out

@@ -1,7 +1,8 @@
 """WebSocket API of the simulator (``/ws-fapi/v1``) and the trading side's WebSocket dispatcher.
 
-Requests ``{"id": .., "method": "order.place", "params": {..., "apiKey", "timestamp",
-"signature"}}``; the signature is HMAC-SHA256 over every param except ``signature`` sorted by
+Methods: ``order.place``, ``order.modify``, ``order.cancel``, ``order.status``, ``algoOrder.place``,
+``algoOrder.cancel``, ``session.logon|status|logout`` [D:websocket-api]. Requests ``{"id": ..,
+"method": "order.place", "params": {..., "apiKey", "timestamp", "signature"}}``; the signature is HMAC-SHA256 over every param except ``signature`` sorted by
 name (``k=v`` joined by ``&``). After ``session.logon`` a request may omit apiKey/signature
 (it still needs ``timestamp``). Answers ``{"id", "status": 200, "result", "rateLimits"}`` or
 ``{"id", "status": 4xx/5xx, "error": {"code", "msg"}, "rateLimits"}``.
@@ -28,8 +29,12 @@ from procs.exchange_sim.trading.venue import Venue
 WS_API_PATH = "/ws-fapi/v1"
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
-_WEIGHTS = {"order.place": 0, "order.cancel": 1, "order.status": 1, "session.logon": 2, "session.status": 2,
-            "session.logout": 2}
+_WEIGHTS = {"order.place": 0, "order.cancel": 1, "order.modify": 1, "order.status": 1, "algoOrder.place": 0,
+            "algoOrder.cancel": 1, "session.logon": 2, "session.status": 2, "session.logout": 2}
+# method -> the REST order action it shares (procs.exchange_sim.trading.orderapi.TradingRest.order_action)
+_ORDER_ACTIONS = {"order.place": "place", "order.cancel": "cancel", "order.modify": "modify",
+                  "algoOrder.place": "algo_place", "algoOrder.cancel": "algo_cancel"}
+_ORDER_COUNTED = ("order.place", "order.modify", "algoOrder.place")
 
 
 class WsApi:
@@ -45,6 +50,7 @@ class WsApi:
         self.sessions: dict[int, WsSession] = {}
         self.logged_on: dict[int, Account] = {}
         self.trace: Trace | None = None  # the latency trace (TradingRest.attach_trace)
+        self.rest: Any = None  # the TradingRest whose order_action the order methods share
 
     def open(self, session: WsSession) -> None:
         self.sessions[id(session)] = session
@@ -135,12 +141,9 @@ class WsApi:
             raise too_many_requests(self.cfg)
         if "unavailable" in hit:
             raise ApiError(-1001, "Service Unavailable.", 503)
-        if method == "order.place":
+        if method in _ORDER_COUNTED:
             self.limiter.add_order(acct.name, now)
-            order, ack = self.venue.place(acct, params)
-            result = ack if order.resp_type == "ACK" else self.venue.order_result(order)
-        else:
-            result = self.venue.order_result(self.venue.cancel(acct, params))
+        result = self.rest.order_action(_ORDER_ACTIONS[method], acct, params)
         if "error_unknown" in hit:
             raise ApiError(-1000, "Unknown error, please check your request or try again later.", 503)
         if "drop_ack" in hit:
@@ -173,6 +176,11 @@ class TradingWs:
 
     def ws_claims(self, path: str) -> bool:
         return urlsplit(path).path.rstrip("/") == WS_API_PATH or self.streams.claims(path)
+
+    def ws_refusal(self, path: str) -> bytes | None:
+        if urlsplit(path).path.rstrip("/") == WS_API_PATH:
+            return None
+        return self.streams.refusal(path)
 
     def ws_open(self, session: WsSession, path: str) -> None:
         if urlsplit(path).path.rstrip("/") == WS_API_PATH:
