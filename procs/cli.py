@@ -80,6 +80,7 @@ SUBCOMMANDS = {
     "services": ("procs.tools.services", "the service table: every process, its section, rings and start order"),
     "bars": ("procs.tools.bars", "OHLCV bars (VWAP, trade count, buy/sell volume) from recorded trades"),
     "convert": ("procs.tools.convert", "recordings to Parquet tables (book after each update, trades) for DuckDB/polars"),
+    "nats": ("procs.bridge.cli", "what the NATS bridge publishes: tail a subject, replay a JetStream stream"),
     "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
 }
 

@@ -16,6 +16,7 @@ import numpy as np
 import psutil
 
 from procs.core import messages as M
+from procs.core import services
 from procs.core.instruments import Instrument
 from procs.core.registry import (
     ALERT_PRODUCERS,
@@ -33,6 +34,9 @@ from shm.counters import summary_us
 
 from .roster import StrategyRoster
 from .supervisor import SupervisorClient
+
+# processes without a status block of their own: supervisord's state is their health
+NO_STATUS = frozenset({"exchange_sim"} | {s.name for s in services.SERVICES if s.external})
 
 
 @dataclass
@@ -150,7 +154,9 @@ class ShmSource:
         if self.supervisor is not None and now - self._sup_at >= self.supervisor_poll_s:
             self._sup = self.supervisor.programs()
             self._sup_at = now
-        names = sorted(set(self.view.status_procs()) | set(self._sup) | (set(PROCESSES) - {"exchange_sim"}))
+        # a service behind an on/off switch (the simulator, the bridge) is listed once it runs
+        always = {n for n in PROCESSES if not services.BY_NAME[n].enabled_by}
+        names = sorted(set(self.view.status_procs()) | set(self._sup) | always)
         rows = []
         for n in names:
             st = self.view.status(n, self.stale_after_s)
@@ -159,13 +165,25 @@ class ShmSource:
             row = {"name": n, "supervisor": sup.get("state", "-"), "uptime_s": sup.get("uptime_s") or st["uptime_s"],
                    "state": st["state"], "age_s": st["age_s"], "fresh": st["fresh"], "why": st["why"],
                    "pid": pid, "cpu_pct": None, "affinity": ""}
-            if n == "exchange_sim" and sup.get("state") == "RUNNING":  # no status block: supervisord's word
+            if n in NO_STATUS and sup.get("state") == "RUNNING":  # no status block: supervisord's word
                 row["fresh"], row["why"] = True, ""
+            if n == "bridge" and st["alive"]:
+                row["why"] = self.bridge_summary() or row["why"]
             if pid and (st["alive"] or sup.get("state") == "RUNNING"):
                 row["cpu_pct"], row["affinity"] = self._cpu(pid)
             rows.append(row)
         self._rows = rows
         return rows
+
+    def bridge_summary(self) -> str:
+        """The bridge's NATS state, lag and drops from its counters ("" when it has none)."""
+        got = self.view.counters("bridge")
+        if got is None:
+            return ""
+        c = got[0]
+        return (f"NATS {'up' if c.get('connected') else 'DOWN'}, lag {c.get('lag_us', 0) / 1e6:.1f}s, "
+                f"held {c.get('buffered', 0)}, dropped md {c.get('dropped_outage', 0) + c.get('dropped_slow', 0)} "
+                f"exec/alerts {c.get('dropped_durable', 0)}, lapped {c.get('lapped', 0)}")
 
     def invalidate(self) -> None:
         """Re-read supervisord on the next tick (after a start/stop/restart)."""

@@ -60,6 +60,8 @@ CANCEL_ALL = 3
 SOURCE_STRATEGY = 1
 SOURCE_MANUAL = 2
 SOURCE_RISK = 3
+SOURCE_REMOTE = 4  # a strategy on another host, through the NATS bridge (orders.remote)
+SOURCE_NAMES = {SOURCE_STRATEGY: "strategy", SOURCE_MANUAL: "manual", SOURCE_RISK: "risk", SOURCE_REMOTE: "remote"}
 # side
 BUY = 1
 SELL = -1

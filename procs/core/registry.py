@@ -9,9 +9,10 @@ adds what each ring holds and how it behaves.
 | md.trade | Trade | broadcast | market_data -> strategy |
 | orders.strategy | OrderIntent | gating | strategy -> execution |
 | orders.manual | OrderIntent | gating | tui / ops API -> execution |
+| orders.remote | OrderIntent | gating | bridge (remote strategies over NATS) -> execution |
 | exec | OrderEvent | gating | execution -> strategy, risk |
 | strategy.signals | Signal | broadcast | strategy -> (observers: TUI) |
-| alerts.<proc> | Alert | broadcast | risk, execution, market_data -> (observers) |
+| alerts.<proc> | Alert | broadcast | risk, execution, market_data, strategy, bridge -> (observers) |
 | book.<symbol> | BookUpdate | state | market_data |
 | risk.state | RiskState | state | risk -> execution (in line) |
 | status.<proc> | ProcessStatus | state | every process |
@@ -31,6 +32,7 @@ MD_BOOK = "md.book"
 MD_TRADE = "md.trade"
 ORDERS_STRATEGY = "orders.strategy"
 ORDERS_MANUAL = "orders.manual"
+ORDERS_REMOTE = "orders.remote"
 EXEC = "exec"
 SIGNALS = "strategy.signals"
 RISK_STATE = "risk.state"
@@ -55,6 +57,7 @@ def build_registry(depth: int = M.DEFAULT_DEPTH) -> Registry:
     reg.ring(RingSpec(MD_TRADE, M.Trade, 16384, L.POLICY_BROADCAST, consumers(MD_TRADE)))
     reg.ring(RingSpec(ORDERS_STRATEGY, M.OrderIntent, 4096, L.POLICY_GATING, consumers(ORDERS_STRATEGY)))
     reg.ring(RingSpec(ORDERS_MANUAL, M.OrderIntent, 256, L.POLICY_GATING, consumers(ORDERS_MANUAL)))
+    reg.ring(RingSpec(ORDERS_REMOTE, M.OrderIntent, 1024, L.POLICY_GATING, consumers(ORDERS_REMOTE)))
     reg.ring(RingSpec(EXEC, M.OrderEvent, 8192, L.POLICY_GATING, consumers(EXEC)))
     reg.ring(RingSpec(SIGNALS, M.Signal, 4096, L.POLICY_BROADCAST, consumers(SIGNALS)))
     for p in ALERT_PRODUCERS:

@@ -5,8 +5,10 @@
 | exchange_sim | sim | 10 | no | sim.clock | | when [deploy] sim |
 | market_data | market_data | 20 | yes | md.book, md.trade, book.<symbol>, alerts.market_data | | yes |
 | risk | risk | 30 | no | risk.state, alerts.risk | md.book, exec | yes |
-| execution | execution | 35 | yes | exec, alerts.execution | orders.strategy, orders.manual, risk.state | yes |
+| execution | execution | 35 | yes | exec, alerts.execution | orders.strategy, orders.manual, orders.remote, risk.state | yes |
 | strategy | strategy | 40 | yes | orders.strategy, strategy.signals, alerts.strategy | md.book, md.trade, exec | yes |
+| nats_server | bridge | 45 | no | | | when [bridge] embedded_server |
+| bridge | bridge | 50 | no | orders.remote, alerts.bridge | (observer of md, exec, alerts, risk, signals) | when [bridge] enabled |
 | monitor | monitor | 60 | no | | (observer of everything) | no |
 
 Everything that lists processes comes from here: the config sections a file may hold
@@ -43,6 +45,7 @@ class Service:
     enabled_by: str = ""  # "section.field" of a bool that turns it on; "" = always on
     extra_sections: tuple[str, ...] = ()  # further config sections it owns
     pipeline: bool = True  # started by default by the test/replay Stack
+    external: bool = False  # runs another program (no status block, counters, cpu or sched of its own)
 
     @property
     def module(self) -> str:
@@ -71,10 +74,15 @@ SERVICES: tuple[Service, ...] = (
     Service("risk", "risk", "procs.risk.config:RiskConfig", 30, 0,
             produces=("risk.state", "alerts.risk"), consumes=("md.book", "exec")),
     Service("execution", "execution", "procs.execution.config:ExecutionConfig", 35, 3,
-            produces=("exec", "alerts.execution"), consumes=("orders.strategy", "orders.manual", "risk.state")),
+            produces=("exec", "alerts.execution"), consumes=("orders.strategy", "orders.manual", "orders.remote", "risk.state")),
     Service("strategy", "strategy", "procs.strategy.config:StrategyEngineConfig", 40, 2,
             produces=("orders.strategy", "strategy.signals", "alerts.strategy"),
             consumes=("md.book", "md.trade", "exec")),
+    # a local NATS server for the bridge (procs/nats_server execs the nats-server binary)
+    Service("nats_server", "bridge", "procs.bridge.config:BridgeConfig", 45, 0, required=False,
+            enabled_by="bridge.embedded_server", pipeline=False, external=True),
+    Service("bridge", "bridge", "procs.bridge.config:BridgeConfig", 50, 0,
+            produces=("orders.remote", "alerts.bridge"), required=False, enabled_by="bridge.enabled", pipeline=False),
     Service("monitor", "monitor", "procs.monitor.config:MonitorConfig", 60, 0, required=False, pipeline=False),
 )
 

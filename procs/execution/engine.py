@@ -119,8 +119,8 @@ class Engine:
         self.epoch = 0
         self.n = 0
         self.event_seq = 0
-        self.processed_seq = [-1, -1]  # per intent ring: highest sequence whose SUBMIT is journaled
-        self.ring_created = [0, 0]  # per intent ring: created_ns of the ring those sequences count in (0 unknown)
+        self.processed_seq = [-1, -1, -1]  # per intent ring (intake.RINGS): highest sequence whose SUBMIT is journaled
+        self.ring_created = [0, 0, 0]  # per intent ring: created_ns of the ring those sequences count in (0 unknown)
         self.rate: deque[int] = deque()  # admission times (ns) in the last second
         self.ready = False
         self._pump_at = 0.0
@@ -245,7 +245,8 @@ class Engine:
                 return
             self.request_cancel(o)
         elif kind == M.CANCEL_ALL:
-            self.cancel_all(strategy_id if source == M.SOURCE_STRATEGY else None,
+            # a strategy's (local or remote) CANCEL_ALL is its own orders; manual and risk: everyone's
+            self.cancel_all(strategy_id if source in (M.SOURCE_STRATEGY, M.SOURCE_REMOTE) else None,
                             symbol_id if symbol_id >= 0 else None)
         else:
             log.once(f"bad_intent_kind:{kind}", "warn", "bad_intent", kind=kind, ring=ring, seq=seq)

@@ -1,4 +1,4 @@
-"""Reading the intent rings (``orders.strategy``, ``orders.manual``) from the asyncio loop.
+"""Reading the intent rings (``orders.strategy``, ``orders.manual``, ``orders.remote``) from the asyncio loop.
 
 Rings are attached lazily (their producers, strategy and the TUI, may start later) and retried.
 A batch is processed record by record and committed once: a crash mid-batch makes execution
@@ -25,12 +25,12 @@ import time
 from collections.abc import Callable
 
 from procs.core import log
-from procs.core.registry import ORDERS_MANUAL, ORDERS_STRATEGY
+from procs.core.registry import ORDERS_MANUAL, ORDERS_REMOTE, ORDERS_STRATEGY
 from shm.idle import FdWaiter, Waiter
 from shm.registry import Registry
 from shm.ring import Consumer
 
-RINGS = (ORDERS_STRATEGY, ORDERS_MANUAL)
+RINGS = (ORDERS_STRATEGY, ORDERS_MANUAL, ORDERS_REMOTE)  # the journal names a ring by its index here
 # fd mode: after a wake-up or an intent, the loop keeps polling the rings (between its other
 # callbacks) this long before it sleeps again, like the ``backoff`` idle strategy: a strategy
 # prewakes execution as it starts deciding, and the intent then lands while we poll

@@ -58,7 +58,7 @@ class JournalRecord(msgspec.Struct, array_like=True, omit_defaults=False):
     intent_id: int = 0
     source: int = 0
     flags: int = 0
-    ring: int = -1  # index of the intent ring (0 orders.strategy, 1 orders.manual), -1 none
+    ring: int = -1  # index of the intent ring (0 orders.strategy, 1 orders.manual, 2 orders.remote), -1 none
     ring_seq: int = -1  # the intent's sequence in that ring
     epoch: int = 0
     wall_ns: int = 0

@@ -49,12 +49,12 @@ def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
             eng.epoch = max(eng.epoch, r.epoch)
             continue
         eng.epoch = max(eng.epoch, r.epoch)
-        if r.kind == REC_POSITION and 0 <= r.ring < 2:
+        if r.kind == REC_POSITION and 0 <= r.ring < len(eng.processed_seq):
             # where a ring's count starts again: the sequences before it were another ring's
             eng.processed_seq[r.ring] = r.ring_seq
             eng.ring_created[r.ring] = r.ts_event
             continue
-        if 0 <= r.ring < 2 and r.ring_seq > eng.processed_seq[r.ring]:
+        if 0 <= r.ring < len(eng.processed_seq) and r.ring_seq > eng.processed_seq[r.ring]:
             eng.processed_seq[r.ring] = r.ring_seq
         if r.event_seq > eng.event_seq:
             eng.event_seq = r.event_seq

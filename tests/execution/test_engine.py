@@ -152,7 +152,7 @@ def test_rebuild_when_journal_replayed_then_orders_seqs_and_trades_restored(tmp_
 
     def second() -> None:
         eng, prod, wire, c = make(tmp_path)
-        assert eng.epoch == 2 and eng.processed_seq == [1, -1]
+        assert eng.epoch == 2 and eng.processed_seq == [1, -1, -1]
         a, b = eng.store.by_cid["b25-1-1"], eng.store.by_cid["b25-1-2"]
         assert a.status == O.PARTIALLY_FILLED and a.cum_qty == 1 and a.trade_ids == {3} and a.order_id == 7
         assert b.status == O.PENDING and eng.store.find_tag(1, 2) is b
@@ -210,7 +210,7 @@ def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archi
 
     def second() -> None:
         eng, prod, wire, c = make(tmp_path)
-        assert eng.epoch == 2 and eng.processed_seq == [5, -1]
+        assert eng.epoch == 2 and eng.processed_seq == [5, -1, -1]
         assert sorted(eng.store.open) == ["b25-1-2", "b25-1-4", "b25-1-6"]
         assert eng.store.by_cid["b25-1-2"].trade_ids == {3} and eng.store.by_cid["b25-1-2"].cum_qty == 1
         assert "b25-1-1" not in eng.store.by_cid  # closed in the earlier run: forgotten

@@ -29,7 +29,7 @@ def test_attach_ring_when_same_ring_after_a_crash_then_journaled_intents_are_ski
 
     def second() -> None:
         eng, prod, wire, c = make(tmp_path)
-        assert eng.processed_seq == [4, -1] and eng.ring_created == [OLD, 0]
+        assert eng.processed_seq == [4, -1, -1] and eng.ring_created == [OLD, 0, 0]
         assert recovery.attach_ring(eng, 0, 2, OLD) == "same"
         for seq in range(2, 6):
             submit(eng, seq, seq + 1)
@@ -62,7 +62,7 @@ def test_attach_ring_when_ring_recreated_then_its_intents_count_from_zero_across
 
     def third() -> None:
         eng, prod, wire, c = make(tmp_path)
-        assert eng.processed_seq == [16, -1] and eng.ring_created == [NEW, 0]  # not 2064
+        assert eng.processed_seq == [16, -1, -1] and eng.ring_created == [NEW, 0, 0]  # not 2064
         assert recovery.attach_ring(eng, 0, 10, NEW) == "same"
         for seq in range(10, 18):
             submit(eng, seq, 5000 + seq)
@@ -92,10 +92,10 @@ def test_attach_ring_when_journal_predates_ring_names_then_the_old_guess_applies
 
     def body() -> None:
         eng, prod, wire, c = make(tmp_path)
-        assert eng.processed_seq[0] == 309 and eng.ring_created == [0, 0]
+        assert eng.processed_seq[0] == 309 and eng.ring_created == [0, 0, 0]
         assert recovery.attach_ring(eng, 0, 305, NEW) == "unknown"  # within a batch: taken as the same ring
         assert recovery.attach_ring(eng, 1, 0, NEW) == "unknown"
-        assert eng.processed_seq == [309, -1] and eng.ring_created == [NEW, NEW]
+        assert eng.processed_seq == [309, -1, -1] and eng.ring_created == [NEW, NEW, 0]
     run(body)
     recs = [r for r in read_journal(tmp_path / "j")[0] if r.kind == REC_POSITION]
     assert [(r.ring, r.ring_seq, r.ts_event) for r in recs] == [(0, 309, NEW), (1, -1, NEW)]
@@ -123,6 +123,6 @@ def test_compact_keeps_which_ring_the_count_belongs_to(tmp_path: Path) -> None:
 
     def second() -> None:
         eng, prod, wire, c = make(tmp_path)
-        assert eng.processed_seq == [2, -1] and eng.ring_created == [NEW, 0]
+        assert eng.processed_seq == [2, -1, -1] and eng.ring_created == [NEW, 0, 0]
         assert recovery.attach_ring(eng, 0, 1, NEW) == "same"
     run(second)

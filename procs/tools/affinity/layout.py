@@ -23,9 +23,9 @@ from procs.core import services
 from .topology import Permissions, Topology, format_cpulist
 
 HOT_PATH = services.HOT_PATH
-PROCESSES = services.NAMES
+PROCESSES = tuple(n for n in services.NAMES if not services.BY_NAME[n].external)  # b25's own processes
 EXTRAS = ("supervisord", "tui")  # housekeeping, no config section
-SECTIONS = {s.name: s.section for s in services.SERVICES}
+SECTIONS = {s.name: s.section for s in services.SERVICES if not s.external}
 FIFO_PRIORITY = 10  # low RT priority: above every ordinary task, below the kernel's RT threads
 HOT_NICE = -10  # the fallback when SCHED_FIFO is refused
 HOUSEKEEPING_NICE = {"monitor": 5, "tui": 5}  # scrapes and redraws can wait
@@ -36,6 +36,8 @@ WHY_HOUSEKEEPING = {
     "risk": "watches fills and marks and reacts within milliseconds; the microsecond pre-trade check "
             "runs inside execution, so risk is not on the hot path",
     "monitor": "turns shm counters into /metrics and /health; nice +5 because a scrape can wait",
+    "bridge": "copies events to NATS as an observer of the rings; a slow bridge loses its own messages, "
+              "never delays a producer",
     "supervisord": "a program it restarts inherits its CPU mask, so pinning supervisord keeps respawns "
                    "off the hot cores until they pin themselves from config",
     "tui": "the operator's screen redraws every 100 ms; nice +5 so a redraw never delays the book",
