@@ -22,7 +22,6 @@ import uvloop
 from procs.core import deploy, log
 from procs.core.agent import apply_sched, freeze_gc, pin_cpu
 from procs.core.config import ConfigError, config_hash, load_section
-from procs.core.control import ControlInbox, Shutdown
 from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import ORDERS_REMOTE, alerts_name, build_registry
 from procs.core.status import State, StatusWriter
@@ -95,7 +94,6 @@ async def amain(cfg: BridgeConfig, config: str | None, instance: str) -> int:
     registry = build_registry(depth)
     alerts = registry.producer(instance, alerts_name(PROC))
     remote = registry.producer(instance, ORDERS_REMOTE) if cfg.intents else None
-    inbox = ControlInbox(instance, PROC)
     instruments = await fetch_instruments(md, symbols, stop)
     link: Link | None = None
     outbound: Outbound | None = None
@@ -152,10 +150,6 @@ async def amain(cfg: BridgeConfig, config: str | None, instance: str) -> int:
                 alerts.heartbeat()
                 if remote is not None:
                     remote.heartbeat()
-                for cmd in inbox.poll():
-                    if isinstance(cmd, Shutdown):
-                        log.info("shutdown_requested", operator=cmd.operator)
-                        stop.set()
             try:
                 await asyncio.wait_for(stop.wait(), poll_s)
             except TimeoutError:
@@ -175,7 +169,6 @@ async def amain(cfg: BridgeConfig, config: str | None, instance: str) -> int:
             await link.close()
         if outbound is not None:
             outbound.close()
-        inbox.close()
         alerts.close()
         if remote is not None:
             remote.close()
