@@ -90,6 +90,11 @@ class RingHeader:
         """The next sequence the producer will publish (records below it are published)."""
         return self._w[_WC]
 
+    def created_ns(self) -> int:
+        """When the ring was created (wall clock): a ring re-created under the same name (another
+        incarnation) has another value."""
+        return int(self._w[L.W_START_NS])
+
     def consumer_cursor(self, name: str) -> int:
         """The next sequence the declared consumer ``name`` will read, or -1 when not declared."""
         k = consumer_slot(self._w, name)

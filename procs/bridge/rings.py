@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from procs.monitor.shmview import Attached
-from shm import layout as L
+from shm.ring import RingHeader
 from shm.segment import shm_name
 
 
@@ -27,6 +27,7 @@ class SeqRing:
         self.created_ns = 0
         self.lost = 0
         self._attaches = 0
+        self._header: RingHeader | None = None
         self._resume: tuple[int, int] | None = None  # (created_ns, next) to take up when that incarnation is found
 
     def resume(self, created_ns: int, next_seq: int) -> None:
@@ -37,11 +38,13 @@ class SeqRing:
         seg = self.att.get()
         if seg is None or self.att.records is None:
             return None
-        w = seg.words
-        head = int(w[L.W_WRITE_CURSOR])
-        if self.att.attaches != self._attaches:
+        attached = self.att.attaches != self._attaches or self._header is None
+        if attached:  # first seen, or a new incarnation: position the reader in it
             self._attaches = self.att.attaches
-            self.created_ns = int(w[L.W_START_NS])
+            self._header = RingHeader(seg)
+            self.created_ns = self._header.created_ns()
+        head = self._header.write_cursor()
+        if attached:
             cap = len(self.att.records)
             if self._resume is not None and self._resume[0] == self.created_ns:
                 self.next = self._resume[1]
@@ -56,7 +59,7 @@ class SeqRing:
         if head is None:
             return 0, np.zeros(0, self.att.dtype)
         recs = self.att.records
-        assert recs is not None and self.att.seg is not None
+        assert recs is not None and self._header is not None
         cap = len(recs)
         if head < self.next:  # reset under the same mapping
             self.next = head
@@ -66,7 +69,7 @@ class SeqRing:
         end = min(head, self.next + limit)
         start = self.next
         out = recs[np.arange(start, end) & (cap - 1)]  # fancy indexing copies
-        oldest_safe = int(self.att.seg.words[L.W_WRITE_CURSOR]) - cap + 1  # the producer may be writing head now
+        oldest_safe = self._header.write_cursor() - cap + 1  # the producer may be writing head now
         if start < oldest_safe:
             bad = min(end - start, oldest_safe - start)
             self.lost += bad

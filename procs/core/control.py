@@ -13,7 +13,10 @@ import posix_ipc
 
 from shm.segment import shm_name
 
-MAX_MESSAGE = 8192
+# The kernel charges each queue max_messages * max_message_size against the user's 800 KB
+# RLIMIT_MSGQUEUE (ulimit -q), for every b25 process of every instance on the host: at 8 KiB a
+# message only 9 queues fit (two test stacks at once failed with EMFILE); a command is < 200 bytes.
+MAX_MESSAGE = 1024
 
 
 class Command(msgspec.Struct, tag=True, frozen=True, kw_only=True):
@@ -98,8 +101,12 @@ def send_command(instance: str, proc: str, cmd: Command, timeout: float = 1.0) -
     except posix_ipc.ExistentialError:
         raise FileNotFoundError(f"process has no control queue (not running?): proc={proc} "
                                 f"queue={queue_name(instance, proc)}") from None
+    raw = _enc.encode(cmd)
+    if len(raw) > MAX_MESSAGE:
+        q.close()
+        raise ValueError(f"control command too large: {len(raw)} bytes > {MAX_MESSAGE} ({type(cmd).__name__})")
     try:
-        q.send(_enc.encode(cmd), timeout=timeout)
+        q.send(raw, timeout=timeout)
     finally:
         q.close()
 

@@ -15,7 +15,8 @@ drops the repo's strategies), then ``strategies`` are appended to ``[[strategy.s
 URLs, ports and paths are set by the Stack after the merge so every instance is isolated.
 
 Processes start in priority order (exchange_sim, market_data, risk, execution, strategy, then
-monitor if asked); ``start()`` returns when every status block says RUNNING, or raises naming
+bridge and monitor if asked; one its config switches off, such as the bridge without ``[bridge]
+enabled``, is left out); ``start()`` returns when every status block says RUNNING, or raises naming
 the process that did not come up with the tail of its log. ``supervised=True`` runs them under
 a real supervisord with a generated config instead (autorestart, as in production).
 ``stop()`` SIGTERMs in reverse order, waits, kills stragglers, collects exit codes and removes
@@ -188,6 +189,8 @@ class Stack:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             os.chmod(self.run_dir, 0o700)
             self._write_config()
+            # what the deployment switches off ([bridge] enabled, [deploy] sim, ...) is not started
+            self.procs = tuple(p for p in self.procs if services.enabled(p, self.config))
             if self.supervised:
                 self._start_supervisord()
             else:
@@ -231,7 +234,7 @@ class Stack:
 
     def wait_running(self, procs: Iterable[str] | None = None, timeout: float | None = None) -> None:
         """Until every status block (of ``procs``) says RUNNING with a live pid; StackError names a laggard."""
-        todo = list(procs or self.procs)
+        todo = [p for p in (procs or self.procs) if not services.BY_NAME[p].external]  # no status block
         deadline = time.monotonic() + (timeout or self.start_timeout)
         while todo:
             for proc in list(todo):

@@ -14,7 +14,7 @@ import nats
 import pytest
 
 from procs.bridge import schema as S
-from procs.bridge.cli import replay
+from procs.bridge.cli import replay, tail
 from procs.bridge.config import BridgeConfig
 from procs.bridge.server import NatsServer
 from procs.core.registry import EXEC, build_registry
@@ -46,9 +46,11 @@ def test_bridge_when_nats_is_killed_and_back_then_reconnects_and_the_exec_stream
     try:
         with Stack(tmp_path, procs=(*PIPELINE, "bridge"), overrides={"bridge": bridge}, start_timeout=120) as st:
             inst = st.instance
-            subject, book = asyncio.run(first_message(server.url, f"b25.{inst}.md.book.*"))
-            assert isinstance(book, S.Book) and subject == f"b25.{inst}.md.book.{book.symbol}"
-            assert book.bids and book.asks and book.bids[0][0] < book.asks[0][0]
+            printed = io.StringIO()  # b25 nats tail md.book.* --json --count 1
+            assert asyncio.run(tail(BridgeConfig(url=server.url), f"b25.{inst}.md.book.*", True, 1, 30, printed)) == 0
+            book = json.loads(printed.getvalue())
+            assert book["type"] == "book" and book["subject"] == f"b25.{inst}.md.book.{book['symbol']}"
+            assert book["bids"] and book["asks"] and book["bids"][0][0] < book["asks"][0][0]
             _, event = asyncio.run(first_message(server.url, f"b25.{inst}.exec.mm_btc"))
             assert isinstance(event, S.OrderEvent) and event.strategy == "mm_btc" and event.symbol == "BTCUSDT"
             st.wait_for(lambda: st.counters("bridge")[0]["acked"] > 0, "JetStream acknowledging exec events")

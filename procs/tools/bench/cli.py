@@ -12,6 +12,7 @@ BENCHES = {
     "book": ("procs.tools.bench.book", "order-book path per depth message vs naive and nautilus_trader"),
     "exec": ("procs.tools.bench.exec", "order path: intent-to-wire, wire-to-ack, orders/s without 429 vs a bare WS client"),
     "e2e": ("procs.tools.bench.e2e", "tick-to-order per stage through the real processes on exchange_sim"),
+    "bridge": ("procs.tools.bench.bridge", "NATS bridge: msgs/s at 50k events/s, ring->subscriber lag, e2e with it on/off, remote intent->wire"),
     "replay": ("procs.tools.bench.replay", "events/s of a recording through the full pipeline, free-running and lockstep, vs hftbacktest"),
 }
 

@@ -55,7 +55,7 @@ import psutil
 from procs.core import messages as M
 from procs.core.registry import EXEC, MD_BOOK, build_registry
 from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
-from procs.tools.stack import Stack, merge
+from procs.tools.stack import PIPELINE, Stack, merge
 from shm.counters import summary_us
 
 BIG = 10_000_000
@@ -135,12 +135,14 @@ def _hists(stack: Stack) -> dict[str, np.ndarray]:
 
 
 def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None, warmup_s: float = 3.0,
-        overrides: dict[str, dict] | None = None, instance: str | None = None) -> dict[str, Any]:
+        overrides: dict[str, dict] | None = None, instance: str | None = None,
+        procs: tuple[str, ...] = PIPELINE) -> dict[str, Any]:
     """Run the pipeline for ``seconds`` (20, quick: 5) at ``rate`` depth events/s; the figures as a dict.
 
     ``overrides`` ({section: {field: value}}) change the deployment for an experiment (idle
     strategies, intake mode, cpu pins); they are reported under ``settings.overrides``.
-    ``instance`` names the shm instance (default: a fresh one)."""
+    ``instance`` names the shm instance (default: a fresh one); ``procs`` the processes started
+    (``b25 bench bridge`` adds the bridge)."""
     seconds = seconds if seconds is not None else (5.0 if quick else 20.0)
     work = Path(tempfile.mkdtemp(prefix="b25-bench-e2e-"))
     info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
@@ -160,7 +162,7 @@ def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None, 
     echo = [{"id": f"echo_{s[:3].lower()}", "class": "strategies.echo:Echo", "symbols": [s],
              "params": {"mode": "alternate", "qty": qty[s]}} for s in symbols]
     load0 = os.getloadavg()
-    stack = Stack(work, overrides=merge(base, overrides_used), strategies=echo, instance=instance)
+    stack = Stack(work, procs=procs, overrides=merge(base, overrides_used), strategies=echo, instance=instance)
     try:
         stack.start()
         time.sleep(warmup_s)  # numba, connections, first snapshots and the first orders are not the figure
