@@ -39,17 +39,10 @@ from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
 from procs.tools.stack import PIPELINE, Stack
 
 from . import e2e
+from .e2e import _exact as _pct  # count, p50/p99/p99.9 in us, exact
 
 BRIDGE = {"enabled": True, "book_max_hz": 0.0, "exec_stream": {"max_bytes": 256 << 20},
           "alerts_stream": {"max_bytes": 16 << 20}}
-
-
-def _pct(ns: list[int] | np.ndarray) -> dict[str, float]:
-    a = np.asarray(ns, dtype=np.float64) / 1000.0
-    if not len(a):
-        return {"n": 0}
-    return {"n": int(len(a)), "p50_us": round(float(np.percentile(a, 50)), 1),
-            "p99_us": round(float(np.percentile(a, 99)), 1), "p999_us": round(float(np.percentile(a, 99.9)), 1)}
 
 
 # -- the subscriber, in its own process ----------------------------------------------------------
