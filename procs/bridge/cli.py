@@ -79,6 +79,8 @@ async def tail(cfg: BridgeConfig, subject: str, as_json: bool, count: int, timeo
 
     async def on_msg(msg: Any) -> None:
         nonlocal seen
+        if done.is_set():
+            return  # a message already in flight when the count was reached
         print(render(msg.subject, msg.data, as_json), file=out, flush=True)
         seen += 1
         if count and seen >= count:

@@ -30,11 +30,13 @@ USER, PASSWORD = "b25", "test-password"
 
 
 class Lines:
-    """A child's stdout, one JSON object per line, read on a thread."""
+    """A child's stdout, one JSON object per line, read on a thread; ``until`` finds a line in any
+    order (an order event may be printed before the answer to the intent that caused it)."""
 
     def __init__(self, p: subprocess.Popen) -> None:
         self.p = p
         self.q: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -46,13 +48,17 @@ class Lines:
                 continue
 
     def until(self, want: Any, what: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
         while True:
+            for row in self.seen:
+                if want(row):
+                    self.seen.remove(row)
+                    return row
             try:
-                row = self.q.get(timeout=timeout)
+                self.seen.append(self.q.get(timeout=max(0.01, deadline - time.monotonic())))
             except queue.Empty:
-                raise AssertionError(f"no line for {what} within {timeout}s (rc={self.p.poll()})") from None
-            if want(row):
-                return row
+                raise AssertionError(f"no line for {what} within {timeout}s (rc={self.p.poll()}; "
+                                     f"lines not taken: {self.seen})") from None
 
 
 async def command(url: str, subject: str, body: dict) -> dict:
