@@ -60,11 +60,15 @@ class BridgeConfig(Section):
     embedded_server: bool = False
     server_store_dir: str = "run/nats"  # JetStream's file store of the embedded server
     server_max_store: str = "4G"
+    server_nice: int = 10  # the embedded server's nice value (it yields to the hot path like the bridge)
     cpu: int = -1
-    sched: str = ""
+    # below everything else: on a shared core the bridge (and its server) waits, the hot path does not
+    sched: str = "nice:10"
 
     def __post_init__(self) -> None:
         parse_sched(self.sched)
+        if not -20 <= self.server_nice <= 19:
+            raise ValueError(f"server_nice must be -20..19: server_nice={self.server_nice}")
         check_loop_period_ms("poll_ms", self.poll_ms)
         if not self.poll_ms > 0:
             raise ValueError(f"poll_ms must be at least 1: poll_ms={self.poll_ms}")

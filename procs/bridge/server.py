@@ -90,11 +90,12 @@ class NatsServer:
     ``kill()`` SIGKILLs it (an outage); ``start()`` again brings it back on the same port with
     the same store (what JetStream had stored survives)."""
 
-    def __init__(self, work_dir: str | Path, user: str = "", password: str = "", port: int = 0) -> None:
+    def __init__(self, work_dir: str | Path, user: str = "", password: str = "", port: int = 0, nice: int = 0) -> None:
         self.dir = Path(work_dir)
         self.port = port or free_port()
         self.user = user
         self.password = password
+        self.nice = nice  # as [bridge] server_nice gives the embedded server
         self.proc: subprocess.Popen | None = None
         self.conf = self.dir / "nats-server.conf"
         self.log = self.dir / "nats-server.log"
@@ -110,7 +111,8 @@ class NatsServer:
                                          self.password, name=f"b25-test-{self.port}"))
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen([binary(), "-c", str(self.conf)], stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True,
+                                         preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
         wait_listening("127.0.0.1", self.port, proc=self.proc)
         return self
 

@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.print:
         print(exe, "-c", conf)
         return 0
+    try:
+        os.nice(cfg.server_nice - os.nice(0))  # the same scheduling the bridge runs at ([bridge] sched)
+    except OSError as exc:
+        print(f"nats_server: nice {cfg.server_nice} refused ({exc.strerror}); running at {os.nice(0)}", file=sys.stderr)
     os.execv(exe, [exe, "-c", str(conf)])
     return 0  # not reached
 

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import nats
+import psutil
 import pytest
 
 from procs.bridge.server import free_port, wait_listening
@@ -49,6 +50,7 @@ def test_nats_server_program_when_started_then_jetstream_with_the_configured_use
     url = f"nats://127.0.0.1:{port}"
     assert asyncio.run(jetstream_works(url, "b25", "s3cret"))
     assert asyncio.run(refused_without_password(url))
+    assert psutil.Process(p.pid).nice() == 10  # [bridge] server_nice: below the hot path, like the bridge
     conf = store / "nats-server.conf"
     assert stat.S_IMODE(os.stat(conf).st_mode) == 0o600 and (store / "jetstream").is_dir()
     p.terminate()
