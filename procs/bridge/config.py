@@ -26,7 +26,8 @@ class BridgeConfig(Section):
     url: str = "nats://127.0.0.1:4222"  # one server, or several separated by commas
     encoding: Literal["msgpack", "json"] = "msgpack"
     # NATS authentication: user/password, or an nkey seed file (0600). The password may come
-    # from the environment variable named by password_env instead of the file.
+    # from the environment variable named by password_env instead of the file. An nkey needs the
+    # Python package nkeys (not installed with b25).
     user: str = ""
     password: str = ""
     password_env: str = "B25_NATS_PASSWORD"

@@ -83,6 +83,11 @@ def connect_options(cfg: BridgeConfig) -> dict[str, Any]:
         opts["user"] = cfg.user
         opts["password"] = cfg.password or os.environ.get(cfg.password_env, "") if cfg.password_env else cfg.password
     if cfg.nkey_seed_file:
+        try:
+            import nkeys  # noqa: F401 - nats-py signs the server's nonce with it
+        except ImportError:
+            raise ValueError("[bridge] nkey_seed_file needs the Python package nkeys (pip install nkeys), "
+                             "which b25 does not install; use user/password instead") from None
         p = Path(cfg.nkey_seed_file)
         if not p.is_file():
             raise ValueError(f"nkey seed file not found: section=[bridge] nkey_seed_file={p}")

@@ -41,7 +41,8 @@ def replayed(url: str, instance: str, stream: str) -> list[dict]:
 
 def test_bridge_when_nats_is_killed_and_back_then_reconnects_and_the_exec_stream_lost_nothing(tmp_path: Path) -> None:
     server = NatsServer(tmp_path / "nats").start()
-    bridge = {"enabled": True, "url": server.url, "book_max_hz": 20.0, "reconnect_min_s": 0.05,
+    bridge = {"enabled": True, "url": server.url, "book_max_hz": 20.0, "reconnect_min_s": 0.05, "md_stream": True,
+              "md_stream_limits": {"max_bytes": 64 << 20, "max_age_s": 600.0},
               "reconnect_max_s": 0.5, "exec_stream": {"max_bytes": 64 << 20}, "alerts_stream": {"max_bytes": 8 << 20}}
     try:
         with Stack(tmp_path, procs=(*PIPELINE, "bridge"), overrides={"bridge": bridge}, start_timeout=120) as st:
@@ -81,6 +82,9 @@ def test_bridge_when_nats_is_killed_and_back_then_reconnects_and_the_exec_stream
             seqs = [r["seq"] for r in rows]
             assert len(rings) == 1 and seqs == list(range(len(seqs)))  # each once, in order, no gap
             assert all(r["type"] == "order_event" and r["subject"] == f"b25.{inst}.exec.{r['strategy']}" for r in rows)
+            md = replayed(server.url, inst, "md")  # the optional md stream, for a remote recorder
+            assert {r["type"] for r in md} == {"book", "trade"} and all(r["subject"].startswith(f"b25.{inst}.md.")
+                                                                      for r in md)
             alerts = replayed(server.url, inst, "alerts")
             assert any(a["proc"] == "bridge" and "NATS connected" in a["text"] for a in alerts)
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 from procs.bridge import schema as S
 from procs.bridge.config import BridgeConfig
+from procs.bridge.link import connect_options
 from procs.core.config import ConfigError, convert
 from tests.support import ROOT
 
@@ -73,3 +74,18 @@ def test_decode_when_an_intent_or_command_in_either_encoding_then_typed() -> Non
 def test_config_when_a_field_is_bad_then_the_error_names_it(fields: dict, reason: str) -> None:
     with pytest.raises(ConfigError, match=reason):
         convert(fields, BridgeConfig, "b25.toml section [bridge]")
+
+
+def test_connect_options_when_an_nkey_without_the_nkeys_package_then_the_error_says_so(tmp_path) -> None:
+    try:
+        import nkeys  # noqa: F401
+        pytest.skip("nkeys is installed here: the refusal cannot happen")
+    except ImportError:
+        pass
+    seed = tmp_path / "bridge.nk"
+    seed.write_text("SUAB...")
+    seed.chmod(0o600)
+    with pytest.raises(ValueError, match="needs the Python package nkeys"):
+        connect_options(BridgeConfig(nkey_seed_file=str(seed)))
+    assert connect_options(BridgeConfig(user="b25", password="pw", url="nats://a:1, nats://b:2")) == {
+        "servers": ["nats://a:1", "nats://b:2"], "user": "b25", "password": "pw"}
