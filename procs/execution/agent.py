@@ -175,6 +175,7 @@ class ExecutionAgent:
         self.intake.poke()
         engine.sweep_timeouts()
         self.counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
+        self.counters.set(Counter.RATE_LIMIT_USED_PERMILLE, int(engine.limiter.usage(int(time.time() * 1000)) * 1000))
         if now >= self._next_prune:
             engine.prune(time.monotonic_ns(), self.cfg.forget_closed_s)
             self._next_prune = now + PRUNE_EVERY_S

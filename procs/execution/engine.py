@@ -165,10 +165,14 @@ class Engine:
             self.event_seq += 1
             seq = self.event_seq
         if journal:
-            self.journal.append(JournalRecord(
-                kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
-                o.reduce_only, o.client_tag, o.order_id, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id,
-                ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq))
+            try:
+                self.journal.append(JournalRecord(
+                    kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                    o.reduce_only, o.client_tag, o.order_id, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id,
+                    ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq))
+            except OSError:
+                self.c.inc(Counter.JOURNAL_ERRORS)  # read by the monitor and the notifier before the exit
+                raise
             self.c.inc(Counter.JOURNAL_RECORDS)
         if publish:
             self.sink.publish((

@@ -112,6 +112,14 @@ class RateLimiter:
                     worst = w
         return worst
 
+    def usage(self, now_ms: int) -> float:
+        """The fullest window's known use as a fraction of the exchange's limit (0 with no buckets)."""
+        worst = 0.0
+        for b in self.buckets:
+            if now_ms // b.interval_ms == b.window:  # a window that has not rolled over since it was counted
+                worst = max(worst, b.window_used / b.limit)
+        return worst
+
     def spend(self, now_ms: int, weight: int, orders: int) -> None:
         if orders > 0:
             for b in self._orders:

@@ -37,6 +37,7 @@ from .config import MonitorConfig
 from .health import health
 from .orders import OrderTracker, event_dict
 from .shmview import InstanceView
+from .trading_metrics import OrderStats, TradingCollector
 
 
 class Counter(IntEnum):
@@ -122,6 +123,8 @@ class Monitor:
         self._exec_attaches = 0
         self.collector = ShmCollector(self.view, self.cfg.stale_after_s, tuple(self.cfg.required))
         self.registry.register(self.collector)
+        self.trading = TradingCollector(self.view, self.symbols)
+        self.registry.register(self.trading)
         self.exec_view = self.view.ring(EXEC, M.OrderEvent)
 
     def count(self, c: Counter, n: int = 1) -> None:
@@ -134,8 +137,10 @@ class Monitor:
         if self.exec_view.att.attaches != self._exec_attaches:  # a recreated exec ring: its history only
             self._exec_attaches = self.exec_view.att.attaches
             self.tracker = OrderTracker(self.cfg.recent_orders)
+            self.trading.stats = OrderStats()
         if len(batch):
             self.tracker.apply(batch)
+            self.trading.stats.apply(batch)
             self.count(Counter.EXEC_EVENTS, len(batch))
         return len(batch)
 

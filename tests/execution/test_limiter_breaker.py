@@ -32,6 +32,18 @@ def test_limiter_when_exchange_reports_usage_then_window_is_respected() -> None:
     assert rl2.wait_ms(T0, 0, 1) > 0
 
 
+def test_limiter_usage_when_windows_fill_then_reports_the_fullest_until_it_rolls_over() -> None:
+    rl = RateLimiter(LIMITS, safety=0.9)
+    assert rl.usage(T0) == 0.0
+    for _ in range(8):
+        rl.spend(T0, 1, 1)
+    assert rl.usage(T0 + 5) == 0.8  # 8 of the 10-second window's 10 orders (the exchange's limit, not ours)
+    rl.observe_headers(T0 + 5, {"X-MBX-USED-WEIGHT-1M": "2160"})
+    assert rl.usage(T0 + 5) == 0.9  # the weight window is fuller now
+    assert rl.usage(T0 + 60_000) == 0.0  # every window has rolled over since
+    assert RateLimiter([]).usage(T0) == 0.0
+
+
 def test_limiter_when_429_then_pauses_with_growing_backoff_or_retry_after() -> None:
     rl = RateLimiter(LIMITS, backoff_s=0.5, backoff_max_s=2.0)
     assert rl.on_429(T0) == 0.5
