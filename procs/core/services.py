@@ -10,6 +10,7 @@
 | nats_server | bridge | 45 | no | | | when [bridge] embedded_server |
 | bridge | bridge | 50 | no | orders.remote, alerts.bridge | (observer of md, exec, alerts, risk, signals) | when [bridge] enabled |
 | monitor | monitor | 60 | no | | (observer of everything) | no |
+| notifier | alerts | 70 | no | | (observer of alerts.*, status, counters) | no; when [alerts] enabled |
 
 Everything that lists processes comes from here: the config sections a file may hold
 (``procs.core.config``), the named consumers of every ring (``procs.core.registry``),
@@ -84,6 +85,10 @@ SERVICES: tuple[Service, ...] = (
     Service("bridge", "bridge", "procs.bridge.config:BridgeConfig", 50, 0,
             produces=("orders.remote", "alerts.bridge"), required=False, enabled_by="bridge.enabled", pipeline=False),
     Service("monitor", "monitor", "procs.monitor.config:MonitorConfig", 60, 0, required=False, pipeline=False),
+    # its own process, not a part of the monitor: a dead endpoint or a plugin's failure must never
+    # stall /metrics, /health or the ops API, and alerts keep leaving while the monitor is down
+    Service("notifier", "alerts", "procs.notifier.config:AlertsConfig", 70, 0, required=False,
+            enabled_by="alerts.enabled", pipeline=False),
 )
 
 # Sections that belong to no one process: the deployment facts and the operator's screen.

@@ -338,6 +338,7 @@ class Stack:
                           "journal": str(self.journal_path)},
             "strategy": {"state_file": str(self.state_path)},
             "monitor": {"host": "127.0.0.1", "port": self.monitor_port, "token_file": str(self.run_dir / "monitor.token")},
+            "alerts": {"delivery_log": str(self.run_dir / "deliveries.jsonl")},
         }
         cfg = merge(cfg, fixed)
         recorder = cfg["market_data"].get("recorder")

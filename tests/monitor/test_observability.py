@@ -35,8 +35,8 @@ def test_dashboard_when_checked_against_a_running_monitor_then_every_expression_
     dash = json.loads((OBS / "grafana-dashboard.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
     strategy = {"id": "echo", "class": "strategies.echo:Echo", "symbols": ["BTCUSDT"]}
-    with Stack(tmp_path, procs=(*PIPELINE, "monitor"), instance=instance,
-               overrides={"strategy": {"strategies": []}}, strategies=[strategy]) as s:
+    with Stack(tmp_path, procs=(*PIPELINE, "monitor", "notifier"), instance=instance,
+               overrides={"strategy": {"strategies": []}, "alerts": {"enabled": True}}, strategies=[strategy]) as s:
         url = f"http://127.0.0.1:{s.monitor_port}/metrics"
 
         def metrics() -> tuple[set[str], set[str]]:
@@ -51,5 +51,9 @@ def test_dashboard_when_checked_against_a_running_monitor_then_every_expression_
     assert len(used) > 20 and used <= names, f"not exported: {sorted(used - names)}"
     charted = {m for e in exprs for m in re.findall(r'stage="([a-z0-9_]+)"', e)}
     assert stages and stages <= charted, f"latency stages without a panel: {sorted(stages - charted)}"
-    for family in ("b25_risk_daily_pnl", "b25_risk_equity", "b25_order_fills_total", "b25_order_refusals_total"):
+    for family in ("b25_risk_daily_pnl", "b25_risk_equity", "b25_order_fills_total", "b25_order_refusals_total",
+                   "b25_delivery_failures_total"):
         assert family in used, family
+    rules = (OBS / "alerts.yml").read_text()
+    in_rules = set(re.findall(r"\bb25_[a-z0-9_]+", rules)) - {"b25_"}
+    assert in_rules <= names, f"alerts.yml names series /metrics does not export: {sorted(in_rules - names)}"

@@ -1,0 +1,59 @@
+"""notifier: ``python -m procs.notifier [--config F] [--instance NAME]``.
+
+Reads every ``alerts.*`` ring as an observer plus the status blocks and counters it watches
+(``procs.notifier.sources``) and delivers by ``[alerts] routes`` (``procs.notifier.delivery``).
+Its counters and histograms (deliveries, retries, failures, raise -> delivered) are in its shm
+counters segment, so the monitor's /metrics exports them; each outcome is a line of
+``[alerts] delivery_log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from procs.core import deploy, log, services
+from procs.core.agent import pin_cpu, run_agent
+from procs.core.config import ConfigError, config_hash, load_section, read_toml
+from procs.core.status import StatusWriter
+from procs.notifier.agent import PROC, NotifierAgent
+from procs.notifier.config import AlertsConfig
+from procs.notifier.delivery import Outcome, Stage, check_routes
+from shm.counters import Counters
+from shm.idle import SleepIdle
+from shm.segment import DEFAULT_INSTANCE
+
+
+def run(config: str | None, instance: str) -> int:
+    try:
+        cfg = load_section(config, "alerts", AlertsConfig)
+        check_routes(cfg, str(config))
+        symbols, depth = deploy.symbols(config), deploy.depth(config)
+        runs_sim = services.enabled("exchange_sim", read_toml(config))
+    except (ConfigError, ValueError) as exc:
+        print(f"notifier: {exc}", file=sys.stderr)
+        return 2
+    status = StatusWriter(instance, PROC, pin_cpu(cfg.cpu), config_hash(config))
+    counters = Counters.create(instance, PROC, Outcome, Stage)
+    agent = NotifierAgent(cfg, instance, symbols, depth, runs_sim, counters)
+    log.info("notifier_routes", routes=[{"name": name, "min_level": r.min_level, "codes": r.codes,
+                                         "urls": [c.shown for c in couriers]}
+                                        for name, r, _limit, couriers in agent.dispatcher.routes])
+    try:
+        return run_agent(agent, SleepIdle(cfg.poll_ms / 1000), status, on_heartbeat=counters.heartbeat)
+    finally:
+        counters.close()
+        status.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="notifier", description=__doc__)
+    ap.add_argument("--config", default=None)
+    ap.add_argument("--instance", default=DEFAULT_INSTANCE)
+    a = ap.parse_args(argv)
+    log.set_process(PROC)
+    return run(a.config, a.instance)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The notifier's duty cycle: read new alerts (rings, status blocks, counters) every ``poll_ms``
+and hand them to the dispatcher; the couriers deliver on their own threads."""
+
+from __future__ import annotations
+
+from procs.core import services
+from procs.monitor.shmview import InstanceView
+
+from .config import AlertsConfig
+from .delivery import DeliveryLog, Dispatcher, Metrics
+from .sources import RingAlerts, Watchdog
+
+PROC = "notifier"
+
+
+class NotifierAgent:
+    name = PROC
+
+    def __init__(self, cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, runs_sim: bool,
+                 counters: object | None = None, dispatcher: Dispatcher | None = None) -> None:
+        self.cfg = cfg
+        self.view = InstanceView(instance, depth)
+        self.rings = RingAlerts(self.view, symbols)
+        self.watchdog = Watchdog(self.view, services.required(runs_sim), cfg.stale_after_s, cfg.start_grace_s)
+        self.metrics = Metrics(counters)
+        self.dlog = DeliveryLog(cfg.delivery_log)
+        self.dispatcher = dispatcher or Dispatcher(cfg, instance, self.metrics, self.dlog)
+
+    def on_start(self) -> None:
+        self.dispatcher.start()
+        self.rings.poll()  # position every ring at its end: what was raised before we started is not resent
+
+    def do_work(self) -> int:
+        alerts = self.rings.poll() + self.watchdog.poll()
+        for alert in alerts:
+            self.dispatcher.dispatch(alert)
+        self.dispatcher.flush_held()
+        return len(alerts)
+
+    def on_close(self) -> None:
+        self.dispatcher.stop(timeout=self.cfg.timeout_s + 1)
+        self.dlog.close()
+        self.view.close()
