@@ -8,9 +8,7 @@ manual OrderIntents to ``orders.manual`` and control commands. Quitting leaves t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.request
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -20,7 +18,6 @@ from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from procs.core import messages as M
 from procs.core.config import ConfigError, load_section
-from procs.core.instruments import Instrument, load_exchange_info
 from shm.segment import DEFAULT_INSTANCE
 
 from .commands import Commands
@@ -201,35 +198,21 @@ class B25App(App):
         self.run_worker(work, thread=True, group="supervisor")
 
 
-def load_instruments(config: str | None, symbols: list[str]) -> dict[str, Instrument]:
-    """exchangeInfo from [market_data].exchange_info, else the venue's REST, else the simulator's default."""
-    from procs.market_data.config import MarketDataConfig
-
-    md = load_section(config, "market_data", MarketDataConfig)
-    if md.exchange_info:
-        return load_exchange_info(md.exchange_info)
-    try:
-        with urllib.request.urlopen(md.rest_url.rstrip("/") + "/fapi/v1/exchangeInfo", timeout=2) as r:
-            return load_exchange_info(json.loads(r.read()))
-    except (OSError, ValueError):
-        return load_exchange_info(ROOT / "procs" / "exchange_sim" / "exchange_info_default.json")
-
-
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--instance", default=DEFAULT_INSTANCE)
     ap.add_argument("--config", default=None, help="deployment TOML (default: b25.toml in the repo root if present)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from procs.core.deploy import depth, symbols
+    from procs.core import deploy
 
     config = args.config
     if config is None and (ROOT / "b25.toml").exists():
         config = str(ROOT / "b25.toml")
     try:
         cfg = load_section(config, "tui", TuiConfig)
-        syms, book_depth = symbols(config), depth(config)
-        instruments = load_instruments(config, syms)
+        syms, book_depth = deploy.symbols(config), deploy.depth(config)
+        instruments = deploy.instruments(config)
     except (ConfigError, ValueError) as exc:
         print(f"tui: {exc}", file=sys.stderr)
         return 2

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from procs.core import deploy, log
 from procs.core.async_agent import AsyncRun
+from procs.core.instruments import Instrument
 from shm.counters import Counters
 
 from .config import MonitorConfig, load_monitor_config, load_token
@@ -29,6 +30,7 @@ class MonitorSettings:
     token: str
     symbols: list[str]
     depth: int
+    instruments: dict[str, Instrument]  # prices in the /ws feed (ticks and lots without)
 
     @classmethod
     def load(cls, config_path: str | None, host: str | None = None, port: int | None = None) -> MonitorSettings:
@@ -37,7 +39,8 @@ class MonitorSettings:
         cfg = load_monitor_config(config_path)
         if host is not None or port is not None:
             cfg = msgspec.structs.replace(cfg, host=host or cfg.host, port=cfg.port if port is None else port)
-        return cls(cfg, load_token(cfg), deploy.symbols(config_path), deploy.depth(config_path))
+        return cls(cfg, load_token(cfg), deploy.symbols(config_path), deploy.depth(config_path),
+                   deploy.instruments(config_path))
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -86,7 +89,7 @@ async def start(settings: MonitorSettings, instance: str, run: AsyncRun) -> Moni
     cfg = settings.monitor
     counters = Counters.create(instance, PROC, Counter, Hist)
     view = InstanceView(instance, settings.depth)
-    mon = Monitor(cfg, view, settings.symbols, settings.token, counters)
+    mon = Monitor(cfg, view, settings.symbols, settings.token, counters, settings.instruments)
     runner = web.AppRunner(make_app(mon), access_log=None)
     agent = MonitorAgent(mon, view, counters, runner)
     try:

@@ -27,11 +27,19 @@ class MonitorConfig(Section):
     recent_orders: int = 500  # OrderEvents kept for GET /api/orders
     recent_alerts: int = 200
     poll_s: float = 0.1  # how often the exec/alerts observers catch up
+    feed_poll_ms: float = 5.0  # /ws: how often shm is read while a client is subscribed
+    feed_max_clients: int = 256  # /ws connections at once; the next one gets 503
+    feed_max_hz: float = 50.0  # the highest rate a subscription may ask for
     cpu: int = -1
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535: port={self.port}")
+        if not 1 <= self.feed_poll_ms <= 1000:
+            raise ValueError(f"feed_poll_ms must be 1..1000: feed_poll_ms={self.feed_poll_ms}")
+        if self.feed_max_clients < 1 or not self.feed_max_hz > 0:
+            raise ValueError(f"feed_max_clients must be >= 1 and feed_max_hz > 0: "
+                             f"feed_max_clients={self.feed_max_clients} feed_max_hz={self.feed_max_hz}")
         if self.stale_after_s <= 0:
             raise ValueError(f"stale_after_s must be > 0: stale_after_s={self.stale_after_s}")
 

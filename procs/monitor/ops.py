@@ -1,6 +1,7 @@
 """The monitor's HTTP side (aiohttp): /metrics, /health and the JSON ops API.
 
 GET  /api/status | /api/positions | /api/orders[?limit=N&open=1] | /api/risk | /api/alerts[?limit=N]
+GET  /ws                                           -> the dashboard feed (procs.monitor.feed)
 POST /api/kill_switch {"on": bool}                 -> SetKillSwitch to risk
 POST /api/trading_state {"state": "ACTIVE"|...}    -> SetTradingState to risk
 POST /api/cancel_all {"symbol": ""}                -> CancelAll to execution
@@ -29,11 +30,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from procs.core import control as C
 from procs.core import log
 from procs.core import messages as M
+from procs.core.instruments import Instrument
 from procs.core.registry import ALERT_PRODUCERS, EXEC, RISK_STATE, alerts_name
 from shm.counters import Counters
 
 from .collector import ShmCollector
 from .config import MonitorConfig
+from .feed import Feed
 from .health import health
 from .orders import OrderTracker, event_dict
 from .shmview import InstanceView
@@ -115,6 +118,7 @@ class Monitor:
     symbols: list[str]
     token: str
     counters: Counters | None = None
+    instruments: dict[str, Instrument] = field(default_factory=dict)  # prices in the /ws feed; ticks without
     tracker: OrderTracker = field(init=False)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -323,11 +327,18 @@ def make_app(mon: Monitor) -> web.Application:
         mon.count(Counter.API_REQUESTS)
         return _json(mon.alerts(_int_arg(r, "limit", 50, mon.cfg.recent_alerts)))
 
+    feed = Feed(mon, mon.instruments)
+
+    async def close_feed(_app: web.Application) -> None:
+        await feed.close()
+
     app = web.Application(middlewares=[errors], client_max_size=64 * 1024)
+    app.on_shutdown.append(close_feed)
     app.add_routes([
         web.get("/metrics", metrics), web.get("/health", health_h),
         web.get("/api/status", status_h), web.get("/api/positions", positions_h),
         web.get("/api/orders", orders_h), web.get("/api/risk", risk_h), web.get("/api/alerts", alerts_h),
+        web.get("/ws", feed.websocket),
         web.post("/api/kill_switch", command(
             KillSwitchBody, lambda b, op: ("risk", C.SetKillSwitch(on=b.on, operator=op)))),
         web.post("/api/trading_state", command(

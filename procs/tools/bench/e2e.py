@@ -134,6 +134,26 @@ def _hists(stack: Stack) -> dict[str, np.ndarray]:
             "wire_to_ack": stack.counters("execution")[1]["wire_to_ack"]}
 
 
+def pipeline_deployment(work: Path, rate: float) -> tuple[dict[str, dict], list[dict]]:
+    """(config overrides, strategies) of the measured pipeline: the generated market at ``rate``
+    depth events/s, exchange and b25 rate limits lifted, one alternating Echo per symbol."""
+    info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
+    for rl in info.get("rateLimits", []):
+        rl["limit"] = BIG  # b25's own limiter follows exchangeInfo
+    (work / "info.json").write_text(json.dumps(info))
+    base = {
+        "sim": {"exchange_info": str(work / "info.json"), "generator": {"msg_rate": rate, "seed": 7}},
+        "sim_trading": {"weight_limit_1m": BIG, "order_limit_10s": BIG, "order_limit_1m": BIG},
+        "risk": {"max_orders_per_s": 0},
+        "strategy": {"strategies": [], "idle": "backoff"},
+    }
+    # sizes above the exchange's 100 USDT minimum notional, so orders are accepted (and cancelled)
+    qty = {"BTCUSDT": "0.002", "ETHUSDT": "0.04"}
+    echo = [{"id": f"echo_{s[:3].lower()}", "class": "strategies.echo:Echo", "symbols": [s],
+             "params": {"mode": "alternate", "qty": qty[s]}} for s in qty]
+    return base, echo
+
+
 def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None, warmup_s: float = 3.0,
         overrides: dict[str, dict] | None = None, instance: str | None = None,
         procs: tuple[str, ...] = PIPELINE) -> dict[str, Any]:
@@ -145,22 +165,9 @@ def run(quick: bool = False, rate: float = 200.0, seconds: float | None = None, 
     (``b25 bench bridge`` adds the bridge)."""
     seconds = seconds if seconds is not None else (5.0 if quick else 20.0)
     work = Path(tempfile.mkdtemp(prefix="b25-bench-e2e-"))
-    info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
-    for rl in info.get("rateLimits", []):
-        rl["limit"] = BIG  # b25's own limiter follows exchangeInfo
-    (work / "info.json").write_text(json.dumps(info))
-    symbols = ["BTCUSDT", "ETHUSDT"]
-    base = {
-        "sim": {"exchange_info": str(work / "info.json"), "generator": {"msg_rate": rate, "seed": 7}},
-        "sim_trading": {"weight_limit_1m": BIG, "order_limit_10s": BIG, "order_limit_1m": BIG},
-        "risk": {"max_orders_per_s": 0},
-        "strategy": {"strategies": [], "idle": "backoff"},
-    }
+    base, echo = pipeline_deployment(work, rate)
+    symbols = [e["symbols"][0] for e in echo]
     overrides_used = overrides or {}
-    # sizes above the exchange's 100 USDT minimum notional, so orders are accepted (and cancelled)
-    qty = {"BTCUSDT": "0.002", "ETHUSDT": "0.04"}
-    echo = [{"id": f"echo_{s[:3].lower()}", "class": "strategies.echo:Echo", "symbols": [s],
-             "params": {"mode": "alternate", "qty": qty[s]}} for s in symbols]
     load0 = os.getloadavg()
     stack = Stack(work, procs=procs, overrides=merge(base, overrides_used), strategies=echo, instance=instance)
     try:
