@@ -76,6 +76,7 @@ SUBCOMMANDS = {
     "bench": ("procs.tools.bench.cli", "benchmarks with the peer baseline beside every figure (JSON)"),
     "affinity": ("procs.tools.affinity.cli", "propose, write or apply a CPU layout for the processes"),
     "tui": ("tui.app", "the operator's screen (Textual) over the instance's shared memory"),
+    "web": ("procs.web.__main__", "the TUI in a browser (textual-serve), one TUI process per session"),
     "monitor": ("procs.monitor.__main__", "the monitor in the foreground: /metrics, /health and the ops API"),
     "services": ("procs.tools.services", "the service table: every process, its section, rings and start order"),
     "bars": ("procs.tools.bars", "OHLCV bars (VWAP, trade count, buy/sell volume) from recorded trades"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.app import App, ComposeResult
@@ -20,7 +21,7 @@ from procs.core import messages as M
 from procs.core.config import ConfigError, load_section
 from shm.segment import DEFAULT_INSTANCE
 
-from .commands import Commands
+from .commands import Commands, TokenGate
 from .config import TuiConfig
 from .orderform import OrderSpec
 from .panels import (
@@ -37,7 +38,7 @@ from .panels import (
     TradesTape,
 )
 from .roster import StrategyRoster
-from .screens import ConfirmScreen, HelpScreen, OrderEntryScreen
+from .screens import ConfirmScreen, HelpScreen, OrderEntryScreen, TokenScreen
 from .source import ShmSource
 from .supervisor import SupervisorClient
 
@@ -89,8 +90,10 @@ class B25App(App):
         *(Binding(str(i + 1), f"tab('{t}')", t.capitalize(), show=False) for i, t in enumerate(TABS)),
     ]
 
-    def __init__(self, source: ShmSource, commands: Commands, refresh_s: float = 0.1, title: str | None = None) -> None:
+    def __init__(self, source: ShmSource, commands: Commands, refresh_s: float = 0.1, title: str | None = None,
+                 token_gate: TokenGate | None = None) -> None:
         super().__init__()
+        self.token_gate = token_gate  # a web session: every state-changing key asks for the ops token first
         self.source = source
         self.commands = commands
         self.refresh_s = refresh_s
@@ -159,7 +162,25 @@ class B25App(App):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def guarded(self, what: str, proceed: Callable[[], None]) -> None:
+        """Run a state-changing action; in a web session only after the ops token was given."""
+        if self.token_gate is None:
+            proceed()
+            return
+
+        def done(given: str | None) -> None:
+            why = "cancelled" if given is None else self.token_gate.check(given)  # type: ignore[union-attr]
+            if why:
+                self.say(f"{what}: {why}", "error")
+            else:
+                proceed()
+
+        self.push_screen(TokenScreen(what), done)
+
     def action_order(self) -> None:
+        self.guarded("manual order", self._order)
+
+    def _order(self) -> None:
         def done(spec: OrderSpec | None) -> None:
             if spec is not None:
                 msg = self.commands.submit(spec)
@@ -168,9 +189,12 @@ class B25App(App):
         self.push_screen(OrderEntryScreen(self.symbol, self.symbols, self.source.instruments), done)
 
     def action_cancel_all(self) -> None:
-        self.say(self.commands.cancel_all())
+        self.guarded("cancel all", lambda: self.say(self.commands.cancel_all()))
 
     def action_kill(self, on: bool) -> None:
+        self.guarded(f"kill switch {'ON' if on else 'OFF'}", lambda: self._kill(on))
+
+    def _kill(self, on: bool) -> None:
         question = ("Turn the kill switch ON? Trading halts (risk sets HALTED)." if on
                     else "Turn the kill switch OFF? Trading may resume.")
 
@@ -184,9 +208,12 @@ class B25App(App):
         self.push_screen(ConfirmScreen(question), done)
 
     def action_reload(self) -> None:
-        self.say(self.commands.reload_strategy())
+        self.guarded("reload strategies", lambda: self.say(self.commands.reload_strategy()))
 
     def program_action(self, action: str, name: str) -> None:
+        self.guarded(f"{action} {name}", lambda: self._program(action, name))
+
+    def _program(self, action: str, name: str) -> None:
         """start/stop/restart via supervisord in a thread: a stop waits for the program to exit."""
         self.say(f"{action} {name} ...")
 
@@ -201,6 +228,9 @@ class B25App(App):
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--instance", default=DEFAULT_INSTANCE)
     ap.add_argument("--config", default=None, help="deployment TOML (default: b25.toml in the repo root if present)")
+    ap.add_argument("--web-session", action="store_true",
+                    help="run for `b25 web`: every state-changing key asks for the ops token first")
+    ap.add_argument("--refresh", type=float, default=None, help="override [tui] refresh_s")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
     source.roster = StrategyRoster(config)
     commands = Commands(args.instance, book_depth, cfg.operator, sup)
     try:
-        B25App(source, commands, cfg.refresh_s).run()
+        gate = TokenGate.from_config(config) if args.web_session else None
+        B25App(source, commands, args.refresh or cfg.refresh_s, token_gate=gate).run()
     finally:
         commands.close()
         source.close()

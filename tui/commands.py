@@ -6,7 +6,9 @@ control commands (cancel-all to execution, kill switch to risk) and supervisord 
 from __future__ import annotations
 
 import getpass
+import hmac
 import time
+from pathlib import Path
 
 import posix_ipc
 
@@ -73,3 +75,29 @@ class Commands:
         if self._manual is not None:
             self._manual.close(unlink=unlink)
             self._manual = None
+
+
+class TokenGate:
+    """A web session's check before each state-changing command: the ops token, the monitor's."""
+
+    def __init__(self, token: str, why_none: str = "") -> None:
+        self.token = token
+        self.why_none = why_none or "no ops token configured ([monitor] token_file or B25_MONITOR_TOKEN)"
+
+    @classmethod
+    def from_config(cls, config: str | Path | None) -> TokenGate:
+        from procs.core.config import ConfigError
+        from procs.monitor.config import load_monitor_config, load_token
+
+        try:
+            return cls(load_token(load_monitor_config(config)))
+        except (ConfigError, ValueError) as exc:
+            return cls("", f"the ops token cannot be read: {exc}")
+
+    def check(self, given: str) -> str:
+        """"" when ``given`` is the token, else why the command is refused."""
+        if not self.token:
+            return f"{self.why_none}: refused"
+        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            return "wrong ops token: not sent"
+        return ""

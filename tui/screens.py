@@ -51,6 +51,31 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
+class TokenScreen(ModalScreen[str | None]):
+    """A web session asks for the ops token before a state-changing command; escape = cancel."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(f"ops token needed for: {self.what}", id="token-title")
+            yield Input(password=True, placeholder="the token in run/monitor.token", id="token")
+            yield Static("enter = send, escape = cancel", id="token-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#token", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 

@@ -11,6 +11,7 @@
 | bridge | bridge | 50 | no | orders.remote, alerts.bridge | (observer of md, exec, alerts, risk, signals) | when [bridge] enabled |
 | monitor | monitor | 60 | no | | (observer of everything) | no |
 | notifier | alerts | 70 | no | | (observer of alerts.*, status, counters) | no; when [alerts] enabled |
+| web | web | 80 | no | | (the TUI per browser session) | no; when [web] enabled |
 
 Everything that lists processes comes from here: the config sections a file may hold
 (``procs.core.config``), the named consumers of every ring (``procs.core.registry``),
@@ -89,6 +90,8 @@ SERVICES: tuple[Service, ...] = (
     # stall /metrics, /health or the ops API, and alerts keep leaving while the monitor is down
     Service("notifier", "alerts", "procs.notifier.config:AlertsConfig", 70, 0, required=False,
             enabled_by="alerts.enabled", pipeline=False),
+    Service("web", "web", "procs.web.config:WebConfig", 80, 0, required=False, enabled_by="web.enabled",
+            pipeline=False),
 )
 
 # Sections that belong to no one process: the deployment facts and the operator's screen.

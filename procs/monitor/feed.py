@@ -25,7 +25,7 @@ import ipaddress
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 from aiohttp import WSMsgType, web
@@ -35,11 +35,22 @@ from procs.core.instruments import Instrument
 from procs.core.registry import ALERT_PRODUCERS, EXEC, MD_TRADE, alerts_name, book_state_name
 from shm.counters import summary_us
 
+from .config import MonitorConfig
 from .orders import event_dict
 from .shmview import InstanceView
 
-if TYPE_CHECKING:
-    from .ops import Monitor
+
+class Source(Protocol):
+    """What the feed reads of the monitor (``procs.monitor.ops.Monitor``)."""
+
+    cfg: MonitorConfig
+    view: InstanceView
+    symbols: list[str]
+    token: str
+
+    def symbol_name(self, sid: int) -> str: ...
+    def positions(self) -> dict[str, Any]: ...
+    def risk(self) -> dict[str, Any] | None: ...
 
 # topic -> default maximum rate (Hz); 0 = as it happens (alerts)
 TOPICS = {"book": 10.0, "trades": 10.0, "orders": 10.0, "positions": 4.0, "risk": 4.0, "alerts": 0.0,
@@ -118,7 +129,7 @@ class Client:
 class Feed:
     """The shared reader and the clients (see the module docstring)."""
 
-    def __init__(self, mon: Monitor, instruments: dict[str, Instrument] | None = None) -> None:
+    def __init__(self, mon: Source, instruments: dict[str, Instrument] | None = None) -> None:
         self.mon = mon
         self.cfg = mon.cfg
         self.instruments = instruments or {}

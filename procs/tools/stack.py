@@ -157,7 +157,7 @@ class Stack:
         self.state_path = self.run_dir / "strategy.state.json"
         self.supervised = supervised
         self.start_timeout = start_timeout
-        self.rest_port = self.ws_port = self.monitor_port = 0
+        self.rest_port = self.ws_port = self.monitor_port = self.web_port = 0
         self.token = secrets.token_urlsafe(16)
         self.popen: dict[str, subprocess.Popen] = {}
         self.exit_codes: dict[str, int | None] = {}
@@ -326,6 +326,7 @@ class Stack:
                 base = tomllib.load(f)
         self.rest_port, self.ws_port = free_port(), free_port()
         self.monitor_port = free_port() if "monitor" in self.procs else 0
+        self.web_port = free_port() if "web" in self.procs else 0
         cfg = merge(base, self._overrides)
         strat = cfg.setdefault("strategy", {})
         strat["strategies"] = list(strat.get("strategies", [])) + self._strategies
@@ -339,6 +340,7 @@ class Stack:
             "strategy": {"state_file": str(self.state_path)},
             "monitor": {"host": "127.0.0.1", "port": self.monitor_port, "token_file": str(self.run_dir / "monitor.token")},
             "alerts": {"delivery_log": str(self.run_dir / "deliveries.jsonl")},
+            "web": {"host": "127.0.0.1", "port": self.web_port},
         }
         cfg = merge(cfg, fixed)
         recorder = cfg["market_data"].get("recorder")

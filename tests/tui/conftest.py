@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.tui_world import DEPTH, SYMBOLS, World, instruments
 from tui.app import B25App
-from tui.commands import Commands
+from tui.commands import Commands, TokenGate
 from tui.source import ShmSource
 
 
@@ -23,11 +23,11 @@ def world(instance: str) -> Iterator[World]:
 def make_app(instance: str) -> Iterator[Callable[[], B25App]]:
     made: list[tuple[ShmSource, Commands]] = []
 
-    def make() -> B25App:
+    def make(token_gate: TokenGate | None = None) -> B25App:
         src = ShmSource(instance, SYMBOLS, instruments(), DEPTH, stale_after_s=2.0)
         cmd = Commands(instance, DEPTH, operator="test")
         made.append((src, cmd))
-        return B25App(src, cmd, refresh_s=0.1, title="b25 test")
+        return B25App(src, cmd, refresh_s=0.1, title="b25 test", token_gate=token_gate)
 
     yield make
     for src, cmd in made:

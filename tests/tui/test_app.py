@@ -8,8 +8,9 @@ from procs.core.registry import ORDERS_MANUAL, book_state_name, build_registry
 from shm.ring import Consumer
 from tests.support.tui import rows, run, until
 from tests.support.tui_world import DEPTH
+from tui.commands import TokenGate
 from tui.panels import BookLadder, OrdersPanel, ProcessesPanel, TradesTape
-from tui.screens import ConfirmScreen, OrderEntryScreen
+from tui.screens import ConfirmScreen, OrderEntryScreen, TokenScreen
 
 
 def test_book_ladder_when_book_block_filled_then_shows_levels_and_own_orders(world, make_app):
@@ -169,6 +170,46 @@ def test_kill_switch_when_confirmed_then_sends_set_kill_switch_to_risk(instance,
         assert inbox.poll() == [C.SetKillSwitch(on=True, operator="test")]
     finally:
         inbox.close(unlink=True)
+
+
+def test_web_session_when_a_state_changing_key_is_pressed_then_the_ops_token_is_asked_first(instance, world, make_app):
+    risk, execution = C.ControlInbox(instance, "risk"), C.ControlInbox(instance, "execution")
+    app = make_app(TokenGate("s3cret"))
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            for key in ("c", "R", "o"):  # cancel-all, reload, order: each asks, escape sends nothing
+                await pilot.press(key)
+                await until(pilot, lambda: isinstance(app.screen, TokenScreen))
+                await pilot.press("escape")
+                await until(pilot, lambda: not isinstance(app.screen, TokenScreen))
+            assert "cancelled" in app.last_message
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, TokenScreen))
+            await pilot.press(*"guess", "enter")
+            await until(pilot, lambda: "wrong ops token" in app.last_message)
+            assert execution.poll() == []
+            await pilot.press("k")
+            await until(pilot, lambda: isinstance(app.screen, TokenScreen))
+            assert "kill switch ON" in str(app.screen.query_one("#token-title").render())
+            await pilot.press(*"s3cret", "enter")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # then the usual confirmation
+            await pilot.click("#yes")
+            await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+
+    try:
+        run(go())
+        assert risk.poll() == [C.SetKillSwitch(on=True, operator="test")]
+        assert execution.poll() == []
+    finally:
+        risk.close(unlink=True)
+        execution.close(unlink=True)
+
+
+def test_web_session_when_no_token_is_configured_then_every_state_changing_key_is_refused():
+    gate = TokenGate("")
+    assert "no ops token configured" in gate.check("anything")
+    assert TokenGate("t").check(" t ") == "" and "wrong" in TokenGate("t").check("u")
 
 
 def test_cancel_all_when_pressed_then_sends_cancel_all_to_execution(instance, world, make_app):

@@ -1,0 +1,1 @@
+"""web: the TUI in a browser (``b25 web``), one TUI process per browser session via textual-serve."""
