@@ -87,7 +87,7 @@ SERVICES: tuple[Service, ...] = (
             produces=("orders.remote", "alerts.bridge"), required=False, enabled_by="bridge.enabled", pipeline=False),
     Service("monitor", "monitor", "procs.monitor.config:MonitorConfig", 60, 0, required=False, pipeline=False),
     # its own process, not a part of the monitor: a dead endpoint or a plugin's failure must never
-    # stall /metrics, /health or the ops API, and alerts keep leaving while the monitor is down
+    # stall /metrics, /health or the ops API, and alerts keep leaving while the monitor is down (033)
     Service("notifier", "alerts", "procs.notifier.config:AlertsConfig", 70, 0, required=False,
             enabled_by="alerts.enabled", pipeline=False),
     Service("web", "web", "procs.web.config:WebConfig", 80, 0, required=False, enabled_by="web.enabled",

@@ -5,7 +5,8 @@ of each subscription at most that often (conflation per client), so a slow clien
 intermediate frames, never memory, and never slows the others: each client has its own sender
 task and nothing queues for it but the newest value of what it asked for. The feed reads shared
 memory as an observer (state blocks through their seqlock, rings without a consumer slot), once
-per ``[monitor] feed_poll_ms`` for all clients together, and only while someone is subscribed.
+per ``[monitor] feed_poll_ms`` for all clients together, and only while someone is subscribed
+(docs/decisions/034-dashboard-feed-conflation.md).
 
 Messages are JSON objects with a ``type`` field; the schema is in docs/feed.md. Off loopback (the
 monitor bound to another address, or a client from one) the ops token is required:

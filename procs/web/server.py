@@ -2,7 +2,7 @@
 
 textual-serve's ``AppService`` runs each session's TUI (``python -m tui.app --web-session``) and
 relays its terminal over a WebSocket to xterm.js in the page; this module adds what a trading
-host needs around it:
+host needs around it (docs/decisions/035-web-session-per-process.md):
 
 * **sessions**: at most ``[web] max_sessions`` at once (each is a process on the trading host);
   the next browser gets a page saying so, and its WebSocket is refused with 503;
