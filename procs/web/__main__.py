@@ -47,7 +47,7 @@ async def serve(server: WebServer, cfg: WebConfig, instance: str, chash: str) ->
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     status.set_state(State.RUNNING)
-    log.info("listening", host=cfg.host, port=port, max_sessions=cfg.max_sessions, page_needs_token=server.needs_login,
+    log.info("listening", host=cfg.host, port=port, max_sessions=cfg.max_sessions, login_required=server.needs_login,
              url=f"http://{cfg.host}:{port}/")
     try:
         while not stop.is_set():
