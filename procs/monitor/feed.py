@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -61,6 +62,11 @@ STREAMS = ("trades", "orders", "alerts")  # event topics: a client gets what cam
 MAX_DEPTH = 50
 HISTORY = 1000  # events kept per stream for clients that fall behind (older ones are counted as dropped)
 MAX_SUBSCRIPTIONS = 64
+# A client whose unsent bytes exceed this gets nothing new until they drain: with a small kernel send
+# buffer (SNDBUF_BYTES) the frames waiting for a slow client stay a few, and what it gets next is the
+# newest state, not a backlog of old ones
+BACKLOG_BYTES = 16 * 1024
+SNDBUF_BYTES = 64 * 1024
 
 _enc = msgspec.json.Encoder()
 
@@ -115,16 +121,28 @@ class Subscription:
     sent_at: float = -1e9
     sent_version: Any = None  # the snapshot version (or stream sequence) last sent
 
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """What the reader keeps for it: (topic, symbol, depth), "" and 0 where they do not apply."""
+        return (self.topic, self.symbol, self.depth)
+
 
 class Client:
     """One WebSocket: its subscriptions and the task that sends what is due."""
 
-    def __init__(self, ws: web.WebSocketResponse, remote: str) -> None:
+    def __init__(self, ws: web.WebSocketResponse, remote: str, transport: Any = None) -> None:
         self.ws = ws
         self.remote = remote
+        self.transport = transport
         self.subs: dict[tuple[str, str], Subscription] = {}
         self.wake = asyncio.Event()
         self.sent = 0
+        self.skipped = 0  # rounds held back because the client had not taken the last ones yet
+
+    def backlogged(self) -> bool:
+        """Whether what was sent before still waits in our buffer (the client reads slower than we send)."""
+        t = self.transport
+        return t is not None and not t.is_closing() and t.get_write_buffer_size() > BACKLOG_BYTES
 
 
 class Feed:
@@ -138,6 +156,8 @@ class Feed:
         self.snapshots: dict[tuple, tuple[Any, str]] = {}  # (topic, symbol, depth) -> (version, JSON text)
         self.streams: dict[tuple[str, str], Stream] = {}
         self._computed_at: dict[str, float] = {}
+        self._wanted: dict[tuple, float] | None = None  # recomputed when a subscription changes
+        self.armed: dict[tuple, set[Client]] = {}  # key -> clients with a due subscription waiting for it to change
         self._book_dtype = M.book_update_dtype(mon.view.depth)
         self._task: asyncio.Task | None = None
         self.messages = 0
@@ -149,45 +169,48 @@ class Feed:
     # -- the shared reader ----------------------------------------------------------------------
     def wanted(self) -> dict[tuple, float]:
         """Every (topic, symbol, depth) some client subscribes to -> the shortest interval asked."""
-        out: dict[tuple, float] = {}
-        for c in self.clients:
-            for s in c.subs.values():
-                key = (s.topic, s.symbol, s.depth if s.topic == "book" else 0)
-                out[key] = min(out.get(key, 1e9), s.interval_s)
-        return out
+        if self._wanted is None:
+            out: dict[tuple, float] = {}
+            for c in self.clients:
+                for s in c.subs.values():
+                    out[s.key] = min(out.get(s.key, 1e9), s.interval_s)
+            self._wanted = out
+        return self._wanted
 
-    def read(self, now: float) -> bool:
-        """Update the snapshots and streams someone wants; True when anything changed."""
+    def read(self, now: float) -> set[tuple]:
+        """Update the snapshots and streams someone wants; the keys that changed."""
         wanted = self.wanted()
         topics = {k[0] for k in wanted}
-        changed = False
+        changed: set[tuple] = set()
         for key, interval in wanted.items():
             topic, symbol, depth = key
             if topic == "book":
-                changed |= self._book(symbol, depth)
+                if self._book(symbol, depth):
+                    changed.add(key)
             elif topic not in STREAMS and now - self._computed_at.get(topic, -1e9) >= interval:
                 self._computed_at[topic] = now
-                changed |= self._snapshot(topic)
+                if self._snapshot(topic):
+                    changed.add(key)
         for topic in STREAMS:
             if topic in topics:
                 changed |= self._read_stream(topic)
         return changed
 
-    def _read_stream(self, topic: str) -> bool:
-        """Take the ring's new records into the topic's stream(s); True when there were any."""
+    def _read_stream(self, topic: str) -> set[tuple]:
+        """Take the ring's new records into the topic's stream(s); the keys that got any."""
         if topic == "trades":
-            return self._poll_trades()
+            return {("trades", symbol, 0) for symbol in self._poll_trades()}
         if topic == "orders":
             batch = self._exec.poll(limit=4096)
             self.stream("orders", "").add([event_dict(e) | {"symbol": self.mon.symbol_name(int(e["symbol_id"]))}
                                            for e in batch])
-            return bool(len(batch))
+            return {("orders", "", 0)} if len(batch) else set()
         got = False
         for proc, ring in self._alerts.items():
             recs = ring.poll(limit=256)
             self.stream("alerts", "").add([self._alert(proc, a) for a in recs])
             got |= bool(len(recs))
-        return got
+        return {("alerts", "", 0)} if got else set()
 
     def stream(self, topic: str, symbol: str) -> Stream:
         s = self.streams.get((topic, symbol))
@@ -215,7 +238,7 @@ class Feed:
         self.snapshots[key] = (version, _enc.encode(msg).decode())
         return True
 
-    def _poll_trades(self) -> bool:
+    def _poll_trades(self) -> set[str]:
         recs = self._trades.poll(limit=4096)
         by_symbol: dict[str, list[dict]] = {}
         for t in recs:
@@ -227,7 +250,7 @@ class Feed:
                 "ts_event_ms": int(t["ts_event"]) // 1_000_000, "ts_pub_ns": int(t["ts_pub"])})
         for symbol, rows in by_symbol.items():
             self.stream("trades", symbol).add(rows)
-        return bool(by_symbol)
+        return set(by_symbol)
 
     def _snapshot(self, topic: str) -> bool:
         body = self._compute(topic)
@@ -263,9 +286,10 @@ class Feed:
         period = self.cfg.feed_poll_ms / 1000
         loop = asyncio.get_running_loop()
         while True:
-            if self.clients and self.read(loop.time()):
-                for c in self.clients:
-                    c.wake.set()
+            if self.clients:
+                for key in self.read(loop.time()):
+                    for c in self.armed.pop(key, ()):
+                        c.wake.set()
             await asyncio.sleep(period)
 
     def start(self) -> None:
@@ -286,7 +310,8 @@ class Feed:
 
     # -- one client -----------------------------------------------------------------------------
     def due(self, c: Client, now: float) -> tuple[list[str], float]:
-        """(messages to send now, seconds until the next subscription may send)."""
+        """(messages to send now, seconds until the next subscription may send). A subscription that
+        may send but has nothing new is armed: the reader wakes the client when its key changes."""
         out: list[str] = []
         wait = 1.0
         for s in c.subs.values():
@@ -298,7 +323,10 @@ class Feed:
             if msg is not None:
                 out.append(msg)
                 s.sent_at = now
-                wait = min(wait, s.interval_s) if s.interval_s else wait
+                if s.interval_s:
+                    wait = min(wait, s.interval_s)
+                    continue
+            self.armed.setdefault(s.key, set()).add(c)
         return out, wait
 
     def _message(self, s: Subscription) -> str | None:
@@ -312,7 +340,7 @@ class Feed:
             if s.symbol:
                 body["symbol"] = s.symbol
             return _enc.encode(body).decode()
-        snap = self.snapshots.get((s.topic, s.symbol, s.depth if s.topic == "book" else 0))
+        snap = self.snapshots.get(s.key)
         if snap is None or snap[0] == s.sent_version:
             return None
         s.sent_version = snap[0]
@@ -322,6 +350,10 @@ class Feed:
         """The client's sender: what is due, whenever the reader or the clock says so."""
         loop = asyncio.get_running_loop()
         while not c.ws.closed:
+            if c.backlogged():  # conflate: its subscriptions stay due, and get the newest once it has read
+                c.skipped += 1
+                await asyncio.sleep(self.cfg.feed_poll_ms / 1000)
+                continue
             msgs, wait = self.due(c, loop.time())
             for m in msgs:
                 await c.ws.send_str(m)  # a slow client waits here, alone; its snapshots keep being replaced
@@ -352,6 +384,7 @@ class Feed:
             return {"type": "error", "error": f"unknown symbol {req.symbol!r}; symbols: {', '.join(self.mon.symbols)}",
                     "field": "symbol"}
         key = (req.topic, symbol)
+        self._wanted = None
         if req.type == "unsubscribe":
             c.subs.pop(key, None)
             return {"type": "unsubscribed", "topic": req.topic, "symbol": symbol}
@@ -389,9 +422,15 @@ class Feed:
                                            "Authorization: Bearer <token> or /ws?token=<token>")
         if len(self.clients) >= self.cfg.feed_max_clients:
             raise web.HTTPServiceUnavailable(reason=f"feed full: [monitor] feed_max_clients={self.cfg.feed_max_clients}")
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
+        # no per-message deflate: each message is encoded once for every client, compressing it per
+        # client would cost more CPU than sending it (loopback and LAN viewers)
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024, compress=False)
         await ws.prepare(request)
-        c = Client(ws, request.remote or "")
+        transport = request.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
+        c = Client(ws, request.remote or "", transport)
         self.clients.add(c)
         self.start()
         sender = asyncio.get_running_loop().create_task(self.serve(c))
@@ -407,6 +446,9 @@ class Feed:
                 c.wake.set()
         finally:
             self.clients.discard(c)
+            self._wanted = None
+            for waiting in self.armed.values():
+                waiting.discard(c)
             sender.cancel()
             try:
                 await sender

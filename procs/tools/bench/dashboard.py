@@ -5,8 +5,8 @@ One ``Stack`` runs the e2e pipeline (``procs.tools.bench.e2e.pipeline_deployment
 market at 200 depth events/s, an alternating Echo per symbol) plus the monitor. In the same run:
 
 1. ``without_clients``: ``seconds`` of the pipeline alone;
-2. ``with_clients``: ``seconds`` with ``clients`` WebSocket clients (a separate process,
-   ``procs.tools.bench.dashboard_clients``) each subscribed like a dashboard.
+2. ``with_clients``: ``seconds`` with ``clients`` WebSocket clients (spread over one process per
+   CPU, ``procs.tools.bench.dashboard_clients``), each subscribed like a dashboard.
 
 Per phase: e2e tick_to_order (frame received -> request written, exact, from the ``ORDER_SENT``
 events on ``exec`` read as an observer), the monitor's CPU% over the first and last 5 s and its
@@ -32,6 +32,7 @@ import psutil
 from procs.core import messages as M
 from procs.core.registry import EXEC, build_registry
 from procs.core.services import PIPELINE
+from procs.tools.bench.dashboard_clients import combine
 from procs.tools.bench.e2e import _exact, pipeline_deployment
 from procs.tools.stack import ROOT, Stack
 
@@ -80,7 +81,7 @@ def run(quick: bool = False, clients: int = 100, seconds: float | None = None, r
     base, echo = pipeline_deployment(work, rate)
     load0 = os.getloadavg()
     stack = Stack(work, procs=(*PIPELINE, "monitor"), overrides=base, strategies=echo)
-    proc: subprocess.Popen | None = None
+    procs: list[subprocess.Popen] = []
     try:
         stack.start()
         time.sleep(warmup_s)
@@ -89,23 +90,32 @@ def run(quick: bool = False, clients: int = 100, seconds: float | None = None, r
         observer.commit()
         monitor = psutil.Process(stack.pid("monitor"))
         without = _phase(observer, monitor, seconds)
-        client_warmup = max(3.0, clients / 50)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "procs.tools.bench.dashboard_clients", "--url",
-             f"ws://127.0.0.1:{stack.monitor_port}/ws", "--clients", str(clients), "--seconds", str(seconds),
-             "--warmup", str(client_warmup)],
-            cwd=ROOT, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        time.sleep(client_warmup)  # connected and subscribed: the measured phases line up
+        n = max(1, min(os.cpu_count() or 1, clients))
+        for i in range(n):
+            share = clients // n + (1 if i < clients % n else 0)
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "procs.tools.bench.dashboard_clients", "--url",
+                 f"ws://127.0.0.1:{stack.monitor_port}/ws", "--clients", str(share), "--seconds", str(seconds)],
+                cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env=dict(os.environ, PYTHONPATH=str(ROOT))))
+        for p in procs:  # every client connected and subscribed before the clock starts
+            line = p.stdout.readline() if p.stdout else ""
+            if line.strip() != "ready":
+                raise RuntimeError(f"dashboard clients did not get ready (rc={p.poll()}): {line!r}")
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
         observer.poll()
         observer.commit()
         with_clients = _phase(observer, monitor, seconds)
-        out, _ = proc.communicate(timeout=seconds + 60)
-        feed = json.loads(out)
+        feed = combine([json.loads(p.communicate(timeout=seconds + 60)[0]) for p in procs])
         observer.close()
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         codes = stack.stop()
         shutil.rmtree(work, ignore_errors=True)
     return {
@@ -114,7 +124,7 @@ def run(quick: bool = False, clients: int = 100, seconds: float | None = None, r
         "with_clients": with_clients,
         "targets": {"delay_p99_ms": 50, "rss": "flat", "tick_to_order": "unchanged within noise"},
         "settings": {"clients": clients, "seconds": seconds, "rate_events_per_s": rate,
-                     "subscriptions_per_client": "book BTCUSDT+ETHUSDT depth 10 @10 Hz, trades BTCUSDT @10 Hz, "
+                     "subscriptions_per_client": "book BTCUSDT depth 10 @10 Hz, trades BTCUSDT @10 Hz, "
                                                  "positions @4 Hz, risk @4 Hz, alerts",
                      "cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load0],
                      "loadavg_after": [round(x, 2) for x in os.getloadavg()]},
