@@ -7,13 +7,15 @@ import tomllib
 import msgspec
 import pytest
 
+from procs.core.services import SERVICES
 from procs.tools.affinity.layout import propose
 from procs.tools.affinity.topology import Permissions, read_topology
 from procs.tools.affinity.write import SECTION_TYPES, section_fields, to_toml
 from tests.support.fake_sysfs import make_tree
 
 PERMS = Permissions(euid=0, cap_sys_nice=True, rtprio_limit=0, nice_rlimit=0)
-SECTIONS = ("sim", "market_data", "strategy", "execution", "risk", "bridge", "monitor")
+SECTIONS = tuple(s.section for s in SERVICES)  # every process of the service table
+HOT = ("market_data", "strategy", "execution")
 
 
 def proposal(tmp_path, **kw):
@@ -27,7 +29,7 @@ def test_to_toml_when_every_field_is_known_then_each_section_has_cpu_and_idle(tm
     for name, section in (("market_data", "market_data"), ("strategy", "strategy"), ("execution", "execution")):
         assert doc[section]["cpu"] == p.get(name).cpu >= 0
         assert doc[section]["idle"] == "spin"
-    for section in ("sim", "risk", "bridge", "monitor"):
+    for section in set(SECTIONS) - set(HOT):  # the simulator, risk, bridge, monitor, notifier, web
         assert isinstance(doc[section]["cpu"], int) and doc[section]["idle"] == "block"
 
 
