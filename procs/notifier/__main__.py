@@ -13,14 +13,11 @@ import argparse
 import sys
 
 from procs.core import deploy, log, services
-from procs.core.agent import pin_cpu, run_agent
+from procs.core.agent import Runtime, exit_bad_config, run_process
 from procs.core.config import ConfigError, config_hash, load_section, read_toml
-from procs.core.status import StatusWriter
-from procs.notifier.agent import PROC, NotifierAgent
+from procs.notifier.agent import PROC, start
 from procs.notifier.config import AlertsConfig
-from procs.notifier.delivery import Outcome, Stage, check_routes
-from shm.counters import Counters
-from shm.idle import SleepIdle
+from procs.notifier.delivery import check_routes
 from shm.segment import DEFAULT_INSTANCE
 
 
@@ -31,19 +28,9 @@ def run(config: str | None, instance: str) -> int:
         symbols, depth = deploy.symbols(config), deploy.depth(config)
         runs_sim = services.enabled("exchange_sim", read_toml(config))
     except (ConfigError, ValueError) as exc:
-        print(f"notifier: {exc}", file=sys.stderr)
-        return 2
-    status = StatusWriter(instance, PROC, pin_cpu(cfg.cpu), config_hash(config))
-    counters = Counters.create(instance, PROC, Outcome, Stage)
-    agent = NotifierAgent(cfg, instance, symbols, depth, runs_sim, counters)
-    log.info("notifier_routes", routes=[{"name": name, "min_level": r.min_level, "codes": r.codes,
-                                         "urls": [c.shown for c in couriers]}
-                                        for name, r, _limit, couriers in agent.dispatcher.routes])
-    try:
-        return run_agent(agent, SleepIdle(cfg.poll_ms / 1000), status, on_heartbeat=counters.heartbeat)
-    finally:
-        counters.close()
-        status.close()
+        return exit_bad_config(PROC, exc)
+    return run_process(PROC, instance, Runtime(cpu=cfg.cpu),
+                       lambda _startup: start(cfg, instance, symbols, depth, runs_sim), config_hash(config))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,11 +3,13 @@ and hand them to the dispatcher; the couriers deliver on their own threads."""
 
 from __future__ import annotations
 
-from procs.core import services
+from procs.core import log, services
 from procs.monitor.shmview import InstanceView
+from shm.counters import Counters
+from shm.idle import SleepIdle
 
 from .config import AlertsConfig
-from .delivery import DeliveryLog, Dispatcher, Metrics
+from .delivery import DeliveryLog, Dispatcher, Metrics, Outcome, Stage
 from .sources import RingAlerts, Watchdog
 
 PROC = "notifier"
@@ -17,8 +19,10 @@ class NotifierAgent:
     name = PROC
 
     def __init__(self, cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, runs_sim: bool,
-                 counters: object | None = None, dispatcher: Dispatcher | None = None) -> None:
+                 counters: Counters | None = None, dispatcher: Dispatcher | None = None) -> None:
         self.cfg = cfg
+        self.counters = counters
+        self.idle = SleepIdle(cfg.poll_ms / 1000)
         self.view = InstanceView(instance, depth)
         self.rings = RingAlerts(self.view, symbols)
         self.watchdog = Watchdog(self.view, services.required(runs_sim), cfg.stale_after_s, cfg.start_grace_s)
@@ -37,7 +41,27 @@ class NotifierAgent:
         self.dispatcher.flush_held()
         return len(alerts)
 
+    def on_heartbeat(self) -> None:
+        if self.counters is not None:
+            self.counters.heartbeat()
+
     def on_close(self) -> None:
         self.dispatcher.stop(timeout=self.cfg.timeout_s + 1)
         self.dlog.close()
         self.view.close()
+        if self.counters is not None:
+            self.counters.close()
+
+
+def start(cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, runs_sim: bool) -> NotifierAgent:
+    """The agent with its counters segment (what ``procs.core.agent.run_process`` runs)."""
+    counters = Counters.create(instance, PROC, Outcome, Stage)
+    try:
+        agent = NotifierAgent(cfg, instance, symbols, depth, runs_sim, counters)
+    except BaseException:
+        counters.close()
+        raise
+    log.info("notifier_routes", routes=[{"name": name, "min_level": r.min_level, "codes": r.codes,
+                                         "urls": [c.shown for c in couriers]}  # secrets hidden by apprise
+                                        for name, r, _limit, couriers in agent.dispatcher.routes])
+    return agent

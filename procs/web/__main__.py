@@ -6,63 +6,21 @@ process per browser session (``procs.web.server``). supervisord runs it when ``[
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
+import functools
 import sys
 from pathlib import Path
 
 import msgspec
-import uvloop
-from aiohttp import web
 
 from procs.core import log
-from procs.core.agent import HEARTBEAT_NS, pin_cpu
+from procs.core.agent import Runtime, exit_bad_config
+from procs.core.async_agent import run_async_process
 from procs.core.config import ConfigError, config_hash, load_section
-from procs.core.status import State, StatusWriter
 from procs.monitor.config import load_monitor_config, load_token
 from procs.monitor.feed import loopback
 from procs.web.config import WebConfig
-from procs.web.server import WebServer
+from procs.web.server import PROC, WebServer, start
 from shm.segment import DEFAULT_INSTANCE
-
-PROC = "web"
-
-
-async def serve(server: WebServer, cfg: WebConfig, instance: str, chash: str) -> int:
-    status = StatusWriter(instance, PROC, pin_cpu(cfg.cpu), chash)
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, cfg.host, cfg.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        log.error("start_failed", reason=f"cannot listen on {cfg.host}:{cfg.port}: {exc}")
-        status.set_state(State.FAILED)
-        await runner.cleanup()
-        status.close()
-        return 1
-    port = site._server.sockets[0].getsockname()[1] if site._server else cfg.port  # type: ignore[union-attr]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    status.set_state(State.RUNNING)
-    log.info("listening", host=cfg.host, port=port, max_sessions=cfg.max_sessions, login_required=server.needs_login,
-             url=f"http://{cfg.host}:{port}/")
-    try:
-        while not stop.is_set():
-            status.beat(server.started)
-            try:
-                await asyncio.wait_for(stop.wait(), HEARTBEAT_NS / 1e9)
-            except TimeoutError:
-                pass
-    finally:
-        status.set_state(State.STOPPING)
-        await runner.cleanup()  # ends every session's TUI
-        status.set_state(State.STOPPED)
-        status.close()
-    log.info("web_stopped", sessions_started=server.started, sessions_refused=server.refused)
-    return 0
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -81,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
             cfg = msgspec.structs.replace(cfg, host=args.host or cfg.host, port=cfg.port if args.port is None else args.port)
         token = load_token(load_monitor_config(config))
     except (ConfigError, ValueError) as exc:
-        print(f"web: {exc}", file=sys.stderr)
-        return 2
+        return exit_bad_config(PROC, exc)
     if not loopback(cfg.host) and not token:
         print(f"web: refusing to listen on {cfg.host} without the ops token ([monitor] token_file or "
               "B25_MONITOR_TOKEN): off loopback the page itself needs it", file=sys.stderr)
@@ -90,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "tui.app", "--instance", args.instance, "--web-session",
                "--refresh", str(cfg.refresh_s)] + (["--config", config] if config else [])
     server = WebServer(cfg, command, token, f"b25 {args.instance}")
-    return uvloop.run(serve(server, cfg, args.instance, config_hash(config)))
+    return run_async_process(PROC, args.instance, Runtime(cpu=cfg.cpu), functools.partial(start, server),
+                             config_hash(config))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from textual_serve.app_service import AppService
 from textual_serve.download_manager import DownloadManager
 
 from procs.core import log
+from procs.core.async_agent import AsyncRun
 from procs.monitor.feed import loopback
 
 from .config import WebConfig
@@ -40,6 +41,7 @@ STATIC = Path(textual_serve.__file__).parent / "static"  # xterm.js, textual.js,
 TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
                                autoescape=True)
 COOKIE = "b25_web"
+PROC = "web"
 
 
 def session_cookie(token: str) -> str:
@@ -165,3 +167,43 @@ def _int(raw: str | None, default: int) -> int:
         return max(10, min(500, int(raw or "")))
     except ValueError:
         return default
+
+
+class WebAgent:
+    """The web server as an agent of ``procs.core.async_agent`` (status block, heartbeat, clean stop)."""
+
+    name = PROC
+
+    def __init__(self, server: WebServer, runner: web.AppRunner) -> None:
+        self.server = server
+        self.runner = runner
+
+    async def serve(self, run: AsyncRun) -> None:
+        run.running()
+        await run.stop.wait()
+
+    def work(self) -> int:
+        return self.server.started
+
+    def on_heartbeat(self) -> None:
+        pass
+
+    async def on_close(self) -> None:
+        await self.runner.cleanup()  # ends every session's TUI
+        log.info("web_stopped", sessions_started=self.server.started, sessions_refused=self.server.refused)
+
+
+async def start(server: WebServer, run: AsyncRun) -> WebAgent:
+    """Bind ``[web] host/port`` and start serving; a port that cannot be bound fails the start."""
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, server.cfg.host, server.cfg.port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    port = site._server.sockets[0].getsockname()[1] if site._server else server.cfg.port  # type: ignore[union-attr]
+    log.info("listening", host=server.cfg.host, port=port, max_sessions=server.cfg.max_sessions,
+             login_required=server.needs_login, url=f"http://{server.cfg.host}:{port}/")
+    return WebAgent(server, runner)
