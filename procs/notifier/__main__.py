@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from procs.core import deploy, log, services
+from procs.core import deploy, log
 from procs.core.agent import Runtime, exit_bad_config, run_process
 from procs.core.config import ConfigError, config_hash, load_section, read_toml
-from procs.notifier.agent import PROC, start
+from procs.notifier.agent import PROC, start, watched
 from procs.notifier.config import AlertsConfig
 from procs.notifier.delivery import check_routes
 from shm.segment import DEFAULT_INSTANCE
@@ -26,11 +26,11 @@ def run(config: str | None, instance: str) -> int:
         cfg = load_section(config, "alerts", AlertsConfig)
         check_routes(cfg, str(config))
         symbols, depth = deploy.symbols(config), deploy.depth(config)
-        runs_sim = services.enabled("exchange_sim", read_toml(config))
+        watch = watched(read_toml(config))
     except (ConfigError, ValueError) as exc:
         return exit_bad_config(PROC, exc)
     return run_process(PROC, instance, Runtime(cpu=cfg.cpu),
-                       lambda _startup: start(cfg, instance, symbols, depth, runs_sim), config_hash(config))
+                       lambda _startup: start(cfg, instance, symbols, depth, watch), config_hash(config))
 
 
 def main(argv: list[str] | None = None) -> int:

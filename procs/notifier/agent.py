@@ -18,14 +18,14 @@ PROC = "notifier"
 class NotifierAgent:
     name = PROC
 
-    def __init__(self, cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, runs_sim: bool,
+    def __init__(self, cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, watched: tuple[str, ...],
                  counters: Counters | None = None, dispatcher: Dispatcher | None = None) -> None:
         self.cfg = cfg
         self.counters = counters
         self.idle = SleepIdle(cfg.poll_ms / 1000)
         self.view = InstanceView(instance, depth)
         self.rings = RingAlerts(self.view, symbols)
-        self.watchdog = Watchdog(self.view, services.required(runs_sim), cfg.stale_after_s, cfg.start_grace_s)
+        self.watchdog = Watchdog(self.view, watched, cfg.stale_after_s, cfg.start_grace_s)
         self.metrics = Metrics(counters)
         self.dlog = DeliveryLog(cfg.delivery_log)
         self.dispatcher = dispatcher or Dispatcher(cfg, instance, self.metrics, self.dlog)
@@ -53,15 +53,20 @@ class NotifierAgent:
             self.counters.close()
 
 
-def start(cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, runs_sim: bool) -> NotifierAgent:
+def watched(deployment: dict) -> tuple[str, ...]:
+    """The processes whose staleness is an alert: every one the deployment runs, but the notifier."""
+    return tuple(n for n in services.NAMES if n != PROC and services.enabled(n, deployment))
+
+
+def start(cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, watch: tuple[str, ...]) -> NotifierAgent:
     """The agent with its counters segment (what ``procs.core.agent.run_process`` runs)."""
     counters = Counters.create(instance, PROC, Outcome, Stage)
     try:
-        agent = NotifierAgent(cfg, instance, symbols, depth, runs_sim, counters)
+        agent = NotifierAgent(cfg, instance, symbols, depth, watch, counters)
     except BaseException:
         counters.close()
         raise
-    log.info("notifier_routes", routes=[{"name": name, "min_level": r.min_level, "codes": r.codes,
+    log.info("notifier_routes", watched=list(watch), routes=[{"name": name, "min_level": r.min_level, "codes": r.codes,
                                          "urls": [c.shown for c in couriers]}  # secrets hidden by apprise
                                         for name, r, _limit, couriers in agent.dispatcher.routes])
     return agent

@@ -15,6 +15,7 @@ from procs.core import messages as M
 from procs.core.services import PIPELINE
 from procs.core.status import State, StatusWriter
 from procs.monitor.shmview import InstanceView
+from procs.notifier.agent import watched
 from procs.notifier.sources import Watchdog
 from procs.tools.stack import Stack
 from shm.inspect import describe
@@ -131,3 +132,9 @@ def test_watchdog_when_a_required_process_stops_then_raises_stale_once_and_back_
     finally:
         st.close(unlink=True)
         view.close()
+
+
+def test_watched_when_programs_are_switched_on_or_off_then_every_running_one_but_the_notifier_is_watched():
+    assert watched({}) == ("exchange_sim", "market_data", "risk", "execution", "strategy", "monitor")
+    assert watched({"deploy": {"sim": False}, "web": {"enabled": True}, "alerts": {"enabled": True}}) == (
+        "market_data", "risk", "execution", "strategy", "monitor", "web")
