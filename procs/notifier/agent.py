@@ -54,8 +54,10 @@ class NotifierAgent:
 
 
 def watched(deployment: dict) -> tuple[str, ...]:
-    """The processes whose staleness is an alert: every one the deployment runs, but the notifier."""
-    return tuple(n for n in services.NAMES if n != PROC and services.enabled(n, deployment))
+    """The processes whose staleness is an alert: every b25 process the deployment runs (an external
+    program such as nats-server has no status block; supervisord restarts it), but the notifier."""
+    return tuple(n for n in services.NAMES
+                 if n != PROC and not services.service(n).external and services.enabled(n, deployment))
 
 
 def start(cfg: AlertsConfig, instance: str, symbols: list[str], depth: int, watch: tuple[str, ...]) -> NotifierAgent:

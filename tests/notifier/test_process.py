@@ -136,5 +136,6 @@ def test_watchdog_when_a_required_process_stops_then_raises_stale_once_and_back_
 
 def test_watched_when_programs_are_switched_on_or_off_then_every_running_one_but_the_notifier_is_watched():
     assert watched({}) == ("exchange_sim", "market_data", "risk", "execution", "strategy", "monitor")
-    assert watched({"deploy": {"sim": False}, "web": {"enabled": True}, "alerts": {"enabled": True}}) == (
-        "market_data", "risk", "execution", "strategy", "monitor", "web")
+    assert watched({"deploy": {"sim": False}, "web": {"enabled": True}, "alerts": {"enabled": True},
+                    "bridge": {"enabled": True, "embedded_server": True}}) == (
+        "market_data", "risk", "execution", "strategy", "bridge", "monitor", "web")  # nats-server: no status block
