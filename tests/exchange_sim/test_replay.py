@@ -158,6 +158,10 @@ def test_replay_when_two_files_then_one_chain_without_breaks(real_data: Path) ->
     uvloop.run(_two_files(real_data))
 
 
+def _breaks(evs: list[dict]) -> list[tuple[int, int]]:
+    return [(a["u"], b["pu"]) for a, b in zip(evs, evs[1:], strict=False) if b["pu"] != a["u"]]
+
+
 async def _fault_on_replay(real: Path) -> None:
     srv = SimServer(_replay_config(real / BTC_0718, speed=50.0))
     await srv.start()
@@ -165,13 +169,18 @@ async def _fault_on_replay(real: Path) -> None:
         async with aiohttp.ClientSession() as http:
             async with http.ws_connect(f"http://127.0.0.1:{srv.ws_port}/ws/btcusdt@depth@0ms") as ws:
                 evs = [json.loads((await ws.receive(timeout=5)).data) for _ in range(20)]
-                for fault in ("drop_diff", "seq_gap"):  # apart, so each makes its own break
+                for n, fault in enumerate(("drop_diff", "seq_gap"), start=1):  # apart: each its own break
                     body = {"fault": fault, "symbol": "BTCUSDT"}
                     async with http.post(f"http://127.0.0.1:{srv.rest_port}/sim/fault", json=body) as r:
                         assert r.status == 200
+                    # frames sent before the fault was armed may still be in flight: read until
+                    # the break shows (bounded), then a few more
+                    for _ in range(5000):
+                        evs.append(json.loads((await ws.receive(timeout=5)).data))
+                        if len(_breaks(evs)) == n:
+                            break
                     evs += [json.loads((await ws.receive(timeout=5)).data) for _ in range(20)]
-        breaks = [(a["u"], b["pu"]) for a, b in zip(evs, evs[1:], strict=False) if b["pu"] != a["u"]]
-        assert len(breaks) == 2
+        assert len(_breaks(evs)) == 2
         assert srv.stats()["injected"] == {"drop_diff": 1, "seq_gap": 1}
     finally:
         await srv.stop()
