@@ -82,6 +82,7 @@ SUBCOMMANDS = {
     "bars": ("procs.tools.bars", "OHLCV bars (VWAP, trade count, buy/sell volume) from recorded trades"),
     "convert": ("procs.tools.convert", "recordings to Parquet tables (book after each update, trades) for DuckDB/polars"),
     "nats": ("procs.bridge.cli", "what the NATS bridge publishes: tail a subject, replay a JetStream stream"),
+    "report": ("procs.tools.report.cli", "what a session did, from its journal: P&L, drawdown, Sharpe, trips, fills, latency"),
     "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
 }
 

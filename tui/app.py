@@ -15,6 +15,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from procs.core import messages as M
@@ -39,6 +40,7 @@ from .panels import (
 )
 from .roster import StrategyRoster
 from .screens import ConfirmScreen, HelpScreen, OrderEntryScreen, TokenScreen
+from .session import HistoryView, SessionChart, StrategyPnlPanel
 from .source import ShmSource
 from .supervisor import SupervisorClient
 
@@ -66,6 +68,10 @@ class B25App(App):
     StrategyConfigPanel { height: auto; max-height: 8; }
     PositionsPanel DataTable, LatencyPanel DataTable { border: none; height: 1fr; }
     #equity, #latency-hist { height: 3; }
+    #portfolio-top { height: 1fr; }
+    #portfolio-session { height: 1fr; }
+    SessionChart { border: round $primary-darken-2; width: 2fr; }
+    StrategyPnlPanel { width: 3fr; max-width: 73; height: 1fr; }  /* 73: its columns and the border */
     RiskPanel ProgressBar { height: 1; }
     RiskPanel Label { height: 1; }
     ModalScreen { align: center middle; }
@@ -112,9 +118,13 @@ class B25App(App):
                     with Vertical():
                         yield TradesTape("trades", id="trades")
                         yield OrdersPanel("orders", id="orders")
-            with TabPane("2 portfolio", id="portfolio"), Horizontal():
-                yield PositionsPanel(id="positions")
-                yield RiskPanel(self.symbols, id="risk")
+            with TabPane("2 portfolio", id="portfolio"), Vertical():
+                with Horizontal(id="portfolio-top"):
+                    yield PositionsPanel(id="positions")
+                    yield RiskPanel(self.symbols, id="risk")
+                with Horizontal(id="portfolio-session"):
+                    yield SessionChart(id="session-chart")
+                    yield StrategyPnlPanel(id="session-strategies")
             with TabPane("3 strategy", id="strategy"), Vertical():
                 with Horizontal():
                     yield StrategiesPanel("signals", id="strategies")
@@ -136,7 +146,10 @@ class B25App(App):
         """Catch up shm and redraw the panels of the visible tab (the others when shown)."""
         self.source.refresh()
         for panel in self.panels.get(self.tabs.active or "market", ()):
-            panel.refresh_from(self.source, self.symbol)
+            try:
+                panel.refresh_from(self.source, self.symbol)
+            except NoMatches:  # a panel whose children are still mounting, or already gone at exit
+                continue
         risk = self.source.risk()
         state = "risk ?" if risk is None else M.TRADING_STATE_NAMES.get(int(risk["trading_state"]), "?")
         sub = f"{self.symbol}  {state}" + (f"  | {self.last_message}" if self.last_message else "")
@@ -225,6 +238,14 @@ class B25App(App):
         self.run_worker(work, thread=True, group="supervisor")
 
 
+def history_dir(config: str | None, instance: str) -> Path | None:
+    """Where risk writes this instance's P&L history (None when it is off)."""
+    from procs.risk.config import RiskConfig
+
+    hist = load_section(config, "risk", RiskConfig).history
+    return Path(hist.dir) / instance if hist.enabled else None
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--instance", default=DEFAULT_INSTANCE)
     ap.add_argument("--config", default=None, help="deployment TOML (default: b25.toml in the repo root if present)")
@@ -251,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
     source = ShmSource(args.instance, syms, instruments, book_depth, cfg.stale_after_s, sup,
                        cfg.supervisor_poll_s, cfg.trades)
     source.roster = StrategyRoster(config)
+    source.history = HistoryView(history_dir(config, args.instance))  # type: ignore[attr-defined]
     commands = Commands(args.instance, book_depth, cfg.operator, sup)
     try:
         gate = TokenGate.from_config(config) if args.web_session else None

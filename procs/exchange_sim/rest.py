@@ -3,7 +3,8 @@
 Served here: ``GET /fapi/v1/ping``, ``/fapi/v1/time``, ``/fapi/v1/exchangeInfo`` (plus
 ``b25SimSession``: which simulator process, whose account starts flat, answers),
 ``/fapi/v1/depth`` (from the true book); control: ``POST /sim/fault``, ``GET /sim/stats``,
-``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``POST /sim/pause``,
+``GET /sim/book?symbol=S[&limit=N]`` (the whole true book), ``GET /sim/trades[?symbol=S]`` (the market
+trades the feed published, newest 200000, as ``@trade`` fields), ``POST /sim/pause``,
 ``POST /sim/resume`` and ``POST /sim/step?n=K`` (freeze the market source for a checkpoint,
 or advance it K events at a time), ``GET /sim/trace`` (the latency trace: depth frames written
 and orders received, with their monotonic ns; see ``procs.exchange_sim.trace``) and
@@ -110,6 +111,7 @@ class RestApp:
         r.add_post("/sim/fault", self.fault)
         r.add_get("/sim/stats", self.get_stats)
         r.add_get("/sim/book", self.book)
+        r.add_get("/sim/trades", self.trades)
         r.add_post("/sim/pause", self.pause)
         r.add_post("/sim/resume", self.resume)
         r.add_post("/sim/step", self.step)
@@ -198,6 +200,16 @@ class RestApp:
             return _err(400, -1121, "Invalid symbol.")
         limit = int(request.query.get("limit", "1000000"))
         return web.json_response(self.market.depth_snapshot(symbol, limit))
+
+    async def trades(self, request: web.Request) -> web.Response:
+        """The trade log: ``[{"s", "t", "p", "q", "m", "T"}]`` in publication order."""
+        symbol = request.query.get("symbol", "")
+        if symbol and symbol not in self.market.books:
+            return _err(400, -1121, "Invalid symbol.")
+        ins = self.market.instruments
+        return web.json_response([
+            {"s": s, "t": t, "p": fixed(px, ins[s].price_scale), "q": fixed(q, ins[s].qty_scale), "m": m, "T": ts}
+            for s, t, px, q, m, ts in list(self.market.trade_log) if not symbol or s == symbol])
 
     async def pause(self, request: web.Request) -> web.Response:
         self.gate.pause()

@@ -202,6 +202,9 @@ class FeedHandler:
     # -- snapshots and resets ----------------------------------------------------------------
     def on_snapshot(self, symbol: str, raw: bytes, ts_recv: int) -> SyncStatus:
         """A REST depth snapshot body for ``symbol``; returns what the sync made of it."""
+        if self.recorder is not None:  # where it arrived, named (procs/book/recordings.py): a recording rebuilds
+            self.recorder.add(ts_recv, b'{"stream":"%s@depthSnapshot","data":%s}'
+                              % (symbol.lower().encode(), raw.replace(b"\n", b"")))
         sync = self.syncs[symbol]
         snap = self.decoder.decode_snapshot(raw)
         self.c.inc(Counter.SNAPSHOTS)

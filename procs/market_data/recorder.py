@@ -103,5 +103,7 @@ def _child(q: faster_fifo.Queue, cfg: RecorderConfig, prefix: str) -> None:
                 return
             out.write(b)
             written += len(b)
+        if batches:
+            out.flush()  # a sync point: readers of the live file (/api/history/bars) see whole batches
         if written >= cfg.rotate_mb * 1024 * 1024 or time.monotonic() - opened >= cfg.rotate_s:
             rotate()

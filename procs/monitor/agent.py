@@ -16,6 +16,7 @@ from procs.core.instruments import Instrument
 from shm.counters import Counters
 
 from .config import MonitorConfig, load_monitor_config, load_token
+from .history import sources_from_config
 from .ops import Counter, Hist, Monitor, make_app
 from .shmview import InstanceView
 
@@ -31,6 +32,7 @@ class MonitorSettings:
     symbols: list[str]
     depth: int
     instruments: dict[str, Instrument]  # prices in the /ws feed (ticks and lots without)
+    config_path: str | None = None  # for /api/history/*: [risk.history] and [market_data] recorder
 
     @classmethod
     def load(cls, config_path: str | None, host: str | None = None, port: int | None = None) -> MonitorSettings:
@@ -40,7 +42,7 @@ class MonitorSettings:
         if host is not None or port is not None:
             cfg = msgspec.structs.replace(cfg, host=host or cfg.host, port=cfg.port if port is None else port)
         return cls(cfg, load_token(cfg), deploy.symbols(config_path), deploy.depth(config_path),
-                   deploy.instruments(config_path))
+                   deploy.instruments(config_path), config_path)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -89,7 +91,8 @@ async def start(settings: MonitorSettings, instance: str, run: AsyncRun) -> Moni
     cfg = settings.monitor
     counters = Counters.create(instance, PROC, Counter, Hist)
     view = InstanceView(instance, settings.depth)
-    mon = Monitor(cfg, view, settings.symbols, settings.token, counters, settings.instruments)
+    mon = Monitor(cfg, view, settings.symbols, settings.token, counters, settings.instruments,
+                  history=sources_from_config(settings.config_path, instance))
     runner = web.AppRunner(make_app(mon), access_log=None)
     agent = MonitorAgent(mon, view, counters, runner)
     try:

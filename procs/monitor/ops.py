@@ -2,6 +2,7 @@
 
 GET  /api/status | /api/positions | /api/orders[?limit=N&open=1] | /api/risk | /api/alerts[?limit=N]
 GET  /ws                                           -> the dashboard feed (procs.monitor.feed)
+GET  /api/history/pnl | /api/history/bars                (procs.monitor.history)
 POST /api/kill_switch {"on": bool}                 -> SetKillSwitch to risk
 POST /api/trading_state {"state": "ACTIVE"|...}    -> SetTradingState to risk
 POST /api/cancel_all {"symbol": ""}                -> CancelAll to execution
@@ -38,6 +39,7 @@ from .collector import ShmCollector
 from .config import MonitorConfig
 from .feed import Feed
 from .health import health
+from .history import HistorySources, history_routes
 from .orders import OrderTracker, event_dict
 from .shmview import InstanceView
 from .trading_metrics import OrderStats, TradingCollector
@@ -119,6 +121,7 @@ class Monitor:
     token: str
     counters: Counters | None = None
     instruments: dict[str, Instrument] = field(default_factory=dict)  # prices in the /ws feed; ticks without
+    history: HistorySources | None = None  # risk's P&L files and the recorder's, for /api/history/*
     tracker: OrderTracker = field(init=False)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -347,6 +350,8 @@ def make_app(mon: Monitor) -> web.Application:
         web.post("/api/strategy/reload", command(
             ReloadBody, lambda b, op: ("strategy", C.Reload(target=b.target, operator=op)))),
     ])
+    if mon.history is not None:
+        app.add_routes(history_routes(mon.history, BadRequest))
     return app
 
 

@@ -77,6 +77,17 @@ class Hist(IntEnum):
     RECONCILE = 1  # account + positionRisk round trips
 
 
+def _names(config_path: str | Path | None) -> dict[int, str]:
+    """strategy_id -> its id in [strategy] (empty when the file has none, or cannot say)."""
+    from procs.core.config import ConfigError
+    from procs.strategy.config import strategy_names
+
+    try:
+        return strategy_names(str(config_path) if config_path else None)
+    except (ConfigError, ValueError):
+        return {}
+
+
 class RiskAgent:
     """Duty cycle of the risk process (``procs.core.agent.run_process`` drives it; tests call
     ``do_work``)."""
@@ -122,6 +133,12 @@ class RiskAgent:
         self._seed_pending = False
         self._publish_every = cfg.publish_interval_ms * 1_000_000
         self._closed = False
+        self.history = None  # live P&L history (procs/risk/history.py); a replay's clock is not the wall's
+        if cfg.history.enabled and self.sim_clock is None:
+            from procs.risk.history import PnlHistory
+
+            self.history = PnlHistory(Path(cfg.history.dir) / instance, _names(config_path), cfg.history.interval_s,
+                                      cfg.history.seal_s)
 
     # -- sinks the engine calls -------------------------------------------------------------
     def _publish_alert(self, level: int, code: int, symbol_id: int, value: float, text: str) -> None:
@@ -217,6 +234,9 @@ class RiskAgent:
         self.drain_exec()
         self.publish(time.monotonic_ns())
         self.refresh_counters()
+        if self.history is not None:
+            self.history.maybe_sample(self.engine.ledger, force=True)  # the state at the stop
+            self.history.close()
         log.info("risk_stopped", **{k: v for k, v in self.engine.snapshot().items() if k != "strategies"})
         for c in (self.exec_c, self.book_c):
             if c is not None:
@@ -254,6 +274,8 @@ class RiskAgent:
             # the UTC day roll needs the wall clock (the recording's in a replay)
             self.engine.evaluate(time.time() if self.sim_clock is None else self.sim_clock.now_s())
             self.refresh_counters()
+            if self.history is not None:
+                self.history.maybe_sample(self.engine.ledger)
             if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
                 self._next_attach = now + ATTACH_RETRY_NS
                 if self._seed_pending and self.exec_c is None:
@@ -282,6 +304,8 @@ class RiskAgent:
             n = len(b)
             if n == 0:
                 break
+            if self.history is not None:
+                self.history.on_exec(b)  # open orders per strategy and symbol
             if n <= SMALL_BATCH:  # one tolist beats a dozen numpy calls on a few records
                 for row in b.tolist():
                     if row[_K] in _FILL_KINDS and row[_LQ] > 0:

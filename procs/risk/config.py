@@ -88,6 +88,21 @@ class SymbolOverrides(Section):
         return msgspec.structs.replace(default, **given) if given else default
 
 
+class HistoryConfig(Section):
+    """``[risk.history]``: the live P&L history (procs/risk/history.py); off in a replay."""
+
+    enabled: bool = True
+    dir: str = "run/history"  # files go in <dir>/<instance>/
+    interval_s: float = 1.0  # one sample (a row per strategy and symbol, and the account) this often
+    seal_s: float = 300.0  # the day file takes the tail as a row group this often (and at midnight, and at stop)
+
+    def __post_init__(self) -> None:
+        if not 0.1 <= self.interval_s <= 60:
+            raise ValueError(f"interval_s must be 0.1..60: interval_s={self.interval_s}")
+        if not self.interval_s <= self.seal_s <= 3600:
+            raise ValueError(f"seal_s must be interval_s..3600: seal_s={self.seal_s}")
+
+
 class RiskConfig(Section):
     """The risk process: limits, what a breach does, reconciliation with the exchange."""
 
@@ -130,6 +145,7 @@ class RiskConfig(Section):
     # would cost CPU for no latency gain (docs/decisions/005-risk-idles-by-blocking.md)
     idle: str = "block"
     cpu: int = -1
+    history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     # replay harness (``b25 replay``) only: the UTC day follows the simulator's ``sim.clock``
     # block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False

@@ -334,7 +334,8 @@ class Stack:
         fixed = {
             "sim": {"host": "127.0.0.1", "rest_port": self.rest_port, "ws_port": self.ws_port},
             "market_data": {"ws_url": ws, "rest_url": rest},
-            "risk": {"rest_url": rest, "holds_file": str(self.run_dir / "risk.holds.json")},
+            "risk": {"rest_url": rest, "holds_file": str(self.run_dir / "risk.holds.json"),
+                     "history": {"dir": str(self.run_dir / "history")}},
             "execution": {"rest_url": rest, "ws_api_url": f"{ws}/ws-fapi/v1", "ws_stream_url": ws,
                           "journal": str(self.journal_path)},
             "strategy": {"state_file": str(self.state_path)},

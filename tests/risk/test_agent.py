@@ -16,10 +16,12 @@ from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_re
 from procs.risk import alerts as A
 from procs.risk import state as S
 from procs.risk.agent import RiskAgent
-from procs.risk.config import RiskConfig, SymbolLimits
+from procs.risk.config import HistoryConfig, RiskConfig, SymbolLimits
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment
+
+NO_HISTORY = HistoryConfig(enabled=False)  # nothing written under run/ (tests/risk/test_history.py covers it)
 
 BTC = Instrument(symbol="BTCUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
 ETH = Instrument(symbol="ETHUSDT", price_scale=2, qty_scale=3, tick_size="0.01", step_size="0.001")
@@ -102,6 +104,7 @@ def rig_factory(instance: str) -> Iterator[Callable[..., Rig]]:
     def make(**cfg: object) -> Rig:
         cfg.setdefault("reconcile", False)
         cfg.setdefault("holds_file", "-")  # nothing kept under run/
+        cfg.setdefault("history", NO_HISTORY)
         rigs.append(Rig(instance, RiskConfig(**cfg)))
         return rigs[-1]
 
@@ -226,7 +229,7 @@ def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(
                         lambda self: ReconcileResult(ok=True, positions=dict(exchange), entries={"BTCUSDT": "10000"}))
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)
-    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600, holds_file="-"), instance, [BTC, ETH], 20,
+    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600, holds_file="-", history=NO_HISTORY), instance, [BTC, ETH], 20,
                       on_shutdown=lambda: None)
     exec_p = None
     try:
@@ -255,7 +258,7 @@ def test_agent_when_exec_ring_appears_while_books_move_every_cycle_then_attached
     # a moving book makes risk.state dirty on every cycle; the attach retry must still run
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)
-    agent = RiskAgent(RiskConfig(reconcile=False, holds_file="-"), instance, [BTC, ETH], 20, on_shutdown=lambda: None)
+    agent = RiskAgent(RiskConfig(reconcile=False, holds_file="-", history=NO_HISTORY), instance, [BTC, ETH], 20, on_shutdown=lambda: None)
     exec_p = None
     rec = np.zeros(1, book_p.dtype)
     r = rec[0]

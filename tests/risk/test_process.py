@@ -102,6 +102,8 @@ api_secret = "{DEFAULT_API_SECRET}"
 reconcile_interval_s = 0.2
 mismatch_confirmations = 2
 holds_file = "{tmp_path / 'risk.holds.json'}"
+[risk.history]
+dir = "{tmp_path / 'history'}"
 [risk.default]
 max_position = "1"
 """)

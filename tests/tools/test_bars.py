@@ -15,11 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from procs.tools.bars import BarSet, compute_bars, interval_ms
 from tests.support import ROOT
+from tests.support.bars import assert_same_bars
+from tests.support.bars import reference_bars as support_bars
 
 RECORDINGS = [  # every recording in shared/data/real that carries Binance trades (one chain per entry)
     ["hftbacktest-binance/usdm/btcusdt_20240808.gz"],
@@ -51,42 +52,10 @@ def _payloads(path: Path):
             yield ts, msg.get("data", msg)
 
 
-def reference_bars(paths: list[Path], interval: str) -> pd.DataFrame:
-    """Bars the plain way: every trade event, @aggTrade only for symbols without @trade."""
-    rows = []
-    for p in paths:
-        for _, d in _payloads(p):
-            if isinstance(d, dict) and d.get("e") in ("trade", "aggTrade"):
-                n = d["l"] - d["f"] + 1 if d["e"] == "aggTrade" and "f" in d else 1
-                rows.append({"symbol": d["s"], "src": d["e"], "t": d["T"], "id": d["t" if d["e"] == "trade" else "a"],
-                             "p": float(d["p"]), "q": float(d["q"]), "m": d["m"], "n": n})
-    df = pd.DataFrame(rows)
-    with_trade = set(df.loc[df.src == "trade", "symbol"])
-    df = df[(df.src == "trade") | ~df.symbol.isin(with_trade)]
-    df = df.sort_values(["symbol", "t", "id"], kind="stable")
-    ms = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[interval[-1]] * int(interval[:-1])
-    df["open_time"] = df.t // ms * ms
-    df["pq"] = df.p * df.q
-    df["buy"] = df.q.where(~df.m, 0.0)
-    df["sell"] = df.q.where(df.m, 0.0)
-    g = df.groupby(["symbol", "open_time"], sort=True)
-    out = pd.DataFrame({"open": g.p.first(), "high": g.p.max(), "low": g.p.min(), "close": g.p.last(),
-                        "volume": g.q.sum(), "trades": g.n.sum(), "buy_volume": g.buy.sum(),
-                        "sell_volume": g.sell.sum(), "notional": g.pq.sum()}).reset_index()
-    out["vwap"] = out.notional / out.volume
-    return out
-
-
-def _assert_same(ours: list[dict], ref: pd.DataFrame, what: str) -> None:
-    assert len(ours) == len(ref), f"{what}: {len(ours)} bars, reference {len(ref)}"
-    for a, (_, b) in zip(ours, ref.iterrows(), strict=True):
-        key = f"{what} {a['symbol']} {a['open_time']}"
-        assert (a["symbol"], a["open_time"]) == (b.symbol, b.open_time), key
-        assert (a["open"], a["high"], a["low"], a["close"], a["trades"]) == \
-               (b.open, b.high, b.low, b.close, b.trades), key
-        for f in ("volume", "buy_volume", "sell_volume", "vwap"):
-            assert a[f] == pytest.approx(b[f], rel=1e-9, abs=1e-12), f"{key} {f}"
-        assert a["trades"] > 0 and a["volume"] > 0, f"{key}: an empty bar was written"
+def reference_bars(paths: list[Path], interval: str):
+    """The reference bars of the recordings' trade events (tests/support/bars.py)."""
+    trades = [d for p in paths for _, d in _payloads(p) if isinstance(d, dict) and d.get("e") in ("trade", "aggTrade")]
+    return support_bars(trades, interval)
 
 
 @pytest.mark.parametrize("files", RECORDINGS, ids=lambda f: Path(f[0]).name)
@@ -96,7 +65,7 @@ def test_bars_when_real_recording_then_equal_to_an_independent_computation(real_
         ours = compute_bars(paths, interval).rows()
         ref = reference_bars(paths, interval)
         assert len(ref) > 0
-        _assert_same(ours, ref, f"{files[0]} {interval}")
+        assert_same_bars(ours, ref, f"{files[0]} {interval}")
 
 
 def test_bars_when_files_computed_apart_and_merged_then_equal_to_computed_together(real_data: Path) -> None:

@@ -330,6 +330,7 @@ class Feed:
 
     # -- trades and mark ----------------------------------------------------------------------
     def trade(self, symbol: str, trade_id: int, px: int, qty: int, buyer_is_maker: bool, t_ms: int) -> None:
+        self.market.trade_log.append((symbol, trade_id, px, qty, buyer_is_maker, t_ms))
         sym_l = symbol.lower()
         subs = self.hub.subs
         s_t, s_a = sym_l + "@trade", sym_l + "@aggTrade"

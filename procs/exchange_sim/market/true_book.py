@@ -9,6 +9,7 @@ trade is passed to the registered ``MarketListener``s in the order it happened.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from procs.core.instruments import Instrument
@@ -107,6 +108,9 @@ class SymbolBook:
         return (a + b) // 2
 
 
+TRADE_LOG = 200_000
+
+
 class Market:
     """All symbols' true books plus the simulated clock; implements ``MarketView``."""
 
@@ -117,6 +121,9 @@ class Market:
         self._mark_listeners: list[MarketListener] = []  # those that watch the mark price
         self._clock_ms = clock_ms
         self.sim_time_ms: int | None = None  # set by replay; wall time when None
+        # the market trades the feed published, newest TRADE_LOG of them (GET /sim/trades): what a
+        # recording of this session must hold
+        self.trade_log: deque[tuple[str, int, int, int, bool, int]] = deque(maxlen=TRADE_LOG)
 
     # -- MarketView ---------------------------------------------------------------------------
     def best_bid(self, symbol: str) -> tuple[int, int] | None:

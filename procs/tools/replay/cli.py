@@ -66,7 +66,8 @@ def print_summary(s: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from procs.tools.replay.report import build_summary, default_report_dir, write_report
+    from procs.tools.replay.report import build_summary, default_report_dir, replay_report, write_report
+    from procs.tools.report.render import text
 
     try:
         opts = options_from_args(args)
@@ -84,16 +85,18 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a process died, a timeout: say what, exit 1
         print(f"b25 replay: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    summary, series = build_summary(res)
+    summary, _ = build_summary(res)
     if not args.no_report:
-        folder = write_report(args.report or default_report_dir(), res, summary, series)
-        summary["report"] = str(folder)
+        folder = write_report(args.report or default_report_dir(), res, summary)
+        summary["report_dir"] = str(folder)
+    rep, _ = replay_report(res)  # what `b25 report --run <report dir>` prints
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary | {"report": rep}))
     else:
         print_summary(summary)
-        if "report" in summary:
-            print(f"  report {summary['report']}")
+        print(text(rep))
+        if "report_dir" in summary:
+            print(f"report {summary['report_dir']} (b25 report --run {summary['report_dir']} --html DIR)")
     return 0
 
 

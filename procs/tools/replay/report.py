@@ -5,11 +5,11 @@ Folder (default ``reports/replay-<UTC timestamp>/``, git-ignored)::
     summary.json          the summary below
     execution.journal     execution's journal as it was at the end of the replay (msgpack frames)
     journal.jsonl         the same records as JSON lines (one per record, field names kept)
-    equity.png            net P&L (realized - fees + unrealized at fill prices) over recorded time
-    position.png          position per symbol over recorded time
-    latency.png           per-stage latency histograms from the processes' shm histograms
-
-The plots need matplotlib; without it the folder has everything else and ``plots`` says why.
+    session.json          what ``b25 report --run DIR`` needs beside the journal (symbols, instruments,
+                          strategy names, capital, the recorded book's final mid as the mark)
+    report.json           ``b25 report --json`` of the replay; report.html the same as one page
+    equity.png, drawdown.png, daily_pnl.png, position.png, latency.png: the report's plots
+    stages.png            per-stage latency histograms from the processes' shm histograms
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import msgspec
 
 from procs.tools.replay.run import Result
 from procs.tools.replay.summary import STAGES, journal_sha256, latency_summary, parse_journal, summarize
+from procs.tools.report.metrics import Session, build_report
 
 # the fields that must be identical on every lockstep replay of the same inputs (golden files)
 DETERMINISTIC = ("data", "strategy", "params", "mode", "limit_events", "symbols", "events", "md_messages",
@@ -64,6 +65,29 @@ def build_summary(res: Result) -> tuple[dict[str, Any], dict]:
     return summary, series
 
 
+def replay_session(res: Result) -> Session:
+    """The report's session facts of a replay: marks are the recorded book's final mid."""
+    from decimal import Decimal
+
+    from procs.strategy.config import strategy_number
+    from procs.tools.replay.run import _base_config
+
+    marks = {}
+    for s, (bid, ask) in res.books.items():
+        if bid and ask and s in res.instruments:
+            marks[s] = (Decimal(bid + ask) / 2).scaleb(-int(res.instruments[s]["price_scale"]))
+    capital = Decimal(str(_base_config(res.options.config).get("risk", {}).get("capital", "0")))
+    return Session(list(res.books), res.instruments, {strategy_number(res.options.strategy_id): res.options.strategy_id},
+                   capital, marks, "recorded book mid", "replay")
+
+
+def replay_report(res: Result) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(``b25 report`` of the replay's journal, its plot series)."""
+    series: dict[str, Any] = {}
+    rep = build_report(parse_journal(res.journal), replay_session(res), series=series)
+    return rep, series
+
+
 def deterministic_part(summary: dict) -> dict:
     return {k: summary[k] for k in DETERMINISTIC if k in summary}
 
@@ -72,60 +96,35 @@ def default_report_dir() -> Path:
     return Path("reports") / f"replay-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}"
 
 
-def write_report(folder: str | Path, res: Result, summary: dict, series: dict) -> Path:
+def write_report(folder: str | Path, res: Result, summary: dict) -> Path:
+    from procs.tools.report.render import figures, html_page, save_pngs
+
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / "execution.journal").write_bytes(res.journal)
     with open(out / "journal.jsonl", "w") as f:
         for r in parse_journal(res.journal):
             f.write(json.dumps(msgspec.structs.asdict(r)) + "\n")
+    (out / "session.json").write_text(json.dumps(replay_session(res).to_json(), indent=1) + "\n")
+    rep, rep_series = replay_report(res)
+    rep["journal"] = str(out / "execution.journal")
+    (out / "report.json").write_text(json.dumps(rep) + "\n")
+    title = f"b25 replay: {', '.join(summary['data'])} with {summary['strategy']}"
+    (out / "report.html").write_text(html_page(rep, figures(rep, rep_series), title))
     summary = dict(summary)
-    summary["plots"] = write_plots(out, series, res.hists)
+    summary["plots"] = save_pngs(figures(rep, rep_series), out) + write_stage_plot(out, res.hists)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return out
 
 
-def write_plots(out: Path, series: dict, hists: dict[str, dict[str, list[int]]]) -> list[str] | str:
-    try:
-        import matplotlib
+def write_stage_plot(out: Path, hists: dict[str, dict[str, list[int]]]) -> list[str]:
+    """stages.png: the per-stage latency histograms from the processes' shm histograms."""
+    import matplotlib
 
-        matplotlib.use("Agg")  # files only, no display
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed: no plots (pip install matplotlib)"
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
     from shm.counters import N_BUCKETS, bucket_upper_ns
-
-    written = []
-
-    def times(points: list[tuple[int, float]]) -> list[dt.datetime]:
-        return [dt.datetime.fromtimestamp(t / 1e9, dt.UTC) for t, _ in points]
-
-    fig, ax = plt.subplots(figsize=(9, 4))
-    eq = series["equity"]
-    if eq:
-        ax.step(times(eq), [v for _, v in eq], where="post")
-    ax.set_title("equity: net P&L (USDT) at each fill")
-    ax.set_xlabel("recorded time (UTC)")
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.savefig(out / "equity.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    written.append("equity.png")
-
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for sym, pts in series["position"].items():
-        if pts:
-            ax.step(times(pts), [v for _, v in pts], where="post", label=sym)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_title("position (base asset)")
-    ax.set_xlabel("recorded time (UTC)")
-    if any(series["position"].values()):
-        ax.legend()
-    ax.grid(alpha=0.3)
-    fig.autofmt_xdate()
-    fig.savefig(out / "position.png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    written.append("position.png")
 
     fig, ax = plt.subplots(figsize=(9, 4))
     edges = [bucket_upper_ns(i) / 1000 for i in range(N_BUCKETS)]
@@ -143,7 +142,6 @@ def write_plots(out: Path, series: dict, hists: dict[str, dict[str, list[int]]])
     ax.set_title("per-stage latency (shm histograms)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.savefig(out / "latency.png", dpi=100, bbox_inches="tight")
+    fig.savefig(out / "stages.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
-    written.append("latency.png")
-    return written
+    return ["stages.png"]

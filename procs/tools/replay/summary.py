@@ -135,14 +135,20 @@ class Ledger:
         return sum((p.fees for p in self.pos.values()), Decimal(0))
 
 
-def summarize(records: list[JournalRecord], symbols: list[str], instruments: dict[str, dict],
-              books: dict[str, tuple[int, int]]) -> tuple[dict, dict]:
-    """(summary fields, series for the plots) from the journal records."""
+def instrument_scales(symbols: list[str], instruments: dict[str, dict]) -> dict[int, tuple[Decimal, Decimal]]:
+    """symbol_id -> (price per tick, quantity per lot times the contract size)."""
     scales = {}
     for sid, s in enumerate(symbols):
         ins = instruments.get(s, {"price_scale": 8, "qty_scale": 8, "contract_size": "1"})
         cs = Decimal(str(ins.get("contract_size", "1")))
         scales[sid] = (Decimal(1).scaleb(-int(ins["price_scale"])), Decimal(1).scaleb(-int(ins["qty_scale"])) * cs)
+    return scales
+
+
+def summarize(records: list[JournalRecord], symbols: list[str], instruments: dict[str, dict],
+              books: dict[str, tuple[int, int]]) -> tuple[dict, dict]:
+    """(summary fields, series for the plots) from the journal records."""
+    scales = instrument_scales(symbols, instruments)
     ledger = Ledger(scales)
     kinds: dict[str, int] = {}
     last_px: dict[int, Decimal] = {}

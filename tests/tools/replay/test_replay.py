@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 from procs.tools.replay.report import build_summary, deterministic_part, write_report
 from procs.tools.replay.run import ReplayOptions, replay
 from shm.segment import list_segments, list_semaphores
-from tests.support import spawn
+from tests.support import ROOT, spawn
 
 pytestmark = pytest.mark.proc
 
@@ -64,14 +66,26 @@ def test_free_running_replay_when_max_then_every_event_served_and_report_written
     cls, params = STRATEGIES["imbalance"]
     res = replay(ReplayOptions(data=[str(real_data / RECORDING)], strategy=cls, params=params, mode="max",
                                limit_events=3000, instance=instance))
-    summary, series = build_summary(res)
+    summary, _ = build_summary(res)
     assert summary["events"] == 3000 and summary["events_per_s"] > 0
     assert summary["md_messages"] > 0 and summary["latency_us"]["md_recv_to_publish"]["count"] > 0
-    out = write_report(tmp_path / "rep", res, summary, series)
+    out = write_report(tmp_path / "rep", res, summary)
     assert json.loads((out / "summary.json").read_text())["journal_sha256"] == summary["journal_sha256"]
     assert (out / "execution.journal").read_bytes() == res.journal
-    assert {"equity.png", "position.png", "latency.png"} <= {p.name for p in out.iterdir()} or \
-        "matplotlib" in json.loads((out / "summary.json").read_text())["plots"]
+    assert {"equity.png", "drawdown.png", "daily_pnl.png", "position.png", "latency.png", "stages.png",
+            "report.html", "report.json", "session.json"} <= {p.name for p in out.iterdir()}
+    # the replay's report is b25 report's on its folder, and agrees with the replay summary
+    rep = json.loads((out / "report.json").read_text())
+    cli = subprocess.run([sys.executable, "-m", "procs.cli", "report", "--run", str(out), "--json"], cwd=ROOT,
+                         capture_output=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr.decode()
+    assert json.loads(cli.stdout) == rep
+    total = rep["total"]
+    assert total["fills"] == summary["fills"] and total["orders_sent"] == summary["orders_sent"]
+    for f in ("fees", "realized_pnl", "unrealized_pnl", "net_pnl", "max_drawdown", "volume"):
+        assert total[f] == pytest.approx(summary[f], abs=1e-6), f
+    assert total["order_to_ack_us"]["count"] == summary["events_by_kind"].get("accepted", 0)
+    assert rep["source"] == "replay" and rep["mark_source"] == "recorded book mid" and rep["capital"] == 100000.0
 
 
 def _children(pid: int) -> list[psutil.Process]:
