@@ -10,6 +10,12 @@ Example (every field has a default; unknown fields fail at start)::
     replay = ["../shared/data/real/hftbacktest-binance/usdm/btcusdt_20240718.gz"]
     speed = 1.0                 # replay pace multiplier; 0 = as fast as the slowest reader
 
+    [sim.latency]               # lockstep replay only (procs/exchange_sim/latency.py); these are the defaults
+    feed = "recorded"
+    entry = "lognormal 4ms 0.56"
+    response = "lognormal 4ms 0.56"
+    seed = 1
+
     [sim.generator]
     seed = 1
     msg_rate = 5000             # depth events per second over all symbols
@@ -31,6 +37,7 @@ from typing import Literal
 import msgspec
 
 from procs.core.config import Section, load_section
+from procs.exchange_sim.latency import LatencySection
 
 DEFAULT_EXCHANGE_INFO = str(Path(__file__).with_name("exchange_info_default.json"))
 
@@ -100,7 +107,8 @@ class SimConfig(Section):
     start_paused: bool = False  # the market source waits for ``POST /sim/resume`` (or step)
     lockstep: bool = False  # serve recorded event N+1 only once the pipeline is quiescent (needs clock_instance)
     replay_limit: int = 0  # serve only the first N recorded frames (0 = all)
-
+    # lockstep only: the latencies of market data, order requests and answers (procs/exchange_sim/latency.py)
+    latency: LatencySection = msgspec.field(default_factory=LatencySection)
 
     def __post_init__(self) -> None:
         if self.lockstep and not self.clock_instance:
@@ -125,6 +133,10 @@ def load_sim_config(path: str | Path | None) -> SimConfig:
     if path is None:
         return cfg
     base = Path(path).resolve().parent
+    latency = cfg.latency
+    if latency.file:
+        latency = msgspec.structs.replace(latency, file=_resolve(base, latency.file))
     return msgspec.structs.replace(
-        cfg, replay=[_resolve(base, r) for r in cfg.replay], exchange_info=_resolve(base, cfg.exchange_info)
+        cfg, replay=[_resolve(base, r) for r in cfg.replay], exchange_info=_resolve(base, cfg.exchange_info),
+        latency=latency,
     )

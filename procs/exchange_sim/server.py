@@ -59,6 +59,8 @@ class SimServer:
             self.gate.pause()
         self.failed = asyncio.Event()  # a source or timer task died: the process exits non-zero
         self.failure: str | None = None
+        self.latency_model = None  # lockstep: the LatencyModel in force
+        self.lockstep_gate = None  # lockstep: the trading side's sockets behind the clock
         self._tasks: list[asyncio.Task] = []
         self._runner: web.AppRunner | None = None
         self._ws_server: asyncio.Server | None = None
@@ -100,6 +102,8 @@ class SimServer:
         server = site._server  # aiohttp has no public accessor for the bound socket
         assert server is not None and server.sockets
         self.rest_port = server.sockets[0].getsockname()[1]
+        if self.replay is not None and self.config.clock_instance:
+            self._wire_replay_harness()  # before the router: lockstep puts the trading side's sockets behind the clock
         self._router = Router(self.hub, self.ws_handler, cfg.max_ws_buffer, cfg.ws_max_msgs_per_s)
         # No server pings (the exchange sends one every 3 min): picows 2.3.1's server-side
         # auto-ping made every upgrade fail here, so it stays off; clients' pings are answered.
@@ -108,8 +112,6 @@ class SimServer:
         )
         self.ws_port = self._ws_server.sockets[0].getsockname()[1]
         loop = asyncio.get_running_loop()
-        if self.replay is not None and self.config.clock_instance:
-            self._wire_replay_harness()
         if self.generator is not None:
             self._tasks.append(loop.create_task(self._run_generator()))
         else:
@@ -123,20 +125,41 @@ class SimServer:
                  source=cfg.source, symbols=self.replay.symbols if self.replay is not None else cfg.symbols)
 
     def _wire_replay_harness(self) -> None:
-        """The simulated clock and, in lockstep, the pipeline barrier (``b25 replay`` only)."""
+        """The simulated clock and, in lockstep, the event queue behind the latency model and the
+        pipeline barrier (``b25 replay`` only; procs/exchange_sim/eventclock.py)."""
         from procs.core.simclock import SimClockWriter
 
-        assert self.replay is not None
-        self.replay.clock = SimClockWriter(self.config.clock_instance)
-        if self.replay.frames:  # readers that start before the first event see the recording's start
-            self.replay.clock.set(self.replay.frames[0].ts_recv_ns, 0)
+        replay = self.replay
+        assert replay is not None
+        replay.clock = SimClockWriter(self.config.clock_instance)
+        if replay.frames:  # readers that start before the first event see the recording's start
+            replay.clock.set(replay.frames[0].ts_recv_ns, 0)
         if self.config.lockstep:
+            import numpy as np
+
+            from procs.exchange_sim.eventclock import EventQueue, Links, LockstepGate
+            from procs.exchange_sim.latency import schedule
             from procs.tools.replay.lockstep import Barrier
 
-            streams = getattr(self.rest_handler, "streams", None)  # the trading side's user-data streams
-            self.replay.user_streams = streams
-            self.replay.barrier = Barrier(self.config.clock_instance, lambda: self.hub.frames_sent,
-                                          (lambda: streams.sent) if streams is not None else (lambda: 0))
+            model = self.config.latency.model()
+            replay.queue = EventQueue()
+            replay.links = Links(model)
+            replay.times = schedule(model, np.array([f.ts_recv_ns for f in replay.frames], np.int64), replay.exch_ns)
+            self.latency_model = model
+            gate = None
+            if self.ws_handler is not None:
+                from procs.exchange_sim.trading.wsapi import WS_API_PATH
+
+                def is_api(path: str) -> bool:
+                    return path.split("?", 1)[0].rstrip("/") == WS_API_PATH
+
+                clock = replay.clock
+                gate = self.ws_handler = LockstepGate(self.ws_handler, replay.queue, replay.links,
+                                                      lambda: clock.now_ns, is_api)
+            self.lockstep_gate = gate
+            replay.barrier = Barrier(self.config.clock_instance, lambda: self.hub.frames_sent,
+                                     (lambda: gate.stream_delivered) if gate is not None else (lambda: 0),
+                                     held=(lambda: gate.held) if gate is not None else (lambda: 0))
 
     def _task_done(self, task: asyncio.Task) -> None:
         # error policy: a dead market source is a broken invariant, never a silent stall;
@@ -322,4 +345,8 @@ class SimServer:
             out["replay"] = self.replay.stats()
             if self.replay.barrier is not None:
                 out["replay"]["lockstep"] = self.replay.barrier.stats()
+                if self.lockstep_gate is not None:
+                    out["replay"]["lockstep"]["requests"] = self.lockstep_gate.requests
+            if self.latency_model is not None:
+                out["replay"]["latency"] = self.latency_model.describe()
         return out

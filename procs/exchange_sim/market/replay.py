@@ -15,8 +15,10 @@ served but not applied. The frames are read into memory first (the recordings ar
 For the replay harness (``b25 replay``, procs/tools/replay) and only when configured: ``replay_limit``
 serves a prefix of the recording; ``clock_instance`` writes each frame's recorded receive time
 to the ``sim.clock`` block (procs/core/simclock.py) before the frame is served; ``lockstep``
-awaits ``barrier.wait(t)`` before every frame (and once after the last), which returns when the
-pipeline has consumed and answered everything so far (procs/tools/replay/lockstep.py).
+runs the simulated clock instead of the recorded pace: every frame is an APPLY event at its
+exchange time and a MARKET event at its receive time in the event queue
+(procs/exchange_sim/eventclock.py), and the clock moves only when ``barrier.wait(t)`` says the
+pipeline has consumed and answered everything (procs/tools/replay/lockstep.py).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ from collections import Counter
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
+import numpy as np
 
 from procs.book.recordings import Frame, iter_frames
 from procs.core import log
 from procs.core.instruments import Instrument, instrument_for_scales
 from procs.exchange_sim.config import SimConfig
+from procs.exchange_sim.eventclock import APPLY, MARKET, EventQueue, Links
 from procs.exchange_sim.market.feed import Feed, Hub
 from procs.exchange_sim.market.gate import SourceGate
 from procs.exchange_sim.market.true_book import Market
@@ -76,7 +80,12 @@ class _Snapshot(msgspec.Struct):
     E: int = 0
 
 
+class _Times(msgspec.Struct):
+    E: int = 0
+
+
 _env = msgspec.json.Decoder(_Envelope)
+_times = msgspec.json.Decoder(_Times)
 _depth = msgspec.json.Decoder(_Depth)
 _trade = msgspec.json.Decoder(_Trade)
 _mark = msgspec.json.Decoder(_Mark)
@@ -105,7 +114,13 @@ class Replay:
             del self.frames[config.replay_limit:]
         self.clock = None  # SimClockWriter when config.clock_instance is set (the server opens it)
         self.barrier = None  # procs.tools.replay.lockstep.Barrier when config.lockstep (the server sets it)
-        self.user_streams = None  # the trading side's UserStreams (lockstep holds fills back with it)
+        # lockstep: the event queue, the order connections' latencies and each frame's (x, r)
+        # times (procs/exchange_sim/eventclock.py, latency.py); the server sets them
+        self.queue: EventQueue | None = None
+        self.links: Links | None = None
+        self.times: tuple[np.ndarray, np.ndarray] | None = None
+        self.exch_ns = np.zeros(len(self.frames), np.int64)  # each frame's exchange time (0: none)
+        self._next = 0
         self.counts: Counter[str] = Counter()
         self.sent = 0
         self.finished = False
@@ -127,16 +142,22 @@ class Replay:
             ps, qs = scales.get(sym, (0, 0))
             scales[sym] = (max([ps] + [_decimals(p) for p, _ in levels]), max([qs] + [_decimals(q) for _, q in levels]))
 
+        exch = self.exch_ns
         for i, fr in enumerate(self.frames):
             if fr.snapshot_symbol is not None:
                 sym = fr.snapshot_symbol
+                try:
+                    snap = _snapshot_of(fr)
+                except (msgspec.DecodeError, msgspec.ValidationError):
+                    continue
+                exch[i] = snap.E * 1_000_000
                 if sym not in self._first_snap:
                     self._first_snap[sym] = i
-                    snap = _snapshot_of(fr)
                     widen(sym, snap.bids + snap.asks)
                 continue
             try:
                 env = _env.decode(fr.raw)
+                exch[i] = _times.decode(env.data).E * 1_000_000
             except (msgspec.DecodeError, msgspec.ValidationError):
                 continue
             self.feed.raw_streams.add(env.stream)
@@ -183,62 +204,131 @@ class Replay:
     async def run(self) -> None:
         if self.config.replay_wait_subscriber:
             await self.hub.any_subscriber.wait()
+        if self.barrier is not None:
+            await self._run_lockstep()
+        else:
+            await self._run_free()
+        self.finished = True
+        log.info("replay_finished", frames=len(self.frames), sent=self.sent, **dict(self.counts))
+
+    async def _run_free(self) -> None:
+        """At the recorded pace times ``speed`` (``speed = 0``: as fast as the slowest reader)."""
         speed = self.config.speed
         t_wall0 = time.monotonic()
         t_rec0 = self.frames[0].ts_recv_ns if self.frames else 0
         since_yield = 0
-        clock, barrier = self.clock, self.barrier
+        clock = self.clock
         for i, fr in enumerate(self.frames):
             if not self.gate.running:
                 t_wall0 += await self.gate.wait()  # the recorded pace resumes, no burst
-            if barrier is not None:
-                # event i-1 answered at its own time, then the clock moves and the timers due by
-                # now fire (and are answered) before event i: the clock never moves under work
-                await barrier.wait(clock.now_ns)
+            if clock is not None:
                 clock.set(fr.ts_recv_ns, i)
-                await barrier.wait(fr.ts_recv_ns)
-            elif clock is not None:
-                clock.set(fr.ts_recv_ns, i)
-            if barrier is not None:
-                pass  # paced by the pipeline alone
-            elif speed > 0:
+            if speed > 0:
                 due = t_wall0 + (fr.ts_recv_ns - t_rec0) / 1e9 / speed
                 ahead = due - time.monotonic()
                 if ahead > 0.0005:
                     await asyncio.sleep(ahead)
                     since_yield = 0
-            else:
-                if self.hub.paused:
-                    await self.hub.wait_writable()
+            elif self.hub.paused:
+                await self.hub.wait_writable()
             since_yield += 1
             if since_yield >= 64:
                 since_yield = 0
                 await asyncio.sleep(0)  # let REST and control messages in even when flat out
-            streams = self.user_streams if barrier is not None else None
-            if barrier is not None:
-                # lockstep: what the frame did to our resting orders (fills from a market trade,
-                # on the user-data stream) is handled before its market data goes out: two
-                # sockets into two processes, one order every time (the exchange, too, often
-                # reports a fill before the public trade)
-                self.hub.hold = True
-                sent0 = streams.sent if streams is not None else 0
-            try:
-                self._serve(i, fr)
-            except (ValueError, KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-                # a frame the true book cannot take is counted and skipped, never fatal
-                self.counts["bad_frames"] += 1
-                log.once(f"replay_bad_frame:{type(exc).__name__}", "warn", "replay_bad_frame", index=i,
-                         reason=f"{type(exc).__name__}: {exc}")
-            finally:
-                self.hub.hold = False
-            if barrier is not None:
-                if streams is not None and streams.sent != sent0:
-                    await barrier.wait(fr.ts_recv_ns)
-                self.hub.release()
-        if barrier is not None and self.frames:
-            await barrier.wait(self.frames[-1].ts_recv_ns)  # the last event answered too
-        self.finished = True
-        log.info("replay_finished", frames=len(self.frames), sent=self.sent, **dict(self.counts))
+            self._serve_counted(i, fr)
+
+    async def _run_lockstep(self) -> None:
+        """The simulated clock: events in time order, the pipeline quiescent before the clock moves
+        (procs/exchange_sim/eventclock.py has the rules; the barrier is procs/tools/replay/lockstep.py)."""
+        barrier, clock, q = self.barrier, self.clock, self.queue
+        assert barrier is not None and clock is not None and q is not None and self.times is not None
+        r = self.times[1]
+        last_r = int(r[-1]) if len(r) else 0  # strategy timers are not run past the recording's end
+        self._next = 0
+        now = clock.now_ns
+        self._push_next_frame()
+        turns = 0
+        while True:
+            await barrier.wait(now)  # everything caused so far was consumed, answered and sent to us
+            t = q.peek()
+            if t is None:
+                break
+            due = barrier.next_timer()
+            if now < due < t and due <= last_r:
+                # a strategy timer falls due before the next event: the clock stops there and the
+                # barrier fires it (its orders are then queued like any other)
+                now = due
+                clock.set(due, self.sent)
+                await barrier.wait(due)
+                continue
+            t, kind, fn, args = q.pop()
+            if kind == APPLY and not self.gate.running:
+                await self.gate.wait()
+            if t > now:
+                now = t
+                clock.set(t, self.sent)
+                await barrier.wait(t)  # timers due by now fire (and are answered) first
+            fn(*args)
+            turns += 1
+            if turns >= 64:  # let REST and control messages in
+                turns = 0
+                await asyncio.sleep(0)
+
+    def _push_next_frame(self) -> None:
+        """Queue the next frame with an effect (frames of a stream nobody reads and that change
+        nothing at the exchange, such as a bookTicker, pass with no event)."""
+        frames, q = self.frames, self.queue
+        assert q is not None and self.times is not None
+        x = self.times[0]
+        while self._next < len(frames):
+            i = self._next
+            self._next += 1
+            if self._inert(frames[i]):
+                self.sent += 1
+                continue
+            q.push(int(x[i]), APPLY, self._apply, i)
+            return
+
+    def _inert(self, fr: Frame) -> bool:
+        if fr.snapshot_symbol is not None:
+            return False
+        raw = fr.raw
+        if not raw.startswith(b'{"stream":"'):
+            return False
+        end = raw.find(b'"', 11)
+        stream = raw[11:end].decode("ascii", "replace")
+        kind = stream.partition("@")[2]
+        return not kind.startswith(("depth", "trade", "aggTrade", "markPrice")) and stream not in self.hub.subs
+
+    def _apply(self, i: int) -> None:
+        """Event APPLY: the exchange applies frame i; its market data waits for MARKET at r_i."""
+        assert self.queue is not None and self.times is not None and self.links is not None
+        self.links.begin_action()  # fills it causes reach b25 one response latency later
+        hub = self.hub
+        hub.hold = True
+        try:
+            self._serve_counted(i, self.frames[i])
+        finally:
+            hub.hold = False
+        held, hub.held = hub.held, []
+        if held:
+            self.queue.push(int(self.times[1][i]), MARKET, self._market, held)
+        self._push_next_frame()
+
+    def _market(self, held: list) -> None:
+        """Event MARKET: a frame's market data reaches the subscribers."""
+        publish = self.hub.publish
+        for item in held:
+            publish(*item)
+
+    def _serve_counted(self, i: int, fr: Frame) -> None:
+        try:
+            self._serve(i, fr)
+        except (ValueError, KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            # a frame the true book cannot take is counted and skipped, never fatal
+            self.counts["bad_frames"] += 1
+            log.once(f"replay_bad_frame:{type(exc).__name__}", "warn", "replay_bad_frame", index=i,
+                     reason=f"{type(exc).__name__}: {exc}")
 
     def _serve(self, i: int, fr: Frame) -> None:
         self.sent += 1

@@ -25,26 +25,31 @@ stamps, housekeeping and the journal's ``wall_ns``/``ts_intent``, which the hash
 
 The lockstep protocol
 ---------------------
-With ``[sim] lockstep = true`` the simulator serves recorded frame *i* only after::
+With ``[sim] lockstep = true`` the simulator runs a simulated clock with an event queue
+(procs/exchange_sim/eventclock.py; the latencies of ``[sim.latency]``, procs/exchange_sim/latency.py)::
 
-    barrier.wait(t[i-1])      # everything frame i-1 caused is consumed and answered
-    sim.clock = t[i]          # the clock moves only now, never under work
-    barrier.wait(t[i])        # strategy timers due by t[i] fired and were answered
-    serve frame i
+    loop:
+        barrier.wait(now)         # everything so far is consumed, answered and sent to us
+        next = the earliest event (or a strategy timer's deadline, if earlier)
+        sim.clock = next.t        # the clock moves only now, never under work
+        barrier.wait(next.t)      # strategy timers due by then fire (and are answered) first
+        handle next               # APPLY a frame, ARRIVE a request, DELIVER an answer, MARKET data
 
-and after the last frame it waits once more, then reports ``finished`` in ``GET /sim/stats``.
-``barrier.wait`` runs on the simulator's event loop (which keeps answering the orders the
-pipeline sends meanwhile) and needs no message from anyone: it reads shm counters and ring
-cursors — market_data's frames handled vs. frames the simulator sent and its pending snapshots;
-the strategy's and risk's handled positions on md.book/md.trade/exec vs. the write cursors;
-execution's intake cursor, its pending-request gauge and its user-stream events vs. those the
-simulator sent; the strategy's last fired clock and next timer deadline (the barrier posts the
-strategy's wake semaphore when a timer is due). Each process writes its "done" marker after
-what the work caused is published and the barrier reads upstream before downstream, so under
-x86-64's store and load ordering one look that finds everything caught up is proof (see
-procs/tools/replay/lockstep.py for the table). Cost: one frame at a time, ~1-4k frames/s here.
+and when the queue is empty after the last frame it reports ``finished`` in ``GET /sim/stats``.
+``barrier.wait`` runs on the simulator's event loop (which keeps receiving the orders the
+pipeline sends meanwhile: they are queued at the current time plus their entry latency) and
+needs no message from anyone: it reads shm counters and ring cursors — market_data's frames
+handled vs. frames the simulator sent and its pending snapshots; the strategy's and risk's
+handled positions on md.book/md.trade/exec vs. the write cursors; execution's intake cursor, its
+pending-request gauge vs. the requests the simulator holds, and its user-stream events vs. those
+the simulator delivered; the strategy's last fired clock and next timer deadline (the barrier
+posts the strategy's wake semaphore when a timer is due). Each process writes its "done" marker
+after what the work caused is published and the barrier reads upstream before downstream, so
+under x86-64's store and load ordering one look that finds everything caught up is proof (see
+procs/tools/replay/lockstep.py for the table). Frames that change nothing at the exchange and
+have no subscriber (bookTicker) pass without an event. Cost: ~1-2k events/s here.
 
-Determinism: the same recording, strategy, params and config give the same orders, fills and
-P&L, and the same ``journal_sha256`` (summary.py says which fields it covers and why records are
+Determinism: the same recording, strategy, params, config and latency model give the same orders,
+fills and P&L, and the same ``journal_sha256`` (summary.py says which fields it covers and why records are
 grouped per order). ``tests/tools/replay`` checks it, with a golden summary per shipped strategy.
 """

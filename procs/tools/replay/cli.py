@@ -1,7 +1,7 @@
 """``b25 replay``: a strategy on recorded data through the real processes, with a report.
 
     b25 replay --data FILE... --strategy MODULE:CLASS [--config F] [--params JSON]
-               [--lockstep | --speed X | --max] [--limit-events N] [--json] [--report DIR]
+               [--lockstep | --speed X | --max] [--latency MODEL] [--limit-events N] [--json] [--report DIR]
 
 Exit status: 0 done, 1 the replay failed (a process died, a timeout), 2 bad arguments,
 130 interrupted (Ctrl-C / SIGTERM; every process and segment is removed all the same).
@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode.add_argument("--lockstep", action="store_true", help="deterministic: one event at a time (default)")
     mode.add_argument("--speed", type=float, default=None, metavar="X", help="free-running at recorded pace times X")
     mode.add_argument("--max", action="store_true", help="free-running, as fast as the pipeline reads")
+    parser.add_argument("--latency", default="default", metavar="MODEL",
+                        help="lockstep's latency model: default (the recording's feed latency, 4 ms lognormal "
+                             "order legs), 'constant 0' (none), 'constant 2ms', a model file (b25 latency fit), "
+                             "or 'feed=recorded;entry=lognormal 4ms 0.56;response=constant 3ms'")
     parser.add_argument("--limit-events", type=int, default=0, metavar="N", help="only the first N recorded frames")
     parser.add_argument("--symbols", default=None, help="comma-separated (default: the recording's)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON (no progress bar)")
@@ -46,7 +50,7 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
     mode = "max" if args.max else "speed" if args.speed is not None else "lockstep"
     return ReplayOptions(
         data=list(args.data), strategy=args.strategy, mode=mode, speed=args.speed or 1.0, params=params,
-        config=args.config, limit_events=args.limit_events,
+        config=args.config, limit_events=args.limit_events, latency=args.latency,
         symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None,
         work_dir=args.keep_run_dir, keep_run_dir=bool(args.keep_run_dir),
         progress=None if args.json or not sys.stderr.isatty() else progress_bar(sys.stderr),
@@ -55,6 +59,9 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
 
 def print_summary(s: dict) -> None:
     print(f"replay {' '.join(s['data'])} with {s['strategy']} ({s['mode']})")
+    if s.get("latency"):
+        lat = s["latency"]
+        print(f"  latency {lat['name']}: " + "  ".join(f"{k} {lat[k]['model']}" for k in ("feed", "entry", "response")))
     print(f"  events {s['events']}  ({s['events_per_s']:,.0f}/s over {s['wall_s']} s)  md messages {s['md_messages']}")
     print(f"  orders {s['orders']}  fills {s['fills']}  fees {s['fees']:.4f}  volume {s['volume']:.2f}")
     print(f"  P&L realized {s['realized_pnl']:.4f}  unrealized {s['unrealized_pnl']:.4f}  net {s['net_pnl']:.4f}"

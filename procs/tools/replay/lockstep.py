@@ -17,8 +17,11 @@ that what it caused is already visible to the loads that follow)::
     2  md.book, md.trade write cursors
     3  strategy     BOOKS_DONE, TRADES_DONE == those cursors; CLOCK_SEEN >= t or NEXT_TIMER > t
        risk         BOOK_DONE == md.book cursor
-    4  execution    USER_EVENTS == user-data events the simulator sent;  then  PENDING == 0
-                    (requests queued or unanswered, events waiting for the exec ring, catch-ups)
+    4  execution    USER_EVENTS == user-data events the simulator delivered;  then  PENDING ==
+                    the requests the simulator holds (PENDING: requests queued or unanswered,
+                    events waiting for the exec ring, catch-ups; the simulator holds the requests
+                    still travelling in simulated time and the answers not delivered yet, so
+                    equality means nothing is on a socket)
     5  orders.strategy write cursor == execution's consumer cursor (committed after handling)
     6  exec write cursor == strategy EXEC_DONE == risk EXEC_DONE (read in step 3: an event
        published since then makes them differ, and we look again)
@@ -71,10 +74,11 @@ class Barrier:
     """Quiescence of one instance's pipeline (see the module docstring)."""
 
     def __init__(self, instance: str, frames_sent: Callable[[], int], user_events_sent: Callable[[], int],
-                 spin: int = 20, nap_s: float = 0.00005) -> None:
+                 spin: int = 20, nap_s: float = 0.00005, held: Callable[[], int] = lambda: 0) -> None:
         self.instance = instance
         self.frames_sent = frames_sent
         self.user_events_sent = user_events_sent
+        self.held = held  # requests the simulator holds (in flight in simulated time, or their answer)
         self.spin = spin  # loop turns before we also nap between checks
         self.nap_s = nap_s
         self.c: dict[str, _Counters] = {}
@@ -160,7 +164,7 @@ class Barrier:
         if ex is not None:
             if ex.get("user_events") != self.user_events_sent():
                 return self._no("execution_user_stream")
-            if ex.get("pending"):
+            if ex.get("pending") != self.held():
                 return self._no("execution_pending")
             orders = r.get(ORDERS_STRATEGY)
             if orders is not None and orders.consumer_cursor("execution") != orders.write_cursor():
@@ -171,6 +175,12 @@ class Barrier:
         if rk is not None and rk_exec != ev:
             return self._no("risk_exec")
         return True
+
+    def next_timer(self) -> int:
+        """The strategy's earliest timer deadline (simulated ns; far away when it has none)."""
+        st = self.c.get("strategy")
+        v = st.get("next_timer") if st is not None else 0
+        return v if v > 0 else _FAR
 
     def _no(self, why: str) -> bool:
         self.blocked[why] = self.blocked.get(why, 0) + 1

@@ -26,7 +26,7 @@ from procs.tools.replay.summary import STAGES, journal_sha256, latency_summary, 
 from procs.tools.report.metrics import Session, build_report
 
 # the fields that must be identical on every lockstep replay of the same inputs (golden files)
-DETERMINISTIC = ("data", "strategy", "params", "mode", "limit_events", "symbols", "events", "md_messages",
+DETERMINISTIC = ("data", "strategy", "params", "mode", "latency", "limit_events", "symbols", "events", "md_messages",
                  "orders", "orders_sent", "fills", "events_by_kind", "fees", "volume", "realized_pnl",
                  "unrealized_pnl", "net_pnl", "max_drawdown", "position", "journal_records", "journal_sha256")
 
@@ -45,6 +45,7 @@ def build_summary(res: Result) -> tuple[dict[str, Any], dict]:
         "mode": opts.mode,
         "speed": opts.speed if opts.mode == "speed" else (0.0 if opts.mode == "max" else None),
         "limit_events": opts.limit_events,
+        "latency": res.sim_stats.get("replay", {}).get("latency"),
         "symbols": symbols,
         "events": events,
         "md_messages": int(res.counters.get("market_data", {}).get("messages", 0)),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from procs.core import services
+from procs.exchange_sim.latency import LatencyModel, section_dict
 from procs.execution.journal import parse_journal
 from procs.tools.stack import ROOT, Stack
 
@@ -45,6 +46,7 @@ class ReplayOptions:
     instance: str | None = None  # shm instance (default: a fresh random one)
     stall_s: float = 120.0  # no frame served for this long: fail, saying what the barrier waits for
     progress: Callable[[int, int], None] | None = None  # (frames served, frames total)
+    latency: str = "default"  # lockstep: the latency model (procs/exchange_sim/latency.py)
 
 
 @dataclass
@@ -103,14 +105,19 @@ def overrides(opts: ReplayOptions, instance: str, symbols: list[str]) -> dict:
     """Config for a replay on top of the base config (every replay-only field is off live)."""
     lockstep = opts.mode == "lockstep"
     speed = opts.speed if opts.mode == "speed" else 0.0
+    sim: dict = {"source": "replay", "replay": [str(Path(f).resolve()) for f in opts.data], "speed": speed,
+                 "symbols": symbols, "start_paused": True, "clock_instance": instance, "lockstep": lockstep,
+                 "replay_limit": opts.limit_events, "replay_wait_subscriber": True}
+    if lockstep:
+        sim["latency"] = section_dict(LatencyModel.parse(opts.latency))
     return {
-        "sim": {"source": "replay", "replay": [str(Path(f).resolve()) for f in opts.data], "speed": speed,
-                "symbols": symbols, "start_paused": True, "clock_instance": instance, "lockstep": lockstep,
-                "replay_limit": opts.limit_events, "replay_wait_subscriber": True},
+        "sim": sim,
         # the watchdog's silence limit is host time: a lockstep replay may be slower than the recording
         "market_data": {"symbols": symbols, "stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True},
         "strategy": {"strategies": [], "sim_clock": True, "cancel_on_stop": False, "pnl_log_interval_s": 0.0},
-        "execution": {"clock_instance": instance, "fsync": "never"},
+        # lockstep: a request may wait in simulated time while host time passes; no timeout of it is real
+        "execution": {"clock_instance": instance, "fsync": "never",
+                      **({"request_timeout_s": 3600.0} if lockstep else {})},
         # reconciliation polls the exchange on host time: off, the simulated account starts flat
         "risk": {"sim_clock": True, "reconcile": False},
     }
@@ -131,6 +138,7 @@ def replay(opts: ReplayOptions) -> Result:
     """Run one replay to the end of the recording (see the module docstring)."""
     if opts.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}: mode={opts.mode}")
+    LatencyModel.parse(opts.latency)  # a bad model is bad input (exit 2), before anything starts
     missing = [f for f in opts.data if not Path(f).exists()]
     if missing:
         raise FileNotFoundError(f"recording not found: {missing}")

@@ -1,7 +1,10 @@
 """The replay harness on real recordings: lockstep is deterministic, matches the golden summaries,
 and a replay (finished or interrupted) leaves no process or segment behind.
 
-Regenerate the golden summaries after an intended change of behaviour (and say why in the commit):
+Two goldens per strategy: ``<name>.json`` with the default latency model (what ``b25 replay``
+runs), ``<name>.zero.json`` with ``constant 0``, the zero-latency lockstep of before the latency
+model, whose journal hashes the event-queue clock reproduces unchanged. Regenerate them after an
+intended change of behaviour (and say why in the commit):
 
     B25_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/tools/replay -k golden
 """
@@ -38,12 +41,20 @@ STRATEGIES = {
 }
 
 
-def _replay(real_data: Path, instance: str, name: str, mode: str = "lockstep", limit: int = 0) -> dict:
+def _replay(real_data: Path, instance: str, name: str, mode: str = "lockstep", limit: int = 0,
+            latency: str = "default") -> dict:
     cls, params = STRATEGIES[name]
     res = replay(ReplayOptions(data=[str(real_data / RECORDING)], strategy=cls, params=params, mode=mode,
-                               limit_events=limit, instance=instance))
+                               limit_events=limit, instance=instance, latency=latency))
     assert all(rc == 0 for rc in res.exit_codes.values()), res.exit_codes
     return build_summary(res)[0]
+
+
+def _check_golden(summary: dict, golden: Path) -> None:
+    if os.environ.get("B25_UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(deterministic_part(summary), indent=1, sort_keys=True) + "\n")
+    assert deterministic_part(summary) == json.loads(golden.read_text()), \
+        f"golden summary differs (B25_UPDATE_GOLDEN=1 regenerates {golden})"
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
@@ -53,12 +64,17 @@ def test_lockstep_replay_when_repeated_then_identical_summary_hash_and_golden(re
     second = _replay(real_data, instance, name)
     assert first["events"] == 11414
     assert first["fills"] > 0, "the strategy should trade on this recording"
+    assert first["latency"]["name"] == "default" and first["latency"]["feed"]["model"] == "recorded"
     assert deterministic_part(first) == deterministic_part(second)
-    golden = GOLDEN / f"{name}.json"
-    if os.environ.get("B25_UPDATE_GOLDEN"):
-        golden.write_text(json.dumps(deterministic_part(first), indent=1, sort_keys=True) + "\n")
-    assert deterministic_part(first) == json.loads(golden.read_text()), \
-        f"golden summary differs (B25_UPDATE_GOLDEN=1 regenerates {golden})"
+    _check_golden(first, GOLDEN / f"{name}.json")
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_lockstep_replay_when_zero_latency_then_the_golden_of_the_barrier_before_the_clock(
+        real_data: Path, instance: str, name: str) -> None:
+    zero = _replay(real_data, instance, name, latency="constant 0")
+    assert zero["latency"]["entry"]["model"] == "constant 0"
+    _check_golden(zero, GOLDEN / f"{name}.zero.json")
 
 
 def test_free_running_replay_when_max_then_every_event_served_and_report_written(real_data: Path, instance: str,
@@ -119,3 +135,12 @@ def test_replay_when_sigint_then_every_process_and_segment_gone(real_data: Path,
     assert p.returncode == 130, err.decode()[-2000:]
     assert not [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
     assert list_segments(inst) == [] and list_semaphores(inst) == []
+
+
+def test_replay_cli_when_latency_model_bad_then_exit_2_naming_the_latency(real_data: Path, capsys) -> None:
+    from procs.tools.replay.cli import main
+
+    rc = main(["--data", str(real_data / RECORDING), "--strategy", "strategies.imbalance:ImbalanceTaker",
+               "--latency", "feed=recorded;entry=recorded", "--no-report"])
+    assert rc == 2
+    assert "recorded is a feed latency only" in capsys.readouterr().err
