@@ -27,7 +27,7 @@ A whole model: ``default`` (below), ``constant D`` (all three), a TOML model fil
 The default is a client in AWS Tokyo, where Binance's matching engine runs: the recording's own
 feed latency, and lognormal order legs with a 4 ms median and sigma 0.56 (p99 ~15 ms), taken
 from Deltix's measurement of Binance's market data from Tokyo AWS (4 ms average, 13 ms p99;
-docs/decisions/034-latency-model.md says why and what else was considered).
+docs/decisions/037-latency-model.md says why and what else was considered).
 
 Draws are seeded (``seed``) and made in a fixed order (``Sampler``: one stream per latency), so
 a lockstep replay and a backtest of the same inputs draw the same latencies.

@@ -15,7 +15,13 @@ two bounded rings (``[sim] trace_capacity`` entries each, oldest dropped first):
 * ``orders``: ``(ts_recv_ns, api, method, symbol, client order id)`` for every order place or
   cancel request, stamped when the order API got it (``api`` "rest": at the order API's entry,
   after aiohttp parsed the request; "ws": when the WebSocket API got the text frame).
-  The order log's records caused by such a request also carry ``ts_recv_ns`` while tracing.
+  The order log's records caused by such a request also carry ``ts_recv_ns`` while tracing;
+* ``answers``: ``(ts_sent_ns, channel, client order id, what, trade id)`` for every answer the
+  trading side writes about an order, just before the write: the WebSocket API's reply to an
+  order request (``channel`` "ws", ``what`` the order's status) and each ORDER_TRADE_UPDATE on a
+  user-data stream ("stream", ``what`` its execution type, ``trade id`` of a TRADE, else 0).
+
+A replayed recording's depth frames are traced too (their ``u`` read from the payload).
 
 Every stamp is CLOCK_MONOTONIC, the clock every b25 process stamps with, so on one host the
 trace joins b25's own traces (``b25 bench e2e``'s ``wire_to_wire``: frame sent -> order received).
@@ -42,8 +48,10 @@ class Trace:
         self.enabled = False
         self.frames: deque[tuple[str, int, int]] = deque(maxlen=capacity)
         self.orders: deque[tuple[int, str, str, str, str]] = deque(maxlen=capacity)
+        self.answers: deque[tuple[int, str, str, str, int]] = deque(maxlen=capacity)
         self.frames_seen = 0  # including those the ring dropped
         self.orders_seen = 0
+        self.answers_seen = 0
         self._pending: dict[Any, list[tuple[str, int]]] = {}  # session -> (symbol, u) queued, not written
         self._hub: _TracedHub | None = None
 
@@ -61,8 +69,9 @@ class Trace:
     def clear(self) -> None:
         self.frames.clear()
         self.orders.clear()
+        self.answers.clear()
         self._pending.clear()
-        self.frames_seen = self.orders_seen = 0
+        self.frames_seen = self.orders_seen = self.answers_seen = 0
 
     # -- recording (the hot path while on) ----------------------------------------------------
     def queued(self, session: Any, symbol: str, u: int) -> None:
@@ -90,17 +99,24 @@ class Trace:
         self.orders.append((ts_recv_ns, api, method, symbol, cid))
         self.orders_seen += 1
 
+    def answer(self, channel: str, cid: str, what: str, trade_id: int = 0) -> None:
+        """An answer about order ``cid`` is about to be written on ``channel``."""
+        self.answers.append((time.monotonic_ns(), channel, cid, what, trade_id))
+        self.answers_seen += 1
+
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The ``GET /sim/trace`` body."""
         return {
             "enabled": self.enabled, "capacity": self.capacity,
-            "frames_seen": self.frames_seen, "orders_seen": self.orders_seen,
+            "frames_seen": self.frames_seen, "orders_seen": self.orders_seen, "answers_seen": self.answers_seen,
             "frames": [list(f) for f in self.frames],  # [symbol, u, ts_sent_ns]
             "orders": [{"ts_recv_ns": t, "api": a, "method": m, "symbol": s, "clientOrderId": c}
                        for t, a, m, s, c in self.orders],
+            "answers": [{"ts_sent_ns": t, "channel": ch, "clientOrderId": c, "what": w, "tradeId": tid}
+                        for t, ch, c, w, tid in self.answers],
         }
 
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "capacity": self.capacity, "frames_seen": self.frames_seen,
-                "orders_seen": self.orders_seen}
+                "orders_seen": self.orders_seen, "answers_seen": self.answers_seen}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -21,6 +22,7 @@ from procs.exchange_sim.faults import Faults
 from procs.exchange_sim.market.true_book import Market, fixed
 from procs.exchange_sim.trace import Trace
 
+_FINAL_U = re.compile(rb'"u":(\d+)')
 DEPTH_INTERVALS_MS = {"depth": 250, "depth@500ms": 500, "depth@100ms": 100}
 # partial book depth: kind -> (levels, interval ms), e.g. "depth5", "depth20@100ms"
 PARTIAL_KINDS = {
@@ -377,6 +379,10 @@ class Feed:
         if stream not in self.hub.subs:
             return
         if "@depth" in stream:
-            self.send_depth(stream, symbol, payload)
+            u = 0
+            if self.hub.trace is not None:  # the latency trace joins frames by their final update id
+                m = _FINAL_U.search(payload)
+                u = int(m.group(1)) if m else 0
+            self.send_depth(stream, symbol, payload, u)
         else:
             self.hub.publish(stream, symbol, payload)

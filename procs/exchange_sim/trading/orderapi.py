@@ -169,6 +169,7 @@ class TradingRest:
         """The market side's latency trace: orders are stamped while it is enabled."""
         self.trace = trace
         self.ws_api.trace = trace
+        self.streams.trace = trace
 
     def on_timer(self) -> None:
         """Run by the market side every 10 ms: listen-key expiry and dead-man countdowns."""

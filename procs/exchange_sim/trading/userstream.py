@@ -67,6 +67,7 @@ class UserStreams:
         self.session_combined: dict[int, bool] = {}  # /stream?streams=<key>: wrap each event
         self.sent = 0  # events written to sessions (the lockstep barrier compares execution's count)
         self.refused = 0  # connections refused for an unknown or expired key
+        self.trace: Any = None  # the latency trace (procs.exchange_sim.trace), when attached
         self._n = 0
 
     def create(self, account: str) -> str:
@@ -169,6 +170,10 @@ class UserStreams:
         return account in self.by_account
 
     def _send(self, session: WsSession, key: str, event: dict[str, Any]) -> None:
+        trace = self.trace
+        if trace is not None and trace.enabled and event.get("e") == "ORDER_TRADE_UPDATE":
+            o = event.get("o") or {}
+            trace.answer("stream", str(o.get("c", "")), str(o.get("x", "")), int(o.get("t", 0) or 0))
         if self.session_combined.get(id(session)):
             session.send_text(_enc.encode({"stream": key, "data": event}).decode())
         else:

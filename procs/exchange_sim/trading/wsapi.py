@@ -159,6 +159,9 @@ class WsApi:
         self._reply(session, rid, acct.name, result)
 
     def _reply(self, session: WsSession, rid: Any, account: str, result: Any) -> None:
+        trace = self.trace
+        if trace is not None and trace.enabled and isinstance(result, dict) and "clientOrderId" in result:
+            trace.answer("ws", str(result["clientOrderId"]), str(result.get("status", "")))
         self._send(session, {"id": rid, "status": 200, "result": result,
                              "rateLimits": self.limiter.rate_limits(account, self.market.now_ms())})
 

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lockstep's latency model: default (the recording's feed latency, 4 ms lognormal "
                              "order legs), 'constant 0' (none), 'constant 2ms', a model file (b25 latency fit), "
                              "or 'feed=recorded;entry=lognormal 4ms 0.56;response=constant 3ms'")
+    parser.add_argument("--trace", default=None, metavar="FILE",
+                        help="free-running: measure the session's feed/entry/response latencies into FILE "
+                             "(b25 latency fit turns it into a model)")
     parser.add_argument("--limit-events", type=int, default=0, metavar="N", help="only the first N recorded frames")
     parser.add_argument("--symbols", default=None, help="comma-separated (default: the recording's)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON (no progress bar)")
@@ -50,7 +53,7 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
     mode = "max" if args.max else "speed" if args.speed is not None else "lockstep"
     return ReplayOptions(
         data=list(args.data), strategy=args.strategy, mode=mode, speed=args.speed or 1.0, params=params,
-        config=args.config, limit_events=args.limit_events, latency=args.latency,
+        config=args.config, limit_events=args.limit_events, latency=args.latency, trace=args.trace,
         symbols=[s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None,
         work_dir=args.keep_run_dir, keep_run_dir=bool(args.keep_run_dir),
         progress=None if args.json or not sys.stderr.isatty() else progress_bar(sys.stderr),

@@ -47,6 +47,7 @@ class ReplayOptions:
     stall_s: float = 120.0  # no frame served for this long: fail, saying what the barrier waits for
     progress: Callable[[int, int], None] | None = None  # (frames served, frames total)
     latency: str = "default"  # lockstep: the latency model (procs/exchange_sim/latency.py)
+    trace: str | None = None  # free-running: write the session's latency trace here (procs/tools/latency)
 
 
 @dataclass
@@ -139,6 +140,8 @@ def replay(opts: ReplayOptions) -> Result:
     if opts.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}: mode={opts.mode}")
     LatencyModel.parse(opts.latency)  # a bad model is bad input (exit 2), before anything starts
+    if opts.trace and opts.mode == "lockstep":
+        raise ValueError("--trace measures a free-running session's latencies: use --speed X or --max")
     missing = [f for f in opts.data if not Path(f).exists()]
     if missing:
         raise FileNotFoundError(f"recording not found: {missing}")
@@ -171,6 +174,12 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         # every named consumer attached before the first event: nothing is missed or raced
         stack.wait_for(lambda: all(barrier.attached().values()) and len(barrier.c) == 4,
                        "every process attached to its rings", timeout=60)
+        recorder = None
+        if opts.trace:
+            from procs.tools.latency.trace import SessionRecorder
+
+            recorder = SessionRecorder(stack.instance, base, symbols)
+            recorder.start()
         t0 = time.monotonic()
         _post(f"{base}/sim/resume")
         deadline = t0 + opts.timeout_s
@@ -185,6 +194,8 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
                                    f"barrier: {rp.get('lockstep')}")
             if opts.progress is not None:
                 opts.progress(int(rp["sent"]), frames)
+            if recorder is not None:
+                recorder.poll()
             if rp["finished"]:
                 break
             for proc, p in stack.popen.items():
@@ -213,6 +224,13 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         wall = time.monotonic() - t0
         if opts.progress is not None:
             opts.progress(frames, frames)
+        if recorder is not None:
+            from procs.tools.latency.trace import write_trace
+
+            assert opts.trace is not None
+            write_trace(opts.trace, recorder.finish(), {"data": [Path(f).name for f in opts.data],
+                                                        "strategy": opts.strategy, "mode": opts.mode,
+                                                        "speed": opts.speed})
         journal = stack.journal_path.read_bytes() if stack.journal_path.exists() else b""
         journal = journal[:parse_journal(journal)[1]]  # execution still runs: its file ends in zeros
         counters: dict[str, dict[str, int]] = {}

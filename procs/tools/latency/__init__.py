@@ -1,0 +1,1 @@
+"""Latency measurement and fitting: ``b25 latency`` (procs/tools/latency/cli.py)."""
