@@ -6,7 +6,7 @@ and the bid less), and places a bid and an ask at least ``spread_ticks`` apart, 
 from fair to the exchange tick. A resting quote is cancelled only when its target moved by
 ``requote_ticks`` or more (queue position is worth keeping); the replacement goes out when the
 cancel is confirmed, so a side never has two live quotes. The side that would take the
-position beyond ``max_position`` is not quoted. Post-only (GTX) by default: it never takes.
+position beyond ``max_position`` is not quoted. Post-only by default: it never takes.
 A resyncing or one-sided book, or no book for ``stale_ms``, cancels the quotes. A reload
 keeps the resting quotes: the new instance finds them through ``api.working`` and moves them
 only if its targets differ (the engine cancels everything at shutdown).
@@ -23,7 +23,7 @@ from procs.strategy import (
     DECISION_CANCEL,
     DECISION_QUOTE,
     GTC,
-    GTX,
+    POST_ONLY,
     SELL,
     BookView,
     Order,
@@ -43,7 +43,7 @@ class MarketMakerConfig(StrategyConfig):
     spread_ticks: int = 4  # minimum quoted spread, bid to ask, in exchange ticks
     skew_ticks: float = 2.0  # fair-price shift at full max_position, exchange ticks
     requote_ticks: int = 1  # move a resting quote only when its target moved this far
-    post_only: bool = True  # GTX: a quote that would take is rejected instead
+    post_only: bool = True  # a quote that would take is rejected instead
     stale_ms: int = 2000  # no book for this long: cancel the quotes (0 = never)
 
     def __post_init__(self) -> None:
@@ -71,7 +71,7 @@ class MarketMaker(Strategy):
         self.want = [[0, 0, 0, 0] for _ in range(n)]  # per symbol: bid px, bid qty, ask px, ask qty
         self.last_book_ns = [0] * n
         self.micro = config.price_ref == "microprice"
-        self.tif = GTX if config.post_only else GTC
+        self.tif = POST_ONLY if config.post_only else GTC
 
     def on_start(self) -> None:
         if self.config.stale_ms:
@@ -97,7 +97,7 @@ class MarketMaker(Strategy):
         half = self.config.spread_ticks * tick * 0.5
         bid = math.floor((center - half) / tick) * tick
         ask = math.ceil((center + half) / tick) * tick
-        if self.config.post_only:  # never cross the touch: a GTX order that would take is rejected
+        if self.config.post_only:  # never cross the touch: a post-only order that would take is rejected
             bid = min(bid, ba - tick)
             ask = max(ask, bb + tick)
         step = self.step[sid]

@@ -71,7 +71,7 @@ def parse_order(symbol: str, side: str, order_type: str, price: str, qty: str, s
         raise FieldError("symbol", f"unknown symbol {sym or '(empty)'!r}; configured: {', '.join(symbols)}")
     inst = instruments.get(sym)
     if inst is None:
-        raise FieldError("symbol", f"no instrument filters for {sym} (exchangeInfo not loaded)")
+        raise FieldError("symbol", f"no instrument filters for {sym} (the venue's instrument list not loaded)")
     s = _SIDES.get(side.strip().lower())
     if s is None:
         raise FieldError("side", f"must be buy or sell: {side!r}")

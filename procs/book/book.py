@@ -7,7 +7,7 @@ Layout, chosen by measurement (``b25 bench book``), not by taste:
   **last** (the "top list"). Bids use ``+ticks`` as key, asks ``-ticks``, so the same code
   serves both sides. Invariant: every key of the side that is >= the list's first element is in
   the list, so the list is always exactly the best ``len(list)`` levels. Updates below the list
-  touch only the dict. A full sorted key list is slower: ``@depth@0ms`` diffs
+  touch only the dict. A full sorted key list is slower: diffs sent every update
   touch levels hundreds deep, and ``insort`` there moves thousands of pointers per update.
 * The top list holds ``keep`` (default 64) to ``2 * keep`` keys. When deletes shrink it below
   ``keep // 2`` it is rebuilt from the dict with ``heapq.nlargest`` (a few per minute on BTCUSDT);
@@ -33,8 +33,16 @@ from operator import neg
 import msgspec
 import numpy as np
 
-from procs.book.messages import levels
 from procs.core.instruments import Instrument, decimal_to_int, int_to_decimal
+
+Level = tuple[str, str]  # (price text, quantity text) exactly as sent
+_levels_dec = msgspec.json.Decoder(list[Level])
+
+
+def levels(side: Sequence[Level] | msgspec.Raw | bytes) -> list[Level]:
+    """A diff side as (price, qty) strings, whether it came decoded or as the raw JSON array."""
+    return _levels_dec.decode(side) if isinstance(side, (msgspec.Raw, bytes)) else list(side)
+
 
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _CACHE_MAX = 1 << 18  # entries per cache before it is dropped and refilled (memory bound)

@@ -1,7 +1,8 @@
-"""``b25 book FILE... [--symbol S] [--depth N] [--kind usdm|coinm|spot]``: rebuild books offline.
+"""``b25 book FILE... [--symbol S] [--depth N] [--kind MARKET]``: rebuild books offline.
 
 Uses exactly the live code (``BookSync`` + ``FastBook``, or ``Book`` with ``--engine python``,
-through ``Rebuilder``), so its output is the reference the live path is compared with. Prints one JSON line per applied depth event,
+through ``Rebuilder``, with the venue's codec and recording readers: ``[venue] kind``'s, the
+default one here), so its output is the reference the live path is compared with. Prints one JSON line per applied depth event,
 best levels first, prices and quantities as normalized decimal strings::
 
     {"symbol": "BTCUSDT", "u": 4984028370730, "bids": [["63943.9", "46.372"], ...], "asks": [...]}
@@ -19,12 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from procs.book.book import Book
-from procs.book.messages import DepthUpdate
-from procs.book.rebuild import Problem, Rebuilder, recorded_instruments
-from procs.book.recordings import KINDS, iter_frames
+from procs.book.rebuild import Problem, Rebuilder
 from procs.book.sync import BookSync
 from procs.core import log
 from procs.core.instruments import int_to_decimal
+from procs.venue.adapters import decode_venue, open_venue
+from procs.venue.messages import DepthDiff
+from procs.venue.protocols import Venue
+
+
+def _venue() -> Venue:  # the default venue: its codec and its recording formats
+    return open_venue(decode_venue({}))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", action="append", default=None,
                         help="only this symbol (repeatable); default: every symbol")
     parser.add_argument("--depth", type=int, default=20, help="levels per side to print (default 20)")
-    parser.add_argument("--kind", choices=KINDS, default=None,
-                        help="market kind, overriding detection from the URL, path or data")
+    parser.add_argument("--kind", choices=_venue().recordings().markets, default=None,
+                        help="the venue's market, overriding detection from the URL, path or data")
     parser.add_argument("--exchange-info", type=Path, default=None,
-                        help="exchangeInfo JSON (or cryptofeed *.0) for tick/lot scales")
+                        help="the venue's instrument list (a file) for tick/lot scales")
     parser.add_argument("--engine", choices=("numba", "python"), default=None,
                         help="book implementation: FastBook (numba, default when installed) or Book")
 
@@ -63,13 +69,13 @@ class _Printer:
         dec = self._dec
         return "[" + ", ".join(f"[{dec(t, ps)}, {dec(q, qs)}]" for t, q in levels) + "]"
 
-    def __call__(self, sync: BookSync, ev: DepthUpdate) -> None:
+    def __call__(self, sync: BookSync, ev: DepthDiff) -> None:
         book: Book | None = sync.book
         assert book is not None
         ps, qs = book.instrument.price_scale, book.instrument.qty_scale
         bids = self._side(book.bid_levels(self.depth), ps, qs)
         asks = self._side(book.ask_levels(self.depth), ps, qs)
-        line = f'{{"symbol": "{sync.symbol}", "u": {ev.u}, "bids": {bids}, "asks": {asks}}}\n'
+        line = f'{{"symbol": "{sync.symbol}", "u": {ev.last_id}, "bids": {bids}, "asks": {asks}}}\n'
         self.write(line.encode())
 
 
@@ -88,18 +94,21 @@ def run(args: argparse.Namespace) -> int:
     if args.depth < 1:
         log.error("book_bad_args", reason="--depth must be >= 1", depth=args.depth)
         return 2
+    venue = _venue()
+    recordings = venue.recordings()
     instruments = None
-    if args.exchange_info is not None:
-        info = recorded_instruments("usdm", args.exchange_info)
-        instruments = {k: info for k in KINDS}
     out = sys.stdout.buffer
     printer = _Printer(args.depth, out.write)
     engine = getattr(args, "engine", None) or ("numba" if _has_numba() else "python")
-    rb = Rebuilder(symbols=set(args.symbol) if args.symbol else None, instruments=instruments,
-                   on_applied=printer, on_problem=_report, keep=max(64, 2 * args.depth),
-                   fast=engine == "numba")
+    fast = engine == "numba"
     try:
-        for frame in iter_frames(args.files, kind=args.kind):
+        if args.exchange_info is not None:
+            info = recordings.instruments(recordings.markets[0], args.exchange_info)
+            instruments = {k: info for k in recordings.markets}
+        rb = Rebuilder(venue.market_codec(raw_levels=fast), recordings.instruments,
+                       symbols=set(args.symbol) if args.symbol else None, instruments=instruments,
+                       on_applied=printer, on_problem=_report, keep=max(64, 2 * args.depth), fast=fast)
+        for frame in recordings.iter_frames(args.files, market=args.kind):
             rb.feed(frame)
         out.flush()
     except BrokenPipeError:  # `b25 book ... | head`: the reader is done, so are we

@@ -22,11 +22,12 @@ Book's exactly; tests run both on every recording and compare.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 import numpy as np
 
+from procs.book.frames import FRAME_NOT_HANDLED, FRAME_RESIZE
 from procs.book.kernels import (
     _EXTRA_TOP,
     _POW10,
@@ -39,12 +40,11 @@ from procs.book.kernels import (
     _rebuild_top,
     _rehash,
     apply_depth,
-    apply_frame,
+    apply_levels,
     fill_record,
     fill_top,
-    probe_frame,
+    probe_levels,
 )
-from procs.book.messages import FRAME_NOT_HANDLED, FRAME_RESIZE, OUT_FIELDS
 from procs.core.instruments import Instrument, int_to_decimal
 
 _encode = msgspec.json.Encoder().encode
@@ -54,8 +54,8 @@ _encode = msgspec.json.Encoder().encode
 class FastBook:
     """Book with a compiled hot path; same public methods as ``procs.book.book.Book``.
 
-    ``apply`` takes each side as raw JSON bytes (``msgspec.Raw`` from
-    ``FrameDecoder(raw_levels=True)``: no per-level Python objects at all) or as a list of
+    ``apply`` takes each side as raw JSON bytes (``msgspec.Raw`` from a venue codec's
+    ``raw_levels`` decode: no per-level Python objects at all) or as a list of
     (price, qty) strings, which is re-encoded once and takes the same compiled path.
     """
 
@@ -112,19 +112,19 @@ class FastBook:
         self.crossed = rc == 1
         return True
 
-    def apply_frame(self, raw: bytes, i: int, sym: bytes, last_u: int, out: np.ndarray) -> int:
-        """Parse and apply a whole combined-stream depth frame in one compiled call (the live
-        hot path: no message object, no level objects). ``raw[i]`` is the quote closing the
-        stream name; ``sym`` the symbol as it appears in ``"s"``; the frame must continue the
-        book (``pu == last_u``). Returns ``kernels.apply_frame``'s code: 0 applied, 1 applied
-        and crossed, -1/-2 bad text (``bad_text`` says which; rebuild the book), or
+    def apply_frame(self, kernel: Callable, raw: bytes, i: int, sym: bytes, last_id: int, out: np.ndarray) -> int:
+        """Parse and apply a whole depth frame in one compiled call with a venue's frame kernel
+        (the live hot path: no message object, no level objects; ``procs.book.frames`` states the
+        kernel's contract). ``raw[i]`` closes the frame's routing key; ``sym`` is the symbol as
+        the frame spells it; the frame must continue the book (``last_id``). Returns 0 applied,
+        1 applied and crossed, -1/-2 bad text (``bad_text`` says which; rebuild the book), or
         ``FRAME_NOT_HANDLED`` when nothing was changed (another shape or not the next diff).
-        ``out`` gets U, u, pu, E, T (``kernels.OUT_*``).
+        ``out`` gets the frame's ids and times (``frames.OUT_*``).
         """
         if len(raw) >> 3 > self._keys.shape[1] - self._limit:
             self._resize(self._keys.shape[1] << 1)
-        rc = apply_frame(raw, i, sym, last_u, self._keys, self._vals, self._top, self._st, self._pscale,
-                         self._qscale, self.keep, _POW10, out, self._limit)
+        rc = kernel(raw, i, sym, last_id, self._keys, self._vals, self._top, self._st, self._pscale,
+                    self._qscale, self.keep, _POW10, out, self._limit)
         if rc == 0:  # the common case first
             self.crossed = False
             return rc
@@ -141,11 +141,11 @@ class FastBook:
         self.crossed = rc == 1
         return rc
 
-    def probe_frame(self, raw: bytes, i: int, sym: bytes, out: np.ndarray) -> bool:
-        """``apply_frame``'s parse and table lookups on ``raw``, changing nothing: keep-warm.
-        False when the frame is not of the hot path's shape."""
-        return probe_frame(raw, i, sym, self._keys, self._vals, self._top, self._st, self._pscale, self._qscale,
-                           self.keep, _POW10, out) == 0
+    def probe_frame(self, kernel: Callable, raw: bytes, i: int, sym: bytes, out: np.ndarray) -> bool:
+        """``apply_frame``'s parse and table lookups on ``raw`` with a venue's probe kernel,
+        changing nothing: keep-warm. False when the frame is not of the hot path's shape."""
+        return kernel(raw, i, sym, self._keys, self._vals, self._top, self._st, self._pscale, self._qscale,
+                      self.keep, _POW10, out) == 0
 
     def _resize(self, size: int) -> None:
         live = int(max(self._st[0, ST_LIVE], self._st[1, ST_LIVE]))
@@ -243,7 +243,8 @@ def warm_up() -> float:
     """Compile (or load from numba's on-disk cache) every kernel now; returns the seconds taken.
 
     Call it at process start, before subscribing: the first compile takes seconds, which must
-    not land on the first live diff.
+    not land on the first live diff. (A venue's frame kernels are compiled by its depth rule's
+    ``warm_up``.)
     """
     import time
 
@@ -254,10 +255,9 @@ def warm_up() -> float:
     fb.load_snapshot([("1.00", "1.000")], [("2.00", "1.000")])
     fb.apply(b'[["1.01","2.000"]]', b'[["2.00","0"]]')
     fb.apply(b'[["x"]]', b"[]")
-    frame = (b'{"stream":"warmup@depth","data":{"e":"depthUpdate","E":1,"T":1,"s":"WARMUP","U":2,"u":3,'
-             b'"pu":1,"b":[["1.02","1.000"]],"a":[]}}')
-    fb.apply_frame(frame, frame.find(b'"', 11), b"WARMUP", 1, np.zeros(len(OUT_FIELDS), np.int64))
-    fb.probe_frame(frame, frame.find(b'"', 11), b"WARMUP", np.zeros(len(OUT_FIELDS), np.int64))
+    levels = b'[["1.02","1.000"]][]'
+    apply_levels(levels, 0, 18, 18, 20, fb._keys, fb._vals, fb._top, fb._st, 2, 3, 4, _POW10, fb._limit)
+    probe_levels(levels, 0, 18, 18, 20, fb._keys, fb._vals, fb._top, fb._st, 2, 3, 4, _POW10)
     z = np.zeros(2, np.int64)
     fb.fill_top(z, z.copy(), z.copy(), z.copy())
     fb.fill_record(np.zeros((2, 24), np.int64), 1, 4, 0, 3, 0, 0, 0, 1)

@@ -1,5 +1,6 @@
 """Numba kernels of FastBook: exact decimal parsing of raw JSON level arrays, the per-side hash
-table and top list, crossed-book check, top-N fill. Only ``procs.book.fastbook`` calls them.
+table and top list, crossed-book check, top-N fill. ``procs.book.fastbook`` calls them, and a
+venue's frame kernel calls ``apply_levels`` / ``probe_levels`` (``procs.book.frames``).
 
 Layout and invariants are described in ``procs.book.fastbook``. Every kernel returns status
 codes, never raises, and is cached on disk by numba (``cache=True``).
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from procs.book.messages import FRAME_NOT_HANDLED, FRAME_RESIZE, OUT_E, OUT_LAST_U, OUT_PU, OUT_T, OUT_U
+from procs.book.frames import FRAME_RESIZE
 
 ST_USED, ST_LIVE, ST_TOP, ST_ERR = 0, 1, 2, 3  # columns of st[side]
 _HASH_MUL = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
@@ -249,132 +250,18 @@ def _crossed(top: np.ndarray, st: np.ndarray) -> int:
     return 0
 
 
-# -- a whole combined-stream depth frame in one call (FastBook.apply_frame) ---------------------
-
-
-def _pat(text: bytes) -> np.ndarray:
-    return np.frombuffer(text, np.uint8).copy()
-
-
-_P_HEAD = _pat(b'","data":{"e":"depthUpdate","E":')
-_P_T = _pat(b',"T":')
-_P_S = _pat(b',"s":"')
-_P_UU = _pat(b',"U":')
-_P_U = _pat(b',"u":')
-_P_PU = _pat(b',"pu":')
-_P_B = _pat(b',"b":')
-_P_A = _pat(b',"a":')
+# -- a venue frame's two level arrays in one call (procs.book.frames: the frame kernel's contract) ---
 
 
 @numba.njit(cache=True, nogil=True)
-def _lit(buf: bytes, i: int, n: int, pat: np.ndarray) -> int:
-    """i past ``pat`` when buf[i:] starts with it, else -1 (also when i is -1)."""
-    m = pat.shape[0]
-    if i < 0 or i + m > n:
-        return -1
-    for j in range(m):
-        if buf[i + j] != pat[j]:
-            return -1
-    return i + m
-
-
-@numba.njit(cache=True, nogil=True)
-def _uint(buf: bytes, i: int, n: int, out: np.ndarray, k: int) -> int:
-    """A plain unsigned integer of 1..18 digits at buf[i] into out[k]; i past it, or -1."""
-    v = 0
-    j = i
-    while j < n and 48 <= buf[j] <= 57 and j - i < 18:
-        v = v * 10 + (buf[j] - 48)
-        j += 1
-    if j == i or (j < n and 48 <= buf[j] <= 57):
-        return -1
-    out[k] = v
-    return j
-
-
-@numba.njit(cache=True, nogil=True)
-def _field(buf: bytes, i: int, n: int, pat: np.ndarray, out: np.ndarray, k: int) -> int:
-    """``pat`` then an unsigned integer into out[k]: i past both, or -1 (also when i is -1)."""
-    if i < 0:
-        return -1
-    i = _lit(buf, i, n, pat)
-    return -1 if i < 0 else _uint(buf, i, n, out, k)
-
-
-@numba.njit(cache=True, nogil=True)
-def _array_end(buf: bytes, i: int, n: int) -> int:
-    """buf[i] opens a JSON array of arrays of plain strings: the index past its closing ``]``,
-    or -1 (not that shape, an escape, or the frame ends first)."""
-    if i >= n or buf[i] != 91:
-        return -1
-    depth = 0
-    in_str = False
-    while i < n:
-        c = buf[i]
-        if in_str:
-            if c == 34:
-                in_str = False
-            elif c == 92:
-                return -1
-        elif c == 34:
-            in_str = True
-        elif c == 91:
-            depth += 1
-        elif c == 93:
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _frame_parts(buf: bytes, i: int, sym: bytes, out: np.ndarray) -> tuple[int, int, int, int]:
-    """The exact shape ``apply_frame`` takes, from ``buf[i]`` (the quote closing the stream name):
-    U, u, pu, E, T into ``out`` and the bounds (b0, b1, a0, a1) of the two level arrays, or
-    b0 = -1 when the frame is of any other shape."""
-    n = len(buf)
-    i = _field(buf, i, n, _P_HEAD, out, OUT_E)
-    i = _field(buf, i, n, _P_T, out, OUT_T)
-    i = _lit(buf, i, n, _P_S)
-    if i < 0 or i + len(sym) + 1 > n:
-        return -1, -1, -1, -1
-    for j in range(len(sym)):
-        if buf[i + j] != sym[j]:
-            return -1, -1, -1, -1
-    i += len(sym)
-    if buf[i] != 34:
-        return -1, -1, -1, -1
-    i = _field(buf, i + 1, n, _P_UU, out, OUT_U)
-    i = _field(buf, i, n, _P_U, out, OUT_LAST_U)
-    i = _field(buf, i, n, _P_PU, out, OUT_PU)
-    b0 = _lit(buf, i, n, _P_B)
-    b1 = _array_end(buf, b0, n) if b0 >= 0 else -1
-    a0 = _lit(buf, b1, n, _P_A)
-    a1 = _array_end(buf, a0, n) if a0 >= 0 else -1
-    if a1 < 0 or a1 + 2 != n or buf[a1] != 125 or buf[a1 + 1] != 125:
-        return -1, -1, -1, -1
-    return b0, b1, a0, a1
-
-
-@numba.njit(cache=True, nogil=True)
-def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, vals: np.ndarray,
-                top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,
-                out: np.ndarray, limit: int) -> int:
-    """A USD-M/COIN-M combined depth frame, ``buf[i]`` being the quote that closes its stream name.
-
-    Only the exchange's exact shape (``{"stream":..,"data":{"e":"depthUpdate","E":..,"T":..,
-    "s":sym,"U":..,"u":..,"pu":last_u,"b":[..],"a":[..]}}``) that continues the book (``pu ==
-    last_u``) is applied: 0 applied, 1 applied and crossed, -1/-2 bad bid/ask text (the book is
-    half-changed: rebuild it). Anything else returns FRAME_NOT_HANDLED having changed nothing;
-    the caller decodes the frame the general way. ``out`` gets U, u, pu, E, T. When the frame
-    was applied (or half-applied) and a side's table now uses more than ``limit`` slots,
-    FRAME_RESIZE is added to the code: the caller rehashes (one check here instead of numpy
-    reads in Python on every frame).
-    """
-    b0, b1, a0, a1 = _frame_parts(buf, i, sym, out)
-    if b0 < 0 or out[OUT_PU] != last_u:
-        return FRAME_NOT_HANDLED
+def apply_levels(buf: bytes, b0: int, b1: int, a0: int, a1: int, keys: np.ndarray, vals: np.ndarray,
+                 top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,
+                 limit: int) -> int:
+    """Apply the bid array ``buf[b0:b1]`` and the ask array ``buf[a0:a1]`` (JSON level arrays, as
+    ``apply_depth`` takes them) in place in a venue's frame: 0 applied, 1 applied and crossed,
+    -1/-2 bad bid/ask text (the book is half-changed: rebuild it). When a side's table now uses
+    more than ``limit`` slots, FRAME_RESIZE is added to the code: the caller rehashes (one check
+    here instead of numpy reads in Python on every frame)."""
     if _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
         rc = -1
     elif _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10) < 0:
@@ -384,6 +271,17 @@ def apply_frame(buf: bytes, i: int, sym: bytes, last_u: int, keys: np.ndarray, v
     if st[0, ST_USED] > limit or st[1, ST_USED] > limit:
         rc += FRAME_RESIZE
     return rc
+
+
+@numba.njit(cache=True, nogil=True)
+def probe_levels(buf: bytes, b0: int, b1: int, a0: int, a1: int, keys: np.ndarray, vals: np.ndarray,
+                 top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray) -> int:
+    """``apply_levels``'s parse and every level's table lookup, changing nothing (except
+    st[side, ST_ERR], a scratch field): market_data's keep-warm keeps the code and the book's
+    table lines the next frame will touch in cache. Returns 0."""
+    _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10, True)
+    _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10, True)
+    return 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -408,21 +306,6 @@ def fill_top(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray
              bq: np.ndarray, ap: np.ndarray, aq: np.ndarray) -> tuple[int, int]:
     """Best levels per side into the caller's arrays (best first, zero-padded)."""
     return _fill_side(keys, vals, top, st, 0, bp, bq), _fill_side(keys, vals, top, st, 1, ap, aq)
-
-
-@numba.njit(cache=True, nogil=True)
-def probe_frame(buf: bytes, i: int, sym: bytes, keys: np.ndarray, vals: np.ndarray, top: np.ndarray,
-                st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray, out: np.ndarray) -> int:
-    """``apply_frame``'s parse and every level's table lookup, changing nothing (except
-    st[side, ST_ERR], a scratch field): market_data's keep-warm runs it on the last frame so the
-    code and the book's table lines the next frame will touch stay in cache. 0, or
-    FRAME_NOT_HANDLED when the frame is not of the hot path's shape."""
-    b0, b1, a0, a1 = _frame_parts(buf, i, sym, out)
-    if b0 < 0:
-        return FRAME_NOT_HANDLED
-    _apply_side(buf, b0, b1, 0, keys, vals, top, st, pscale, qscale, keep, pow10, True)
-    _apply_side(buf, a0, a1, 1, keys, vals, top, st, pscale, qscale, keep, pow10, True)
-    return 0
 
 
 @numba.njit(cache=True, nogil=True)

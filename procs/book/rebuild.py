@@ -1,15 +1,16 @@
 """Rebuilder: books for every symbol of a recording, from frames, with the same BookSync as live.
 
-``b25 book``, the tests and the replay checks feed it ``procs.book.recordings.Frame``s; it
-decodes each frame once, routes snapshots and diffs to one ``BookSync`` per symbol, and calls
-back after every applied diff (and for every bookTicker, for the tests' cross-check).
+``b25 book``, the tests and the replay checks feed it ``procs.venue.messages.Frame``s (a
+venue's ``Recordings``); it decodes each frame once with the venue's ``MarketCodec``, routes
+snapshots and diffs to one ``BookSync`` per symbol (with the rule of the frame's market), and
+calls back after every applied diff (and for every top-of-book message, for the tests'
+cross-check).
 
-Instruments for recordings: exchangeInfo when the symbol is in it (the recorded
-``cryptofeed-binance/BINANCE_FUTURES.0`` for USD-M and ``BINANCE_DELIVERY.0`` for COIN-M, or a
-file given by the caller), *widened* to the number of decimals the first snapshot's strings
-carry. Why widen: an exchangeInfo taken years before a recording can be coarser than the
-recording (tick sizes change), and Binance prints prices with a fixed number of decimals per
-symbol, so the snapshot shows the precision the exchange used at the time. Not a generous
+Instruments for recordings: the venue's list when the symbol is in it (what its recordings hold,
+or a file given by the caller), *widened* to the number of decimals the first snapshot's strings
+carry. Why widen: an instrument list taken years before a recording can be coarser than the
+recording (tick sizes change), and an exchange prints prices with a fixed number of decimals
+per symbol, so the snapshot shows the precision the exchange used at the time. Not a generous
 fixed scale such as 8: ticks then stop meaning exchange ticks, and int64 headroom shrinks for
 large quantities. A later diff with more decimals than that scale is refused as bad input
 (counted, reported, resync) — it means the instrument changed, which only a new instrument
@@ -19,18 +20,14 @@ can answer; it never happens in the recordings here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import NamedTuple
 
 import msgspec
 
-from procs.book.messages import BookTicker, DepthSnapshot, DepthUpdate, FrameDecoder
-from procs.book.recordings import Frame
 from procs.book.sync import BookSync, SyncState, SyncStatus
-from procs.core.instruments import Instrument, instrument_for_scales, load_exchange_info
-
-REAL_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-_EXCHANGE_INFO = {"usdm": "BINANCE_FUTURES.0", "coinm": "BINANCE_DELIVERY.0"}
+from procs.core.instruments import Instrument, instrument_for_scales
+from procs.venue.messages import DepthDiff, DepthSnapshot, Frame, TopOfBook
+from procs.venue.protocols import MarketCodec
 
 
 class Problem(NamedTuple):
@@ -53,18 +50,8 @@ def text_decimals(levels: list[tuple[str, str]], column: int) -> int:
     return best
 
 
-def recorded_instruments(kind: str, path: str | Path | None = None) -> dict[str, Instrument]:
-    """exchangeInfo instruments for a market kind: from ``path``, else the recorded one if any."""
-    if path is None:
-        name = _EXCHANGE_INFO.get(kind)
-        if name is None or not (REAL_DATA / "cryptofeed-binance" / name).is_file():
-            return {}
-        path = REAL_DATA / "cryptofeed-binance" / name
-    return load_exchange_info(path)
-
-
 def snapshot_resolver(instruments: dict[str, Instrument]) -> Callable[[str, DepthSnapshot], Instrument]:
-    """A BookSync resolver: exchangeInfo widened to the snapshot's printed decimals (see above)."""
+    """A BookSync resolver: the venue's instruments widened to the snapshot's printed decimals (see above)."""
 
     def resolve(symbol: str, snap: DepthSnapshot) -> Instrument:
         ps = max(text_decimals(snap.bids, 0), text_decimals(snap.asks, 0))
@@ -81,30 +68,33 @@ def snapshot_resolver(instruments: dict[str, Instrument]) -> Callable[[str, Dept
 class Rebuilder:
     """Feeds frames to one BookSync per symbol; reports applied diffs, tickers and problems."""
 
-    def __init__(self, *, symbols: set[str] | None = None,
-                 instruments: dict[str, dict[str, Instrument]] | None = None,
-                 on_applied: Callable[[BookSync, DepthUpdate], None] | None = None,
-                 on_ticker: Callable[[BookSync, BookTicker], None] | None = None,
+    def __init__(self, codec: MarketCodec, instruments_of: Callable[[str], dict[str, Instrument]], *,
+                 symbols: set[str] | None = None, instruments: dict[str, dict[str, Instrument]] | None = None,
+                 on_applied: Callable[[BookSync, DepthDiff], None] | None = None,
+                 on_ticker: Callable[[BookSync, TopOfBook], None] | None = None,
                  on_problem: Callable[[Problem], None] | None = None, keep: int = 64,
                  fast: bool = False) -> None:
+        """``codec`` decodes the frames (its ``raw_levels`` should match ``fast``);
+        ``instruments_of(market)`` gives a market's instrument list unless ``instruments`` has it."""
         self.symbols = {s.upper() for s in symbols} if symbols else None
+        self.decoder = codec
+        self._instruments_of = instruments_of
         self._instruments = instruments if instruments is not None else {}
         self.on_applied = on_applied
         self.on_ticker = on_ticker
         self.on_problem = on_problem
         self.keep = keep
         self.fast = fast
-        self.decoder = FrameDecoder(raw_levels=fast)
         self.syncs: dict[str, BookSync] = {}
         self.problems: list[Problem] = []
 
-    def _sync(self, symbol: str, kind: str) -> BookSync:
+    def _sync(self, symbol: str, market: str) -> BookSync:
         sync = self.syncs.get(symbol)
         if sync is None:
-            if kind not in self._instruments:
-                self._instruments[kind] = recorded_instruments(kind)
-            sync = BookSync(symbol, kind, resolve=snapshot_resolver(self._instruments[kind]), keep=self.keep,
-                            fast=self.fast)
+            if market not in self._instruments:
+                self._instruments[market] = self._instruments_of(market)
+            sync = BookSync(symbol, self.decoder.rule(market), resolve=snapshot_resolver(self._instruments[market]),
+                            keep=self.keep, fast=self.fast)
             self.syncs[symbol] = sync
         return sync
 
@@ -113,27 +103,27 @@ class Rebuilder:
         _, msg = self.decoder.decode(frame.raw)
         if msg is None:
             return
-        if isinstance(msg, DepthUpdate):
-            if self.symbols is not None and msg.s not in self.symbols:
+        if isinstance(msg, DepthDiff):
+            if self.symbols is not None and msg.symbol not in self.symbols:
                 return
-            sync = self._sync(msg.s, frame.kind)
+            sync = self._sync(msg.symbol, frame.market)
             st = sync.on_diff(msg)
             if st == SyncStatus.APPLIED:
                 if self.on_applied is not None:
                     self.on_applied(sync, msg)
             elif st >= SyncStatus.GAP:
                 self._problem(sync, st, frame)
-        elif type(msg) is DepthSnapshot:
+        elif isinstance(msg, DepthSnapshot):
             symbol = (frame.snapshot_symbol or msg.symbol).upper()
             if not symbol or (self.symbols is not None and symbol not in self.symbols):
                 return
-            sync = self._sync(symbol, frame.kind)
+            sync = self._sync(symbol, frame.market)
             cb = self.on_applied
             st = sync.on_snapshot(msg, (lambda ev: cb(sync, ev)) if cb is not None else None)
             if st >= SyncStatus.GAP:
                 self._problem(sync, st, frame)
-        elif type(msg) is BookTicker and self.on_ticker is not None:
-            sync = self.syncs.get(msg.s)
+        elif isinstance(msg, TopOfBook) and self.on_ticker is not None:
+            sync = self.syncs.get(msg.symbol)
             if sync is not None and sync.book is not None:
                 self.on_ticker(sync, msg)
 

@@ -1,4 +1,4 @@
-"""BookSync: the exchange's snapshot + diff procedure for one symbol, as a pure state machine.
+"""BookSync: a venue's snapshot + diff procedure for one symbol, as a pure state machine.
 
 No I/O and no clock: the caller feeds decoded diffs (``on_diff``) and REST snapshots
 (``on_snapshot``) and acts on the returned ``SyncStatus`` (fetch a snapshot when
@@ -10,20 +10,13 @@ States::
           ^   (diffs buffered)         (book = snapshot)                 |
           +----------- gap / bad input / crossed book / reset -----------+
 
-``fast=True`` keeps the book in a ``FastBook`` (numba-compiled hot path); feed it diffs from
-``FrameDecoder(raw_levels=True)`` so the level arrays reach it as raw JSON.
+``fast=True`` keeps the book in a ``FastBook`` (numba-compiled hot path); feed it diffs whose
+level arrays stay raw JSON (a codec's ``raw_levels``) so they reach it as such.
 
-Rules (docs/binance-usdm-protocol.md A4), ``L`` = snapshot ``lastUpdateId``:
-
-* USD-M and COIN-M: drop ``u < L``; the first diff applied must have ``U <= L <= u`` (``u == L``
-  occurs in real data and is applied); afterwards ``pu`` must equal the previous ``u``. A diff
-  with ``u <=`` the previous ``u`` is a duplicate (stale, dropped); anything else is a gap.
-  Update ids are global across symbols, so ``U == prev u + 1`` is *not* expected.
-* Spot: drop ``u <= L``; first diff ``U <= L + 1 <= u`` (abutting ``U == L + 1`` is accepted);
-  afterwards stale if ``u <= prev u``, gap if ``U > prev u + 1``.
-
-On a gap the diff that revealed it is kept in the buffer (it is valid against a newer
-snapshot) and the state goes back to AWAITING_SNAPSHOT. Bad input (unconvertible text) and a
+Which diff bridges a snapshot and which continues the book is the venue's ``DepthRule``
+(``procs/venue/<venue>/``): each diff is APPLY, STALE (older than the book or a duplicate:
+dropped) or GAP. On a gap the diff that revealed it is kept in the buffer (it is valid against a
+newer snapshot) and the state goes back to AWAITING_SNAPSHOT. Bad input (unconvertible text) and a
 crossed book after an update also force a resync: the book no longer says what the exchange's
 book is. Nothing here raises for bad input.
 """
@@ -33,16 +26,41 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from procs.book.book import Book
-from procs.book.messages import FRAME_NOT_HANDLED, OUT_FIELDS, OUT_LAST_U, DepthSnapshot, DepthUpdate
+from procs.book.frames import FRAME_NOT_HANDLED, OUT_FIELDS, OUT_LAST_ID
 from procs.core.instruments import Instrument
+from procs.venue.messages import DepthDiff, DepthSnapshot
 
 if TYPE_CHECKING:
     from procs.book.fastbook import FastBook
+
+# what a diff is to the book, by the venue's rule
+APPLY, STALE, GAP = 0, 1, 2
+
+
+class DepthRule(Protocol):
+    """A venue's sequencing of depth diffs (``procs/venue/<venue>/``)."""
+
+    name: str
+    frame_kernel: Any  # a compiled frame kernel (procs.book.frames) or None: no hot path
+    probe_kernel: Any
+
+    def bridges(self, diff: DepthDiff, snapshot_id: int) -> int:
+        """What the first diff after a snapshot (``snapshot_id``: its last update id) is: APPLY,
+        STALE or GAP (the snapshot is older than the diff)."""
+
+    def follows(self, diff: DepthDiff, last_id: int) -> int:
+        """What a diff is to a live book whose last applied diff ended at ``last_id``."""
+
+    def why(self, diff: DepthDiff, ref_id: int, first: bool) -> str:
+        """The gap in words with the ids (``first``: against the snapshot), for the log."""
+
+    def warm_up(self) -> None:
+        """Compile the frame kernels now (process start), not on the first live diff."""
 
 
 class SyncState(IntEnum):
@@ -82,32 +100,32 @@ InstrumentResolver = Callable[[str, DepthSnapshot], Instrument]
 
 
 class BookSync:
-    """Keeps one symbol's ``Book`` equal to the exchange's, by the rules in the module docstring."""
+    """Keeps one symbol's ``Book`` equal to the venue's, by its ``DepthRule`` (module docstring)."""
 
-    __slots__ = ("symbol", "spot", "book", "state", "last_u", "buffer", "max_buffer", "counters",
-                 "resolve", "keep", "last_error", "fast", "_frame_out", "frame_fields")
+    __slots__ = ("symbol", "rule", "book", "state", "last_u", "buffer", "max_buffer", "counters",
+                 "resolve", "keep", "last_error", "fast", "_frame_out", "frame_fields", "_follows", "_kernel")
 
-    def __init__(self, symbol: str, kind: str = "usdm", instrument: Instrument | None = None,
+    def __init__(self, symbol: str, rule: DepthRule, instrument: Instrument | None = None,
                  resolve: InstrumentResolver | None = None, keep: int = 64,
                  max_buffer: int = 100_000, fast: bool = False) -> None:
-        if kind not in ("usdm", "coinm", "spot"):
-            raise ValueError(f"unknown market kind: kind={kind!r}")
         if instrument is None and resolve is None:
             raise ValueError(f"need an instrument or a resolver: symbol={symbol}")
         self.symbol = symbol
-        self.spot = kind == "spot"
+        self.rule = rule
+        self._follows = rule.follows
+        self._kernel = rule.frame_kernel if fast else None
         self.keep = keep
         self.fast = fast
         self.book: Book | FastBook | None = self._new_book(instrument) if instrument is not None else None
         self.resolve = resolve
         self.state = SyncState.AWAITING_SNAPSHOT
         self.last_u = -1
-        self.buffer: deque[DepthUpdate] = deque()
+        self.buffer: deque[DepthDiff] = deque()
         self.max_buffer = max_buffer
         self.counters = SyncCounters()
         self.last_error = ""  # why the last resync was needed, for the caller's one log line
         self._frame_out = np.zeros(len(OUT_FIELDS), np.int64)
-        # the last apply_frame's U, u, pu, E, T as Python ints (a memoryview over the kernel's out)
+        # the last apply_frame's ids and times as Python ints (a memoryview over the kernel's out)
         self.frame_fields = memoryview(self._frame_out)
 
     def _new_book(self, instrument: Instrument) -> Book | FastBook:
@@ -128,32 +146,37 @@ class BookSync:
         self.last_u = -1
 
     # -- diffs -----------------------------------------------------------------------------
-    def on_diff(self, ev: DepthUpdate) -> SyncStatus:
+    def on_diff(self, ev: DepthDiff) -> SyncStatus:
         """Feed one diff in arrival order."""
         if self.state is _LIVE:
-            if ev.pu == self.last_u and not self.spot:  # the common case, checked first
+            st = self._follows(ev, self.last_u)
+            if st == APPLY:  # the common case, first
                 return self._apply(ev)
-            return self._live(ev)
+            if st == STALE:
+                self.counters.stale += 1
+                return SyncStatus.STALE
+            return self._gap(ev, self.rule.why(ev, self.last_u, False))
         if self.state == SyncState.AWAITING_FIRST:
             return self._first(ev)
         self._buffer(ev)
         return SyncStatus.BUFFERED
 
     def apply_frame(self, raw: bytes, i: int, sym: bytes) -> SyncStatus | None:
-        """The live hot path: a raw combined-stream depth frame applied without decoding it into
-        objects (``FastBook.apply_frame``), when the book is LIVE and the frame is the next diff
-        in the exchange's exact shape. None when it did not apply (another state or market
-        kind, not ``fast``, another shape, or not ``pu == last_u``): nothing changed, so the
-        caller decodes the frame and calls ``on_diff``, which applies the same rules.
-        ``frame_fields`` then holds the frame's U, u, pu, E, T (``procs.book.messages.OUT_*``).
+        """The live hot path: a raw depth frame applied without decoding it into objects
+        (``FastBook.apply_frame`` with the rule's frame kernel), when the book is LIVE and the
+        frame is the next diff in the venue's exact shape. None when it did not apply (another
+        state, no kernel, not ``fast``, another shape, or not the next diff): nothing changed, so
+        the caller decodes the frame and calls ``on_diff``, which applies the same rules.
+        ``frame_fields`` then holds the frame's ids and times (``procs.book.frames.OUT_*``).
         """
-        if self.state is not _LIVE or self.spot or not self.fast:
+        kernel = self._kernel
+        if self.state is not _LIVE or kernel is None:
             return None
         book = self.book
-        rc = book.apply_frame(raw, i, sym, self.last_u, self._frame_out)  # type: ignore[union-attr]
+        rc = book.apply_frame(kernel, raw, i, sym, self.last_u, self._frame_out)  # type: ignore[union-attr]
         if rc == FRAME_NOT_HANDLED:
             return None
-        u = self.frame_fields[OUT_LAST_U]
+        u = self.frame_fields[OUT_LAST_ID]
         if rc < 0:
             return self._resync(None, SyncStatus.BAD_INPUT, f"bad level text {book.bad_text} at u={u}")  # type: ignore[union-attr]
         if rc == 1:
@@ -162,50 +185,38 @@ class BookSync:
         self.counters.applied += 1
         return SyncStatus.APPLIED
 
-    def _live(self, ev: DepthUpdate) -> SyncStatus:
-        last = self.last_u
-        if self.spot:
-            if ev.u <= last:
-                self.counters.stale += 1
-                return SyncStatus.STALE
-            if ev.U > last + 1:
-                return self._gap(ev, f"spot gap: U={ev.U} > last_u+1={last + 1} u={ev.u}")
-        elif ev.pu != last:
-            if ev.u <= last:  # a duplicate or an old diff: the book already has it
-                self.counters.stale += 1
-                return SyncStatus.STALE
-            return self._gap(ev, f"pu={ev.pu} != last_u={last} (U={ev.U} u={ev.u})")
+    def probe_frame(self, raw: bytes, i: int, sym: bytes, out: np.ndarray) -> bool:
+        """``apply_frame``'s parse and lookups on ``raw``, changing nothing (keep-warm); False
+        when there is no live fast book or the frame is not of the hot path's shape."""
+        kernel = self.rule.probe_kernel
+        book = self.book
+        if self.state is not _LIVE or kernel is None or not self.fast or book is None:
+            return False
+        return book.probe_frame(kernel, raw, i, sym, out)  # type: ignore[union-attr]
+
+    def _first(self, ev: DepthDiff) -> SyncStatus:
+        snap_id = self.last_u  # holds the snapshot's id while AWAITING_FIRST
+        st = self.rule.bridges(ev, snap_id)
+        if st == STALE:
+            self.counters.stale += 1
+            return SyncStatus.STALE
+        if st == GAP:
+            return self._gap(ev, self.rule.why(ev, snap_id, True))
         return self._apply(ev)
 
-    def _first(self, ev: DepthUpdate) -> SyncStatus:
-        snap_id = self.last_u  # holds L while AWAITING_FIRST
-        if self.spot:
-            if ev.u <= snap_id:
-                self.counters.stale += 1
-                return SyncStatus.STALE
-            if ev.U > snap_id + 1:
-                return self._gap(ev, f"first diff U={ev.U} > L+1={snap_id + 1} u={ev.u}")
-        else:
-            if ev.u < snap_id:
-                self.counters.stale += 1
-                return SyncStatus.STALE
-            if ev.U > snap_id:
-                return self._gap(ev, f"first diff U={ev.U} > L={snap_id} u={ev.u}")
-        return self._apply(ev)
-
-    def _apply(self, ev: DepthUpdate) -> SyncStatus:
+    def _apply(self, ev: DepthDiff) -> SyncStatus:
         book = self.book
         assert book is not None  # a snapshot made it before any diff can be applied
-        if not book.apply(ev.b, ev.a):
-            return self._resync(ev, SyncStatus.BAD_INPUT, f"bad level text {book.bad_text} at u={ev.u}")
+        if not book.apply(ev.bids, ev.asks):
+            return self._resync(ev, SyncStatus.BAD_INPUT, f"bad level text {book.bad_text} at u={ev.last_id}")
         if book.is_crossed():
-            return self._resync(ev, SyncStatus.CROSSED, f"crossed book after u={ev.u}")
-        self.last_u = ev.u
+            return self._resync(ev, SyncStatus.CROSSED, f"crossed book after u={ev.last_id}")
+        self.last_u = ev.last_id
         self.state = SyncState.LIVE
         self.counters.applied += 1
         return SyncStatus.APPLIED
 
-    def _gap(self, ev: DepthUpdate, why: str) -> SyncStatus:
+    def _gap(self, ev: DepthDiff, why: str) -> SyncStatus:
         self.counters.gaps += 1
         self.last_error = why
         self.state = SyncState.AWAITING_SNAPSHOT
@@ -214,7 +225,7 @@ class BookSync:
         self._buffer(ev)  # valid against the next snapshot
         return SyncStatus.GAP
 
-    def _resync(self, ev: DepthUpdate | None, status: SyncStatus, why: str) -> SyncStatus:
+    def _resync(self, ev: DepthDiff | None, status: SyncStatus, why: str) -> SyncStatus:
         if status == SyncStatus.BAD_INPUT:
             self.counters.bad_input += 1
         else:
@@ -225,7 +236,7 @@ class BookSync:
         self.buffer.clear()  # the bad diff is not kept: a new snapshot covers it
         return status
 
-    def _buffer(self, ev: DepthUpdate) -> None:
+    def _buffer(self, ev: DepthDiff) -> None:
         if len(self.buffer) >= self.max_buffer:
             self.buffer.popleft()  # the oldest is the first a new snapshot makes stale
             self.counters.buffer_overflow += 1
@@ -234,7 +245,7 @@ class BookSync:
 
     # -- snapshots -------------------------------------------------------------------------
     def on_snapshot(self, snap: DepthSnapshot,
-                    on_applied: Callable[[DepthUpdate], None] | None = None) -> SyncStatus:
+                    on_applied: Callable[[DepthDiff], None] | None = None) -> SyncStatus:
         """Load a REST snapshot and replay the buffered diffs against it.
 
         ``on_applied`` is called after each buffered diff that is applied (``b25 book`` prints
@@ -248,16 +259,16 @@ class BookSync:
             self.book = self._new_book(self.resolve(self.symbol, snap))
         if not self.book.load_snapshot(snap.bids, snap.asks):
             self.counters.bad_input += 1
-            self.last_error = f"bad level text {self.book.bad_text} in snapshot L={snap.lastUpdateId}"
+            self.last_error = f"bad level text {self.book.bad_text} in snapshot L={snap.last_id}"
             self.state = SyncState.AWAITING_SNAPSHOT
             return SyncStatus.BAD_INPUT
         if self.book.is_crossed():
             self.counters.crossed += 1
-            self.last_error = f"crossed snapshot L={snap.lastUpdateId}"
+            self.last_error = f"crossed snapshot L={snap.last_id}"
             self.state = SyncState.AWAITING_SNAPSHOT
             return SyncStatus.CROSSED
         self.state = SyncState.AWAITING_FIRST
-        self.last_u = snap.lastUpdateId
+        self.last_u = snap.last_id
         result = SyncStatus.WAITING
         buffered = self.buffer
         self.buffer = deque()

@@ -5,21 +5,20 @@ remote strategies' liveness is checked. ``start`` builds it (``run_async_process
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from procs.core import log
 from procs.core.async_agent import AsyncRun
 from procs.core.config import ConfigError, load_section
-from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.instruments import Instrument
 from procs.core.registry import ORDERS_REMOTE, alerts_name, build_registry
 from procs.market_data.config import MarketDataConfig
 from procs.strategy.config import StrategyEngineConfig, strategy_number
+from procs.venue.adapters import info_in_thread, open_venue, venue_config
+from procs.venue.config import VenueConfig
 from shm.counters import Counters
 
 from .config import BridgeConfig
@@ -30,7 +29,6 @@ from .outbound import Outbound, Outgoing
 
 PROC = "bridge"
 HOUSEKEEPING_S = 0.5  # resends, the cursor file, remote liveness, gauges
-_INFO_PATH = {"usdm": "/fapi/v1/exchangeInfo", "coinm": "/dapi/v1/exchangeInfo", "spot": "/api/v3/exchangeInfo"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +37,7 @@ class BridgeSettings:
 
     bridge: BridgeConfig
     market_data: MarketDataConfig
+    venue: VenueConfig
     names: dict[int, str]  # ring strategy numbers -> ids, local and remote
     config: str | None
 
@@ -54,28 +53,16 @@ class BridgeSettings:
                 raise ConfigError(f"invalid config {config} section [bridge]: remote strategy {s!r} has the number "
                                   f"{n} of strategy {names[n]!r} (ids and their crc32 numbers must differ)")
             names[n] = s
-        return cls(cfg, load_section(config, "market_data", MarketDataConfig), names, config)
+        return cls(cfg, load_section(config, "market_data", MarketDataConfig), venue_config(config), names, config)
 
 
-async def fetch_instruments(md: MarketDataConfig) -> list[Instrument]:
-    """The configured symbols' instruments from [market_data]'s exchangeInfo (its file or its
-    venue's REST, retried with backoff)."""
-    if md.exchange_info:
-        info = load_exchange_info(md.exchange_info)
-    else:
-        url = md.rest_url.rstrip("/") + _INFO_PATH[md.kind]
-        delay = 0.2
-        async with aiohttp.ClientSession() as http:
-            while True:
-                try:
-                    async with http.get(url, timeout=aiohttp.ClientTimeout(total=10)) as r:
-                        info = load_exchange_info(json.loads(await r.read()))
-                    break
-                except (OSError, ValueError, aiohttp.ClientError, TimeoutError) as exc:
-                    log.once("exchange_info_err", "warn", "exchange_info_failed", url=url, reason=repr(exc))
-                await asyncio.sleep(delay)
-                delay = min(5.0, delay * 2)
-    return [info.get(s) or Instrument(symbol=s, price_scale=8, qty_scale=8) for s in md.symbols]
+async def fetch_instruments(settings: BridgeSettings, run: AsyncRun) -> list[Instrument]:
+    """The configured symbols' instruments from the venue (``[venue] exchange_info`` or asked,
+    retried with backoff until it answers)."""
+    info = await info_in_thread(open_venue(settings.venue), run.stop.is_set)
+    assert info is not None  # retried until it answers; a stop meanwhile cancels this await
+    return [info.instruments.get(s) or Instrument(symbol=s, price_scale=8, qty_scale=8)
+            for s in settings.market_data.symbols]
 
 
 class BridgeAgent:
@@ -160,7 +147,7 @@ async def start(settings: BridgeSettings, instance: str, run: AsyncRun) -> Bridg
     alerts = registry.producer(instance, alerts_name(PROC))
     remote = registry.producer(instance, ORDERS_REMOTE) if cfg.intents else None
     try:
-        instruments = await fetch_instruments(md)
+        instruments = await fetch_instruments(settings, run)
         scales = [(i.price_scale, i.qty_scale) for i in instruments]
         outbound = Outbound(cfg, instance, list(md.symbols), scales, settings.names, md.depth)
         cursor_file = Path(cfg.cursor_file or f"run/bridge/{instance}.cursors.json")

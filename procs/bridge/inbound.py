@@ -37,7 +37,7 @@ from .counters import Counter
 
 _SIDE = {"BUY": M.BUY, "SELL": M.SELL}
 _TYPE = {"LIMIT": M.LIMIT, "MARKET": M.MARKET}
-_TIF = {"GTC": M.GTC, "IOC": M.IOC, "FOK": M.FOK, "GTX": M.GTX}
+_TIF = {"GTC": M.GTC, "IOC": M.IOC, "FOK": M.FOK, "POST_ONLY": M.POST_ONLY}
 
 
 SEND_NOW = partial(C.send_command, timeout=0)  # a full control queue refuses at once: the loop never waits

@@ -167,7 +167,7 @@ class Submit(Intent, tag="submit", kw_only=True):
     symbol: str
     side: Literal["BUY", "SELL"]
     order_type: Literal["LIMIT", "MARKET"] = "LIMIT"
-    tif: Literal["GTC", "IOC", "FOK", "GTX"] = "GTC"
+    tif: Literal["GTC", "IOC", "FOK", "POST_ONLY"] = "GTC"
     price: int = 0  # ticks; 0 for MARKET
     qty: int  # lots
     price_scale: int  # must equal the bridge's (from any Book/Trade): a mismatch is refused

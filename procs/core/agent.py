@@ -291,7 +291,7 @@ def run_process(name: str, instance: str, runtime: Runtime, start: Callable[[Sta
                 config_hash: str = "") -> int:
     """Run the polling process ``name`` (the steps in the module docstring); returns its exit status.
 
-    ``start`` builds the agent (it may wait, e.g. for exchangeInfo, looking at
+    ``start`` builds the agent (it may wait, e.g. for the venue's instruments, looking at
     ``Startup.stopping``); it returns None when a stop came first, having closed what it opened.
     Once an agent exists its ``on_close`` runs exactly once, whatever happens after."""
     stop = StopFlag()

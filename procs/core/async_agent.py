@@ -1,7 +1,7 @@
 """The asyncio runner: the same life as ``agent.run_process`` for a process built on an event
 loop (market_data, execution, monitor, exchange_sim), on uvloop.
 
-An ``AsyncAgent`` is built by an async factory (start-up work that awaits: exchangeInfo,
+An ``AsyncAgent`` is built by an async factory (start-up work that awaits: the venue's instruments,
 compiling, recovery), then ``serve(run)`` keeps it in service until ``run.stop`` is set and
 ``on_close()`` takes it down. The runner owns the signals, the CPU pin, the status block and its
 heartbeat (``work()`` and ``on_heartbeat()`` every ``HEARTBEAT_NS``), ``gc.freeze`` and the

@@ -1,5 +1,5 @@
 """API credentials for the venue: environment, then a 0600 secrets file, then the config, then
-(only against a simulator on loopback) the simulator's documented test account. Never logged.
+(only against a simulator on loopback) the adapter's test account. Never logged.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 
 from . import log
 
-SIM_TEST_KEY = ("b25-test-key", "b25-test-secret")  # exchange_sim's default account (README)
-
 
 def load_credentials(*, section: str, rest_url: str, api_key: str = "", api_secret: str = "",
-                     secrets_file: str = "", key_env: str = "B25_API_KEY",
-                     secret_env: str = "B25_API_SECRET") -> tuple[str, str]:
-    """(key, secret); raises ValueError naming the source that failed (never the secret)."""
+                     secrets_file: str = "", key_env: str = "B25_API_KEY", secret_env: str = "B25_API_SECRET",
+                     loopback_default: tuple[str, str] | None = None) -> tuple[str, str]:
+    """(key, secret); raises ValueError naming the source that failed (never the secret).
+    ``loopback_default`` (the simulator's test account) is used only when nothing else is set
+    and ``rest_url`` is on loopback."""
     key = os.environ.get(key_env, "") if key_env else ""
     secret = os.environ.get(secret_env, "") if secret_env else ""
     if key and secret:
@@ -42,8 +42,8 @@ def load_credentials(*, section: str, rest_url: str, api_key: str = "", api_secr
     if api_key and api_secret:
         log.info("credentials_loaded", section=section, source="config")
         return api_key, api_secret
-    if (urlsplit(rest_url).hostname or "") in ("127.0.0.1", "localhost", "::1"):
+    if loopback_default is not None and (urlsplit(rest_url).hostname or "") in ("127.0.0.1", "localhost", "::1"):
         log.info("credentials_loaded", section=section, source="simulator_default", rest_url=rest_url)
-        return SIM_TEST_KEY
+        return loopback_default
     raise ValueError(f"no API credentials: section=[{section}] set {key_env}/{secret_env}, secrets_file or "
                      f"api_key/api_secret (rest_url={rest_url})")

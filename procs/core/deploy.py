@@ -7,12 +7,10 @@ read them from the same place.
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 from .config import load_section
-from .instruments import Instrument, load_exchange_info
+from .instruments import Instrument
 
 DEFAULT_EXCHANGE_INFO = Path(__file__).resolve().parents[1] / "exchange_sim" / "exchange_info_default.json"
 
@@ -30,14 +28,13 @@ def depth(config: str | Path | None) -> int:
 
 
 def instruments(config: str | Path | None) -> dict[str, Instrument]:
-    """exchangeInfo from [market_data] exchange_info, else the venue's REST, else the simulator's default."""
-    from procs.market_data.config import MarketDataConfig
+    """The venue's instruments (``[venue] exchange_info``, else asked once), else the simulator's default list."""
+    from procs.venue.adapters import open_venue, venue_config
 
-    md = load_section(config, "market_data", MarketDataConfig)
-    if md.exchange_info:
-        return load_exchange_info(md.exchange_info)
+    venue = open_venue(venue_config(config))
     try:
-        with urllib.request.urlopen(md.rest_url.rstrip("/") + "/fapi/v1/exchangeInfo", timeout=2) as r:
-            return load_exchange_info(json.loads(r.read()))
+        info = venue.info(attempts=1, timeout_s=2.0)
     except (OSError, ValueError):
-        return load_exchange_info(DEFAULT_EXCHANGE_INFO)
+        info = venue.read_info(DEFAULT_EXCHANGE_INFO)
+    assert info is not None  # attempts=1: an answer or an error
+    return info.instruments

@@ -1,29 +1,27 @@
-"""Instruments: exchangeInfo symbol filters and exact decimal <-> integer tick/lot conversion.
+"""Instruments: a symbol's trading filters and exact decimal <-> integer tick/lot conversion.
 
 Prices travel through b25 as int64 *ticks* and quantities as int64 *lots*. A tick is the
 smallest price unit b25 represents for a symbol (``10**-price_scale``), a lot the smallest
-quantity unit (``10**-qty_scale``). The scale is at least as fine as the exchange's tickSize /
-stepSize, so every price the exchange can send converts exactly; a string that does not fit
+quantity unit (``10**-qty_scale``). The scale is at least as fine as the venue's tick size and
+lot step, so every price the exchange can send converts exactly; a string that does not fit
 the scale is refused (never rounded).
 """
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 
 
 class Instrument(msgspec.Struct, frozen=True, kw_only=True):
-    """One tradable symbol: its filters from exchangeInfo and the tick/lot scales b25 uses."""
+    """One tradable symbol: its filters as the venue lists them and the tick/lot scales b25 uses."""
 
     symbol: str
     price_scale: int  # a tick is 10**-price_scale
     qty_scale: int  # a lot is 10**-qty_scale
-    tick_size: str = "0"  # PRICE_FILTER.tickSize as sent by the exchange ("0" = none)
-    step_size: str = "0"  # LOT_SIZE.stepSize
+    tick_size: str = "0"  # the price increment as the venue sends it ("0" = none)
+    step_size: str = "0"  # the quantity increment
     min_price: str = "0"
     max_price: str = "0"
     min_qty: str = "0"
@@ -56,7 +54,7 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def tick_ticks(self) -> int:
-        """The exchange tickSize in b25 ticks (1 when the scale equals tickSize)."""
+        """The venue's tick size in b25 ticks (1 when the scale equals the tick size)."""
         return max(1, decimal_to_int(self.tick_size, self.price_scale)) if self.tick_size != "0" else 1
 
     @property
@@ -124,75 +122,6 @@ def int_to_decimal(value: int, scale: int) -> str:
     return "-" + s if neg else s
 
 
-def _filters(entry: dict) -> dict[str, dict]:
-    return {f["filterType"]: f for f in entry.get("filters", [])}
-
-
-def instrument_from_entry(entry: dict) -> Instrument:
-    """Build an Instrument from one exchangeInfo ``symbols[]`` entry (USD-M, COIN-M or spot)."""
-    f = _filters(entry)
-    pf = f.get("PRICE_FILTER", {})
-    ls = f.get("LOT_SIZE", {})
-    ml = f.get("MARKET_LOT_SIZE", ls)
-    mn = f.get("MIN_NOTIONAL", f.get("NOTIONAL", {}))
-    pp = f.get("PERCENT_PRICE", {})
-    mo = f.get("MAX_NUM_ORDERS", {})
-    tick = pf.get("tickSize", "0")
-    step = ls.get("stepSize", "0")
-    price_scale = max(scale_of(tick), int(entry.get("pricePrecision", 0)), 2 if tick == "0" else 0)
-    qty_scale = max(scale_of(step), int(entry.get("quantityPrecision", 0)))
-    return Instrument(
-        symbol=entry["symbol"],
-        price_scale=price_scale,
-        qty_scale=qty_scale,
-        tick_size=tick,
-        step_size=step,
-        min_price=pf.get("minPrice", "0"),
-        max_price=pf.get("maxPrice", "0"),
-        min_qty=ls.get("minQty", "0"),
-        max_qty=ls.get("maxQty", "0"),
-        market_min_qty=ml.get("minQty", "0"),
-        market_max_qty=ml.get("maxQty", "0"),
-        min_notional=str(mn.get("notional", mn.get("minNotional", "0"))),
-        multiplier_up=pp.get("multiplierUp", "0"),
-        multiplier_down=pp.get("multiplierDown", "0"),
-        max_num_orders=int(mo.get("limit", 0)),
-        contract_type=entry.get("contractType", ""),
-        margin_asset=entry.get("marginAsset", entry.get("quoteAsset", "USDT")),
-        contract_size=int(entry.get("contractSize", 1)),
-    )
-
-
-# exchangeInfo field (not Binance's) by which the simulator names its process: its account
-# starts flat with each one, so state saved against another session does not hold there
-SIM_SESSION_FIELD = "b25SimSession"
-
-
-def load_exchange_info(source: str | Path | dict) -> dict[str, Instrument]:
-    """Instruments by symbol from an exchangeInfo body (dict, JSON text file, or a cryptofeed
-    ``*.0`` file whose first line is ``<url> -> <ts>: <json>``)."""
-    if isinstance(source, dict):
-        info = source
-    else:
-        text = Path(source).read_text()
-        first = text.splitlines()[0] if text else ""
-        if " -> " in first and ": {" in first:
-            first = first[first.index(": {") + 2 :]
-            info = json.loads(first)
-        else:
-            info = json.loads(text)
-    return {e["symbol"]: instrument_from_entry(e) for e in info.get("symbols", [])}
-
-
-def raw_exchange_info(source: str | Path) -> dict:
-    """The exchangeInfo body as a dict, from JSON text or a cryptofeed ``*.0`` file."""
-    text = Path(source).read_text()
-    first = text.splitlines()[0] if text else ""
-    if " -> " in first and ": {" in first:
-        return json.loads(first[first.index(": {") + 2 :])
-    return json.loads(text)
-
-
 def instrument_for_scales(symbol: str, price_scale: int, qty_scale: int) -> Instrument:
-    """An Instrument for a symbol with no exchangeInfo entry (e.g. inferred from a recording)."""
+    """An Instrument for a symbol the venue's list does not have (e.g. inferred from a recording)."""
     return Instrument(symbol=symbol, price_scale=price_scale, qty_scale=qty_scale)

@@ -72,7 +72,8 @@ MARKET = 2
 GTC = 1
 IOC = 2
 FOK = 3
-GTX = 4
+POST_ONLY = 4  # a limit order that only rests: the venue rejects it instead of letting it take
+TIF_NAMES = {GTC: "gtc", IOC: "ioc", FOK: "fok", POST_ONLY: "post_only"}
 
 OrderIntent = np.dtype([
     ("intent_id", "<i8"),  # per-producer sequence: (source, strategy_id, intent_id) is unique
@@ -92,7 +93,7 @@ assert OrderIntent.itemsize == 128
 # OrderEvent.kind (past tense: what happened to an order)
 ORDER_ACCEPTED = 1  # the exchange acknowledged it (NEW)
 ORDER_DENIED = 2  # b25's pre-trade check refused it; never sent
-ORDER_REJECTED = 3  # the exchange refused it (reason = exchange error code)
+ORDER_REJECTED = 3  # the exchange refused it (reason = REJECT_*)
 ORDER_PARTIALLY_FILLED = 4
 ORDER_FILLED = 5
 ORDER_CANCELED = 6
@@ -130,13 +131,33 @@ DENY_NAMES = {DENY_HALTED: "halted", DENY_REDUCING: "reducing_only", DENY_MAX_OR
               DENY_BAD_INTENT: "bad_intent", DENY_UNKNOWN_ORDER: "unknown_order", DENY_RECOVERING: "recovering",
               DENY_RISK_UNAVAILABLE: "risk_unavailable"}
 
+# OrderRejected / OrderCancelRejected reasons: the venue refused a request. The adapter names
+# its venue's error code with one of these (its own code goes to the log); disjoint from DENY_*.
+REJECT_OTHER = 100  # a refusal b25 has no name for
+REJECT_UNKNOWN_ORDER = 101  # the venue does not know the order (never arrived, closed, purged)
+REJECT_DUPLICATE_ID = 102  # the client order id is in use: an earlier attempt did arrive
+REJECT_UNAVAILABLE = 103  # the venue could not take it now (not acted on)
+REJECT_POST_ONLY = 104  # a post-only order would have taken
+REJECT_MARGIN = 105  # not enough margin
+REJECT_FILTER = 106  # price, quantity or notional outside the symbol's filters
+REJECT_REDUCE_ONLY = 107  # a reduce-only order would not reduce
+REJECT_TIMESTAMP = 108  # the request's time was outside the venue's window (clock skew)
+REJECT_AUTH = 109  # key, signature or permissions refused
+REJECT_BAD_REQUEST = 110  # a parameter the venue refused (type, side, symbol, id format)
+REJECT_NOT_FILLABLE = 111  # a fill-or-kill order could not fill whole
+REJECT_NAMES = {REJECT_OTHER: "other", REJECT_UNKNOWN_ORDER: "unknown_order", REJECT_DUPLICATE_ID: "duplicate_id",
+                REJECT_UNAVAILABLE: "unavailable", REJECT_POST_ONLY: "post_only", REJECT_MARGIN: "margin",
+                REJECT_FILTER: "filter", REJECT_REDUCE_ONLY: "reduce_only", REJECT_TIMESTAMP: "timestamp",
+                REJECT_AUTH: "auth", REJECT_BAD_REQUEST: "bad_request", REJECT_NOT_FILLABLE: "not_fillable"}
+REASON_NAMES = {**DENY_NAMES, **REJECT_NAMES}  # OrderEvent.reason of any kind -> its name
+
 OrderEvent = np.dtype([
     ("event_seq", "<i8"), ("kind", "<i8"), ("strategy_id", "<i8"), ("symbol_id", "<i8"),
     ("side", "<i8"), ("order_type", "<i8"), ("client_tag", "<i8"), ("order_id", "<i8"),
     ("price", "<i8"), ("qty", "<i8"),  # ticks / lots of the order
     ("cum_qty", "<i8"), ("last_px", "<i8"), ("last_qty", "<i8"),
     ("fee_e8", "<i8"),  # fee of this fill in 1e-8 units of the margin asset (negative = rebate)
-    ("reason", "<i8"),  # DENY_* for ORDER_DENIED, the exchange error code for ORDER_REJECTED
+    ("reason", "<i8"),  # DENY_* for ORDER_DENIED, REJECT_* for ORDER_REJECTED / ORDER_CANCEL_REJECTED
     ("trade_id", "<i8"),
     ("ts_event", "<i8"),  # exchange time (ms * 1e6)
     ("ts_recv", "<i8"),  # when execution received the report

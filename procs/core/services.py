@@ -94,8 +94,9 @@ SERVICES: tuple[Service, ...] = (
             pipeline=False),
 )
 
-# Sections that belong to no one process: the deployment facts and the operator's screen.
-SHARED_SECTIONS = ("deploy", "tui")
+# Sections that belong to no one process: the deployment facts, the venue (procs/venue/) and the
+# operator's screen.
+SHARED_SECTIONS = ("deploy", "venue", "tui")
 
 BY_NAME: dict[str, Service] = {s.name: s for s in SERVICES}
 NAMES: tuple[str, ...] = tuple(s.name for s in sorted(SERVICES, key=lambda s: s.priority))

@@ -22,12 +22,12 @@ import msgspec
 import picows
 import uvloop
 
-from procs.core.instruments import load_exchange_info
 from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig
 from procs.exchange_sim.faults import Faults
 from procs.exchange_sim.market.feed import Feed, Hub
 from procs.exchange_sim.market.generator import Generator
 from procs.exchange_sim.market.true_book import Market
+from procs.venue.binance.exchange_info import instruments
 
 
 class _Sink:
@@ -47,7 +47,7 @@ class _Sink:
 
 
 def generate_only(n: int = 200_000) -> dict:
-    market = Market(load_exchange_info(DEFAULT_EXCHANGE_INFO))
+    market = Market(instruments(DEFAULT_EXCHANGE_INFO))
     faults = Faults()
     hub = Hub(faults)
     feed = Feed(market, hub, faults)

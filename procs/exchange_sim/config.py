@@ -42,6 +42,18 @@ from procs.exchange_sim.latency import LatencySection
 DEFAULT_EXCHANGE_INFO = str(Path(__file__).with_name("exchange_info_default.json"))
 
 
+def write_exchange_info(path: Path, limit: int) -> Path:
+    """The default exchangeInfo with every ``rateLimits`` limit set to ``limit``, written to
+    ``path`` (a benchmark's simulator that must not throttle; b25's own limiter follows it)."""
+    import json
+
+    info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
+    for rl in info.get("rateLimits", []):
+        rl["limit"] = limit
+    path.write_text(json.dumps(info))
+    return path
+
+
 class FaultSpec(Section):
     """One fault to inject, from config (``[[sim.faults]]``) or ``POST /sim/fault``.
 

@@ -26,13 +26,14 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
-from procs.core.instruments import SIM_SESSION_FIELD, Instrument
+from procs.core.instruments import Instrument
 from procs.exchange_sim.api import RestHandler
 from procs.exchange_sim.config import FaultSpec
 from procs.exchange_sim.faults import Faults
 from procs.exchange_sim.market.gate import SourceGate
 from procs.exchange_sim.market.true_book import Market, fixed
 from procs.exchange_sim.trace import Trace
+from procs.venue.binance.exchange_info import SIM_SESSION_FIELD
 
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)

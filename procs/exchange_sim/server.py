@@ -16,7 +16,6 @@ import picows
 from aiohttp import web
 
 from procs.core import log
-from procs.core.instruments import load_exchange_info, raw_exchange_info
 from procs.exchange_sim.api import RestHandler, WsHandler
 from procs.exchange_sim.config import FaultSpec, SimConfig
 from procs.exchange_sim.faults import Faults
@@ -27,6 +26,7 @@ from procs.exchange_sim.market.true_book import Market
 from procs.exchange_sim.rest import RestApp
 from procs.exchange_sim.trace import Trace
 from procs.exchange_sim.wsserver import Router
+from procs.venue.binance.exchange_info import instruments, read_body
 
 if TYPE_CHECKING:
     from procs.exchange_sim.market.replay import Replay
@@ -40,8 +40,8 @@ class SimServer:
         self, config: SimConfig, rest_handler: RestHandler | None = None, ws_handler: WsHandler | None = None,
     ) -> None:
         self.config = config
-        self.exchange_info = raw_exchange_info(config.exchange_info)
-        self.market = Market(load_exchange_info(self.exchange_info))
+        self.exchange_info = read_body(config.exchange_info)
+        self.market = Market(instruments(self.exchange_info))
         self.faults = Faults()
         self.hub = Hub(self.faults)
         self.feed = Feed(self.market, self.hub, self.faults)
@@ -73,7 +73,7 @@ class SimServer:
             self.generator = Generator(self.market, config.generator, list(config.symbols))
             self.generator.seed_books()
         else:
-            from procs.exchange_sim.market.replay import Replay  # needs procs.book.recordings
+            from procs.exchange_sim.market.replay import Replay  # needs the recording readers
 
             if not config.replay:
                 raise ValueError("source is replay but no replay files are configured: replay=[]")

@@ -120,3 +120,33 @@ class Trace:
     def status(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "capacity": self.capacity, "frames_seen": self.frames_seen,
                 "orders_seen": self.orders_seen, "answers_seen": self.answers_seen}
+
+
+# An answer's ``what`` as the b25 event execution makes of it (``procs.tools.latency``'s join)
+_LEARNT = {"NEW": "accepted", "CANCELED": "canceled", "EXPIRED": "expired", "REJECTED": "rejected", "TRADE": "fill"}
+_WS_ACK = frozenset({"NEW", "FILLED", "PARTIALLY_FILLED", "EXPIRED"})
+
+
+def answer_writes(body: dict[str, Any]) -> dict[tuple[str, str, int], int]:
+    """``(client order id, what b25 learns, trade id or 0)`` -> ``ts_sent_ns`` of its first write
+    in a ``GET /sim/trace`` body, in b25's words: ``accepted`` (the WebSocket API's reply to a
+    place says NEW, or FILLED/EXPIRED for an IOC that took: an ack either way), ``fill`` (by
+    trade id), ``canceled``, ``expired``, ``rejected``. Of a reply and a stream event saying the
+    same, the first written counts."""
+    out: dict[tuple[str, str, int], int] = {}
+    for a in body.get("answers", []):
+        what = a["what"]
+        learnt = "accepted" if a["channel"] == "ws" and what in _WS_ACK else _LEARNT.get(what, what.lower())
+        key = (a["clientOrderId"], learnt, int(a["tradeId"]) if learnt == "fill" else 0)
+        out.setdefault(key, int(a["ts_sent_ns"]))
+    return out
+
+
+def first_order_arrivals(body: dict[str, Any]) -> dict[str, int]:
+    """Client order id -> ``ts_recv_ns`` of its first place request in a ``GET /sim/trace`` body
+    (a retry arrives again: the first arrival is the order's)."""
+    out: dict[str, int] = {}
+    for o in body.get("orders", []):
+        if o["method"] == "place" and o["clientOrderId"] not in out:
+            out[o["clientOrderId"]] = int(o["ts_recv_ns"])
+    return out

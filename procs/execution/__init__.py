@@ -1,20 +1,21 @@
 """The order path's client side, run by ``procs/execution/__main__.py``.
 
 Modules: ``config`` (the ``[execution]`` section), ``pretrade`` (the pure pre-trade check),
-``orders`` (Order, the exchange-status state machine, open counts), ``journal`` (append-only
-msgpack frames), ``limiter`` (token buckets from exchangeInfo, usage corrections, 429 pause),
-``breaker`` (circuit breaker), ``transport`` (WS API over picows, REST over aiohttp, signing),
-``userstream`` (listen key, keepalive, ORDER_TRADE_UPDATE), ``engine`` (intents -> requests,
-answers and reports -> OrderEvents), ``recovery`` (journal rebuild/compaction, reconciliation),
-``intake`` (reading the intent rings from the asyncio loop), ``credentials``, ``counters``.
+``orders`` (Order, the order state machine, open counts), ``journal`` (append-only msgpack
+frames), ``limiter`` (token buckets from the venue's request limits, usage corrections, 429
+pause), ``breaker`` (circuit breaker), ``engine`` (intents -> requests, answers and reports ->
+OrderEvents), ``recovery`` (journal rebuild/compaction, reconciliation), ``intake`` (reading the
+intent rings from the asyncio loop), ``risksource``, ``counters``. The venue is an
+``OrderGateway`` (``procs.venue``): nothing here speaks its wire protocol.
 
 Decisions worth knowing:
   * Client order ids are ``b25-<epoch>-<n>``: the epoch is journaled and grows at every start,
     so an id is never reused; a retry of one order always reuses its id. After an unknown
-    outcome (timeout, dropped connection, 503 "Unknown error", 408, -4116 duplicate id) the
-    order is queried by ``origClientOrderId`` and re-sent only on -2013 (never arrived).
-  * 503 "Service Unavailable." (not acted on) rejects the order (ORDER_REJECTED, -1001) and
-    counts against the breaker; the strategy decides whether to try again.
+    outcome (timeout, dropped connection, an ambiguous server error, REJECT_DUPLICATE_ID) the
+    order is queried by its client order id and re-sent only on REJECT_UNKNOWN_ORDER (never
+    arrived).
+  * A venue unavailable (REPLY_FAILED: not acted on) rejects the order (ORDER_REJECTED,
+    REJECT_UNAVAILABLE) and counts against the breaker; the strategy decides whether to try again.
   * Breaker open: new orders are denied (DENY_BREAKER_OPEN) except one half-open probe;
     cancels and status queries are always sent. Its state is the ``breaker_state`` counter
     (0 closed, 1 open, 2 half-open) and a ``breaker_changed`` log line per transition.

@@ -1,7 +1,7 @@
 """The execution agent: the engine wired to the loop, the rings, the exchange and the control inbox.
 
-``start`` is the start-up work (exchangeInfo, the journal rebuilt and compacted, a new epoch);
-``serve`` connects the order transports and the user-data stream, reconciles with the exchange,
+``start`` is the start-up work (the venue's instruments, the journal rebuilt and compacted, a new
+epoch); ``serve`` connects the venue's order gateway (requests and the account's stream), reconciles,
 then lets intents in (RUNNING) until the stop; ``on_close`` lets in-flight answers land in the
 journal and closes everything (``procs.core.async_agent.run_async_process`` runs it).
 """
@@ -12,17 +12,18 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import aiohttp
+from typing import Any
 
 from procs.core import deploy, log
 from procs.core import messages as M
-from procs.core.agent import StartFailed
 from procs.core.async_agent import AsyncRun
 from procs.core.config import load_section
 from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
-from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.instruments import Instrument
 from procs.core.registry import EXEC, alerts_name, build_registry
+from procs.venue.adapters import info_in_thread, open_venue, venue_config
+from procs.venue.config import VenueConfig
+from procs.venue.protocols import OrderGateway, Venue
 from shm.counters import Counters
 from shm.registry import Registry
 from shm.ring import Consumer, Producer
@@ -30,14 +31,11 @@ from shm.ring import Consumer, Producer
 from . import recovery
 from .config import ExecutionConfig
 from .counters import Counter, Hist
-from .credentials import load_credentials
 from .engine import Engine, EventSink
 from .intake import Intake
 from .journal import Journal, default_path, read_journal
 from .limiter import RateLimiter
 from .risksource import RiskSource, risk_alert
-from .transport import Credentials, RestTransport, WsApiTransport
-from .userstream import UserStream
 
 PROC = "execution"
 TICK_S = 0.02  # housekeeping: batch fsync, control inbox, risk liveness, timeouts, lazy attaches
@@ -51,26 +49,15 @@ class ExecutionSettings:
     """What the execution process reads from the config file, checked before it starts."""
 
     execution: ExecutionConfig
+    venue: VenueConfig
     symbols: list[str]
     depth: int
 
     @classmethod
     def load(cls, config_path: str | None) -> ExecutionSettings:
         """Raises ConfigError naming the file, section, field and reason."""
-        return cls(load_section(config_path, PROC, ExecutionConfig), deploy.symbols(config_path),
-                   deploy.depth(config_path))
-
-
-async def fetch_exchange_info(rest: RestTransport, cfg: ExecutionConfig) -> dict:
-    """exchangeInfo over REST, retried with backoff until it answers."""
-    delay = cfg.reconnect_min_s
-    while True:
-        r = await rest.call("GET", "/fapi/v1/exchangeInfo", signed=False)
-        if r.outcome == 0 and isinstance(r.data, dict):
-            return r.data
-        log.once("exchange_info_failed", "warn", "exchange_info_failed", http=r.http, msg=r.msg)
-        await asyncio.sleep(delay)
-        delay = min(cfg.reconnect_max_s, delay * 2)
+        return cls(load_section(config_path, PROC, ExecutionConfig), venue_config(config_path),
+                   deploy.symbols(config_path), deploy.depth(config_path))
 
 
 @dataclass
@@ -78,8 +65,8 @@ class Parts:
     """What ``start`` builds before the engine exists (closed by ``ExecutionAgent.on_close``)."""
 
     counters: Counters
-    rest: RestTransport
     registry: Registry
+    gateway: OrderGateway | None = None
     producer: Producer | None = None
     alerts: Producer | None = None
     risk: RiskSource | None = None
@@ -91,27 +78,25 @@ class ExecutionAgent:
     name = PROC
 
     def __init__(self, cfg: ExecutionConfig, instance: str, symbols: list[str], parts: Parts, engine: Engine,
-                 sink: EventSink, ws: WsApiTransport | None, journal_path: Path, run: AsyncRun) -> None:
+                 sink: EventSink, journal_path: Path, run: AsyncRun) -> None:
         assert parts.producer is not None and parts.alerts is not None and parts.risk is not None
+        assert parts.gateway is not None
         self.cfg = cfg
         self.instance = instance
         self.symbols = symbols
         self.parts = parts
         self.counters = parts.counters
-        self.rest = parts.rest
+        self.gateway = parts.gateway
         self.producer = parts.producer
         self.alerts = parts.alerts
         self.risk = parts.risk
         self.engine = engine
         self.sink = sink
-        self.ws = ws
         self.journal_path = journal_path
         self.run = run
         self.intake = Intake(parts.registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait,
                              self._fix_seq, cfg.idle, run.fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
         self.inbox = ControlInbox(instance, PROC)
-        self.stream = UserStream(self.rest, cfg.ws_stream_url, engine.on_stream_event, engine.on_stream_connected,
-                                 cfg.listen_key_keepalive_s, cfg.reconnect_min_s, cfg.reconnect_max_s)
         self._halted = False
         self._warm_seen = -1
         self._next_attach = self._next_prune = 0.0
@@ -124,23 +109,13 @@ class ExecutionAgent:
     async def serve(self, run: AsyncRun) -> None:
         """Connect, reconcile with the exchange, then let intents in until the stop."""
         cfg, engine = self.cfg, self.engine
-        if self.ws is not None:
-            self.ws.start()
-        self.stream.start()
+        self.gateway.start(engine.on_report, engine.on_stream_connected)
         if cfg.keep_warm_ms > 0:
             run.every(cfg.keep_warm_ms / 1000, self.keep_warm)
         run.every(TICK_S, self.tick, first_after=0)
         self.intake.start()
-        if self.ws is not None:
-            try:
-                await asyncio.wait_for(self.ws.up.wait(), 2)
-            except TimeoutError:
-                log.warn("ws_api_not_up", url=cfg.ws_api_url, detail="reconciling over REST")
-        try:
-            await asyncio.wait_for(self.stream.up.wait(), 5)
-        except TimeoutError:
-            log.warn("user_stream_not_up", url=cfg.ws_stream_url)
-        stats = await run.until_stop(engine.reconcile())
+        await self.gateway.wait_up()
+        stats = await run.until_stop(recovery.reconcile(engine))
         log.info("reconciled", **stats)
         engine.ready = True
         self.counters.set(Counter.RECOVERED, 1)
@@ -218,49 +193,44 @@ class ExecutionAgent:
         await engine.close()
         self.sink.drain(1.0)
         engine.journal.close()
-        await self.stream.close()
-        if self.ws is not None:
-            await self.ws.close()
         self.inbox.close()
         await close_parts(self.parts)
 
 
 async def close_parts(parts: Parts) -> None:
-    await parts.rest.close()
+    if parts.gateway is not None:
+        await parts.gateway.close()
     for part in (parts.risk, parts.alerts, parts.producer, parts.counters):
         if part is not None:
             part.close()
 
 
 async def start(settings: ExecutionSettings, instance: str, run: AsyncRun) -> ExecutionAgent:
-    """exchangeInfo, the journal rebuilt (and compacted when over ``journal_rotate_mb``), a new
-    epoch. A stop meanwhile (cancelled) or a failure closes what was opened."""
-    cfg = settings.execution
-    creds = load_credentials(cfg)
-    parts = Parts(Counters.create(instance, PROC, Counter, Hist),
-                  RestTransport(cfg.rest_url, creds, cfg.recv_window_ms, cfg.request_timeout_s),
-                  build_registry(settings.depth))
+    """The venue's instruments, the journal rebuilt (and compacted when over
+    ``journal_rotate_mb``), a new epoch. A stop meanwhile (cancelled) or a failure closes what was
+    opened; credentials the venue cannot find are a ValueError naming the source (exit 2)."""
+    venue = open_venue(settings.venue)
+    signer = venue.signer()
+    parts = Parts(Counters.create(instance, PROC, Counter, Hist), build_registry(settings.depth))
     try:
-        return await _build(settings, instance, run, parts, creds)
-    except aiohttp.ClientError as exc:
-        await close_parts(parts)
-        raise StartFailed(f"exchange unreachable: {exc}") from exc
+        return await _build(settings, instance, run, parts, venue, signer)
     except BaseException:
         await close_parts(parts)
         raise
 
 
-async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, parts: Parts,
-                 creds: Credentials) -> ExecutionAgent:
+async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, parts: Parts, venue: Venue,
+                 signer: Any) -> ExecutionAgent:
     cfg = settings.execution
     counters, registry = parts.counters, parts.registry
-    info = await fetch_exchange_info(parts.rest, cfg)
-    by_symbol = load_exchange_info(info)
+    info = await info_in_thread(venue, run.stop.is_set)
+    assert info is not None  # retried until it answers; a stop meanwhile cancels this await
+    by_symbol = info.instruments
     instruments: list[Instrument | None] = [by_symbol.get(s) for s in settings.symbols]
     for s, i in zip(settings.symbols, instruments, strict=True):
         if i is None:
             log.warn("symbol_not_listed", symbol=s)
-    limiter = RateLimiter(info.get("rateLimits", []), cfg.limiter_safety, cfg.backoff_429_s, cfg.backoff_429_max_s)
+    limiter = RateLimiter(info.rate_limits, cfg.limiter_safety, cfg.backoff_429_s, cfg.backoff_429_max_s)
     journal_path = Path(cfg.journal or default_path(instance))
     records, good = read_journal(journal_path)
     producer = parts.producer = registry.producer(instance, EXEC)
@@ -272,12 +242,12 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
         alerts.try_publish(time.time_ns(), level, code, -1, 0.0, text.encode()[:88])
 
     risk = parts.risk = RiskSource(registry, instance, cfg.risk_required, cfg.risk_stale_s, risk_changed)
-    ws = None
-    if cfg.transport == "ws":
-        ws = WsApiTransport(cfg.ws_api_url, creds, cfg.reconnect_min_s, cfg.reconnect_max_s,
-                            on_state=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
+    gateway = parts.gateway = venue.order_gateway(
+        signer, prefer_ws=cfg.transport == "ws", request_timeout_s=cfg.request_timeout_s,
+        reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
+        on_connection=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
     journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms)
-    engine = Engine(cfg, instruments, journal, sink, counters, risk, parts.rest, ws, limiter)
+    engine = Engine(cfg, instruments, journal, sink, counters, risk, gateway, limiter)
     try:
         recovery.rebuild(engine, records)
         if good > cfg.journal_rotate_mb * 1e6:
@@ -291,4 +261,4 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
         raise
     log.info("journal_rebuilt", path=str(journal_path), records=len(records), epoch=engine.epoch,
              open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
-    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, ws, journal_path, run)
+    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, journal_path, run)

@@ -1,11 +1,9 @@
-"""The ``[execution]`` config section: venue URLs, credentials sources, transport, journal,
-reconciliation, breaker and limiter settings."""
+"""The ``[execution]`` config section: transport, journal, reconciliation, breaker and limiter
+settings (where the venue is and whose account: ``[venue]``)."""
 
 from __future__ import annotations
 
 from typing import Literal
-
-import msgspec
 
 from procs.core.agent import check_idle_sched, check_loop_period_ms
 from procs.core.config import Section
@@ -14,18 +12,7 @@ from procs.core.config import Section
 class ExecutionConfig(Section):
     """How execution reaches the exchange and keeps its orders safe."""
 
-    rest_url: str = "http://127.0.0.1:9731"
-    ws_api_url: str = "ws://127.0.0.1:9732/ws-fapi/v1"
-    ws_stream_url: str = "ws://127.0.0.1:9732"  # user-data stream base: <base>/ws/<listenKey>
     transport: Literal["ws", "rest"] = "ws"  # "ws" falls back to REST while the WS API is down
-    # Credentials: environment first, then the secrets file (must be mode 0600), then these
-    # fields. With none and a loopback rest_url, the simulator's documented test key is used.
-    api_key_env: str = "B25_API_KEY"
-    api_secret_env: str = "B25_API_SECRET"
-    secrets_file: str = ""  # TOML with api_key / api_secret
-    api_key: str = ""
-    api_secret: str = ""
-    recv_window_ms: int = 5000
     request_timeout_s: float = 2.0  # no answer by then = outcome unknown (query before re-send)
     journal: str = ""  # "" = run/journal/<instance>/execution.journal
     fsync: Literal["always", "batch", "never"] = "batch"
@@ -41,7 +28,6 @@ class ExecutionConfig(Section):
     backoff_429_max_s: float = 30.0
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
-    listen_key_keepalive_s: float = 1800.0
     intent_wait: Literal["thread", "poll", "fd"] = "fd"  # how the loop learns of new intents
     # with no intent for this long, run the intent -> request path on scratch data (risk read,
     # check, journal frame to a scratch file, requests built and signed, nothing sent) so the
@@ -67,12 +53,6 @@ class ExecutionConfig(Section):
     # replay harness (``b25 replay``) only: read time from this shm instance's ``sim.clock`` block
     # (the order-rate window follows the recording) and keep the lockstep gauges; "" = live
     clock_instance: str = ""
-
-    def __repr__(self) -> str:
-        # the secret must never reach a log line, whoever prints the config
-        fields = ", ".join(f"{k}={'***' if k == 'api_secret' and v else v!r}"
-                           for k, v in msgspec.structs.asdict(self).items())
-        return f"ExecutionConfig({fields})"
 
     def __post_init__(self) -> None:
         check_idle_sched(self.idle, self.sched)

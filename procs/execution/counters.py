@@ -43,7 +43,7 @@ class Counter(IntEnum):
     USER_EVENTS = 33  # user-data stream events handled (written after PENDING)
     PENDING = 34  # gauge: requests queued or unanswered + events waiting for the exec ring + catch-up tasks
     KEEP_WARM = 35  # keep-warm runs of the order path on scratch data (Engine.warm)
-    VANISHED = 36  # acknowledged orders the exchange no longer knew (-2013): closed as EXPIRED
+    VANISHED = 36  # acknowledged orders the exchange no longer knew (REJECT_UNKNOWN_ORDER): closed as EXPIRED
     RATE_LIMIT_USED_PERMILLE = 37  # gauge: the fullest rate-limit window's use, 0..1000 of the exchange's limit
     JOURNAL_ERRORS = 38  # journal appends that failed (the process then exits for supervisord to restart)
 

@@ -1,17 +1,20 @@
 """The execution engine: intents in, requests out, exchange answers and user-stream reports in,
-OrderEvents out (journaled first). Everything runs on one asyncio loop; nothing here blocks.
+OrderEvents out (journaled first). Everything runs on one asyncio loop; nothing here blocks. The
+venue is an ``OrderGateway`` (procs.venue.protocols): requests out, ``Reply`` and ``OrderReport``
+in b25's words back.
 
 Request path: ``on_intent`` runs the pre-trade check in line, gives the order its client order
 id (``b25-<epoch>-<n>``: the epoch is persisted in the journal and grows at every start, so ids
 never repeat across restarts), journals it (ORDER_SENT record, before the wire) and queues it;
 ``_pump`` writes queued requests as the limiter and the connection allow. A retry always reuses
-the order's client order id; after an unknown outcome (timeout, dropped connection, 503
-"Unknown error", 408) the order is queried by ``origClientOrderId`` and only re-sent when the
-exchange says it does not exist (-2013).
+the order's client order id; after an unknown outcome (timeout, dropped connection, an
+ambiguous server error) the order is queried by its client order id and only re-sent when the
+exchange says it does not know it (REJECT_UNKNOWN_ORDER).
 
-Recovery: ``rebuild`` replays the journal; ``reconcile`` compares with the exchange's open
-orders (adopting or cancelling unknown ones, querying the final status of orders that are gone)
-before the intake is opened.
+Recovery (``procs.execution.recovery``, through this class's public methods): ``rebuild``
+replays the journal; ``reconcile`` compares with the exchange's open orders (adopting or
+cancelling unknown ones, querying the final status of orders that are gone) before the intake
+is opened.
 """
 
 from __future__ import annotations
@@ -26,6 +29,16 @@ from typing import Any
 from procs.core import log
 from procs.core import messages as M
 from procs.core.instruments import Instrument, decimal_to_int
+from procs.venue.messages import (
+    REPLY_FAILED,
+    REPLY_OK,
+    REPLY_RATE_LIMITED,
+    REPLY_REJECTED,
+    REPLY_UNKNOWN,
+    OrderReport,
+    Reply,
+)
+from procs.venue.protocols import OrderGateway
 
 from . import breaker as B
 from . import orders as O
@@ -35,12 +48,8 @@ from .journal import Journal, JournalRecord
 from .limiter import RateLimiter
 from .orders import Order, OrderStore
 from .pretrade import RiskLimits, check_submit
-from .transport import FAILED, OK, RATE_LIMITED, REJECTED, UNKNOWN, Reply, plain
 
 PLACE, CANCEL, QUERY = 1, 2, 3
-_SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
-_TIF = {M.GTC: "GTC", M.IOC: "IOC", M.FOK: "FOK", M.GTX: "GTX"}
-_TIF_OF = {v: k for k, v in _TIF.items()}
 MAX_ATTEMPTS = 5
 _WARM_CID = "b25-0-0"  # warm()'s scratch order: epoch 0 is never a run's (start_epoch counts from 1)
 RING_BATCH = 256
@@ -96,20 +105,20 @@ class EventSink:
 
 class Engine:
     def __init__(self, cfg: ExecutionConfig, instruments: list[Instrument | None], journal: Journal,
-                 sink: EventSink, counters: Any, risk: Callable[[], RiskLimits], rest: Any, ws: Any | None,
+                 sink: EventSink, counters: Any, risk: Callable[[], RiskLimits], gateway: OrderGateway,
                  limiter: RateLimiter) -> None:
         self.cfg = cfg
         self.instruments = instruments
         self.sym_id = {i.symbol: k for k, i in enumerate(instruments) if i is not None}
         self.scales = [(i.price_scale, i.qty_scale) if i is not None else None for i in instruments]
-        self._plain = [i is not None and plain(i.symbol) for i in instruments]  # fits WsApiTransport.place
-        self._warm_sid = next((k for k, ok in enumerate(self._plain) if ok), -1)  # warm(): its scratch order
+        self._warm_sid = next((k for k, i in enumerate(instruments) if i is not None), -1)  # warm(): its scratch order
         self.journal = journal
         self.sink = sink
         self.c = counters
         self.risk = risk
-        self.rest = rest
-        self.ws = ws
+        self.gateway = gateway
+        self._costs = {PLACE: gateway.place_cost, CANCEL: gateway.cancel_cost, QUERY: gateway.query_cost}
+        gateway.on_fallback = lambda: self.c.inc(Counter.REST_FALLBACK)
         self.limiter = limiter
         self.breaker = B.Breaker(cfg.breaker_failures, cfg.breaker_cooldown_s, self._breaker_changed)
         self.store = OrderStore()
@@ -139,7 +148,7 @@ class Engine:
             # every entry point leaves the PENDING gauge right when it returns
             self.on_intent = self._gauged(self.on_intent, False)  # type: ignore[method-assign]
             self._reply = self._gauged(self._reply, False)  # type: ignore[method-assign]
-            self.on_stream_event = self._gauged(self.on_stream_event, True)  # type: ignore[method-assign]
+            self.on_report = self._gauged(self.on_report, True)  # type: ignore[method-assign]
 
     def _gauged(self, fn: Callable, user_event: bool) -> Callable:
         def call(*args: Any) -> Any:
@@ -265,7 +274,7 @@ class Engine:
         scales = self.scales[symbol_id] if 0 <= symbol_id < len(self.scales) else None
         reason = check_submit(symbol_id, side, order_type, price, qty, reduce_only, self.risk(),
                               self.store.counts, len(rate), scales)
-        if reason == 0 and order_type == M.LIMIT and tif not in _TIF:
+        if reason == 0 and order_type == M.LIMIT and tif not in M.TIF_NAMES:
             reason = M.DENY_BAD_INTENT
         if reason == 0 and not self.breaker.allow_new():
             reason = M.DENY_BREAKER_OPEN
@@ -291,10 +300,11 @@ class Engine:
     def warm(self) -> int:
         """The keep-warm tick (execution's ``keep_warm_ms``): run what an order intent runs up
         to the socket write, on scratch data: the risk read and pre-trade check, an Order, its
-        journal frame (copied past the journal's last frame, never counted: ``Journal.warm``), the limiter's
-        check, and the order.cancel and order.place requests (``by_cid_frame``, ``place_frame``). Nothing is sent, journaled,
-        published or stored; no order or limiter budget changes.
-        Returns the request's size (0 without a WS transport or a tradable symbol)."""
+        journal frame (copied past the journal's last frame, never counted: ``Journal.warm``), the
+        limiter's check, and the venue's cancel and place requests built and signed
+        (``OrderGateway.warm``). Nothing is sent, journaled, published or stored; no order or
+        limiter budget changes. Returns the request's size (0 when the venue builds none ahead,
+        or no symbol is tradable)."""
         sid = self._warm_sid
         if sid < 0:
             return 0
@@ -309,14 +319,8 @@ class Engine:
             M.ORDER_SENT, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
             o.reduce_only, o.client_tag, o.order_id, o.cum_qty, 0, 0, 0, 0, 0, 0, o.ts_intent, o.intent_id, o.source,
             0, 0, 0, self.epoch, time.time_ns(), 0))
-        self.limiter.wait_ms(int(time.time() * 1000), 0, 1)
-        ws = self.ws
-        if ws is None:
-            return 0
-        ts = str(int(time.time() * 1000))
-        ws.by_cid_frame(0, "order.cancel", inst.symbol, o.cid, ts)  # the cancel that usually follows
-        return len(ws.place_frame(0, inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
-                                  inst.ticks_to_price(o.price), _TIF[o.tif], False, ts))
+        self.limiter.wait_ms(int(time.time() * 1000), *self.gateway.place_cost)
+        return self.gateway.warm(inst.symbol, inst.lots_to_qty(o.qty), inst.ticks_to_price(o.price), o.cid)
 
     def request_cancel(self, o: Order) -> None:
         if not o.is_open:
@@ -371,7 +375,7 @@ class Engine:
             q = self.queue
             while q:
                 kind, o = q[0]
-                weight, orders = (0, 1) if kind == PLACE else (1, 0)
+                weight, orders = self._costs[kind]
                 wait = self.limiter.wait_ms(int(time.time() * 1000), weight, orders)
                 if wait > 0:
                     self.c.inc(Counter.THROTTLED)
@@ -389,45 +393,21 @@ class Engine:
         finally:
             self._pumping = False
 
-    def _transport(self) -> Any:
-        if self.cfg.transport == "ws" and self.ws is not None:
-            if self.ws.connected:
-                return self.ws
-            self.c.inc(Counter.REST_FALLBACK)
-        return self.rest
-
     def _write(self, kind: int, o: Order) -> bool:
         inst = self.instruments[o.symbol_id]
         assert inst is not None
-        tr = self._transport()
         req = Req(kind, o)
-        if tr is self.ws and self._plain[o.symbol_id] and plain(o.cid):
-            # the WS API's requests from one template (WsApiTransport.place/by_cid): same bytes
-            if kind == PLACE:
-                limit = o.order_type == M.LIMIT
-                t = tr.place(inst.symbol, _SIDE[o.side], inst.lots_to_qty(o.qty), o.cid,
-                             inst.ticks_to_price(o.price) if limit else None, _TIF[o.tif] if limit else "",
-                             bool(o.reduce_only), partial(self._reply, req))
-            else:
-                t = tr.by_cid("order.cancel" if kind == CANCEL else "order.status", inst.symbol, o.cid,
-                              partial(self._reply, req))
-            return self._written(req, t)
+        cb = partial(self._reply, req)
+        g = self.gateway
         if kind == PLACE:
-            method = "order.place"
-            params = {"symbol": inst.symbol, "side": _SIDE[o.side], "quantity": inst.lots_to_qty(o.qty),
-                      "newClientOrderId": o.cid}
-            if o.order_type == M.LIMIT:
-                params["type"] = "LIMIT"
-                params["price"] = inst.ticks_to_price(o.price)
-                params["timeInForce"] = _TIF[o.tif]
-            else:
-                params["type"] = "MARKET"
-            if o.reduce_only:
-                params["reduceOnly"] = "true"
+            limit = o.order_type == M.LIMIT
+            t = g.place(inst.symbol, o.side, o.order_type, o.tif, inst.lots_to_qty(o.qty),
+                        inst.ticks_to_price(o.price) if limit else None, o.cid, bool(o.reduce_only), cb)
+        elif kind == CANCEL:
+            t = g.cancel(inst.symbol, o.cid, cb)
         else:
-            method = "order.cancel" if kind == CANCEL else "order.status"
-            params = {"symbol": inst.symbol, "origClientOrderId": o.cid}
-        return self._written(req, tr.send(method, params, partial(self._reply, req)))
+            t = g.query(inst.symbol, o.cid, cb)
+        return self._written(req, t)
 
     def _written(self, req: Req, t: int) -> bool:
         """Book a request ``send`` wrote at ``t`` (0: not connected, nothing written)."""
@@ -468,7 +448,7 @@ class Engine:
             if not req.done:
                 n += 1
                 self.c.inc(Counter.TIMEOUTS)
-                self._reply(req, Reply(UNKNOWN, msg="timeout", ts_ack=now))
+                self._reply(req, Reply(outcome=REPLY_UNKNOWN, msg="timeout", ts_ack=now))
         return n
 
     def _reply(self, req: Req, r: Reply) -> None:
@@ -477,26 +457,24 @@ class Engine:
         req.done = True
         o = req.order
         if self.trace:
-            log.info("order_trace", what="reply", cid=o.cid, kind=req.kind, outcome=r.outcome, code=r.code,
-                     msg=r.msg, status=O.STATUS_NAMES[o.status])
+            log.info("order_trace", what="reply", cid=o.cid, kind=req.kind, outcome=r.outcome, reason=r.reason,
+                     venue_code=r.venue_code, msg=r.msg, status=O.STATUS_NAMES[o.status])
         if r.msg != "timeout":
             self.c.record(Hist.WIRE_TO_ACK, r.ts_ack - req.t_wire)
         now_ms = int(time.time() * 1000)
-        if r.rate_limits:
-            self.limiter.observe_rate_limits(now_ms, r.rate_limits)
-        elif r.headers:
-            self.limiter.observe_headers(now_ms, r.headers)
+        if r.usage:
+            self.limiter.observe(now_ms, r.usage)
         oc = r.outcome
-        if oc == RATE_LIMITED:
+        if oc == REPLY_RATE_LIMITED:
             self.c.inc(Counter.RATE_LIMITED)
             pause = self.limiter.on_429(now_ms, r.retry_after_s)
-            log.once(f"rate_limited:{int(pause * 1000)}", "warn", "rate_limited", code=r.code, pause_s=pause)
+            log.once(f"rate_limited:{int(pause * 1000)}", "warn", "rate_limited", venue_code=r.venue_code, pause_s=pause)
             if req.kind == PLACE:
                 o.attempts -= 1
             self.queue.appendleft((req.kind, o))  # the intent waits, it is never dropped
             self._schedule_pump(pause)
             return
-        if oc in (OK, REJECTED):
+        if oc in (REPLY_OK, REPLY_REJECTED):
             self.breaker.success()
             self.limiter.on_success()
         else:
@@ -511,17 +489,23 @@ class Engine:
 
     def _place_reply(self, o: Order, r: Reply) -> None:
         oc = r.outcome
-        if oc == OK:
-            self._apply_order(o, r.data)
-        elif oc == REJECTED:
-            if r.code == -4116:  # duplicated client id: our earlier attempt did arrive
+        if oc == REPLY_OK:
+            self.apply_report(o, r.report)
+        elif oc == REPLY_REJECTED:
+            if r.reason == M.REJECT_DUPLICATE_ID:  # our earlier attempt did arrive
                 self._unknown(o)
             else:
-                self._set(o, O.REJECTED, reason=r.code)
-        elif oc == FAILED:  # "Service Unavailable.": not acted on; the strategy decides again
-            self._set(o, O.REJECTED, reason=r.code or -1001)
+                self._rejected(o, r)
+        elif oc == REPLY_FAILED:  # the venue was unavailable: not acted on; the strategy decides again
+            self._rejected(o, r)
         else:
             self._unknown(o)
+
+    def _rejected(self, o: Order, r: Reply) -> None:
+        # the first refusal of each kind is logged with the venue's own code and words
+        log.once(f"order_rejected:{r.venue_code}", "warn", "order_rejected", cid=o.cid,
+                 reason=M.REJECT_NAMES.get(r.reason, str(r.reason)), venue_code=r.venue_code, msg=r.msg)
+        self._set(o, O.REJECTED, reason=r.reason or M.REJECT_UNAVAILABLE)
 
     def _unknown(self, o: Order) -> None:
         self.c.inc(Counter.UNKNOWN_OUTCOMES)
@@ -531,31 +515,31 @@ class Engine:
     def _cancel_reply(self, o: Order, r: Reply) -> None:
         o.cancel_inflight = False
         oc = r.outcome
-        if oc == OK:
-            self._apply_order(o, r.data)
-        elif oc == REJECTED:
-            self._emit(M.ORDER_CANCEL_REJECTED, o, reason=r.code)
+        if oc == REPLY_OK:
+            self.apply_report(o, r.report)
+        elif oc == REPLY_REJECTED:
+            self._emit(M.ORDER_CANCEL_REJECTED, o, reason=r.reason)
             self._enqueue(QUERY, o)  # filled or gone meanwhile: learn its final status
-        elif oc == FAILED:
+        elif oc == REPLY_FAILED:
             asyncio.get_running_loop().call_later(0.2, self.request_cancel, o)
         else:
             self._unknown(o)
 
     def _query_reply(self, o: Order, r: Reply) -> None:
         oc = r.outcome
-        if oc == OK:
+        if oc == REPLY_OK:
             was_unknown = o.unknown
             o.unknown = False
-            self._apply_order(o, r.data)
+            self.apply_report(o, r.report)
             if o.is_open and o.cancel_wanted and o.status != O.PENDING:
                 self.request_cancel(o)
             elif was_unknown and o.status == O.PENDING:
                 pass
-        elif oc == REJECTED and r.code == -2013:
+        elif oc == REPLY_REJECTED and r.reason == M.REJECT_UNKNOWN_ORDER:
             o.unknown = False
             if o.status == O.PENDING:
                 if o.attempts >= MAX_ATTEMPTS:
-                    self._set(o, O.REJECTED, reason=-2013)
+                    self._set(o, O.REJECTED, reason=M.REJECT_UNKNOWN_ORDER)
                 else:
                     self.c.inc(Counter.RESENDS)  # never reached the exchange: same id again
                     self._enqueue(PLACE, o, front=True)
@@ -564,24 +548,24 @@ class Engine:
                 # it works no more. Left open it counted against max_open_orders for ever, and
                 # every cancel of it went cancel -> rejected -> query -> here again
                 log.warn("order_vanished", cid=o.cid, status=O.STATUS_NAMES[o.status],
-                         action="fills caught up from userTrades, then closed as expired")
+                         action="fills caught up from the venue's trades, then closed as expired")
                 self.c.inc(Counter.VANISHED)
                 self._spawn(self._catch_up(o, O.EXPIRED, M.FLAG_VANISHED, need_trades=True))
         else:
             asyncio.get_running_loop().call_later(0.2, self._enqueue, QUERY, o)
 
-    def _apply_order(self, o: Order, data: Any, flags: int = 0) -> None:
-        """An exchange order object (ack, cancel answer, query, openOrders entry)."""
-        if not isinstance(data, dict):
+    def apply_report(self, o: Order, rep: OrderReport | None, flags: int = 0) -> None:
+        """The venue's word on an order (an answer, a query, an open-orders entry): its id,
+        fills it has not reported as trades (caught up first), then its status."""
+        if rep is None:
             return
         inst = self.instruments[o.symbol_id]
         assert inst is not None
-        oid = data.get("orderId")
-        if oid:
-            o.order_id = int(oid)
-        status = O.STATUS_OF.get(str(data.get("status", "")))
+        if rep.order_id:
+            o.order_id = rep.order_id
+        status = rep.status
         try:
-            cum = inst.qty_to_lots(str(data.get("executedQty", "0")))
+            cum = inst.qty_to_lots(rep.cum_qty)
         except ValueError:
             cum = o.cum_qty
         if cum > o.cum_qty:
@@ -591,7 +575,7 @@ class Engine:
             return
         # a replay stamps the exchange's time here too: then an acknowledgement journals the same
         # record whether the answer or the user-stream report (which has it) arrives first
-        ts = int(data.get("updateTime", 0) or 0) * 1_000_000 if self.sim_clock is not None else 0
+        ts = rep.ts_event_ms * 1_000_000 if self.sim_clock is not None else 0
         if status in (O.PARTIALLY_FILLED, O.FILLED):
             if o.status == O.PENDING:
                 self._set(o, O.NEW, flags=flags, ts_event=ts)
@@ -599,7 +583,7 @@ class Engine:
         self._set(o, status, flags=flags, ts_event=ts)
 
     async def _catch_up(self, o: Order, status: int | None, flags: int, need_trades: bool = False) -> None:
-        """Fills the stream has not (yet) delivered, from GET /fapi/v1/userTrades, then the status.
+        """Fills the stream has not (yet) delivered, from the venue's trade list, then the status.
         ``need_trades``: the status only once the trades were read (else the order is queried
         again in a second)."""
         if o.cid in self._catching:
@@ -608,17 +592,15 @@ class Engine:
         try:
             inst = self.instruments[o.symbol_id]
             assert inst is not None
-            r = await self.rest.call("GET", "/fapi/v1/userTrades", {"symbol": inst.symbol, "limit": "1000"})
-            if need_trades and not (r.outcome == OK and isinstance(r.data, list)):
+            fills = await self.gateway.user_trades(inst.symbol)
+            if need_trades and fills is None:
                 asyncio.get_running_loop().call_later(1.0, self._enqueue, QUERY, o)
                 return
-            if r.outcome == OK and isinstance(r.data, list):
-                for t in sorted(r.data, key=lambda t: int(t.get("id", 0))):
-                    if int(t.get("orderId", -1)) != o.order_id:
-                        continue
-                    self._fill(o, int(t["id"]), inst.qty_to_lots(t["qty"]), inst.price_to_ticks(t["price"]), 0,
-                               decimal_to_int(str(t.get("commission", "0")), 8), bool(t.get("maker")),
-                               int(t.get("time", 0)) * 1_000_000, flags)
+            for f in sorted(fills or (), key=lambda f: f.trade_id):
+                if f.order_id != o.order_id:
+                    continue
+                self._fill(o, f.trade_id, inst.qty_to_lots(f.qty), inst.price_to_ticks(f.price), 0,
+                           decimal_to_int(f.fee, 8), f.maker, f.ts_event_ms * 1_000_000, flags)
             if need_trades and not o.is_open:
                 return  # the trades filled it: that was its end
             if status is not None and status not in (O.PARTIALLY_FILLED, O.FILLED):
@@ -636,32 +618,28 @@ class Engine:
             t.add_done_callback(lambda _t: self.set_pending_gauge())
 
     # -- user-data stream -----------------------------------------------------------------------
-    def on_stream_event(self, ev: dict[str, Any], ts_recv: int) -> None:
-        if ev.get("e") != "ORDER_TRADE_UPDATE":
+    def on_report(self, rep: OrderReport | None, ts_recv: int) -> None:
+        """One event of the account's stream (None: an event that reports no order)."""
+        if rep is None:
             return
-        u = ev.get("o")
-        if not isinstance(u, dict):
-            return
-        o = self.store.by_cid.get(str(u.get("c", "")))
+        o = self.store.by_cid.get(rep.client_order_id)
         if o is None:
             self.c.inc(Counter.UNKNOWN_REPORTS)
             return
         inst = self.instruments[o.symbol_id]
         assert inst is not None
-        if u.get("i"):
-            o.order_id = int(u["i"])
-        ts_event = int(ev.get("E", 0)) * 1_000_000
-        x = u.get("x")
-        try:
-            if x == "TRADE":
-                self._fill(o, int(u.get("t", 0)), inst.qty_to_lots(u.get("l", "0")), inst.price_to_ticks(u.get("L", "0")),
-                           inst.qty_to_lots(u.get("z", "0")), decimal_to_int(str(u.get("n", "0")), 8),
-                           bool(u.get("m")), ts_event)
-                return
-        except ValueError as exc:
-            log.once(f"bad_fill:{o.cid}", "warn", "bad_fill_report", cid=o.cid, reason=str(exc))
+        if rep.order_id:
+            o.order_id = rep.order_id
+        ts_event = rep.ts_event_ms * 1_000_000
+        f = rep.fill
+        if f is not None:
+            try:
+                self._fill(o, f.trade_id, inst.qty_to_lots(f.qty), inst.price_to_ticks(f.price),
+                           inst.qty_to_lots(rep.cum_qty), decimal_to_int(f.fee, 8), f.maker, ts_event)
+            except ValueError as exc:
+                log.once(f"bad_fill:{o.cid}", "warn", "bad_fill_report", cid=o.cid, reason=str(exc))
             return
-        status = O.STATUS_OF.get(str(u.get("X", "")))
+        status = rep.status
         if status is not None and status not in (O.PARTIALLY_FILLED, O.FILLED):
             self._set(o, status, ts_event=ts_event)
 
@@ -679,18 +657,33 @@ class Engine:
             self.c.inc(Counter.BREAKER_OPENS)
         log.warn("breaker_changed", old=B.STATE_NAMES[old], new=B.STATE_NAMES[new], failures=failures)
 
-    # -- recovery (procs.execution.recovery does the work) --------------------------------------------
-    def rebuild(self, records: list[JournalRecord]) -> None:
-        """Replay a journal and start a new epoch (see procs.execution.recovery)."""
-        from .recovery import rebuild, start_epoch
+    # -- what recovery (procs.execution.recovery) does through ----------------------------------
+    def adopt(self, o: Order, flags: int) -> None:
+        """An open order the venue has and b25 did not know: kept and published as accepted."""
+        self.store.add(o)
+        self.store.set_status(o, O.NEW)
+        self._emit(M.ORDER_ACCEPTED, o, flags=flags)
+        self.c.inc(Counter.ADOPTED)
 
-        rebuild(self, records)
-        start_epoch(self)
+    def resend(self, o: Order) -> None:
+        """Send again, with its own client order id, an order that never reached the venue."""
+        self.c.inc(Counter.RESENDS)
+        o.t_read = time.monotonic_ns()
+        self._enqueue(PLACE, o)
 
-    async def reconcile(self) -> dict[str, int]:
-        from .recovery import reconcile
+    def reject(self, o: Order, reason: int, flags: int = 0) -> None:
+        """Close an order the venue refused (``reason``: REJECT_*)."""
+        self._set(o, O.REJECTED, reason=reason, flags=flags)
 
-        return await reconcile(self)
+    def requery(self, o: Order) -> None:
+        """Its state is unknown: ask the venue again (before anything else is sent for it)."""
+        o.unknown = True
+        self._enqueue(QUERY, o)
+
+    @property
+    def catching_up(self) -> bool:
+        """Fills of some order are being read from the venue's trade list."""
+        return bool(self._catching)
 
     def prune(self, now_ns: int, keep_s: float = 600.0) -> int:
         """Forget orders closed more than ``keep_s`` ago (late reports for them are then unknown)."""

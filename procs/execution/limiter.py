@@ -1,13 +1,12 @@
-"""Client-side rate limiting: token buckets from exchangeInfo ``rateLimits``, corrected by what
+"""Client-side rate limiting: token buckets from the venue's request limits, corrected by what
 the exchange reports it counted, plus the 429 back-off.
 
-Each limit (REQUEST_WEIGHT per minute, ORDERS per 10 s / per minute) is a token bucket of
-``limit * safety`` tokens refilled at ``limit * safety / interval``. Binance counts in fixed
+Each limit (request weight per minute, orders per 10 s / per minute) is a token bucket of
+``limit * safety`` tokens refilled at ``limit * safety / interval``. The exchange counts in fixed
 windows aligned to the epoch, so a full bucket at a window start could still overrun a window
-that is already partly used: every response's usage (``X-MBX-USED-WEIGHT-1M``,
-``X-MBX-ORDER-COUNT-10S``/``-1M`` headers, or the WS API ``rateLimits`` array) sets the
-window's known count, and a request is allowed only when both the bucket and the window have
-room. A 429 pauses everything (except nothing: cancels wait too, the exchange said stop) for
+that is already partly used: every answer's usage (``Reply.usage``: what the venue says it
+counted) sets the window's known count, and a request is allowed only when both the bucket and
+the window have room. A 429 pauses everything (cancels wait too: the exchange said stop) for
 ``Retry-After`` or an exponential back-off.
 """
 
@@ -15,12 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_UNIT_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+from procs.venue.messages import RateLimit, RateUsage
 
 
 @dataclass(slots=True)
 class Bucket:
-    kind: str  # "REQUEST_WEIGHT" | "ORDERS"
+    kind: str  # "weight" | "orders" (RateLimit.kind)
     interval_ms: int
     limit: int
     capacity: float
@@ -66,23 +65,18 @@ class Bucket:
 class RateLimiter:
     """All buckets of one account plus the 429 pause."""
 
-    def __init__(self, rate_limits: list[dict], safety: float = 0.9, backoff_s: float = 1.0,
+    def __init__(self, rate_limits: list[RateLimit], safety: float = 0.9, backoff_s: float = 1.0,
                  backoff_max_s: float = 30.0) -> None:
         self.buckets: list[Bucket] = []
         for rl in rate_limits:
-            kind = rl.get("rateLimitType", "")
-            if kind not in ("REQUEST_WEIGHT", "ORDERS"):
+            if rl.kind not in ("weight", "orders") or rl.interval_ms <= 0 or rl.limit <= 0:
                 continue
-            interval = _UNIT_MS.get(rl.get("interval", ""), 0) * int(rl.get("intervalNum", 1))
-            limit = int(rl.get("limit", 0))
-            if interval <= 0 or limit <= 0:
-                continue
-            cap = max(1.0, limit * safety)
-            self.buckets.append(Bucket(kind, interval, limit, cap, cap, cap / interval))
+            cap = max(1.0, rl.limit * safety)
+            self.buckets.append(Bucket(rl.kind, rl.interval_ms, rl.limit, cap, cap, cap / rl.interval_ms))
         # per kind, so a request asks only the buckets it spends from (a place: ORDERS; a cancel
         # or query: REQUEST_WEIGHT): one call per bucket that counts, on the per-request path
-        self._orders = [b for b in self.buckets if b.kind == "ORDERS"]
-        self._weight = [b for b in self.buckets if b.kind != "ORDERS"]
+        self._orders = [b for b in self.buckets if b.kind == "orders"]
+        self._weight = [b for b in self.buckets if b.kind != "orders"]
         self.paused_until_ms = 0
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
@@ -128,32 +122,12 @@ class RateLimiter:
             for b in self._weight:
                 b.spend(now_ms, weight)
 
-    def observe_headers(self, now_ms: int, headers: dict[str, str]) -> None:
-        """Usage from REST headers: X-MBX-USED-WEIGHT-1M, X-MBX-ORDER-COUNT-10S/-1M."""
-        for k, v in headers.items():
-            ku = k.upper()
-            if ku.startswith("X-MBX-USED-WEIGHT-"):
-                self._observe("REQUEST_WEIGHT", ku[len("X-MBX-USED-WEIGHT-"):], now_ms, v)
-            elif ku.startswith("X-MBX-ORDER-COUNT-"):
-                self._observe("ORDERS", ku[len("X-MBX-ORDER-COUNT-"):], now_ms, v)
-
-    def _observe(self, kind: str, suffix: str, now_ms: int, value: str) -> None:
-        try:
-            num, unit = int(suffix[:-1]), {"S": 1000, "M": 60_000, "H": 3_600_000, "D": 86_400_000}[suffix[-1]]
-            used = int(value)
-        except (ValueError, KeyError, IndexError):
-            return
-        b = self._find(kind, num * unit)
-        if b is not None:
-            b.observe(now_ms, used)
-
-    def observe_rate_limits(self, now_ms: int, rate_limits: list[dict]) -> None:
-        """Usage from a WS API answer's ``rateLimits`` array."""
-        for rl in rate_limits:
-            interval = _UNIT_MS.get(rl.get("interval", ""), 0) * int(rl.get("intervalNum", 1))
-            b = self._find(rl.get("rateLimitType", ""), interval)
-            if b is not None and "count" in rl:
-                b.observe(now_ms, int(rl["count"]))
+    def observe(self, now_ms: int, usage: list[RateUsage]) -> None:
+        """What the venue says it counted in the current windows (a reply's ``usage``)."""
+        for u in usage:
+            b = self._find(u.kind, u.interval_ms)
+            if b is not None:
+                b.observe(now_ms, u.used)
 
     def on_429(self, now_ms: int, retry_after_s: float | None = None) -> float:
         """Pause every request; returns the pause in seconds (Retry-After when the exchange

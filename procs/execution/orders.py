@@ -1,7 +1,8 @@
-"""Orders as execution sees them, and the order state machine of the exchange's statuses.
+"""Orders as execution sees them, and the order state machine.
 
-Statuses follow Binance: NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED (plus
-PENDING: written to the wire, not yet answered). A report either applies, repeats the current
+Statuses are b25's (``procs.venue.messages``): new, partially filled, filled, canceled,
+rejected, expired, plus pending (written to the wire, not yet answered); the venue's adapter
+reports in them. A report either applies, repeats the current
 status (SAME: e.g. the API ack and the user stream both say NEW), is older than what we know
 (STALE: NEW arriving after a fill) or is ILLEGAL (FILLED -> CANCELED): illegal ones are counted
 and logged by the caller and never applied.
@@ -14,13 +15,17 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from procs.core import messages as M
+from procs.venue.messages import CANCELED as CANCELED
+from procs.venue.messages import EXPIRED as EXPIRED
+from procs.venue.messages import FILLED as FILLED
+from procs.venue.messages import NEW as NEW
+from procs.venue.messages import PARTIALLY_FILLED as PARTIALLY_FILLED
+from procs.venue.messages import PENDING as PENDING
+from procs.venue.messages import REJECTED as REJECTED
+from procs.venue.messages import STATUS_NAMES as STATUS_NAMES
 
 from .pretrade import OpenCounts
 
-PENDING, NEW, PARTIALLY_FILLED, FILLED, CANCELED, REJECTED, EXPIRED = range(7)
-STATUS_NAMES = ("PENDING", "NEW", "PARTIALLY_FILLED", "FILLED", "CANCELED", "REJECTED", "EXPIRED")
-STATUS_OF = {"NEW": NEW, "PARTIALLY_FILLED": PARTIALLY_FILLED, "FILLED": FILLED, "CANCELED": CANCELED,
-             "REJECTED": REJECTED, "EXPIRED": EXPIRED, "EXPIRED_IN_MATCH": EXPIRED}
 TERMINAL = frozenset((FILLED, CANCELED, REJECTED, EXPIRED))
 _RANK = (0, 1, 2, 3, 3, 3, 3)
 EVENT_OF = {NEW: M.ORDER_ACCEPTED, PARTIALLY_FILLED: M.ORDER_PARTIALLY_FILLED, FILLED: M.ORDER_FILLED,

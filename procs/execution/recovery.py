@@ -10,11 +10,12 @@ intent ring (so intents re-read after a crash are skipped), the event sequence a
 and the ring positions) when the file has grown past ``journal_rotate_mb``; the old file is
 kept beside it as ``<journal>.<epoch>``.
 
-``reconcile``: the exchange's open orders (GET /fapi/v1/openOrders) are matched by client
-order id. Known ones are brought up to date (missed fills from userTrades first); unknown ones
-are adopted (ORDER_ACCEPTED with FLAG_RECOVERED) or cancelled per config; orders b25 thought
-open but the exchange does not list are queried for their final status, and an order that
-never reached the exchange (-2013) is sent again with the same id (``recover_resend``).
+``reconcile``: the venue's open orders (``OrderGateway.open_orders``) are matched by client
+order id. Known ones are brought up to date (missed fills from the venue's trade list first);
+unknown ones are adopted (ORDER_ACCEPTED with FLAG_RECOVERED) or cancelled per config; orders
+b25 thought open but the venue does not list are queried for their final status, and an order
+that never reached the venue (REJECT_UNKNOWN_ORDER) is sent again with the same id
+(``recover_resend``). Everything goes through the engine's public methods.
 """
 
 from __future__ import annotations
@@ -27,18 +28,15 @@ from typing import TYPE_CHECKING
 
 from procs.core import log
 from procs.core import messages as M
+from procs.venue.messages import REPLY_OK, REPLY_REJECTED, VenueError
 
 from . import orders as O
 from .counters import Counter
 from .journal import REC_EPOCH, REC_POSITION, JournalRecord
 from .orders import Order
-from .transport import OK, REJECTED
 
 if TYPE_CHECKING:
     from .engine import Engine
-
-_TIF_OF = {"GTC": M.GTC, "IOC": M.IOC, "FOK": M.FOK, "GTX": M.GTX}
-PLACE, QUERY = 1, 3
 
 
 def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
@@ -166,70 +164,65 @@ def compact(eng: Engine, path: Path, fsync: bool = True) -> Path:
     return old
 
 async def reconcile(eng: Engine) -> dict[str, int]:
-    """Compare b25's open orders with the exchange's; returns what was done (for the log)."""
+    """Compare b25's open orders with the venue's; returns what was done (for the log)."""
     stats = {"exchange_open": 0, "known": 0, "adopted": 0, "canceled": 0, "queried": 0, "resent": 0}
     flags = M.FLAG_RECOVERED
+    gateway = eng.gateway
     while True:
-        r = await eng.rest.call("GET", "/fapi/v1/openOrders")
-        if r.outcome == OK and isinstance(r.data, list):
+        try:
+            reports = await gateway.open_orders()
             break
-        log.warn("reconcile_open_orders_failed", http=r.http, code=r.code, msg=r.msg)
-        await asyncio.sleep(max(0.2, eng.limiter.wait_ms(int(time.time() * 1000), 40, 0) / 1000))
+        except VenueError as exc:
+            log.warn("reconcile_open_orders_failed", reason=str(exc))
+        await asyncio.sleep(max(0.2, eng.limiter.wait_ms(int(time.time() * 1000), *gateway.open_orders_cost) / 1000))
     seen: set[str] = set()
-    for d in r.data:
-        sid = eng.sym_id.get(str(d.get("symbol", "")))
-        cid = str(d.get("clientOrderId", ""))
+    for rep in reports:
+        sid = eng.sym_id.get(rep.symbol)
+        cid = rep.client_order_id
         stats["exchange_open"] += 1
         if sid is None:
-            log.warn("reconcile_unknown_symbol", symbol=d.get("symbol"), cid=cid)
+            log.warn("reconcile_unknown_symbol", symbol=rep.symbol, cid=cid)
             continue
         seen.add(cid)
         o = eng.store.by_cid.get(cid)
         if o is not None:
             stats["known"] += 1
-            eng._apply_order(o, d, flags)
+            eng.apply_report(o, rep, flags)
             continue
         inst = eng.instruments[sid]
         assert inst is not None
         if eng.cfg.reconcile == "cancel":
-            c = await eng.rest.call("DELETE", "/fapi/v1/order", {"symbol": inst.symbol, "origClientOrderId": cid})
+            c = await gateway.cancel_now(inst.symbol, cid)
             stats["canceled"] += 1
             eng.c.inc(Counter.RECONCILE_CANCELED)
-            log.info("reconcile_canceled", cid=cid, symbol=inst.symbol, http=c.http, code=c.code)
+            log.info("reconcile_canceled", cid=cid, symbol=inst.symbol, outcome=c.outcome, venue_code=c.venue_code)
             continue
-        o = Order(cid, 0, sid, M.BUY if d.get("side") == "BUY" else M.SELL,
-                  M.LIMIT if d.get("type") == "LIMIT" else M.MARKET, _TIF_OF.get(str(d.get("timeInForce")), M.GTC),
-                  inst.price_to_ticks(str(d.get("price", "0"))), inst.qty_to_lots(str(d.get("origQty", "0"))),
-                  1 if d.get("reduceOnly") else 0, source=0, adopted=True)
-        o.order_id = int(d.get("orderId", 0))
-        eng.store.add(o)
-        eng.store.set_status(o, O.NEW)
-        eng._emit(M.ORDER_ACCEPTED, o, flags=flags)
+        o = Order(cid, 0, sid, M.BUY if rep.side == M.BUY else M.SELL,
+                  M.LIMIT if rep.order_type == M.LIMIT else M.MARKET, rep.tif or M.GTC,
+                  inst.price_to_ticks(rep.price), inst.qty_to_lots(rep.qty), 1 if rep.reduce_only else 0, source=0,
+                  adopted=True)
+        o.order_id = rep.order_id
+        eng.adopt(o, flags)
         stats["adopted"] += 1
-        eng.c.inc(Counter.ADOPTED)
-        eng._apply_order(o, d, flags)
+        eng.apply_report(o, rep, flags)
     for o in list(eng.store.open.values()):
         if o.cid in seen:
             continue
         inst = eng.instruments[o.symbol_id]
         assert inst is not None
         stats["queried"] += 1
-        q = await eng.rest.call("GET", "/fapi/v1/order", {"symbol": inst.symbol, "origClientOrderId": o.cid})
-        if q.outcome == OK:
-            eng._apply_order(o, q.data, flags)
-        elif q.outcome == REJECTED and q.code == -2013 and o.status == O.PENDING:
+        q = await gateway.query_now(inst.symbol, o.cid)
+        if q.outcome == REPLY_OK:
+            eng.apply_report(o, q.report, flags)
+        elif q.outcome == REPLY_REJECTED and q.reason == M.REJECT_UNKNOWN_ORDER and o.status == O.PENDING:
             if eng.cfg.recover_resend:
                 stats["resent"] += 1
-                eng.c.inc(Counter.RESENDS)
-                o.t_read = time.monotonic_ns()
-                eng._enqueue(PLACE, o)
+                eng.resend(o)
             else:
-                eng._set(o, O.REJECTED, reason=-2013, flags=flags)
+                eng.reject(o, M.REJECT_UNKNOWN_ORDER, flags)
         else:
-            log.warn("reconcile_query_failed", cid=o.cid, http=q.http, code=q.code, msg=q.msg)
-            o.unknown = True
-            eng._enqueue(QUERY, o)
-    while eng._catching:
+            log.warn("reconcile_query_failed", cid=o.cid, outcome=q.outcome, venue_code=q.venue_code, msg=q.msg)
+            eng.requery(o)
+    while eng.catching_up:
         await asyncio.sleep(0.01)
     return stats
-

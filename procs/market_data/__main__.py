@@ -30,13 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     log.set_process(PROC)
     try:
-        cfg = load_config(a.config, a.ws_url, a.rest_url)
+        cfg, venue = load_config(a.config, a.ws_url, a.rest_url)
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
     # the recorder child starts before the runner pins us, so gzip and the disk never share the hot CPU
     recorder = Recorder(cfg.recorder, f"{a.instance}_md") if cfg.recorder.enabled else None
     runtime = Runtime(cpu=cfg.cpu, sched=cfg.sched, cpu_latency_us=cfg.cpu_latency_us)
-    return run_async_process(PROC, a.instance, runtime, functools.partial(start, cfg, a.instance, recorder),
+    return run_async_process(PROC, a.instance, runtime, functools.partial(start, cfg, venue, a.instance, recorder),
                              config_hash(a.config))
 
 

@@ -4,17 +4,16 @@ book kernel (``procs.core.async_agent.run_async_process`` runs it)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-import aiohttp
 import msgspec
 
 from procs.core import log
 from procs.core.async_agent import AsyncRun
 from procs.core.config import load_section
-from procs.core.instruments import Instrument, load_exchange_info
 from procs.core.registry import build_registry
+from procs.venue.adapters import info_in_thread, open_venue, venue_config
+from procs.venue.config import VenueConfig
 from shm.counters import Counters
 
 from .config import MarketDataConfig
@@ -24,35 +23,18 @@ from .publisher import Counter, Hist, Publisher
 from .recorder import Recorder
 
 PROC = "market_data"
-_INFO_PATH = {"usdm": "/fapi/v1/exchangeInfo", "coinm": "/dapi/v1/exchangeInfo", "spot": "/api/v3/exchangeInfo"}
 
 
-def load_config(config_path: str | None, ws_url: str | None = None, rest_url: str | None = None) -> MarketDataConfig:
-    """``[market_data]`` with the command-line overrides applied; raises ConfigError naming the
-    file, section, field and reason."""
+def load_config(config_path: str | None, ws_url: str | None = None,
+                rest_url: str | None = None) -> tuple[MarketDataConfig, VenueConfig]:
+    """``[market_data]`` and ``[venue]`` (the command line's URLs override the venue's); raises
+    ConfigError naming the file, section, field and reason."""
     cfg = load_section(config_path, PROC, MarketDataConfig)
+    vcfg = venue_config(config_path)
     if ws_url or rest_url:
-        cfg = msgspec.structs.replace(cfg, ws_url=ws_url or cfg.ws_url, rest_url=rest_url or cfg.rest_url)
-    return cfg
-
-
-async def fetch_instruments(cfg: MarketDataConfig) -> dict[str, Instrument]:
-    """The instruments from ``exchange_info`` (a file) or the venue's REST, retried until it answers."""
-    if cfg.exchange_info:
-        return load_exchange_info(cfg.exchange_info)
-    url = cfg.rest_url.rstrip("/") + _INFO_PATH[cfg.kind]
-    delay = cfg.reconnect_min_s
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
-        while True:
-            try:
-                async with s.get(url) as r:
-                    if r.status == 200:
-                        return load_exchange_info(await r.json(content_type=None))
-                    log.warn("exchange_info_failed", url=url, status=r.status)
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                log.once("exchange_info_err", "warn", "exchange_info_failed", url=url, reason=repr(exc))
-            await asyncio.sleep(delay)
-            delay = min(cfg.reconnect_max_s, delay * 2)
+        vcfg = msgspec.structs.replace(vcfg, ws_stream_url=ws_url or vcfg.ws_stream_url,
+                                       rest_url=rest_url or vcfg.rest_url)
+    return cfg, vcfg
 
 
 class MarketDataAgent:
@@ -78,7 +60,7 @@ class MarketDataAgent:
             run.every(cfg.keep_warm_ms / 1000, lambda: self.handler.keep_warm(time.monotonic_ns(), warm_ns),
                       first_after=0)
         run.running()
-        log.info("market_data_started", instance=self.instance, symbols=cfg.symbols, ws_url=cfg.ws_url,
+        log.info("market_data_started", instance=self.instance, symbols=cfg.symbols, ws_url=self.feed.where,
                  depth=cfg.depth)
         await self.feed.run()
 
@@ -99,11 +81,15 @@ class MarketDataAgent:
         self.counters.close()
 
 
-async def start(cfg: MarketDataConfig, instance: str, recorder: Recorder | None, _run: AsyncRun) -> MarketDataAgent:
-    """The instruments, the rings, the compiled book kernel (not on the first live diff)."""
+async def start(cfg: MarketDataConfig, vcfg: VenueConfig, instance: str, recorder: Recorder | None,
+                run: AsyncRun) -> MarketDataAgent:
+    """The instruments, the rings, the compiled book kernels (not on the first live diff)."""
     counters = Counters.create(instance, PROC, Counter, Hist)
+    venue = open_venue(vcfg)
     try:
-        instruments = await fetch_instruments(cfg)
+        info = await info_in_thread(venue, run.stop.is_set)
+        assert info is not None  # retried until it answers; a stop meanwhile cancels this await
+        instruments = info.instruments
         publisher = Publisher(build_registry(cfg.depth), instance, cfg.symbols)
     except BaseException:
         counters.close()
@@ -111,9 +97,14 @@ async def start(cfg: MarketDataConfig, instance: str, recorder: Recorder | None,
             recorder.close()
         raise
     fast = cfg.book_engine == "numba"
+    codec = venue.market_codec(raw_levels=fast)
     if fast:
         from procs.book.fastbook import warm_up
 
-        log.info("book_kernel_compiled", seconds=round(warm_up(), 3))
-    handler = FeedHandler(cfg.symbols, instruments, cfg.kind, publisher, counters, recorder, fast=fast)
-    return MarketDataAgent(cfg, instance, Feed(cfg, handler), handler, publisher, counters, recorder)
+        t0 = time.perf_counter()
+        warm_up()
+        codec.depth_rule.warm_up()  # the venue's frame kernels
+        log.info("book_kernel_compiled", seconds=round(time.perf_counter() - t0, 3))
+    handler = FeedHandler(cfg.symbols, instruments, codec, publisher, counters, recorder, fast=fast)
+    return MarketDataAgent(cfg, instance, Feed(cfg, venue.market_streams(), handler), handler, publisher, counters,
+                           recorder)

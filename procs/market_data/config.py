@@ -1,4 +1,4 @@
-"""The ``[market_data]`` config section: venue URLs, symbols, depth, watchdog, recorder."""
+"""The ``[market_data]`` config section: symbols, depth, watchdog, recorder (the venue: ``[venue]``)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,7 @@ class RecorderConfig(Section):
 class MarketDataConfig(Section):
     """Where the feed comes from and how the book is kept."""
 
-    ws_url: str = "ws://127.0.0.1:9732"  # base; the combined stream path is appended
-    rest_url: str = "http://127.0.0.1:9731"
-    kind: Literal["usdm", "coinm", "spot"] = "usdm"
     symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
-    exchange_info: str = ""  # "" = GET <rest_url>/fapi/v1/exchangeInfo at start
-    depth_stream: str = "depth@0ms"  # or depth, depth@100ms
-    trade_stream: str = "trade"  # or aggTrade
     depth: int = 20  # levels per side in BookUpdate records
     snapshot_limit: int = 1000
     stale_after_s: float = 5.0  # a symbol silent this long is resynced

@@ -1,4 +1,4 @@
-"""The network side of market_data: one picows WebSocket (combined streams) on uvloop, REST
+"""The network side of market_data: one picows WebSocket (every stream on it) on uvloop, REST
 snapshots over aiohttp, the stale-feed watchdog, and reconnects with backoff and jitter.
 
 Frames go straight from picows's callback into ``FeedHandler.on_frame`` with their receive
@@ -12,17 +12,15 @@ import random
 import time
 
 import aiohttp
-import msgspec
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from procs.book.sync import SyncStatus
 from procs.core import log
+from procs.venue.protocols import MarketStreams
 
 from .config import MarketDataConfig
 from .handler import FeedHandler
 from .publisher import Counter
-
-_DEPTH_PATH = {"usdm": "/fapi/v1/depth", "coinm": "/dapi/v1/depth", "spot": "/api/v3/depth"}
 
 
 class _Listener(WSListener):
@@ -51,8 +49,10 @@ class _Listener(WSListener):
 class Feed:
     """Keeps the connection, the snapshots and the watchdog going until ``stop()``."""
 
-    def __init__(self, cfg: MarketDataConfig, handler: FeedHandler) -> None:
+    def __init__(self, cfg: MarketDataConfig, streams: MarketStreams, handler: FeedHandler) -> None:
         self.cfg = cfg
+        self.venue = streams
+        self.where = streams.name
         self.handler = handler
         self.transport: WSTransport | None = None
         self.connected = asyncio.Event()
@@ -63,21 +63,11 @@ class Feed:
         self.stopping = False
         self.attempt = 0
         self.session: aiohttp.ClientSession | None = None
-        self._sub_id = 0
         self._tasks: set[asyncio.Task] = set()
 
     # -- connection --------------------------------------------------------------------------
-    def streams(self, symbols: list[str] | None = None) -> list[str]:
-        syms = symbols if symbols is not None else self.cfg.symbols
-        out = []
-        for s in syms:
-            out.append(f"{s.lower()}@{self.cfg.depth_stream}")
-            if self.cfg.trade_stream:
-                out.append(f"{s.lower()}@{self.cfg.trade_stream}")
-        return out
-
     def url(self) -> str:
-        return f"{self.cfg.ws_url.rstrip('/')}/stream?streams={'/'.join(self.streams())}"
+        return self.venue.url(self.cfg.symbols)
 
     def on_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -104,15 +94,15 @@ class Feed:
                     await ws_connect(lambda: _Listener(self), self.url(), websocket_handshake_timeout=5)
                     if self.stopping:
                         break
-                    log.info("feed_connected", url=self.cfg.ws_url, attempt=self.attempt)
+                    log.info("feed_connected", url=self.where, attempt=self.attempt)
                     self.attempt = 0
                     await self.disconnected.wait()
                     if self.stopping:
                         break
-                    log.warn("feed_disconnected", url=self.cfg.ws_url)
+                    log.warn("feed_disconnected", url=self.where)
                 except Exception as exc:  # any connect failure: refused, handshake, timeout
                     log.once(f"connect_fail:{type(exc).__name__}", "warn", "feed_connect_failed",
-                             url=self.cfg.ws_url, reason=repr(exc))
+                             url=self.where, reason=repr(exc))
                 self.handler.c.inc(Counter.RECONNECTS)
                 self.handler.reset_all()
                 self.attempt += 1
@@ -155,12 +145,12 @@ class Feed:
             self.handler.want_snapshot -= want
 
     async def _fetch(self, symbol: str) -> None:
-        url = f"{self.cfg.rest_url.rstrip('/')}{_DEPTH_PATH[self.cfg.kind]}"
+        url = self.venue.snapshot_url(symbol, self.cfg.snapshot_limit)
         try:
             while not self.stopping:
                 try:
                     assert self.session is not None
-                    async with self.session.get(url, params={"symbol": symbol, "limit": self.cfg.snapshot_limit}) as r:
+                    async with self.session.get(url) as r:
                         body = await r.read()
                         if r.status != 200:
                             self.handler.c.inc(Counter.SNAPSHOT_ERRORS)
@@ -213,11 +203,8 @@ class Feed:
                 self.handler.reset_symbol(s)
 
     def resubscribe(self, symbol: str) -> None:
-        """UNSUBSCRIBE + SUBSCRIBE one symbol's streams on the live connection."""
+        """Drop and take again one symbol's streams on the live connection."""
         if self.transport is None:
             return
-        streams = self.streams([symbol])
-        for method in ("UNSUBSCRIBE", "SUBSCRIBE"):
-            self._sub_id += 1
-            msg = msgspec.json.encode({"method": method, "params": streams, "id": self._sub_id})
-            self.transport.send(WSMsgType.TEXT, msg)
+        for frame in self.venue.resubscribe([symbol]):
+            self.transport.send(WSMsgType.TEXT, frame)

@@ -1,7 +1,8 @@
 """FeedHandler: frames in, books and trades out — market_data's logic without any I/O.
 
 The network side (``feed``) hands every frame here with its receive time and fetches a REST
-snapshot for each symbol this handler asks for (``want_snapshot``). Everything the handler
+snapshot for each symbol this handler asks for (``want_snapshot``). Frames are decoded by the
+venue's ``MarketCodec`` into b25's market messages; books follow its ``DepthRule``. Everything the handler
 sees is counted; bad input is handled (skipped or resynced) and logged once with the reason,
 never raised.
 """
@@ -13,54 +14,49 @@ import time
 import numpy as np
 
 from procs.book.book import Book
-from procs.book.messages import (
-    OUT_E,
-    OUT_FIELDS,
-    OUT_LAST_U,
-    AggTrade,
-    DepthUpdate,
-    FrameDecoder,
-    Trade,
-)
+from procs.book.frames import OUT_FIELDS, OUT_LAST_ID, OUT_TS_EVENT
 from procs.book.sync import BookSync, SyncState, SyncStatus
 from procs.core import log
 from procs.core import messages as M
 from procs.core.instruments import Instrument, decimal_to_int
+from procs.venue.messages import DepthDiff, TradeTick
+from procs.venue.protocols import MarketCodec
 from shm.counters import Counters
 
 from .publisher import Counter, Hist, Publisher
-
-_PREFIX = b'{"stream":"'  # a combined-stream frame (the hot path's only shape)
 
 
 class FeedHandler:
     """Routes decoded frames to each symbol's BookSync and publishes what changed."""
 
-    def __init__(self, symbols: list[str], instruments: dict[str, Instrument], kind: str,
+    def __init__(self, symbols: list[str], instruments: dict[str, Instrument], codec: MarketCodec,
                  publisher: Publisher, counters: Counters, recorder: object | None = None,
                  fast: bool = True) -> None:
+        """``codec``: the venue's decoder (with raw level arrays when ``fast``)."""
         missing = [s for s in symbols if s not in instruments]
         if missing:
-            raise ValueError(f"symbols missing from exchangeInfo: symbols={','.join(missing)}")
+            raise ValueError(f"symbols the venue does not list: symbols={','.join(missing)}")
         self.symbols = symbols
         self.sid = {s: i for i, s in enumerate(symbols)}
         self.instruments = instruments
         # fast: the numba FastBook parses and applies raw level arrays (procs/book/fastbook.py)
-        self.syncs = {s: BookSync(s, kind, instruments[s], fast=fast) for s in symbols}
+        self.syncs = {s: BookSync(s, codec.depth_rule, instruments[s], fast=fast) for s in symbols}
         self.seq = dict.fromkeys(symbols, 0)
         self.last_depth_ns = dict.fromkeys(symbols, time.monotonic_ns())
         self.want_snapshot: set[str] = set(symbols)
         self.fetching: set[str] = set()  # the feed's snapshot requests in flight (shared with it)
-        self.decoder = FrameDecoder(raw_levels=fast)
+        self.decoder = codec
+        self._prefix = codec.frame_prefix  # the hot path's frames: the routing key follows, up to a quote
+        self._key_at = len(codec.frame_prefix)
         self.pub = publisher
         self.c = counters
         self.recorder = recorder
         self._decode_errors_seen = 0
         self._last_frame_ns = 0
         self._last_depth_raw: bytes | None = None  # for keep_warm
-        # the hot path (fast books only): depth stream name as it appears in a combined frame ->
-        # (symbol, symbol bytes, its BookSync), learnt from the first frame the general path
-        # decoded on it; FastBook.apply_frame then takes that stream's next diffs whole
+        # the hot path (fast books only): a frame's routing key (its stream) -> (symbol, symbol
+        # bytes, its BookSync), learnt from the first frame the general path decoded on it; the
+        # venue's frame kernel (FastBook.apply_frame) then takes that stream's next diffs whole
         self._hot: dict[bytes, tuple[str, bytes, BookSync]] | None = {} if fast else None
         self._out = np.zeros(len(OUT_FIELDS), np.int64)  # keep_warm's
         n = publisher.book_ring.records["bid_px"].shape[1]  # the records' depth
@@ -90,9 +86,10 @@ class FeedHandler:
     def on_frame(self, raw: bytes, ts_recv: int) -> None:
         """One WebSocket text frame as received, stamped with ``time.monotonic_ns()``."""
         hot = self._hot
-        if hot and raw.startswith(_PREFIX):
-            end = raw.find(b'"', 11)
-            h = hot.get(raw[11:end])
+        if hot and raw.startswith(self._prefix):
+            k = self._key_at
+            end = raw.find(b'"', k)
+            h = hot.get(raw[k:end])
             if h is not None:
                 symbol, sym, sync = h
                 st = sync.apply_frame(raw, end, sym)
@@ -102,7 +99,7 @@ class FeedHandler:
                     self.last_depth_ns[symbol] = ts_recv
                     if st == SyncStatus.APPLIED:
                         out = sync.frame_fields
-                        self._publish(symbol, sync.book, out[OUT_LAST_U], out[OUT_E], ts_recv, 0)
+                        self._publish(symbol, sync.book, out[OUT_LAST_ID], out[OUT_TS_EVENT], ts_recv, 0)
                     else:
                         self._resync(symbol, st, sync.last_error)
                     self._count(raw, ts_recv)  # after the publish: not on the measured path
@@ -119,33 +116,33 @@ class FeedHandler:
                          frame=raw[:200].decode("utf-8", "replace"))
             return
         self._last_frame_ns = ts_recv
-        if isinstance(msg, DepthUpdate):  # DepthUpdateRaw (fast path) is a subclass
+        if isinstance(msg, DepthDiff):
             self._last_depth_raw = raw
             self._on_depth(msg, ts_recv)
-            if hot is not None and msg.s in self.syncs and raw.startswith(_PREFIX) and len(hot) < 4096:
-                hot[stream.encode()] = (msg.s, msg.s.encode(), self.syncs[msg.s])
-        elif type(msg) is Trade:
-            self._on_trade(msg.s, msg.t, msg.p, msg.q, msg.T, msg.m, ts_recv)
-        elif type(msg) is AggTrade:
-            self._on_trade(msg.s, msg.a, msg.p, msg.q, msg.T, msg.m, ts_recv)
+            sym = msg.symbol
+            if hot is not None and sym in self.syncs and raw.startswith(self._prefix) and len(hot) < 4096:
+                hot[stream.encode()] = (sym, sym.encode(), self.syncs[sym])
+        elif isinstance(msg, TradeTick):
+            self._on_trade(msg.symbol, msg.trade_id, msg.price, msg.qty, msg.ts_event_ms, msg.buyer_maker, ts_recv)
 
-    def _on_depth(self, ev: DepthUpdate, ts_recv: int) -> None:
-        sync = self.syncs.get(ev.s)
+    def _on_depth(self, ev: DepthDiff, ts_recv: int) -> None:
+        symbol = ev.symbol
+        sync = self.syncs.get(symbol)
         if sync is None:
             self.c.inc(Counter.UNKNOWN_STREAM)
-            log.once(f"unknown_symbol:{ev.s}", "warn", "unknown_symbol", symbol=ev.s)
+            log.once(f"unknown_symbol:{symbol}", "warn", "unknown_symbol", symbol=symbol)
             return
-        self.last_depth_ns[ev.s] = ts_recv
+        self.last_depth_ns[symbol] = ts_recv
         st = sync.on_diff(ev)
         if st == SyncStatus.APPLIED:
-            self._publish(ev.s, sync.book, ev.u, ev.E, ts_recv, 0)
+            self._publish(symbol, sync.book, ev.last_id, ev.ts_event_ms, ts_recv, 0)
         elif st == SyncStatus.STALE:
             self.c.inc(Counter.DROPPED_STALE)
         elif st == SyncStatus.BUFFERED:
             if sync.needs_snapshot:
-                self.want_snapshot.add(ev.s)
+                self.want_snapshot.add(symbol)
         else:
-            self._resync(ev.s, st, sync.last_error)
+            self._resync(symbol, st, sync.last_error)
 
     def _count(self, raw: bytes, ts_recv: int) -> None:
         """Every frame: the message and byte counters, and the recorder."""
@@ -202,9 +199,8 @@ class FeedHandler:
     # -- snapshots and resets ----------------------------------------------------------------
     def on_snapshot(self, symbol: str, raw: bytes, ts_recv: int) -> SyncStatus:
         """A REST depth snapshot body for ``symbol``; returns what the sync made of it."""
-        if self.recorder is not None:  # where it arrived, named (procs/book/recordings.py): a recording rebuilds
-            self.recorder.add(ts_recv, b'{"stream":"%s@depthSnapshot","data":%s}'
-                              % (symbol.lower().encode(), raw.replace(b"\n", b"")))
+        if self.recorder is not None:  # as a frame the venue's recordings sync on: a recording rebuilds
+            self.recorder.add(ts_recv, self.decoder.snapshot_frame(symbol, raw))
         sync = self.syncs[symbol]
         snap = self.decoder.decode_snapshot(raw)
         self.c.inc(Counter.SNAPSHOTS)
@@ -216,8 +212,8 @@ class FeedHandler:
             return SyncStatus.BAD_INPUT
         st = sync.on_snapshot(snap)
         if st == SyncStatus.APPLIED:
-            self._publish(symbol, sync.book, sync.last_u, snap.E, ts_recv, M.BOOK_SNAPSHOT)
-            log.info("book_synced", symbol=symbol, last_update_id=sync.last_u, snapshot_id=snap.lastUpdateId)
+            self._publish(symbol, sync.book, sync.last_u, snap.ts_event_ms, ts_recv, M.BOOK_SNAPSHOT)
+            log.info("book_synced", symbol=symbol, last_update_id=sync.last_u, snapshot_id=snap.last_id)
         elif st >= SyncStatus.GAP:
             self._resync(symbol, st, sync.last_error)
         self.update_pending()
@@ -253,15 +249,16 @@ class FeedHandler:
         self.decoder.decode(raw)  # trades and the general path
         s = self._scratch
         hot = self._hot
-        end = raw.find(b'"', 11)
-        h = hot.get(raw[11:end]) if hot and raw.startswith(_PREFIX) else None
+        k = self._key_at
+        end = raw.find(b'"', k)
+        h = hot.get(raw[k:end]) if hot and raw.startswith(self._prefix) else None
         for sync in self.syncs.values():
             book = sync.book
             if book is not None and sync.state is SyncState.LIVE:
                 if h is not None and type(book) is not Book:
                     # the hot path's parse and this book's table lines the next frame will
                     # touch (a read-only probe with the last frame's levels), then its record
-                    book.probe_frame(raw, end, h[1], self._out)
+                    sync.probe_frame(raw, end, h[1], self._out)
                     book.fill_record(self._scratch_row, 0, self._depth, 0, 0, 0, 0, 0, 0)
                 else:
                     book.fill_top(s[0], s[1], s[2], s[3])

@@ -4,7 +4,7 @@
 ``md.book`` as the named consumer ``risk``, writes the ``risk.state`` SeqLock block that
 execution checks in line, publishes alerts to ``alerts.risk`` and takes control commands
 (SetKillSwitch, SetTradingState, Reload, CancelAll, Shutdown, Ping) on its queue. The logic is
-``procs.risk``; API keys come from ``[risk]`` or B25_API_KEY / B25_API_SECRET.
+``procs.risk``; where the venue is and whose account: ``[venue]``.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from procs.core import messages as M
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument
 from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
+from procs.venue.protocols import AccountSource
 from shm.counters import Counters
 from shm.idle import Waiter, make_idle
 from shm.ring import Consumer
@@ -74,7 +75,7 @@ class Counter(IntEnum):
 
 class Hist(IntEnum):
     FILL_TO_STATE = 0  # OrderEvent.ts_recv (execution got the fill) -> risk.state written
-    RECONCILE = 1  # account + positionRisk round trips
+    RECONCILE = 1  # account snapshot round trips (the venue's account and positions)
 
 
 def _names(config_path: str | Path | None) -> dict[int, str]:
@@ -95,7 +96,7 @@ class RiskAgent:
     name = PROC
 
     def __init__(self, cfg: RiskConfig, instance: str, instruments: list[Instrument], depth: int,
-                 config_path: str | Path | None = None, api_key: str = "", api_secret: str = "",
+                 config_path: str | Path | None = None, account: AccountSource | None = None,
                  on_shutdown: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.instance = instance
@@ -122,9 +123,8 @@ class RiskAgent:
         self.exec_c: Consumer | None = None
         self.book_c: Consumer | None = None
         self.reconciler: Reconciler | None = None
-        if cfg.reconcile:
-            self.reconciler = Reconciler(cfg.rest_url, api_key, api_secret, cfg.reconcile_interval_s,
-                                         cfg.reconcile_timeout_s, cfg.recv_window_ms, wake=self._wake)
+        if cfg.reconcile and account is not None:  # the venue's account: where reconciliation asks
+            self.reconciler = Reconciler(account, cfg.reconcile_interval_s, cfg.reconcile_timeout_s, wake=self._wake)
         self._pending_fill_ts: list[int] = []
         self._next_publish = 0
         self._next_periodic = 0
@@ -178,7 +178,7 @@ class RiskAgent:
         if self.reconciler is not None:
             self.reconciler.start()
         log.info("risk_started", instance=self.instance, symbols=self.engine.symbols, state=self.engine.ts.name,
-                 money_scale=self.engine.ledger.money_scale, reconcile=self.cfg.reconcile,
+                 money_scale=self.engine.ledger.money_scale, reconcile=self.reconciler is not None,
                  exec_attached=self.exec_c is not None, book_attached=self.book_c is not None)
 
     def seed_from_exchange(self) -> None:

@@ -122,13 +122,8 @@ class RiskConfig(Section):
     cancel_all_on_reducing: bool = False  # HALTED always sends CancelAll; REDUCING only if set
     default: SymbolLimits = msgspec.field(default_factory=SymbolLimits)
     symbols: dict[str, SymbolOverrides] = msgspec.field(default_factory=dict)
-    # -- reconciliation (signed REST against the exchange, in a thread) ----------------------
+    # -- reconciliation (the venue's account and positions, in a thread; [venue] says where) --
     reconcile: bool = True
-    rest_url: str = "http://127.0.0.1:9731"
-    api_key: str = ""  # "" = env B25_API_KEY (never logged)
-    api_secret: str = ""  # "" = env B25_API_SECRET
-    secrets_file: str = ""  # TOML with api_key / api_secret, mode 0600 (env B25_API_KEY/SECRET win)
-    recv_window_ms: int = 5000
     reconcile_interval_s: float = 5.0
     reconcile_timeout_s: float = 3.0
     # consecutive mismatching checks before it counts: a fill can be on the exchange a few
@@ -137,7 +132,6 @@ class RiskConfig(Section):
     # at start, book what the exchange holds beyond our ledger (after the exec backlog) as
     # strategy -2, so a restarted risk publishes the real net positions
     seed_from_exchange: bool = True
-    exchange_info: str = ""  # file; "" = GET <rest_url>/fapi/v1/exchangeInfo at start
     # -- the agent ---------------------------------------------------------------------------
     publish_interval_ms: int = 100  # risk.state is also written on every change
     attach_timeout_s: float = 0.0  # wait for exec/md.book at start; after that retried each second

@@ -44,7 +44,7 @@ class ReconcileResult(msgspec.Struct, kw_only=True):
     ok: bool
     error: str = ""
     positions: dict[str, str] = msgspec.field(default_factory=dict)
-    entries: dict[str, str] = msgspec.field(default_factory=dict)  # entryPrice per symbol
+    entries: dict[str, str] = msgspec.field(default_factory=dict)  # the exchange's entry price per symbol
     wallet_balance: str = ""
     unrealized: str = ""
     duration_ns: int = 0
@@ -382,7 +382,7 @@ class RiskEngine:
 
         The agent drains the ``exec`` backlog first, so fills execution made while risk was
         down are counted once (from the ring) and the seed is only what came before them. The
-        seed is priced at the exchange's entryPrice rounded to our tick.
+        seed is priced at the exchange's entry price rounded to our tick.
         """
         if not res.ok:
             self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"positions not seeded from the exchange: {res.error}")

@@ -5,7 +5,7 @@ Money is an integer count of ``10**-money_scale`` quote units, where ``money_sca
 ``price_scale + qty_scale`` is finer, in which case the ledger uses that finer unit so a fill's
 notional ``ticks * lots`` is still exact; ``to_e8`` converts at the edge (floor).
 
-Average cost accounting (as the exchange reports ``entryPrice``): ``cost`` is the signed money
+Average cost accounting (as the exchange reports its entry price): ``cost`` is the signed money
 paid for the open position (long > 0, short < 0). A partial close removes
 ``cost * closed / |pos|`` rounded to the unit and leaves the remainder in ``cost``, so no unit
 is ever created or lost: for every position, realized + unrealized == sum of signed fill cash

@@ -6,7 +6,7 @@ Plugins import what they need from here::
     from procs.strategy import BUY, SELL, BookView, Strategy, StrategyConfig
 """
 
-from procs.core.messages import BUY, GTC, GTX, IOC, LIMIT, MARKET, SELL
+from procs.core.messages import BUY, GTC, IOC, LIMIT, MARKET, POST_ONLY, SELL
 
 from .api import (
     DECISION_BUY,
@@ -30,7 +30,7 @@ from .api import (
 from .state import CANCELING, SUBMITTED, WORKING, Order
 
 __all__ = [
-    "BUY", "SELL", "GTC", "GTX", "IOC", "LIMIT", "MARKET",
+    "BUY", "SELL", "GTC", "IOC", "LIMIT", "MARKET", "POST_ONLY",
     "DECISION_BUY", "DECISION_CANCEL", "DECISION_NONE", "DECISION_QUOTE", "DECISION_SELL",
     "ERR_BAD_INTENT", "ERR_HELD", "ERR_NOT_RUNNING", "ERR_RING_FULL", "ERR_SYMBOL", "ERR_UNKNOWN_ORDER",
     "BookView", "OrderEventView", "Strategy", "StrategyApi", "StrategyConfig", "TradeView",

@@ -1,6 +1,6 @@
 """The strategy agent: the engine plus the process's edges (SIGHUP, the control inbox, the status
-block), and ``start`` that builds it once exchangeInfo is in (``procs.core.agent.run_process``
-runs it).
+block), and ``start`` that builds it once the venue's instruments are in
+(``procs.core.agent.run_process`` runs it).
 
 Hot reload: SIGHUP (``supervisorctl signal HUP strategy``) or the control command ``Reload``
 re-reads ``[strategy]`` and reloads changed strategy code; positions and open orders stay.
@@ -9,11 +9,9 @@ re-reads ``[strategy]`` and reloads changed strategy code; positions and open or
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +19,9 @@ from pathlib import Path
 from procs.core import control, deploy, log
 from procs.core.agent import NoStatus, StartFailed, Startup
 from procs.core.config import load_section
-from procs.core.instruments import SIM_SESSION_FIELD, Instrument, load_exchange_info
 from procs.core.status import StatusWriter
-from procs.market_data.config import MarketDataConfig
+from procs.venue.adapters import open_venue, venue_config
+from procs.venue.config import VenueConfig
 from shm.counters import Counters
 from shm.idle import BackoffIdle, BlockIdle, IdleStrategy, Waiter, make_idle
 
@@ -32,12 +30,11 @@ from .engine import Counter, Engine, Hist
 
 PROC = "strategy"
 CONTROL_POLL_NS = 20_000_000
-_INFO_PATH = {"usdm": "/fapi/v1/exchangeInfo", "coinm": "/dapi/v1/exchangeInfo", "spot": "/api/v3/exchangeInfo"}
 
 
 class Hangup:
     """SIGHUP as a flag, caught from the first moment: a SIGHUP before the agent runs (the config
-    changed while we waited for exchangeInfo) is remembered, not the default action (exit)."""
+    changed while we waited for the instruments) is remembered, not the default action (exit)."""
 
     def __init__(self) -> None:
         self.seen = False
@@ -53,7 +50,7 @@ class StrategySettings:
 
     config_path: str | None
     engine: StrategyEngineConfig
-    market_data: MarketDataConfig
+    venue: VenueConfig
     symbols: list[str]
     depth: int
 
@@ -61,7 +58,7 @@ class StrategySettings:
     def load(cls, config_path: str | None) -> StrategySettings:
         """Raises ConfigError naming the file, section, field and reason."""
         return cls(config_path, load_section(config_path, PROC, StrategyEngineConfig),
-                   load_section(config_path, "market_data", MarketDataConfig),
+                   venue_config(config_path),
                    deploy.symbols(config_path), deploy.depth(config_path))
 
     def read_engine_config(self) -> StrategyEngineConfig:
@@ -145,29 +142,6 @@ class StrategyAgent:
         self.counters.close()
 
 
-def load_instruments(cfg: StrategyEngineConfig, md: MarketDataConfig,
-                     stopping: Callable[[], bool]) -> tuple[dict[str, Instrument], str] | None:
-    """exchangeInfo from [strategy].exchange_info, [market_data].exchange_info or the venue's
-    REST: the instruments, and the simulator session that answered ("" for a file or a real
-    venue; see Engine's ``venue_session``). None when ``stopping()`` turned true meanwhile."""
-    path = cfg.exchange_info or md.exchange_info
-    if path:
-        return load_exchange_info(path), ""
-    url = md.rest_url.rstrip("/") + _INFO_PATH[md.kind]
-    delay = 0.2
-    while not stopping():
-        try:
-            with urllib.request.urlopen(url, timeout=10) as r:
-                info = json.loads(r.read())
-                return load_exchange_info(info), str(info.get(SIM_SESSION_FIELD, ""))
-        except (OSError, ValueError) as exc:
-            log.once("exchange_info_err", "warn", "exchange_info_failed", url=url, reason=repr(exc),
-                      action="retrying")
-        time.sleep(delay)
-        delay = min(5.0, delay * 2)
-    return None
-
-
 def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter,
                      on_wake: Callable[[], object] | None = None) -> IdleStrategy:
     """The engine's idle strategy; ``on_wake`` (``Engine.on_wake``) hears each producer's wake-up."""
@@ -182,15 +156,17 @@ def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter,
 
 
 def start(settings: StrategySettings, instance: str, hangup: Hangup, startup: Startup) -> StrategyAgent | None:
-    """Build the agent once exchangeInfo is in; None when a stop came first."""
+    """Build the agent once the venue's instruments are in; None when a stop came first."""
     cfg = settings.engine
     try:
-        loaded = load_instruments(cfg, settings.market_data, lambda: startup.stopping)
+        # the instruments, and the venue session that answered ("" for a file or a real venue;
+        # see Engine's ``venue_session``)
+        info = open_venue(settings.venue).info(lambda: startup.stopping)
     except (OSError, ValueError) as exc:
-        raise StartFailed(f"cannot load exchangeInfo: {exc}") from exc
-    if loaded is None:
+        raise StartFailed(f"cannot load the instrument list: {exc}") from exc
+    if info is None:
         return None
-    instruments, session = loaded
+    instruments, session = info.instruments, info.session
     counters = Counters.create(instance, PROC, Counter, Hist)
     waiter = Waiter(instance, PROC)
     inbox = control.ControlInbox(instance, PROC)

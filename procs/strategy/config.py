@@ -62,10 +62,9 @@ MAX_WAKE_WATCH_US = 1000.0  # longest wake-up watch: market_data publishes a boo
 
 
 class StrategyEngineConfig(Section):
-    """The strategy process: its agent, where instruments come from, and what it runs."""
+    """The strategy process: its agent and what it runs."""
 
     strategies: list[StrategyEntry] = msgspec.field(default_factory=list)
-    exchange_info: str = ""  # file; "" = GET <[market_data].rest_url>/fapi/v1/exchangeInfo at start
     signal_interval_ms: int = 100  # per strategy and symbol: at most one Signal per interval unless the decision changes
     cancel_on_pause: bool = True  # a strategy paused by an exception has its open orders cancelled
     cancel_on_stop: bool = True  # SIGTERM cancels every open order the engine knows

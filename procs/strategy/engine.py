@@ -654,7 +654,7 @@ class Engine:
     def _keep_engine_settings(self, cfg: StrategyEngineConfig) -> None:
         """Take the engine settings that are safe to change at run time; say which need a restart."""
         old = self.cfg
-        fixed = [f for f in ("exchange_info", "idle", "cpu", "attach_timeout_s", "timer_resolution_ms", "keep_warm_ms")
+        fixed = [f for f in ("idle", "cpu", "attach_timeout_s", "timer_resolution_ms", "keep_warm_ms")
                  if getattr(cfg, f) != getattr(old, f)]
         if fixed:
             log.warn("config_needs_restart", fields=fixed)
@@ -676,7 +676,7 @@ class Engine:
                                   f"known={','.join(self.symbols)}")
             sid = self.symbols.index(s)
             if not self._have_instrument[sid]:
-                raise ConfigError(f"no exchangeInfo for strategy symbol: id={e.id} symbol={s}")
+                raise ConfigError(f"the venue does not list strategy symbol: id={e.id} symbol={s}")
             ids.append(sid)
         config = decode_params(plugin.config_cls, e.params, f"id={e.id} class={e.class_path}")
         st = self.states.get(e.id)

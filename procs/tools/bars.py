@@ -5,14 +5,15 @@
 A bar per symbol and interval: open, high, low, close, volume, VWAP, trade count, and the volume
 bought and sold by the aggressor (the taker: ``m`` false = the buyer took liquidity).
 
-* **Time**: the exchange's trade time ``T`` (ms), UTC; a bar is labelled by its open time and
-  holds the trades with ``open_time <= T < open_time + interval``.
+* **Time**: the exchange's trade time (ms), UTC; a bar is labelled by its open time and holds the
+  trades with ``open_time <= trade time < open_time + interval``.
 * **Empty intervals are left out**: a bar exists only where at least one trade happened (no
   forward-filled close, no zero-volume rows). Fill them in your query if you want a regular grid.
-* **Which trades**: ``@trade`` events; ``@aggTrade`` only for a symbol that has no ``@trade`` in
-  the files (never both, which would count every trade twice). An aggregate trade counts as
-  ``l - f + 1`` trades, as the exchange's own klines count them. A trade id at or below the last
-  one seen for its symbol and stream is a duplicate (a file given twice) and is skipped, counted.
+* **Which trades**: single trades; aggregate trades only for a symbol that has no single ones in
+  the files (never both, which would count every trade twice). An aggregate trade counts as the
+  number of trades it covers, as the exchange's own klines count them. A trade id at or below the
+  last one seen for its symbol and stream is a duplicate (a file given twice) and is skipped, counted.
+  The venue's recording reader (``Recordings.trades``) says what each recorded trade is.
 * **Units**: ``volume`` in the exchange's quantity unit (base asset; contracts for COIN-M), VWAP
   weighted by it. Sums are exact (Decimal) and converted to float64 once, at the end.
 
@@ -30,10 +31,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
 
-from procs.book.messages import AggTrade, FrameDecoder, Trade
-from procs.book.recordings import Frame, iter_frames
+from procs.venue.adapters import decode_venue, open_venue
+from procs.venue.messages import RecordedTrade
+from procs.venue.protocols import Recordings
 
 INTERVAL_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _INTERVAL = re.compile(r"^(\d+)([smhd])$")
@@ -68,66 +69,19 @@ def parse_time_ms(text: str) -> int:
     return int(d.timestamp() * 1000)
 
 
-class TradeEvent(NamedTuple):
-    """One trade as recorded (prices and quantities as the exchange's decimal text)."""
-
-    symbol: str
-    trade_time_ms: int  # T (E when T is absent)
-    trade_id: int  # t, or the aggregate id a
-    first_trade_id: int  # f for an aggTrade, else t
-    last_trade_id: int  # l for an aggTrade, else t
-    price: str
-    qty: str
-    buyer_is_maker: bool  # m: the aggressor sold
-    source: str  # "trade" | "aggTrade"
-    event_time_ms: int
-    ts_recv_ns: int
-
-    @property
-    def count(self) -> int:
-        return self.last_trade_id - self.first_trade_id + 1
+TradeEvent = RecordedTrade  # one trade as recorded (procs.venue.messages)
 
 
-def trade_event(frame: Frame, decoder: FrameDecoder) -> TradeEvent | None:
-    """The trade in one recorded frame, or None (depth, tickers, snapshots, garbage)."""
-    raw = frame.raw
-    if frame.snapshot_symbol is not None or (raw.startswith(b'{"stream":"') and b"rade" not in raw[:64]):
-        return None  # depth, bookTicker, markPrice: not a trade (saves their decode)
-    _, msg = decoder.decode(raw)
-    if isinstance(msg, Trade):
-        return TradeEvent(msg.s, msg.T or msg.E, msg.t, msg.t, msg.t, msg.p, msg.q, msg.m, "trade", msg.E,
-                          frame.ts_recv_ns)
-    if isinstance(msg, AggTrade):
-        first, last = (msg.f, msg.l) if msg.l >= msg.f > 0 else (msg.a, msg.a)
-        return TradeEvent(msg.s, msg.T or msg.E, msg.a, first, last, msg.p, msg.q, msg.m, "aggTrade", msg.E,
-                          frame.ts_recv_ns)
-    return None
-
-
-def iter_frames_tolerant(paths: Iterable[str | Path], kind: str | None = None,
-                         problems: list[str] | None = None) -> Iterator[Frame]:
-    """``iter_frames``, except that a gzip file cut short (the live recorder's current file) ends
-    the stream where it is cut, noted in ``problems``, instead of raising."""
-    frames = iter_frames(list(paths), kind=kind)
-    while True:
-        try:
-            yield next(frames)
-        except StopIteration:
-            return
-        except EOFError as exc:
-            if problems is not None:
-                problems.append(f"recording cut short (a file still being written?): {exc}")
-            return
+def recordings() -> Recordings:
+    """The default venue's recording readers (the recordings b25 reads are that venue's)."""
+    return open_venue(decode_venue({})).recordings()
 
 
 def iter_trade_events(paths: Iterable[str | Path], kind: str | None = None,
                       problems: list[str] | None = None) -> Iterator[TradeEvent]:
-    """Every trade and aggregate trade of the recordings, in file order (duplicates kept)."""
-    dec = FrameDecoder()
-    for fr in iter_frames_tolerant(paths, kind, problems):
-        e = trade_event(fr, dec)
-        if e is not None:
-            yield e
+    """Every trade and aggregate trade of the recordings, in file order (duplicates kept); a
+    file cut short ends the stream, noted in ``problems``."""
+    return recordings().trades(list(paths), kind, problems if problems is not None else [])
 
 
 @dataclass
@@ -205,7 +159,7 @@ class BarSet:
         return {sym for sym, _ in self.bars}
 
     def combined(self, fallback: BarSet) -> BarSet:
-        """These bars, plus ``fallback``'s for the symbols that have none here (@aggTrade where no @trade)."""
+        """These bars, plus ``fallback``'s for the symbols that have none here (aggregate trades where no single ones)."""
         mine = self.symbols()
         out = BarSet(self.interval_ms, dict(self.bars))
         out.bars.update({k: b for k, b in fallback.bars.items() if k[0] not in mine})
@@ -230,7 +184,7 @@ def compute_bars(paths: Iterable[str | Path], interval: str | int, symbols: set[
                  skipped: dict[str, int] | None = None) -> BarSet:
     """The bars of every trade in the recordings (see the module docstring for the rules)."""
     ms = interval if isinstance(interval, int) else interval_ms(interval)
-    by_source = {"trade": BarSet(ms), "aggTrade": BarSet(ms)}
+    single, aggregated = BarSet(ms), BarSet(ms)
     last: dict[tuple[str, str], int] = {}
     for e in iter_trade_events(paths, kind, problems):
         if symbols is not None and e.symbol not in symbols:
@@ -241,8 +195,8 @@ def compute_bars(paths: Iterable[str | Path], interval: str | int, symbols: set[
                 skipped[e.symbol] = skipped.get(e.symbol, 0) + 1
             continue
         last[key] = e.trade_id
-        by_source[e.source].add(e)
-    return by_source["trade"].combined(by_source["aggTrade"])
+        (aggregated if e.aggregated else single).add(e)
+    return single.combined(aggregated)
 
 
 def bars_table(rows: list[dict]):  # -> pyarrow.Table
@@ -277,7 +231,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="start", default=None, metavar="T", help="first bar open time (ISO or ms)")
     parser.add_argument("--to", dest="end", default=None, metavar="T", help="bars opening before this time")
     parser.add_argument("--out", type=Path, default=None, metavar="F", help="F.parquet or F.csv (default: CSV on stdout)")
-    parser.add_argument("--kind", choices=("usdm", "coinm", "spot"), default=None, help="market kind override")
+    parser.add_argument("--kind", choices=recordings().markets, default=None, help="the venue's market, overriding detection")
 
 
 def run(args: argparse.Namespace) -> int:

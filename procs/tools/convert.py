@@ -3,13 +3,14 @@
 Writes two tables into DIR (files given together continue one chain, as for ``b25 book``):
 
 * ``books.parquet``: the book after every applied depth event, rebuilt with market_data's own code
-  (``Rebuilder``, as ``b25 book``): ``symbol``, ``ts_event`` (exchange event time ``E``), ``ts_recv``
-  (local receive time), ``update_id`` (``u``), then ``bid_px_1..N``, ``bid_qty_1..N``,
+  (``Rebuilder``, as ``b25 book``): ``symbol``, ``ts_event`` (the exchange's event time),
+  ``ts_recv`` (local receive time), ``update_id`` (the event's last update id), then
+  ``bid_px_1..N``, ``bid_qty_1..N``,
   ``ask_px_1..N``, ``ask_qty_1..N`` (level 1 = the touch; null where the book has fewer levels);
   N = ``--depth`` (default 5).
-* ``trades.parquet``: every ``@trade`` and ``@aggTrade`` as recorded: ``symbol``, ``trade_time``
-  (``T``), ``event_time`` (``E``), ``ts_recv``, ``trade_id``, ``first_trade_id``, ``last_trade_id``,
-  ``price``, ``qty``, ``buyer_is_maker``, ``source`` (``trade`` | ``aggTrade``).
+* ``trades.parquet``: every trade and aggregate trade as recorded (``Recordings.trade_of``):
+  ``symbol``, ``trade_time``, ``event_time``, ``ts_recv``, ``trade_id``, ``first_trade_id``,
+  ``last_trade_id``, ``price``, ``qty``, ``buyer_is_maker``, ``source`` (the venue's stream name).
 
 Times are UTC timestamps (ms for the exchange's, ns for the receive time); prices and quantities
 float64 (decimal text -> float, the nearest double). Rows are written in row groups of
@@ -23,11 +24,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from procs.book.messages import DepthUpdate, FrameDecoder
 from procs.book.rebuild import Rebuilder
-from procs.book.recordings import KINDS, Frame
 from procs.book.sync import BookSync
-from procs.tools.bars import iter_frames_tolerant, trade_event
+from procs.tools.bars import recordings
+from procs.venue.adapters import decode_venue, open_venue
+from procs.venue.messages import DepthDiff, Frame
 
 ROW_GROUP = 100_000
 
@@ -96,25 +97,27 @@ def convert(paths: list[Path], out_dir: Path, depth: int = 5, kind: str | None =
     trades = _TableWriter(out_dir / "trades.parquet", trades_schema())
     current: list[Frame] = []
 
-    def applied(sync: BookSync, ev: DepthUpdate) -> None:
+    def applied(sync: BookSync, ev: DepthDiff) -> None:
         book = sync.book
         assert book is not None
         ps, qs = 10.0 ** -book.instrument.price_scale, 10.0 ** -book.instrument.qty_scale
-        row: dict[str, Any] = {"symbol": sync.symbol, "ts_event": ev.E or None, "ts_recv": current[0].ts_recv_ns,
-                               "update_id": ev.u}
+        row: dict[str, Any] = {"symbol": sync.symbol, "ts_event": ev.ts_event_ms or None,
+                               "ts_recv": current[0].ts_recv_ns, "update_id": ev.last_id}
         for side, levels in (("bid", book.bid_levels(depth)), ("ask", book.ask_levels(depth))):
             for i, (px, qty) in enumerate(levels, 1):
                 row[f"{side}_px_{i}"] = round(px * ps, book.instrument.price_scale)
                 row[f"{side}_qty_{i}"] = round(qty * qs, book.instrument.qty_scale)
         books.add(row)
 
-    rb = Rebuilder(symbols=symbols, on_applied=applied, keep=max(64, 2 * depth), fast=False)
-    dec = FrameDecoder()
+    venue = open_venue(decode_venue({}))  # the recordings b25 reads are the default venue's
+    recorded = venue.recordings()
+    rb = Rebuilder(venue.market_codec(), recorded.instruments, symbols=symbols, on_applied=applied,
+                   keep=max(64, 2 * depth), fast=False)
     try:
-        for fr in iter_frames_tolerant(paths, kind, problems):
+        for fr in recorded.iter_frames(list(paths), kind, problems if problems is not None else []):
             current[:] = [fr]
             rb.feed(fr)
-            e = trade_event(fr, dec)
+            e = recorded.trade_of(fr)
             if e is not None and (symbols is None or e.symbol in symbols):
                 trades.add({"symbol": e.symbol, "trade_time": e.trade_time_ms, "event_time": e.event_time_ms,
                             "ts_recv": e.ts_recv_ns, "trade_id": e.trade_id, "first_trade_id": e.first_trade_id,
@@ -134,7 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'parquet DIR': where books.parquet and trades.parquet go")
     parser.add_argument("--depth", type=int, default=5, help="book levels per side in books.parquet (default 5)")
     parser.add_argument("--symbol", action="append", default=None, help="only this symbol (repeatable)")
-    parser.add_argument("--kind", choices=KINDS, default=None, help="market kind override")
+    parser.add_argument("--kind", choices=recordings().markets, default=None,
+                        help="the venue's market, overriding detection")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,16 +48,19 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procs.core import services
 from procs.core.services import NAMES
 from procs.tools.services import program
 
+if TYPE_CHECKING:
+    from procs.venue.messages import OrderReport
+    from procs.venue.protocols import AccountSource, Venue
+
 ROOT = Path(__file__).resolve().parents[2]
 ORDER = NAMES  # start order, from the service table
 PIPELINE = services.PIPELINE  # the default set: everything but the monitor
-KEY, SECRET = "b25-test-key", "b25-test-secret"  # the simulator's documented test account
 
 
 class StackError(RuntimeError):
@@ -320,6 +323,8 @@ class Stack:
 
     # -- config ---------------------------------------------------------------------------------
     def _write_config(self) -> None:
+        from procs.venue.adapters import venue_at
+
         base: dict = {}
         if self._base:
             with open(self._base, "rb") as f:
@@ -333,11 +338,10 @@ class Stack:
         rest, ws = self.rest_url, f"ws://127.0.0.1:{self.ws_port}"
         fixed = {
             "sim": {"host": "127.0.0.1", "rest_port": self.rest_port, "ws_port": self.ws_port},
-            "market_data": {"ws_url": ws, "rest_url": rest},
-            "risk": {"rest_url": rest, "holds_file": str(self.run_dir / "risk.holds.json"),
+            "venue": venue_at(rest, ws, cfg.get("venue")),  # the simulator, the venue's other settings kept
+            "risk": {"holds_file": str(self.run_dir / "risk.holds.json"),
                      "history": {"dir": str(self.run_dir / "history")}},
-            "execution": {"rest_url": rest, "ws_api_url": f"{ws}/ws-fapi/v1", "ws_stream_url": ws,
-                          "journal": str(self.journal_path)},
+            "execution": {"journal": str(self.journal_path)},
             "strategy": {"state_file": str(self.state_path)},
             "monitor": {"host": "127.0.0.1", "port": self.monitor_port, "token_file": str(self.run_dir / "monitor.token")},
             "alerts": {"delivery_log": str(self.run_dir / "deliveries.jsonl")},
@@ -423,7 +427,7 @@ class Stack:
         deadline = time.monotonic() + self.start_timeout
         while True:
             try:
-                with urllib.request.urlopen(f"{self.rest_url}/fapi/v1/ping", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.rest_url}/sim/stats", timeout=1) as r:
                     if r.status == 200:
                         return
             except (OSError, urllib.error.URLError):
@@ -573,43 +577,24 @@ class Stack:
         """The simulator's order log from entry ``start`` (GET /sim/order_log?from=N)."""
         return self.sim_get("/sim/order_log", {"from": start})
 
-    def signed(self, method: str, path: str, params: dict | None = None, key: str = KEY,
-               secret: str = SECRET) -> Any:
-        """A signed REST call on the simulator's Binance API with the test key (JSON answer)."""
-        from procs.risk.reconcile import signed_query
+    def venue(self) -> Venue:
+        """The venue adapter of this stack's config (the simulator, through b25's own adapter)."""
+        from procs.venue.adapters import open_venue, venue_config
 
-        q = signed_query(secret, dict(params or {}), int(time.time() * 1000), 5000)
-        url, data = f"{self.rest_url}{path}", None
-        if method in ("GET", "DELETE"):
-            url += f"?{q}"
-        else:
-            data = q.encode()
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"})
-        try:
-            with urllib.request.urlopen(req, timeout=5) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            # an error body is not an answer: say what the exchange said instead of returning it
-            # (a wait_for condition would otherwise poll an error dict until its timeout)
-            body = (exc.read() or b'').decode(errors='replace')
-            raise StackError(f"{method} {path} -> HTTP {exc.code}: {body}") from None
+        return open_venue(venue_config(self.config_path))
 
-    def account(self) -> dict:
-        return self.signed("GET", "/fapi/v2/account")
+    def account(self) -> AccountSource:
+        """The simulator's account as the venue adapter reads it (the config's credentials)."""
+        v = self.venue()
+        return v.account_source(v.signer(), 5.0)
 
     def position_risk(self, symbol: str) -> float:
         """The simulator's net position of ``symbol`` (base asset)."""
-        rows = self.signed("GET", "/fapi/v2/positionRisk", {"symbol": symbol})
-        return sum(float(r["positionAmt"]) for r in rows)
+        return float(self.account().snapshot().positions.get(symbol, "0"))
 
-    def open_orders(self, symbol: str | None = None) -> list[dict]:
-        return self.signed("GET", "/fapi/v1/openOrders", {"symbol": symbol} if symbol else {})
-
-    def market_order(self, symbol: str, side: str, qty: str) -> dict:
-        """A market order placed directly on the simulator with the test key (not through b25)."""
-        return self.signed("POST", "/fapi/v1/order", {"symbol": symbol, "side": side, "type": "MARKET",
-                                                      "quantity": qty, "newOrderRespType": "RESULT"})
+    def open_orders(self, symbol: str = "") -> list[OrderReport]:
+        """The simulator's open orders on the account (of ``symbol``, or all)."""
+        return self.account().open_orders(symbol)
 
 
 __all__ = ["Stack", "StackError", "dumps_toml", "free_port", "merge", "ORDER", "PIPELINE"]

@@ -1,5 +1,5 @@
-"""BookSync.apply_frame, market_data's hot path (a raw depth frame applied in one compiled call),
-against on_diff on real recordings: same books, and every frame it does not take leaves the book
+"""BookSync.apply_frame, market_data's hot path (a raw depth frame applied in one compiled call,
+Binance's frame kernel over FastBook's level kernel), against on_diff on real recordings: same books, and every frame it does not take leaves the book
 untouched so the general path can."""
 
 from __future__ import annotations
@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from procs.book.messages import OUT_E, OUT_LAST_U, OUT_PU, OUT_U, DepthSnapshot, DepthUpdate, FrameDecoder
-from procs.book.rebuild import recorded_instruments, snapshot_resolver
-from procs.book.recordings import iter_frames
+from procs.book.frames import OUT_FIRST_ID, OUT_LAST_ID, OUT_PREV_ID, OUT_TS_EVENT
+from procs.book.rebuild import snapshot_resolver
 from procs.book.sync import BookSync, SyncStatus
+from procs.venue.binance.depth import CHAINED
+from procs.venue.binance.market import DepthSnapshot, DepthUpdate
+from procs.venue.binance.market import MarketCodec as FrameDecoder
+from procs.venue.binance.recordings import iter_frames, recorded_instruments
 from tests.support import REAL
 
 pytest.importorskip("numba")
@@ -41,7 +44,7 @@ def eth() -> tuple[bytes, list[bytes]]:
 
 
 def _sync() -> BookSync:
-    return BookSync("ETHUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")), fast=True)
+    return BookSync("ETHUSDT", CHAINED, resolve=snapshot_resolver(recorded_instruments("usdm")), fast=True)
 
 
 def _feed(sync: BookSync, dec: FrameDecoder, raw: bytes) -> tuple[SyncStatus, bool]:
@@ -79,7 +82,8 @@ def test_apply_frame_when_real_recording_then_same_books_as_on_diff_at_every_ste
         taken += whole
         if whole:
             f = hot.frame_fields
-            assert (f[OUT_U], f[OUT_LAST_U], f[OUT_PU], f[OUT_E]) == (msg.U, msg.u, msg.pu, msg.E)
+            assert (f[OUT_FIRST_ID], f[OUT_LAST_ID], f[OUT_PREV_ID], f[OUT_TS_EVENT]) == \
+                (msg.first_id, msg.last_id, msg.prev_id, msg.ts_event_ms)
         if i == 20:  # diffs buffered first, as live; then the snapshot bridges them
             _snapshot(ref, dec, snap)
             _snapshot(hot, dec, snap)
@@ -124,7 +128,7 @@ def test_apply_frame_when_not_the_exact_shape_then_declined_and_book_untouched(e
     assert _top(sync) == before and sync.last_u == last_u
     raw = rest[0]  # the frame as sent is taken whole
     assert sync.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") == SyncStatus.APPLIED
-    assert sync.last_u == sync.frame_fields[OUT_LAST_U] > last_u
+    assert sync.last_u == sync.frame_fields[OUT_LAST_ID] > last_u
 
 
 def test_apply_frame_when_not_the_next_diff_then_declined_so_on_diff_reports_the_gap(eth) -> None:
@@ -165,7 +169,7 @@ def test_apply_frame_when_not_live_or_python_book_then_declined(eth) -> None:
     raw = depth[0]
     fresh = _sync()  # no snapshot yet
     assert fresh.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") is None
-    slow = BookSync("ETHUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")), fast=False)
+    slow = BookSync("ETHUSDT", CHAINED, resolve=snapshot_resolver(recorded_instruments("usdm")), fast=False)
     assert slow.apply_frame(raw, raw.find(b'"', 11), b"ETHUSDT") is None
 
 
@@ -175,9 +179,9 @@ def test_apply_frame_when_deleted_levels_fill_the_table_then_rehashed_and_books_
     from procs.core.instruments import instrument_for_scales
 
     inst = instrument_for_scales("ETHUSDT", 2, 3)
-    hot = BookSync("ETHUSDT", "usdm", inst, fast=True)
-    ref = BookSync("ETHUSDT", "usdm", inst, fast=False)
-    snap = DepthSnapshot(lastUpdateId=100, bids=[("1000.00", "1.000")], asks=[("1001.00", "1.000")])
+    hot = BookSync("ETHUSDT", CHAINED, inst, fast=True)
+    ref = BookSync("ETHUSDT", CHAINED, inst, fast=False)
+    snap = DepthSnapshot(last_id=100, bids=[("1000.00", "1.000")], asks=[("1001.00", "1.000")])
     hot.on_snapshot(snap)
     ref.on_snapshot(snap)
     dec = FrameDecoder(raw_levels=False)
@@ -212,9 +216,9 @@ def test_probe_frame_when_run_on_live_book_then_nothing_changes_and_shape_checke
     before = [a.copy() for a in (book._keys, book._vals, book._top, book._st[:, :3])]
     out = np.zeros(5, np.int64)
     for raw in rest[:20]:  # frames the book has not seen: probing must not apply them
-        assert book.probe_frame(raw, raw.find(b'"', 11), b"ETHUSDT", out) is True
+        assert book.probe_frame(CHAINED.probe_kernel, raw, raw.find(b'"', 11), b"ETHUSDT", out) is True
     after = [book._keys, book._vals, book._top, book._st[:, :3]]
     assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
     raw = rest[0][rest[0].find(b'"data":') + 7:-1]  # a raw-stream payload: not the hot shape
-    assert book.probe_frame(raw, 0, b"ETHUSDT", out) is False
+    assert book.probe_frame(CHAINED.probe_kernel, raw, 0, b"ETHUSDT", out) is False
     assert sync.apply_frame(rest[0], rest[0].find(b'"', 11), b"ETHUSDT") == SyncStatus.APPLIED

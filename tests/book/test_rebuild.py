@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from procs.book.messages import BookTicker, DepthUpdate
-from procs.book.rebuild import Rebuilder
-from procs.book.recordings import iter_frames
 from procs.book.sync import BookSync, SyncState
+from procs.venue.messages import DepthDiff, TopOfBook
+from tests.support.recordings import iter_frames, rebuilder
 
 # (files, {symbol: applied diffs} from the README, bookTicker checks "book at the same u" from
 # the README or None where it gives none)
@@ -37,18 +36,19 @@ class _Checker:
         self.same_u_now = 0  # tickers arriving while the book sits exactly at their u
         self.same_u_now_mismatch = 0
 
-    def on_applied(self, sync: BookSync, ev: DepthUpdate) -> None:
+    def on_applied(self, sync: BookSync, ev: DepthDiff) -> None:
         b = sync.book
         assert b is not None
-        self.book_at[(sync.symbol, ev.u)] = (b.best_bid(), b.best_ask())
+        self.book_at[(sync.symbol, ev.last_id)] = (b.best_bid(), b.best_ask())
 
-    def on_ticker(self, sync: BookSync, tk: BookTicker) -> None:
+    def on_ticker(self, sync: BookSync, tk: TopOfBook) -> None:
         b = sync.book
         assert b is not None
         i = b.instrument
-        val = ((i.price_to_ticks(tk.b), i.qty_to_lots(tk.B)), (i.price_to_ticks(tk.a), i.qty_to_lots(tk.A)))
-        self.ticker_at[(sync.symbol, tk.u)] = val
-        if sync.state == SyncState.LIVE and sync.last_u == tk.u:
+        val = ((i.price_to_ticks(tk.bid_px), i.qty_to_lots(tk.bid_qty)),
+               (i.price_to_ticks(tk.ask_px), i.qty_to_lots(tk.ask_qty)))
+        self.ticker_at[(sync.symbol, tk.update_id)] = val
+        if sync.state == SyncState.LIVE and sync.last_u == tk.update_id:
             self.same_u_now += 1
             self.same_u_now_mismatch += (b.best_bid(), b.best_ask()) != val
 
@@ -61,7 +61,7 @@ def test_rebuild_when_real_recording_then_no_gap_and_book_matches_book_ticker(
     if fast:
         pytest.importorskip("numba")
     chk = _Checker()
-    rb = Rebuilder(on_applied=chk.on_applied, on_ticker=chk.on_ticker, fast=fast)
+    rb = rebuilder(on_applied=chk.on_applied, on_ticker=chk.on_ticker, fast=fast)
     for frame in iter_frames([real_data / f for f in files]):
         rb.feed(frame)
 
@@ -81,7 +81,7 @@ def test_rebuild_when_real_recording_then_no_gap_and_book_matches_book_ticker(
 
 def test_rebuild_when_first_futures_event_has_u_equal_snapshot_id_then_it_is_applied(real_data: Path) -> None:
     firsts: list[int] = []
-    rb = Rebuilder(on_applied=lambda s, ev: firsts.append(ev.u) if not firsts else None)
+    rb = rebuilder(on_applied=lambda s, ev: firsts.append(ev.last_id) if not firsts else None)
     for frame in iter_frames(real_data / "hftbacktest-binance/usdm/ethusdt_20240718.gz"):
         rb.feed(frame)
     assert firsts == [4984028386786]  # == lastUpdateId of the inline snapshot (README)
@@ -91,13 +91,13 @@ def test_rebuild_when_spot_first_event_abuts_snapshot_then_it_is_applied(real_da
     first_u: dict[str, int] = {}
     first_U: dict[str, int] = {}
 
-    def on_applied(sync: BookSync, ev: DepthUpdate) -> None:
+    def on_applied(sync: BookSync, ev: DepthDiff) -> None:
         if sync.symbol not in first_U:
-            first_U[sync.symbol] = ev.U
-            first_u[sync.symbol] = ev.u
+            first_U[sync.symbol] = ev.first_id
+            first_u[sync.symbol] = ev.last_id
 
     snaps: dict[str, int] = {}
-    rb = Rebuilder(on_applied=on_applied)
+    rb = rebuilder(on_applied=on_applied)
     for frame in iter_frames(real_data / "cryptofeed-binance/BINANCE.ws.1.0"):
         if frame.snapshot_symbol:
             snaps[frame.snapshot_symbol] = int(frame.raw.split(b":", 2)[1].split(b",")[0])
@@ -110,7 +110,7 @@ def test_rebuild_when_fast_and_python_books_then_identical_full_depth(real_data:
     pytest.importorskip("numba")
     books = []
     for fast in (False, True):
-        rb = Rebuilder(fast=fast)
+        rb = rebuilder(fast=fast)
         for frame in iter_frames(real_data / "cryptofeed-binance/BINANCE_DELIVERY.ws.1.0"):
             rb.feed(frame)
         books.append({s: (x.book.bid_levels(), x.book.ask_levels(), x.last_u) for s, x in rb.syncs.items()})

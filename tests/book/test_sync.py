@@ -7,11 +7,13 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from procs.book.messages import DepthSnapshot, DepthUpdate, FrameDecoder
-from procs.book.rebuild import recorded_instruments, snapshot_resolver
-from procs.book.recordings import iter_frames
+from procs.book.rebuild import snapshot_resolver
 from procs.book.sync import BookSync, SyncState, SyncStatus
 from procs.core.instruments import int_to_decimal
+from procs.venue.binance.depth import RULES
+from procs.venue.binance.market import DepthSnapshot, DepthUpdate
+from procs.venue.binance.market import MarketCodec as FrameDecoder
+from procs.venue.binance.recordings import iter_frames, recorded_instruments
 from tests.support import REAL
 
 ETH = "hftbacktest-binance/usdm/ethusdt_20240718.gz"
@@ -25,7 +27,7 @@ def _load(path: Path) -> tuple[DepthSnapshot, list[DepthUpdate], str]:
     diffs: list[DepthUpdate] = []
     kind = ""
     for fr in iter_frames(path):
-        kind = fr.kind
+        kind = fr.market
         _, msg = dec.decode(fr.raw)
         if isinstance(msg, DepthSnapshot):
             snap = msg
@@ -56,7 +58,7 @@ def impl(request: pytest.FixtureRequest):  # noqa: ANN201
 
 
 def _sync(snap: DepthSnapshot, kind: str = "usdm") -> BookSync:
-    return BookSync("ETHUSDT" if kind != "spot" else "BTCUSDT", kind,
+    return BookSync("ETHUSDT" if kind != "spot" else "BTCUSDT", RULES[kind],
                     resolve=snapshot_resolver(recorded_instruments(kind)), fast=FAST)
 
 
@@ -83,19 +85,19 @@ def test_on_snapshot_when_diffs_buffered_then_stale_dropped_and_first_event_rule
     s = _sync(snap)
     for ev in diffs[:20]:
         s.on_diff(ev)
-    stale = sum(1 for ev in diffs[:20] if ev.u < snap.lastUpdateId)
+    stale = sum(1 for ev in diffs[:20] if ev.last_id < snap.last_id)
     assert stale > 0
     assert s.on_snapshot(snap) == SyncStatus.APPLIED
     assert s.counters.stale == stale
     assert s.counters.applied == 20 - stale
-    assert s.state == SyncState.LIVE and s.last_u == diffs[19].u
+    assert s.state == SyncState.LIVE and s.last_u == diffs[19].last_id
 
 
 def test_on_diff_when_one_diff_dropped_then_gap_and_resync_needed(eth) -> None:
     s, rest = _live(eth, 100)
     assert s.on_diff(rest[1]) == SyncStatus.GAP  # rest[0] never arrived
     assert s.needs_snapshot and s.counters.gaps == 1 and s.counters.resyncs == 1
-    assert "pu=" in s.last_error and str(rest[1].pu) in s.last_error
+    assert "pu=" in s.last_error and str(rest[1].prev_id) in s.last_error
     assert s.on_diff(rest[2]) == SyncStatus.BUFFERED  # keeps buffering for the next snapshot
 
 
@@ -134,7 +136,7 @@ def test_on_snapshot_when_after_gap_then_book_resynced_and_equal_to_uncorrupted_
         mid.on_diff(ev)
     ps, qs = mid.book.instrument.price_scale, mid.book.instrument.qty_scale
     txt = int_to_decimal
-    new_snap = DepthSnapshot(lastUpdateId=mid.last_u,
+    new_snap = DepthSnapshot(last_id=mid.last_u,
                              bids=[(txt(t, ps), txt(q, qs)) for t, q in mid.book.bid_levels()],
                              asks=[(txt(t, ps), txt(q, qs)) for t, q in mid.book.ask_levels()])
     assert s.on_snapshot(new_snap) == SyncStatus.APPLIED
@@ -154,7 +156,7 @@ def test_on_snapshot_when_older_than_every_buffered_diff_then_gap(eth) -> None:
 @pytest.mark.parametrize("bad", ["NaN", "-1.000", "1e3", "abc", "", " 1.0", "1_0.0", "0.0001"])
 def test_on_diff_when_bad_quantity_then_counted_not_raised(eth, bad: str) -> None:
     s, rest = _live(eth, 50)
-    ev = msgspec.structs.replace(rest[0], b=[(rest[0].b[0][0] if rest[0].b else "3400.00", bad)])
+    ev = msgspec.structs.replace(rest[0], bids=[(rest[0].bids[0][0] if rest[0].bids else "3400.00", bad)])
     assert s.on_diff(ev) == SyncStatus.BAD_INPUT
     assert s.counters.bad_input == 1 and s.needs_snapshot
     assert bad in s.last_error
@@ -163,7 +165,7 @@ def test_on_diff_when_bad_quantity_then_counted_not_raised(eth, bad: str) -> Non
 @pytest.mark.parametrize("bad", ["NaN", "-3400.00", "0", "3400.001", "x"])
 def test_on_diff_when_bad_price_then_counted_not_raised(eth, bad: str) -> None:
     s, rest = _live(eth, 50)
-    ev = msgspec.structs.replace(rest[0], a=[(bad, "1.000")])
+    ev = msgspec.structs.replace(rest[0], asks=[(bad, "1.000")])
     assert s.on_diff(ev) == SyncStatus.BAD_INPUT
     assert s.counters.bad_input == 1 and s.needs_snapshot
 
@@ -172,7 +174,7 @@ def test_on_diff_when_update_crosses_book_then_crossed_reported(eth) -> None:
     s, rest = _live(eth, 50)
     best_ask, _ = s.book.best_ask()
     i = s.book.instrument
-    ev = msgspec.structs.replace(rest[0], b=[(i.ticks_to_price(best_ask + i.tick_ticks), "1.000")], a=[])
+    ev = msgspec.structs.replace(rest[0], bids=[(i.ticks_to_price(best_ask + i.tick_ticks), "1.000")], asks=[])
     assert s.on_diff(ev) == SyncStatus.CROSSED
     assert s.counters.crossed == 1 and s.needs_snapshot
 
@@ -191,9 +193,9 @@ def test_decode_when_unknown_fields_or_raw_mode_then_decoded() -> None:
     dec = FrameDecoder()
     _, m = dec.decode(b'{"e":"depthUpdate","E":1,"T":1,"s":"X","U":5,"u":7,"pu":4,"new":{"x":1},'
                       b'"b":[["1.0","2"]],"a":[]}')
-    assert isinstance(m, DepthUpdate) and m.u == 7 and m.b == [("1.0", "2")]
+    assert isinstance(m, DepthUpdate) and m.last_id == 7 and m.bids == [("1.0", "2")]
     _, m = dec.decode(b'{"data":{"e":"depthUpdate","s":"X","U":5,"u":7,"b":[],"a":[]},"stream":"x@depth"}')
-    assert isinstance(m, DepthUpdate) and m.pu == -1
+    assert isinstance(m, DepthUpdate) and m.prev_id == -1
     _, m = dec.decode(b'{"stream":"x@kline_1m","data":{"e":"kline"}}')
     assert m is None and dec.ignored == 1 and dec.decode_errors == 0
 
@@ -205,9 +207,9 @@ def test_spot_when_gap_or_duplicate_then_spot_rules(real_data: Path) -> None:
     for ev in diffs[:100]:
         s.on_diff(ev)
     assert s.on_snapshot(snap) == SyncStatus.APPLIED
-    first = next(ev for ev in diffs if ev.u > snap.lastUpdateId)
-    assert first.U <= snap.lastUpdateId + 1 <= first.u
-    n = next(i for i, ev in enumerate(diffs) if ev.u == s.last_u) + 1
+    first = next(ev for ev in diffs if ev.last_id > snap.last_id)
+    assert first.first_id <= snap.last_id + 1 <= first.last_id
+    n = next(i for i, ev in enumerate(diffs) if ev.last_id == s.last_u) + 1
     assert s.on_diff(diffs[n - 1]) == SyncStatus.STALE  # duplicate
     assert s.on_diff(diffs[n + 1]) == SyncStatus.GAP  # diffs[n] dropped: U > last_u + 1
     assert s.needs_snapshot

@@ -50,13 +50,13 @@ def submit(intent_id: int, **kw) -> bytes:
 
 def test_intent_when_well_formed_then_execution_reads_it_from_orders_remote(world) -> None:
     inbound, execution, counters, _ = world
-    ack = inbound.on_intent(f"b25.{inbound.instance}.intent.rmm", submit(7, tif="GTX", reduce_only=True))
+    ack = inbound.on_intent(f"b25.{inbound.instance}.intent.rmm", submit(7, tif="POST_ONLY", reduce_only=True))
     assert ack == S.IntentAck(intent_id=7, accepted=True)
     row = execution.poll_one()
     assert row is not None
     (intent_id, kind, source, strategy, sid, side, otype, tif, price, qty, reduce_only, tag) = row[:12]
     assert (intent_id, kind, source, strategy, sid, side, otype, tif, price, qty, reduce_only, tag) == (
-        7, M.SUBMIT_ORDER, M.SOURCE_REMOTE, strategy_number("rmm"), 0, M.BUY, M.LIMIT, M.GTX, 5999900, 2, 1, 11)
+        7, M.SUBMIT_ORDER, M.SOURCE_REMOTE, strategy_number("rmm"), 0, M.BUY, M.LIMIT, M.POST_ONLY, 5999900, 2, 1, 11)
     cancel = inbound.on_intent(f"b25.{inbound.instance}.intent.rmm", msgspec.json.encode(
         S.Cancel(intent_id=8, symbol="BTCUSDT", client_tag=11)))
     assert cancel is not None and cancel.accepted

@@ -100,7 +100,7 @@ def test_remote_examples_when_run_against_a_live_stack_then_they_see_the_book_an
             accepted = lines.until(lambda r: r.get("kind") == "accepted", "the order accepted by the exchange")
             assert accepted["client_tag"] == 2 and accepted["qty"] == 2
             cid = accepted["client_order_id"]
-            assert [o["clientOrderId"] for o in st.open_orders("BTCUSDT")] == [cid]
+            assert [o.client_order_id for o in st.open_orders("BTCUSDT")] == [cid]
 
             killed_at = time.time()
             remote.send_signal(signal.SIGKILL)  # the remote host is gone: no cancel, no heartbeat

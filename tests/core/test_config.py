@@ -13,6 +13,7 @@ from procs.market_data.config import MarketDataConfig
 from procs.monitor.config import MonitorConfig
 from procs.risk.config import RiskConfig
 from procs.strategy.config import StrategyEngineConfig
+from procs.venue.adapters import venue_config
 from tests.support import ROOT
 
 SECTIONS = {"sim": SimConfig, "market_data": MarketDataConfig, "strategy": StrategyEngineConfig,
@@ -24,6 +25,7 @@ def test_shipped_config_when_loaded_then_every_section_decodes(name: str) -> Non
     path = ROOT / name
     for section, typ in SECTIONS.items():
         load_section(path, section, typ)
+    assert venue_config(path).kind == "binance_usdm"
 
 
 def test_load_section_when_field_misspelled_then_error_names_field(tmp_path: Path) -> None:

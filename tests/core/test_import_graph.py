@@ -19,11 +19,7 @@ PACKAGES = ("procs", "shm", "tui", "strategies")
 # Cycles being removed elsewhere, each a set of files (a strongly connected component). The test
 # fails on every cycle not listed here and on every entry here that no longer exists, so an entry
 # is deleted in the commit that breaks its cycle.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # execution's engine <-> recovery: recovery reaches into Engine's private members and the
-    # engine calls recovery back; being removed by the venue seam work (issue 15)
-    frozenset({"procs/execution/engine.py", "procs/execution/recovery.py"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 
 
 def module_files() -> dict[str, Path]:

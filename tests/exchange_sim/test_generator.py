@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from procs.core.instruments import load_exchange_info
 from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig
 from procs.exchange_sim.market.generator import Generator, GenEvent
 from procs.exchange_sim.market.true_book import Market
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
 
 
 def _run(seed: int, n: int, **cfg: object) -> tuple[list[GenEvent], Market]:

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from procs.core.instruments import load_exchange_info
 from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
 from procs.exchange_sim.trading.matching import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED
 from procs.exchange_sim.trading.settable_market import SettableMarket
 from procs.exchange_sim.trading.signing import ApiError
 from procs.exchange_sim.trading.venue import Venue
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
+from procs.venue.binance.signing import TEST_ACCOUNT
 
 SYM = "BTCUSDT"
 INFO = "procs/exchange_sim/exchange_info_default.json"
@@ -386,7 +387,7 @@ def _run_generated(seed: int, steps: int) -> tuple[list[dict], Venue]:
     gen.seed_books()
     venue = Venue(market, TradingConfig(), lambda acct, ev: None)
     market.add_listener(venue)
-    acct = venue.accounts["b25-test-key"]
+    acct = venue.accounts[TEST_ACCOUNT[0]]
     for i in range(steps):
         if i % 200 == 0:
             bb, ba = market.best_bid(SYM), market.best_ask(SYM)
@@ -413,7 +414,7 @@ def test_generated_market_when_same_seed_then_same_orders_and_fills() -> None:
     for o in venue.orders.values():
         assert 0 <= o.filled_lots <= o.qty_lots
     net = sum((1 if r["side"] == "BUY" else -1) * lots(r["lastQty"]) for r in trades)
-    assert venue.accounts["b25-test-key"].amount(SYM) == net
+    assert venue.accounts[TEST_ACCOUNT[0]].amount(SYM) == net
 
 
 def test_coarse_tick_and_step_then_4014_4023_4004() -> None:
@@ -426,7 +427,7 @@ def test_coarse_tick_and_step_then_4014_4023_4004() -> None:
     market.set_level("XUSDT", True, 9990, 1000)
     market.set_level("XUSDT", False, 10010, 1000)
     venue = Venue(market, TradingConfig(), lambda a, e: None)
-    acct = venue.accounts["b25-test-key"]
+    acct = venue.accounts[TEST_ACCOUNT[0]]
     base = {"symbol": "XUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
     for price, qty, code in (("99.95", "0.050", -4014), ("99.90", "0.055", -4023), ("99.90", "0.010", -4004)):
         with pytest.raises(ApiError) as ei:
@@ -442,7 +443,7 @@ class _Placer:
     def __init__(self, market: Any, venue: Venue, symbol: str, every: int) -> None:
         self.market, self.venue, self.symbol, self.every = market, venue, symbol, every
         self.n = 0
-        self.acct = venue.accounts["b25-test-key"]
+        self.acct = venue.accounts[TEST_ACCOUNT[0]]
 
     def on_book_level(self, symbol: str, is_bid: bool, price_ticks: int, qty_lots: int) -> None:
         self.n += 1

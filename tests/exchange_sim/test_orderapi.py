@@ -13,7 +13,8 @@ import pytest
 from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
 from procs.exchange_sim.trading.orderapi import build_trading
 from procs.exchange_sim.trading.settable_market import SettableMarket
-from procs.exchange_sim.trading.signing import parse_params, rest_signature_ok, sign
+from procs.exchange_sim.trading.signing import parse_params, rest_signature_ok
+from procs.venue.binance.signing import sign
 from tests.support.trading import KEY, SECRET, SYM, Session
 from tests.support.trading import TradingApi as Api
 

@@ -12,16 +12,19 @@ from urllib.parse import quote
 
 import pytest
 
+from procs.venue.binance.signing import TEST_ACCOUNT
 from tests.support.procutil import start_sim, stop
+
+KEY, SECRET = TEST_ACCOUNT
 
 pytestmark = pytest.mark.proc
 
 
 def _signed(port: int, method: str, path: str, params: list[tuple[str, str]]) -> tuple[int, dict]:
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
-    sig = hmac.new(b"b25-test-secret", query.encode(), hashlib.sha256).hexdigest()
+    sig = hmac.new(SECRET.encode(), query.encode(), hashlib.sha256).hexdigest()
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}?{query}&signature={sig}", method=method,
-                                 headers={"X-MBX-APIKEY": "b25-test-key"})
+                                 headers={"X-MBX-APIKEY": KEY})
     try:
         with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, json.loads(r.read())
@@ -41,9 +44,9 @@ def test_signed_order_when_client_id_needs_percent_encoding_then_accepted(procs:
         # the decoded text signed instead of the bytes sent is refused
         query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
         decoded = "&".join(f"{k}={v}" for k, v in params)
-        sig = hmac.new(b"b25-test-secret", decoded.encode(), hashlib.sha256).hexdigest()
+        sig = hmac.new(SECRET.encode(), decoded.encode(), hashlib.sha256).hexdigest()
         req = urllib.request.Request(f"http://127.0.0.1:{rest}/fapi/v1/order?{query}&signature={sig}",
-                                     method="POST", headers={"X-MBX-APIKEY": "b25-test-key"})
+                                     method="POST", headers={"X-MBX-APIKEY": KEY})
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=10)
         assert json.loads(e.value.read())["code"] == -1022

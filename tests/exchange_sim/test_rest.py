@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 import uvloop
 
-from procs.core.instruments import SIM_SESSION_FIELD
 from procs.exchange_sim.server import SimServer
+from procs.venue.binance.exchange_info import SIM_SESSION_FIELD
 from tests.support.sim import SyncClient, book_from_depth, pump, running_sim, sim_config
 
 

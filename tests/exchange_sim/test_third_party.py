@@ -25,7 +25,7 @@ websocket = pytest.importorskip("websocket")
 requests = pytest.importorskip("requests")
 
 from procs.exchange_sim.trading.config import DEFAULT_API_KEY, DEFAULT_API_SECRET  # noqa: E402
-from procs.exchange_sim.trading.signing import sign, ws_payload  # noqa: E402
+from procs.venue.binance.signing import sign, ws_payload  # noqa: E402
 
 pytestmark = pytest.mark.proc
 ROOT = Path(__file__).resolve().parents[2]

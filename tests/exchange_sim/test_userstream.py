@@ -17,7 +17,7 @@ import uvloop
 from procs.exchange_sim.server import SimServer
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.orderapi import build_trading
-from procs.exchange_sim.trading.signing import sign
+from procs.venue.binance.signing import sign
 from tests.support.sim import sim_config
 from tests.support.trading import KEY, SECRET, SYM
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.orderapi import build_trading
-from procs.exchange_sim.trading.signing import sign, ws_payload
+from procs.venue.binance.signing import sign, ws_payload
 from tests.support.trading import KEY, SECRET, SYM, Session, seeded_market
 
 

@@ -1,5 +1,6 @@
-"""The engine in one process with a recording transport: report ordering, duplicates, the state
-machine's refusals, cancel-before-ack, unknown outcomes, journal rebuild, and a full exec ring."""
+"""The engine in one process over the Binance gateway with a recording transport (answers and
+stream events as the exchange sends them): report ordering, duplicates, the state machine's
+refusals, cancel-before-ack, unknown outcomes, journal rebuild, and a full exec ring."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from procs.core import messages as M
 from procs.execution import orders as O
 from procs.execution.engine import Engine, EventSink
 from procs.execution.journal import read_journal
-from procs.execution.transport import FAILED, OK, REJECTED, UNKNOWN, Reply
+from procs.venue.binance.orders import stream_report
+from procs.venue.binance.rest import WireReply as Reply
+from procs.venue.messages import REPLY_FAILED as FAILED
+from procs.venue.messages import REPLY_OK as OK
+from procs.venue.messages import REPLY_REJECTED as REJECTED
+from procs.venue.messages import REPLY_UNKNOWN as UNKNOWN
 from tests.support.execution_engine import Producer, make, run, submit
 
 
@@ -38,10 +44,10 @@ def test_stream_when_same_trade_reported_twice_then_one_fill(tmp_path: Path) -> 
         assert method == "order.place" and params["newClientOrderId"] == "b25-1-1"
         cb(ack())
         for _ in range(2):
-            eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=5, last="0.001", cum="0.001"), 0)
+            eng.on_report(stream_report(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=5, last="0.001", cum="0.001")), 0)
         assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED]
         assert c["duplicate_fills"] == 1 and prod.out[-1][12] == 1 and prod.out[-1][13] == 1_000_000  # lots, fee e8
-        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=6, last="0.001", cum="0.002"), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "TRADE", "FILLED", t=6, last="0.001", cum="0.002")), 0)
         assert kinds(prod)[-1] == M.ORDER_FILLED and eng.store.by_cid["b25-1-1"].status == O.FILLED
     run(body)
 
@@ -50,9 +56,9 @@ def test_ack_when_it_arrives_after_the_fill_then_stale_not_illegal(tmp_path: Pat
     def body() -> None:
         eng, prod, wire, c = make(tmp_path)
         submit(eng, 0, 1)
-        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=9, last="0.002", cum="0.002"), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "TRADE", "FILLED", t=9, last="0.002", cum="0.002")), 0)
         wire.sent[0][2](ack())
-        eng.on_stream_event(otu("b25-1-1", "NEW", "NEW"), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "NEW", "NEW")), 0)
         assert kinds(prod) == [M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_FILLED]
         assert c["stale_reports"] == 2 and "illegal_transitions" not in c
     run(body)
@@ -63,8 +69,8 @@ def test_report_when_transition_illegal_then_counted_and_not_applied(tmp_path: P
         eng, prod, wire, c = make(tmp_path)
         submit(eng, 0, 1)
         wire.sent[0][2](ack())
-        eng.on_stream_event(otu("b25-1-1", "TRADE", "FILLED", t=1, last="0.002", cum="0.002"), 0)
-        eng.on_stream_event(otu("b25-1-1", "CANCELED", "CANCELED"), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "TRADE", "FILLED", t=1, last="0.002", cum="0.002")), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "CANCELED", "CANCELED")), 0)
         assert eng.store.by_cid["b25-1-1"].status == O.FILLED
         assert M.ORDER_CANCELED not in kinds(prod) and c["illegal_transitions"] == 1
     run(body)
@@ -105,7 +111,7 @@ def test_cancel_all_when_order_in_flight_then_cancelled_once_its_ack_arrives(tmp
         submit(eng, 0, 1)
         eng.cancel_all()
         assert [m for m, _, _ in wire.sent] == ["order.place"]
-        eng.on_stream_event(otu("b25-1-1", "NEW", "NEW"), 0)  # the stream's report comes first
+        eng.on_report(stream_report(otu("b25-1-1", "NEW", "NEW")), 0)  # the stream's report comes first
         assert [m for m, _, _ in wire.sent] == ["order.place", "order.cancel"]
         wire.sent[0][2](ack())  # then the API's answer: the cancel is not sent twice
         assert len(wire.sent) == 2
@@ -134,7 +140,7 @@ def test_place_when_unavailable_then_rejected_and_breaker_counts(tmp_path: Path)
             submit(eng, i, i + 1)
             wire.sent[-1][2](Reply(FAILED, 503, {"code": -1001}, -1001, "Service Unavailable."))
         submit(eng, 5, 6)
-        assert [v[14] for v in prod.out if v[1] == M.ORDER_REJECTED] == [-1001] * 5
+        assert [v[14] for v in prod.out if v[1] == M.ORDER_REJECTED] == [M.REJECT_UNAVAILABLE] * 5
         assert prod.out[-1][1] == M.ORDER_DENIED and prod.out[-1][14] == M.DENY_BREAKER_OPEN
         assert c["breaker_state"] == 1
     run(body)
@@ -146,7 +152,7 @@ def test_rebuild_when_journal_replayed_then_orders_seqs_and_trades_restored(tmp_
         submit(eng, 0, 1)
         submit(eng, 1, 2)
         wire.sent[0][2](ack())
-        eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001")), 0)
         eng.journal.close()
     run(first)
 
@@ -158,7 +164,7 @@ def test_rebuild_when_journal_replayed_then_orders_seqs_and_trades_restored(tmp_
         assert b.status == O.PENDING and eng.store.find_tag(1, 2) is b
         submit(eng, 1, 2)  # re-read after the crash: already journaled
         assert c["duplicate_intents"] == 1 and not wire.sent
-        eng.on_stream_event(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.on_report(stream_report(otu("b25-1-1", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001")), 0)
         assert c["duplicate_fills"] == 1
         submit(eng, 2, 3)
         assert wire.sent[0][1]["newClientOrderId"] == "b25-2-1"
@@ -181,18 +187,6 @@ def test_sink_when_exec_ring_full_then_events_wait_in_order_and_none_is_lost() -
     asyncio.run(main())
 
 
-@pytest.mark.parametrize(("http", "body", "outcome"), [
-    (200, {}, OK), (400, {"code": -4164, "msg": "x"}, REJECTED), (429, {"code": -1003}, 2),
-    (503, {"code": -1001, "msg": "Service Unavailable."}, FAILED),
-    (503, {"code": -1000, "msg": "Unknown error, please check your request or try again later."}, UNKNOWN),
-    (408, {"code": -1007}, UNKNOWN),
-])
-def test_classify_when_answer_then_outcome(http: int, body: dict, outcome: int) -> None:
-    from procs.execution.transport import classify
-
-    assert classify(http, body)[0] == outcome
-
-
 def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archived(tmp_path: Path) -> None:
     from procs.execution import recovery
 
@@ -201,7 +195,7 @@ def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archi
         for i in range(6):
             submit(eng, i, i + 1)
             wire.sent[-1][2](ack() if i % 2 else Reply(REJECTED, 400, {"code": -4164}, -4164, "x"))
-        eng.on_stream_event(otu("b25-1-2", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001"), 0)
+        eng.on_report(stream_report(otu("b25-1-2", "TRADE", "PARTIALLY_FILLED", t=3, last="0.001", cum="0.001")), 0)
         eng.journal.close()
         recovery.compact(eng, tmp_path / "j")
         assert eng.event_seq == max(r.event_seq for r in read_journal(tmp_path / "j.1")[0])

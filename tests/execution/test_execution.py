@@ -16,6 +16,7 @@ from procs.core.control import CancelAll, Shutdown, send_command
 from procs.core.registry import alerts_name
 from procs.execution.journal import REC_POSITION, read_journal
 from procs.monitor.shmview import InstanceView
+from procs.venue.binance.signing import TEST_ACCOUNT
 from tests.support.execution_rig import BTC, ETH, Rig, counters_of, rest_signed
 
 pytestmark = pytest.mark.proc
@@ -81,29 +82,31 @@ def test_submit_when_marketable_then_filled_with_trade_and_fee(make_rig: MakeRig
     assert M.ORDER_ACCEPTED in rig.kinds(tag)
 
 
-REJECTIONS = [
-    ("max_qty", {"qty": 1_000_001}, -4005),
-    ("percent_price_up", {"price_off": 1_200_000}, -4016),
-    ("percent_price_down", {"price_off": -1_200_000, "side": M.SELL}, -4024),
-    ("min_notional", {"symbol_id": ETH, "qty": 1}, -4164),
-    ("post_only_would_cross", {"price_off": FAR, "tif": M.GTX}, -5022),
-    ("fok_unfillable", {"price_off": 100, "tif": M.FOK, "qty": 20_000}, -5021),
-    ("reduce_only_no_position", {"price_off": -FAR, "reduce_only": 1}, -2022),
-    ("margin", {"price_off": -FAR, "qty": 900_000}, -2019),
+REJECTIONS = [  # name, intent, b25's reason, the exchange's code (logged)
+    ("max_qty", {"qty": 1_000_001}, M.REJECT_FILTER, -4005),
+    ("percent_price_up", {"price_off": 1_200_000}, M.REJECT_FILTER, -4016),
+    ("percent_price_down", {"price_off": -1_200_000, "side": M.SELL}, M.REJECT_FILTER, -4024),
+    ("min_notional", {"symbol_id": ETH, "qty": 1}, M.REJECT_FILTER, -4164),
+    ("post_only_would_cross", {"price_off": FAR, "tif": M.POST_ONLY}, M.REJECT_POST_ONLY, -5022),
+    ("fok_unfillable", {"price_off": 100, "tif": M.FOK, "qty": 20_000}, M.REJECT_NOT_FILLABLE, -5021),
+    ("reduce_only_no_position", {"price_off": -FAR, "reduce_only": 1}, M.REJECT_REDUCE_ONLY, -2022),
+    ("margin", {"price_off": -FAR, "qty": 900_000}, M.REJECT_MARGIN, -2019),
 ]
 
 
-def test_submit_when_exchange_rules_broken_then_each_rejected_with_its_exchange_code(make_rig: MakeRig) -> None:
+def test_submit_when_exchange_rules_broken_then_each_rejected_with_its_reason_and_code_logged(make_rig: MakeRig) -> None:
     rig = make_rig()
-    rig.start()
+    log = rig.start()
     mids = {BTC: rig.mid("BTCUSDT"), ETH: rig.mid("ETHUSDT")}
-    for name, kw, code in REJECTIONS:
+    for name, kw, reason, code in REJECTIONS:
         kw = dict(kw)
         price = mids[kw.get("symbol_id", BTC)] + kw.pop("price_off", 0)
         tag = rig.intent(price=price, **kw)
         ev = rig.wait_kind(tag, M.ORDER_REJECTED)
-        assert ev["reason"] == code, name
+        assert ev["reason"] == reason, name
         assert rig.kinds(tag) == [M.ORDER_SENT, M.ORDER_REJECTED], name
+        line = log.wait("order_rejected", after=0, match=lambda r, c=code: r.get("venue_code") == c)
+        assert line["reason"] == M.REJECT_NAMES[reason] and line["cid"] == ev["client_order_id"], name
     assert counters_of(rig.instance)["rejected"] == len(REJECTIONS)
 
 
@@ -227,13 +230,13 @@ def test_breaker_when_5xx_storm_then_opens_denies_and_recovers(make_rig: MakeRig
     rig.fault(fault="unavailable", count=-1)
     for _ in range(3):
         tag = rig.intent(price=price)
-        assert rig.wait_kind(tag, M.ORDER_REJECTED)["reason"] == -1001
+        assert rig.wait_kind(tag, M.ORDER_REJECTED)["reason"] == M.REJECT_UNAVAILABLE
     tag = rig.intent(price=price)
     assert rig.wait_kind(tag, M.ORDER_DENIED)["reason"] == M.DENY_BREAKER_OPEN
     assert counters_of(rig.instance)["breaker_state"] == 1
     time.sleep(0.35)
     tag = rig.intent(price=price)  # the half-open probe meets the storm: open again
-    assert rig.wait_kind(tag, M.ORDER_REJECTED)["reason"] == -1001
+    assert rig.wait_kind(tag, M.ORDER_REJECTED)["reason"] == M.REJECT_UNAVAILABLE
     rig.fault(fault="clear")
     time.sleep(0.35)
     probe = rig.intent(price=price)
@@ -434,11 +437,11 @@ def test_stream_when_it_drops_and_fills_were_missed_then_caught_up_from_user_tra
     log = rig.start()
     mid = rig.mid()
     req = urllib.request.Request(f"{rig.base}/fapi/v1/listenKey", method="POST",
-                                 headers={"X-MBX-APIKEY": "b25-test-key"})
+                                 headers={"X-MBX-APIKEY": TEST_ACCOUNT[0]})
     with urllib.request.urlopen(req, timeout=5) as r:
         key = json.loads(r.read())["listenKey"]
     req = urllib.request.Request(f"{rig.base}/fapi/v1/listenKey?listenKey={key}", method="DELETE",
-                                 headers={"X-MBX-APIKEY": "b25-test-key"})
+                                 headers={"X-MBX-APIKEY": TEST_ACCOUNT[0]})
     urllib.request.urlopen(req, timeout=5).close()  # the stream closes; execution reconnects after >= 0.3 s
     tag = rig.intent(price=mid + FAR, qty=2, tif=M.IOC)  # fills while nobody listens
     f = rig.wait_kind(tag, M.ORDER_FILLED)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from procs.execution import breaker as B
 from procs.execution.limiter import RateLimiter
+from procs.venue.binance.exchange_info import rate_limits
+from procs.venue.binance.usage import from_headers, from_rate_limits
 
 LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
           {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 10},
@@ -12,7 +14,7 @@ T0 = 1_000_000_000_000  # a 10 s / 1 min window start
 
 
 def test_limiter_when_bucket_empty_then_waits_for_refill() -> None:
-    rl = RateLimiter(LIMITS, safety=1.0)
+    rl = RateLimiter(rate_limits(LIMITS), safety=1.0)
     for _ in range(10):
         assert rl.wait_ms(T0, 0, 1) == 0
         rl.spend(T0, 0, 1)
@@ -21,14 +23,14 @@ def test_limiter_when_bucket_empty_then_waits_for_refill() -> None:
 
 
 def test_limiter_when_exchange_reports_usage_then_window_is_respected() -> None:
-    rl = RateLimiter(LIMITS, safety=1.0)
-    rl.observe_rate_limits(T0 + 100, [{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                                       "limit": 10, "count": 10}])
+    rl = RateLimiter(rate_limits(LIMITS), safety=1.0)
+    rl.observe(T0 + 100, from_rate_limits([{"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                                            "limit": 10, "count": 10}]))
     w = rl.wait_ms(T0 + 100, 0, 1)
     assert 9000 <= w <= 9900  # until the exchange's 10 s window ends
     assert rl.wait_ms(T0 + 10_000, 0, 1) == 0
-    rl2 = RateLimiter(LIMITS, safety=1.0)
-    rl2.observe_headers(T0, {"X-MBX-ORDER-COUNT-10S": "10", "X-MBX-USED-WEIGHT-1M": "5"})
+    rl2 = RateLimiter(rate_limits(LIMITS), safety=1.0)
+    rl2.observe(T0, from_headers({"X-MBX-ORDER-COUNT-10S": "10", "X-MBX-USED-WEIGHT-1M": "5"}))
     assert rl2.wait_ms(T0, 0, 1) > 0
 
 
@@ -45,7 +47,7 @@ def test_limiter_usage_when_windows_fill_then_reports_the_fullest_until_it_rolls
 
 
 def test_limiter_when_429_then_pauses_with_growing_backoff_or_retry_after() -> None:
-    rl = RateLimiter(LIMITS, backoff_s=0.5, backoff_max_s=2.0)
+    rl = RateLimiter(rate_limits(LIMITS), backoff_s=0.5, backoff_max_s=2.0)
     assert rl.on_429(T0) == 0.5
     assert rl.wait_ms(T0, 1, 0) == 500
     assert rl.on_429(T0) == 1.0 and rl.on_429(T0) == 2.0 and rl.on_429(T0) == 2.0

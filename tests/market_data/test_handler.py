@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from procs.book.messages import DepthSnapshot
-from procs.book.rebuild import Rebuilder, recorded_instruments
-from procs.book.recordings import iter_frames
 from procs.core import messages as M
 from procs.core.registry import book_state_name, build_registry
 from procs.market_data.handler import FeedHandler
 from procs.market_data.publisher import Counter, Hist, Publisher, read_book_state
+from procs.venue.binance.market import DepthSnapshot, MarketCodec
+from procs.venue.messages import DepthDiff
 from shm.counters import Counters
+from tests.support.recordings import iter_frames, rebuilder, recorded_instruments
 
 SYM = "BTCUSDT"
 
@@ -26,7 +26,7 @@ def md(instance: str):
     inst = recorded_instruments("usdm")
     pub = Publisher(reg, instance, [SYM])
     counters = Counters.create(instance, "market_data", Counter, Hist)
-    h = FeedHandler([SYM], inst, "usdm", pub, counters)
+    h = FeedHandler([SYM], inst, MarketCodec(raw_levels=True), pub, counters)
     state = reg.reader(instance, book_state_name(SYM))
     yield h, state, counters, reg, instance
     state.close()
@@ -53,7 +53,7 @@ def test_on_frame_when_real_recording_then_state_block_equals_shared_rebuild(md,
     h, state, counters, _reg, _ = md
     path = real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"
     _feed(h, iter_frames([path]))
-    rb = Rebuilder(symbols={SYM})
+    rb = rebuilder(symbols={SYM})
     for f in iter_frames([path]):
         rb.feed(f)
     rec, _ = state.read()
@@ -64,6 +64,27 @@ def test_on_frame_when_real_recording_then_state_block_equals_shared_rebuild(md,
     assert counters.get(Counter.GAPS) == 0
     assert counters.get(Counter.DEPTH_APPLIED) == rb.syncs[SYM].counters.applied
     assert counters.get(Counter.TRADES) > 900  # 974 @trade frames in the file
+
+
+def test_on_frame_when_live_then_depth_frames_taken_whole_by_the_venue_frame_kernel(md, real_data: Path) -> None:
+    # the hot path: once a stream's first diff was decoded the general way, its next diffs go
+    # whole to the venue's compiled frame kernel: they are applied without being decoded
+    h, _state, counters, _reg, _ = md
+    decoded: list[object] = []
+    decode = h.decoder.decode
+
+    def counted(raw: bytes):  # noqa: ANN202
+        stream, msg = decode(raw)
+        decoded.append(msg)
+        return stream, msg
+
+    h.decoder.decode = counted  # type: ignore[method-assign]
+    frames = list(iter_frames([real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"]))
+    _feed(h, frames)
+    depth = sum(1 for f in frames if b'"depthUpdate"' in f.raw)
+    general = sum(1 for m in decoded if isinstance(m, DepthDiff))
+    assert depth > 1000 and general <= 30  # the first and the buffered ones only
+    assert counters.get(Counter.GAPS) == 0 and counters.get(Counter.DEPTH_APPLIED) >= depth - general
 
 
 def test_publish_when_book_applied_then_ring_records_carry_trace_fields(md, real_data: Path) -> None:

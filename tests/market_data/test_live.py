@@ -9,13 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from procs.book.rebuild import Rebuilder
-from procs.book.recordings import iter_frames
 from procs.core.registry import book_state_name, build_registry
 from procs.market_data.publisher import read_book_state
 from shm.counters import read_counters
 from shm.segment import open_raw
 from tests.support.procutil import start_proc, start_sim, stop, write_config
+from tests.support.recordings import iter_frames, rebuilder
 
 pytestmark = pytest.mark.proc
 
@@ -25,9 +24,11 @@ SYM = "BTCUSDT"
 def _md_config(tmp: Path, rest: int, ws: int, symbols: list[str], extra: str = "") -> Path:
     syms = ", ".join(f'"{s}"' for s in symbols)
     return write_config(tmp, f"""
-[market_data]
-ws_url = "ws://127.0.0.1:{ws}"
+[venue]
+ws_stream_url = "ws://127.0.0.1:{ws}"
 rest_url = "http://127.0.0.1:{rest}"
+
+[market_data]
 symbols = [{syms}]
 depth = 20
 {extra}
@@ -90,7 +91,7 @@ def _cleanup(instance: str) -> None:
 def test_replay_over_websocket_when_recording_ends_then_book_equals_b25_book(
         instance: str, procs: list, tmp_path: Path, real_data: Path) -> None:
     rec = real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"
-    rb = Rebuilder(symbols={SYM})
+    rb = rebuilder(symbols={SYM})
     for f in iter_frames([rec]):
         rb.feed(f)
     final = rb.syncs[SYM]

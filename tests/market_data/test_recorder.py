@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from procs.core import messages as M
-from procs.core.instruments import int_to_decimal, load_exchange_info
+from procs.core.instruments import int_to_decimal
 from procs.core.registry import MD_BOOK
 from procs.monitor.shmview import RingView
 from procs.tools.bars import compute_bars
@@ -53,7 +53,7 @@ def test_recorder_when_a_live_session_is_recorded_then_book_and_bars_read_it_bac
         from procs.core.deploy import depth as configured_depth
 
         depth = configured_depth(str(stack.config_path))
-        info = load_exchange_info(stack.sim_get("/fapi/v1/exchangeInfo"))
+        info = stack.venue().info(attempts=1).instruments
         # the market starts once market_data listens: the recording holds the whole session
         stack.wait_for(lambda: sum(stack.sim_get("/sim/stats")["subscriptions"].values()) >= 4,
                        "market_data subscribed", timeout=30)

@@ -15,11 +15,11 @@ from aiohttp import web
 
 from procs.core import messages as M
 from procs.core.deploy import DEFAULT_EXCHANGE_INFO
-from procs.core.instruments import load_exchange_info
 from procs.core.registry import alerts_name, book_state_name, build_registry
 from procs.monitor.config import MonitorConfig
 from procs.monitor.ops import Monitor, make_app
 from procs.monitor.shmview import InstanceView
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 TOKEN = "feed-test-token"

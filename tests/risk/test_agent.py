@@ -217,20 +217,26 @@ def _stop(agent, instance: str, *producers) -> None:
     clean(instance, force=True)
 
 
-def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(instance: str, monkeypatch) -> None:
+def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(instance: str) -> None:
     # The exchange already holds 0.004 BTC when risk starts, before execution (no exec ring).
     # Execution then fills 0.002 more: the exchange says 0.006 before the fill is on the ring.
     # Seeding when the ring appeared counted that fill twice (0.008); the snapshot taken
     # while the ring did not exist counts it once.
-    from procs.risk.engine import ReconcileResult
+    from procs.venue.messages import AccountSnapshot
 
     exchange = {"BTCUSDT": "0.004"}
-    monkeypatch.setattr("procs.risk.reconcile.Reconciler.check_once",
-                        lambda self: ReconcileResult(ok=True, positions=dict(exchange), entries={"BTCUSDT": "10000"}))
+
+    class Exchange:  # the venue's account, as the adapter reports it
+        def snapshot(self) -> AccountSnapshot:
+            return AccountSnapshot(positions=dict(exchange), entry_prices={"BTCUSDT": "10000"})
+
+        def open_orders(self, symbol: str = "") -> list:
+            return []
+
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)
-    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600, holds_file="-", history=NO_HISTORY), instance, [BTC, ETH], 20,
-                      on_shutdown=lambda: None)
+    agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600, holds_file="-", history=NO_HISTORY), instance,
+                      [BTC, ETH], 20, account=Exchange(), on_shutdown=lambda: None)
     exec_p = None
     try:
         agent.on_start()

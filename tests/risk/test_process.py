@@ -21,7 +21,7 @@ from procs.core.status import read_status
 from procs.exchange_sim.trading.config import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from procs.risk import alerts as A
 from procs.risk import state as S
-from procs.risk.reconcile import signed_query
+from procs.venue.binance.signing import Signer, rest_query
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment
@@ -69,9 +69,9 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 def place_market_order(port: int, symbol: str, side: str, qty: str) -> dict:
-    body = signed_query(DEFAULT_API_SECRET, {"symbol": symbol, "side": side, "type": "MARKET", "quantity": qty,
-                                          "newOrderRespType": "RESULT"},
-                        int(time.time() * 1000), 5000)
+    body = rest_query(Signer(DEFAULT_API_KEY, DEFAULT_API_SECRET),
+                      {"symbol": symbol, "side": side, "type": "MARKET", "quantity": qty, "newOrderRespType": "RESULT"},
+                      5000)
     req = urllib.request.Request(f"http://127.0.0.1:{port}/fapi/v1/order", data=body.encode(), method="POST",
                                  headers={"X-MBX-APIKEY": DEFAULT_API_KEY,
                                           "Content-Type": "application/x-www-form-urlencoded"})
@@ -95,10 +95,12 @@ def test_process_when_exchange_has_unknown_position_then_mismatch_reducing_kill_
 [market_data]
 symbols = ["BTCUSDT", "ETHUSDT"]
 
-[risk]
+[venue]
 rest_url = "http://127.0.0.1:{port}"
 api_key = "{DEFAULT_API_KEY}"
 api_secret = "{DEFAULT_API_SECRET}"
+
+[risk]
 reconcile_interval_s = 0.2
 mismatch_confirmations = 2
 holds_file = "{tmp_path / 'risk.holds.json'}"

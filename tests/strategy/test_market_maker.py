@@ -29,9 +29,9 @@ def test_on_book_when_flat_then_quotes_both_sides_around_mid(instance):
         got = h.intents()
         assert len(got) == 2
         s = by_side(got)
-        # mid 100005, half spread 2 ticks: 100003 / 100007, post-only GTX, 1 lot each
+        # mid 100005, half spread 2 ticks: 100003 / 100007, post-only, 1 lot each
         assert (s[M.BUY]["price"], s[M.SELL]["price"]) == (100003, 100007)
-        assert all(i["kind"] == M.SUBMIT_ORDER and i["tif"] == M.GTX and i["qty"] == 1 for i in got)
+        assert all(i["kind"] == M.SUBMIT_ORDER and i["tif"] == M.POST_ONLY and i["qty"] == 1 for i in got)
         h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
         h.work()
         assert h.intents() == []  # same targets: the resting quotes stay

@@ -19,12 +19,14 @@ from tests.support.strategy_harness import BTC, DEPTH, EXCHANGE_INFO
 pytestmark = pytest.mark.timeout(60)
 
 TOML = """
+[venue]
+exchange_info = "{info}"
+
 [market_data]
 symbols = ["BTCUSDT", "ETHUSDT"]
 depth = {depth}
 
 [strategy]
-exchange_info = "{info}"
 state_file = "{state}"
 timer_resolution_ms = 5
 

@@ -1,5 +1,6 @@
-"""Execution's engine in one process with a recording transport: the counters, exec-ring and wire
-stand-ins, ``make`` (an engine over a fresh journal), ``submit`` (one intent) and ``run``."""
+"""Execution's engine in one process over the real Binance gateway with a recording transport:
+the counters, exec-ring and wire stand-ins, ``make`` (an engine over a fresh journal),
+``submit`` (one intent) and ``run``."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from procs.core import messages as M
-from procs.core.instruments import load_exchange_info
 from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
+from procs.execution import recovery
 from procs.execution.config import ExecutionConfig
 from procs.execution.engine import Engine, EventSink
 from procs.execution.journal import Journal, read_journal
 from procs.execution.limiter import RateLimiter
 from procs.execution.pretrade import RiskLimits
-from procs.execution.transport import OK, Reply
+from procs.venue.binance.config import BinanceUsdmConfig
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
+from procs.venue.binance.exchange_info import rate_limits
+from procs.venue.binance.gateway import OrderGateway
+from procs.venue.binance.rest import WireReply
+from procs.venue.binance.signing import Signer
+from procs.venue.messages import REPLY_OK
 
 INFO = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
 INSTR = load_exchange_info(INFO)
@@ -48,30 +55,33 @@ class Producer:
 
 
 class Wire:
-    """Records requests; the test answers them by hand."""
+    """The gateway's REST transport, recording requests; the test answers them by hand (a
+    ``WireReply``, as the exchange's answer comes off the wire)."""
 
     connected = True
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, dict, Callable[[Reply], None]]] = []
+        self.sent: list[tuple[str, dict, Callable[[WireReply], None]]] = []
         self.calls: list[tuple[str, str, dict]] = []
-        self.call_replies: dict[str, Reply] = {}
+        self.call_replies: dict[str, WireReply] = {}
 
-    def send(self, method: str, params: dict, cb: Callable[[Reply], None]) -> int:
+    def send(self, method: str, params: dict, cb: Callable[[WireReply], None]) -> int:
         self.sent.append((method, params, cb))
         return 1
 
-    async def call(self, method: str, path: str, params: dict | None = None, signed: bool = True) -> Reply:
+    async def call(self, method: str, path: str, params: dict | None = None, signed: bool = True) -> WireReply:
         self.calls.append((method, path, params or {}))
-        return self.call_replies.get(path, Reply(OK, 200, []))
+        return self.call_replies.get(path, WireReply(REPLY_OK, 200, []))
 
 
 def make(tmp: Path, journal: str = "j") -> tuple[Engine, Producer, Wire, Counts]:
     prod, wire, c = Producer(), Wire(), Counts()
+    gateway = OrderGateway(BinanceUsdmConfig(), Signer("k", "s"), prefer_ws=False, rest=wire)  # type: ignore[arg-type]
     eng = Engine(ExecutionConfig(transport="rest"), [INSTR["BTCUSDT"], INSTR["ETHUSDT"]],
                  Journal(tmp / journal, "never"), EventSink(prod, lambda: c.inc(type("K", (), {"name": "WAITS"}))),
-                 c, RiskLimits.permissive, wire, None, RateLimiter(INFO["rateLimits"]))
-    eng.rebuild(read_journal(tmp / journal)[0])
+                 c, RiskLimits.permissive, gateway, RateLimiter(rate_limits(INFO["rateLimits"])))
+    recovery.rebuild(eng, read_journal(tmp / journal)[0])
+    recovery.start_epoch(eng)
     eng.ready = True
     return eng, prod, wire, c
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ import numpy as np
 from procs.core import messages as M
 from procs.core.registry import EXEC, ORDERS_MANUAL, ORDERS_STRATEGY, RISK_STATE, build_registry
 from procs.execution.journal import read_journal
+from procs.tools.stack import dumps_toml
+from procs.venue.adapters import decode_venue, venue_at
+from procs.venue.binance.signing import TEST_ACCOUNT
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
@@ -41,11 +45,12 @@ class LogTail:
             except ValueError:
                 pass
 
-    def wait(self, event: str, timeout: float = 15.0, after: int = 0) -> dict:
+    def wait(self, event: str, timeout: float = 15.0, after: int = 0,
+             match: Callable[[dict], bool] = lambda rec: True) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for rec in self.lines[after:]:
-                if rec.get("event") == event:
+                if rec.get("event") == event and match(rec):
                     return rec
             time.sleep(0.01)
         raise AssertionError(f"no {event!r} log line in {timeout}s; log tail: {''.join(self.raw[-15:])}")
@@ -71,16 +76,16 @@ def http(method: str, url: str, body: dict | None = None) -> Any:
 
 
 def write_config(tmp: Path, rest_port: int, ws_port: int, **over: Any) -> Path:
-    ex = {"rest_url": f"http://127.0.0.1:{rest_port}", "ws_api_url": f"ws://127.0.0.1:{ws_port}/ws-fapi/v1",
-          "ws_stream_url": f"ws://127.0.0.1:{ws_port}", "journal": str(tmp / "exec.journal"),
-          "request_timeout_s": 1.0, "breaker_cooldown_s": 0.3, "backoff_429_s": 0.2,
-          "risk_required": False}  # execution alone: no risk.state = no limits (set_risk writes one)
-    ex.update(over)
-    lines = ["[market_data]", f"symbols = {json.dumps(SYMBOLS)}", "[execution]"]
-    for k, v in ex.items():
-        lines.append(f"{k} = {json.dumps(v)}")
+    """[venue] at the simulator's ports and [execution] for a test; ``over`` sets fields of
+    either (a [venue] field by its name there)."""
+    venue = venue_at(f"http://127.0.0.1:{rest_port}", f"ws://127.0.0.1:{ws_port}")
+    ex = {"journal": str(tmp / "exec.journal"), "request_timeout_s": 1.0, "breaker_cooldown_s": 0.3,
+          "backoff_429_s": 0.2, "risk_required": False}  # execution alone: no risk.state = no limits (set_risk writes one)
+    venue_fields = set(decode_venue({}).__struct_fields__)
+    for k, v in over.items():
+        (venue if k in venue_fields else ex)[k] = v
     p = tmp / "b25.toml"
-    p.write_text("\n".join(lines) + "\n")
+    p.write_text(dumps_toml({"venue": venue, "market_data": {"symbols": SYMBOLS}, "execution": ex}))
     return p
 
 
@@ -242,9 +247,10 @@ class Rig:
         return read_journal(self.config.parent / "exec.journal")[0]
 
 
-def rest_signed(base: str, method: str, path: str, params: dict[str, str],
-                key: str = "b25-test-key", secret: str = "b25-test-secret") -> tuple[int, Any]:
-    """A signed REST call as a third party would make it (for orders execution does not know)."""
+def rest_signed(base: str, method: str, path: str, params: dict[str, str], key: str = TEST_ACCOUNT[0],
+                secret: str = TEST_ACCOUNT[1]) -> tuple[int, Any]:
+    """A signed REST call as a third party would make it (for orders execution does not know),
+    signed with the stdlib's hmac rather than b25's signer."""
     import hashlib
     import hmac
     import urllib.error

@@ -10,11 +10,11 @@ import numpy as np
 
 from procs.core import messages as M
 from procs.core.config import convert
-from procs.core.instruments import load_exchange_info
 from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY, SIGNALS, build_registry
 from procs.strategy.clock import ManualClock
 from procs.strategy.config import StrategyEngineConfig
 from procs.strategy.engine import Counter, Engine, Hist
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
 from shm.counters import Counters, read_counters
 from shm.inspect import clean
 
@@ -27,7 +27,7 @@ BTC, ETH = 0, 1
 
 def engine_config(strategies: list[dict[str, Any]], **engine: Any) -> StrategyEngineConfig:
     engine.setdefault("state_file", "-")
-    return convert({"strategies": strategies, "exchange_info": str(EXCHANGE_INFO), **engine}, StrategyEngineConfig)
+    return convert({"strategies": strategies, **engine}, StrategyEngineConfig)
 
 
 class Harness:

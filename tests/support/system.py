@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from procs.core import messages as M
-from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.instruments import Instrument
 from procs.core.registry import EXEC, ORDERS_MANUAL, build_registry
 from procs.tools.stack import Stack
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
 
 NO_STRATEGIES: dict[str, Any] = {"strategy": {"strategies": [], "state_save_interval_s": 0.2}}
 

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-from procs.core.instruments import load_exchange_info
 from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
 from procs.exchange_sim.trading.orderapi import build_trading
 from procs.exchange_sim.trading.settable_market import SettableMarket
-from procs.exchange_sim.trading.signing import sign
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
+from procs.venue.binance.signing import TEST_ACCOUNT, sign
 
 ROOT = Path(__file__).resolve().parents[2]
 SYM = "BTCUSDT"
-KEY, SECRET = "b25-test-key", "b25-test-secret"
+KEY, SECRET = TEST_ACCOUNT
 
 
 class Session:

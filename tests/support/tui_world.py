@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from procs.core import messages as M
-from procs.core.instruments import Instrument, load_exchange_info
+from procs.core.instruments import Instrument
 from procs.core.registry import (
     EXEC,
     MD_TRADE,
@@ -20,6 +20,7 @@ from procs.core.registry import (
     build_registry,
 )
 from procs.core.status import State, StatusWriter
+from procs.venue.binance.exchange_info import instruments as load_exchange_info
 from shm.counters import Counters
 
 ROOT = Path(__file__).resolve().parents[2]

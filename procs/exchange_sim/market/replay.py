@@ -1,4 +1,4 @@
-"""Replay: re-serve a recording (any format ``procs.book.recordings`` reads) as the live market.
+"""Replay: re-serve a recording (any format ``procs.venue.binance.recordings`` reads) as the live market.
 
 The recording's frames go out verbatim to subscribers of their stream names, at the recorded
 pace times ``speed`` (``speed = 0``: as fast as the slowest subscriber reads). Every depth
@@ -31,7 +31,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import msgspec
 import numpy as np
 
-from procs.book.recordings import Frame, iter_frames
 from procs.core import log
 from procs.core.instruments import Instrument, instrument_for_scales
 from procs.exchange_sim.config import SimConfig
@@ -39,6 +38,8 @@ from procs.exchange_sim.eventclock import APPLY, MARKET, EventQueue, Links
 from procs.exchange_sim.market.feed import Feed, Hub
 from procs.exchange_sim.market.gate import SourceGate
 from procs.exchange_sim.market.true_book import Market
+from procs.venue.binance.recordings import iter_frames
+from procs.venue.messages import Frame
 
 
 class _Envelope(msgspec.Struct):

@@ -1,10 +1,7 @@
 """Config of the simulator's trading side: accounts, fees, limits, order log, fill model.
 
-Default test account (documented for the README; it exists only in the simulator):
-
-    api_key    = "b25-test-key"
-    api_secret = "b25-test-secret"
-    balance    = 100000 USDT, leverage 20
+Default test account (documented in the README; it exists only in the simulator):
+``procs.venue.binance.signing.TEST_ACCOUNT``, balance 100000 USDT, leverage 20.
 
 TOML section ``[sim_trading]``::
 
@@ -27,9 +24,9 @@ from typing import Literal
 import msgspec
 
 from procs.core.config import Section
+from procs.venue.binance.signing import TEST_ACCOUNT
 
-DEFAULT_API_KEY = "b25-test-key"
-DEFAULT_API_SECRET = "b25-test-secret"
+DEFAULT_API_KEY, DEFAULT_API_SECRET = TEST_ACCOUNT
 
 
 class AccountConfig(Section):

@@ -43,10 +43,11 @@ from procs.exchange_sim.trading import settings, views
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.formats import algo_json
 from procs.exchange_sim.trading.gate import Faults, RateLimiter, authenticate, too_many_requests
-from procs.exchange_sim.trading.signing import ApiError, parse_params, rest_signature_ok, ws_param_text
+from procs.exchange_sim.trading.signing import ApiError, parse_params, rest_signature_ok
 from procs.exchange_sim.trading.userstream import UserStreams
 from procs.exchange_sim.trading.venue import Venue, mandatory
 from procs.exchange_sim.trading.wsapi import TradingWs, WsApi
+from procs.venue.binance.signing import ws_param_text
 
 _JSON = {"Content-Type": "application/json"}
 SIGNED, KEY = "SIGNED", "KEY"

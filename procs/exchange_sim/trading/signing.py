@@ -9,10 +9,11 @@ and joined with ``&``.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 from urllib.parse import parse_qsl
+
+from procs.venue.binance.signing import sign, ws_payload
 
 
 class ApiError(Exception):
@@ -52,11 +53,6 @@ def _strip_signature(raw: str) -> str:
     return "&".join(p for p in raw.split("&") if not p.startswith("signature="))
 
 
-def sign(secret: str, message: str) -> str:
-    """Lowercase hex HMAC-SHA256 of message with secret."""
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
 def rest_signature_ok(secret: str, raw_query: str, raw_body: str, signature: str) -> bool:
     """True when signature matches the raw query+body (case-insensitive hex).
 
@@ -70,18 +66,6 @@ def rest_signature_ok(secret: str, raw_query: str, raw_body: str, signature: str
     if q and b:
         candidates.append(q + "&" + b)
     return any(hmac.compare_digest(sign(secret, c), sig) for c in candidates)
-
-
-def ws_param_text(value: object) -> str:
-    """A WebSocket API param value as it appears in the signature payload."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def ws_payload(params: dict[str, object]) -> str:
-    """The WebSocket API signature payload: params except signature, sorted by name."""
-    return "&".join(f"{k}={ws_param_text(params[k])}" for k in sorted(params) if k != "signature")
 
 
 def ws_signature_ok(secret: str, params: dict[str, object], signature: str) -> bool:

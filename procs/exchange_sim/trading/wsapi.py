@@ -22,9 +22,10 @@ from procs.exchange_sim.trace import Trace
 from procs.exchange_sim.trading.accounts import Account
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.gate import Faults, RateLimiter, authenticate, too_many_requests
-from procs.exchange_sim.trading.signing import ApiError, ws_param_text, ws_signature_ok
+from procs.exchange_sim.trading.signing import ApiError, ws_signature_ok
 from procs.exchange_sim.trading.userstream import UserStreams
 from procs.exchange_sim.trading.venue import Venue
+from procs.venue.binance.signing import ws_param_text
 
 WS_API_PATH = "/ws-fapi/v1"
 _enc = msgspec.json.Encoder()

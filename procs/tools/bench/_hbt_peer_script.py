@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 
-# Tick and lot of BTCUSDT on Binance USD-M (exchangeInfo PRICE_FILTER / LOT_SIZE).
+# Tick and lot of BTCUSDT on Binance USD-M (the venue's tick size and lot step).
 TICK_SIZE = 0.1
-LOT_SIZE = 0.001
+LOT_STEP = 0.001
 # The converter preallocates its 64-byte rows (buffer_size, default 100M = 6.4 GB). A price level
 # is at least 9 bytes of JSON (["1","1"]) and a line yields at most 3 rows besides its levels, so
 # bytes // 9 + 3 * lines always suffices and stays near the file's own size.
@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> dict:
             .no_partial_fill_exchange()
             .trading_value_fee_model(-0.00005, 0.0007)
             .tick_size(TICK_SIZE)
-            .lot_size(LOT_SIZE)
+            .lot_size(LOT_STEP)
         )
         return HashMapMarketDepthBacktest([asset])
 

@@ -1,23 +1,25 @@
 """``b25 bench book``: the order-book path per depth message, b25 beside its peers.
 
-One real stream (hftbacktest-binance/usdm/btcusdt_20240808.gz: 6547 BTCUSDT ``@depth@0ms`` diffs,
-~68 levels each) and, per message, the full path: decode the raw frame, apply every level,
+One real stream (hftbacktest-binance/usdm/btcusdt_20240808.gz: 6547 BTCUSDT depth diffs at
+0 ms, ~68 levels each) and, per message, the full path: decode the raw frame, apply every level,
 produce the top-N (N=20) book. Every implementation starts from the same REST snapshot (not
-timed) and gets the same diffs (those with ``u >= lastUpdateId``, in arrival order):
+timed) and gets the same diffs (those that continue it, in arrival order;
+``procs.venue.binance.peers`` reads the recording and holds what each peer decodes):
 
-* ``b25``: ``FrameDecoder(raw_levels=True)`` (msgspec; level arrays left as raw JSON) ->
-  ``BookSync.on_diff`` (sequence checks) -> ``FastBook`` (one numba-compiled call parses the
-  levels exactly into int ticks/lots, applies them, checks for a crossed book) ->
-  ``fill_top`` into int64 arrays. Compiled once before timing (numba caches it on disk).
+* ``b25``: the venue's ``MarketCodec(raw_levels=True)`` (msgspec; level arrays left as raw
+  JSON) -> ``BookSync.on_diff`` (the venue's sequence rule) -> ``FastBook`` (one numba-compiled
+  call parses the levels exactly into int ticks/lots, applies them, checks for a crossed book)
+  -> ``fill_top`` into int64 arrays. Compiled once before timing (numba caches it on disk).
 * ``b25-python``: the same with the pure-Python ``Book`` (no numba), for reference.
 * ``naive``: ``json.loads`` -> float prices/quantities in two ``sortedcontainers.SortedDict``
   -> top-N as lists of (price, qty).
 * ``nautilus``: nautilus_trader's ``OrderBook`` (its pyo3 API, the one with a depth-limited
-  ``bids(n)``; the Cython book only returns every level) fed through Python the way its Binance
-  adapter does: msgspec decode, ``Price``/``Quantity`` from floats, ``update``/``delete`` per
+  ``bids(n)``; the Cython book only returns every level) fed through Python the way its
+  adapter for this venue does: msgspec decode, ``Price``/``Quantity`` from floats, ``update``/``delete`` per
   level, ``bids(N)``/``asks(N)``. nautilus_trader pins an older uvloop than b25's, so it lives
   in its own venv (``.venv-peers/``, see ``PEER_VENV``) and runs in a subprocess
-  (``python -m procs.tools.bench.book --peer nautilus``), which imports nothing from b25.
+  (``python -m procs.tools.bench.book --peer nautilus``), which imports no b25 code but the
+  peers' wire structs (``procs.venue.binance.peers``: msgspec only).
 
 Each figure is the best of ``repeats`` passes (the machine is shared; the best pass is the one
 least disturbed), with the garbage collector frozen after setup for every implementation alike.
@@ -27,9 +29,7 @@ The ``live`` key is filled by the market_data benchmark (exchange_sim -> market_
 from __future__ import annotations
 
 import gc
-import gzip
 import json
-import re
 import subprocess
 import sys
 import time
@@ -38,50 +38,19 @@ from typing import Any
 
 import msgspec
 
+from procs.venue.binance.peers import (
+    PeerEnvelope,
+    PeerSnapshot,
+    count_levels,
+    load_depth_stream,
+    naive_levels,
+)
+
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT.parent / "shared" / "data" / "real" / "hftbacktest-binance" / "usdm" / "btcusdt_20240808.gz"
 PEER_VENV = ROOT / ".venv-peers" / "nautilus"
 PEER_REQUIREMENTS = ("nautilus_trader==1.221.0", "msgspec", "sortedcontainers")
 TOP_N = 20
-_U = re.compile(rb'"u":(\d+)')
-
-
-class _PeerDepth(msgspec.Struct):
-    """What a nautilus_trader Binance adapter decodes from a depth frame (msgspec, as it does)."""
-
-    b: list[tuple[str, str]]
-    a: list[tuple[str, str]]
-    u: int = 0
-    E: int = 0
-
-
-class _PeerEnvelope(msgspec.Struct):
-    data: _PeerDepth
-
-
-class _PeerSnapshot(msgspec.Struct):
-    bids: list[tuple[str, str]]
-    asks: list[tuple[str, str]]
-
-
-def load_stream(path: Path = DATA) -> tuple[bytes, list[bytes], int]:
-    """(snapshot body, depth frames with u >= L in arrival order, total level updates)."""
-    snap = b""
-    depth: list[bytes] = []
-    with gzip.open(path, "rb") as f:
-        for line in f:
-            raw = line.split(b" ", 1)[1].rstrip(b"\n")
-            if raw.startswith(b'{"lastUpdateId"'):
-                snap = raw
-            elif b"@depth" in raw[:40]:
-                depth.append(raw)
-    last_id = int(json.loads(snap)["lastUpdateId"])
-    frames = [r for r in depth if int(_U.search(r).group(1)) >= last_id]  # type: ignore[union-attr]
-    levels = 0
-    for r in frames:
-        d = json.loads(r)["data"]
-        levels += len(d["b"]) + len(d["a"])
-    return snap, frames, levels
 
 
 def _timed(run_once: Any, repeats: int) -> float:
@@ -100,13 +69,17 @@ def _timed(run_once: Any, repeats: int) -> float:
 def bench_b25(snap: bytes, frames: list[bytes], repeats: int, fast: bool = True) -> float:
     import numpy as np
 
-    from procs.book.messages import FrameDecoder
-    from procs.book.rebuild import recorded_instruments, snapshot_resolver
+    from procs.book.rebuild import snapshot_resolver
     from procs.book.sync import BookSync, SyncStatus
+    from procs.venue.adapters import decode_venue, open_venue
+
+    venue = open_venue(decode_venue({}))  # the venue whose recording this is
+    market = next(iter(venue.recordings().iter_frames(DATA))).market
 
     def setup() -> Any:
-        dec = FrameDecoder(raw_levels=fast)
-        sync = BookSync("BTCUSDT", "usdm", resolve=snapshot_resolver(recorded_instruments("usdm")), fast=fast)
+        dec = venue.market_codec(raw_levels=fast)
+        sync = BookSync("BTCUSDT", dec.depth_rule, resolve=snapshot_resolver(venue.recordings().instruments(market)),
+                        fast=fast)
         sync.on_snapshot(dec.decode_snapshot(snap))  # type: ignore[arg-type]
         top = [np.zeros(TOP_N, np.int64) for _ in range(4)]
 
@@ -137,16 +110,16 @@ def bench_naive(snap: bytes, frames: list[bytes], repeats: int) -> float:
         asks: SortedDict = SortedDict({float(p): float(q) for p, q in s["asks"]})
 
         def body() -> None:
-            loads = json.loads
+            decode = naive_levels  # json.loads and the two level lists
             for raw in frames:
-                d = loads(raw)["data"]
-                for p, q in d["b"]:
+                b, a = decode(raw)
+                for p, q in b:
                     qty = float(q)
                     if qty:
                         bids[-float(p)] = qty
                     else:
                         bids.pop(-float(p), None)
-                for p, q in d["a"]:
+                for p, q in a:
                     qty = float(q)
                     if qty:
                         asks[float(p)] = qty
@@ -160,35 +133,35 @@ def bench_naive(snap: bytes, frames: list[bytes], repeats: int) -> float:
 
 
 def bench_nautilus(snap: bytes, frames: list[bytes], repeats: int) -> float:
-    """Runs inside the peer venv (nautilus_trader installed); imports nothing from b25."""
+    """Runs inside the peer venv (nautilus_trader installed); imports no b25 code but the peers' structs."""
     from nautilus_trader.core import nautilus_pyo3 as nt
 
     iid = nt.InstrumentId.from_str("BTCUSDT-PERP.BINANCE")
     buy, sell = nt.OrderSide.BUY, nt.OrderSide.SELL
     price, qty, order = nt.Price, nt.Quantity, nt.BookOrder
-    pp, qp = 2, 3  # BTCUSDT precisions (exchangeInfo)
+    pp, qp = 2, 3  # BTCUSDT precisions (the venue's instrument list)
 
     def setup() -> Any:
         book = nt.OrderBook(iid, nt.BookType.L2_MBP)
-        s = msgspec.json.decode(snap, type=_PeerSnapshot)
+        s = msgspec.json.decode(snap, type=PeerSnapshot)
         for side, levels in ((buy, s.bids), (sell, s.asks)):
             for p, q in levels:
                 book.update(order(side, price(float(p), pp), qty(float(q), qp), 0), 0, 0, 0)
-        dec = msgspec.json.Decoder(_PeerEnvelope)
+        dec = msgspec.json.Decoder(PeerEnvelope)
 
         def body() -> None:
             update, delete = book.update, book.delete
             for raw in frames:
                 d = dec.decode(raw).data
-                ts = d.E * 1_000_000
-                for side, levels in ((buy, d.b), (sell, d.a)):
+                ts = d.ts_ms * 1_000_000
+                for side, levels in ((buy, d.bids), (sell, d.asks)):
                     for p, q in levels:
                         qv = float(q)
                         o = order(side, price(float(p), pp), qty(qv, qp), 0)
                         if qv:
-                            update(o, 0, d.u, ts)
+                            update(o, 0, d.update_id, ts)
                         else:
-                            delete(o, 0, d.u, ts)
+                            delete(o, 0, d.update_id, ts)
                 _top = (book.bids(TOP_N), book.asks(TOP_N))
 
         return body
@@ -220,10 +193,10 @@ def _result(impl: str, seconds: float, msgs: int, levels: int) -> dict[str, Any]
 
 def run(json_out: bool = True, quick: bool = False, repeats: int = 5) -> dict[str, Any]:
     """Measure every implementation; returns ``{"results": [...], "live": None, ...}``."""
-    snap, frames, levels = load_stream()
+    snap, frames, levels = load_depth_stream(DATA)
     if quick:
         frames, repeats = frames[:500], 1
-        levels = sum(len(json.loads(r)["data"]["b"]) + len(json.loads(r)["data"]["a"]) for r in frames)
+        levels = count_levels(frames)
     results = [
         _result("b25", bench_b25(snap, frames, repeats, fast=True), len(frames), levels),
         _result("b25-python", bench_b25(snap, frames, repeats, fast=False), len(frames), levels),
@@ -251,10 +224,10 @@ def _peer_main(argv: list[str]) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args(argv)
-    snap, frames, levels = load_stream()
+    snap, frames, levels = load_depth_stream(DATA)
     if a.quick:
         frames = frames[:500]
-        levels = sum(len(json.loads(r)["data"]["b"]) + len(json.loads(r)["data"]["a"]) for r in frames)
+        levels = count_levels(frames)
     import nautilus_trader
 
     res = _result("nautilus", bench_nautilus(snap, frames, a.repeats), len(frames), levels)

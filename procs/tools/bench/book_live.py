@@ -93,8 +93,12 @@ def run_live(seconds: float = 10.0, rate: float = 1000.0, quick: bool = False,
         try:
             sim, rest, ws = _start_sim(rate, "BTCUSDT,ETHUSDT")
             cfg = Path(tmp) / "b25.toml"
-            cfg.write_text(f'[market_data]\nws_url = "ws://127.0.0.1:{ws}"\nrest_url = "http://127.0.0.1:{rest}"\n'
-                           f'symbols = ["BTCUSDT", "ETHUSDT"]\nsched = "{sched}"\ncpu_latency_us = {cpu_latency_us}\n')
+            from procs.tools.stack import dumps_toml
+            from procs.venue.adapters import venue_at
+
+            cfg.write_text(dumps_toml({
+                "venue": venue_at(f"http://127.0.0.1:{rest}", f"ws://127.0.0.1:{ws}"),
+                "market_data": {"symbols": ["BTCUSDT", "ETHUSDT"], "sched": sched, "cpu_latency_us": cpu_latency_us}}))
             md = subprocess.Popen([sys.executable, "-m", "procs.market_data", "--config", str(cfg),
                                    "--instance", instance], cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)

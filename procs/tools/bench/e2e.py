@@ -54,7 +54,8 @@ import psutil
 
 from procs.core import messages as M
 from procs.core.registry import EXEC, MD_BOOK, build_registry
-from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
+from procs.exchange_sim.config import write_exchange_info
+from procs.exchange_sim.trace import first_order_arrivals
 from procs.tools.stack import PIPELINE, Stack, merge
 from shm.counters import summary_us
 
@@ -91,10 +92,7 @@ def join_wire(sent: list[tuple[int, str, int, int]], books: dict[tuple[int, int]
         k = (sym, int(u))
         if k not in frame_ns or ns < frame_ns[k]:  # a frame sent to two sessions: the first write
             frame_ns[k] = int(ns)
-    order_ns: dict[str, int] = {}
-    for o in trace.get("orders", []):
-        if o["method"] == "place" and o["clientOrderId"] not in order_ns:  # a retry: the first arrival
-            order_ns[o["clientOrderId"]] = int(o["ts_recv_ns"])
+    order_ns = first_order_arrivals(trace)
     out: dict[str, list[int]] = {"wire_to_wire": [], "frame_to_md": [], "order_to_sim": []}
     counts = {"orders": len(sent), "joined": 0, "no_md_trace": 0, "book_not_seen": 0, "frame_not_traced": 0,
               "order_not_traced": 0, "noncausal_frame_to_md": 0, "noncausal_order_to_sim": 0}
@@ -137,10 +135,7 @@ def _hists(stack: Stack) -> dict[str, np.ndarray]:
 def pipeline_deployment(work: Path, rate: float) -> tuple[dict[str, dict], list[dict]]:
     """(config overrides, strategies) of the measured pipeline: the generated market at ``rate``
     depth events/s, exchange and b25 rate limits lifted, one alternating Echo per symbol."""
-    info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
-    for rl in info.get("rateLimits", []):
-        rl["limit"] = BIG  # b25's own limiter follows exchangeInfo
-    (work / "info.json").write_text(json.dumps(info))
+    write_exchange_info(work / "info.json", BIG)  # b25's own limiter follows the venue's limits
     base = {
         "sim": {"exchange_info": str(work / "info.json"), "generator": {"msg_rate": rate, "seed": 7}},
         "sim_trading": {"weight_limit_1m": BIG, "order_limit_10s": BIG, "order_limit_1m": BIG},

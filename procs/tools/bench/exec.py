@@ -22,8 +22,6 @@ at once, so no open-order limit is reached).
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -42,13 +40,16 @@ import psutil
 
 from procs.core import messages as M
 from procs.core.registry import EXEC, ORDERS_STRATEGY, build_registry
-from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO
+from procs.exchange_sim.config import write_exchange_info
+from procs.tools.stack import dumps_toml
+from procs.venue.adapters import venue_at
+from procs.venue.binance.peers import bare_ws_client
+from procs.venue.binance.signing import TEST_ACCOUNT
 from shm import layout as L
 from shm.counters import read_counters, summary_us
 from shm.segment import Segment
 
 ROOT = Path(__file__).resolve().parents[3]
-KEY, SECRET = "b25-test-key", "b25-test-secret"
 
 
 def _pctl(ns: list[int]) -> dict[str, float]:
@@ -99,7 +100,7 @@ def _stop(p: subprocess.Popen) -> None:
 
 
 def _mid(rest: str) -> int:
-    with urllib.request.urlopen(f"{rest}/fapi/v1/depth?symbol=BTCUSDT&limit=5", timeout=5) as r:
+    with urllib.request.urlopen(f"{rest}/sim/book?symbol=BTCUSDT&limit=5", timeout=5) as r:  # the true book
         d = json.loads(r.read())
     return (round(float(d["bids"][0][0]) * 100) + round(float(d["asks"][0][0]) * 100)) // 2
 
@@ -223,32 +224,10 @@ def _run_mode(instance: str, cfg: Path, strat: _Strategy, mode: str, rest: str, 
         _stop(p)
 
 
-async def _baseline(ws_url: str, price_text: str, n: int, gap_ms: float, n_burst: int) -> dict[str, Any]:
+def _baseline(ws_api_url: str, price_text: str, n: int, gap_ms: float, n_burst: int) -> dict[str, Any]:
     """A bare signed WS API client, one request in flight at a time (no b25 in the path)."""
-    import aiohttp
-
-    def signed(i: int) -> str:
-        params = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "IOC", "quantity": "0.001",
-                  "price": price_text, "newClientOrderId": f"bl-{os.getpid()}-{i}", "apiKey": KEY,
-                  "timestamp": str(int(time.time() * 1000))}
-        payload = "&".join(f"{k}={params[k]}" for k in sorted(params))
-        params["signature"] = hmac.new(SECRET.encode(), payload.encode(), hashlib.sha256).hexdigest()
-        return json.dumps({"id": i, "method": "order.place", "params": params})
-
-    rtts: list[int] = []
-    async with aiohttp.ClientSession() as s, s.ws_connect(ws_url) as ws:
-        for i in range(n):
-            msg = signed(i)
-            t = time.monotonic_ns()
-            await ws.send_str(msg)
-            await ws.receive()
-            rtts.append(time.monotonic_ns() - t)
-            await asyncio.sleep(gap_ms / 1000)
-        t0 = time.monotonic()
-        for i in range(n_burst):
-            await ws.send_str(signed(n + i))
-            await ws.receive()
-        rate = n_burst / (time.monotonic() - t0) if n_burst else 0.0
+    rtts, rate = asyncio.run(bare_ws_client(ws_api_url, *TEST_ACCOUNT, "BTCUSDT", "0.001", price_text, n, gap_ms,
+                                            n_burst))
     return {"wire_to_ack": _pctl(rtts), "orders_per_s_one_in_flight": round(rate, 1)}
 
 
@@ -256,11 +235,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     n_lat, gap_ms, n_burst = (150, 3.0, 400) if quick else (1500, 3.0, 5000)
     tmp = Path(tempfile.mkdtemp(prefix="b25-bench-exec-"))
     instance = f"bx{os.getpid()}"
-    info = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
     big = 10_000_000
-    for rl in info.get("rateLimits", []):
-        rl["limit"] = big
-    (tmp / "info.json").write_text(json.dumps(info))
+    write_exchange_info(tmp / "info.json", big)
     sim_cfg = tmp / "sim.toml"
     sim_cfg.write_text(f'[sim]\nrest_port = 0\nws_port = 0\nexchange_info = "{tmp / "info.json"}"\n'
                        f'[sim.generator]\nmsg_rate = 20.0\n'
@@ -272,22 +248,24 @@ def run(quick: bool = False) -> dict[str, Any]:
         rest = f"http://127.0.0.1:{rec['rest_port']}"
         ws = f"ws://127.0.0.1:{rec['ws_port']}"
         cfg = tmp / "b25.toml"
-        cfg.write_text(f'[market_data]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n[execution]\nrest_url = "{rest}"\n'
-                       f'ws_api_url = "{ws}/ws-fapi/v1"\nws_stream_url = "{ws}"\njournal = "{tmp / "exec.journal"}"\n'
-                       f'fsync = "batch"\nintent_wait = "thread"\nrisk_required = false\n')  # execution alone
+        venue = venue_at(rest, ws)
+        cfg.write_text(dumps_toml({  # execution alone
+            "venue": venue, "market_data": {"symbols": ["BTCUSDT", "ETHUSDT"]},
+            "execution": {"journal": str(tmp / "exec.journal"), "fsync": "batch", "intent_wait": "thread",
+                          "risk_required": False}}))
         strat = _Strategy(instance)
         modes = {}
         for mode in ("fd", "thread", "poll", "poll-spin"):  # fd: execution's default intake
             modes[mode] = _run_mode(instance, cfg, strat, mode, rest, n_lat, gap_ms, n_burst if mode == "fd" else 0)
         price_text = f"{(_mid(rest) - 200_000) / 100:.2f}"
-        base = asyncio.run(_baseline(f"{ws}/ws-fapi/v1", price_text, n_lat, gap_ms, n_burst))
+        base = _baseline(venue["ws_api_url"], price_text, n_lat, gap_ms, n_burst)
         t = modes["fd"]
         return {
             "intent_to_wire": t["intent_to_wire"], "wire_to_ack": t["wire_to_ack"],
             "orders_per_s_no_429": t["orders_per_s_no_429"], "burst": t["burst"],
             "modes": modes, "baseline_bare_ws_client": base,
             "setup": {"paced_intents": n_lat, "gap_ms": gap_ms, "burst_orders": n_burst, "cpus": os.cpu_count(),
-                      "note": "exchange order limits raised; with Binance's 1200/min the venue caps at 20/s"},
+                      "note": "exchange order limits raised; at the exchange's 1200 orders/min the venue caps at 20/s"},
         }
     finally:
         if strat is not None:

@@ -9,7 +9,7 @@ execution, risk on their own shm instance) with the shipped MarketMaker, twice:
   (the deterministic mode; its per-event barrier is the price of determinism).
 
 ``events_per_s`` = recorded frames served / seconds from resume to a quiescent pipeline
-(frames nobody subscribes to, such as bookTicker here, are served too and count: every frame
+(frames nobody subscribes to, such as the best-quote stream here, are served too and count: every frame
 is one step of the recording). ``md_messages_per_s`` counts only the frames market_data got.
 
 peer: hftbacktest's own backtest of the same file with a strategy that does nothing

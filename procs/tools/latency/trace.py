@@ -29,9 +29,10 @@ from typing import Any
 
 from procs.core import messages as M
 from procs.core.registry import EXEC, MD_BOOK, build_registry
+from procs.exchange_sim.trace import answer_writes, first_order_arrivals
 
-_ANSWERED = {M.ORDER_ACCEPTED: "NEW", M.ORDER_CANCELED: "CANCELED", M.ORDER_EXPIRED: "EXPIRED",
-             M.ORDER_REJECTED: "REJECTED"}
+_ANSWERED = {M.ORDER_ACCEPTED: "accepted", M.ORDER_CANCELED: "canceled", M.ORDER_EXPIRED: "expired",
+             M.ORDER_REJECTED: "rejected"}  # the names procs.exchange_sim.trace.answer_writes gives
 _FILLS = (M.ORDER_FILLED, M.ORDER_PARTIALLY_FILLED)
 
 
@@ -81,7 +82,7 @@ class SessionRecorder:
                 elif kind in _ANSWERED:
                     self.learnt.append((cid, _ANSWERED[kind], 0, r[17]))
                 elif kind in _FILLS:
-                    self.learnt.append((cid, "TRADE", r[15], r[17]))
+                    self.learnt.append((cid, "fill", r[15], r[17]))
             ex.commit()
         self.lost = int(md.lost) + int(ex.lost)
 
@@ -126,23 +127,13 @@ def join(trace: dict[str, Any], books: dict[tuple[int, int], int], sent: dict[st
         if ts_recv is not None:
             _add(samples["feed"], ts_recv - int(ts_sent), counts)
             counts["frames_joined"] += 1
-    arrived: dict[str, int] = {}
-    for o in trace.get("orders", []):
-        if o["method"] == "place":
-            arrived.setdefault(o["clientOrderId"], int(o["ts_recv_ns"]))  # a resend: its first arrival
+    arrived = first_order_arrivals(trace)  # a resend: its first arrival
     for cid, decided in sent.items():
         t = arrived.get(cid)
         if t is not None and decided > 0:
             _add(samples["entry"], t - decided, counts)
             counts["orders_joined"] += 1
-    written: dict[tuple[str, str, int], int] = {}
-    for a in trace.get("answers", []):
-        what = a["what"]
-        # the WebSocket API's reply to a place says NEW (or FILLED for an IOC that took): an ack
-        key = (a["clientOrderId"], "NEW" if a["channel"] == "ws" and what in ("NEW", "FILLED", "PARTIALLY_FILLED",
-                                                                                "EXPIRED") else what,
-               int(a["tradeId"]) if what == "TRADE" else 0)
-        written.setdefault(key, int(a["ts_sent_ns"]))  # the first of the reply and the stream event
+    written = answer_writes(trace)  # in b25's words, the first of the reply and the stream event
     for cid, what, trade_id, ts in learnt:
         t = written.get((cid, what, trade_id))
         if t is not None:

@@ -18,7 +18,7 @@ exchange_sim (``[sim] clock_instance``) owns a one-record state block ``sim.cloc
 process reads its clock from it in a replay, behind a flag that is off live:
 ``[strategy] sim_clock`` (timers, cooldowns, ``api.now_ns()``; client tags start at 0),
 ``[execution] clock_instance`` (the order-rate window; acknowledgements stamped with the
-exchange's ``updateTime``), ``[risk] sim_clock`` (the UTC day of the daily-loss limit). The
+exchange's time of the order's state), ``[risk] sim_clock`` (the UTC day of the daily-loss limit). The
 simulator's own market clock already follows the recording. Execution's client order ids are
 ``b25-<epoch>-<n>`` with the epoch of a fresh journal (1). Host time remains only in latency
 stamps, housekeeping and the journal's ``wall_ns``/``ts_intent``, which the hash leaves out.
@@ -47,7 +47,7 @@ posts the strategy's wake semaphore when a timer is due). Each process writes it
 after what the work caused is published and the barrier reads upstream before downstream, so
 under x86-64's store and load ordering one look that finds everything caught up is proof (see
 procs/tools/replay/lockstep.py for the table). Frames that change nothing at the exchange and
-have no subscriber (bookTicker) pass without an event. Cost: ~1-2k events/s here.
+have no subscriber (the best bid/offer stream) pass without an event. Cost: ~1-2k events/s here.
 
 Determinism: the same recording, strategy, params, config and latency model give the same orders,
 fills and P&L, and the same ``journal_sha256`` (summary.py says which fields it covers and why records are

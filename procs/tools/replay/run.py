@@ -69,19 +69,12 @@ class Result:
     lockstep: dict = field(default_factory=dict)
 
 
-def recording_symbols(files: list[str], sample: int = 5000) -> list[str]:
-    """The symbols of a recording's streams (from its first ``sample`` frames)."""
-    from procs.book.recordings import iter_frames
+def recording_symbols(files: list[str], sample: int = 5000, config: str | Path | None = None) -> list[str]:
+    """The symbols of a recording's streams (from its first ``sample`` frames), read by the
+    recording readers of the config's venue (the repo's b25.toml by default)."""
+    from procs.venue.adapters import open_venue, venue_config
 
-    out: set[str] = set()
-    for i, fr in enumerate(iter_frames(files)):
-        if i >= sample:
-            break
-        if fr.snapshot_symbol is not None:
-            out.add(fr.snapshot_symbol.upper())
-        elif fr.raw.startswith(b'{"stream":"'):
-            out.add(fr.raw[11:fr.raw.index(b'"', 11)].split(b"@")[0].decode().upper())
-    return sorted(out)
+    return open_venue(venue_config(config or ROOT / "b25.toml")).recordings().symbols(files, sample)
 
 
 def _base_config(path: str | None) -> dict:
@@ -145,7 +138,7 @@ def replay(opts: ReplayOptions) -> Result:
     missing = [f for f in opts.data if not Path(f).exists()]
     if missing:
         raise FileNotFoundError(f"recording not found: {missing}")
-    symbols = opts.symbols or recording_symbols(opts.data)
+    symbols = opts.symbols or recording_symbols(opts.data, config=opts.config)
     if not symbols:
         raise ValueError(f"no symbol found in the recording: data={opts.data}")
     own_tmp = opts.work_dir is None
@@ -245,10 +238,9 @@ def _drive(stack: Stack, opts: ReplayOptions, symbols: list[str]) -> Result:
         for s in symbols:
             b = stack.book(s)
             books[s] = (int(b["bid_px"][0]), int(b["ask_px"][0]))
-        info = _get(f"{base}/fapi/v1/exchangeInfo")
-        from procs.core.instruments import load_exchange_info
-
-        ins = load_exchange_info(info)
+        ins = stack.venue().info(attempts=3)
+        assert ins is not None  # attempts=3: an answer or an error
+        ins = ins.instruments
         instruments = {s: {"price_scale": ins[s].price_scale, "qty_scale": ins[s].qty_scale,
                            "contract_size": str(ins[s].contract_size)} for s in symbols if s in ins}
         lock = dict(st.get("replay", {}).get("lockstep", {}))

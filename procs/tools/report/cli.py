@@ -7,8 +7,8 @@ Where the journal and the session's facts come from:
   capital, the recorded book's final mid as the mark).
 * ``--run DIR`` with a ``b25.toml`` (a Stack run directory) or ``--journal FILE`` with ``--config F``
   (default ``b25.toml``; a live deployment): symbols, strategy names and ``[risk] capital`` from the
-  config, instruments from ``--exchange-info FILE``, else ``[risk] exchange_info``, else the
-  exchange's ``exchangeInfo`` at ``[risk] rest_url``; the marks from the running instance's
+  config, instruments from ``--exchange-info FILE`` (the venue's format), else the ``[venue]``
+  section's (its ``exchange_info`` file, else asked at its ``rest_url``); the marks from the running instance's
   ``risk.state`` (``--instance``), else each symbol's last fill price. Without ``--journal`` the
   config's ``[execution] journal`` is read.
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.request
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,25 +48,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _instruments(cfg_path: str | None, exchange_info: Path | None, symbols: list[str]) -> dict[str, dict]:
-    from procs.core.config import load_section
-    from procs.core.instruments import load_exchange_info
-    from procs.risk.config import RiskConfig
+    from procs.venue.adapters import open_venue, venue_config
 
-    risk = load_section(cfg_path, "risk", RiskConfig)
     try:
-        if exchange_info is not None or risk.exchange_info:
-            info = load_exchange_info(exchange_info or risk.exchange_info)
-        else:
-            url = risk.rest_url.rstrip("/") + "/fapi/v1/exchangeInfo"
-            with urllib.request.urlopen(url, timeout=5) as r:
-                info = load_exchange_info(json.loads(r.read()))
+        venue = open_venue(venue_config(cfg_path))
+        info = venue.read_info(exchange_info) if exchange_info is not None else venue.info(attempts=1, timeout_s=5.0)
     except (OSError, ValueError) as exc:
-        raise ReportError(f"instruments: cannot read exchangeInfo ({exc}); pass --exchange-info FILE") from None
-    missing = [s for s in symbols if s not in info]
+        raise ReportError(f"instruments: cannot read the venue's instrument list ({exc}); "
+                          "pass --exchange-info FILE") from None
+    assert info is not None  # attempts=1: an answer or an error
+    by = info.instruments
+    missing = [s for s in symbols if s not in by]
     if missing:
-        raise ReportError(f"instruments: symbols not in exchangeInfo: {','.join(missing)}")
-    return {s: {"price_scale": info[s].price_scale, "qty_scale": info[s].qty_scale,
-                "contract_size": str(info[s].contract_size)} for s in symbols}
+        raise ReportError(f"instruments: symbols not listed by the venue: {','.join(missing)}")
+    return {s: {"price_scale": by[s].price_scale, "qty_scale": by[s].qty_scale,
+                "contract_size": str(by[s].contract_size)} for s in symbols}
 
 
 def live_marks(instance: str, symbols: list[str], instruments: dict[str, dict], depth: int) -> dict[str, Decimal]:

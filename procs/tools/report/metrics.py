@@ -23,7 +23,8 @@ The figures come per strategy, per symbol, per UTC day and in total (``build_rep
 * **Orders**: orders sent (journaled before the request went out), orders with at least one fill
   (fill ratio = filled / sent), fills per order, maker/taker share (by fills and by notional),
   turnover (notional traded / capital), order-to-ack latency (the ``sent`` record's host clock to
-  the ``accepted`` one's), rejections by exchange code and denials by pre-trade reason.
+  the ``accepted`` one's), rejections by b25's reject reason (``REJECT_*``) and denials by
+  pre-trade reason.
 
 Time: each record's *session time* is the exchange's event time when it has one (fills, acks,
 cancels), else the last exchange time before it in the journal (sent, denied: a replay's host
@@ -55,16 +56,6 @@ MINUTES_PER_YEAR = 525_600  # 365 days of 1440 minutes: crypto trades every minu
 MINUTE_NS = 60_000_000_000
 DAY_NS = 86_400_000_000_000
 Q = Decimal("0.00000001")
-# Binance USD-M error codes an order is commonly rejected with (the exchange's documented names)
-EXCHANGE_CODES = {
-    -1003: "too_many_requests", -1008: "server_busy", -1013: "filter_failure", -1015: "too_many_orders",
-    -1021: "timestamp_outside_recv_window", -1022: "invalid_signature", -1102: "mandatory_param_missing",
-    -1111: "bad_precision", -1116: "invalid_order_type", -1117: "invalid_side", -2010: "new_order_rejected",
-    -2019: "margin_insufficient", -2021: "order_would_immediately_trigger", -2022: "reduce_only_rejected",
-    -2025: "max_open_order_exceeded", -4015: "client_order_id_too_long", -4061: "position_side_mismatch",
-    -4116: "duplicate_client_order_id", -4164: "min_notional", -5021: "fok_would_not_fill",
-    -5022: "post_only_would_take", -2013: "order_does_not_exist", -2011: "cancel_rejected",
-}
 
 
 @dataclass
@@ -121,7 +112,7 @@ def day_of(t_ns: int) -> str:
 def reason_name(kind: int, reason: int) -> str:
     if kind == M.ORDER_DENIED:
         return M.DENY_NAMES.get(reason, f"deny_{reason}")
-    return f"{reason} {EXCHANGE_CODES.get(reason, 'exchange_error')}"
+    return M.REJECT_NAMES.get(reason, f"reject_{reason}")  # b25's name for the venue's refusal
 
 
 @dataclass

@@ -36,7 +36,7 @@ def _trace() -> dict:
 def test_join_when_both_sides_stamped_then_one_sample_per_frame_order_and_answer_first_writes_only() -> None:
     books = {(0, 10): 1_400, (0, 11): 2_300}  # frame 12 never reached the observer
     sent = {"b25-1-1": 4_000, "b25-1-9": 4_500}  # b25-1-9 never reached the simulator's trace
-    learnt = [("b25-1-1", "NEW", 0, 5_150), ("b25-1-1", "TRADE", 4, 7_400), ("b25-1-1", "CANCELED", 0, 8_000)]
+    learnt = [("b25-1-1", "accepted", 0, 5_150), ("b25-1-1", "fill", 4, 7_400), ("b25-1-1", "canceled", 0, 8_000)]
     out = join(_trace(), books, sent, learnt, ["BTCUSDT"])
     s = out["samples_ns"]
     assert s["feed"] == [400, 300]  # frame 11 was written twice: its first write

@@ -11,7 +11,7 @@ Two strategies on two symbols across a UTC midnight (2024-08-08 -> 09), capital 
   Final mark 60040.0: unrealized (60040 - 60050) * -0.002 = +0.02.
   mm: realized 0.05, fees 0.126, net 0.05 - 0.126 + 0.02 = -0.056.
 * ``taker`` (8) on ETHUSDT (ticks of 0.01): b1 buys 1.000 @ 3000.00 at 23:58:30, taker, fee 1.2; final
-  mark 2990.00 -> unrealized -10; net -11.2. b2 denied (max_position), b3 rejected (-5022), b4 canceled.
+  mark 2990.00 -> unrealized -10; net -11.2. b2 denied (max_position), b3 rejected (post_only), b4 canceled.
 
 Equity (net P&L, marked at the last fill price) after each fill: -0.012, -1.212, -1.24, -1.246, -1.276,
 then -11.256 at the final marks. Acks after 300, 500, 700, 900 (mm) and 100, 200 (taker) us.
@@ -56,7 +56,7 @@ def journal() -> list[JournalRecord]:
         rec(M.ORDER_FILLED, "b1", B, 1, t=T0 + 30 * S, px=300000, qty=1000, fee_e8=120_000_000),
         rec(M.ORDER_DENIED, "", B, 1, reason=M.DENY_MAX_POSITION),
         rec(M.ORDER_SENT, "b3", B, 1, wall_us=2000),
-        rec(M.ORDER_REJECTED, "b3", B, 1, t=T0 + 40 * S, reason=-5022),
+        rec(M.ORDER_REJECTED, "b3", B, 1, t=T0 + 40 * S, reason=M.REJECT_POST_ONLY),
         rec(M.ORDER_SENT, "b4", B, 1, wall_us=3000),
         rec(M.ORDER_ACCEPTED, "b4", B, 1, t=T0 + 45 * S, wall_us=3200),
         rec(M.ORDER_CANCELED, "b4", B, 1, t=T0 + 50 * S),
@@ -103,7 +103,7 @@ def test_total_when_two_strategies_across_midnight_then_every_figure_as_computed
     # acks 100 200 300 500 700 900 us: linear percentiles
     assert t["order_to_ack_us"] == {"count": 6, "p50": 400.0, "p90": 800.0, "p99": 890.0, "p99_9": 899.0,
                                     "max": 900.0, "mean": 450.0}
-    assert t["rejections"] == {"-5022 post_only_would_take": 1} and t["denials"] == {"max_position": 1}
+    assert t["rejections"] == {"post_only": 1} and t["denials"] == {"max_position": 1}
     assert t["cancels"] == 1
     assert rep["marks"] == {"BTCUSDT": 60040.0, "ETHUSDT": 2990.0} and rep["capital"] == 10000.0
     assert rep["from"] == "2024-08-08T23:58:01.000Z"
@@ -121,7 +121,7 @@ def test_strategies_and_symbols_when_split_then_their_own_figures_and_they_sum_t
     assert mm["order_to_ack_us"]["p50"] == 600.0 and taker["order_to_ack_us"]["p50"] == 150.0
     assert (mm["orders_sent"], mm["fill_ratio"], taker["orders_sent"], taker["fill_ratio"]) == (4, 1.0, 3, round(1 / 3, 6))
     assert mm["maker_share"] == 0.5 and taker["maker_share"] == 0.0
-    assert taker["rejections"] == {"-5022 post_only_would_take": 1} and mm["rejections"] == {}
+    assert taker["rejections"] == {"post_only": 1} and mm["rejections"] == {}
     assert rep["symbols"]["BTCUSDT"]["net_pnl"] == -0.056 and rep["symbols"]["ETHUSDT"]["net_pnl"] == -11.2
     for f in ("realized_pnl", "fees", "unrealized_pnl", "net_pnl", "volume"):
         assert sum(g[f] for g in rep["strategies"].values()) == pytest.approx(rep["total"][f])

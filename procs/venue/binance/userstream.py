@@ -1,56 +1,35 @@
-"""The user-data stream: listen key over REST, events over WebSocket ``<base>/ws/<listenKey>``,
-keepalive PUT, reconnect (a new key when the old one expired)."""
+"""The user-data stream: a listen key over REST, events over WebSocket ``<base>/ws/<listenKey>``,
+keepalive PUT, reconnect (a new key when the old one expired). Each event reaches the owner as
+an ``OrderReport`` (``orders.stream_report``), or None for an event that reports no order."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
-from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSTransport, ws_connect
 
 from procs.core import log
+from procs.venue.messages import REPLY_OK, OrderReport
 
-from .transport import OK, RestTransport
+from .orders import stream_report
+from .rest import RestTransport
+from .wsapi import Listener
 
 _dec = msgspec.json.Decoder()
-
-
-class _Listener(WSListener):
-    def __init__(self, owner: UserStream) -> None:
-        self.owner = owner
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.owner._connected(transport)
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        if frame.msg_type == WSMsgType.TEXT:
-            try:
-                ev = _dec.decode(frame.get_payload_as_bytes())
-            except msgspec.DecodeError:
-                return
-            if isinstance(ev, dict):
-                self.owner._event(ev, time.monotonic_ns())
-        elif frame.msg_type == WSMsgType.CLOSE:
-            transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.owner._disconnected()
-
-
 class UserStream:
-    """Delivers every user-data event to ``on_event(event, ts_recv)``; ``on_connected()`` after
-    each (re)connect so the owner can catch up on what it may have missed."""
+    """Delivers every user-data event to ``on_report(report or None, ts_recv)`` (None: an event
+    that reports no order; a replay's barrier still counts it); ``on_connected(n)`` after each
+    (re)connect so the owner can catch up on what it may have missed."""
 
-    def __init__(self, rest: RestTransport, base_url: str, on_event: Callable[[dict[str, Any], int], None],
+    def __init__(self, rest: RestTransport, base_url: str, on_report: Callable[[OrderReport | None, int], None],
                  on_connected: Callable[[int], None], keepalive_s: float = 1800.0,
                  reconnect_min_s: float = 0.1, reconnect_max_s: float = 5.0) -> None:
         self.rest = rest
         self.base = base_url.rstrip("/")
-        self.on_event = on_event
+        self.on_report = on_report
         self.on_connected = on_connected
         self.keepalive_s = keepalive_s
         self.reconnect_min_s = reconnect_min_s
@@ -69,7 +48,7 @@ class UserStream:
 
     async def _new_key(self) -> str:
         r = await self.rest.call("POST", "/fapi/v1/listenKey", signed=False)
-        if r.outcome != OK or not isinstance(r.data, dict):
+        if r.outcome != REPLY_OK or not isinstance(r.data, dict):
             raise ConnectionError(f"listenKey refused: http={r.http} code={r.code} msg={r.msg}")
         return str(r.data["listenKey"])
 
@@ -78,7 +57,8 @@ class UserStream:
         while not self._closing:
             try:
                 self.key = await self._new_key()
-                await ws_connect(lambda: _Listener(self), f"{self.base}/ws/{self.key}",
+                await ws_connect(lambda: Listener(self._connected, self._text, self._disconnected),
+                                 f"{self.base}/ws/{self.key}",
                                  websocket_handshake_timeout=5)
                 attempt = 0
                 await self._down.wait()
@@ -96,7 +76,7 @@ class UserStream:
             await asyncio.sleep(self.keepalive_s)
             if self.key:
                 r = await self.rest.call("PUT", "/fapi/v1/listenKey", {"listenKey": self.key}, signed=False)
-                if r.outcome != OK:
+                if r.outcome != REPLY_OK:
                     log.warn("listen_key_keepalive_failed", http=r.http, code=r.code)
                     if self.transport is not None:
                         self.transport.disconnect()  # reconnect with a fresh key
@@ -116,13 +96,21 @@ class UserStream:
         if not self._closing:
             log.warn("user_stream_disconnected")
 
-    def _event(self, ev: dict[str, Any], ts: int) -> None:
+    def _text(self, payload: bytes, ts: int) -> None:
+        try:
+            ev = _dec.decode(payload)
+        except msgspec.DecodeError:
+            return
+        if isinstance(ev, dict):
+            self._event(ev, ts)
+
+    def _event(self, ev: dict, ts: int) -> None:
         if ev.get("e") == "listenKeyExpired":
             log.warn("listen_key_expired")
             if self.transport is not None:
                 self.transport.disconnect()
             return
-        self.on_event(ev, ts)
+        self.on_report(stream_report(ev), ts)
 
     async def close(self) -> None:
         self._closing = True

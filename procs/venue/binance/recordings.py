@@ -1,17 +1,18 @@
-"""Recordings: read recorded market-data frames, in every format b25 knows, as one ordered stream.
+"""Recordings of Binance market data: every format b25 reads, as one ordered stream of frames.
 
-Public API (the simulator's replay and ``b25 book`` both use it)::
+Public API (the simulator's replay, ``b25 book``, the replay harness and the tests use it, the
+engines through ``Adapter.recordings``)::
 
-    from procs.book.recordings import Frame, iter_frames
+    from procs.venue.binance.recordings import iter_frames
 
     for frame in iter_frames(["usdm/btcusdt_20240718.gz", "usdm/btcusdt_20240719.gz"]):
         frame.ts_recv_ns       # int, local receive time in ns (recorder's clock)
         frame.raw              # bytes, the frame exactly as received (JSON text)
-        frame.kind             # "usdm" | "coinm" | "spot": which sync rules apply
+        frame.market           # "usdm" | "coinm" | "spot": which sync rules apply (depth.RULES)
         frame.snapshot_symbol  # str when raw is a REST depth snapshot body, else None
 
-Decode ``frame.raw`` with ``procs.book.messages.FrameDecoder.decode``: it returns a
-``DepthSnapshot`` for snapshot frames and the stream's Struct for the others.
+Decode ``frame.raw`` with ``procs.venue.binance.market.MarketCodec.decode``: it returns a
+``DepthSnapshot`` for snapshot frames and the stream's message for the others.
 
 Formats (detected from the content, not the file name):
 
@@ -44,21 +45,20 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 from urllib.parse import parse_qs, urlparse
 
 import msgspec
 
+from procs.core.instruments import Instrument
+from procs.venue.messages import Frame, RecordedTrade
+
+from . import exchange_info
+from .market import AggTrade, MarketCodec, Trade
+
 KINDS = ("usdm", "coinm", "spot")
-
-
-class Frame(NamedTuple):
-    """One recorded frame: receive time (ns), the raw JSON bytes, market kind, snapshot symbol."""
-
-    ts_recv_ns: int
-    raw: bytes
-    kind: str
-    snapshot_symbol: str | None = None
+REAL_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "real"
+_EXCHANGE_INFO = {"usdm": "BINANCE_FUTURES.0", "coinm": "BINANCE_DELIVERY.0"}  # recorded, in cryptofeed-binance/
 
 
 class _SnapSymbol(msgspec.Struct):
@@ -267,3 +267,94 @@ def _iter_cf_http(path: Path, kind: str | None) -> Iterator[Frame]:
             symbol = (parse_qs(urlparse(url).query).get("symbol") or [""])[0].upper()
             k = kind or kind_from_url(url) or "usdm"
             yield Frame(ts_to_ns(line[arrow + 4 : colon]), line[colon + 2 :].rstrip(b"\r\n"), k, symbol)
+
+
+# -- what a recording holds -----------------------------------------------------------------------
+def symbols(paths: str | Path | Iterable[str | Path], sample: int = 5000) -> list[str]:
+    """The symbols of a recording's streams (from its first ``sample`` frames)."""
+    out: set[str] = set()
+    for i, fr in enumerate(iter_frames(paths)):
+        if i >= sample:
+            break
+        if fr.snapshot_symbol is not None:
+            out.add(fr.snapshot_symbol.upper())
+        else:
+            sym = _stream_symbol(fr.raw)
+            if sym is not None:
+                out.add(sym)
+    return sorted(out)
+
+
+def recorded_instruments(kind: str, path: str | Path | None = None) -> dict[str, Instrument]:
+    """exchangeInfo instruments for a market kind: from ``path``, else the recorded one if any."""
+    if path is None:
+        name = _EXCHANGE_INFO.get(kind)
+        if name is None or not (REAL_DATA / "cryptofeed-binance" / name).is_file():
+            return {}
+        path = REAL_DATA / "cryptofeed-binance" / name
+    return exchange_info.instruments(path)
+
+
+def tolerant(frames: Iterator[Frame], problems: list[str] | None) -> Iterator[Frame]:
+    """``frames``, except that a gzip file cut short (the live recorder's current file) ends the
+    stream where it is cut, noted in ``problems``, instead of raising."""
+    while True:
+        try:
+            yield next(frames)
+        except StopIteration:
+            return
+        except EOFError as exc:
+            if problems is not None:
+                problems.append(f"recording cut short (a file still being written?): {exc}")
+            return
+
+
+def trade_of(frame: Frame, decoder: MarketCodec) -> RecordedTrade | None:
+    """The trade in one recorded frame, or None (depth, tickers, snapshots, garbage). A trade's
+    time is ``T`` (``E`` when ``T`` is absent); an aggTrade covers ids ``f``..``l``."""
+    raw = frame.raw
+    if frame.snapshot_symbol is not None or (raw.startswith(b'{"stream":"') and b"rade" not in raw[:64]):
+        return None  # depth, bookTicker, markPrice: not a trade (saves their decode)
+    _, msg = decoder.decode(raw)
+    if isinstance(msg, Trade):
+        return RecordedTrade(msg.symbol, msg.ts_event_ms or msg.event_ms, msg.trade_id, msg.trade_id, msg.trade_id,
+                             msg.price, msg.qty, msg.buyer_maker, "trade", False, msg.event_ms, frame.ts_recv_ns)
+    if isinstance(msg, AggTrade):
+        f, last = msg.first_trade_id, msg.last_trade_id
+        first, last = (f, last) if last >= f > 0 else (msg.trade_id, msg.trade_id)
+        return RecordedTrade(msg.symbol, msg.ts_event_ms or msg.event_ms, msg.trade_id, first, last, msg.price, msg.qty,
+                             msg.buyer_maker, "aggTrade", True, msg.event_ms, frame.ts_recv_ns)
+    return None
+
+
+class Recordings:
+    """``procs.venue.protocols.Recordings`` for Binance recordings (hftbacktest, cryptofeed, b25's own)."""
+
+    markets = KINDS
+
+    def __init__(self) -> None:
+        self._decoder = MarketCodec()
+
+    @staticmethod
+    def iter_frames(paths: str | Path | Iterable[str | Path], market: str | None = None,
+                    problems: list[str] | None = None) -> Iterator[Frame]:
+        frames = iter_frames(paths, kind=market)
+        return frames if problems is None else tolerant(frames, problems)
+
+    def trade_of(self, frame: Frame) -> RecordedTrade | None:
+        return trade_of(frame, self._decoder)
+
+    def trades(self, paths: str | Path | Iterable[str | Path], market: str | None = None,
+               problems: list[str] | None = None) -> Iterator[RecordedTrade]:
+        for fr in tolerant(iter_frames(paths, kind=market), problems):
+            t = trade_of(fr, self._decoder)
+            if t is not None:
+                yield t
+
+    @staticmethod
+    def symbols(paths: str | Path | Iterable[str | Path], sample: int = 5000) -> list[str]:
+        return symbols(paths, sample)
+
+    @staticmethod
+    def instruments(market: str, path: str | Path | None = None) -> dict[str, Instrument]:
+        return recorded_instruments(market, path)

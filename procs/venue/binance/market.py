@@ -1,13 +1,14 @@
-"""Wire messages: msgspec Structs for the Binance market-data JSON, and one reusable frame decoder.
+"""Binance market-data frames -> b25's market messages: the wire structs and one reusable decoder.
 
-Prices and quantities stay *strings* here: the exchange sends exact decimals, and the book turns
-them into integer ticks/lots itself (exactly, with a cache; see ``procs.book.book``). Decoding
-them as floats would be faster to write but would make exactness a matter of luck.
+The wire structs subclass b25's normalised ones (``procs.venue.messages``) with the exchange's
+field names as msgspec renames, so a frame decodes straight into a ``DepthDiff`` /
+``TradeTick`` / ... in one pass: no second object, no copy. Prices and quantities stay *strings*:
+the exchange sends exact decimals, and the book turns them into integer ticks/lots itself.
 
-Every Struct ignores unknown fields (msgspec's default), because field sets differ by product and
-era (COIN-M adds ``ps``, spot ``@trade`` has ``M``, 2021 ``aggTrade`` has no ``nq``).
+Every Struct ignores unknown fields (msgspec's default), because field sets differ by product
+and era (COIN-M adds ``ps``, spot ``@trade`` has ``M``, 2021 ``aggTrade`` has no ``nq``).
 
-``FrameDecoder.decode`` is the hot-path entry: it peeks at the stream name of a combined-stream
+``MarketCodec.decode`` is the hot-path entry: it peeks at the stream name of a combined-stream
 frame (``{"stream":"btcusdt@depth@0ms","data":{...}}``) and decodes the whole frame in one pass
 with the Struct for that stream. Raw-mode frames (bare payloads) and frames whose keys come in
 another order go through a slower generic path. It never raises: garbage returns ``None`` and
@@ -18,88 +19,79 @@ from __future__ import annotations
 
 import msgspec
 
-Level = tuple[str, str]  # (price text, quantity text) exactly as sent
+from procs.venue import messages as V
+from procs.venue.messages import Level
 
-# FastBook.apply_frame, the live hot path that applies a raw depth frame without decoding it into
-# a DepthUpdate: its "changed nothing, decode it the general way" code and its out[] fields
-FRAME_NOT_HANDLED = 3
-FRAME_RESIZE = 8  # added to apply_frame's code when the book's table must be rehashed
-OUT_FIELDS = ("U", "u", "pu", "E", "T")
-OUT_U, OUT_LAST_U, OUT_PU, OUT_E, OUT_T = range(len(OUT_FIELDS))
+from .depth import CHAINED, RULES
+
+_DEPTH = {"symbol": "s", "first_id": "U", "last_id": "u", "bids": "b", "asks": "a", "prev_id": "pu",
+          "ts_event_ms": "E"}
 
 
-class DepthUpdate(msgspec.Struct, gc=False):
-    """A diff-depth event (``e == "depthUpdate"``); quantities are absolute, "0" deletes."""
+class DepthUpdate(V.DepthDiff, rename=_DEPTH, gc=False):
+    """``depthUpdate``: a diff (``e == "depthUpdate"``); quantities are absolute, "0" deletes."""
 
-    s: str
-    U: int
-    u: int
-    b: list[Level]
-    a: list[Level]
-    pu: int = -1  # USD-M / COIN-M only; spot has none
-    E: int = 0
-    T: int = 0
+    symbol: str
+    first_id: int
+    last_id: int
+    bids: list[Level]
+    asks: list[Level]
+    prev_id: int = -1  # USD-M / COIN-M only; spot has none
+    ts_event_ms: int = 0
 
 
 class DepthUpdateRaw(DepthUpdate, gc=False):
-    """A diff whose level arrays stay raw JSON (``FrameDecoder(raw_levels=True)``) for FastBook.
+    """A diff whose level arrays stay raw JSON (``MarketCodec(raw_levels=True)``) for FastBook:
+    no per-level Python objects at all."""
 
-    No per-level Python objects are made at all; ``levels(ev.b)`` decodes them when needed.
-    """
-
-    b: msgspec.Raw  # type: ignore[assignment]
-    a: msgspec.Raw  # type: ignore[assignment]
+    bids: msgspec.Raw  # type: ignore[assignment]
+    asks: msgspec.Raw  # type: ignore[assignment]
 
 
-_levels_dec = msgspec.json.Decoder(list[Level])
+class BookTicker(V.TopOfBook, rename={"symbol": "s", "update_id": "u", "bid_px": "b", "bid_qty": "B",
+                                      "ask_px": "a", "ask_qty": "A", "ts_event_ms": "E"}, gc=False):
+    """``@bookTicker``: best bid/ask; ``u`` is the order-book update id it reflects."""
+
+    symbol: str
+    update_id: int
+    bid_px: str
+    bid_qty: str
+    ask_px: str
+    ask_qty: str
+    ts_event_ms: int = 0
 
 
-def levels(side: list[Level] | msgspec.Raw | bytes) -> list[Level]:
-    """A diff side as (price, qty) strings, whichever way it was decoded."""
-    return _levels_dec.decode(side) if isinstance(side, (msgspec.Raw, bytes)) else list(side)
+class Trade(V.TradeTick, rename={"symbol": "s", "trade_id": "t", "price": "p", "qty": "q", "ts_event_ms": "T",
+                                 "buyer_maker": "m", "event_ms": "E"}, gc=False):
+    """``@trade``: ``t`` trade id, ``T`` trade time, ``m`` buyer is maker, ``E`` event time."""
+
+    symbol: str
+    trade_id: int
+    price: str
+    qty: str
+    ts_event_ms: int = 0
+    buyer_maker: bool = False
+    event_ms: int = 0
 
 
-class BookTicker(msgspec.Struct, gc=False):
-    """Best bid/ask (``@bookTicker``); ``u`` is the order-book update id it reflects."""
+class AggTrade(V.TradeTick, rename={"symbol": "s", "trade_id": "a", "price": "p", "qty": "q", "ts_event_ms": "T",
+                                    "buyer_maker": "m", "event_ms": "E", "first_trade_id": "f",
+                                    "last_trade_id": "l"}, gc=False):
+    """``@aggTrade``: ``a`` the aggregate trade's id, covering trade ids ``f``..``l``."""
 
-    s: str
-    u: int
-    b: str
-    B: str
-    a: str
-    A: str
-    E: int = 0
-    T: int = 0
-
-
-class Trade(msgspec.Struct, gc=False):
-    """A trade (``@trade``): ``t`` trade id, ``m`` buyer is maker."""
-
-    s: str
-    t: int
-    p: str
-    q: str
-    T: int = 0
-    E: int = 0
-    m: bool = False
-
-
-class AggTrade(msgspec.Struct, gc=False):
-    """An aggregate trade (``@aggTrade``): ``a`` agg id covering trade ids ``f``..``l``."""
-
-    s: str
-    a: int
-    p: str
-    q: str
-    f: int = 0
-    l: int = 0  # noqa: E741 - the exchange's field name
-    T: int = 0
-    E: int = 0
-    m: bool = False
+    symbol: str
+    trade_id: int
+    price: str
+    qty: str
+    ts_event_ms: int = 0
+    buyer_maker: bool = False
+    event_ms: int = 0
+    first_trade_id: int = 0
+    last_trade_id: int = 0
 
 
 class MarkPrice(msgspec.Struct, gc=False):
-    """Mark price (``@markPrice``): ``p`` mark, ``i`` index, ``r`` funding rate."""
+    """``@markPrice``: ``p`` mark, ``i`` index, ``r`` funding rate (decoded; b25 uses none of it yet)."""
 
     s: str
     p: str
@@ -110,18 +102,14 @@ class MarkPrice(msgspec.Struct, gc=False):
     T: int = 0
 
 
-class DepthSnapshot(msgspec.Struct, gc=False):
+class DepthSnapshot(V.DepthSnapshot, rename={"last_id": "lastUpdateId", "ts_event_ms": "E"}, gc=False):
     """The REST depth snapshot body (``GET /fapi/v1/depth``, ``/dapi``, ``/api/v3``)."""
 
-    lastUpdateId: int
+    last_id: int
     bids: list[Level]
     asks: list[Level]
-    E: int = 0
-    T: int = 0
+    ts_event_ms: int = 0
     symbol: str = ""  # COIN-M only
-
-
-Message = DepthUpdate | BookTicker | Trade | AggTrade | MarkPrice | DepthSnapshot
 
 
 class _Envelope(msgspec.Struct):
@@ -131,7 +119,7 @@ class _Envelope(msgspec.Struct):
 
 class _Peek(msgspec.Struct):
     e: str = ""
-    lastUpdateId: int = -1
+    lastUpdateId: int = -1  # noqa: N815 (the exchange's field name)
     u: int = -1
 
 
@@ -139,7 +127,7 @@ def _env(typ: type) -> type:
     return msgspec.defstruct(f"{typ.__name__}Envelope", [("stream", str), ("data", typ)], gc=False)
 
 
-# stream name after the '@' -> (payload type, combined-envelope decoder)
+# stream name after the '@' -> payload type
 _BY_STREAM: dict[str, type] = {
     "depth": DepthUpdate,
     "bookTicker": BookTicker,
@@ -155,7 +143,7 @@ _BY_EVENT: dict[str, type] = {
     "aggTrade": AggTrade,
     "markPriceUpdate": MarkPrice,
 }
-_PREFIX = b'{"stream":"'
+FRAME_PREFIX = b'{"stream":"'  # a combined-stream frame: the stream name follows, up to a quote
 
 
 def stream_kind(stream: str) -> str:
@@ -166,14 +154,19 @@ def stream_kind(stream: str) -> str:
     return rest if end < 0 else rest[:end]
 
 
-class FrameDecoder:
-    """Decodes raw frames into Structs, reusing one msgspec decoder per type (they are not free)."""
+class MarketCodec:
+    """``procs.venue.protocols.MarketCodec``: frames -> market messages, reusing one msgspec
+    decoder per type (they are not free). ``frame_prefix``: the hot path's routing key (the
+    stream name) follows it up to a quote; ``depth_rule``: how diffs continue each other."""
 
-    def __init__(self, raw_levels: bool = False) -> None:
+    frame_prefix = FRAME_PREFIX
+
+    def __init__(self, raw_levels: bool = False, market: str = "usdm") -> None:
         by_stream = dict(_BY_STREAM, depth=DepthUpdateRaw) if raw_levels else _BY_STREAM
         self._env_dec = {k: msgspec.json.Decoder(_env(t)) for k, t in by_stream.items()}
         self._payload_dec = {t: msgspec.json.Decoder(t) for t in set(by_stream.values())}
         self.depth_type: type = by_stream["depth"]  # DepthUpdate, or DepthUpdateRaw
+        self.depth_rule = RULES.get(market, CHAINED)
         self._generic = msgspec.json.Decoder(_Envelope)
         self._peek = msgspec.json.Decoder(_Peek)
         # stream name bytes -> (name, envelope decoder or None): one dict hit per frame instead
@@ -182,9 +175,14 @@ class FrameDecoder:
         self.decode_errors = 0
         self.ignored = 0  # well-formed frames of streams the book does not use (kline, ...)
 
-    def decode(self, raw: bytes) -> tuple[str, Message | None]:
+    @staticmethod
+    def rule(market: str) -> object:
+        """The depth rule of a recording's market (``recordings.KINDS``)."""
+        return RULES[market]
+
+    def decode(self, raw: bytes) -> tuple[str, V.MarketMessage | MarkPrice | None]:
         """One frame -> ``(stream name or "", message)``; message is None when ignored or bad."""
-        if raw.startswith(_PREFIX):
+        if raw.startswith(FRAME_PREFIX):
             name = raw[11 : raw.find(b'"', 11)]
             hit = self._streams.get(name)
             if hit is None:
@@ -210,13 +208,19 @@ class FrameDecoder:
         self._streams[name] = (stream, dec)
         return stream, dec
 
-    def decode_snapshot(self, raw: bytes | str) -> DepthSnapshot | None:
+    def decode_snapshot(self, raw: bytes | str) -> V.DepthSnapshot | None:
         """A REST depth snapshot body -> Struct; None (counted) when malformed."""
         try:
             return self._payload_dec[DepthSnapshot].decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError):
             self.decode_errors += 1
             return None
+
+    @staticmethod
+    def snapshot_frame(symbol: str, raw: bytes) -> bytes:
+        """A REST snapshot body as ``{"stream":"<sym>@depthSnapshot","data":...}``, one line (the
+        frame ``recordings`` syncs a recorded session on)."""
+        return b'{"stream":"%s@depthSnapshot","data":%s}' % (symbol.lower().encode(), raw.replace(b"\n", b""))
 
     def _is_json(self, raw: bytes) -> None:
         # An ignored stream is still checked for being JSON so a truncated frame is counted.
@@ -226,7 +230,7 @@ class FrameDecoder:
             self.decode_errors += 1
             self.ignored -= 1
 
-    def _decode_slow(self, raw: bytes) -> tuple[str, Message | None]:
+    def _decode_slow(self, raw: bytes) -> tuple[str, V.MarketMessage | MarkPrice | None]:
         """Raw-mode payloads, or a combined frame whose keys are in another order."""
         try:
             env = self._generic.decode(raw)

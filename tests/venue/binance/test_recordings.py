@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from procs.book.recordings import iter_frames, sniff_format, ts_to_ns
+from procs.venue.binance.recordings import iter_frames, sniff_format, symbols, ts_to_ns
 
 
 @pytest.mark.parametrize("path,lines,kind", [
@@ -20,7 +20,7 @@ def test_iter_frames_when_hftbacktest_file_then_every_line_with_ns_time_and_one_
         real_data: Path, path: str, lines: int, kind: str) -> None:
     frames = list(iter_frames(real_data / path))
     assert len(frames) == lines
-    assert {f.kind for f in frames} == {kind}
+    assert {f.market for f in frames} == {kind}
     snaps = [f for f in frames if f.snapshot_symbol]
     assert len(snaps) == 1 and snaps[0].raw.startswith(b'{"lastUpdateId"')
     assert all(1.6e18 < f.ts_recv_ns < 1.8e18 for f in frames)  # us in 2023 -> ns
@@ -31,7 +31,7 @@ def test_iter_frames_when_cryptofeed_ws_then_merged_with_http_snapshots_by_time(
     frames = list(iter_frames(real_data / "cryptofeed-binance/BINANCE_FUTURES.ws.1.0"))
     snaps = [f for f in frames if f.snapshot_symbol]
     assert [f.snapshot_symbol for f in snaps] == ["SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"]
-    assert len(frames) == 1535 + 4 and {f.kind for f in frames} == {"usdm"}
+    assert len(frames) == 1535 + 4 and {f.market for f in frames} == {"usdm"}
     ts = [f.ts_recv_ns for f in frames]
     assert ts == sorted(ts)
     assert snaps[0].ts_recv_ns == 1626992741_301402000  # exact from "1626992741.301402"
@@ -40,12 +40,12 @@ def test_iter_frames_when_cryptofeed_ws_then_merged_with_http_snapshots_by_time(
 def test_iter_frames_when_http_file_given_then_reads_its_ws_sibling_once(real_data: Path) -> None:
     d = real_data / "cryptofeed-binance"
     both = list(iter_frames([d / "BINANCE.http.0.0", d / "BINANCE.ws.1.0"]))
-    assert len(both) == 265 + 4 and {f.kind for f in both} == {"spot"}
+    assert len(both) == 265 + 4 and {f.market for f in both} == {"spot"}
 
 
 def test_iter_frames_when_coinm_cryptofeed_then_kind_from_url(real_data: Path) -> None:
     frames = list(iter_frames(real_data / "cryptofeed-binance/BINANCE_DELIVERY.ws.1.0"))
-    assert {f.kind for f in frames} == {"coinm"}
+    assert {f.market for f in frames} == {"coinm"}
     assert len([f for f in frames if f.snapshot_symbol]) == 10
 
 
@@ -58,7 +58,7 @@ def test_iter_frames_when_two_files_then_one_chain_in_order(real_data: Path) -> 
 
 def test_iter_frames_when_kind_given_then_it_overrides_detection(real_data: Path) -> None:
     frames = iter_frames(real_data / "hftbacktest-binance/spot/btcusdt_20240808.gz", kind="usdm")
-    assert next(frames).kind == "usdm"
+    assert next(frames).market == "usdm"
     with pytest.raises(ValueError, match="kind"):
         next(iter_frames(real_data / "hftbacktest-binance/spot/btcusdt_20240808.gz", kind="bogus"))
 
@@ -72,7 +72,7 @@ def test_iter_frames_when_b25_recorder_file_with_wrapped_snapshot_then_symbol_fr
                 b'"U":1,"u":2,"pu":0,"b":[],"a":[]}}\n')
     frames = list(iter_frames(p))
     assert [f.snapshot_symbol for f in frames] == ["ETHUSDT", None]
-    assert sniff_format(p) == "lines" and frames[1].kind == "usdm"
+    assert sniff_format(p) == "lines" and frames[1].market == "usdm"
 
 
 def test_ts_to_ns_when_units_differ_then_ns() -> None:
@@ -100,10 +100,15 @@ def test_decode_when_every_real_frame_then_typed_messages_and_no_errors(real_dat
                                                                          want: dict[str, int]) -> None:
     from collections import Counter
 
-    from procs.book.messages import FrameDecoder
+    from procs.venue.binance.market import MarketCodec as FrameDecoder
 
     dec = FrameDecoder()
     got = Counter(type(dec.decode(f.raw)[1]).__name__ for f in iter_frames(real_data / path))
     got.pop("NoneType", None)  # klines: well-formed, ignored
     assert dict(got) == want
     assert dec.decode_errors == 0
+
+
+def test_symbols_when_recordings_then_every_stream_and_snapshot_symbol(real_data: Path) -> None:
+    assert symbols([real_data / "hftbacktest-binance/usdm/btcusdt_20240718.gz"]) == ["BTCUSDT"]
+    assert symbols([real_data / "cryptofeed-binance/BINANCE.ws.1.0"]) == ["BLZETH", "LRCBTC", "NKNUSDT", "RUNEEUR"]

@@ -1,0 +1,208 @@
+"""``OrderGateway``: execution's orders on Binance USD-M.
+
+Requests go over the WebSocket API while it is up and over REST while it is not (each request
+that falls back calls ``on_fallback``); order.place / order.cancel / order.status on the WS API
+are built from one template each (``WsApiTransport.place`` / ``by_cid``) when the symbol and the
+client order id need no escaping. Every answer reaches the caller as a ``Reply`` in b25's
+words: the outcome, a REJECT_* reason for a refusal (the exchange's code beside it, for the
+log), the order as an ``OrderReport``, and the usage the exchange reported against its limits.
+The user-data stream delivers ``OrderReport``s; open orders, user trades and the recovery's
+awaited cancel and query go over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from functools import partial
+
+from procs.core import log
+from procs.core import messages as M
+from procs.venue.messages import (
+    REPLY_FAILED,
+    REPLY_OK,
+    REPLY_REJECTED,
+    Fill,
+    OrderReport,
+    Reply,
+    VenueError,
+)
+
+from .config import BinanceUsdmConfig
+from .orders import ORDER_TYPE, SIDE, TIF, fill, order_report, reject_reason
+from .rest import RestTransport, WireReply
+from .signing import Signer
+from .usage import from_headers, from_rate_limits
+from .userstream import UserStream
+from .wsapi import WsApiTransport, plain
+
+ReplyCallback = Callable[[Reply], None]
+
+
+def normalise(w: WireReply) -> Reply:
+    """A wire answer in b25's words."""
+    oc = w.outcome
+    if oc == REPLY_OK:
+        reason = 0
+    elif oc == REPLY_FAILED:
+        reason = M.REJECT_UNAVAILABLE  # classify: "Service Unavailable.", not acted on
+    elif oc == REPLY_REJECTED:
+        reason = reject_reason(w.code)
+    else:
+        reason = 0
+    usage = from_rate_limits(w.rate_limits) if w.rate_limits else from_headers(w.headers) if w.headers else []
+    report = order_report(w.data) if oc == REPLY_OK and isinstance(w.data, dict) else None
+    return Reply(outcome=oc, reason=reason, venue_code=w.code, msg=w.msg, report=report,
+                 retry_after_s=w.retry_after_s, usage=usage, ts_ack=w.ts_ack)
+
+
+class OrderGateway:
+    """``procs.venue.protocols.OrderGateway`` over the WS API (REST as fallback) and REST."""
+
+    # (request weight, orders) each request spends against the exchange's limits
+    place_cost = (0, 1)
+    cancel_cost = (1, 0)
+    query_cost = (1, 0)
+    open_orders_cost = (40, 0)  # all symbols
+
+    def __init__(self, cfg: BinanceUsdmConfig, signer: Signer, *, prefer_ws: bool = True,
+                 request_timeout_s: float = 2.0, reconnect_min_s: float = 0.1, reconnect_max_s: float = 5.0,
+                 on_connection: Callable[[bool], None] | None = None, rest: RestTransport | None = None) -> None:
+        self.cfg = cfg
+        self.rest = rest if rest is not None else RestTransport(cfg.rest_url, signer, cfg.recv_window_ms,
+                                                                request_timeout_s)
+        self.ws: WsApiTransport | None = None
+        if prefer_ws and cfg.ws_api_url:
+            self.ws = WsApiTransport(cfg.ws_api_url, signer, reconnect_min_s, reconnect_max_s, on_state=on_connection)
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = reconnect_max_s
+        self.stream: UserStream | None = None
+        self.on_fallback: Callable[[], None] = lambda: None
+        self._plain: dict[str, bool] = {}  # symbol -> fits the WS API templates
+
+    # -- the order requests (hot path) ------------------------------------------------------
+    def _transport(self) -> WsApiTransport | RestTransport:
+        ws = self.ws
+        if ws is not None:
+            if ws.connected:
+                return ws
+            self.on_fallback()
+        return self.rest
+
+    def _fits(self, symbol: str) -> bool:
+        ok = self._plain.get(symbol)
+        if ok is None:
+            ok = self._plain[symbol] = plain(symbol)
+        return ok
+
+    def place(self, symbol: str, side: int, order_type: int, tif: int, qty: str, price: str | None, cid: str,
+              reduce_only: bool, cb: ReplyCallback) -> int:
+        """Send a new order (a LIMIT when ``price`` is given, with ``tif``; else MARKET); the
+        monotonic ns it was written, or 0 when nothing could be written."""
+        tr = self._transport()
+        done = partial(self._answer, cb)
+        if tr is self.ws and self._fits(symbol) and plain(cid):
+            return tr.place(symbol, SIDE[side], qty, cid, price, TIF[tif] if price is not None else "",  # type: ignore[union-attr]
+                            reduce_only, done)
+        params = {"symbol": symbol, "side": SIDE[side], "quantity": qty, "newClientOrderId": cid}
+        if price is not None:
+            params["type"] = ORDER_TYPE[M.LIMIT]
+            params["price"] = price
+            params["timeInForce"] = TIF[tif]
+        else:
+            params["type"] = ORDER_TYPE[M.MARKET]
+        if reduce_only:
+            params["reduceOnly"] = "true"
+        return tr.send("order.place", params, done)
+
+    def cancel(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        """Cancel an order by its client order id."""
+        return self._by_cid("order.cancel", symbol, cid, cb)
+
+    def query(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        """Ask for an order's state by its client order id."""
+        return self._by_cid("order.status", symbol, cid, cb)
+
+    def _by_cid(self, method: str, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        tr = self._transport()
+        done = partial(self._answer, cb)
+        if tr is self.ws and self._fits(symbol) and plain(cid):
+            return tr.by_cid(method, symbol, cid, done)  # type: ignore[union-attr]
+        return tr.send(method, {"symbol": symbol, "origClientOrderId": cid}, done)
+
+    @staticmethod
+    def _answer(cb: ReplyCallback, w: WireReply) -> None:
+        cb(normalise(w))
+
+    def warm(self, symbol: str, qty: str, price: str, cid: str) -> int:
+        """Build and sign the order.cancel and order.place requests a buy of ``qty`` at ``price``
+        would send, and send nothing: keeps that code and the HMAC state in cache while no intent
+        comes (execution's ``keep_warm_ms``). Returns the place request's size (0 without a WS
+        API connection object or for a symbol the templates do not take)."""
+        ws = self.ws
+        if ws is None or not self._fits(symbol):
+            return 0
+        ts = str(int(time.time() * 1000))
+        ws.by_cid_frame(0, "order.cancel", symbol, cid, ts)  # the cancel that usually follows
+        return len(ws.place_frame(0, symbol, SIDE[M.BUY], qty, cid, price, TIF[M.GTC], False, ts))
+
+    # -- the calls recovery and catch-up await ----------------------------------------------
+    async def open_orders(self) -> list[OrderReport]:
+        """Every open order of the account; VenueError when the exchange does not list them."""
+        r = await self.rest.call("GET", "/fapi/v1/openOrders")
+        if r.outcome == REPLY_OK and isinstance(r.data, list):
+            return [order_report(d) for d in r.data if isinstance(d, dict)]
+        raise VenueError(f"open orders not listed: http={r.http} code={r.code} msg={r.msg}")
+
+    async def user_trades(self, symbol: str) -> list[Fill] | None:
+        """The account's recent trades in ``symbol`` (None when they cannot be read now)."""
+        r = await self.rest.call("GET", "/fapi/v1/userTrades", {"symbol": symbol, "limit": "1000"})
+        if r.outcome != REPLY_OK or not isinstance(r.data, list):
+            return None
+        out = []
+        for t in r.data:
+            try:
+                out.append(fill(t))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.once(f"bad_user_trade:{symbol}", "warn", "bad_user_trade", symbol=symbol, reason=repr(exc))
+        return out
+
+    async def cancel_now(self, symbol: str, cid: str) -> Reply:
+        """Cancel over REST and wait for the answer (recovery: an order b25 does not know)."""
+        return normalise(await self.rest.call("DELETE", "/fapi/v1/order", {"symbol": symbol, "origClientOrderId": cid}))
+
+    async def query_now(self, symbol: str, cid: str) -> Reply:
+        """Ask for an order over REST and wait for the answer (recovery)."""
+        return normalise(await self.rest.call("GET", "/fapi/v1/order", {"symbol": symbol, "origClientOrderId": cid}))
+
+    # -- connections ------------------------------------------------------------------------
+    def start(self, on_report: Callable[[OrderReport | None, int], None], on_connected: Callable[[int], None]) -> None:
+        """Open the WS API and the user-data stream (each reconnects by itself until closed).
+        ``on_report(report, ts_recv)`` gets every stream event (None: one that reports no order);
+        ``on_connected(n)`` each (re)connect of the stream."""
+        if self.ws is not None:
+            self.ws.start()
+        self.stream = UserStream(self.rest, self.cfg.ws_stream_url, on_report, on_connected,
+                                 self.cfg.user_stream_keepalive_s, self.reconnect_min_s, self.reconnect_max_s)
+        self.stream.start()
+
+    async def wait_up(self, ws_timeout_s: float = 2.0, stream_timeout_s: float = 5.0) -> None:
+        """Wait (bounded) for the WS API and the stream to connect; say which did not."""
+        if self.ws is not None:
+            try:
+                await asyncio.wait_for(self.ws.up.wait(), ws_timeout_s)
+            except TimeoutError:
+                log.warn("ws_api_not_up", url=self.cfg.ws_api_url, detail="reconciling over REST")
+        if self.stream is not None:
+            try:
+                await asyncio.wait_for(self.stream.up.wait(), stream_timeout_s)
+            except TimeoutError:
+                log.warn("user_stream_not_up", url=self.cfg.ws_stream_url)
+
+    async def close(self) -> None:
+        if self.stream is not None:
+            await self.stream.close()
+        if self.ws is not None:
+            await self.ws.close()
+        await self.rest.close()

@@ -1,0 +1,84 @@
+"""Binance order words <-> b25's: sides, types, time in force, statuses, error codes, and the
+order and trade objects of answers, queries and the user-data stream as ``OrderReport``/``Fill``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procs.core import messages as M
+from procs.venue import messages as V
+
+SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
+SIDE_OF = {v: k for k, v in SIDE.items()}
+TIF = {M.GTC: "GTC", M.IOC: "IOC", M.FOK: "FOK", M.POST_ONLY: "GTX"}
+TIF_OF = {v: k for k, v in TIF.items()}
+ORDER_TYPE = {M.LIMIT: "LIMIT", M.MARKET: "MARKET"}
+ORDER_TYPE_OF = {v: k for k, v in ORDER_TYPE.items()}
+STATUS_OF = {"NEW": V.NEW, "PARTIALLY_FILLED": V.PARTIALLY_FILLED, "FILLED": V.FILLED, "CANCELED": V.CANCELED,
+             "REJECTED": V.REJECTED, "EXPIRED": V.EXPIRED, "EXPIRED_IN_MATCH": V.EXPIRED}
+
+# error codes (docs/binance-usdm-protocol.md "Error codes") -> b25's reject reasons
+NO_SUCH_ORDER = -2013  # "Order does not exist."
+DUPLICATE_CLIENT_ID = -4116
+UNAVAILABLE = -1001  # with HTTP 503 "Service Unavailable.": not acted on
+REJECT_OF = {
+    -1001: M.REJECT_UNAVAILABLE, -1021: M.REJECT_TIMESTAMP, -1022: M.REJECT_AUTH, -2014: M.REJECT_AUTH,
+    -2015: M.REJECT_AUTH, -2011: M.REJECT_UNKNOWN_ORDER, -2013: M.REJECT_UNKNOWN_ORDER,
+    -4116: M.REJECT_DUPLICATE_ID, -2019: M.REJECT_MARGIN, -2022: M.REJECT_REDUCE_ONLY, -5022: M.REJECT_POST_ONLY,
+    -5021: M.REJECT_NOT_FILLABLE, -1111: M.REJECT_FILTER, -4001: M.REJECT_FILTER, -4002: M.REJECT_FILTER,
+    -4003: M.REJECT_FILTER, -4004: M.REJECT_FILTER, -4005: M.REJECT_FILTER, -4013: M.REJECT_FILTER,
+    -4014: M.REJECT_FILTER, -4016: M.REJECT_FILTER, -4023: M.REJECT_FILTER, -4024: M.REJECT_FILTER,
+    -4164: M.REJECT_FILTER, -1102: M.REJECT_BAD_REQUEST, -1106: M.REJECT_BAD_REQUEST,
+    -1115: M.REJECT_BAD_REQUEST, -1116: M.REJECT_BAD_REQUEST, -1117: M.REJECT_BAD_REQUEST,
+    -1121: M.REJECT_BAD_REQUEST, -4015: M.REJECT_BAD_REQUEST, -4120: M.REJECT_BAD_REQUEST,
+}
+
+
+def reject_reason(code: int) -> int:
+    """b25's name for an error code (REJECT_OTHER for one it has none for)."""
+    return REJECT_OF.get(code, M.REJECT_OTHER)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def order_report(d: dict[str, Any]) -> V.OrderReport:
+    """An order object (an answer to place/cancel/query, an ``openOrders`` entry)."""
+    return V.OrderReport(
+        client_order_id=str(d.get("clientOrderId", "")), order_id=_int(d.get("orderId")),
+        symbol=str(d.get("symbol", "")), status=STATUS_OF.get(str(d.get("status", ""))),
+        side=SIDE_OF.get(str(d.get("side", "")), 0), order_type=ORDER_TYPE_OF.get(str(d.get("type", "")), 0),
+        tif=TIF_OF.get(str(d.get("timeInForce", "")), 0), price=str(d.get("price", "0")),
+        qty=str(d.get("origQty", "0")), cum_qty=str(d.get("executedQty", "0")), reduce_only=bool(d.get("reduceOnly")),
+        ts_event_ms=_int(d.get("updateTime")))
+
+
+def fill(t: dict[str, Any]) -> V.Fill:
+    """A ``userTrades`` entry; KeyError or ValueError when it has no trade id, quantity or price."""
+    return V.Fill(trade_id=int(t["id"]), order_id=_int(t.get("orderId", -1)), qty=str(t["qty"]), price=str(t["price"]), fee=str(t.get("commission", "0")),
+                  maker=bool(t.get("maker")), ts_event_ms=_int(t.get("time")))
+
+
+def stream_report(ev: dict[str, Any]) -> V.OrderReport | None:
+    """An ``ORDER_TRADE_UPDATE`` user-data event (None for any other event or shape)."""
+    if ev.get("e") != "ORDER_TRADE_UPDATE":
+        return None
+    u = ev.get("o")
+    if not isinstance(u, dict):
+        return None
+    ts = _int(ev.get("E"))
+    trade = None
+    if u.get("x") == "TRADE":
+        trade = V.Fill(trade_id=_int(u.get("t")), order_id=_int(u.get("i")), qty=str(u.get("l", "0")),
+                       price=str(u.get("L", "0")), fee=str(u.get("n", "0")), maker=bool(u.get("m")), ts_event_ms=ts)
+    return V.OrderReport(
+        client_order_id=str(u.get("c", "")), order_id=_int(u.get("i")), symbol=str(u.get("s", "")),
+        status=STATUS_OF.get(str(u.get("X", ""))), side=SIDE_OF.get(str(u.get("S", "")), 0),
+        order_type=ORDER_TYPE_OF.get(str(u.get("o", "")), 0), tif=TIF_OF.get(str(u.get("f", "")), 0),
+        price=str(u.get("p", "0")), qty=str(u.get("q", "0")), cum_qty=str(u.get("z", "0")),
+        reduce_only=bool(u.get("R")), ts_event_ms=ts, fill=trade)
