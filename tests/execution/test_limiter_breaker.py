@@ -35,12 +35,12 @@ def test_limiter_when_exchange_reports_usage_then_window_is_respected() -> None:
 
 
 def test_limiter_usage_when_windows_fill_then_reports_the_fullest_until_it_rolls_over() -> None:
-    rl = RateLimiter(LIMITS, safety=0.9)
+    rl = RateLimiter(rate_limits(LIMITS), safety=0.9)
     assert rl.usage(T0) == 0.0
     for _ in range(8):
         rl.spend(T0, 1, 1)
     assert rl.usage(T0 + 5) == 0.8  # 8 of the 10-second window's 10 orders (the exchange's limit, not ours)
-    rl.observe_headers(T0 + 5, {"X-MBX-USED-WEIGHT-1M": "2160"})
+    rl.observe(T0 + 5, from_headers({"X-MBX-USED-WEIGHT-1M": "2160"}))
     assert rl.usage(T0 + 5) == 0.9  # the weight window is fuller now
     assert rl.usage(T0 + 60_000) == 0.0  # every window has rolled over since
     assert RateLimiter([]).usage(T0) == 0.0
