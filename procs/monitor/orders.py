@@ -30,8 +30,8 @@ def event_dict(ev: np.void) -> dict[str, Any]:
     d = {name: int(ev[name]) for name in M.OrderEvent.names if name not in ("client_order_id", "_pad")}
     d["client_order_id"] = bytes(ev["client_order_id"]).rstrip(b"\0").decode(errors="replace")
     d["event"] = M.EVENT_NAMES.get(kind, str(kind))
-    if kind == M.ORDER_DENIED:
-        d["reason_name"] = M.DENY_NAMES.get(int(ev["reason"]), str(int(ev["reason"])))
+    if kind in (M.ORDER_DENIED, M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED):
+        d["reason_name"] = M.REASON_NAMES.get(int(ev["reason"]), str(int(ev["reason"])))
     return d
 
 
