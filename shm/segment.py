@@ -155,11 +155,21 @@ class Segment:
                 time.sleep(0.005)
                 mem.close_fd()
                 mem = posix_ipc.SharedMemory(full)
+            if mem.size < L.HEADER_SIZE:  # created, not sized yet: its producer is still starting
+                raise AttachTimeout(f"the producer has not sized the segment yet: segment={full} "
+                                    f"size={mem.size} timeout_s={timeout}")
             mm = mmap.mmap(mem.fd, mem.size)
         finally:
             mem.close_fd()
         seg = cls(full, mm, False)
-        seg.wait_magic(full, max(0.0, deadline - time.monotonic()))
+        try:
+            seg.wait_magic(full, max(0.0, deadline - time.monotonic()))
+        except LayoutError:
+            if seg.words[L.W_MAGIC] != 0:
+                raise
+            seg.close()  # all zeros: the producer has not written the header yet, not a bad layout
+            raise AttachTimeout(f"the producer has not written the segment's header yet: segment={full} "
+                                f"timeout_s={timeout}") from None
         if dtype is not None:
             seg.validate(kind, capacity, np.dtype(dtype))
         return seg

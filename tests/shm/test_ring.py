@@ -222,6 +222,32 @@ def test_attach_when_no_producer_then_times_out_clearly(instance: str) -> None:
         Consumer.attach(instance, "r", REC, None, timeout=0.2)
 
 
+def test_attach_when_producer_is_still_starting_then_times_out_not_a_layout_error(instance: str) -> None:
+    """A segment created but not yet sized, or sized but its header not yet written (the producer
+    is between the two steps), is "not ready": AttachTimeout, which attach loops retry; only a
+    header that is there and wrong is a LayoutError."""
+    import posix_ipc
+
+    full = f"/b25.{instance}.r"
+    mem = posix_ipc.SharedMemory(full, posix_ipc.O_CREX, size=0)
+    try:
+        with pytest.raises(AttachTimeout, match="has not sized the segment yet"):
+            Consumer.attach(instance, "r", REC, None, timeout=0.0)
+        os.ftruncate(mem.fd, L.HEADER_SIZE + 4096)
+        with pytest.raises(AttachTimeout, match="has not written the segment's header yet"):
+            Consumer.attach(instance, "r", REC, None, timeout=0.05)
+    finally:
+        mem.close_fd()
+        mem.unlink()
+    with pytest.raises(LayoutError, match="no b25 magic"):
+        p = Producer.create(instance, "r", REC, 8, L.POLICY_BROADCAST)
+        try:
+            p.seg.words[L.W_MAGIC] = 0x1234
+            Consumer.attach(instance, "r", REC, None, timeout=0.05)
+        finally:
+            p.close(unlink=True)
+
+
 def test_attach_when_consumer_not_declared_then_value_error(instance: str) -> None:
     p = Producer.create(instance, "r", REC, 8, L.POLICY_GATING, ("c",))
     try:
