@@ -262,7 +262,8 @@ def run(args: argparse.Namespace) -> int:
         config = str(ROOT / "b25.toml")
     try:
         cfg = load_section(config, "tui", TuiConfig)
-        syms, book_depth = deploy.symbols(config), deploy.depth(config)
+        shared = deploy.load(config)
+        syms, book_depth = list(shared.symbols), shared.depth
         instruments = deploy.instruments(config)
     except (ConfigError, ValueError) as exc:
         print(f"tui: {exc}", file=sys.stderr)
@@ -273,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
                        cfg.supervisor_poll_s, cfg.trades)
     source.roster = StrategyRoster(config)
     source.history = HistoryView(history_dir(config, args.instance))  # type: ignore[attr-defined]
-    commands = Commands(args.instance, book_depth, cfg.operator, sup)
+    commands = Commands(args.instance, book_depth, cfg.operator, sup, rings=shared.rings)
     try:
         gate = TokenGate.from_config(config) if args.web_session else None
         B25App(source, commands, args.refresh or cfg.refresh_s, token_gate=gate).run()

@@ -14,7 +14,7 @@ import posix_ipc
 
 from procs.core import control as C
 from procs.core import messages as M
-from procs.core.registry import ORDERS_MANUAL, build_registry
+from procs.core.registry import ORDERS_MANUAL, RingCapacities, build_registry
 from shm.ring import Producer
 
 from .orderform import OrderSpec
@@ -23,9 +23,10 @@ from .supervisor import SupervisorClient
 
 class Commands:
     def __init__(self, instance: str, depth: int = M.DEFAULT_DEPTH, operator: str = "",
-                 supervisor: SupervisorClient | None = None) -> None:
+                 supervisor: SupervisorClient | None = None, rings: RingCapacities | None = None) -> None:
         self.instance = instance
         self.depth = depth
+        self.rings = rings  # [deploy.rings]: the manual ring is created with the deployment's capacity
         self.operator = operator or f"tui:{getpass.getuser()}"
         self.supervisor = supervisor
         self._manual: Producer | None = None
@@ -34,7 +35,7 @@ class Commands:
         # created on first use and kept: a restarted TUI reopens it and resumes at its cursor,
         # so execution (the named consumer) never loses its place
         if self._manual is None:
-            self._manual = build_registry(self.depth).producer(self.instance, ORDERS_MANUAL)
+            self._manual = build_registry(self.depth, self.rings).producer(self.instance, ORDERS_MANUAL)
         return self._manual
 
     def submit(self, o: OrderSpec) -> str:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from procs.core import log
+from procs.core import deploy, log
 from procs.core.async_agent import AsyncRun
 from procs.core.config import ConfigError, load_section
+from procs.core.deploy import DeployConfig
 from procs.core.instruments import Instrument
 from procs.core.registry import ORDERS_REMOTE, alerts_name, build_registry
-from procs.market_data.config import MarketDataConfig
 from procs.strategy.config import StrategyEngineConfig, strategy_number
 from procs.venue.adapters import info_in_thread, open_venue, venue_config
 from procs.venue.config import VenueConfig
@@ -36,7 +36,7 @@ class BridgeSettings:
     """What the bridge reads from the config file, checked before it starts."""
 
     bridge: BridgeConfig
-    market_data: MarketDataConfig
+    deploy: DeployConfig  # symbols, depth, ring capacities
     venue: VenueConfig
     names: dict[int, str]  # ring strategy numbers -> ids, local and remote
     config: str | None
@@ -53,7 +53,7 @@ class BridgeSettings:
                 raise ConfigError(f"invalid config {config} section [bridge]: remote strategy {s!r} has the number "
                                   f"{n} of strategy {names[n]!r} (ids and their crc32 numbers must differ)")
             names[n] = s
-        return cls(cfg, load_section(config, "market_data", MarketDataConfig), venue_config(config), names, config)
+        return cls(cfg, deploy.load(config), venue_config(config), names, config)
 
 
 async def fetch_instruments(settings: BridgeSettings, run: AsyncRun) -> list[Instrument]:
@@ -62,7 +62,7 @@ async def fetch_instruments(settings: BridgeSettings, run: AsyncRun) -> list[Ins
     info = await info_in_thread(open_venue(settings.venue), run.stop.is_set)
     assert info is not None  # retried until it answers; a stop meanwhile cancels this await
     return [info.instruments.get(s) or Instrument(symbol=s, price_scale=8, qty_scale=8)
-            for s in settings.market_data.symbols]
+            for s in settings.deploy.symbols]
 
 
 class BridgeAgent:
@@ -141,8 +141,8 @@ class BridgeAgent:
 
 
 async def start(settings: BridgeSettings, instance: str, run: AsyncRun) -> BridgeAgent:
-    cfg, md = settings.bridge, settings.market_data
-    registry = build_registry(md.depth)
+    cfg, md = settings.bridge, settings.deploy
+    registry = build_registry(md.depth, md.rings)
     counters = Counters.create(instance, PROC, Counter, Hist)
     alerts = registry.producer(instance, alerts_name(PROC))
     remote = registry.producer(instance, ORDERS_REMOTE) if cfg.intents else None

@@ -7,6 +7,7 @@ defaults in code. A bad file fails at start with ``ConfigError`` naming the fiel
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +31,13 @@ T = TypeVar("T")
 # be ignored silently and its process would run on defaults.
 KNOWN_SECTIONS = known_sections()
 
+# Fields a section no longer has, and where they live now: an older file fails naming both
+# instead of with a bare "unknown field".
+MOVED_FIELDS: dict[str, dict[str, str]] = {
+    "market_data": {"symbols": "[deploy] symbols (every process reads them there)",
+                    "depth": "[deploy] depth (every process reads it there)"},
+}
+
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:
     if path is None:
@@ -45,15 +53,42 @@ def read_toml(path: str | Path | None) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"unknown section in config: path={p} section=[{unknown[0]}] "
                           f"known={','.join(sorted(KNOWN_SECTIONS))}")
+    for section, fields in MOVED_FIELDS.items():
+        table = data.get(section)
+        for field, where in fields.items():
+            if isinstance(table, dict) and field in table:
+                raise ConfigError(f"invalid config {p} section [{section}] field {field}: moved to {where}")
     return data
 
 
 def convert(data: dict[str, Any], typ: type[T], where: str = "") -> T:
-    """Decode a dict into a Section type; errors name the field path."""
+    """Decode a dict into a Section type; ConfigError reads ``invalid config <where> field <f>: <reason>``
+    (``where`` names the file and section, ``f`` the field's dotted path inside the section)."""
     try:
         return msgspec.convert(data, typ)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"invalid config {where}: {exc}") from None
+        field, reason = describe(str(exc))
+        raise ConfigError(f"invalid config {where}{f' field {field}' if field else ''}: {reason}") from None
+
+
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_NAMED = re.compile(r"(?<![\w.])(?P<name>[a-z_][a-z0-9_]*)=")
+
+
+def describe(message: str) -> tuple[str, str]:
+    """(field, reason) from a msgspec validation message: the ``- at `$.a[0].b``` suffix gives the
+    path, an unknown field or the one ``name=value`` a check's message shows gives its last part."""
+    m = _AT.match(message)
+    assert m is not None  # the pattern matches any text
+    reason, path = m["reason"].strip(), (m["path"] or "").lstrip(".")
+    unknown = _UNKNOWN.search(reason)
+    if unknown:
+        return ".".join(p for p in (path, unknown["name"]) if p), reason
+    named = {n["name"] for n in _NAMED.finditer(reason)}
+    if len(named) == 1 and not path.endswith(next(iter(named))):
+        path = ".".join(p for p in (path, next(iter(named))) if p)
+    return path, reason
 
 
 def load_section(path: str | Path | None, name: str, typ: type[T]) -> T:

@@ -27,6 +27,7 @@ from shm.registry import Registry, RingSpec, StateSpec
 
 from . import messages as M
 from . import services
+from .config import Section
 
 MD_BOOK = "md.book"
 MD_TRADE = "md.trade"
@@ -48,20 +49,59 @@ def alerts_name(proc: str) -> str:
     return f"alerts.{proc}"
 
 
-def build_registry(depth: int = M.DEFAULT_DEPTH) -> Registry:
-    """The registry for a deployment whose books carry ``depth`` levels per side."""
+MIN_RING = 16
+MAX_RING = 1 << 20
+
+
+class RingCapacities(Section):
+    """``[deploy.rings]``: records per ring, each a power of two (the ring indexes with a mask).
+
+    A broadcast ring this many records behind its producer drops its oldest records for a slow
+    observer; a gating ring makes its producer wait once its slowest named consumer is this far
+    behind. Every producer creates its ring from these and consumers read the capacity from the
+    segment header, so one deployment's processes always agree (a producer restarted with a
+    different capacity over a live segment fails naming both)."""
+
+    md_book: int = 4096
+    md_trade: int = 16384
+    orders_strategy: int = 4096
+    orders_manual: int = 256
+    orders_remote: int = 1024
+    exec: int = 8192
+    strategy_signals: int = 4096
+    alerts: int = 256  # each alerts.<process> ring
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            n = getattr(self, name)
+            if n & (n - 1) or not MIN_RING <= n <= MAX_RING:
+                raise ValueError(f"{name} must be a power of two from {MIN_RING} to {MAX_RING} "
+                                 f"(the ring indexes records with a mask): {name}={n}")
+
+    def of(self, ring: str) -> int:
+        """The capacity of the ring named ``ring`` (``alerts.<proc>`` -> ``alerts``)."""
+        field = "alerts" if ring.startswith("alerts.") else ring.replace(".", "_")
+        return int(getattr(self, field))
+
+
+def build_registry(depth: int = M.DEFAULT_DEPTH, rings: RingCapacities | None = None) -> Registry:
+    """The registry for a deployment whose books carry ``depth`` levels per side and whose rings
+    hold ``rings`` records (``procs.core.deploy.registry`` builds it from the config file)."""
     reg = Registry()
     book = M.book_update_dtype(depth)
+    cap = (rings or RingCapacities()).of
     consumers = services.consumers_of  # the named consumers of each ring come from the service table
-    reg.ring(RingSpec(MD_BOOK, book, 4096, L.POLICY_BROADCAST, consumers(MD_BOOK)))
-    reg.ring(RingSpec(MD_TRADE, M.Trade, 16384, L.POLICY_BROADCAST, consumers(MD_TRADE)))
-    reg.ring(RingSpec(ORDERS_STRATEGY, M.OrderIntent, 4096, L.POLICY_GATING, consumers(ORDERS_STRATEGY)))
-    reg.ring(RingSpec(ORDERS_MANUAL, M.OrderIntent, 256, L.POLICY_GATING, consumers(ORDERS_MANUAL)))
-    reg.ring(RingSpec(ORDERS_REMOTE, M.OrderIntent, 1024, L.POLICY_GATING, consumers(ORDERS_REMOTE)))
-    reg.ring(RingSpec(EXEC, M.OrderEvent, 8192, L.POLICY_GATING, consumers(EXEC)))
-    reg.ring(RingSpec(SIGNALS, M.Signal, 4096, L.POLICY_BROADCAST, consumers(SIGNALS)))
+    reg.ring(RingSpec(MD_BOOK, book, cap(MD_BOOK), L.POLICY_BROADCAST, consumers(MD_BOOK)))
+    reg.ring(RingSpec(MD_TRADE, M.Trade, cap(MD_TRADE), L.POLICY_BROADCAST, consumers(MD_TRADE)))
+    reg.ring(RingSpec(ORDERS_STRATEGY, M.OrderIntent, cap(ORDERS_STRATEGY), L.POLICY_GATING,
+                      consumers(ORDERS_STRATEGY)))
+    reg.ring(RingSpec(ORDERS_MANUAL, M.OrderIntent, cap(ORDERS_MANUAL), L.POLICY_GATING, consumers(ORDERS_MANUAL)))
+    reg.ring(RingSpec(ORDERS_REMOTE, M.OrderIntent, cap(ORDERS_REMOTE), L.POLICY_GATING, consumers(ORDERS_REMOTE)))
+    reg.ring(RingSpec(EXEC, M.OrderEvent, cap(EXEC), L.POLICY_GATING, consumers(EXEC)))
+    reg.ring(RingSpec(SIGNALS, M.Signal, cap(SIGNALS), L.POLICY_BROADCAST, consumers(SIGNALS)))
     for p in ALERT_PRODUCERS:
-        reg.ring(RingSpec(alerts_name(p), M.Alert, 256, L.POLICY_BROADCAST, consumers(alerts_name(p))))
+        reg.ring(RingSpec(alerts_name(p), M.Alert, cap(alerts_name(p)), L.POLICY_BROADCAST,
+                          consumers(alerts_name(p))))
     reg.state(StateSpec("book.{symbol}", book, 1))
     reg.state(StateSpec(RISK_STATE, M.RiskState, 1))
     return reg

@@ -64,7 +64,7 @@ def _sim_config(args: argparse.Namespace) -> SimConfig:
 
 
 def _trading_config(args: argparse.Namespace) -> TradingConfig:
-    tcfg = convert(read_toml(args.config).get("sim_trading", {}), TradingConfig, f"{args.config} [sim_trading]")
+    tcfg = convert(read_toml(args.config).get("sim_trading", {}), TradingConfig, f"{args.config} section [sim_trading]")
     if args.api_key:
         if len(args.api_key) != len(args.api_secret):
             raise ConfigError("--api-key and --api-secret must be given in pairs")

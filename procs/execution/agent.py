@@ -20,7 +20,7 @@ from procs.core.async_agent import AsyncRun
 from procs.core.config import load_section
 from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
 from procs.core.instruments import Instrument
-from procs.core.registry import EXEC, alerts_name, build_registry
+from procs.core.registry import EXEC, RingCapacities, alerts_name, build_registry
 from procs.venue.adapters import info_in_thread, open_venue, venue_config
 from procs.venue.config import VenueConfig
 from procs.venue.protocols import OrderGateway, Venue
@@ -52,12 +52,13 @@ class ExecutionSettings:
     venue: VenueConfig
     symbols: list[str]
     depth: int
+    rings: RingCapacities
 
     @classmethod
     def load(cls, config_path: str | None) -> ExecutionSettings:
         """Raises ConfigError naming the file, section, field and reason."""
         return cls(load_section(config_path, PROC, ExecutionConfig), venue_config(config_path),
-                   deploy.symbols(config_path), deploy.depth(config_path))
+                   *deploy.load(config_path).shared())
 
 
 @dataclass
@@ -211,7 +212,7 @@ async def start(settings: ExecutionSettings, instance: str, run: AsyncRun) -> Ex
     opened; credentials the venue cannot find are a ValueError naming the source (exit 2)."""
     venue = open_venue(settings.venue)
     signer = venue.signer()
-    parts = Parts(Counters.create(instance, PROC, Counter, Hist), build_registry(settings.depth))
+    parts = Parts(Counters.create(instance, PROC, Counter, Hist), build_registry(settings.depth, settings.rings))
     try:
         return await _build(settings, instance, run, parts, venue, signer)
     except BaseException:

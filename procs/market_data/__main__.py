@@ -30,13 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     log.set_process(PROC)
     try:
-        cfg, venue = load_config(a.config, a.ws_url, a.rest_url)
+        settings = load_config(a.config, a.ws_url, a.rest_url)
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
     # the recorder child starts before the runner pins us, so gzip and the disk never share the hot CPU
+    cfg = settings.market_data
     recorder = Recorder(cfg.recorder, f"{a.instance}_md") if cfg.recorder.enabled else None
     runtime = Runtime(cpu=cfg.cpu, sched=cfg.sched, cpu_latency_us=cfg.cpu_latency_us)
-    return run_async_process(PROC, a.instance, runtime, functools.partial(start, cfg, venue, a.instance, recorder),
+    return run_async_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance, recorder),
                              config_hash(a.config))
 
 

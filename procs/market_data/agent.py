@@ -5,12 +5,14 @@ book kernel (``procs.core.async_agent.run_async_process`` runs it)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import msgspec
 
-from procs.core import log
+from procs.core import deploy, log
 from procs.core.async_agent import AsyncRun
 from procs.core.config import load_section
+from procs.core.deploy import DeployConfig
 from procs.core.registry import build_registry
 from procs.venue.adapters import info_in_thread, open_venue, venue_config
 from procs.venue.config import VenueConfig
@@ -25,16 +27,25 @@ from .recorder import Recorder
 PROC = "market_data"
 
 
+@dataclass(frozen=True)
+class MarketDataSettings:
+    """What market_data reads from the config file, checked before it starts."""
+
+    market_data: MarketDataConfig
+    deploy: DeployConfig  # the symbols, the depth, the rings' capacities
+    venue: VenueConfig
+
+
 def load_config(config_path: str | None, ws_url: str | None = None,
-                rest_url: str | None = None) -> tuple[MarketDataConfig, VenueConfig]:
-    """``[market_data]`` and ``[venue]`` (the command line's URLs override the venue's); raises
-    ConfigError naming the file, section, field and reason."""
+                rest_url: str | None = None) -> MarketDataSettings:
+    """``[market_data]``, ``[deploy]`` and ``[venue]`` (the command line's URLs override the venue's);
+    raises ConfigError naming the file, section, field and reason."""
     cfg = load_section(config_path, PROC, MarketDataConfig)
     vcfg = venue_config(config_path)
     if ws_url or rest_url:
         vcfg = msgspec.structs.replace(vcfg, ws_stream_url=ws_url or vcfg.ws_stream_url,
                                        rest_url=rest_url or vcfg.rest_url)
-    return cfg, vcfg
+    return MarketDataSettings(cfg, deploy.load(config_path), vcfg)
 
 
 class MarketDataAgent:
@@ -43,8 +54,9 @@ class MarketDataAgent:
     name = PROC
 
     def __init__(self, cfg: MarketDataConfig, instance: str, feed: Feed, handler: FeedHandler,
-                 publisher: Publisher, counters: Counters, recorder: Recorder | None) -> None:
+                 publisher: Publisher, counters: Counters, recorder: Recorder | None, depth: int) -> None:
         self.cfg = cfg
+        self.depth = depth
         self.instance = instance
         self.feed = feed
         self.handler = handler
@@ -60,8 +72,8 @@ class MarketDataAgent:
             run.every(cfg.keep_warm_ms / 1000, lambda: self.handler.keep_warm(time.monotonic_ns(), warm_ns),
                       first_after=0)
         run.running()
-        log.info("market_data_started", instance=self.instance, symbols=cfg.symbols, ws_url=self.feed.where,
-                 depth=cfg.depth)
+        log.info("market_data_started", instance=self.instance, symbols=self.handler.symbols, ws_url=self.feed.where,
+                 depth=self.depth)
         await self.feed.run()
 
     def work(self) -> int:
@@ -81,16 +93,17 @@ class MarketDataAgent:
         self.counters.close()
 
 
-async def start(cfg: MarketDataConfig, vcfg: VenueConfig, instance: str, recorder: Recorder | None,
+async def start(settings: MarketDataSettings, instance: str, recorder: Recorder | None,
                 run: AsyncRun) -> MarketDataAgent:
     """The instruments, the rings, the compiled book kernels (not on the first live diff)."""
+    cfg, shared, vcfg = settings.market_data, settings.deploy, settings.venue
     counters = Counters.create(instance, PROC, Counter, Hist)
     venue = open_venue(vcfg)
     try:
         info = await info_in_thread(venue, run.stop.is_set)
         assert info is not None  # retried until it answers; a stop meanwhile cancels this await
         instruments = info.instruments
-        publisher = Publisher(build_registry(cfg.depth), instance, cfg.symbols)
+        publisher = Publisher(build_registry(shared.depth, shared.rings), instance, shared.symbols)
     except BaseException:
         counters.close()
         if recorder is not None:
@@ -105,6 +118,6 @@ async def start(cfg: MarketDataConfig, vcfg: VenueConfig, instance: str, recorde
         warm_up()
         codec.depth_rule.warm_up()  # the venue's frame kernels
         log.info("book_kernel_compiled", seconds=round(time.perf_counter() - t0, 3))
-    handler = FeedHandler(cfg.symbols, instruments, codec, publisher, counters, recorder, fast=fast)
+    handler = FeedHandler(shared.symbols, instruments, codec, publisher, counters, recorder, fast=fast)
     return MarketDataAgent(cfg, instance, Feed(cfg, venue.market_streams(), handler), handler, publisher, counters,
-                           recorder)
+                           recorder, shared.depth)

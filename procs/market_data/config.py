@@ -1,4 +1,5 @@
-"""The ``[market_data]`` config section: symbols, depth, watchdog, recorder (the venue: ``[venue]``)."""
+"""The ``[market_data]`` config section: snapshots, watchdog, book engine, recorder (the symbols and
+depth: ``[deploy]``; the venue: ``[venue]``)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ class RecorderConfig(Section):
 class MarketDataConfig(Section):
     """Where the feed comes from and how the book is kept."""
 
-    symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
-    depth: int = 20  # levels per side in BookUpdate records
     snapshot_limit: int = 1000
     stale_after_s: float = 5.0  # a symbol silent this long is resynced
     reconnect_min_s: float = 0.1

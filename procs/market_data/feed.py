@@ -67,7 +67,7 @@ class Feed:
 
     # -- connection --------------------------------------------------------------------------
     def url(self) -> str:
-        return self.venue.url(self.cfg.symbols)
+        return self.venue.url(self.handler.symbols)
 
     def on_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -188,7 +188,7 @@ class Feed:
             stale = self.handler.stale_symbols(now, stale_ns)
             if not stale:
                 continue
-            if len(stale) == len(self.cfg.symbols):
+            if len(stale) == len(self.handler.symbols):
                 log.warn("feed_stalled", symbols=stale, stale_after_s=self.cfg.stale_after_s)
                 self.handler.c.inc(Counter.WATCHDOG_RESYNCS)
                 self.handler.touch_all(now)

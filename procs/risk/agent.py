@@ -25,7 +25,7 @@ from procs.core import log
 from procs.core import messages as M
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument
-from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, alerts_name, build_registry
+from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, RingCapacities, alerts_name, build_registry
 from procs.venue.protocols import AccountSource
 from shm.counters import Counters
 from shm.idle import Waiter, make_idle
@@ -97,11 +97,11 @@ class RiskAgent:
 
     def __init__(self, cfg: RiskConfig, instance: str, instruments: list[Instrument], depth: int,
                  config_path: str | Path | None = None, account: AccountSource | None = None,
-                 on_shutdown: Callable[[], None] | None = None) -> None:
+                 on_shutdown: Callable[[], None] | None = None, rings: RingCapacities | None = None) -> None:
         self.cfg = cfg
         self.instance = instance
         self.config_path = config_path
-        self.reg = build_registry(depth)
+        self.reg = build_registry(depth, rings)
         self.waiter = Waiter(instance, PROC)
         self.idle = make_idle(cfg.idle, self.waiter)
         self.on_shutdown = on_shutdown or (lambda: os.kill(os.getpid(), signal.SIGTERM))

@@ -36,7 +36,7 @@ class Limits:
         known = {i.symbol for i in instruments}
         unknown = sorted(set(cfg.symbols) - known)
         if unknown:
-            raise ValueError(f"[risk.symbols] names symbols not in [market_data].symbols: symbols={','.join(unknown)}")
+            raise ValueError(f"[risk.symbols] names symbols not in [deploy] symbols: symbols={','.join(unknown)}")
         self.max_order_qty = np.zeros(M.MAX_SYMBOLS, np.int64)
         self.max_order_notional_e8 = np.zeros(M.MAX_SYMBOLS, np.int64)
         self.max_position = np.zeros(M.MAX_SYMBOLS, np.int64)

@@ -12,6 +12,7 @@ from procs.core import deploy
 from procs.core.agent import StartFailed, Startup
 from procs.core.config import ConfigError, load_section
 from procs.core.instruments import Instrument
+from procs.core.registry import RingCapacities
 from procs.venue.adapters import open_venue, venue_config
 from procs.venue.protocols import AccountSource, Venue
 
@@ -27,6 +28,7 @@ class RiskSettings:
     risk: RiskConfig
     symbols: list[str]
     depth: int
+    rings: RingCapacities
     venue: Venue
     account: AccountSource | None = None  # where reconciliation asks (None: reconcile = false)
 
@@ -45,7 +47,8 @@ class RiskSettings:
                 account = venue.account_source(venue.signer(), cfg.reconcile_timeout_s)
             except ValueError as exc:
                 raise ConfigError(f"reconcile = true needs credentials: {exc}") from None
-        return cls(config_path, cfg, deploy.symbols(config_path), deploy.depth(config_path), venue, account)
+        d = deploy.load(config_path)
+        return cls(config_path, cfg, list(d.symbols), d.depth, d.rings, venue, account)
 
 
 def load_instruments(venue: Venue, symbols: list[str], should_stop: Callable[[], bool]) -> list[Instrument] | None:
@@ -69,4 +72,5 @@ def start(settings: RiskSettings, instance: str, startup: Startup) -> RiskAgent 
         raise StartFailed(str(exc)) from exc
     if instruments is None:
         return None
-    return RiskAgent(settings.risk, instance, instruments, settings.depth, settings.config_path, settings.account)
+    return RiskAgent(settings.risk, instance, instruments, settings.depth, settings.config_path, settings.account,
+                     rings=settings.rings)

@@ -19,6 +19,7 @@ from pathlib import Path
 from procs.core import control, deploy, log
 from procs.core.agent import NoStatus, StartFailed, Startup
 from procs.core.config import load_section
+from procs.core.registry import RingCapacities
 from procs.core.status import StatusWriter
 from procs.venue.adapters import open_venue, venue_config
 from procs.venue.config import VenueConfig
@@ -53,13 +54,14 @@ class StrategySettings:
     venue: VenueConfig
     symbols: list[str]
     depth: int
+    rings: RingCapacities
 
     @classmethod
     def load(cls, config_path: str | None) -> StrategySettings:
         """Raises ConfigError naming the file, section, field and reason."""
         return cls(config_path, load_section(config_path, PROC, StrategyEngineConfig),
                    venue_config(config_path),
-                   deploy.symbols(config_path), deploy.depth(config_path))
+                   *deploy.load(config_path).shared())
 
     def read_engine_config(self) -> StrategyEngineConfig:
         """``[strategy]`` as the file says now (a reload reads it again)."""
@@ -170,7 +172,7 @@ def start(settings: StrategySettings, instance: str, hangup: Hangup, startup: St
     counters = Counters.create(instance, PROC, Counter, Hist)
     waiter = Waiter(instance, PROC)
     inbox = control.ControlInbox(instance, PROC)
-    engine = Engine(cfg, instance, settings.symbols, instruments, settings.depth, counters,
+    engine = Engine(cfg, instance, settings.symbols, instruments, settings.depth, counters, rings=settings.rings,
                     read_config=settings.read_engine_config, waiter=waiter, venue_session=session)
     return StrategyAgent(engine, inbox, startup.status, counters, waiter, hangup,
                          make_engine_idle(cfg, waiter, engine.on_wake), settings.config_path)

@@ -7,7 +7,7 @@ idle = "backoff"
 [[strategy.strategies]]
 id = "mm_btc"                                  # unique; names the strategy in logs and state
 class = "strategies.market_maker:MarketMaker"  # "module:Class"
-symbols = ["BTCUSDT"]                          # from [market_data].symbols
+symbols = ["BTCUSDT"]                          # from [deploy] symbols
 params = { quote_qty = "0.001", spread_ticks = 4 }  # decoded into the strategy's own Config
 ```
 

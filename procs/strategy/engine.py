@@ -28,7 +28,15 @@ from procs.core import log
 from procs.core import messages as M
 from procs.core.config import ConfigError
 from procs.core.instruments import Instrument
-from procs.core.registry import EXEC, MD_BOOK, MD_TRADE, ORDERS_STRATEGY, SIGNALS, build_registry
+from procs.core.registry import (
+    EXEC,
+    MD_BOOK,
+    MD_TRADE,
+    ORDERS_STRATEGY,
+    SIGNALS,
+    RingCapacities,
+    build_registry,
+)
 from shm.counters import Counters
 from shm.idle import Waiter
 from shm.ring import Consumer
@@ -110,7 +118,8 @@ class Engine:
     def __init__(self, cfg: StrategyEngineConfig, instance: str, symbols: list[str],
                  instruments: dict[str, Instrument], depth: int, counters: Counters,
                  read_config: Callable[[], StrategyEngineConfig] | None = None,
-                 clock: object | None = None, waiter: Waiter | None = None, venue_session: str = "") -> None:
+                 clock: object | None = None, waiter: Waiter | None = None, venue_session: str = "",
+                 rings: RingCapacities | None = None) -> None:
         self.cfg = cfg
         # the simulator process whose account the positions are held at ("" a real venue, or
         # unknown): saved positions from another session are not restored (_load_state)
@@ -127,7 +136,7 @@ class Engine:
             clock = SimClock(instance)
         self.clock = clock or MonotonicClock()
         self.waiter = waiter
-        self.registry = build_registry(depth)
+        self.registry = build_registry(depth, rings)
         self.instruments: list[Instrument] = []
         for s in self.symbols:
             inst = instruments.get(s)
@@ -672,7 +681,7 @@ class Engine:
         ids = []
         for s in e.symbols:
             if s not in self.symbols:
-                raise ConfigError(f"strategy symbol not in [market_data].symbols: id={e.id} symbol={s} "
+                raise ConfigError(f"strategy symbol not in [deploy] symbols: id={e.id} symbol={s} "
                                   f"known={','.join(self.symbols)}")
             sid = self.symbols.index(s)
             if not self._have_instrument[sid]:

@@ -364,7 +364,7 @@ class Stack:
 
     @property
     def symbols(self) -> list[str]:
-        return list(self.config.get("market_data", {}).get("symbols", []))
+        return list(self.config.get("deploy", {}).get("symbols", []))
 
     # -- supervised mode ------------------------------------------------------------------------
     def _start_supervisord(self) -> None:
@@ -495,10 +495,10 @@ class Stack:
 
     def book(self, symbol: str) -> Any:
         """The latest ``book.<symbol>`` record (a numpy void copy)."""
-        from procs.core.deploy import depth
-        from procs.core.registry import book_state_name, build_registry
+        from procs.core import deploy
+        from procs.core.registry import book_state_name
 
-        reg = build_registry(depth(str(self.config_path)))
+        reg = deploy.registry(str(self.config_path))
         r = reg.reader(self.instance, book_state_name(symbol), timeout=5)
         try:
             return r.read()[0][0].copy()

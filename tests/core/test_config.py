@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from procs.core.config import ConfigError, load_section
+from procs.core.deploy import DeployConfig
 from procs.exchange_sim.config import SimConfig
 from procs.execution.config import ExecutionConfig
 from procs.market_data.config import MarketDataConfig
@@ -16,7 +17,7 @@ from procs.strategy.config import StrategyEngineConfig
 from procs.venue.adapters import venue_config
 from tests.support import ROOT
 
-SECTIONS = {"sim": SimConfig, "market_data": MarketDataConfig, "strategy": StrategyEngineConfig,
+SECTIONS = {"deploy": DeployConfig, "sim": SimConfig, "market_data": MarketDataConfig, "strategy": StrategyEngineConfig,
             "execution": ExecutionConfig, "risk": RiskConfig, "monitor": MonitorConfig}
 
 
@@ -28,18 +29,29 @@ def test_shipped_config_when_loaded_then_every_section_decodes(name: str) -> Non
     assert venue_config(path).kind == "binance_usdm"
 
 
-def test_load_section_when_field_misspelled_then_error_names_field(tmp_path: Path) -> None:
+# every error reads "invalid config <file> section [<section>] field <field>: <reason>"
+@pytest.mark.parametrize("body,section,typ,field,reason", [
+    ('[market_data]\nstale_after_z = 1.0', "market_data", MarketDataConfig, "stale_after_z", "unknown field"),
+    ('[market_data]\nstale_after_s = "soon"', "market_data", MarketDataConfig, "stale_after_s", "Expected `float`, got `str`"),
+    ('[deploy]\ndepth = 0', "deploy", DeployConfig, "depth", "depth must be 1..1000"),
+    ('[deploy]\nsymbols = ["BTCUSDT", "BTCUSDT"]', "deploy", DeployConfig, "symbols", "must be unique"),
+    ('[deploy.rings]\nexec = 1000', "deploy", DeployConfig, "rings.exec", "must be a power of two"),
+    ('[deploy.rings]\nmd_book = 8', "deploy", DeployConfig, "rings.md_book", "from 16 to 1048576"),
+    ('[deploy.rings]\nmd_books = 8', "deploy", DeployConfig, "rings.md_books", "unknown field"),
+    ('[risk.default]\nmax_order_qty = "lots"', "risk", RiskConfig, "default.max_order_qty", "not a decimal"),
+    ('[execution]\nlimiter_safety = 1.5', "execution", ExecutionConfig, "limiter_safety", "must be in (0, 1]"),
+    ('[market_data]\nsymbols = ["BTCUSDT"]', "market_data", MarketDataConfig, "symbols", "moved to [deploy] symbols"),
+    ('[market_data]\ndepth = 10', "market_data", MarketDataConfig, "depth", "moved to [deploy] depth"),
+])
+def test_load_section_when_a_value_is_bad_then_error_names_file_section_field_and_reason(
+        tmp_path: Path, body: str, section: str, typ: type, field: str, reason: str) -> None:
     p = tmp_path / "b.toml"
-    p.write_text('[market_data]\nsymbolz = ["BTCUSDT"]\n')
-    with pytest.raises(ConfigError, match="symbolz"):
-        load_section(p, "market_data", MarketDataConfig)
-
-
-def test_load_section_when_wrong_type_then_error_names_field_and_type(tmp_path: Path) -> None:
-    p = tmp_path / "b.toml"
-    p.write_text('[market_data]\ndepth = "twenty"\n')
-    with pytest.raises(ConfigError, match=r"depth.*int|int.*depth"):
-        load_section(p, "market_data", MarketDataConfig)
+    p.write_text(body + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_section(p, section, typ)
+    head, _, why = str(e.value).partition(": ")
+    assert head == f"invalid config {p} section [{section}] field {field}"
+    assert reason in why
 
 
 def test_read_when_section_misspelled_then_error_names_section(tmp_path: Path) -> None:

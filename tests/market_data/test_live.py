@@ -28,9 +28,11 @@ def _md_config(tmp: Path, rest: int, ws: int, symbols: list[str], extra: str = "
 ws_stream_url = "ws://127.0.0.1:{ws}"
 rest_url = "http://127.0.0.1:{rest}"
 
-[market_data]
+[deploy]
 symbols = [{syms}]
 depth = 20
+
+[market_data]
 {extra}
 """)
 

@@ -41,7 +41,7 @@ def start_monitor(instance: str, tmp_path: Path, procs: list, required: tuple[st
     tok = tmp_path / "token"
     tok.write_text(token + "\n")
     tok.chmod(0o600)
-    cfg.write_text(f'[market_data]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n\n[monitor]\nrequired = {json.dumps(list(required))}\n'
+    cfg.write_text(f'[deploy]\nsymbols = ["BTCUSDT", "ETHUSDT"]\n\n[monitor]\nrequired = {json.dumps(list(required))}\n'
                    f'stale_after_s = {stale_after_s}\ntoken_file = "{tok}"\npoll_s = 0.02\n')
     p = spawn("-m", "procs.monitor", "--config", str(cfg), "--instance", instance, "--port", "0",
               stderr=subprocess.PIPE)

@@ -92,7 +92,7 @@ def test_process_when_exchange_has_unknown_position_then_mismatch_reducing_kill_
     exec_inbox = C.ControlInbox(instance, "execution")
     cfg = tmp_path / "b25.toml"
     cfg.write_text(f"""
-[market_data]
+[deploy]
 symbols = ["BTCUSDT", "ETHUSDT"]
 
 [venue]

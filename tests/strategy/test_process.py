@@ -22,7 +22,7 @@ TOML = """
 [venue]
 exchange_info = "{info}"
 
-[market_data]
+[deploy]
 symbols = ["BTCUSDT", "ETHUSDT"]
 depth = {depth}
 

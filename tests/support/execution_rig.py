@@ -85,7 +85,7 @@ def write_config(tmp: Path, rest_port: int, ws_port: int, **over: Any) -> Path:
     for k, v in over.items():
         (venue if k in venue_fields else ex)[k] = v
     p = tmp / "b25.toml"
-    p.write_text(dumps_toml({"venue": venue, "market_data": {"symbols": SYMBOLS}, "execution": ex}))
+    p.write_text(dumps_toml({"venue": venue, "deploy": {"symbols": SYMBOLS}, "execution": ex}))
     return p
 
 

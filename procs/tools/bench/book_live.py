@@ -98,7 +98,8 @@ def run_live(seconds: float = 10.0, rate: float = 1000.0, quick: bool = False,
 
             cfg.write_text(dumps_toml({
                 "venue": venue_at(f"http://127.0.0.1:{rest}", f"ws://127.0.0.1:{ws}"),
-                "market_data": {"symbols": ["BTCUSDT", "ETHUSDT"], "sched": sched, "cpu_latency_us": cpu_latency_us}}))
+                "deploy": {"symbols": ["BTCUSDT", "ETHUSDT"]},
+                "market_data": {"sched": sched, "cpu_latency_us": cpu_latency_us}}))
             md = subprocess.Popen([sys.executable, "-m", "procs.market_data", "--config", str(cfg),
                                    "--instance", instance], cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)

@@ -250,7 +250,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         cfg = tmp / "b25.toml"
         venue = venue_at(rest, ws)
         cfg.write_text(dumps_toml({  # execution alone
-            "venue": venue, "market_data": {"symbols": ["BTCUSDT", "ETHUSDT"]},
+            "venue": venue, "deploy": {"symbols": ["BTCUSDT", "ETHUSDT"]},
             "execution": {"journal": str(tmp / "exec.journal"), "fsync": "batch", "intent_wait": "thread",
                           "risk_required": False}}))
         strat = _Strategy(instance)

@@ -105,9 +105,10 @@ def overrides(opts: ReplayOptions, instance: str, symbols: list[str]) -> dict:
     if lockstep:
         sim["latency"] = section_dict(LatencyModel.parse(opts.latency))
     return {
+        "deploy": {"symbols": symbols},
         "sim": sim,
         # the watchdog's silence limit is host time: a lockstep replay may be slower than the recording
-        "market_data": {"symbols": symbols, "stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True},
+        "market_data": {"stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True},
         "strategy": {"strategies": [], "sim_clock": True, "cancel_on_stop": False, "pnl_log_interval_s": 0.0},
         # lockstep: a request may wait in simulated time while host time passes; no timeout of it is real
         "execution": {"clock_instance": instance, "fsync": "never",

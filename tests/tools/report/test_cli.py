@@ -19,7 +19,7 @@ from tests.tools.report.test_metrics import journal
 pytestmark = pytest.mark.proc
 
 CONFIG = """
-[market_data]
+[deploy]
 symbols = ["BTCUSDT", "ETHUSDT"]
 
 [risk]
