@@ -14,7 +14,7 @@ import sys
 
 from procs.bridge.agent import PROC, BridgeSettings, start
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config
+from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.core.config import ConfigError, config_hash
 from shm.segment import DEFAULT_INSTANCE
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = BridgeSettings.load(a.config)
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
-    runtime = Runtime(cpu=settings.bridge.cpu, sched=settings.bridge.sched)
+    runtime = settings.bridge.runtime
     return run_async_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance),
                              config_hash(a.config))
 

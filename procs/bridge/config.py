@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from procs.core.agent import check_loop_period_ms, parse_sched
+from procs.core.agent import Runtime, check_loop_period_ms
 from procs.core.config import Section
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -19,6 +19,13 @@ class StreamLimits(Section):
     max_age_s: float = 7 * 86400.0
     max_bytes: int = 1 << 30
     replicas: int = 1
+
+
+class BridgeRuntime(Runtime):
+    """``[bridge.runtime]``: below everything else: on a shared core the bridge (and its server)
+    waits, the hot path does not."""
+
+    sched: str = "nice:10"
 
 
 class BridgeConfig(Section):
@@ -62,12 +69,9 @@ class BridgeConfig(Section):
     server_store_dir: str = "run/nats"  # JetStream's file store of the embedded server
     server_max_store: str = "4G"
     server_nice: int = 10  # the embedded server's nice value (it yields to the hot path like the bridge)
-    cpu: int = -1
-    # below everything else: on a shared core the bridge (and its server) waits, the hot path does not
-    sched: str = "nice:10"
+    runtime: BridgeRuntime = msgspec.field(default_factory=lambda: BridgeRuntime())
 
     def __post_init__(self) -> None:
-        parse_sched(self.sched)
         if not -20 <= self.server_nice <= 19:
             raise ValueError(f"server_nice must be -20..19: server_nice={self.server_nice}")
         check_loop_period_ms("poll_ms", self.poll_ms)

@@ -24,13 +24,15 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
+
+import msgspec
 
 from shm.idle import ALIASES as IDLE_ALIASES
 from shm.idle import IdleStrategy
 
 from . import log
+from .config import Section
 from .status import State, StatusWriter
 
 HEARTBEAT_NS = 100_000_000  # 100 ms
@@ -181,15 +183,29 @@ def exit_bad_config(name: str, exc: Exception) -> int:
     return EXIT_BAD_START
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """What the runner applies to the process: the CPU it is pinned to (at start, -1 none), the
-    scheduling policy (``parse_sched``) and the PM QoS request (``hold_cpu_latency``, -1 none),
-    both once start-up work is done."""
+class Runtime(Section):
+    """``[<section>.runtime]``: how the runner runs a process, one struct for every service.
+
+    ``cpu`` (pinned at start, -1 none) and ``sched`` (``parse_sched``, applied once start-up work
+    is done) apply to every process; ``idle`` (its idle strategy) and ``keep_warm_ms`` (the
+    keep-warm tick, 0 off) to the agents that have them (``agent_fields``). A service subclasses
+    this to set its own defaults and checks; setting a field its agent does not read is an error."""
 
     cpu: int = -1
-    sched: str = ""
-    cpu_latency_us: int = -1
+    idle: str = "backoff"
+    sched: str = ""  # "fifo:N" | "rr:N" | "nice:N" | "": see apply_sched
+    keep_warm_ms: float = 0.0
+    agent_fields: ClassVar[tuple[str, ...]] = ()  # which of idle and keep_warm_ms the process reads
+
+    def __post_init__(self) -> None:
+        check_idle_sched(self.idle, self.sched)
+        if not self.keep_warm_ms >= 0:
+            raise ValueError(f"keep_warm_ms must be 0 (off) or more: keep_warm_ms={self.keep_warm_ms}")
+        for f in msgspec.structs.fields(self):
+            if f.name in ("idle", "keep_warm_ms") and f.name not in self.agent_fields \
+                    and getattr(self, f.name) != f.default:
+                raise ValueError(f"{f.name} does not apply to this process (it reads cpu, sched"
+                                 f"{''.join(', ' + a for a in self.agent_fields)}): {f.name}={getattr(self, f.name)!r}")
 
 
 class StopFlag:
@@ -229,9 +245,11 @@ class Lifecycle:
     """What both runners do around an agent: pin and status block at start, ``settle`` after the
     start-up work, the start failure, the close."""
 
-    def __init__(self, name: str, instance: str | None, runtime: Runtime, config_hash: str = "") -> None:
+    def __init__(self, name: str, instance: str | None, runtime: Runtime, config_hash: str = "",
+                 cpu_latency_us: int = -1) -> None:
         self.name = name
         self.runtime = runtime
+        self.cpu_latency_us = cpu_latency_us
         cpu = pin_cpu(runtime.cpu)
         self.status: StatusWriter | NoStatus = (StatusWriter(instance, name, cpu, config_hash) if instance
                                                 else NoStatus())
@@ -241,7 +259,7 @@ class Lifecycle:
         """Start-up is done: freeze its objects out of the collector, then go real-time."""
         log.info("gc_frozen", objects=freeze_gc())  # start-up objects: never walked again
         apply_sched(self.runtime.sched)
-        self._cpu_latency_fd = hold_cpu_latency(self.runtime.cpu_latency_us)
+        self._cpu_latency_fd = hold_cpu_latency(self.cpu_latency_us)
 
     def start_failed(self, exc: BaseException) -> int:
         """Log why start-up failed, mark the process FAILED; returns the exit status."""

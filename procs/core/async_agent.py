@@ -130,16 +130,18 @@ class AsyncRun:
 
 
 def run_async_process(name: str, instance: str | None, runtime: Runtime,
-                      start: Callable[[AsyncRun], Coroutine[Any, Any, AsyncAgent]], config_hash: str = "") -> int:
+                      start: Callable[[AsyncRun], Coroutine[Any, Any, AsyncAgent]], config_hash: str = "",
+                      cpu_latency_us: int = -1) -> int:
     """Run the asyncio process ``name`` on uvloop; returns its exit status. ``start`` builds the
     agent (a stop meanwhile cancels it: it must close what it opened, e.g. in ``finally``);
-    without an ``instance`` there is no status block."""
-    return uvloop.run(_run(name, instance, runtime, start, config_hash))
+    without an ``instance`` there is no status block. ``cpu_latency_us``: ``hold_cpu_latency``."""
+    return uvloop.run(_run(name, instance, runtime, start, config_hash, cpu_latency_us))
 
 
 async def _run(name: str, instance: str | None, runtime: Runtime,
-               start: Callable[[AsyncRun], Coroutine[Any, Any, AsyncAgent]], config_hash: str) -> int:
-    life = Lifecycle(name, instance, runtime, config_hash)
+               start: Callable[[AsyncRun], Coroutine[Any, Any, AsyncAgent]], config_hash: str,
+               cpu_latency_us: int) -> int:
+    life = Lifecycle(name, instance, runtime, config_hash, cpu_latency_us)
     final: State | None = None
     try:
         run = AsyncRun(name, life.status)

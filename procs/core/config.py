@@ -34,9 +34,15 @@ KNOWN_SECTIONS = known_sections()
 # Fields a section no longer has, and where they live now: an older file fails naming both
 # instead of with a bare "unknown field".
 MOVED_FIELDS: dict[str, dict[str, str]] = {
-    "market_data": {"symbols": "[deploy] symbols (every process reads them there)",
-                    "depth": "[deploy] depth (every process reads it there)"},
+    section: {f: f"[{section}.runtime] {f} (one runtime struct per service)"
+              for f in ("cpu", "idle", "sched", "keep_warm_ms")}
+    for section in ("sim", "market_data", "strategy", "execution", "risk", "bridge", "monitor", "alerts", "web")
 }
+for section in ("sim", "execution"):
+    MOVED_FIELDS[section]["clock_instance"] = (f"[{section}] sim_clock = true (the replay clock has one name; "
+                                               "it is the process's own --instance)")
+MOVED_FIELDS["market_data"].update({"symbols": "[deploy] symbols (every process reads them there)",
+                                    "depth": "[deploy] depth (every process reads it there)"})
 
 
 def read_toml(path: str | Path | None) -> dict[str, Any]:
@@ -44,21 +50,38 @@ def read_toml(path: str | Path | None) -> dict[str, Any]:
         return {}
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"config file not found: path={p}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file is not valid TOML: path={p} reason={exc}") from None
-    unknown = sorted(set(data) - KNOWN_SECTIONS)
+    return parse(data, str(p))
+
+
+def parse(data: bytes, where: str) -> dict[str, Any]:
+    """The deployment file's bytes as a TOML document; ConfigError names ``where`` and the reason
+    (not TOML, an unknown section, a field that moved)."""
+    try:
+        doc = tomllib.loads(data.decode())
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file is not valid TOML: path={where} reason={exc}") from None
+    unknown = sorted(set(doc) - KNOWN_SECTIONS)
     if unknown:
-        raise ConfigError(f"unknown section in config: path={p} section=[{unknown[0]}] "
+        raise ConfigError(f"unknown section in config: path={where} section=[{unknown[0]}] "
                           f"known={','.join(sorted(KNOWN_SECTIONS))}")
+    moved = moved_fields(doc, where)
+    if moved:
+        raise ConfigError(moved[0])
+    return doc
+
+
+def moved_fields(doc: dict[str, Any], where: str) -> list[str]:
+    """One error per field of ``doc`` that moved elsewhere (``MOVED_FIELDS``)."""
+    out = []
     for section, fields in MOVED_FIELDS.items():
-        table = data.get(section)
-        for field, where in fields.items():
+        table = doc.get(section)
+        for field, dest in fields.items():
             if isinstance(table, dict) and field in table:
-                raise ConfigError(f"invalid config {p} section [{section}] field {field}: moved to {where}")
-    return data
+                out.append(f"invalid config {where} section [{section}] field {field}: moved to {dest}")
+    return out
 
 
 def convert(data: dict[str, Any], typ: type[T], where: str = "") -> T:

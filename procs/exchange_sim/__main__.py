@@ -12,7 +12,7 @@ import functools
 import sys
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config
+from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.exchange_sim.agent import PROC, SimSettings, build_server, start
 
@@ -37,10 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     log.set_process(PROC)
     try:
-        server = build_server(SimSettings.from_args(args))
+        settings = SimSettings.from_args(args)
+        server = build_server(settings)
     except (ValueError, OSError) as exc:
         return exit_bad_config(PROC, exc)
-    return run_async_process(PROC, args.instance, Runtime(), functools.partial(start, server))
+    return run_async_process(PROC, args.instance, settings.sim.runtime, functools.partial(start, server))
 
 
 def main(argv: list[str] | None = None) -> int:

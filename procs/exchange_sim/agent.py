@@ -30,11 +30,16 @@ class SimSettings:
 
     sim: SimConfig
     trading: TradingConfig
+    instance: str | None = None  # the shm instance (--instance): [sim] sim_clock writes sim.clock there
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> SimSettings:
         """Raises ConfigError (a ValueError) naming the field and the reason."""
-        return cls(_sim_config(args), _trading_config(args))
+        sim = _sim_config(args)
+        if sim.sim_clock and not args.instance:
+            raise ConfigError(f"invalid config {args.config} section [sim] field sim_clock: the simulated clock "
+                              "is written to the pipeline's shm instance: run with --instance")
+        return cls(sim, _trading_config(args), args.instance)
 
 
 def _sim_config(args: argparse.Namespace) -> SimConfig:
@@ -78,7 +83,7 @@ def build_server(settings: SimSettings) -> SimServer:
     """The market side with the trading side plugged in (not started)."""
     from .trading.orderapi import build_trading
 
-    server = SimServer(settings.sim)
+    server = SimServer(settings.sim, clock_instance=settings.instance if settings.sim.sim_clock else "")
     rest_handler, ws_handler = build_trading(server.market, settings.trading, server.exchange_info)
     server.set_handlers(rest_handler, ws_handler)
     return server

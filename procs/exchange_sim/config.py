@@ -36,6 +36,7 @@ from typing import Literal
 
 import msgspec
 
+from procs.core.agent import Runtime
 from procs.core.config import Section, load_section
 from procs.exchange_sim.latency import LatencySection
 
@@ -115,16 +116,18 @@ class SimConfig(Section):
     trace: bool = False  # stamp written depth frames and received orders from the start
     trace_capacity: int = 100_000  # entries kept per ring (frames, orders); oldest dropped first
     # -- the replay harness (``b25 replay``, procs/tools/replay); every field is off by default ----------
-    clock_instance: str = ""  # write the recording's time to this shm instance's ``sim.clock`` block
+    sim_clock: bool = False  # write the recording's time to the ``sim.clock`` block of the --instance
     start_paused: bool = False  # the market source waits for ``POST /sim/resume`` (or step)
-    lockstep: bool = False  # serve recorded event N+1 only once the pipeline is quiescent (needs clock_instance)
+    lockstep: bool = False  # serve recorded event N+1 only once the pipeline is quiescent (needs sim_clock)
     replay_limit: int = 0  # serve only the first N recorded frames (0 = all)
     # lockstep only: the latencies of market data, order requests and answers (procs/exchange_sim/latency.py)
     latency: LatencySection = msgspec.field(default_factory=LatencySection)
+    runtime: Runtime = msgspec.field(default_factory=Runtime)  # [sim.runtime]: cpu and sched
 
     def __post_init__(self) -> None:
-        if self.lockstep and not self.clock_instance:
-            raise ValueError("lockstep needs clock_instance: the shm instance of the pipeline it waits for")
+        if self.lockstep and not self.sim_clock:
+            raise ValueError("lockstep needs sim_clock = true: it waits for the pipeline on the simulated clock: "
+                             "sim_clock=false")
         if self.trace_capacity < 1:
             raise ValueError(f"trace_capacity must be >= 1: trace_capacity={self.trace_capacity}")
         if self.replay_limit < 0:

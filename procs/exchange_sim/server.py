@@ -38,8 +38,10 @@ class SimServer:
 
     def __init__(
         self, config: SimConfig, rest_handler: RestHandler | None = None, ws_handler: WsHandler | None = None,
+        clock_instance: str = "",
     ) -> None:
         self.config = config
+        self.clock_instance = clock_instance  # [sim] sim_clock: the shm instance whose sim.clock the replay writes
         self.exchange_info = read_body(config.exchange_info)
         self.market = Market(instruments(self.exchange_info))
         self.faults = Faults()
@@ -102,7 +104,7 @@ class SimServer:
         server = site._server  # aiohttp has no public accessor for the bound socket
         assert server is not None and server.sockets
         self.rest_port = server.sockets[0].getsockname()[1]
-        if self.replay is not None and self.config.clock_instance:
+        if self.replay is not None and self.clock_instance:
             self._wire_replay_harness()  # before the router: lockstep puts the trading side's sockets behind the clock
         self._router = Router(self.hub, self.ws_handler, cfg.max_ws_buffer, cfg.ws_max_msgs_per_s)
         # No server pings (the exchange sends one every 3 min): picows 2.3.1's server-side
@@ -131,7 +133,7 @@ class SimServer:
 
         replay = self.replay
         assert replay is not None
-        replay.clock = SimClockWriter(self.config.clock_instance)
+        replay.clock = SimClockWriter(self.clock_instance)
         if replay.frames:  # readers that start before the first event see the recording's start
             replay.clock.set(replay.frames[0].ts_recv_ns, 0)
         if self.config.lockstep:
@@ -157,7 +159,7 @@ class SimServer:
                 gate = self.ws_handler = LockstepGate(self.ws_handler, replay.queue, replay.links,
                                                       lambda: clock.now_ns, is_api)
             self.lockstep_gate = gate
-            replay.barrier = Barrier(self.config.clock_instance, lambda: self.hub.frames_sent,
+            replay.barrier = Barrier(self.clock_instance, lambda: self.hub.frames_sent,
                                      (lambda: gate.stream_delivered) if gate is not None else (lambda: 0),
                                      held=(lambda: gate.held) if gate is not None else (lambda: 0))
 

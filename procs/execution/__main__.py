@@ -15,7 +15,7 @@ import functools
 import sys
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config
+from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.core.config import ConfigError, config_hash
 from procs.execution.agent import PROC, ExecutionSettings, start
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
     cfg = settings.execution
-    return run_async_process(PROC, a.instance, Runtime(cpu=cfg.cpu, sched=cfg.sched),
+    return run_async_process(PROC, a.instance, cfg.runtime,
                              functools.partial(start, settings, a.instance), config_hash(a.config))
 
 

@@ -96,7 +96,7 @@ class ExecutionAgent:
         self.journal_path = journal_path
         self.run = run
         self.intake = Intake(parts.registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait,
-                             self._fix_seq, cfg.idle, run.fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
+                             self._fix_seq, cfg.runtime.idle, run.fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
         self.inbox = ControlInbox(instance, PROC)
         self._halted = False
         self._warm_seen = -1
@@ -111,8 +111,8 @@ class ExecutionAgent:
         """Connect, reconcile with the exchange, then let intents in until the stop."""
         cfg, engine = self.cfg, self.engine
         self.gateway.start(engine.on_report, engine.on_stream_connected)
-        if cfg.keep_warm_ms > 0:
-            run.every(cfg.keep_warm_ms / 1000, self.keep_warm)
+        if cfg.runtime.keep_warm_ms > 0:
+            run.every(cfg.runtime.keep_warm_ms / 1000, self.keep_warm)
         run.every(TICK_S, self.tick, first_after=0)
         self.intake.start()
         await self.gateway.wait_up()
@@ -248,7 +248,7 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
         on_connection=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
     journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms)
-    engine = Engine(cfg, instruments, journal, sink, counters, risk, gateway, limiter)
+    engine = Engine(cfg, instruments, journal, sink, counters, risk, gateway, limiter, instance)
     try:
         recovery.rebuild(engine, records)
         if good > cfg.journal_rotate_mb * 1e6:

@@ -3,10 +3,28 @@ settings (where the venue is and whose account: ``[venue]``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from procs.core.agent import check_idle_sched, check_loop_period_ms
+import msgspec
+
+from procs.core.agent import Runtime, check_loop_period_ms
 from procs.core.config import Section
+
+
+class ExecutionRuntime(Runtime):
+    """``[execution.runtime]``: cpu, sched (applied after recovery), ``idle`` ("poll" intake only:
+    "spin" never sleeps, a whole core; anything else backs off, 50 loop turns then 1 ms sleeps;
+    "thread" intake parks on the ring semaphore) and ``keep_warm_ms``: with no intent for this
+    long, run the intent -> request path on scratch data (risk read, check, journal frame to a
+    scratch file, requests built and signed, nothing sent) so the next intent finds it warm
+    (Engine.warm); 0 = off."""
+
+    keep_warm_ms: float = 1.0
+    agent_fields: ClassVar[tuple[str, ...]] = ("idle", "keep_warm_ms")
+
+    def __post_init__(self) -> None:
+        check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
+        super().__post_init__()
 
 
 class ExecutionConfig(Section):
@@ -29,10 +47,6 @@ class ExecutionConfig(Section):
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 5.0
     intent_wait: Literal["thread", "poll", "fd"] = "fd"  # how the loop learns of new intents
-    # with no intent for this long, run the intent -> request path on scratch data (risk read,
-    # check, journal frame to a scratch file, requests built and signed, nothing sent) so the
-    # next intent finds that code warm (Engine.warm); 0 = off
-    keep_warm_ms: float = 1.0
     # fail closed: while risk.state is missing, never written, or its producer is dead or has not
     # beaten for risk_stale_s, new orders are denied (risk_unavailable); cancels still go.
     # false: no risk.state means no limits (execution driven alone: its tests, bench exec)
@@ -42,21 +56,18 @@ class ExecutionConfig(Section):
     # (Engine.warm) at once, so the intent that follows finds its path warm; off, because an intent
     # landing during the warm-up waits for it (docs/decisions/006-keep-warm-ticks.md)
     warm_on_prewake: bool = False
-    # "poll" intake only: "spin" never sleeps (lowest latency, a whole core); anything else
-    # backs off (50 loop turns, then 1 ms sleeps). "thread" intake parks on the ring semaphore.
-    idle: Literal["spin", "yield", "sleep", "block", "backoff"] = "backoff"
-    cpu: int = -1
-    sched: str = ""  # "fifo:N" | "rr:N" | "nice:N" | "": applied after recovery (procs.core.agent.apply_sched)
     # one log line per order state change, cancel request and request outcome (never per market
     # event): for chasing an order's history in a test or an incident; off in production
     trace_orders: bool = False
-    # replay harness (``b25 replay``) only: read time from this shm instance's ``sim.clock`` block
-    # (the order-rate window follows the recording) and keep the lockstep gauges; "" = live
-    clock_instance: str = ""
+    # replay harness (``b25 replay``) only: read time from the instance's ``sim.clock`` block (the
+    # order-rate window follows the recording) and keep the lockstep gauges
+    sim_clock: bool = False
+    runtime: ExecutionRuntime = msgspec.field(default_factory=lambda: ExecutionRuntime())
+    # every field is read once, at start (the journal, the gateway, the limiter, the breaker are
+    # built from them): a reload that changes one is refused, naming it (procs.core.reload)
+    restart_only: ClassVar[frozenset[str]] = frozenset()  # filled in below the class
 
     def __post_init__(self) -> None:
-        check_idle_sched(self.idle, self.sched)
-        check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
         if self.breaker_failures < 1:
             raise ValueError(f"breaker_failures must be >= 1: breaker_failures={self.breaker_failures}")
         if not 0.0 < self.limiter_safety <= 1.0:
@@ -65,3 +76,6 @@ class ExecutionConfig(Section):
             raise ValueError(f"risk_stale_s must be > 0: risk_stale_s={self.risk_stale_s}")
         if self.request_timeout_s <= 0:
             raise ValueError(f"request_timeout_s must be > 0: request_timeout_s={self.request_timeout_s}")
+
+
+ExecutionConfig.restart_only = frozenset(ExecutionConfig.__struct_fields__)

@@ -39,7 +39,7 @@ class Counter(IntEnum):
     JOURNAL_RECORDS = 30
     RECOVERED = 31  # 1 once reconciliation finished and intents are accepted
     BAD_CONTROL = 32
-    # replay harness lockstep gauges (kept only with [execution] clock_instance set)
+    # replay harness lockstep gauges (kept only with [execution] sim_clock)
     USER_EVENTS = 33  # user-data stream events handled (written after PENDING)
     PENDING = 34  # gauge: requests queued or unanswered + events waiting for the exec ring + catch-up tasks
     KEEP_WARM = 35  # keep-warm runs of the order path on scratch data (Engine.warm)

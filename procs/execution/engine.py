@@ -106,8 +106,8 @@ class EventSink:
 class Engine:
     def __init__(self, cfg: ExecutionConfig, instruments: list[Instrument | None], journal: Journal,
                  sink: EventSink, counters: Any, risk: Callable[[], RiskLimits], gateway: OrderGateway,
-                 limiter: RateLimiter) -> None:
-        self.cfg = cfg
+                 limiter: RateLimiter, instance: str = "") -> None:
+        self.cfg = cfg  # instance: the shm instance whose sim.clock [execution] sim_clock reads
         self.instruments = instruments
         self.sym_id = {i.symbol: k for k, i in enumerate(instruments) if i is not None}
         self.scales = [(i.price_scale, i.qty_scale) if i is not None else None for i in instruments]
@@ -141,10 +141,10 @@ class Engine:
         self.trace = cfg.trace_orders
         # -- replay harness only (procs/tools/replay): the simulated clock and the lockstep gauges ----
         self.sim_clock: Any = None
-        if cfg.clock_instance:
+        if cfg.sim_clock:
             from procs.core.simclock import SimClock
 
-            self.sim_clock = SimClock(cfg.clock_instance)
+            self.sim_clock = SimClock(instance)
             # every entry point leaves the PENDING gauge right when it returns
             self.on_intent = self._gauged(self.on_intent, False)  # type: ignore[method-assign]
             self._reply = self._gauged(self._reply, False)  # type: ignore[method-assign]

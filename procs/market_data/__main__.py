@@ -13,7 +13,7 @@ import functools
 import sys
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config
+from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.core.config import ConfigError, config_hash
 from procs.market_data.agent import PROC, load_config, start
@@ -36,9 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     # the recorder child starts before the runner pins us, so gzip and the disk never share the hot CPU
     cfg = settings.market_data
     recorder = Recorder(cfg.recorder, f"{a.instance}_md") if cfg.recorder.enabled else None
-    runtime = Runtime(cpu=cfg.cpu, sched=cfg.sched, cpu_latency_us=cfg.cpu_latency_us)
-    return run_async_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance, recorder),
-                             config_hash(a.config))
+    return run_async_process(PROC, a.instance, cfg.runtime, functools.partial(start, settings, a.instance, recorder),
+                             config_hash(a.config), cpu_latency_us=cfg.cpu_latency_us)
 
 
 if __name__ == "__main__":

@@ -67,9 +67,9 @@ class MarketDataAgent:
     async def serve(self, run: AsyncRun) -> None:
         cfg = self.cfg
         run.on_stop(self.feed.stop)
-        warm_ns = int(cfg.keep_warm_ms * 1e6)
+        warm_ns = int(cfg.runtime.keep_warm_ms * 1e6)
         if warm_ns > 0:
-            run.every(cfg.keep_warm_ms / 1000, lambda: self.handler.keep_warm(time.monotonic_ns(), warm_ns),
+            run.every(cfg.runtime.keep_warm_ms / 1000, lambda: self.handler.keep_warm(time.monotonic_ns(), warm_ns),
                       first_after=0)
         run.running()
         log.info("market_data_started", instance=self.instance, symbols=self.handler.symbols, ws_url=self.feed.where,

@@ -3,11 +3,11 @@ depth: ``[deploy]``; the venue: ``[venue]``)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
-from procs.core.agent import check_loop_period_ms, parse_sched
+from procs.core.agent import Runtime, check_loop_period_ms
 from procs.core.config import Section
 
 
@@ -21,6 +21,19 @@ class RecorderConfig(Section):
     queue_mb: int = 64  # faster-fifo queue size; a full queue drops a batch (counted), never blocks
 
 
+class MarketDataRuntime(Runtime):
+    """``[market_data.runtime]``: cpu, sched, and ``keep_warm_ms``: with no frame for this long, run
+    the hot path's code over unchanged data (decode the last frame again, read the books' tops) so
+    the next frame finds it in cache; 0 = off (FeedHandler.keep_warm). An asyncio process: no idle."""
+
+    keep_warm_ms: float = 1.0
+    agent_fields: ClassVar[tuple[str, ...]] = ("keep_warm_ms",)
+
+    def __post_init__(self) -> None:
+        check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
+        super().__post_init__()
+
+
 class MarketDataConfig(Section):
     """Where the feed comes from and how the book is kept."""
 
@@ -29,10 +42,6 @@ class MarketDataConfig(Section):
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 10.0
     snapshot_retry_s: float = 0.5
-    cpu: int = -1
-    # scheduling policy the process puts itself under at start: "fifo:N", "rr:N", "nice:N" or ""
-    # (leave it); see procs.core.agent.apply_sched for why the hot path runs SCHED_FIFO
-    sched: str = ""
     # PM QoS: while market_data runs, idle CPUs stay in states that wake within this many us
     # (0 = poll, never halt); -1 leaves the machine's idle states alone. System-wide: one
     # process holding it is enough. See procs.core.agent.hold_cpu_latency.
@@ -40,15 +49,15 @@ class MarketDataConfig(Section):
     # wake the sleeping consumers of md.book as a frame arrives, before it is decoded and
     # applied, so their wake-up overlaps this work (shm.ring.Producer.prewake)
     prewake: bool = True
-    # with no frame for this long, run the hot path's code over unchanged data (decode the last
-    # frame again, read the books' tops) so the next frame finds it in cache; 0 = off
-    # (FeedHandler.keep_warm)
-    keep_warm_ms: float = 1.0
     book_engine: Literal["numba", "python"] = "numba"  # numba: FastBook; python: the reference Book
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     # replay harness (``b25 replay --lockstep``) only: keep the counters its barrier reads
     lockstep_gauges: bool = False
+    runtime: MarketDataRuntime = msgspec.field(default_factory=lambda: MarketDataRuntime())
+    # a reload (procs.core.reload) takes only the watchdog and reconnect timings (the feed reads
+    # them where it uses them); a change to any other field is refused, naming it
+    restart_only: ClassVar[frozenset[str]] = frozenset()  # filled in below the class
 
-    def __post_init__(self) -> None:
-        parse_sched(self.sched)
-        check_loop_period_ms("keep_warm_ms", self.keep_warm_ms)
+
+MarketDataConfig.restart_only = frozenset(MarketDataConfig.__struct_fields__) - {
+    "stale_after_s", "reconnect_min_s", "reconnect_max_s", "snapshot_retry_s"}

@@ -241,7 +241,7 @@ class FeedHandler:
         Why: between frames the hot path's code and data go cold (other processes and the host
         run meanwhile), and a cold frame costs several times a warm one; touching the same code
         and data every ~1 ms keeps them warm for a few us of work per tick
-        (docs/decisions/006-keep-warm-ticks.md). ``[market_data] keep_warm_ms`` sets the tick.
+        (docs/decisions/006-keep-warm-ticks.md). ``[market_data.runtime] keep_warm_ms`` sets the tick.
         """
         raw = self._last_depth_raw
         if now_ns - self._last_frame_ns < quiet_ns or raw is None:

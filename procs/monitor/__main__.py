@@ -15,7 +15,7 @@ import functools
 import sys
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config
+from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.core.config import ConfigError, config_hash
 from procs.monitor.agent import PROC, MonitorSettings, start
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         settings = MonitorSettings.load(args.config, args.host, args.port)
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
-    return run_async_process(PROC, args.instance, Runtime(cpu=settings.monitor.cpu),
+    return run_async_process(PROC, args.instance, settings.monitor.runtime,
                              functools.partial(start, settings, args.instance), config_hash(args.config))
 
 

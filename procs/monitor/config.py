@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 
 from procs.core import services
+from procs.core.agent import Runtime
 from procs.core.config import ConfigError, Section, load_section, read_toml
 
 DEFAULT_PORT = 9725
@@ -30,7 +32,12 @@ class MonitorConfig(Section):
     feed_poll_ms: float = 5.0  # /ws: how often shm is read while a client is subscribed
     feed_max_clients: int = 256  # /ws connections at once; the next one gets 503
     feed_max_hz: float = 50.0  # the highest rate a subscription may ask for
-    cpu: int = -1
+    runtime: Runtime = msgspec.field(default_factory=Runtime)  # [<section>.runtime]: cpu and sched
+
+    # a reload (procs.core.reload) takes the token, the required list and the staleness limit;
+    # these are read once, at start
+    restart_only: ClassVar[frozenset[str]] = frozenset({"runtime", "host", "port", "recent_orders", "recent_alerts",
+                                                        "poll_s", "feed_poll_ms", "feed_max_clients", "feed_max_hz"})
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

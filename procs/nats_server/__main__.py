@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exe, "-c", conf)
         return 0
     try:
-        os.nice(cfg.server_nice - os.nice(0))  # the same scheduling the bridge runs at ([bridge] sched)
+        os.nice(cfg.server_nice - os.nice(0))  # the same scheduling the bridge runs at ([bridge.runtime] sched)
     except OSError as exc:
         print(f"nats_server: nice {cfg.server_nice} refused ({exc.strerror}); running at {os.nice(0)}", file=sys.stderr)
     os.execv(exe, [exe, "-c", str(conf)])

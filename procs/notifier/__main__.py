@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from procs.core import deploy, log
-from procs.core.agent import Runtime, exit_bad_config, run_process
+from procs.core.agent import exit_bad_config, run_process
 from procs.core.config import ConfigError, config_hash, load_section, read_toml
 from procs.notifier.agent import PROC, start, watched
 from procs.notifier.config import AlertsConfig
@@ -29,7 +29,7 @@ def run(config: str | None, instance: str) -> int:
         watch = watched(read_toml(config))
     except (ConfigError, ValueError) as exc:
         return exit_bad_config(PROC, exc)
-    return run_process(PROC, instance, Runtime(cpu=cfg.cpu),
+    return run_process(PROC, instance, cfg.runtime,
                        lambda _startup: start(cfg, instance, symbols, depth, watch), config_hash(config))
 
 

@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
+from procs.core.agent import Runtime
 from procs.core.config import Section
 
 LEVELS = {"info": 1, "warn": 2, "critical": 3}  # messages.ALERT_INFO / _WARN / _CRITICAL
@@ -46,7 +47,12 @@ class AlertsConfig(Section):
     stale_after_s: float = 2.0  # a required process's heartbeat older than this raises process_stale
     start_grace_s: float = 15.0  # after the notifier starts, a process absent this long is stale
     delivery_log: str = "run/log/deliveries.jsonl"  # one JSON line per delivery outcome; "" = none
-    cpu: int = -1
+    runtime: Runtime = msgspec.field(default_factory=Runtime)  # [<section>.runtime]: cpu and sched
+
+    # a reload (procs.core.reload) takes the routes and delivery settings (a new dispatcher);
+    # these are read once, at start
+    restart_only: ClassVar[frozenset[str]] = frozenset({"runtime", "enabled", "poll_ms", "stale_after_s",
+                                                        "start_grace_s", "delivery_log"})
 
     def __post_init__(self) -> None:
         for name in ("dedup_window_s", "backoff_s", "backoff_max_s", "timeout_s", "poll_ms", "stale_after_s"):

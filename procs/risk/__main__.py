@@ -14,7 +14,7 @@ import functools
 import sys
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config, run_process
+from procs.core.agent import exit_bad_config, run_process
 from procs.core.config import ConfigError, config_hash
 from procs.risk.agent import PROC
 from procs.risk.service import RiskSettings, start
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = RiskSettings.load(a.config, a.rest_url)
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
-    return run_process(PROC, a.instance, Runtime(cpu=settings.risk.cpu), functools.partial(start, settings, a.instance),
+    return run_process(PROC, a.instance, settings.risk.runtime, functools.partial(start, settings, a.instance),
                        config_hash(a.config))
 
 

@@ -103,7 +103,7 @@ class RiskAgent:
         self.config_path = config_path
         self.reg = build_registry(depth, rings)
         self.waiter = Waiter(instance, PROC)
-        self.idle = make_idle(cfg.idle, self.waiter)
+        self.idle = make_idle(cfg.runtime.idle, self.waiter)
         self.on_shutdown = on_shutdown or (lambda: os.kill(os.getpid(), signal.SIGTERM))
         self.writer = self.reg.writer(instance, RISK_STATE)
         self.alerts = self.reg.producer(instance, alerts_name(PROC))

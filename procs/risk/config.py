@@ -29,10 +29,11 @@ Example::
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import ClassVar, Literal
 
 import msgspec
 
+from procs.core.agent import Runtime
 from procs.core.config import Section
 
 StateName = Literal["ACTIVE", "REDUCING", "HALTED"]
@@ -103,6 +104,15 @@ class HistoryConfig(Section):
             raise ValueError(f"seal_s must be interval_s..3600: seal_s={self.seal_s}")
 
 
+class RiskRuntime(Runtime):
+    """``[risk.runtime]``: cpu, sched and idle, which blocks, not backs off: risk is off the order
+    path, so backoff's spin after each book update would cost CPU for no latency gain
+    (docs/decisions/005-risk-idles-by-blocking.md)."""
+
+    idle: str = "block"
+    agent_fields: ClassVar[tuple[str, ...]] = ("idle",)
+
+
 class RiskConfig(Section):
     """The risk process: limits, what a breach does, reconciliation with the exchange."""
 
@@ -135,14 +145,16 @@ class RiskConfig(Section):
     # -- the agent ---------------------------------------------------------------------------
     publish_interval_ms: int = 100  # risk.state is also written on every change
     attach_timeout_s: float = 0.0  # wait for exec/md.book at start; after that retried each second
-    # block, not backoff: risk is off the order path, so backoff's spin after each book update
-    # would cost CPU for no latency gain (docs/decisions/005-risk-idles-by-blocking.md)
-    idle: str = "block"
-    cpu: int = -1
+    runtime: RiskRuntime = msgspec.field(default_factory=lambda: RiskRuntime())
     history: HistoryConfig = msgspec.field(default_factory=HistoryConfig)
     # replay harness (``b25 replay``) only: the UTC day follows the simulator's ``sim.clock``
     # block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False
+    # a reload (procs.core.reload) takes every other field, new ones included: the engine reads
+    # them from its current config; these are read once, at start
+    restart_only: ClassVar[frozenset[str]] = frozenset({
+        "runtime", "history", "holds_file", "sim_clock", "attach_timeout_s", "reconcile", "reconcile_interval_s",
+        "reconcile_timeout_s", "seed_from_exchange", "publish_interval_ms", "initial_state", "capital"})
 
     def __post_init__(self) -> None:
         for f in ("max_daily_loss", "max_drawdown", "capital"):

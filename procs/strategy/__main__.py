@@ -14,7 +14,7 @@ import functools
 import sys
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config, run_process
+from procs.core.agent import exit_bad_config, run_process
 from procs.core.config import ConfigError
 from procs.strategy.agent import PROC, Hangup, StrategySettings, start
 from shm.segment import DEFAULT_INSTANCE
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = StrategySettings.load(a.config)
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
-    runtime = Runtime(cpu=settings.engine.cpu, sched=settings.engine.sched)
+    runtime = settings.engine.runtime
     return run_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance, hangup))
 
 

@@ -90,7 +90,7 @@ class StrategyAgent:
         self.engine.open()
         self._set_config_hash()
         log.info("strategy_started", instance=self.engine.instance, strategies=sorted(self.engine.slots),
-                 symbols=self.engine.symbols, idle=self.engine.cfg.idle,
+                 symbols=self.engine.symbols, idle=self.engine.cfg.runtime.idle,
                  config=str(Path(self.config_path).resolve()) if self.config_path else "defaults")
 
     def do_work(self) -> int:
@@ -147,11 +147,11 @@ class StrategyAgent:
 def make_engine_idle(cfg: StrategyEngineConfig, waiter: Waiter,
                      on_wake: Callable[[], object] | None = None) -> IdleStrategy:
     """The engine's idle strategy; ``on_wake`` (``Engine.on_wake``) hears each producer's wake-up."""
-    idle = make_idle(cfg.idle, waiter)
+    idle = make_idle(cfg.runtime.idle, waiter)
     if isinstance(idle, (BackoffIdle, BlockIdle)):
         park_ms = cfg.timer_resolution_ms  # a parked agent still fires its timers on time
-        if cfg.keep_warm_ms > 0:
-            park_ms = min(park_ms, cfg.keep_warm_ms)  # and keeps its hot path warm (Engine.keep_warm)
+        if cfg.runtime.keep_warm_ms > 0:
+            park_ms = min(park_ms, cfg.runtime.keep_warm_ms)  # and keeps its hot path warm (Engine.keep_warm)
         idle.timeout_s = park_ms / 1000.0
         idle.on_wake = on_wake
     return idle

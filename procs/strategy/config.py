@@ -2,7 +2,7 @@
 
 ```toml
 [strategy]
-idle = "backoff"
+signal_interval_ms = 100
 
 [[strategy.strategies]]
 id = "mm_btc"                                  # unique; names the strategy in logs and state
@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
-from procs.core.agent import check_idle_sched
+from procs.core.agent import Runtime
 from procs.core.config import Section
 
 
@@ -61,6 +61,23 @@ MIN_PARK_MS = 0.1  # shortest idle park the engine settings may ask for
 MAX_WAKE_WATCH_US = 1000.0  # longest wake-up watch: market_data publishes a book ~15 us after its prewake
 
 
+class StrategyRuntime(Runtime):
+    """``[strategy.runtime]``: cpu, sched (applied once strategies are loaded), idle, and
+    ``keep_warm_ms``: with no event for this long, run the per-event code on scratch data
+    (Engine.keep_warm) and park at most this long; 0 = off."""
+
+    keep_warm_ms: float = 1.0
+    agent_fields: ClassVar[tuple[str, ...]] = ("idle", "keep_warm_ms")
+
+    def __post_init__(self) -> None:
+        # it bounds how long the idle strategy parks: a park much shorter than the duty cycle it
+        # separates makes the idle loop a spin, at the hot path's real-time priority
+        if self.keep_warm_ms != 0 and not self.keep_warm_ms >= MIN_PARK_MS:
+            raise ValueError(f"keep_warm_ms must be 0 (off) or at least {MIN_PARK_MS} ms (it bounds the idle park; "
+                             f"shorter parks spin the CPU): keep_warm_ms={self.keep_warm_ms}")
+        super().__post_init__()
+
+
 class StrategyEngineConfig(Section):
     """The strategy process: its agent and what it runs."""
 
@@ -74,12 +91,6 @@ class StrategyEngineConfig(Section):
     state_save_interval_s: float = 5.0  # snapshot this often when something changed (and at stop)
     pnl_log_interval_s: float = 60.0  # one strategy_pnl line per strategy this often (0 = never)
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
-    idle: str = "backoff"
-    # with no event for this long, run the per-event code on scratch data (Engine.keep_warm) and
-    # park at most this long; 0 = off
-    keep_warm_ms: float = 1.0
-    cpu: int = -1
-    sched: str = ""  # "fifo:N" | "rr:N" | "nice:N" | "": applied once strategies are loaded (apply_sched)
     # wake execution as a routed book arrives, before the strategies run, so its wake-up
     # overlaps their work (shm.ring.Producer.prewake)
     prewake: bool = True
@@ -95,9 +106,12 @@ class StrategyEngineConfig(Section):
     # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
     # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False
+    runtime: StrategyRuntime = msgspec.field(default_factory=lambda: StrategyRuntime())
+    # a reload takes every other field (procs.core.reload); these are read once, at start
+    restart_only: ClassVar[frozenset[str]] = frozenset({"runtime", "attach_timeout_s", "timer_resolution_ms",
+                                                        "state_file", "sim_clock"})
 
     def __post_init__(self) -> None:
-        check_idle_sched(self.idle, self.sched)
         ids = [s.id for s in self.strategies]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
@@ -114,9 +128,6 @@ class StrategyEngineConfig(Section):
         if not self.timer_resolution_ms >= MIN_PARK_MS:
             raise ValueError(f"timer_resolution_ms must be at least {MIN_PARK_MS} ms (it bounds the idle park; "
                              f"shorter parks spin the CPU): timer_resolution_ms={self.timer_resolution_ms}")
-        if self.keep_warm_ms != 0 and not self.keep_warm_ms >= MIN_PARK_MS:
-            raise ValueError(f"keep_warm_ms must be 0 (off) or at least {MIN_PARK_MS} ms (it bounds the idle park; "
-                             f"shorter parks spin the CPU): keep_warm_ms={self.keep_warm_ms}")
         if not 0 <= self.deny_hold_ms <= 60_000:
             raise ValueError(f"deny_hold_ms must be 0 (off) to 60000: deny_hold_ms={self.deny_hold_ms}")
         if not 0 <= self.wake_watch_us <= MAX_WAKE_WATCH_US:

@@ -174,7 +174,7 @@ class Engine:
         self._signals = self.registry.producer(instance, SIGNALS)
         self._publish_intent = self._orders.try_publish
         # keep_warm: with no event for keep_warm_ms, run the per-event code on scratch data
-        self._warm_ns = int(cfg.keep_warm_ms * 1e6)
+        self._warm_ns = int(cfg.runtime.keep_warm_ms * 1e6)
         self._last_busy = 0
         self._next_warm = 0
         self._take_runtime_settings(cfg)
@@ -663,8 +663,7 @@ class Engine:
     def _keep_engine_settings(self, cfg: StrategyEngineConfig) -> None:
         """Take the engine settings that are safe to change at run time; say which need a restart."""
         old = self.cfg
-        fixed = [f for f in ("idle", "cpu", "attach_timeout_s", "timer_resolution_ms", "keep_warm_ms")
-                 if getattr(cfg, f) != getattr(old, f)]
+        fixed = sorted(f for f in cfg.restart_only if getattr(cfg, f) != getattr(old, f))
         if fixed:
             log.warn("config_needs_restart", fields=fixed)
         self.cfg = cfg

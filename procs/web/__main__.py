@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 
 from procs.core import log
-from procs.core.agent import Runtime, exit_bad_config
+from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.monitor.config import load_monitor_config, load_token
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "tui.app", "--instance", args.instance, "--web-session",
                "--refresh", str(cfg.refresh_s)] + (["--config", config] if config else [])
     server = WebServer(cfg, command, token, f"b25 {args.instance}")
-    return run_async_process(PROC, args.instance, Runtime(cpu=cfg.cpu), functools.partial(start, server),
+    return run_async_process(PROC, args.instance, cfg.runtime, functools.partial(start, server),
                              config_hash(config))
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import msgspec
+
+from procs.core.agent import Runtime
 from procs.core.config import Section
 
 DEFAULT_PORT = 9726
@@ -13,7 +16,7 @@ class WebConfig(Section):
     port: int = DEFAULT_PORT
     max_sessions: int = 4  # each browser session is a TUI process on the trading host
     refresh_s: float = 0.1  # the sessions' redraw period (the TUI's 100 ms; at most 250 ms)
-    cpu: int = -1
+    runtime: Runtime = msgspec.field(default_factory=Runtime)  # [<section>.runtime]: cpu and sched
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -59,10 +59,10 @@ def test_parse_sched_when_invalid_then_error_names_spec(spec: str, words: str) -
 
 def test_config_when_sched_invalid_then_config_error_names_section(tmp_path: Path) -> None:
     cfg = tmp_path / "b25.toml"
-    cfg.write_text('[market_data]\nsched = "fifo:0"\n')
+    cfg.write_text('[market_data.runtime]\nsched = "fifo:0"\n')
     with pytest.raises(ConfigError) as e:
         load_section(cfg, "market_data", MarketDataConfig)
-    assert "[market_data]" in str(e.value) and "sched" in str(e.value)
+    assert "section [market_data] field runtime.sched: sched fifo value must be in" in str(e.value)
 
 
 @pytest.mark.proc

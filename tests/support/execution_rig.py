@@ -75,6 +75,9 @@ def http(method: str, url: str, body: dict | None = None) -> Any:
         return json.loads(r.read())
 
 
+RUNTIME_FIELDS = ("cpu", "idle", "sched", "keep_warm_ms")  # [execution.runtime]
+
+
 def write_config(tmp: Path, rest_port: int, ws_port: int, **over: Any) -> Path:
     """[venue] at the simulator's ports and [execution] for a test; ``over`` sets fields of
     either (a [venue] field by its name there)."""
@@ -83,7 +86,10 @@ def write_config(tmp: Path, rest_port: int, ws_port: int, **over: Any) -> Path:
           "backoff_429_s": 0.2, "risk_required": False}  # execution alone: no risk.state = no limits (set_risk writes one)
     venue_fields = set(decode_venue({}).__struct_fields__)
     for k, v in over.items():
-        (venue if k in venue_fields else ex)[k] = v
+        if k in RUNTIME_FIELDS:
+            ex.setdefault("runtime", {})[k] = v
+        else:
+            (venue if k in venue_fields else ex)[k] = v
     p = tmp / "b25.toml"
     p.write_text(dumps_toml({"venue": venue, "deploy": {"symbols": SYMBOLS}, "execution": ex}))
     return p

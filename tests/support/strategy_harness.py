@@ -26,8 +26,10 @@ BTC, ETH = 0, 1
 
 
 def engine_config(strategies: list[dict[str, Any]], **engine: Any) -> StrategyEngineConfig:
+    """[strategy] for a test; cpu, idle, sched and keep_warm_ms go to its runtime table."""
     engine.setdefault("state_file", "-")
-    return convert({"strategies": strategies, **engine}, StrategyEngineConfig)
+    runtime = {k: engine.pop(k) for k in ("cpu", "idle", "sched", "keep_warm_ms") if k in engine}
+    return convert({"strategies": strategies, **engine, "runtime": runtime}, StrategyEngineConfig)
 
 
 class Harness:

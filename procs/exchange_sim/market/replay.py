@@ -13,7 +13,7 @@ handles (it drops diffs older than the snapshot). Recorded diffs older than the 
 served but not applied. The frames are read into memory first (the recordings are a few MB).
 
 For the replay harness (``b25 replay``, procs/tools/replay) and only when configured: ``replay_limit``
-serves a prefix of the recording; ``clock_instance`` writes each frame's recorded receive time
+serves a prefix of the recording; ``sim_clock`` writes each frame's recorded receive time
 to the ``sim.clock`` block (procs/core/simclock.py) before the frame is served; ``lockstep``
 runs the simulated clock instead of the recorded pace: every frame is an APPLY event at its
 exchange time and a MARKET event at its receive time in the event queue
@@ -113,7 +113,7 @@ class Replay:
         self.frames: list[Frame] = list(iter_frames(config.replay))
         if config.replay_limit:
             del self.frames[config.replay_limit:]
-        self.clock = None  # SimClockWriter when config.clock_instance is set (the server opens it)
+        self.clock = None  # SimClockWriter with [sim] sim_clock (the server opens it)
         self.barrier = None  # procs.tools.replay.lockstep.Barrier when config.lockstep (the server sets it)
         # lockstep: the event queue, the order connections' latencies and each frame's (x, r)
         # times (procs/exchange_sim/eventclock.py, latency.py); the server sets them

@@ -1,10 +1,10 @@
 """The affinity settings the processes read at start, as a TOML fragment for b25.toml.
 
-Each process section gets ``cpu`` (the CPU it pins itself to, -1 = not pinned), ``idle``
-(its idle strategy alias) and ``sched`` ("fifo:N" / "nice:N": the policy it puts itself under,
-so a restarted process gets it back without ``--apply``). A field the section's config type does not declare yet is written
-as a comment instead, because every section forbids unknown fields and the process would
-refuse to start.
+Each process gets a ``[<section>.runtime]`` table (``procs.core.agent.Runtime``): ``cpu`` (the
+CPU it pins itself to, -1 = not pinned), ``idle`` (its idle strategy alias) and ``sched``
+("fifo:N" / "nice:N": the policy it puts itself under, so a restarted process gets it back without
+``--apply``). A field the process does not read (``idle`` of an asyncio process) is written as a
+comment instead, because the runtime table refuses it and the process would not start.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ SECTION_TYPES = section_types()  # section -> "module:Class", from the service t
 
 
 def section_fields(section: str) -> set[str] | None:
-    """Field names of the config type behind ``[section]``; None when it cannot be imported."""
+    """The runtime fields the process behind ``[section]`` reads (cpu, sched and its agent's);
+    None when its config type cannot be imported."""
     path = SECTION_TYPES.get(section)
     if path is None:
         return None
@@ -30,9 +31,12 @@ def section_fields(section: str) -> set[str] | None:
         import msgspec
 
         typ = getattr(importlib.import_module(module), cls)
-        return {f.encode_name for f in msgspec.structs.fields(typ)}
-    except Exception:  # not written yet, or broken: emit every field and let the reader decide
+        runtime = next((f for f in msgspec.structs.fields(typ) if f.name == "runtime"), None)
+    except Exception:  # broken: emit every field and let the reader decide
         return None
+    if runtime is None:
+        return set()
+    return {"cpu", "sched", *runtime.type.agent_fields}
 
 
 def note_unread_fields(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = section_fields) -> None:
@@ -42,19 +46,19 @@ def note_unread_fields(proposal: Proposal, fields_of: Callable[[str], set[str] |
         if known is None:
             continue
         if "cpu" not in known:
-            p.why.append(f"[{p.section}] has no cpu field yet: the process does not pin itself; only --apply "
+            p.why.append(f"[{p.section}.runtime] has no cpu field: the process does not pin itself; only --apply "
                          "places it")
         if (p.policy == "fifo" or p.nice) and "sched" not in known:
-            p.why.append(f"[{p.section}] has no sched field yet: only --apply sets its scheduling, and a restart "
-                         "loses it")
+            p.why.append(f"[{p.section}.runtime] has no sched field: only --apply sets its scheduling, and a "
+                         "restart loses it")
         if p.idle and "idle" not in known:
-            p.why.append(f"[{p.section}] has no idle field yet: the process keeps its built-in idle behaviour")
+            p.why.append(f"[{p.section}.runtime] has no idle field: the process keeps its built-in idle behaviour")
 
 
 def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = section_fields,
             header: str = "") -> str:
-    """The TOML fragment: one table per process section with ``cpu``, ``idle`` and ``sched`` (the
-    policy the process applies to itself at start; ``""`` = the normal scheduler)."""
+    """The TOML fragment: one ``[<section>.runtime]`` table per process with ``cpu``, ``idle`` and
+    ``sched`` (the policy the process applies to itself at start; ``""`` = the normal scheduler)."""
     lines = ["# CPU layout from scripts/tune_affinity.py" + (f" ({header})" if header else ""),
              f"# mode: {proposal.mode}; hot path CPUs {format_cpulist(proposal.hot_cpus)}; housekeeping CPUs "
              f"{format_cpulist(proposal.housekeeping)}",
@@ -64,7 +68,7 @@ def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = se
         if not p.section:
             continue
         known = fields_of(p.section)
-        lines.append(f"[{p.section}]  # {p.name}: {p.role}, {p.sched_text()}")
+        lines.append(f"[{p.section}.runtime]  # {p.name}: {p.role}, {p.sched_text()}")
         # sched = "" is written too: merged into b25.toml it must replace the hot path's "fifo:10"
         # (a spin placement left under SCHED_FIFO would starve its neighbours; the configs refuse it)
         sched = (f'"fifo:{p.priority}"' if p.policy == "fifo" else f'"nice:{p.nice}"' if p.nice else '""')
@@ -74,6 +78,6 @@ def to_toml(proposal: Proposal, fields_of: Callable[[str], set[str] | None] = se
             if known is None or key in known:
                 lines.append(f"{key} = {value}")
             else:
-                lines.append(f"# {key} = {value}  (not read by [{p.section}] yet: its config has no {key} field)")
+                lines.append(f"# {key} = {value}  (not read by {p.name}: [{p.section}.runtime] has no {key} field)")
         lines.append("")
     return "\n".join(lines)

@@ -46,15 +46,19 @@ def _start_sim(rate: float, symbols: str) -> tuple[subprocess.Popen, int, int]:
 
 
 def deployed(key: str, default: Any) -> Any:
-    """market_data's ``key`` in the shipped b25.toml: the bench measures the deployed setting."""
+    """market_data's ``key`` in the shipped b25.toml (``runtime.sched`` for its runtime table's):
+    the bench measures the deployed setting."""
     import tomllib
 
     with open(ROOT / "b25.toml", "rb") as f:
-        return tomllib.load(f).get("market_data", {}).get(key, default)
+        table = tomllib.load(f).get("market_data", {})
+    for part in key.split(".")[:-1]:
+        table = table.get(part, {})
+    return table.get(key.rsplit(".", 1)[-1], default)
 
 
 def deployed_sched() -> str:
-    return str(deployed("sched", ""))
+    return str(deployed("runtime.sched", ""))
 
 
 def _wait_publishing(instance: str, md: subprocess.Popen, min_samples: int, timeout: float = 60.0) -> Any:
@@ -99,7 +103,7 @@ def run_live(seconds: float = 10.0, rate: float = 1000.0, quick: bool = False,
             cfg.write_text(dumps_toml({
                 "venue": venue_at(f"http://127.0.0.1:{rest}", f"ws://127.0.0.1:{ws}"),
                 "deploy": {"symbols": ["BTCUSDT", "ETHUSDT"]},
-                "market_data": {"sched": sched, "cpu_latency_us": cpu_latency_us}}))
+                "market_data": {"runtime": {"sched": sched}, "cpu_latency_us": cpu_latency_us}}))
             md = subprocess.Popen([sys.executable, "-m", "procs.market_data", "--config", str(cfg),
                                    "--instance", instance], cwd=ROOT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)

@@ -140,7 +140,7 @@ def pipeline_deployment(work: Path, rate: float) -> tuple[dict[str, dict], list[
         "sim": {"exchange_info": str(work / "info.json"), "generator": {"msg_rate": rate, "seed": 7}},
         "sim_trading": {"weight_limit_1m": BIG, "order_limit_10s": BIG, "order_limit_1m": BIG},
         "risk": {"max_orders_per_s": 0},
-        "strategy": {"strategies": [], "idle": "backoff"},
+        "strategy": {"strategies": [], "runtime": {"idle": "backoff"}},
     }
     # sizes above the exchange's 100 USDT minimum notional, so orders are accepted (and cancelled)
     qty = {"BTCUSDT": "0.002", "ETHUSDT": "0.04"}

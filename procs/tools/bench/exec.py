@@ -154,9 +154,15 @@ def _hists(instance: str) -> dict[str, np.ndarray]:
 def _run_mode(instance: str, cfg: Path, strat: _Strategy, mode: str, rest: str, n_lat: int, gap_ms: float,
               n_burst: int) -> dict[str, Any]:
     intent_wait, _, idle = mode.partition("-")
-    text = cfg.read_text().replace('intent_wait = "thread"', f'intent_wait = "{intent_wait}"\nidle = "{idle or "backoff"}"')
+    import tomllib
+
+    from procs.tools.stack import dumps_toml
+
+    doc = tomllib.loads(cfg.read_text())
+    doc["execution"]["intent_wait"] = intent_wait
+    doc["execution"]["runtime"] = {"idle": idle or "backoff"}
     mcfg = cfg.with_name(f"b25-{mode}.toml")
-    mcfg.write_text(text)
+    mcfg.write_text(dumps_toml(doc))
     p, tail = _spawn(["-m", "procs.execution", "--config", str(mcfg), "--instance", instance])
     try:
         tail.wait("execution_started")

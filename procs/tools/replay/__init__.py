@@ -13,11 +13,11 @@ process is RUNNING and every named consumer is attached to its rings, so no even
 
 Simulated time
 --------------
-exchange_sim (``[sim] clock_instance``) owns a one-record state block ``sim.clock``
+exchange_sim (``[sim] sim_clock``) owns a one-record state block ``sim.clock``
 (procs/core/simclock.py) holding the recorded receive time of the frame being served. Each
 process reads its clock from it in a replay, behind a flag that is off live:
 ``[strategy] sim_clock`` (timers, cooldowns, ``api.now_ns()``; client tags start at 0),
-``[execution] clock_instance`` (the order-rate window; acknowledgements stamped with the
+``[execution] sim_clock`` (the order-rate window; acknowledgements stamped with the
 exchange's time of the order's state), ``[risk] sim_clock`` (the UTC day of the daily-loss limit). The
 simulator's own market clock already follows the recording. Execution's client order ids are
 ``b25-<epoch>-<n>`` with the epoch of a fresh journal (1). Host time remains only in latency

@@ -5,7 +5,7 @@ recorded frame — once at the previous frame's time, then, with the clock moved
 frame's own (procs/tools/replay/__init__.py) — and once after the last one; the replay harness uses
 ``Barrier.wait_blocking`` from outside to know a free-running replay has drained. No message is exchanged: the barrier
 reads counters and ring cursors the processes keep in shared memory anyway, plus a few gauges
-they keep only in a replay (``sim_clock`` / ``clock_instance`` in their config sections).
+they keep only in a replay (``sim_clock`` in their config sections).
 
 The pipeline is quiescent when all of these hold, read in this order (upstream first: every
 process writes its "done" marker *after* everything the work caused is published, and x86-64

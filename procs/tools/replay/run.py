@@ -100,7 +100,7 @@ def overrides(opts: ReplayOptions, instance: str, symbols: list[str]) -> dict:
     lockstep = opts.mode == "lockstep"
     speed = opts.speed if opts.mode == "speed" else 0.0
     sim: dict = {"source": "replay", "replay": [str(Path(f).resolve()) for f in opts.data], "speed": speed,
-                 "symbols": symbols, "start_paused": True, "clock_instance": instance, "lockstep": lockstep,
+                 "symbols": symbols, "start_paused": True, "sim_clock": True, "lockstep": lockstep,
                  "replay_limit": opts.limit_events, "replay_wait_subscriber": True}
     if lockstep:
         sim["latency"] = section_dict(LatencyModel.parse(opts.latency))
@@ -111,7 +111,7 @@ def overrides(opts: ReplayOptions, instance: str, symbols: list[str]) -> dict:
         "market_data": {"stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True},
         "strategy": {"strategies": [], "sim_clock": True, "cancel_on_stop": False, "pnl_log_interval_s": 0.0},
         # lockstep: a request may wait in simulated time while host time passes; no timeout of it is real
-        "execution": {"clock_instance": instance, "fsync": "never",
+        "execution": {"sim_clock": True, "fsync": "never",
                       **({"request_timeout_s": 3600.0} if lockstep else {})},
         # reconciliation polls the exchange on host time: off, the simulated account starts flat
         "risk": {"sim_clock": True, "reconcile": False},

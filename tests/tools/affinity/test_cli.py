@@ -63,11 +63,10 @@ def test_cli_when_write_file_then_toml_with_cpu_and_idle_per_section(tmp_path):
     r = tune("--write", str(out))
     assert r.returncode == 0, r.stderr
     doc = tomllib.loads(out.read_text())
-    assert isinstance(doc["market_data"]["cpu"], int)
+    assert isinstance(doc["market_data"]["runtime"]["cpu"], int)
     for section in ("strategy", "execution"):  # the hot path
-        if section in doc and "idle" in doc[section]:
-            assert doc[section]["idle"] in ("spin", "backoff")
-    assert doc["risk"]["idle"] == "block"  # off the order path: no spin after each event
+        assert doc[section]["runtime"]["idle"] in ("spin", "backoff")
+    assert doc["risk"]["runtime"]["idle"] == "block"  # off the order path: no spin after each event
 
 
 def test_cli_when_fake_64_cpu_tree_then_isolated_layout_on_one_node(tmp_path):
@@ -79,7 +78,7 @@ def test_cli_when_fake_64_cpu_tree_then_isolated_layout_on_one_node(tmp_path):
     assert doc["proposal"]["mode"] == "isolated" and doc["proposal"]["hot_node"] == 0
     hot = [p for p in doc["proposal"]["placements"] if p["role"] == "hot"]
     assert all(p["cpus"][0] in range(8, 16) or p["cpus"][0] in range(40, 48) for p in hot)
-    assert tomllib.loads(doc["toml"])["market_data"]["cpu"] in range(8, 16)
+    assert tomllib.loads(doc["toml"])["market_data"]["runtime"]["cpu"] in range(8, 16)
 
 
 def test_cli_when_apply_with_pids_then_process_pinned_and_steps_reported(procs):

@@ -1,4 +1,4 @@
-"""The --write fragment: TOML with cpu and idle per process section, accepted by the real configs."""
+"""The --write fragment: a [<section>.runtime] table with cpu, idle and sched per process, accepted by the real configs."""
 
 from __future__ import annotations
 
@@ -22,9 +22,14 @@ def proposal(tmp_path, **kw):
     return propose(read_topology(*make_tree(tmp_path, **kw)), PERMS)
 
 
+def runtimes(text: str) -> dict:
+    """section -> its [<section>.runtime] table, from the fragment."""
+    return {section: table["runtime"] for section, table in tomllib.loads(text).items()}
+
+
 def test_to_toml_when_every_field_is_known_then_each_section_has_cpu_and_idle(tmp_path):
     p = proposal(tmp_path, cores_per_socket=4, threads=2)
-    doc = tomllib.loads(to_toml(p, fields_of=lambda _s: None, header="test"))
+    doc = runtimes(to_toml(p, fields_of=lambda _s: None, header="test"))
     assert set(doc) == set(SECTIONS)
     for name, section in (("market_data", "market_data"), ("strategy", "strategy"), ("execution", "execution")):
         assert doc[section]["cpu"] == p.get(name).cpu >= 0
@@ -36,14 +41,14 @@ def test_to_toml_when_every_field_is_known_then_each_section_has_cpu_and_idle(tm
 def test_to_toml_when_a_section_lacks_a_field_then_it_is_a_comment_not_a_key(tmp_path):
     p = proposal(tmp_path, cores_per_socket=2)
     text = to_toml(p, fields_of=lambda s: {"cpu"} if s == "market_data" else set())
-    doc = tomllib.loads(text)
+    doc = runtimes(text)
     assert doc["market_data"] == {"cpu": -1}
     assert doc["risk"] == {}
-    assert '# idle = "backoff"  (not read by [market_data] yet' in text
+    assert '# idle = "backoff"  (not read by market_data: [market_data.runtime] has no idle field)' in text
 
 
 def test_to_toml_when_shared_layout_then_cpu_is_minus_one_everywhere(tmp_path):
-    doc = tomllib.loads(to_toml(proposal(tmp_path, cores_per_socket=2), fields_of=lambda _s: None))
+    doc = runtimes(to_toml(proposal(tmp_path, cores_per_socket=2), fields_of=lambda _s: None))
     assert {doc[s]["cpu"] for s in SECTIONS} == {-1}
     assert {s: doc[s]["idle"] for s in SECTIONS} == {
         s: "backoff" if s in ("market_data", "strategy", "execution") else "block" for s in SECTIONS}
@@ -61,7 +66,7 @@ def test_to_toml_when_decoded_by_the_real_section_type_then_accepted(tmp_path, s
     cfg = msgspec.convert(doc.get(section, {}), typ)  # forbid_unknown_fields: an extra key would raise
     if "cpu" in fields:
         owner = next(pl for pl in p.placements if pl.section == section)
-        assert cfg.cpu == owner.cpu
+        assert cfg.runtime.cpu == owner.cpu
 
 
 def test_note_unread_fields_when_section_lacks_cpu_or_idle_then_the_reason_says_so(tmp_path):
@@ -70,15 +75,15 @@ def test_note_unread_fields_when_section_lacks_cpu_or_idle_then_the_reason_says_
     p = proposal(tmp_path, cores_per_socket=2)
     note_unread_fields(p, fields_of=lambda s: {"cpu"} if s == "market_data" else (set() if s == "sim" else None))
     md = " ".join(p.get("market_data").why)
-    assert "[market_data] has no idle field yet" in md and "no cpu field" not in md
+    assert "[market_data.runtime] has no idle field" in md and "no cpu field" not in md
     sim = " ".join(p.get("exchange_sim").why)
-    assert "[sim] has no cpu field yet" in sim and "[sim] has no idle field yet" in sim
-    assert not any("field yet" in w for w in p.get("risk").why)
+    assert "[sim.runtime] has no cpu field" in sim and "[sim.runtime] has no idle field" in sim
+    assert not any("has no" in w for w in p.get("risk").why)
 
 
 def test_to_toml_when_hot_path_is_fifo_then_sched_key_matches_the_placement(tmp_path):
     p = proposal(tmp_path, cores_per_socket=2)  # shared 2-core layout: hot path SCHED_FIFO, monitor nice
-    doc = tomllib.loads(to_toml(p, fields_of=lambda _s: None))
+    doc = runtimes(to_toml(p, fields_of=lambda _s: None))
     for name in ("market_data", "strategy", "execution"):
         pl = p.get(name)
         assert pl.policy == "fifo" and doc[name]["sched"] == f"fifo:{pl.priority}"
@@ -93,12 +98,13 @@ def test_to_toml_when_merged_into_the_shipped_b25_toml_then_no_spin_runs_under_f
 
     shipped = tomllib.loads((ROOT / "b25.toml").read_text())
     p = proposal(tmp_path, sockets=2, cores_per_socket=16, threads=2, isolated="8-15,40-47")
-    doc = tomllib.loads(to_toml(p))
+    doc = runtimes(to_toml(p))
     assert {doc[s]["idle"] for s in ("strategy", "execution")} == {"spin"}  # market_data has no idle field
     for section, path in SECTION_TYPES.items():
         module, _, cls = path.partition(":")
         typ = getattr(__import__(module, fromlist=[cls]), cls)
-        merged = {**shipped.get(section, {}), **doc.get(section, {})}
+        table = shipped.get(section, {})
+        merged = {**table, "runtime": {**table.get("runtime", {}), **doc.get(section, {})}}
         cfg = msgspec.convert(merged, typ)
-        if getattr(cfg, "idle", "") == "spin":
-            assert cfg.sched == "", (section, cfg.sched)
+        if cfg.runtime.idle == "spin":
+            assert cfg.runtime.sched == "", (section, cfg.runtime.sched)
