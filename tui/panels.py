@@ -230,13 +230,14 @@ class OrdersPanel(TextTable):
         side = "BUY" if int(e["side"]) == M.BUY else "SELL"
         price = "MKT" if int(e["order_type"]) == M.MARKET else px(inst, int(e["price"]))
         coid = bytes(e["client_order_id"]).rstrip(b"\0").decode(errors="replace") or str(int(e["client_tag"]))
-        style = "bold" if status == "OPEN" else ("red" if status in ("denied", "rejected") else "")
+        style = ("bold" if status == "OPEN" else "red" if status in ("denied", "rejected", "modify_rejected")
+                 else "yellow" if status in ("modify_sent", "modified") else "")
         kind, code = int(e["kind"]), int(e["reason"])
         reason = ""
-        if kind == M.ORDER_DENIED:
+        if kind == M.ORDER_DENIED or (kind == M.ORDER_MODIFY_REJECTED and code in M.DENY_NAMES):
             reason = M.DENY_NAMES.get(code, str(code))
-        elif kind in (M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED):
-            reason = f"exchange {code}"
+        elif kind in (M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED, M.ORDER_MODIFY_REJECTED):
+            reason = f"exchange {M.REJECT_NAMES.get(code, code)}"
         return (Text(status, style=style), side, price, qty(inst, int(e["qty"])), sym,
                 qty(inst, int(e["cum_qty"])), reason, coid)
 

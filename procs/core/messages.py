@@ -56,6 +56,7 @@ MAX_SYMBOLS = 16
 SUBMIT_ORDER = 1
 CANCEL_ORDER = 2
 CANCEL_ALL = 3
+MODIFY_ORDER = 4  # amend a resting LIMIT order named by client_tag: price and/or qty (0 = keep it)
 # OrderIntent.source
 SOURCE_STRATEGY = 1
 SOURCE_MANUAL = 2
@@ -100,9 +101,18 @@ ORDER_CANCELED = 6
 ORDER_EXPIRED = 7
 ORDER_CANCEL_REJECTED = 8
 ORDER_SENT = 9  # request written to the wire (for latency tracing)
+# an amend (MODIFY_ORDER): requested (price/qty: the values asked for; journaled before the wire),
+# done (price/qty: the order's new ones), or refused (reason DENY_* by b25, REJECT_* by the venue;
+# the order is unchanged: price/qty its current ones)
+ORDER_MODIFY_SENT = 10
+ORDER_MODIFIED = 11
+ORDER_MODIFY_REJECTED = 12
 EVENT_NAMES = {ORDER_ACCEPTED: "accepted", ORDER_DENIED: "denied", ORDER_REJECTED: "rejected",
                ORDER_PARTIALLY_FILLED: "partially_filled", ORDER_FILLED: "filled", ORDER_CANCELED: "canceled",
-               ORDER_EXPIRED: "expired", ORDER_CANCEL_REJECTED: "cancel_rejected", ORDER_SENT: "sent"}
+               ORDER_EXPIRED: "expired", ORDER_CANCEL_REJECTED: "cancel_rejected", ORDER_SENT: "sent",
+               ORDER_MODIFY_SENT: "modify_sent", ORDER_MODIFIED: "modified", ORDER_MODIFY_REJECTED: "modify_rejected"}
+# events that leave an open order open and say nothing of its end (observers keep it as it was)
+AMEND_EVENTS = frozenset((ORDER_MODIFY_SENT, ORDER_MODIFY_REJECTED))
 # OrderEvent.flags
 FLAG_MAKER = 1
 FLAG_REDUCE_ONLY = 2

@@ -46,6 +46,13 @@ class Counter(IntEnum):
     VANISHED = 36  # acknowledged orders the exchange no longer knew (REJECT_UNKNOWN_ORDER): closed as EXPIRED
     RATE_LIMIT_USED_PERMILLE = 37  # gauge: the fullest rate-limit window's use, 0..1000 of the exchange's limit
     JOURNAL_ERRORS = 38  # journal appends that failed (the process then exits for supervisord to restart)
+    MODIFIES_SENT = 39  # amend requests written
+    MODIFIED = 40  # amends the venue applied
+    MODIFY_REJECTED = 41  # amends denied by the pre-trade check or refused by the venue
+    BATCH_CANCELS = 42  # batch cancel requests written (each for up to the venue's batch size)
+    DEAD_MAN_ARMS = 43  # dead-man switch requests written (arm, refresh or disarm)
+    DEAD_MAN_FAILURES = 44  # dead-man switch requests the venue did not take
+    DEAD_MAN_SYMBOLS = 45  # gauge: symbols whose dead-man switch is armed
 
 
 class Hist(IntEnum):

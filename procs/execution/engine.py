@@ -47,9 +47,9 @@ from .counters import Counter, Hist
 from .journal import Journal, JournalRecord
 from .limiter import RateLimiter
 from .orders import Order, OrderStore
-from .pretrade import RiskLimits, check_submit
+from .pretrade import RiskLimits, check_modify, check_submit
 
-PLACE, CANCEL, QUERY = 1, 2, 3
+PLACE, CANCEL, QUERY, MODIFY = 1, 2, 3, 4
 MAX_ATTEMPTS = 5
 _WARM_CID = "b25-0-0"  # warm()'s scratch order: epoch 0 is never a run's (start_epoch counts from 1)
 RING_BATCH = 256
@@ -117,7 +117,8 @@ class Engine:
         self.c = counters
         self.risk = risk
         self.gateway = gateway
-        self._costs = {PLACE: gateway.place_cost, CANCEL: gateway.cancel_cost, QUERY: gateway.query_cost}
+        self._costs = {PLACE: gateway.place_cost, CANCEL: gateway.cancel_cost, QUERY: gateway.query_cost,
+                       MODIFY: gateway.modify_cost}
         gateway.on_fallback = lambda: self.c.inc(Counter.REST_FALLBACK)
         self.limiter = limiter
         self.breaker = B.Breaker(cfg.breaker_failures, cfg.breaker_cooldown_s, self._breaker_changed)
@@ -166,7 +167,12 @@ class Engine:
     # -- events -------------------------------------------------------------------------------
     def _emit(self, kind: int, o: Order, *, reason: int = 0, last_px: int = 0, last_qty: int = 0,
               fee_e8: int = 0, trade_id: int = 0, ts_event: int = 0, flags: int = 0, ring: int = -1,
-              ring_seq: int = -1, journal: bool = True, publish: bool = True) -> None:
+              ring_seq: int = -1, journal: bool = True, publish: bool = True, price: int | None = None,
+              qty: int | None = None) -> None:
+        """Journal and publish one event of ``o`` (``price``/``qty``: other than the order's own,
+        for an amend asked for)."""
+        price = o.price if price is None else price
+        qty = o.qty if qty is None else qty
         if o.reduce_only:
             flags |= M.FLAG_REDUCE_ONLY
         seq = 0
@@ -176,7 +182,7 @@ class Engine:
         if journal:
             try:
                 self.journal.append(JournalRecord(
-                    kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
+                    kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, price, qty,
                     o.reduce_only, o.client_tag, o.order_id, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id,
                     ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq))
             except OSError:
@@ -186,7 +192,7 @@ class Engine:
         if publish:
             self.sink.publish((
                 self.event_seq, kind, o.strategy_id, o.symbol_id, o.side, o.order_type, o.client_tag, o.order_id,
-                o.price, o.qty, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id, ts_event,
+                price, qty, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id, ts_event,
                 time.monotonic_ns(), o.ts_intent, o.ts_md_recv, o.ts_sent, o.intent_id, o.source, flags,
                 o.cid.encode()))
 
@@ -206,6 +212,8 @@ class Engine:
                         O.REJECTED: Counter.REJECTED}[status])
             if status == O.NEW and o.cancel_wanted:
                 self.request_cancel(o)
+            elif status == O.NEW:
+                self._next_amend(o)
         elif t == O.ILLEGAL:
             self.c.inc(Counter.ILLEGAL_TRANSITIONS)
             log.warn("illegal_transition", cid=o.cid, status=O.STATUS_NAMES[o.status], report=O.STATUS_NAMES[status])
@@ -257,6 +265,8 @@ class Engine:
                 self._emit(M.ORDER_DENIED, tmp, reason=M.DENY_UNKNOWN_ORDER)
                 return
             self.request_cancel(o)
+        elif kind == M.MODIFY_ORDER:
+            self._modify(strategy_id, symbol_id, client_tag, price, qty)
         elif kind == M.CANCEL_ALL:
             # a strategy's (local or remote) CANCEL_ALL is its own orders; manual and risk: everyone's
             self.cancel_all(strategy_id if source in (M.SOURCE_STRATEGY, M.SOURCE_REMOTE) else None,
@@ -297,6 +307,68 @@ class Engine:
                      intent_id=intent_id, source=source)
         self._enqueue(PLACE, o)
 
+    def _modify(self, strategy_id: int, symbol_id: int, client_tag: int, price: int, qty: int) -> None:
+        """A MODIFY_ORDER intent: the order named by (strategy, tag) to ``price`` / ``qty`` (0: as it is)."""
+        o = self.store.find_tag(strategy_id, client_tag)
+        if o is None or not o.is_open or o.cancel_wanted:
+            tmp = o or Order("", strategy_id, symbol_id, 0, M.LIMIT, 0, price, qty, client_tag=client_tag)
+            self.c.inc(Counter.MODIFY_REJECTED)
+            self._emit(M.ORDER_MODIFY_REJECTED, tmp, reason=M.DENY_UNKNOWN_ORDER, journal=o is not None)
+            return
+        want = (price or o.price, qty or o.qty)
+        if not self._modify_allowed(o, *want):
+            return
+        if o.amend_inflight or o.status == O.PENDING or o.unknown:
+            o.amend_next = want  # the newest wins; sent once the order is known and the last amend answered
+            return
+        self._send_modify(o, *want)
+
+    def _modify_allowed(self, o: Order, price: int, qty: int) -> bool:
+        """The pre-trade check of an amend; a denial is published (ORDER_MODIFY_REJECTED)."""
+        reason = check_modify(o.symbol_id, o.side, o.order_type, o.price, o.qty, o.cum_qty, price, qty,
+                              o.reduce_only, self.risk(), self.store.counts, self.scales[o.symbol_id])
+        if reason:
+            self.c.inc(Counter.MODIFY_REJECTED)
+            self._emit(M.ORDER_MODIFY_REJECTED, o, reason=reason)
+        return not reason
+
+    def _send_modify(self, o: Order, price: int, qty: int) -> None:
+        o.amend_to = (price, qty)
+        o.amend_inflight = True
+        # asked-for terms on disk before the request is on the wire (the order keeps its own until answered)
+        self._emit(M.ORDER_MODIFY_SENT, o, price=price, qty=qty)
+        self._enqueue(MODIFY, o)
+
+    def _next_amend(self, o: Order) -> None:
+        """Send the amend that waited, when the order can take it now (checked again: the
+        state may have changed while it waited)."""
+        want = o.amend_next
+        if (want is None or o.amend_inflight or not o.is_open or o.status == O.PENDING or o.unknown
+                or o.cancel_wanted):
+            return
+        o.amend_next = None
+        if want != (o.price, o.qty) and self._modify_allowed(o, *want):
+            self._send_modify(o, *want)
+
+    def sync_terms(self, o: Order, rep: OrderReport, ts_event: int = 0) -> bool:
+        """Take the price and quantity of the venue's report of ``o`` (an amend took): True
+        when they changed (ORDER_MODIFIED published). A report older than the terms held is stale."""
+        if o.order_type != M.LIMIT or not o.is_open or (rep.ts_event_ms and rep.ts_event_ms < o.terms_ms):
+            return False
+        inst = self.instruments[o.symbol_id]
+        assert inst is not None
+        try:
+            price, qty = inst.price_to_ticks(rep.price), inst.qty_to_lots(rep.qty)
+        except ValueError:
+            return False
+        if price <= 0 or qty <= 0 or (price == o.price and qty == o.qty):
+            return False
+        o.terms_ms = max(o.terms_ms, rep.ts_event_ms)
+        self.store.set_terms(o, price, qty)
+        self.c.inc(Counter.MODIFIED)
+        self._emit(M.ORDER_MODIFIED, o, ts_event=ts_event)
+        return True
+
     def warm(self) -> int:
         """The keep-warm tick (execution's ``keep_warm_ms``): run what an order intent runs up
         to the socket write, on scratch data: the risk read and pre-trade check, an Order, its
@@ -329,6 +401,7 @@ class Engine:
         if self.trace:
             log.info("order_trace", what="cancel_wanted", cid=o.cid, status=O.STATUS_NAMES[o.status],
                      unknown=o.unknown, cancel_inflight=o.cancel_inflight)
+        o.amend_next = None  # a cancel overrides any amend still waiting
         if o.status == O.PENDING or o.unknown or o.cancel_inflight:
             return  # sent once the exchange has acknowledged the order
         o.cancel_inflight = True
@@ -405,6 +478,9 @@ class Engine:
                         inst.ticks_to_price(o.price) if limit else None, o.cid, bool(o.reduce_only), cb)
         elif kind == CANCEL:
             t = g.cancel(inst.symbol, o.cid, cb)
+        elif kind == MODIFY:
+            price, qty = o.amend_to
+            t = g.modify(inst.symbol, o.side, o.cid, inst.lots_to_qty(qty), inst.ticks_to_price(price), cb)
         else:
             t = g.query(inst.symbol, o.cid, cb)
         return self._written(req, t)
@@ -427,6 +503,8 @@ class Engine:
                 self._emit(M.ORDER_SENT, o, journal=False)
         elif kind == CANCEL:
             self.c.inc(Counter.CANCELS_SENT)
+        elif kind == MODIFY:
+            self.c.inc(Counter.MODIFIES_SENT)
         else:
             self.c.inc(Counter.QUERIES)
         return True
@@ -484,6 +562,8 @@ class Engine:
             self._place_reply(o, r)
         elif req.kind == CANCEL:
             self._cancel_reply(o, r)
+        elif req.kind == MODIFY:
+            self._modify_reply(o, r)
         else:
             self._query_reply(o, r)
 
@@ -525,12 +605,36 @@ class Engine:
         else:
             self._unknown(o)
 
+    def _modify_reply(self, o: Order, r: Reply) -> None:
+        o.amend_inflight = False
+        oc = r.outcome
+        if oc == REPLY_OK:
+            if r.report is not None:
+                self.sync_terms(o, r.report)
+            self.apply_report(o, r.report)  # the venue cancels an amend at or below the filled quantity
+        elif oc in (REPLY_REJECTED, REPLY_FAILED):
+            log.once(f"modify_rejected:{r.venue_code}", "warn", "modify_rejected", cid=o.cid,
+                     reason=M.REJECT_NAMES.get(r.reason, str(r.reason)), venue_code=r.venue_code, msg=r.msg)
+            self.c.inc(Counter.MODIFY_REJECTED)
+            self._emit(M.ORDER_MODIFY_REJECTED, o, reason=r.reason or M.REJECT_UNAVAILABLE)
+            if r.reason == M.REJECT_UNKNOWN_ORDER:
+                self._enqueue(QUERY, o)  # filled or gone meanwhile: learn its final status
+        else:
+            o.amend_unknown = True  # the query that follows says which terms the order has
+            self._unknown(o)
+            return
+        self._next_amend(o)
+
     def _query_reply(self, o: Order, r: Reply) -> None:
         oc = r.outcome
         if oc == REPLY_OK:
             was_unknown = o.unknown
             o.unknown = False
+            if o.amend_unknown and r.report is not None:
+                o.amend_unknown = False
+                self.sync_terms(o, r.report)
             self.apply_report(o, r.report)
+            self._next_amend(o)
             if o.is_open and o.cancel_wanted and o.status != O.PENDING:
                 self.request_cancel(o)
             elif was_unknown and o.status == O.PENDING:
@@ -631,6 +735,8 @@ class Engine:
         if rep.order_id:
             o.order_id = rep.order_id
         ts_event = rep.ts_event_ms * 1_000_000
+        if rep.amended:
+            self.sync_terms(o, rep, ts_event)
         f = rep.fill
         if f is not None:
             try:

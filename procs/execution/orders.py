@@ -76,6 +76,13 @@ class Order:
     unknown: bool = False  # the last request's outcome is unknown: query before re-sending
     attempts: int = 0
     adopted: bool = False
+    # amends (MODIFY_ORDER): one on the wire at a time; the newest asked meanwhile waits in
+    # ``amend_next`` (price, qty) and goes when the order is acknowledged and the last one answered
+    amend_inflight: bool = False
+    amend_to: tuple[int, int] = (0, 0)  # the (price, qty) on the wire
+    amend_next: tuple[int, int] | None = None
+    amend_unknown: bool = False  # an amend's outcome is unknown: the next query's terms are the venue's
+    terms_ms: int = 0  # the venue's time of the price and quantity we hold (older amend reports are stale)
 
     @property
     def is_open(self) -> bool:
@@ -142,6 +149,15 @@ class OrderStore:
                 if self.by_tag.get((o.strategy_id, o.client_tag)) is o:
                     del self.by_tag[(o.strategy_id, o.client_tag)]
         return n
+
+    def set_terms(self, o: Order, price: int, qty: int) -> None:
+        """An amend took: the order's new price and quantity (the open counts follow)."""
+        if o.is_open:
+            self._count(o, -1)
+            o.price, o.qty = price, qty
+            self._count(o, 1)
+        else:
+            o.price, o.qty = price, qty
 
     def set_cum(self, o: Order, cum_qty: int) -> int:
         """Raise the cumulative filled qty (never lowers it); returns the lots newly filled."""

@@ -150,3 +150,40 @@ def check_submit(symbol_id: int, side: int, order_type: int, price: int, qty: in
     if band and mark and order_type == M.LIMIT and abs(price - mark) * 10_000 > band * mark:
         return M.DENY_PRICE_BAND
     return 0
+
+
+def check_modify(symbol_id: int, side: int, order_type: int, old_price: int, old_qty: int, cum_qty: int,
+                 price: int, qty: int, reduce_only: int, lim: RiskLimits, open_: OpenCounts,
+                 scales: tuple[int, int] | None) -> int:
+    """0 when an open order may be amended to ``price`` / ``qty``, else the DENY_* reason.
+
+    Only a LIMIT order is amended, to a new price or quantity, the quantity above what has
+    filled (the venue would cancel the order instead). The checks of a new order apply to its new
+    terms except the order count and rate (an amend adds no order); under REDUCING an amend may
+    not add quantity; the position check counts the order at its new remaining quantity."""
+    if (scales is None or not 0 <= symbol_id < M.MAX_SYMBOLS or order_type != M.LIMIT or price <= 0
+            or qty <= cum_qty or (price == old_price and qty == old_qty)):
+        return M.DENY_BAD_INTENT
+    if not lim.available:
+        return M.DENY_RISK_UNAVAILABLE
+    st = lim.trading_state
+    if st == M.HALTED:
+        return M.DENY_HALTED
+    if st == M.REDUCING and qty > old_qty:
+        return M.DENY_REDUCING
+    cap = lim.max_order_qty[symbol_id]
+    if cap and qty > cap:
+        return M.DENY_MAX_ORDER_QTY
+    cap = lim.max_order_notional_e8[symbol_id]
+    if cap and notional_e8(price, qty, scales[0], scales[1]) > cap:
+        return M.DENY_MAX_ORDER_NOTIONAL
+    cap = lim.max_position[symbol_id]
+    if cap and not reduce_only and qty > old_qty:
+        same = open_.buy_qty[symbol_id] if side == M.BUY else open_.sell_qty[symbol_id]
+        if abs(lim.position[symbol_id] + side * (same + qty - old_qty)) > cap:
+            return M.DENY_MAX_POSITION
+    band = lim.price_band_bps[symbol_id]
+    mark = lim.mark[symbol_id]
+    if band and mark and abs(price - mark) * 10_000 > band * mark:
+        return M.DENY_PRICE_BAND
+    return 0

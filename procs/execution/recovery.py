@@ -76,6 +76,8 @@ def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
             store.set_cum(o, r.cum_qty)
             if o.is_open:
                 store.set_status(o, O.FILLED if k == M.ORDER_FILLED else O.PARTIALLY_FILLED)
+        elif k == M.ORDER_MODIFIED:
+            store.set_terms(o, r.price, r.qty)
         elif k in (M.ORDER_ACCEPTED, M.ORDER_CANCELED, M.ORDER_EXPIRED, M.ORDER_REJECTED):
             st = {M.ORDER_ACCEPTED: O.NEW, M.ORDER_CANCELED: O.CANCELED, M.ORDER_EXPIRED: O.EXPIRED,
                   M.ORDER_REJECTED: O.REJECTED}[k]
@@ -187,6 +189,7 @@ async def reconcile(eng: Engine) -> dict[str, int]:
         o = eng.store.by_cid.get(cid)
         if o is not None:
             stats["known"] += 1
+            eng.sync_terms(o, rep)  # amended while we were down, or the amend's answer never journaled
             eng.apply_report(o, rep, flags)
             continue
         inst = eng.instruments[sid]

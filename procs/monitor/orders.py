@@ -13,7 +13,7 @@ import numpy as np
 
 from procs.core import messages as M
 
-OPEN_KINDS = (M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED)
+OPEN_KINDS = (M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED, M.ORDER_MODIFIED)
 FILL_KINDS = (M.ORDER_PARTIALLY_FILLED, M.ORDER_FILLED)
 
 
@@ -30,7 +30,7 @@ def event_dict(ev: np.void) -> dict[str, Any]:
     d = {name: int(ev[name]) for name in M.OrderEvent.names if name not in ("client_order_id", "_pad")}
     d["client_order_id"] = bytes(ev["client_order_id"]).rstrip(b"\0").decode(errors="replace")
     d["event"] = M.EVENT_NAMES.get(kind, str(kind))
-    if kind in (M.ORDER_DENIED, M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED):
+    if kind in (M.ORDER_DENIED, M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED, M.ORDER_MODIFY_REJECTED):
         d["reason_name"] = M.REASON_NAMES.get(int(ev["reason"]), str(int(ev["reason"])))
     return d
 
@@ -86,9 +86,11 @@ class OrderTracker:
             self.recent.append(ev)
             kind = int(ev["kind"])
             key = order_key(ev)
-            if kind in OPEN_KINDS and not (kind == M.ORDER_SENT and key in self.open):
-                self.open[key] = ev
-            elif kind not in OPEN_KINDS and kind != M.ORDER_CANCEL_REJECTED:
+            if kind == M.ORDER_MODIFIED and key not in self.open:
+                pass  # an amend of an order closed meanwhile (or before we attached)
+            elif kind in OPEN_KINDS and not (kind == M.ORDER_SENT and key in self.open):
+                self.open[key] = ev  # an amend's ORDER_MODIFIED carries the new price and quantity
+            elif kind not in OPEN_KINDS and kind != M.ORDER_CANCEL_REJECTED and kind not in M.AMEND_EVENTS:
                 self.open.pop(key, None)
             if kind in FILL_KINDS and int(ev["last_qty"]) > 0:
                 pos = self.positions.get(int(ev["symbol_id"]))

@@ -257,6 +257,7 @@ class StrategyHost(Protocol):
     def submit(self, api: StrategyApi, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
                reduce_only: bool) -> int: ...
     def cancel(self, api: StrategyApi, tag: int) -> int: ...
+    def modify(self, api: StrategyApi, tag: int, price: int, qty: int) -> int: ...
     def cancel_all(self, api: StrategyApi, sid: int = -1) -> int: ...
     def mid(self, sid: int) -> float: ...
     def signal(self, api: StrategyApi, sid: int, value: float, decision: int, aux: float) -> bool: ...
@@ -299,6 +300,15 @@ class StrategyApi:
     def cancel(self, tag: int) -> int:
         """Cancel one open order by tag; returns the tag or an ERR_* code. Idempotent while canceling."""
         return self._engine.cancel(self, tag)
+
+    def modify(self, order: Order | int, price: int | None = None, qty: int | None = None) -> int:
+        """Amend an open LIMIT order (an ``Order`` or its tag) to a new ``price`` (ticks) and/or
+        ``qty`` (lots, above what has filled); None keeps it. Returns the tag or an ERR_* code.
+        Execution checks the new terms as a new order's (ORDER_MODIFY_REJECTED with the reason
+        when denied or refused); ``ORDER_MODIFIED`` says the venue took them (the order's
+        ``price``/``qty`` follow then). On Binance USD-M an amended order loses its queue place."""
+        tag = order if isinstance(order, int) else order.tag
+        return self._engine.modify(self, tag, price or 0, qty or 0)
 
     def cancel_all(self, symbol_id: int = -1) -> int:
         """Cancel every open order (of one symbol, or all); returns how many cancels were written."""

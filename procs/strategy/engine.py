@@ -352,7 +352,7 @@ class Engine:
             kind = v[1]
             unknown -= st.unknown_events
             fills -= st.fills_applied
-            order = st.on_event(kind, v[6], v[3], v[4], v[7], v[10], v[11], v[12], v[13])
+            order = st.on_event(kind, v[6], v[3], v[4], v[7], v[10], v[11], v[12], v[13], v[8], v[9])
             if kind == _DENIED and v[14] in _HOLD_REASONS and self._hold_ns:
                 self._hold(st, v[14])
             unknown += st.unknown_events
@@ -508,6 +508,19 @@ class Engine:
             return ERR_RING_FULL
         st.next_tag = tag + 1
         st.add(Order(tag, sid, side, order_type, tif, price, qty, ro, ts_intent=ts))
+        return tag
+
+    def modify(self, api: StrategyApi, tag: int, price: int, qty: int) -> int:
+        if not api.running:
+            return ERR_NOT_RUNNING
+        o = api.state.orders.get(tag)
+        if o is None or o.status == CANCELING:
+            return ERR_UNKNOWN_ORDER
+        if o.order_type != M.LIMIT or price < 0 or (qty and qty <= o.filled) or qty < 0 or (not price and not qty):
+            return self.bad_intent()
+        if not self._write(M.MODIFY_ORDER, api.num, o.symbol_id, o.side, o.order_type, o.tif, price, qty,
+                           o.reduce_only, tag):
+            return ERR_RING_FULL
         return tag
 
     def _hold(self, st: StrategyState, reason: int) -> None:

@@ -126,7 +126,7 @@ class StrategyState:
                 del self.closed[next(iter(self.closed))]
 
     def on_event(self, kind: int, tag: int, symbol_id: int, side: int, order_id: int, cum_qty: int,
-                 last_px: int, last_qty: int, fee_e8: int) -> Order | None:
+                 last_px: int, last_qty: int, fee_e8: int, price: int = 0, qty: int = 0) -> Order | None:
         """Apply one OrderEvent of this strategy; returns the order it named (None if unknown).
 
         Fills are applied by ``cum_qty`` when execution reports it: a report delivered twice
@@ -156,6 +156,8 @@ class StrategyState:
         elif kind == M.ORDER_ACCEPTED or kind == M.ORDER_PARTIALLY_FILLED:
             if o.status == SUBMITTED:
                 o.status = WORKING
+        elif kind == M.ORDER_MODIFIED:  # the amend took: the order's new terms
+            o.price, o.qty = price, qty
         elif kind == M.ORDER_CANCEL_REJECTED:
             if o.status == CANCELING:  # the order is still there (or about to report a fill)
                 o.status = WORKING

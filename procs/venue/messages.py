@@ -180,6 +180,7 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     reduce_only: bool = False
     ts_event_ms: int = 0  # the venue's time of this state (0 = not given)
     fill: Fill | None = None  # the trade this update reports (user stream), if it is one
+    amended: bool = False  # this update reports an amend of the order's price or quantity
 
 
 class RateUsage(msgspec.Struct, frozen=True):

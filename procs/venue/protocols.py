@@ -102,7 +102,13 @@ class OrderGateway(Protocol):
     place_cost: tuple[int, int]
     cancel_cost: tuple[int, int]
     query_cost: tuple[int, int]
+    modify_cost: tuple[int, int]
     open_orders_cost: tuple[int, int]
+    # cancels of one symbol's orders in one request: at most ``batch_cancel_max`` (0: the venue
+    # has none), each request spending ``batch_cancel_cost`` whatever its size
+    batch_cancel_max: int
+    batch_cancel_cost: tuple[int, int]
+    dead_man_cost: tuple[int, int]
     on_fallback: Callable[[], None]  # called for each request sent the slower way (its fast path down)
 
     def place(self, symbol: str, side: int, order_type: int, tif: int, qty: str, price: str | None, cid: str,
@@ -114,6 +120,18 @@ class OrderGateway(Protocol):
 
     def query(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
         """Ask for an order's state by its client order id."""
+
+    def modify(self, symbol: str, side: int, cid: str, qty: str, price: str, cb: ReplyCallback) -> int:
+        """Amend a resting LIMIT order's price and quantity (both sent, the unchanged one as it
+        is); the answer's ``report`` is the order as amended."""
+
+    def cancel_batch(self, symbol: str, cids: list[str], cb: Callable[[list[Reply]], None]) -> int:
+        """Cancel up to ``batch_cancel_max`` orders of ``symbol`` in one request; ``cb`` gets one
+        ``Reply`` per id, in order (all alike when the request as a whole failed)."""
+
+    def arm_dead_man(self, symbol: str, countdown_ms: int, cb: ReplyCallback) -> int:
+        """Have the venue cancel every open order of ``symbol`` unless this is called again
+        within ``countdown_ms`` (0 disarms it)."""
 
     def warm(self, symbol: str, qty: str, price: str, cid: str) -> int:
         """Build and sign the requests a buy would send, sending nothing (keep-warm); their size."""

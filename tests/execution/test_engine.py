@@ -267,3 +267,51 @@ def test_query_when_order_gone_and_trades_unreadable_then_kept_open_and_asked_ag
         await settle()
         assert not eng.store.open and kinds(prod)[-1] == M.ORDER_EXPIRED
     asyncio.run(main())
+
+
+def modify(eng: Engine, tag: int, price: int = 0, qty: int = 0) -> None:
+    eng.on_intent(0, 100 + tag, (0, M.MODIFY_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, price, qty,
+                                 0, tag, 0, 0, 0, 0), 0)
+
+
+def amended(price: str, qty: str, ts: int) -> dict:
+    return {"e": "ORDER_TRADE_UPDATE", "E": ts, "o": {"c": "b25-1-1", "x": "AMENDMENT", "X": "NEW", "i": 7,
+                                                      "p": price, "q": qty, "z": "0"}}
+
+
+def test_modify_when_order_pending_then_newest_amend_waits_for_the_ack_and_goes_once(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        modify(eng, 1, price=5_000_100)
+        modify(eng, 1, price=5_000_200)  # the newest wins
+        assert [m for m, _, _ in wire.sent] == ["order.place"]
+        wire.sent[0][2](ack())
+        method, params, cb = wire.sent[1]
+        assert method == "order.modify" and len(wire.sent) == 2
+        assert params == {"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.002", "price": "50002",
+                          "origClientOrderId": "b25-1-1"}
+        cb(Reply(OK, 200, {"orderId": 7, "status": "NEW", "price": "50002.00", "origQty": "0.002",
+                           "updateTime": 20}))
+        assert kinds(prod)[-2:] == [M.ORDER_MODIFY_SENT, M.ORDER_MODIFIED]
+        o = eng.store.by_cid["b25-1-1"]
+        assert (o.price, o.qty) == (5_000_200, 2)
+        eng.on_report(stream_report(amended("50001.00", "0.002", 10)), 0)  # an older amend's report, late: stale
+        assert o.price == 5_000_200 and kinds(prod)[-1] == M.ORDER_MODIFIED and c["modified"] == 1
+        eng.on_report(stream_report(amended("50003.00", "0.004", 30)), 0)  # amended elsewhere: taken
+        assert (o.price, o.qty) == (5_000_300, 4) and eng.store.counts.buy_qty[0] == 4
+    run(body)
+
+
+def test_modify_when_outcome_unknown_then_order_queried_and_its_terms_taken(tmp_path: Path) -> None:
+    def body() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1)
+        wire.sent[0][2](ack())
+        modify(eng, 1, qty=5)
+        wire.sent[1][2](Reply(UNKNOWN, 0, None, msg="timeout"))
+        method, _, cb = wire.sent[2]
+        assert method == "order.status"
+        cb(Reply(OK, 200, {"orderId": 7, "status": "NEW", "price": "50000.00", "origQty": "0.005"}))
+        assert eng.store.by_cid["b25-1-1"].qty == 5 and kinds(prod)[-1] == M.ORDER_MODIFIED
+    run(body)

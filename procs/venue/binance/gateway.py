@@ -23,6 +23,7 @@ from procs.venue.messages import (
     REPLY_FAILED,
     REPLY_OK,
     REPLY_REJECTED,
+    REPLY_UNKNOWN,
     Fill,
     OrderReport,
     Reply,
@@ -31,13 +32,39 @@ from procs.venue.messages import (
 
 from .config import BinanceUsdmConfig
 from .orders import ORDER_TYPE, SIDE, TIF, fill, order_report, reject_reason
-from .rest import RestTransport, WireReply
+from .rest import RestTransport, WireReply, classify
 from .signing import Signer
 from .usage import from_headers, from_rate_limits
 from .userstream import UserStream
 from .wsapi import WsApiTransport, plain
 
 ReplyCallback = Callable[[Reply], None]
+
+
+def json_list(items: list[str]) -> str:
+    """A list parameter as the exchange takes it: a JSON array of strings, no spaces."""
+    return "[" + ",".join(f'"{i}"' for i in items) + "]"
+
+
+def batch_replies(w: WireReply, n: int) -> list[Reply]:
+    """A batch answer (a list with an order or an error object per entry) as one Reply per
+    entry; a batch refused, failed or unanswered as a whole gives ``n`` of that one Reply."""
+    if w.outcome != REPLY_OK or not isinstance(w.data, list) or len(w.data) != n:
+        one = normalise(w if w.outcome != REPLY_OK else WireReply(REPLY_UNKNOWN, w.http, None, 0,
+                                                                   "batch answer of another shape", ts_ack=w.ts_ack))
+        return [one] * n
+    usage = normalise(WireReply(REPLY_OK, w.http, None, headers=w.headers, ts_ack=w.ts_ack)).usage
+    out = []
+    for entry in w.data:
+        if isinstance(entry, dict) and "code" in entry and "orderId" not in entry:
+            outcome, code, msg = classify(400, entry)
+            out.append(Reply(outcome=outcome, reason=reject_reason(code), venue_code=code, msg=msg, usage=usage,
+                             ts_ack=w.ts_ack))
+        else:
+            out.append(Reply(outcome=REPLY_OK, report=order_report(entry) if isinstance(entry, dict) else None,
+                             usage=usage, ts_ack=w.ts_ack))
+        usage = []  # counted once
+    return out
 
 
 def normalise(w: WireReply) -> Reply:
@@ -64,7 +91,13 @@ class OrderGateway:
     place_cost = (0, 1)
     cancel_cost = (1, 0)
     query_cost = (1, 0)
+    modify_cost = (0, 1)  # [D:Modify-Order]: 1 on each order-count limit, 0 IP weight
     open_orders_cost = (40, 0)  # all symbols
+    # DELETE /fapi/v1/batchOrders: at most 10 ids, weight 1 for the lot [D:Cancel-Multiple-Orders]
+    # against 1 per single cancel: cheaper from 2 orders up (docs/decisions/034-batch-cancel.md)
+    batch_cancel_max = 10
+    batch_cancel_cost = (1, 0)
+    dead_man_cost = (10, 0)  # POST /fapi/v1/countdownCancelAll [D:Auto-Cancel-All-Open-Orders]
 
     def __init__(self, cfg: BinanceUsdmConfig, signer: Signer, *, prefer_ws: bool = True,
                  request_timeout_s: float = 2.0, reconnect_min_s: float = 0.1, reconnect_max_s: float = 5.0,
@@ -80,6 +113,7 @@ class OrderGateway:
         self.stream: UserStream | None = None
         self.on_fallback: Callable[[], None] = lambda: None
         self._plain: dict[str, bool] = {}  # symbol -> fits the WS API templates
+        self._tasks: set[asyncio.Task] = set()
 
     # -- the order requests (hot path) ------------------------------------------------------
     def _transport(self) -> WsApiTransport | RestTransport:
@@ -123,6 +157,32 @@ class OrderGateway:
     def query(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
         """Ask for an order's state by its client order id."""
         return self._by_cid("order.status", symbol, cid, cb)
+
+    def modify(self, symbol: str, side: int, cid: str, qty: str, price: str, cb: ReplyCallback) -> int:
+        """Amend a resting LIMIT order: WS API ``order.modify``, REST ``PUT /fapi/v1/order`` while
+        the WS API is down (the exchange wants side, quantity and price every time)."""
+        return self._transport().send("order.modify", {"symbol": symbol, "side": SIDE[side], "quantity": qty,
+                                                       "price": price, "origClientOrderId": cid},
+                                      partial(self._answer, cb))
+
+    def cancel_batch(self, symbol: str, cids: list[str], cb: Callable[[list[Reply]], None]) -> int:
+        """``DELETE /fapi/v1/batchOrders`` (the WS API has no batch cancel): one ``Reply`` per id."""
+        if not 0 < len(cids) <= self.batch_cancel_max:
+            raise ValueError(f"cancel_batch takes 1..{self.batch_cancel_max} ids: got {len(cids)}")
+        params = {"symbol": symbol, "origClientOrderIdList": json_list(cids)}
+        t = asyncio.get_running_loop().create_task(self._batch(params, len(cids), cb))
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return time.monotonic_ns()
+
+    async def _batch(self, params: dict[str, str], n: int, cb: Callable[[list[Reply]], None]) -> None:
+        w = await self.rest.call("DELETE", "/fapi/v1/batchOrders", params)
+        cb(batch_replies(w, n))
+
+    def arm_dead_man(self, symbol: str, countdown_ms: int, cb: ReplyCallback) -> int:
+        """``POST /fapi/v1/countdownCancelAll`` (the exchange checks it about every 10 ms)."""
+        return self.rest.send("countdown", {"symbol": symbol, "countdownTime": str(int(countdown_ms))},
+                              partial(self._answer, cb))
 
     def _by_cid(self, method: str, symbol: str, cid: str, cb: ReplyCallback) -> int:
         tr = self._transport()
@@ -201,6 +261,8 @@ class OrderGateway:
                 log.warn("user_stream_not_up", url=self.cfg.ws_stream_url)
 
     async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
         if self.stream is not None:
             await self.stream.close()
         if self.ws is not None:

@@ -32,6 +32,8 @@ REJECT_OF = {
     -4164: M.REJECT_FILTER, -1102: M.REJECT_BAD_REQUEST, -1106: M.REJECT_BAD_REQUEST,
     -1115: M.REJECT_BAD_REQUEST, -1116: M.REJECT_BAD_REQUEST, -1117: M.REJECT_BAD_REQUEST,
     -1121: M.REJECT_BAD_REQUEST, -4015: M.REJECT_BAD_REQUEST, -4120: M.REJECT_BAD_REQUEST,
+    # amend [D:Modify-Order]: only LIMIT orders, too many amends of one order, nothing to change
+    -5025: M.REJECT_BAD_REQUEST, -5026: M.REJECT_OTHER, -5027: M.REJECT_BAD_REQUEST,
 }
 
 
@@ -81,4 +83,4 @@ def stream_report(ev: dict[str, Any]) -> V.OrderReport | None:
         status=STATUS_OF.get(str(u.get("X", ""))), side=SIDE_OF.get(str(u.get("S", "")), 0),
         order_type=ORDER_TYPE_OF.get(str(u.get("o", "")), 0), tif=TIF_OF.get(str(u.get("f", "")), 0),
         price=str(u.get("p", "0")), qty=str(u.get("q", "0")), cum_qty=str(u.get("z", "0")),
-        reduce_only=bool(u.get("R")), ts_event_ms=ts, fill=trade)
+        reduce_only=bool(u.get("R")), ts_event_ms=ts, fill=trade, amended=u.get("x") == "AMENDMENT")

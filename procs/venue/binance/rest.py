@@ -28,7 +28,8 @@ _dec = msgspec.json.Decoder()
 
 # the WS API's order methods and their REST equivalents
 REST_ROUTES = {"order.place": ("POST", "/fapi/v1/order"), "order.cancel": ("DELETE", "/fapi/v1/order"),
-               "order.status": ("GET", "/fapi/v1/order")}
+               "order.status": ("GET", "/fapi/v1/order"), "order.modify": ("PUT", "/fapi/v1/order"),
+               "countdown": ("POST", "/fapi/v1/countdownCancelAll")}  # no WS API method
 
 
 @dataclass(slots=True)
