@@ -42,6 +42,7 @@ TICK_S = 0.02  # housekeeping: batch fsync, control inbox, risk liveness, timeou
 ATTACH_EVERY_S = 0.2
 PRUNE_EVERY_S = 5.0
 CLOSE_WAIT_S = 1.0  # at the stop, how long in-flight answers may take to land in the journal
+CANCEL_WAIT_S = 5.0  # at the stop (cancel_on_stop), how long the cancels may take
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class ExecutionAgent:
             if self._halted and not was:
                 n = engine.cancel_all()
                 log.info("cancel_all", operator="risk.state", symbol="", orders=n, trading_state=M.HALTED)
+            engine.dead_man.tick(engine.open_symbols())
         engine.journal.maybe_sync()
         self.intake.poke()
         engine.sweep_timeouts()
@@ -185,11 +187,22 @@ class ExecutionAgent:
         self.alerts.heartbeat()
 
     async def on_close(self) -> None:
-        """Let in-flight answers land in the journal, then close in dependency order."""
+        """Cancel everything (``cancel_on_stop``) and disarm the dead-man switch; let in-flight
+        answers land in the journal, then close in dependency order."""
         engine = self.engine
         self.intake.close()
+        if engine.ready and self.cfg.cancel_on_stop and engine.store.open:
+            n = engine.cancel_all()
+            deadline = time.monotonic() + CANCEL_WAIT_S
+            while engine.store.open and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            log.info("cancel_on_stop", orders=n, left_open=len(engine.store.open))
         deadline = time.monotonic() + CLOSE_WAIT_S
         while engine.pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if engine.ready and not engine.store.open:  # disarmed only once nothing is left for it to guard
+            engine.dead_man.disarm_all()
+        while engine.dead_man.busy and time.monotonic() < deadline + CLOSE_WAIT_S:
             await asyncio.sleep(0.01)
         await engine.close()
         self.sink.drain(1.0)

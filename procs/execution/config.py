@@ -59,6 +59,14 @@ class ExecutionConfig(Section):
     # one log line per order state change, cancel request and request outcome (never per market
     # event): for chasing an order's history in a test or an incident; off in production
     trace_orders: bool = False
+    # dead-man switch (procs.execution.deadman): the venue cancels a symbol's orders when this long
+    # passes without a refresh (execution dead); refreshed every dead_man_refresh_s while the symbol
+    # has open orders; 0 = off. Off in a replay (sim_clock): the venue's clock is the recording's
+    dead_man_s: float = 10.0
+    dead_man_refresh_s: float = 3.0
+    # with the dead-man switch on, a clean stop cancels every open order first (then disarms it):
+    # false leaves them working for the next start to reconcile, unguarded while execution is down
+    cancel_on_stop: bool = True
     # replay harness (``b25 replay``) only: read time from the instance's ``sim.clock`` block (the
     # order-rate window follows the recording) and keep the lockstep gauges
     sim_clock: bool = False
@@ -74,6 +82,9 @@ class ExecutionConfig(Section):
             raise ValueError(f"limiter_safety must be in (0, 1]: limiter_safety={self.limiter_safety}")
         if not self.risk_stale_s > 0:
             raise ValueError(f"risk_stale_s must be > 0: risk_stale_s={self.risk_stale_s}")
+        if self.dead_man_s < 0 or (self.dead_man_s and not 0 < self.dead_man_refresh_s <= self.dead_man_s / 2):
+            raise ValueError(f"dead_man_s must be 0 (off) or > 0 with 0 < dead_man_refresh_s <= dead_man_s / 2: "
+                             f"dead_man_s={self.dead_man_s} dead_man_refresh_s={self.dead_man_refresh_s}")
         if self.request_timeout_s <= 0:
             raise ValueError(f"request_timeout_s must be > 0: request_timeout_s={self.request_timeout_s}")
 

@@ -44,12 +44,13 @@ from . import breaker as B
 from . import orders as O
 from .config import ExecutionConfig
 from .counters import Counter, Hist
+from .deadman import DeadMan
 from .journal import Journal, JournalRecord
 from .limiter import RateLimiter
 from .orders import Order, OrderStore
 from .pretrade import RiskLimits, check_modify, check_submit
 
-PLACE, CANCEL, QUERY, MODIFY = 1, 2, 3, 4
+PLACE, CANCEL, QUERY, MODIFY, BATCH_CANCEL = 1, 2, 3, 4, 5
 MAX_ATTEMPTS = 5
 _WARM_CID = "b25-0-0"  # warm()'s scratch order: epoch 0 is never a run's (start_epoch counts from 1)
 RING_BATCH = 256
@@ -58,7 +59,7 @@ RING_BATCH = 256
 class Req:
     __slots__ = ("kind", "order", "t_wire", "done")
 
-    def __init__(self, kind: int, order: Order) -> None:
+    def __init__(self, kind: int, order: Any) -> None:  # an Order; BATCH_CANCEL: a list of them
         self.kind = kind
         self.order = order
         self.t_wire = 0
@@ -118,10 +119,13 @@ class Engine:
         self.risk = risk
         self.gateway = gateway
         self._costs = {PLACE: gateway.place_cost, CANCEL: gateway.cancel_cost, QUERY: gateway.query_cost,
-                       MODIFY: gateway.modify_cost}
+                       MODIFY: gateway.modify_cost, BATCH_CANCEL: gateway.batch_cancel_cost}
         gateway.on_fallback = lambda: self.c.inc(Counter.REST_FALLBACK)
         self.limiter = limiter
         self.breaker = B.Breaker(cfg.breaker_failures, cfg.breaker_cooldown_s, self._breaker_changed)
+        # off in a replay: the venue's countdown runs on the recording's clock there
+        self.dead_man = DeadMan(gateway, 0.0 if cfg.sim_clock else cfg.dead_man_s, cfg.dead_man_refresh_s,
+                                counters, self._spend_now)
         self.store = OrderStore()
         self.queue: deque[tuple[int, Order]] = deque()
         self.inflight: deque[Req] = deque()
@@ -417,15 +421,49 @@ class Engine:
                 log.info("order_trace", what="withdrawn", cid=o.cid)
 
     def cancel_all(self, strategy_id: int | None = None, symbol_id: int | None = None) -> int:
+        """Cancel every open order (of a strategy, of a symbol); how many. The ones the venue
+        knows go in batches where the venue has them and they cost less weight than one cancel
+        each (docs/decisions/038-execution-amend-batch-dead-man.md)."""
         n = 0
+        ready: dict[int, list[Order]] = {}
         for o in list(self.store.open.values()):
             if (strategy_id is None or o.strategy_id == strategy_id) and (symbol_id is None or o.symbol_id == symbol_id):
-                self.request_cancel(o)
                 n += 1
+                if o.status == O.PENDING or o.unknown or o.cancel_inflight or o.cancel_wanted:
+                    self.request_cancel(o)  # sent (singly) once the venue has acknowledged it
+                else:
+                    ready.setdefault(o.symbol_id, []).append(o)
+        g = self.gateway
+        size = g.batch_cancel_max
+        for orders in ready.values():
+            batches = -(-len(orders) // size) if size else 0
+            if size and batches * g.batch_cancel_cost[0] < len(orders) * g.cancel_cost[0]:
+                for k in range(0, len(orders), size):
+                    chunk = orders[k:k + size]
+                    for o in chunk:
+                        o.cancel_wanted = o.cancel_inflight = True
+                        o.amend_next = None
+                    self._enqueue(BATCH_CANCEL, chunk)  # type: ignore[arg-type]
+            else:
+                for o in orders:
+                    self.request_cancel(o)
         return n
 
+    def _spend_now(self, weight: int, orders: int) -> bool:
+        """Spend from the venue's limits if there is room now (requests outside the queue)."""
+        now = int(time.time() * 1000)
+        if self.limiter.wait_ms(now, weight, orders) > 0:
+            return False
+        self.limiter.spend(now, weight, orders)
+        return True
+
+    def open_symbols(self) -> set[str]:
+        """The symbols with open orders (the dead-man switch guards these)."""
+        per = self.store.counts.per_symbol
+        return {i.symbol for k, i in enumerate(self.instruments) if i is not None and per[k] > 0}
+
     # -- the wire -----------------------------------------------------------------------------
-    def _enqueue(self, kind: int, o: Order, front: bool = False) -> None:
+    def _enqueue(self, kind: int, o: Any, front: bool = False) -> None:
         if front:
             self.queue.appendleft((kind, o))
         else:
@@ -466,13 +504,19 @@ class Engine:
         finally:
             self._pumping = False
 
-    def _write(self, kind: int, o: Order) -> bool:
+    def _write(self, kind: int, o: Any) -> bool:
+        g = self.gateway
+        if kind == BATCH_CANCEL:
+            inst = self.instruments[o[0].symbol_id]
+            assert inst is not None
+            req = Req(kind, o)
+            return self._written(req, g.cancel_batch(inst.symbol, [x.cid for x in o], partial(self._batch_reply, req)))
         inst = self.instruments[o.symbol_id]
         assert inst is not None
         req = Req(kind, o)
         cb = partial(self._reply, req)
-        g = self.gateway
         if kind == PLACE:
+            self.dead_man.ensure(inst.symbol)
             limit = o.order_type == M.LIMIT
             t = g.place(inst.symbol, o.side, o.order_type, o.tif, inst.lots_to_qty(o.qty),
                         inst.ticks_to_price(o.price) if limit else None, o.cid, bool(o.reduce_only), cb)
@@ -505,6 +549,9 @@ class Engine:
             self.c.inc(Counter.CANCELS_SENT)
         elif kind == MODIFY:
             self.c.inc(Counter.MODIFIES_SENT)
+        elif kind == BATCH_CANCEL:
+            self.c.inc(Counter.BATCH_CANCELS)
+            self.c.inc(Counter.CANCELS_SENT, len(o))
         else:
             self.c.inc(Counter.QUERIES)
         return True
@@ -529,7 +576,37 @@ class Engine:
                 self._reply(req, Reply(outcome=REPLY_UNKNOWN, msg="timeout", ts_ack=now))
         return n
 
+    def _batch_reply(self, req: Req, replies: list[Reply]) -> None:
+        """The answer to a batch cancel: each order's as a single cancel's."""
+        if req.done:
+            return
+        req.done = True
+        orders = req.order
+        first = replies[0]
+        self.c.record(Hist.WIRE_TO_ACK, first.ts_ack - req.t_wire)
+        now_ms = int(time.time() * 1000)
+        usage = [u for r in replies for u in r.usage]
+        if usage:
+            self.limiter.observe(now_ms, usage)
+        if all(r.outcome == REPLY_RATE_LIMITED for r in replies):
+            self.c.inc(Counter.RATE_LIMITED)
+            pause = self.limiter.on_429(now_ms, first.retry_after_s)
+            self.queue.appendleft((BATCH_CANCEL, orders))
+            self._schedule_pump(pause)
+            return
+        if any(r.outcome in (REPLY_OK, REPLY_REJECTED) for r in replies):
+            self.breaker.success()
+            self.limiter.on_success()
+        else:
+            self.c.inc(Counter.FAILURES)
+            self.breaker.failure()
+        for o, r in zip(orders, replies, strict=True):
+            self._cancel_reply(o, r)
+
     def _reply(self, req: Req, r: Reply) -> None:
+        if req.kind == BATCH_CANCEL:
+            self._batch_reply(req, [r] * len(req.order))  # a timeout: every cancel's outcome unknown
+            return
         if req.done:
             return  # answered after its timeout: the query that followed decides
         req.done = True

@@ -77,7 +77,7 @@ class Wire:
 def make(tmp: Path, journal: str = "j") -> tuple[Engine, Producer, Wire, Counts]:
     prod, wire, c = Producer(), Wire(), Counts()
     gateway = OrderGateway(BinanceUsdmConfig(), Signer("k", "s"), prefer_ws=False, rest=wire)  # type: ignore[arg-type]
-    eng = Engine(ExecutionConfig(transport="rest"), [INSTR["BTCUSDT"], INSTR["ETHUSDT"]],
+    eng = Engine(ExecutionConfig(transport="rest", dead_man_s=0), [INSTR["BTCUSDT"], INSTR["ETHUSDT"]],
                  Journal(tmp / journal, "never"), EventSink(prod, lambda: c.inc(type("K", (), {"name": "WAITS"}))),
                  c, RiskLimits.permissive, gateway, RateLimiter(rate_limits(INFO["rateLimits"])))
     recovery.rebuild(eng, read_journal(tmp / journal)[0])
