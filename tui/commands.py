@@ -43,7 +43,8 @@ class Commands:
         p = self._producer()
         intent_id = p.next_sequence + 1
         ok = p.try_publish(intent_id, M.SUBMIT_ORDER, M.SOURCE_MANUAL, 0, o.symbol_id, o.side, o.order_type,
-                           o.tif, o.price, o.qty, 0, intent_id, 0, 0, time.monotonic_ns(), 0)
+                           o.tif, o.price, o.qty, int(o.reduce_only), intent_id, 0, 0, time.monotonic_ns(), 0,
+                           o.trigger_price, 0)
         if not ok:
             return "orders.manual is full: execution is not reading (is it running?)"
         return f"sent manual order #{intent_id}: {o.describe()}"

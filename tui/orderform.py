@@ -31,16 +31,26 @@ class OrderSpec:
     qty: int  # lots
     price_text: str
     qty_text: str
+    trigger_price: int = 0  # ticks: a stop or take-profit's trigger (the form's price field)
+
+    @property
+    def reduce_only(self) -> bool:
+        """A manual stop or take-profit protects a position: it may only reduce it."""
+        return self.order_type in M.CONDITIONAL_TYPES
 
     def describe(self) -> str:
         side = "BUY" if self.side == M.BUY else "SELL"
         if self.order_type == M.MARKET:
             return f"{side} {self.qty_text} {self.symbol} MARKET"
+        if self.order_type in M.CONDITIONAL_TYPES:
+            name = M.ORDER_TYPE_NAMES[self.order_type].upper()
+            return f"{side} {self.qty_text} {self.symbol} {name} at {self.price_text} (reduce-only)"
         return f"{side} {self.qty_text} {self.symbol} @ {self.price_text} LIMIT"
 
 
 _SIDES = {"buy": M.BUY, "b": M.BUY, "sell": M.SELL, "s": M.SELL}
-_TYPES = {"limit": M.LIMIT, "l": M.LIMIT, "market": M.MARKET, "m": M.MARKET}
+_TYPES = {"limit": M.LIMIT, "l": M.LIMIT, "market": M.MARKET, "m": M.MARKET, "stop": M.STOP_MARKET,
+          "stop_market": M.STOP_MARKET, "take_profit": M.TAKE_PROFIT_MARKET, "tp": M.TAKE_PROFIT_MARKET}
 
 
 def _decimal(field: str, text: str) -> Decimal:
@@ -77,10 +87,10 @@ def parse_order(symbol: str, side: str, order_type: str, price: str, qty: str, s
         raise FieldError("side", f"must be buy or sell: {side!r}")
     t = _TYPES.get(order_type.strip().lower())
     if t is None:
-        raise FieldError("type", f"must be limit or market: {order_type!r}")
+        raise FieldError("type", f"must be limit, market, stop or take_profit: {order_type!r}")
     ticks = 0
     ptext = ""
-    if t == M.LIMIT:
+    if t != M.MARKET:  # a limit price, or a stop's / take-profit's trigger price
         p = _decimal("price", price)
         _multiple("price", p, inst.tick_size, "tick size")
         if inst.min_price not in ("", "0") and p < Decimal(inst.min_price):
@@ -96,7 +106,7 @@ def parse_order(symbol: str, side: str, order_type: str, price: str, qty: str, s
         raise FieldError("price", "must be empty for a market order")
     q = _decimal("qty", qty)
     _multiple("qty", q, inst.step_size, "step size")
-    lo, hi = (inst.min_qty, inst.max_qty) if t == M.LIMIT else (inst.market_min_qty, inst.market_max_qty)
+    lo, hi = (inst.min_qty, inst.max_qty) if t == M.LIMIT else (inst.market_min_qty, inst.market_max_qty)  # a stop trades at market
     if lo not in ("", "0") and q < Decimal(lo):
         raise FieldError("qty", f"below the minimum quantity {lo}: {q}")
     if hi not in ("", "0") and q > Decimal(hi):
@@ -105,4 +115,6 @@ def parse_order(symbol: str, side: str, order_type: str, price: str, qty: str, s
         lots = inst.qty_to_lots(format(q, "f"))
     except ValueError as exc:
         raise FieldError("qty", str(exc)) from None
+    if t in M.CONDITIONAL_TYPES:  # the price field is the trigger; the order itself has no price
+        return OrderSpec(sym, symbols.index(sym), s, t, M.GTC, 0, lots, ptext, format(q.normalize(), "f"), ticks)
     return OrderSpec(sym, symbols.index(sym), s, t, M.GTC, ticks, lots, ptext, format(q.normalize(), "f"))

@@ -206,6 +206,9 @@ class TradesTape(TextTable):
         self.set_rows(rows)
 
 
+_CONDITIONAL_STATUS = {M.STOP_MARKET: "STOP", M.TAKE_PROFIT_MARKET: "TAKEPROF", M.TRAILING_STOP_MARKET: "TRAILING"}
+
+
 class OrdersPanel(TextTable):
     """Open orders, then the most recent order events (``exec`` as an observer)."""
 
@@ -228,9 +231,15 @@ class OrdersPanel(TextTable):
         sym = src.symbol_name(int(e["symbol_id"]))
         inst = src.instrument(sym)
         side = "BUY" if int(e["side"]) == M.BUY else "SELL"
-        price = "MKT" if int(e["order_type"]) == M.MARKET else px(inst, int(e["price"]))
+        otype = int(e["order_type"])
+        price = "MKT" if otype == M.MARKET else px(inst, int(e["price"]))
+        if otype in M.CONDITIONAL_TYPES:  # what it waits for: its trigger, the kind in the status column
+            trigger = int(e["trigger_price"])
+            price = px(inst, trigger) if trigger else "-"
+            if status == "OPEN":
+                status = _CONDITIONAL_STATUS[otype]
         coid = bytes(e["client_order_id"]).rstrip(b"\0").decode(errors="replace") or str(int(e["client_tag"]))
-        style = ("bold" if status == "OPEN" else "red" if status in ("denied", "rejected", "modify_rejected")
+        style = ("bold" if status in ("OPEN", "STOP", "TAKEPROF", "TRAILING") else "red" if status in ("denied", "rejected", "modify_rejected")
                  else "yellow" if status in ("modify_sent", "modified") else "")
         kind, code = int(e["kind"]), int(e["reason"])
         reason = ""

@@ -103,8 +103,9 @@ class OrderEntryScreen(ModalScreen[OrderSpec | None]):
 
     def compose(self) -> ComposeResult:
         defaults = {"symbol": self.symbol, "side": "buy", "type": "limit", "price": "", "qty": ""}
-        hints = {"symbol": ", ".join(self.symbols), "side": "buy | sell", "type": "limit | market",
-                 "price": "limit price", "qty": "quantity"}
+        hints = {"symbol": ", ".join(self.symbols), "side": "buy | sell",
+                 "type": "limit | market | stop | take_profit", "price": "limit price, or a stop's trigger",
+                 "qty": "quantity"}
         with Vertical(id="dialog"):
             yield Label("manual order (execution applies the risk checks)", id="form-title")
             for f in FIELDS:

@@ -155,10 +155,10 @@ class Inbound:
             if it.order_type == "MARKET" and it.price != 0:
                 raise Refused(f"a MARKET order has price 0: price={it.price}", "price")
             return (it.intent_id, M.SUBMIT_ORDER, M.SOURCE_REMOTE, num, sid, _SIDE[it.side], _TYPE[it.order_type],
-                    _TIF[it.tif], it.price, it.qty, int(it.reduce_only), it.client_tag, 0, 0, now, 0)
+                    _TIF[it.tif], it.price, it.qty, int(it.reduce_only), it.client_tag, 0, 0, now, 0, 0, 0)
         kind = M.CANCEL_ORDER if isinstance(it, S.Cancel) else M.CANCEL_ALL
         tag = it.client_tag if isinstance(it, S.Cancel) else 0
-        return (it.intent_id, kind, M.SOURCE_REMOTE, num, sid, 0, 0, 0, 0, 0, 0, tag, 0, 0, now, 0)
+        return (it.intent_id, kind, M.SOURCE_REMOTE, num, sid, 0, 0, 0, 0, 0, 0, tag, 0, 0, now, 0, 0, 0)
 
     def heard(self, strategy: str) -> None:
         self.last_heard[strategy] = self.now()
@@ -177,7 +177,7 @@ class Inbound:
             if s in self.dead or now - t < self.cfg.remote_dead_s:
                 continue
             row = (0, M.CANCEL_ALL, M.SOURCE_REMOTE, self.number[s], -1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                   time.monotonic_ns(), 0)
+                   time.monotonic_ns(), 0, 0, 0)
             if not self.producer.try_publish(*row):
                 log.once("remote_dead_ring_full", "warn", "remote_dead_cancel_waiting", strategy=s)
                 continue

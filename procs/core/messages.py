@@ -69,6 +69,17 @@ SELL = -1
 # order_type
 LIMIT = 1
 MARKET = 2
+# conditional orders: wait at the venue for the trigger price, then go as a MARKET order.
+# STOP_MARKET triggers when the price reaches trigger_price against the position (BUY: at or above,
+# SELL: at or below), TAKE_PROFIT_MARKET the other way; TRAILING_STOP_MARKET follows the best
+# price since it was placed (from trigger_price, its activation price, when set) and triggers
+# when the price comes back callback_bps from it
+STOP_MARKET = 3
+TAKE_PROFIT_MARKET = 4
+TRAILING_STOP_MARKET = 5
+CONDITIONAL_TYPES = frozenset((STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET))
+ORDER_TYPE_NAMES = {LIMIT: "limit", MARKET: "market", STOP_MARKET: "stop_market",
+                    TAKE_PROFIT_MARKET: "take_profit_market", TRAILING_STOP_MARKET: "trailing_stop_market"}
 # tif
 GTC = 1
 IOC = 2
@@ -87,9 +98,14 @@ OrderIntent = np.dtype([
     ("ts_md_recv", "<i8"),  # trace: ts_recv of the market-data event that caused the intent
     ("md_seq", "<i8"),  # trace: BookUpdate.seq of that event
     ("ts_intent", "<i8"),  # when the intent was written
-    ("flags", "<i8"),
+    ("flags", "<i8"),  # INTENT_*
+    ("trigger_price", "<i8"),  # ticks: a conditional order's trigger (a trailing stop's activation; 0 = none)
+    ("callback_bps", "<i8"),  # a trailing stop's callback from its best price, in basis points
+    ("_pad", "V48"),
 ])
-assert OrderIntent.itemsize == 128
+assert OrderIntent.itemsize == 192
+# OrderIntent.flags
+INTENT_ON_MARK = 1  # a conditional order triggers on the mark price (default: the last trade price)
 
 # OrderEvent.kind (past tense: what happened to an order)
 ORDER_ACCEPTED = 1  # the exchange acknowledged it (NEW)
@@ -107,12 +123,14 @@ ORDER_SENT = 9  # request written to the wire (for latency tracing)
 ORDER_MODIFY_SENT = 10
 ORDER_MODIFIED = 11
 ORDER_MODIFY_REJECTED = 12
+ORDER_TRIGGERED = 13  # a conditional order's trigger was hit: it works as a MARKET order now (order_id its id)
 EVENT_NAMES = {ORDER_ACCEPTED: "accepted", ORDER_DENIED: "denied", ORDER_REJECTED: "rejected",
                ORDER_PARTIALLY_FILLED: "partially_filled", ORDER_FILLED: "filled", ORDER_CANCELED: "canceled",
                ORDER_EXPIRED: "expired", ORDER_CANCEL_REJECTED: "cancel_rejected", ORDER_SENT: "sent",
-               ORDER_MODIFY_SENT: "modify_sent", ORDER_MODIFIED: "modified", ORDER_MODIFY_REJECTED: "modify_rejected"}
+               ORDER_MODIFY_SENT: "modify_sent", ORDER_MODIFIED: "modified", ORDER_MODIFY_REJECTED: "modify_rejected",
+               ORDER_TRIGGERED: "triggered"}
 # events that leave an open order open and say nothing of its end (observers keep it as it was)
-AMEND_EVENTS = frozenset((ORDER_MODIFY_SENT, ORDER_MODIFY_REJECTED))
+KEEPS_OPEN = frozenset((ORDER_MODIFY_SENT, ORDER_MODIFY_REJECTED, ORDER_TRIGGERED))
 # OrderEvent.flags
 FLAG_MAKER = 1
 FLAG_REDUCE_ONLY = 2
@@ -155,10 +173,12 @@ REJECT_TIMESTAMP = 108  # the request's time was outside the venue's window (clo
 REJECT_AUTH = 109  # key, signature or permissions refused
 REJECT_BAD_REQUEST = 110  # a parameter the venue refused (type, side, symbol, id format)
 REJECT_NOT_FILLABLE = 111  # a fill-or-kill order could not fill whole
+REJECT_WOULD_TRIGGER = 112  # a conditional order's trigger price is already passed
 REJECT_NAMES = {REJECT_OTHER: "other", REJECT_UNKNOWN_ORDER: "unknown_order", REJECT_DUPLICATE_ID: "duplicate_id",
                 REJECT_UNAVAILABLE: "unavailable", REJECT_POST_ONLY: "post_only", REJECT_MARGIN: "margin",
                 REJECT_FILTER: "filter", REJECT_REDUCE_ONLY: "reduce_only", REJECT_TIMESTAMP: "timestamp",
-                REJECT_AUTH: "auth", REJECT_BAD_REQUEST: "bad_request", REJECT_NOT_FILLABLE: "not_fillable"}
+                REJECT_AUTH: "auth", REJECT_BAD_REQUEST: "bad_request", REJECT_NOT_FILLABLE: "not_fillable",
+                REJECT_WOULD_TRIGGER: "would_trigger"}
 REASON_NAMES = {**DENY_NAMES, **REJECT_NAMES}  # OrderEvent.reason of any kind -> its name
 
 OrderEvent = np.dtype([
@@ -174,7 +194,8 @@ OrderEvent = np.dtype([
     ("ts_intent", "<i8"), ("ts_md_recv", "<i8"), ("ts_sent", "<i8"),  # trace
     ("intent_id", "<i8"), ("source", "<i8"), ("flags", "<i8"),
     ("client_order_id", "S32"),
-    ("_pad", "V32"),
+    ("trigger_price", "<i8"),  # ticks: a conditional order's trigger (a trailing stop's activation), else 0
+    ("_pad", "V24"),
 ])
 assert OrderEvent.itemsize == 256
 

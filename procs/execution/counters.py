@@ -53,6 +53,7 @@ class Counter(IntEnum):
     DEAD_MAN_ARMS = 43  # dead-man switch requests written (arm, refresh or disarm)
     DEAD_MAN_FAILURES = 44  # dead-man switch requests the venue did not take
     DEAD_MAN_SYMBOLS = 45  # gauge: symbols whose dead-man switch is armed
+    TRIGGERED = 46  # conditional orders whose trigger was hit
 
 
 class Hist(IntEnum):

@@ -141,6 +141,9 @@ class Engine:
         self._pump_handle: asyncio.TimerHandle | None = None
         self._pumping = False
         self._catching: set[str] = set()
+        # user-stream reports of orders b25 does not know (yet): a conditional order's MARKET order
+        # can report before the trigger that names it; kept until then (the last few hundred)
+        self._unclaimed: deque[tuple[int, OrderReport]] = deque(maxlen=256)
         self._tasks: set[asyncio.Task] = set()
         self.work = 0
         self.trace = cfg.trace_orders
@@ -188,7 +191,8 @@ class Engine:
                 self.journal.append(JournalRecord(
                     kind, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, price, qty,
                     o.reduce_only, o.client_tag, o.order_id, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id,
-                    ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq))
+                    ts_event, o.ts_intent, o.intent_id, o.source, flags, ring, ring_seq, self.epoch, time.time_ns(), seq,
+                    o.trigger_price, o.callback_bps, M.INTENT_ON_MARK if o.on_mark else 0))
             except OSError:
                 self.c.inc(Counter.JOURNAL_ERRORS)  # read by the monitor and the notifier before the exit
                 raise
@@ -198,7 +202,7 @@ class Engine:
                 self.event_seq, kind, o.strategy_id, o.symbol_id, o.side, o.order_type, o.client_tag, o.order_id,
                 price, qty, o.cum_qty, last_px, last_qty, fee_e8, reason, trade_id, ts_event,
                 time.monotonic_ns(), o.ts_intent, o.ts_md_recv, o.ts_sent, o.intent_id, o.source, flags,
-                o.cid.encode()))
+                o.cid.encode(), o.trigger_price))
 
     def _set(self, o: Order, status: int, *, reason: int = 0, ts_event: int = 0, flags: int = 0) -> int:
         """Apply a non-fill status report through the state machine; emits the event if applied."""
@@ -252,14 +256,14 @@ class Engine:
         self.c.inc(Counter.INTENTS)
         self.work += 1
         (intent_id, kind, source, strategy_id, symbol_id, side, order_type, tif, price, qty, reduce_only,
-         client_tag, ts_md_recv, _md_seq, ts_intent, _flags) = row
+         client_tag, ts_md_recv, _md_seq, ts_intent, intent_flags, trigger_price, callback_bps) = row
         if kind == M.SUBMIT_ORDER:
             if seq <= self.processed_seq[ring]:
                 self.c.inc(Counter.DUPLICATE_INTENTS)  # journaled before a crash, re-read: done already
                 return
             self.processed_seq[ring] = seq
             self._submit(ring, seq, t_read, intent_id, source, strategy_id, symbol_id, side, order_type, tif, price,
-                         qty, reduce_only, client_tag, ts_md_recv, ts_intent)
+                         qty, reduce_only, client_tag, ts_md_recv, ts_intent, trigger_price, callback_bps, intent_flags)
         elif kind == M.CANCEL_ORDER:
             o = self.store.find_tag(strategy_id, client_tag)
             if o is None or not o.is_open:
@@ -280,14 +284,15 @@ class Engine:
 
     def _submit(self, ring: int, seq: int, t_read: int, intent_id: int, source: int, strategy_id: int,
                 symbol_id: int, side: int, order_type: int, tif: int, price: int, qty: int, reduce_only: int,
-                client_tag: int, ts_md_recv: int, ts_intent: int) -> None:
+                client_tag: int, ts_md_recv: int, ts_intent: int, trigger_price: int = 0, callback_bps: int = 0,
+                intent_flags: int = 0) -> None:
         now = time.monotonic_ns() if self.sim_clock is None else self.sim_clock.now_ns()
         rate = self.rate
         while rate and now - rate[0] >= 1_000_000_000:
             rate.popleft()
         scales = self.scales[symbol_id] if 0 <= symbol_id < len(self.scales) else None
         reason = check_submit(symbol_id, side, order_type, price, qty, reduce_only, self.risk(),
-                              self.store.counts, len(rate), scales)
+                              self.store.counts, len(rate), scales, trigger_price, callback_bps)
         if reason == 0 and order_type == M.LIMIT and tif not in M.TIF_NAMES:
             reason = M.DENY_BAD_INTENT
         if reason == 0 and not self.breaker.allow_new():
@@ -302,6 +307,8 @@ class Engine:
         o = Order(f"b25-{self.epoch}-{self.n}", strategy_id, symbol_id, side, order_type, tif, price, qty,
                   reduce_only, client_tag, intent_id, source, ts_intent, ts_md_recv)
         o.t_read = t_read
+        if order_type in M.CONDITIONAL_TYPES:
+            o.trigger_price, o.callback_bps, o.on_mark = trigger_price, callback_bps, bool(intent_flags & M.INTENT_ON_MARK)
         self.store.add(o)
         rate.append(now)
         # the id is on disk before the request is on the wire: a crash can never orphan it
@@ -429,8 +436,8 @@ class Engine:
         for o in list(self.store.open.values()):
             if (strategy_id is None or o.strategy_id == strategy_id) and (symbol_id is None or o.symbol_id == symbol_id):
                 n += 1
-                if o.status == O.PENDING or o.unknown or o.cancel_inflight or o.cancel_wanted:
-                    self.request_cancel(o)  # sent (singly) once the venue has acknowledged it
+                if o.status == O.PENDING or o.unknown or o.cancel_inflight or o.cancel_wanted or o.conditional:
+                    self.request_cancel(o)  # singly: once the venue has acknowledged it, or a conditional order
                 else:
                     ready.setdefault(o.symbol_id, []).append(o)
         g = self.gateway
@@ -486,7 +493,7 @@ class Engine:
             q = self.queue
             while q:
                 kind, o = q[0]
-                weight, orders = self._costs[kind]
+                weight, orders = self._costs[kind] if kind != PLACE or not o.conditional else self.gateway.conditional_cost
                 wait = self.limiter.wait_ms(int(time.time() * 1000), weight, orders)
                 if wait > 0:
                     self.c.inc(Counter.THROTTLED)
@@ -515,18 +522,24 @@ class Engine:
         assert inst is not None
         req = Req(kind, o)
         cb = partial(self._reply, req)
-        if kind == PLACE:
+        if kind == PLACE and o.conditional:  # waits at the venue's own service: no dead-man switch for it
+            t = g.place_conditional(inst.symbol, o.side, o.order_type, inst.lots_to_qty(o.qty),
+                                    inst.ticks_to_price(o.trigger_price) if o.trigger_price else None, o.callback_bps,
+                                    o.on_mark, o.cid, bool(o.reduce_only), cb)
+        elif o.conditional and not (o.triggered and o.actual_cid):  # cancel or query it before its trigger
+            t = (g.cancel_conditional if kind == CANCEL else g.query_conditional)(inst.symbol, o.cid, cb)
+        elif kind == PLACE:
             self.dead_man.ensure(inst.symbol)
             limit = o.order_type == M.LIMIT
             t = g.place(inst.symbol, o.side, o.order_type, o.tif, inst.lots_to_qty(o.qty),
                         inst.ticks_to_price(o.price) if limit else None, o.cid, bool(o.reduce_only), cb)
         elif kind == CANCEL:
-            t = g.cancel(inst.symbol, o.cid, cb)
+            t = g.cancel(inst.symbol, o.actual_cid or o.cid, cb)
         elif kind == MODIFY:
             price, qty = o.amend_to
             t = g.modify(inst.symbol, o.side, o.cid, inst.lots_to_qty(qty), inst.ticks_to_price(price), cb)
         else:
-            t = g.query(inst.symbol, o.cid, cb)
+            t = g.query(inst.symbol, o.actual_cid or o.cid, cb)
         return self._written(req, t)
 
     def _written(self, req: Req, t: int) -> bool:
@@ -742,8 +755,7 @@ class Engine:
             return
         inst = self.instruments[o.symbol_id]
         assert inst is not None
-        if rep.order_id:
-            o.order_id = rep.order_id
+        self._take_ids(o, rep, flags)
         status = rep.status
         try:
             cum = inst.qty_to_lots(rep.cum_qty)
@@ -762,6 +774,20 @@ class Engine:
                 self._set(o, O.NEW, flags=flags, ts_event=ts)
             return
         self._set(o, status, flags=flags, ts_event=ts)
+
+    def _take_ids(self, o: Order, rep: OrderReport, flags: int = 0) -> None:
+        """The venue's id of the order (a conditional order's own while it waits, the MARKET
+        order it placed once triggered: ORDER_TRIGGERED then)."""
+        if rep.conditional and rep.triggered_order_id and not o.triggered:
+            self.store.set_triggered(o, rep.triggered_order_id)
+            self.c.inc(Counter.TRIGGERED)
+            self._emit(M.ORDER_TRIGGERED, o, ts_event=rep.ts_event_ms * 1_000_000, flags=flags)
+            early = [u for u in self._unclaimed if u[1].order_id == o.order_id]
+            for u in early:  # that order's reports that came before its trigger's
+                self._unclaimed.remove(u)
+                self.on_report(u[1], u[0])
+        elif rep.order_id and not (o.triggered and rep.conditional):
+            o.order_id = rep.order_id
 
     async def _catch_up(self, o: Order, status: int | None, flags: int, need_trades: bool = False) -> None:
         """Fills the stream has not (yet) delivered, from the venue's trade list, then the status.
@@ -805,12 +831,19 @@ class Engine:
             return
         o = self.store.by_cid.get(rep.client_order_id)
         if o is None:
-            self.c.inc(Counter.UNKNOWN_REPORTS)
+            o = self.store.by_triggered_id.get(rep.order_id) if rep.order_id and not rep.conditional else None
+            if o is None:  # not ours, or a triggered order reported before its trigger: kept a while
+                self.c.inc(Counter.UNKNOWN_REPORTS)
+                if rep.order_id and not rep.conditional:
+                    self._unclaimed.append((ts_recv, rep))
+                return
+            o.actual_cid = o.actual_cid or rep.client_order_id
+        if rep.conditional:
+            self.apply_report(o, rep)
             return
         inst = self.instruments[o.symbol_id]
         assert inst is not None
-        if rep.order_id:
-            o.order_id = rep.order_id
+        self._take_ids(o, rep)
         ts_event = rep.ts_event_ms * 1_000_000
         if rep.amended:
             self.sync_terms(o, rep, ts_event)

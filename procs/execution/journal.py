@@ -63,6 +63,9 @@ class JournalRecord(msgspec.Struct, array_like=True, omit_defaults=False):
     epoch: int = 0
     wall_ns: int = 0
     event_seq: int = 0  # the published OrderEvent's sequence (0: journal-only record)
+    trigger_price: int = 0  # a conditional order's (a trailing stop's activation)
+    callback_bps: int = 0  # a trailing stop's callback
+    intent_flags: int = 0  # OrderIntent.flags (INTENT_ON_MARK)
 
 
 _enc = msgspec.msgpack.Encoder()

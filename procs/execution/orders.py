@@ -83,6 +83,17 @@ class Order:
     amend_next: tuple[int, int] | None = None
     amend_unknown: bool = False  # an amend's outcome is unknown: the next query's terms are the venue's
     terms_ms: int = 0  # the venue's time of the price and quantity we hold (older amend reports are stale)
+    # conditional orders (order_type in CONDITIONAL_TYPES): what it waits for, and once triggered,
+    # the MARKET order the venue placed for it (order_id then names that one; its client id the venue's)
+    trigger_price: int = 0
+    callback_bps: int = 0
+    on_mark: bool = False
+    triggered: bool = False
+    actual_cid: str = ""
+
+    @property
+    def conditional(self) -> bool:
+        return self.order_type in M.CONDITIONAL_TYPES
 
     @property
     def is_open(self) -> bool:
@@ -99,6 +110,7 @@ class OrderStore:
     def __init__(self) -> None:
         self.by_cid: dict[str, Order] = {}
         self.by_tag: dict[tuple[int, int], Order] = {}  # (strategy_id, client_tag) -> newest
+        self.by_triggered_id: dict[int, Order] = {}  # a triggered conditional's MARKET order id -> it
         self.open: dict[str, Order] = {}
         self.counts = OpenCounts()
         self.closed: deque[tuple[int, str]] = deque()  # (monotonic ns, cid) in closing order
@@ -146,9 +158,17 @@ class OrderStore:
             o = self.by_cid.pop(cid, None)
             if o is not None:
                 n += 1
+                if o.triggered and self.by_triggered_id.get(o.order_id) is o:
+                    del self.by_triggered_id[o.order_id]
                 if self.by_tag.get((o.strategy_id, o.client_tag)) is o:
                     del self.by_tag[(o.strategy_id, o.client_tag)]
         return n
+
+    def set_triggered(self, o: Order, order_id: int) -> None:
+        """A conditional order's trigger was hit: the venue's MARKET order ``order_id`` works for it."""
+        o.triggered = True
+        o.order_id = order_id
+        self.by_triggered_id[order_id] = o
 
     def set_terms(self, o: Order, price: int, qty: int) -> None:
         """An amend took: the order's new price and quantity (the open counts follow)."""

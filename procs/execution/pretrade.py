@@ -102,16 +102,25 @@ def notional_e8(price_ticks: int, qty_lots: int, price_scale: int, qty_scale: in
 
 
 def check_submit(symbol_id: int, side: int, order_type: int, price: int, qty: int, reduce_only: int,
-                 lim: RiskLimits, open_: OpenCounts, orders_last_s: int, scales: tuple[int, int] | None) -> int:
+                 lim: RiskLimits, open_: OpenCounts, orders_last_s: int, scales: tuple[int, int] | None,
+                 trigger_price: int = 0, callback_bps: int = 0) -> int:
     """0 when the new order may go to the exchange, else the DENY_* reason.
 
     ``orders_last_s``: orders admitted in the last second; ``scales``: the symbol's
-    (price_scale, qty_scale), None for a symbol execution does not trade.
+    (price_scale, qty_scale), None for a symbol execution does not trade. A conditional order
+    counts at its worst case: as if it triggered and filled whole (its quantity in the position
+    check, as every open order's is), its notional at the trigger price (the mark for a trailing
+    stop without an activation price); no price band (a stop is far from the market on purpose).
     """
     if scales is None or not 0 <= symbol_id < M.MAX_SYMBOLS or side not in (M.BUY, M.SELL) or qty <= 0:
         return M.DENY_BAD_INTENT
+    conditional = order_type in M.CONDITIONAL_TYPES
     if order_type == M.LIMIT:
         if price <= 0:
+            return M.DENY_BAD_INTENT
+    elif conditional:
+        if price != 0 or trigger_price < 0 or (order_type != M.TRAILING_STOP_MARKET and trigger_price <= 0) or (
+                order_type == M.TRAILING_STOP_MARKET and not (10 <= callback_bps <= 1000 and callback_bps % 10 == 0)):
             return M.DENY_BAD_INTENT
     elif order_type != M.MARKET:
         return M.DENY_BAD_INTENT
@@ -127,7 +136,7 @@ def check_submit(symbol_id: int, side: int, order_type: int, price: int, qty: in
     if cap and qty > cap:
         return M.DENY_MAX_ORDER_QTY
     mark = lim.mark[symbol_id]
-    ref = price if order_type == M.LIMIT else mark
+    ref = price if order_type == M.LIMIT else (trigger_price or mark) if conditional else mark
     cap = lim.max_order_notional_e8[symbol_id]
     if cap and ref and notional_e8(ref, qty, scales[0], scales[1]) > cap:
         return M.DENY_MAX_ORDER_NOTIONAL

@@ -64,7 +64,8 @@ def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
                 continue
             o = Order(r.cid, r.strategy_id, r.symbol_id, r.side, r.order_type, r.tif, r.price, r.qty,
                       r.reduce_only, r.client_tag, r.intent_id, r.source, r.ts_intent, 0,
-                      adopted=r.kind == M.ORDER_ACCEPTED)
+                      adopted=r.kind == M.ORDER_ACCEPTED, trigger_price=r.trigger_price, callback_bps=r.callback_bps,
+                      on_mark=bool(r.intent_flags & M.INTENT_ON_MARK))
             store.add(o)
         if r.order_id:
             o.order_id = r.order_id
@@ -78,6 +79,8 @@ def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
                 store.set_status(o, O.FILLED if k == M.ORDER_FILLED else O.PARTIALLY_FILLED)
         elif k == M.ORDER_MODIFIED:
             store.set_terms(o, r.price, r.qty)
+        elif k == M.ORDER_TRIGGERED:
+            store.set_triggered(o, r.order_id)
         elif k in (M.ORDER_ACCEPTED, M.ORDER_CANCELED, M.ORDER_EXPIRED, M.ORDER_REJECTED):
             st = {M.ORDER_ACCEPTED: O.NEW, M.ORDER_CANCELED: O.CANCELED, M.ORDER_EXPIRED: O.EXPIRED,
                   M.ORDER_REJECTED: O.REJECTED}[k]
@@ -129,10 +132,13 @@ def snapshot(eng: Engine) -> list[JournalRecord]:
         base = dict(cid=o.cid, strategy_id=o.strategy_id, symbol_id=o.symbol_id, side=o.side,
                     order_type=o.order_type, tif=o.tif, price=o.price, qty=o.qty, reduce_only=o.reduce_only,
                     client_tag=o.client_tag, order_id=o.order_id, ts_intent=o.ts_intent, intent_id=o.intent_id,
-                    source=o.source, epoch=eng.epoch)
+                    source=o.source, epoch=eng.epoch, trigger_price=o.trigger_price, callback_bps=o.callback_bps,
+                    intent_flags=M.INTENT_ON_MARK if o.on_mark else 0)
         out.append(JournalRecord(M.ORDER_SENT, **base))
         if o.status != O.PENDING:
             out.append(JournalRecord(M.ORDER_ACCEPTED, **base))
+        if o.triggered:
+            out.append(JournalRecord(M.ORDER_TRIGGERED, **base))
         for t in sorted(o.trade_ids):
             out.append(JournalRecord(M.ORDER_PARTIALLY_FILLED, trade_id=t, cum_qty=o.cum_qty, **base))
     return out
@@ -177,6 +183,13 @@ async def reconcile(eng: Engine) -> dict[str, int]:
         except VenueError as exc:
             log.warn("reconcile_open_orders_failed", reason=str(exc))
         await asyncio.sleep(max(0.2, eng.limiter.wait_ms(int(time.time() * 1000), *gateway.open_orders_cost) / 1000))
+    while True:
+        try:
+            reports += await gateway.open_conditionals()
+            break
+        except VenueError as exc:
+            log.warn("reconcile_open_conditionals_failed", reason=str(exc))
+        await asyncio.sleep(max(0.2, eng.limiter.wait_ms(int(time.time() * 1000), *gateway.open_orders_cost) / 1000))
     seen: set[str] = set()
     for rep in reports:
         sid = eng.sym_id.get(rep.symbol)
@@ -185,8 +198,10 @@ async def reconcile(eng: Engine) -> dict[str, int]:
         if sid is None:
             log.warn("reconcile_unknown_symbol", symbol=rep.symbol, cid=cid)
             continue
-        seen.add(cid)
         o = eng.store.by_cid.get(cid)
+        if o is None and not rep.conditional:  # the MARKET order a conditional order of ours placed
+            o = eng.store.by_triggered_id.get(rep.order_id)
+        seen.add(o.cid if o is not None else cid)
         if o is not None:
             stats["known"] += 1
             eng.sync_terms(o, rep)  # amended while we were down, or the amend's answer never journaled
@@ -195,15 +210,16 @@ async def reconcile(eng: Engine) -> dict[str, int]:
         inst = eng.instruments[sid]
         assert inst is not None
         if eng.cfg.reconcile == "cancel":
-            c = await gateway.cancel_now(inst.symbol, cid)
+            c = await (gateway.cancel_conditional_now if rep.conditional else gateway.cancel_now)(inst.symbol, cid)
             stats["canceled"] += 1
             eng.c.inc(Counter.RECONCILE_CANCELED)
             log.info("reconcile_canceled", cid=cid, symbol=inst.symbol, outcome=c.outcome, venue_code=c.venue_code)
             continue
-        o = Order(cid, 0, sid, M.BUY if rep.side == M.BUY else M.SELL,
-                  M.LIMIT if rep.order_type == M.LIMIT else M.MARKET, rep.tif or M.GTC,
+        otype = rep.order_type if rep.conditional and rep.order_type in M.CONDITIONAL_TYPES else (
+            M.LIMIT if rep.order_type == M.LIMIT else M.MARKET)
+        o = Order(cid, 0, sid, M.BUY if rep.side == M.BUY else M.SELL, otype, rep.tif or M.GTC,
                   inst.price_to_ticks(rep.price), inst.qty_to_lots(rep.qty), 1 if rep.reduce_only else 0, source=0,
-                  adopted=True)
+                  adopted=True, trigger_price=inst.price_to_ticks(rep.trigger_price) if rep.conditional else 0)
         o.order_id = rep.order_id
         eng.adopt(o, flags)
         stats["adopted"] += 1
@@ -214,7 +230,10 @@ async def reconcile(eng: Engine) -> dict[str, int]:
         inst = eng.instruments[o.symbol_id]
         assert inst is not None
         stats["queried"] += 1
-        q = await gateway.query_now(inst.symbol, o.cid)
+        if o.conditional:
+            q = await gateway.query_conditional_now(inst.symbol, o.cid)
+        else:
+            q = await gateway.query_now(inst.symbol, o.actual_cid or o.cid)
         if q.outcome == REPLY_OK:
             eng.apply_report(o, q.report, flags)
         elif q.outcome == REPLY_REJECTED and q.reason == M.REJECT_UNKNOWN_ORDER and o.status == O.PENDING:

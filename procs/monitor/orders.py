@@ -90,7 +90,7 @@ class OrderTracker:
                 pass  # an amend of an order closed meanwhile (or before we attached)
             elif kind in OPEN_KINDS and not (kind == M.ORDER_SENT and key in self.open):
                 self.open[key] = ev  # an amend's ORDER_MODIFIED carries the new price and quantity
-            elif kind not in OPEN_KINDS and kind != M.ORDER_CANCEL_REJECTED and kind not in M.AMEND_EVENTS:
+            elif kind not in OPEN_KINDS and kind != M.ORDER_CANCEL_REJECTED and kind not in M.KEEPS_OPEN:
                 self.open.pop(key, None)
             if kind in FILL_KINDS and int(ev["last_qty"]) > 0:
                 pos = self.positions.get(int(ev["symbol_id"]))

@@ -255,7 +255,7 @@ class StrategyHost(Protocol):
 
     def bad_intent(self) -> int: ...
     def submit(self, api: StrategyApi, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
-               reduce_only: bool) -> int: ...
+               reduce_only: bool, trigger_price: int = 0, callback_bps: int = 0, flags: int = 0) -> int: ...
     def cancel(self, api: StrategyApi, tag: int) -> int: ...
     def modify(self, api: StrategyApi, tag: int, price: int, qty: int) -> int: ...
     def cancel_all(self, api: StrategyApi, sid: int = -1) -> int: ...
@@ -300,6 +300,43 @@ class StrategyApi:
     def cancel(self, tag: int) -> int:
         """Cancel one open order by tag; returns the tag or an ERR_* code. Idempotent while canceling."""
         return self._engine.cancel(self, tag)
+
+    def stop_loss(self, symbol_id: int, side: int, trigger_price: int, qty: int, *, on_mark: bool = False,
+                  reduce_only: bool = True) -> int:
+        """A STOP_MARKET order: a MARKET order of ``qty`` once the price reaches ``trigger_price``
+        against you (a SELL at or below it, a BUY at or above); the last trade price, or the mark
+        with ``on_mark``. Reduce-only by default (it protects a position). Returns its tag or an
+        ERR_* code; ``triggered`` is published when it fires."""
+        return self.submit_conditional(symbol_id, side, M.STOP_MARKET, qty, trigger_price, on_mark=on_mark,
+                                       reduce_only=reduce_only)
+
+    def take_profit(self, symbol_id: int, side: int, trigger_price: int, qty: int, *, on_mark: bool = False,
+                    reduce_only: bool = True) -> int:
+        """A TAKE_PROFIT_MARKET order: as ``stop_loss`` with the trigger the other way (a SELL at
+        or above ``trigger_price``, a BUY at or below)."""
+        return self.submit_conditional(symbol_id, side, M.TAKE_PROFIT_MARKET, qty, trigger_price, on_mark=on_mark,
+                                       reduce_only=reduce_only)
+
+    def trailing_stop(self, symbol_id: int, side: int, callback_bps: int, qty: int, *, activation_price: int = 0,
+                      on_mark: bool = False, reduce_only: bool = True) -> int:
+        """A TRAILING_STOP_MARKET order: follows the best price since it was placed (once it has
+        reached ``activation_price``, when given) and goes as a MARKET order when the price comes
+        back ``callback_bps`` from it (10..1000, in steps of 10: 0.1 % .. 10 %)."""
+        return self.submit_conditional(symbol_id, side, M.TRAILING_STOP_MARKET, qty, activation_price,
+                                       callback_bps=callback_bps, on_mark=on_mark, reduce_only=reduce_only)
+
+    def submit_conditional(self, symbol_id: int, side: int, order_type: int, qty: int, trigger_price: int, *,
+                           callback_bps: int = 0, on_mark: bool = False, reduce_only: bool = True) -> int:
+        """A conditional order (``M.STOP_MARKET``, ``M.TAKE_PROFIT_MARKET``,
+        ``M.TRAILING_STOP_MARKET``). Execution counts it in the pre-trade checks as if it filled
+        (its quantity against the position limit, its notional at the trigger price) and keeps it
+        across its own restarts; it waits at the venue, so it fires while b25 is down too."""
+        if order_type not in M.CONDITIONAL_TYPES or trigger_price < 0 or (
+                order_type != M.TRAILING_STOP_MARKET and trigger_price <= 0) or (
+                order_type == M.TRAILING_STOP_MARKET and not (10 <= callback_bps <= 1000 and callback_bps % 10 == 0)):
+            return self._engine.bad_intent()
+        return self._engine.submit(self, symbol_id, side, order_type, M.GTC, 0, qty, reduce_only, trigger_price,
+                                   callback_bps, M.INTENT_ON_MARK if on_mark else 0)
 
     def modify(self, order: Order | int, price: int | None = None, qty: int | None = None) -> int:
         """Amend an open LIMIT order (an ``Order`` or its tag) to a new ``price`` (ticks) and/or

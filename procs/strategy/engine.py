@@ -489,7 +489,7 @@ class Engine:
         return ERR_BAD_INTENT
 
     def submit(self, api: StrategyApi, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
-               reduce_only: bool) -> int:
+               reduce_only: bool, trigger_price: int = 0, callback_bps: int = 0, flags: int = 0) -> int:
         if not api.running:
             return ERR_NOT_RUNNING
         if not 0 <= sid < len(api._mine) or not api._mine[sid]:
@@ -503,11 +503,13 @@ class Engine:
             return ERR_HELD
         tag = st.next_tag
         ro = 1 if reduce_only else 0
-        ts = self._write(_SUBMIT, api.num, sid, side, order_type, tif, price, qty, ro, tag)
+        ts = self._write(_SUBMIT, api.num, sid, side, order_type, tif, price, qty, ro, tag, flags, trigger_price,
+                         callback_bps)
         if not ts:
             return ERR_RING_FULL
         st.next_tag = tag + 1
-        st.add(Order(tag, sid, side, order_type, tif, price, qty, ro, ts_intent=ts))
+        st.add(Order(tag, sid, side, order_type, tif, price, qty, ro, ts_intent=ts, trigger_price=trigger_price,
+                     callback_bps=callback_bps))
         return tag
 
     def modify(self, api: StrategyApi, tag: int, price: int, qty: int) -> int:
@@ -564,11 +566,12 @@ class Engine:
         return n
 
     def _write(self, kind: int, num: int, sid: int, side: int, order_type: int, tif: int, price: int, qty: int,
-               reduce_only: int, tag: int) -> int:
+               reduce_only: int, tag: int, flags: int = 0, trigger_price: int = 0, callback_bps: int = 0) -> int:
         """Write one OrderIntent with the current trace fields; its ts_intent, or 0 when the ring is full."""
         ts = _mono()
         if not self._publish_intent(self._orders.next_sequence, kind, _SOURCE, num, sid, side, order_type,
-                                    tif, price, qty, reduce_only, tag, self._c_recv, self._c_seq, ts, 0):
+                                    tif, price, qty, reduce_only, tag, self._c_recv, self._c_seq, ts, flags,
+                                    trigger_price, callback_bps):
             self.counters.inc(Counter.INTENTS_DROPPED)
             log.once("orders_ring_full", "warn", "intent_dropped", ring=ORDERS_STRATEGY,
                      reason="ring full: execution is not consuming", strategy_num=num)

@@ -37,6 +37,9 @@ class Order:
     filled: int = 0
     order_id: int = 0
     ts_intent: int = 0
+    trigger_price: int = 0  # a conditional order's trigger (a trailing stop's activation), ticks
+    callback_bps: int = 0  # a trailing stop's callback
+    triggered: bool = False  # a conditional order whose trigger was hit: a MARKET order now
 
     @property
     def remaining(self) -> int:
@@ -158,6 +161,8 @@ class StrategyState:
                 o.status = WORKING
         elif kind == M.ORDER_MODIFIED:  # the amend took: the order's new terms
             o.price, o.qty = price, qty
+        elif kind == M.ORDER_TRIGGERED:
+            o.triggered = True
         elif kind == M.ORDER_CANCEL_REJECTED:
             if o.status == CANCELING:  # the order is still there (or about to report a fill)
                 o.status = WORKING

@@ -181,6 +181,11 @@ class OrderReport(msgspec.Struct, frozen=True, kw_only=True):
     ts_event_ms: int = 0  # the venue's time of this state (0 = not given)
     fill: Fill | None = None  # the trade this update reports (user stream), if it is one
     amended: bool = False  # this update reports an amend of the order's price or quantity
+    # conditional orders (order_type STOP_MARKET...): ``trigger_price`` as sent; once triggered, the
+    # venue's id of the MARKET order it placed (that order's own reports name it by this id)
+    conditional: bool = False
+    trigger_price: str = "0"
+    triggered_order_id: int = 0
 
 
 class RateUsage(msgspec.Struct, frozen=True):

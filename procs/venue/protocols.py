@@ -109,6 +109,7 @@ class OrderGateway(Protocol):
     batch_cancel_max: int
     batch_cancel_cost: tuple[int, int]
     dead_man_cost: tuple[int, int]
+    conditional_cost: tuple[int, int]  # placing a conditional order
     on_fallback: Callable[[], None]  # called for each request sent the slower way (its fast path down)
 
     def place(self, symbol: str, side: int, order_type: int, tif: int, qty: str, price: str | None, cid: str,
@@ -129,6 +130,19 @@ class OrderGateway(Protocol):
         """Cancel up to ``batch_cancel_max`` orders of ``symbol`` in one request; ``cb`` gets one
         ``Reply`` per id, in order (all alike when the request as a whole failed)."""
 
+    def place_conditional(self, symbol: str, side: int, order_type: int, qty: str, trigger_price: str | None,
+                          callback_bps: int, on_mark: bool, cid: str, reduce_only: bool, cb: ReplyCallback) -> int:
+        """A conditional order (procs.core.messages STOP_MARKET, TAKE_PROFIT_MARKET,
+        TRAILING_STOP_MARKET) that waits at the venue: ``trigger_price`` (a trailing stop's
+        activation, None for none), ``callback_bps`` (trailing), triggered on the mark price with
+        ``on_mark`` (else the last trade). Its reports are ``conditional``."""
+
+    def cancel_conditional(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        """Cancel a conditional order that has not triggered."""
+
+    def query_conditional(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        """Ask for a conditional order's state (after its trigger: ``triggered_order_id``)."""
+
     def arm_dead_man(self, symbol: str, countdown_ms: int, cb: ReplyCallback) -> int:
         """Have the venue cancel every open order of ``symbol`` unless this is called again
         within ``countdown_ms`` (0 disarms it)."""
@@ -141,6 +155,16 @@ class OrderGateway(Protocol):
 
     async def user_trades(self, symbol: str) -> list[Fill] | None:
         """The account's recent trades in ``symbol`` (None: they cannot be read now)."""
+
+    async def open_conditionals(self) -> list[OrderReport]:
+        """Every conditional order of the account still waiting for its trigger; VenueError as
+        ``open_orders``."""
+
+    async def query_conditional_now(self, symbol: str, cid: str) -> Reply:
+        """Ask for a conditional order and wait for the answer (recovery)."""
+
+    async def cancel_conditional_now(self, symbol: str, cid: str) -> Reply:
+        """Cancel a conditional order and wait for the answer (recovery)."""
 
     async def cancel_now(self, symbol: str, cid: str) -> Reply:
         """Cancel and wait for the answer (recovery)."""

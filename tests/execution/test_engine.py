@@ -81,7 +81,7 @@ def test_cancel_when_order_not_yet_acknowledged_then_sent_after_the_ack(tmp_path
     def body() -> None:
         eng, prod, wire, c = make(tmp_path)
         submit(eng, 0, 11)
-        eng.on_intent(0, 1, (2, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0), 0)
+        eng.on_intent(0, 1, (2, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, 0, 0, 0, 0, 0, 0, 11, 0, 0, 0, 0, 0, 0), 0)
         assert len(wire.sent) == 1
         wire.sent[0][2](ack())
         assert wire.sent[1][0] == "order.cancel" and wire.sent[1][1]["origClientOrderId"] == "b25-1-1"
@@ -214,7 +214,7 @@ def test_compact_when_journal_rotated_then_same_state_rebuilt_and_old_file_archi
 
 
 def cancel(eng: Engine, seq: int, tag: int) -> None:
-    eng.on_intent(0, seq, (seq, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, 0, 0, 0, tag, 0, 0, 0, 0),
+    eng.on_intent(0, seq, (seq, M.CANCEL_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, 0, 0, 0, tag, 0, 0, 0, 0, 0, 0),
                   0)
 
 
@@ -271,7 +271,7 @@ def test_query_when_order_gone_and_trades_unreadable_then_kept_open_and_asked_ag
 
 def modify(eng: Engine, tag: int, price: int = 0, qty: int = 0) -> None:
     eng.on_intent(0, 100 + tag, (0, M.MODIFY_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, price, qty,
-                                 0, tag, 0, 0, 0, 0), 0)
+                                 0, tag, 0, 0, 0, 0, 0, 0), 0)
 
 
 def amended(price: str, qty: str, ts: int) -> dict:

@@ -89,7 +89,7 @@ def test_metrics_when_shm_counters_filled_then_exposes_counters_histograms_and_r
     for _ in range(10):
         ctr.record(Hist.RECV_TO_PUBLISH, 2_000_000)
     exec_ring = build_registry().producer(instance, EXEC)
-    assert exec_ring.try_publish(*([0] * 24), b"c1")
+    assert exec_ring.try_publish(*([0] * 24), b"c1", 0)
     p, port = start_monitor(instance, tmp_path, procs)
     try:
         status, body = http(port, "/metrics")

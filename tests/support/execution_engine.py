@@ -88,7 +88,7 @@ def make(tmp: Path, journal: str = "j") -> tuple[Engine, Producer, Wire, Counts]
 
 def submit(eng: Engine, seq: int, tag: int, qty: int = 2, ring: int = 0) -> None:
     eng.on_intent(ring, seq, (seq, M.SUBMIT_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.GTC, 5_000_000, qty,
-                              0, tag, 0, 0, 0, 0), 0)
+                              0, tag, 0, 0, 0, 0, 0, 0), 0)
 
 
 def run(coro_fn: Callable[[], None]) -> None:

@@ -162,7 +162,8 @@ class Rig:
     # -- intents ------------------------------------------------------------------------------
     def intent(self, kind: int = M.SUBMIT_ORDER, *, symbol_id: int = BTC, side: int = M.BUY,
                order_type: int = M.LIMIT, tif: int = M.GTC, price: int = 0, qty: int = 1, reduce_only: int = 0,
-               tag: int = 0, strategy_id: int = 1, manual: bool = False) -> int:
+               tag: int = 0, strategy_id: int = 1, manual: bool = False, trigger_price: int = 0,
+               callback_bps: int = 0, flags: int = 0) -> int:
         self.next_intent += 1
         if not tag and kind == M.SUBMIT_ORDER:
             tag = self.next_intent
@@ -172,7 +173,8 @@ class Rig:
                 self.manual = self.reg.producer(self.instance, ORDERS_MANUAL)
             ring = self.manual
         vals = (self.next_intent, kind, M.SOURCE_MANUAL if manual else M.SOURCE_STRATEGY, strategy_id, symbol_id,
-                side, order_type, tif, price, qty, reduce_only, tag, 0, 0, time.monotonic_ns(), 0)
+                side, order_type, tif, price, qty, reduce_only, tag, 0, 0, time.monotonic_ns(), flags, trigger_price,
+                callback_bps)
         assert ring.publish_blocking(*vals, timeout_s=10)
         return tag
 

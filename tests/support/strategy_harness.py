@@ -87,7 +87,7 @@ class Harness:
             b = self.orders.poll()
             if not len(b):
                 break
-            out += [{n: int(rec[n]) for n in M.OrderIntent.names} for rec in b]
+            out += [{n: int(rec[n]) for n in M.OrderIntent.names if n != "_pad"} for rec in b]
             self.orders.commit()
         return out
 

@@ -49,7 +49,7 @@ class ManualOrders:
         self.next_id += 1
         tag = self.next_id
         ok = self.p.try_publish(self.next_id, kind, M.SOURCE_MANUAL, 0, sid, side, order_type, tif, price, qty,
-                                reduce_only, tag, 0, 0, time.monotonic_ns(), 0)
+                                reduce_only, tag, 0, 0, time.monotonic_ns(), 0, 0, 0)
         assert ok, "orders.manual is full (execution not reading?)"
         return self.next_id
 

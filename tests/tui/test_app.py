@@ -122,6 +122,26 @@ def test_manual_order_when_form_valid_then_writes_order_intent_to_orders_manual(
         ring.close()
 
 
+def test_manual_stop_when_form_type_stop_then_writes_a_reduce_only_stop_with_its_trigger(instance, world, make_app):
+    world.standard()
+    app = make_app()
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _fill_form(app, pilot, side="sell", type="stop", price="2400.50", qty="0.5")
+            await until(pilot, lambda: not isinstance(app.screen, OrderEntryScreen))
+            assert "STOP_MARKET at 2400.5 (reduce-only)" in app.last_message
+
+    run(go())
+    ring = _manual_ring(instance)
+    try:
+        (o,) = ring.poll()
+        assert (int(o["kind"]), int(o["side"]), int(o["order_type"]), int(o["price"]), int(o["trigger_price"]),
+                int(o["qty"]), int(o["reduce_only"])) == (M.SUBMIT_ORDER, M.SELL, M.STOP_MARKET, 0, 240050, 500, 1)
+    finally:
+        ring.close()
+
+
 def test_manual_order_when_price_is_bad_then_refuses_naming_price_and_writes_nothing(instance, world, make_app):
     world.standard()
     app = make_app()

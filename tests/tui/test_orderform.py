@@ -23,10 +23,21 @@ def test_parse_order_when_market_then_price_zero():
     assert (o.side, o.order_type, o.price, o.qty, o.symbol_id) == (M.SELL, M.MARKET, 0, 1000, 1)
 
 
+def test_parse_order_when_stop_then_price_field_is_its_trigger_and_it_only_reduces():
+    o = parse_order("BTCUSDT", "sell", "stop", "59000.5", "0.002", SYMBOLS, INS)
+    assert (o.side, o.order_type, o.price, o.trigger_price, o.qty, o.reduce_only) == (
+        M.SELL, M.STOP_MARKET, 0, 5_900_050, 2, True)
+    assert o.describe() == "SELL 0.002 BTCUSDT STOP_MARKET at 59000.5 (reduce-only)"
+    tp = parse_order("BTCUSDT", "sell", "tp", "61000", "0.002", SYMBOLS, INS)
+    assert (tp.order_type, tp.trigger_price) == (M.TAKE_PROFIT_MARKET, 6_100_000)
+
+
 @pytest.mark.parametrize(("fields", "field", "words"), [
     (("DOGEUSDT", "buy", "limit", "1", "1"), "symbol", "unknown symbol"),
     (("BTCUSDT", "long", "limit", "1", "1"), "side", "buy or sell"),
-    (("BTCUSDT", "buy", "stop", "1", "1"), "type", "limit or market"),
+    (("BTCUSDT", "buy", "iceberg", "1", "1"), "type", "limit, market, stop or take_profit"),
+    (("BTCUSDT", "sell", "stop", "", "1"), "price", "required"),  # a stop's trigger
+    (("BTCUSDT", "sell", "stop", "60000.001", "1"), "price", "tick size 0.01"),
     (("BTCUSDT", "buy", "limit", "", "1"), "price", "required"),
     (("BTCUSDT", "buy", "limit", "abc", "1"), "price", "not a number"),
     (("BTCUSDT", "buy", "limit", "-5", "1"), "price", "> 0"),

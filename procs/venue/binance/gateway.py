@@ -20,6 +20,7 @@ from functools import partial
 from procs.core import log
 from procs.core import messages as M
 from procs.venue.messages import (
+    CANCELED,
     REPLY_FAILED,
     REPLY_OK,
     REPLY_REJECTED,
@@ -31,7 +32,17 @@ from procs.venue.messages import (
 )
 
 from .config import BinanceUsdmConfig
-from .orders import ORDER_TYPE, SIDE, TIF, fill, order_report, reject_reason
+from .orders import (
+    ORDER_TYPE,
+    SIDE,
+    TIF,
+    WORKING_TYPE,
+    algo_report,
+    callback_rate,
+    fill,
+    order_report,
+    reject_reason,
+)
 from .rest import RestTransport, WireReply, classify
 from .signing import Signer
 from .usage import from_headers, from_rate_limits
@@ -67,6 +78,23 @@ def batch_replies(w: WireReply, n: int) -> list[Reply]:
     return out
 
 
+def algo_normalise(w: WireReply) -> Reply:
+    """An algo endpoint's answer in b25's words (the cancel's answer names the order only: no report)."""
+    r = normalise(w)
+    r.report = algo_report(w.data) if r.outcome == REPLY_OK and isinstance(w.data, dict) and "algoStatus" in w.data \
+        else None
+    return r
+
+
+def algo_canceled(w: WireReply, symbol: str, cid: str) -> Reply:
+    """The algo cancel's answer (``{algoId, clientAlgoId, code: "200"}``: the order is canceled)."""
+    r = normalise(w)
+    if r.outcome == REPLY_OK and isinstance(w.data, dict):
+        r.report = OrderReport(client_order_id=cid, order_id=int(w.data.get("algoId") or 0), symbol=symbol,
+                               status=CANCELED, conditional=True)
+    return r
+
+
 def normalise(w: WireReply) -> Reply:
     """A wire answer in b25's words."""
     oc = w.outcome
@@ -98,6 +126,7 @@ class OrderGateway:
     batch_cancel_max = 10
     batch_cancel_cost = (1, 0)
     dead_man_cost = (10, 0)  # POST /fapi/v1/countdownCancelAll [D:Auto-Cancel-All-Open-Orders]
+    conditional_cost = (0, 1)  # POST /fapi/v1/algoOrder [D:New-Algo-Order]
 
     def __init__(self, cfg: BinanceUsdmConfig, signer: Signer, *, prefer_ws: bool = True,
                  request_timeout_s: float = 2.0, reconnect_min_s: float = 0.1, reconnect_max_s: float = 5.0,
@@ -178,6 +207,52 @@ class OrderGateway:
     async def _batch(self, params: dict[str, str], n: int, cb: Callable[[list[Reply]], None]) -> None:
         w = await self.rest.call("DELETE", "/fapi/v1/batchOrders", params)
         cb(batch_replies(w, n))
+
+    # -- conditional orders: the algo service [D:New-Algo-Order] (live USD-M answers -4120 for
+    # these types on /fapi/v1/order since 2025-12-09) ------------------------------------------
+    def place_conditional(self, symbol: str, side: int, order_type: int, qty: str, trigger_price: str | None,
+                          callback_bps: int, on_mark: bool, cid: str, reduce_only: bool, cb: ReplyCallback) -> int:
+        """WS API ``algoOrder.place``, REST ``POST /fapi/v1/algoOrder`` while the WS API is down."""
+        params = {"algoType": "CONDITIONAL", "symbol": symbol, "side": SIDE[side], "type": ORDER_TYPE[order_type],
+                  "quantity": qty, "workingType": WORKING_TYPE[on_mark], "clientAlgoId": cid}
+        if order_type == M.TRAILING_STOP_MARKET:
+            params["callbackRate"] = callback_rate(callback_bps)
+            if trigger_price is not None:
+                params["activatePrice"] = trigger_price
+        elif trigger_price is not None:
+            params["triggerPrice"] = trigger_price
+        if reduce_only:
+            params["reduceOnly"] = "true"
+        return self._transport().send("algoOrder.place", params, partial(self._algo_answer, cb))
+
+    def cancel_conditional(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        return self._transport().send("algoOrder.cancel", {"symbol": symbol, "clientAlgoId": cid},
+                                      partial(self._algo_cancel_answer, cb, symbol, cid))
+
+    @staticmethod
+    def _algo_cancel_answer(cb: ReplyCallback, symbol: str, cid: str, w: WireReply) -> None:
+        cb(algo_canceled(w, symbol, cid))
+
+    def query_conditional(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
+        return self.rest.send("algoOrder.status", {"symbol": symbol, "clientAlgoId": cid},
+                              partial(self._algo_answer, cb))
+
+    @staticmethod
+    def _algo_answer(cb: ReplyCallback, w: WireReply) -> None:
+        cb(algo_normalise(w))
+
+    async def open_conditionals(self) -> list[OrderReport]:
+        r = await self.rest.call("GET", "/fapi/v1/openAlgoOrders")
+        if r.outcome == REPLY_OK and isinstance(r.data, list):
+            return [algo_report(d) for d in r.data if isinstance(d, dict)]
+        raise VenueError(f"open conditional orders not listed: http={r.http} code={r.code} msg={r.msg}")
+
+    async def query_conditional_now(self, symbol: str, cid: str) -> Reply:
+        return algo_normalise(await self.rest.call("GET", "/fapi/v1/algoOrder", {"symbol": symbol, "clientAlgoId": cid}))
+
+    async def cancel_conditional_now(self, symbol: str, cid: str) -> Reply:
+        return algo_canceled(await self.rest.call("DELETE", "/fapi/v1/algoOrder", {"symbol": symbol,
+                                                                                   "clientAlgoId": cid}), symbol, cid)
 
     def arm_dead_man(self, symbol: str, countdown_ms: int, cb: ReplyCallback) -> int:
         """``POST /fapi/v1/countdownCancelAll`` (the exchange checks it about every 10 ms)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from procs.core import messages as M
 from procs.venue import messages as V
 
@@ -13,7 +15,8 @@ SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
 SIDE_OF = {v: k for k, v in SIDE.items()}
 TIF = {M.GTC: "GTC", M.IOC: "IOC", M.FOK: "FOK", M.POST_ONLY: "GTX"}
 TIF_OF = {v: k for k, v in TIF.items()}
-ORDER_TYPE = {M.LIMIT: "LIMIT", M.MARKET: "MARKET"}
+ORDER_TYPE = {M.LIMIT: "LIMIT", M.MARKET: "MARKET", M.STOP_MARKET: "STOP_MARKET",
+              M.TAKE_PROFIT_MARKET: "TAKE_PROFIT_MARKET", M.TRAILING_STOP_MARKET: "TRAILING_STOP_MARKET"}
 ORDER_TYPE_OF = {v: k for k, v in ORDER_TYPE.items()}
 STATUS_OF = {"NEW": V.NEW, "PARTIALLY_FILLED": V.PARTIALLY_FILLED, "FILLED": V.FILLED, "CANCELED": V.CANCELED,
              "REJECTED": V.REJECTED, "EXPIRED": V.EXPIRED, "EXPIRED_IN_MATCH": V.EXPIRED}
@@ -34,7 +37,52 @@ REJECT_OF = {
     -1121: M.REJECT_BAD_REQUEST, -4015: M.REJECT_BAD_REQUEST, -4120: M.REJECT_BAD_REQUEST,
     # amend [D:Modify-Order]: only LIMIT orders, too many amends of one order, nothing to change
     -5025: M.REJECT_BAD_REQUEST, -5026: M.REJECT_OTHER, -5027: M.REJECT_BAD_REQUEST,
+    # conditional orders: would trigger at once; a parameter refused
+    -2021: M.REJECT_WOULD_TRIGGER, -1130: M.REJECT_BAD_REQUEST,
+    -4135: M.REJECT_BAD_REQUEST,
 }
+
+
+# an algo order's status [D:Event-Algo-Order-Update] -> b25's: waiting, or triggered and working,
+# is NEW; FINISHED (the order it placed is done) is FILLED when that order filled whole, else
+# CANCELED; REJECTED (the order it placed was refused at the trigger) ends it as EXPIRED
+ALGO_STATUS_OF = {"NEW": V.NEW, "TRIGGERING": V.NEW, "TRIGGERED": V.NEW, "CANCELED": V.CANCELED,
+                  "EXPIRED": V.EXPIRED, "REJECTED": V.EXPIRED}
+WORKING_TYPE = {True: "MARK_PRICE", False: "CONTRACT_PRICE"}
+
+
+def callback_rate(bps: int) -> str:
+    """A trailing stop's callback in basis points as the exchange's percent with one decimal."""
+    return f"{bps // 100}.{bps % 100 // 10}"
+
+
+def algo_report(d: dict[str, Any], *, stream: bool = False) -> V.OrderReport:
+    """An algo (conditional) order: an answer or list entry of the algo endpoints, or with
+    ``stream`` an ALGO_UPDATE's ``o`` object."""
+    if stream:
+        g = {"caid": "clientAlgoId", "aid": "algoId", "o": "orderType", "s": "symbol", "S": "side", "q": "quantity",
+             "X": "algoStatus", "ai": "actualOrderId", "aq": "executedQty", "tp": "triggerPrice"}
+        d = {long: d.get(short) for short, long in g.items()}
+    status = str(d.get("algoStatus", ""))
+    qty, done = str(d.get("quantity", "0")), str(d.get("executedQty", "0") or "0")
+    if status == "FINISHED":
+        code = V.FILLED if _dec(done) >= _dec(qty) > 0 else V.CANCELED
+    else:
+        code = ALGO_STATUS_OF.get(status)  # type: ignore[assignment]
+    trigger = d.get("triggerPrice") or d.get("activatePrice") or "0"
+    return V.OrderReport(
+        client_order_id=str(d.get("clientAlgoId", "")), order_id=_int(d.get("algoId")), symbol=str(d.get("symbol", "")),
+        status=code, side=SIDE_OF.get(str(d.get("side", "")), 0),
+        order_type=ORDER_TYPE_OF.get(str(d.get("orderType", "")), 0), qty=qty, cum_qty=done,
+        reduce_only=bool(d.get("reduceOnly")), ts_event_ms=_int(d.get("updateTime")), conditional=True,
+        trigger_price=str(trigger), triggered_order_id=_int(d.get("actualOrderId")))
+
+
+def _dec(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def reject_reason(code: int) -> int:
@@ -67,7 +115,10 @@ def fill(t: dict[str, Any]) -> V.Fill:
 
 
 def stream_report(ev: dict[str, Any]) -> V.OrderReport | None:
-    """An ``ORDER_TRADE_UPDATE`` user-data event (None for any other event or shape)."""
+    """An ``ORDER_TRADE_UPDATE`` or ``ALGO_UPDATE`` user-data event (None for any other event or shape)."""
+    if ev.get("e") == "ALGO_UPDATE" and isinstance(ev.get("o"), dict):
+        rep = algo_report(ev["o"], stream=True)
+        return msgspec.structs.replace(rep, ts_event_ms=_int(ev.get("E")))
     if ev.get("e") != "ORDER_TRADE_UPDATE":
         return None
     u = ev.get("o")

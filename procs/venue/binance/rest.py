@@ -29,7 +29,9 @@ _dec = msgspec.json.Decoder()
 # the WS API's order methods and their REST equivalents
 REST_ROUTES = {"order.place": ("POST", "/fapi/v1/order"), "order.cancel": ("DELETE", "/fapi/v1/order"),
                "order.status": ("GET", "/fapi/v1/order"), "order.modify": ("PUT", "/fapi/v1/order"),
-               "countdown": ("POST", "/fapi/v1/countdownCancelAll")}  # no WS API method
+               "algoOrder.place": ("POST", "/fapi/v1/algoOrder"), "algoOrder.cancel": ("DELETE", "/fapi/v1/algoOrder"),
+               # no WS API method for these
+               "algoOrder.status": ("GET", "/fapi/v1/algoOrder"), "countdown": ("POST", "/fapi/v1/countdownCancelAll")}
 
 
 @dataclass(slots=True)
