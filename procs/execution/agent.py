@@ -191,7 +191,7 @@ class ExecutionAgent:
         answers land in the journal, then close in dependency order."""
         engine = self.engine
         self.intake.close()
-        if engine.ready and self.cfg.cancel_on_stop and engine.store.open:
+        if engine.ready and engine.dead_man.enabled and self.cfg.cancel_on_stop and engine.store.open:
             n = engine.cancel_all()
             deadline = time.monotonic() + CANCEL_WAIT_S
             while engine.store.open and time.monotonic() < deadline:

@@ -430,7 +430,7 @@ class Engine:
     def cancel_all(self, strategy_id: int | None = None, symbol_id: int | None = None) -> int:
         """Cancel every open order (of a strategy, of a symbol); how many. The ones the venue
         knows go in batches where the venue has them and they cost less weight than one cancel
-        each (docs/decisions/038-execution-amend-batch-dead-man.md)."""
+        each (docs/decisions/038-amend-batch-dead-man.md)."""
         n = 0
         ready: dict[int, list[Order]] = {}
         for o in list(self.store.open.values()):
