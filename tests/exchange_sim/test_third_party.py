@@ -271,3 +271,62 @@ def test_connector_modify_batch_stop_market_and_countdown(sim: SimProcess, clien
         time.sleep(0.05)
     assert client.query_order(symbol=SYM, orderId=resting["orderId"])["status"] == "CANCELED"
     assert not [line for line in sim.lines if "unknown_path" in line]
+
+
+def test_client_run_when_startup_trade_modify_batch_cancel_conditional_then_no_404_and_no_silent_stream(
+        sim: SimProcess, client: UMFutures) -> None:
+    """The issue's done-when run: a client calls every start-up endpoint of section F, then
+    trades, amends, batch-cancels and places (and cancels) a conditional order on the algo
+    service, with the user stream open on the URL forms that used to be silent or 404: each
+    delivers every event, and the simulator logged no unknown path."""
+    flatten(client)
+    key = client.new_listen_key()["listenKey"]
+    streams = {"plain": websocket.create_connection(f"ws://127.0.0.1:{sim.ws_port}/ws?listenKey={key}", timeout=5),
+               "wrapped": websocket.create_connection(f"ws://127.0.0.1:{sim.ws_port}/stream?streams={key}", timeout=5)}
+    try:
+        assert client.exchange_info()["symbols"]
+        startup = [client.symbol_configuration(symbol=SYM), client.get_position_mode(),
+                   client.commission_rate(symbol=SYM), client.leverage_brackets(symbol=SYM),
+                   client.get_multi_asset_mode(), client.account(), client.get_position_risk(), client.get_orders(),
+                   client.get_all_orders(symbol=SYM), client.get_account_trades(symbol=SYM),
+                   client.get_income_history(), client.sign_request("GET", "/fapi/v1/openAlgoOrders", {})]
+        assert all(r is not None for r in startup)
+        price = passive_price(client)
+        placed = client.new_order(symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010",
+                                  price=price, newClientOrderId="run-1")
+        lower = str(Decimal(price) - Decimal("1"))
+        client.modify_order(symbol=SYM, side="BUY", quantity="0.020", price=lower, orderId=placed["orderId"])
+        more = client.new_batch_order([
+            {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.010", "price": lower,
+             "newClientOrderId": f"run-{k}"} for k in (2, 3)])
+        canceled = client.cancel_batch_order(symbol=SYM, orderIdList=None,
+                                             origClientOrderIdList=["run-1", "run-2", "run-3"])
+        assert [c["status"] for c in canceled] == ["CANCELED"] * 3 and len(more) == 2
+        stop = client.sign_request("POST", "/fapi/v1/algoOrder", {
+            "algoType": "CONDITIONAL", "symbol": SYM, "side": "SELL", "type": "STOP_MARKET", "quantity": "0.010",
+            "triggerPrice": str((Decimal(price) * Decimal("0.9")).quantize(Decimal("0.01"))), "clientAlgoId": "run-sl"})
+        assert stop["algoStatus"] == "NEW"
+        client.sign_request("DELETE", "/fapi/v1/algoOrder", {"symbol": SYM, "clientAlgoId": "run-sl"})
+        want = {("ORDER_TRADE_UPDATE", "run-1", "NEW"), ("ORDER_TRADE_UPDATE", "run-1", "AMENDMENT"),
+                ("ORDER_TRADE_UPDATE", "run-1", "CANCELED"), ("ORDER_TRADE_UPDATE", "run-2", "CANCELED"),
+                ("ORDER_TRADE_UPDATE", "run-3", "CANCELED"), ("ALGO_UPDATE", "run-sl", "NEW"),
+                ("ALGO_UPDATE", "run-sl", "CANCELED")}
+        for form, ws in streams.items():
+            seen: set[tuple[str, str, str]] = set()
+            deadline = time.monotonic() + 10
+            while not want <= seen and time.monotonic() < deadline:
+                ws.settimeout(max(0.1, deadline - time.monotonic()))
+                msg = json.loads(ws.recv())
+                ev = msg["data"] if form == "wrapped" else msg
+                if form == "wrapped":
+                    assert msg["stream"] == key
+                o = ev.get("o") or {}
+                if ev.get("e") == "ORDER_TRADE_UPDATE":
+                    seen.add(("ORDER_TRADE_UPDATE", o["c"], o["x"]))
+                elif ev.get("e") == "ALGO_UPDATE":
+                    seen.add(("ALGO_UPDATE", o["caid"], o["X"]))
+            assert want <= seen, (form, sorted(want - seen))
+    finally:
+        for ws in streams.values():
+            ws.close()
+    assert not [line for line in sim.lines if "unknown_path" in line]
