@@ -28,7 +28,7 @@ from .config import BridgeConfig
 from .rings import SeqRing
 
 _SIDE = {M.BUY: "BUY", M.SELL: "SELL"}
-_TYPE = {M.LIMIT: "LIMIT", M.MARKET: "MARKET"}
+_TYPE = {t: name.upper() for t, name in M.ORDER_TYPE_NAMES.items()}
 _LEVEL = {M.ALERT_INFO: "info", M.ALERT_WARN: "warn", M.ALERT_CRITICAL: "critical"}
 
 
@@ -229,7 +229,8 @@ class Outbound:
         created = self.exec.created_ns
         for j, e in enumerate(batch.tolist()):
             (event_seq, kind, num, sid, side, otype, tag, oid, price, qty, cum, last_px, last_qty, fee, reason,
-             trade_id, ts_event, ts_recv, ts_intent, _ts_md_recv, ts_sent, intent_id, source, flags, cid, _pad) = e
+             trade_id, ts_event, ts_recv, ts_intent, _ts_md_recv, ts_sent, intent_id, source, flags, cid, trigger,
+             _pad) = e
             name = self.strategy(num, source)
             ps, qs = self.scale(sid)
             msg = S.OrderEvent(seq=start + j, ring=created, event_seq=event_seq, kind=M.EVENT_NAMES.get(kind, str(kind)),
@@ -241,7 +242,7 @@ class Outbound:
                                reason_name=M.DENY_NAMES.get(reason, "") if kind == M.ORDER_DENIED else "",
                                trade_id=trade_id, maker=bool(flags & M.FLAG_MAKER), flags=flags, intent_id=intent_id,
                                ts_event=ts_event, ts_recv=ts_recv, ts_intent=ts_intent, ts_sent=ts_sent, ts_wall=wall,
-                               price_scale=ps, qty_scale=qs)
+                               price_scale=ps, qty_scale=qs, trigger_price=trigger)
             out.append(Outgoing(S.subject(self.instance, "exec", name), self.codec.encode(msg), 0, EXEC, created,
                                 start + j))
 

@@ -81,7 +81,7 @@ class OrderEvent(Message, tag="order_event", kw_only=True):
     source: str  # strategy manual risk remote
     symbol: str
     side: str  # BUY SELL
-    order_type: str  # LIMIT MARKET
+    order_type: str  # LIMIT MARKET (events also name the conditional types a local strategy places)
     client_tag: int
     client_order_id: str
     order_id: int
@@ -104,6 +104,7 @@ class OrderEvent(Message, tag="order_event", kw_only=True):
     ts_wall: int
     price_scale: int
     qty_scale: int
+    trigger_price: int = 0  # ticks: a conditional order's trigger (STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET)
 
 
 class Alert(Message, tag="alert", kw_only=True):

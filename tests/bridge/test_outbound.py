@@ -30,7 +30,7 @@ def exec_event(seq: int, kind: int = M.ORDER_DENIED, strategy: int = 77) -> tupl
     vals = [0] * 24
     vals[0], vals[1], vals[2], vals[3], vals[4], vals[5] = seq, kind, strategy, 1, M.SELL, M.LIMIT
     vals[8], vals[9], vals[14], vals[22] = 300000, 40, M.DENY_MAX_ORDER_QTY, M.SOURCE_REMOTE
-    return (*vals, b"b25-1-%d" % seq)
+    return (*vals, b"b25-1-%d" % seq, 0)  # client order id, trigger price
 
 
 @pytest.fixture

@@ -49,7 +49,10 @@ def test_stop_market_when_last_price_trades_through_then_triggered_and_filled(ma
     assert code == 200, body
     trig = rig.wait_kind(tag, M.ORDER_TRIGGERED)
     filled = rig.wait_kind(tag, M.ORDER_FILLED)
-    assert trig["order_id"] != ev["order_id"] and filled["order_id"] == trig["order_id"]  # the MARKET order's id
+    code, done = rest_signed(rig.base, "GET", "/fapi/v1/algoOrder", {"symbol": "BTCUSDT", "clientAlgoId": cid})
+    assert code == 200 and done["algoStatus"] == "FINISHED"
+    assert ev["order_id"] == done["algoId"]  # while it waited: the algo order's id; then the MARKET order's
+    assert trig["order_id"] == filled["order_id"] == int(done["actualOrderId"])
     assert filled["cum_qty"] == 10 and filled["last_px"] >= ev["trigger_price"] and filled["fee_e8"] > 0
     assert open_algos(rig) == []
     assert rig.stop() == 0

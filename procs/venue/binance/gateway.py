@@ -122,7 +122,7 @@ class OrderGateway:
     modify_cost = (0, 1)  # [D:Modify-Order]: 1 on each order-count limit, 0 IP weight
     open_orders_cost = (40, 0)  # all symbols
     # DELETE /fapi/v1/batchOrders: at most 10 ids, weight 1 for the lot [D:Cancel-Multiple-Orders]
-    # against 1 per single cancel: cheaper from 2 orders up (docs/decisions/034-batch-cancel.md)
+    # against 1 per single cancel: cheaper from 2 orders up (docs/decisions/038-amend-batch-dead-man.md)
     batch_cancel_max = 10
     batch_cancel_cost = (1, 0)
     dead_man_cost = (10, 0)  # POST /fapi/v1/countdownCancelAll [D:Auto-Cancel-All-Open-Orders]
