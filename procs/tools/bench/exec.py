@@ -12,9 +12,16 @@ Figures (execution's own shm histograms, log-linear buckets, upper bounds):
     polls, then sleeps ~1 ms; ``poll-spin``: the loop never sleeps), with the process's CPU
     use idle and under the paced load. The top-level figures are the default mode's;
   * ``orders_per_s_no_429``: orders acknowledged per second in a burst with zero 429 answers
-    (exchange order limits raised so the pipeline, not the venue's quota, is measured).
+    (exchange order limits raised so the pipeline, not the venue's quota, is measured);
+  * ``modify_to_ack_p50_us``: an amend of a resting order journaled (ORDER_MODIFY_SENT, just
+    before its WS API order.modify is written) -> the venue's answer applied (ORDER_MODIFIED);
+  * ``batch_cancel_10_ms``: a CANCEL_ALL intent written -> the last of 10 resting orders of one
+    symbol canceled (one REST batch request); beside it ``single_cancel_10_ms`` (10 CANCEL_ORDER
+    intents, 10 WS API cancels) and the request weight each spent, as the venue counted it
+    (``peers.used_weight``; the dead-man switch off, so nothing else spends weight).
 Peer baseline: a bare signed WebSocket API client (aiohttp, one request at a time) against the
-same simulator gives ``wire_to_ack`` with no b25 in the path; its burst rate is the venue's limit.
+same simulator gives ``wire_to_ack`` with no b25 in the path; its burst rate is the venue's limit;
+its order.modify round trip and REST batch cancel of 10 stand beside b25's amend and batch.
 Latency runs are paced (one intent every ``gap_ms``), IOC orders below the bid (they expire
 at once, so no open-order limit is reached).
 """
@@ -43,7 +50,7 @@ from procs.core.registry import EXEC, ORDERS_STRATEGY, build_registry
 from procs.exchange_sim.config import write_exchange_info
 from procs.tools.stack import dumps_toml
 from procs.venue.adapters import venue_at
-from procs.venue.binance.peers import bare_ws_client
+from procs.venue.binance.peers import bare_amend_and_batch, bare_ws_client, used_weight
 from procs.venue.binance.signing import TEST_ACCOUNT
 from shm import layout as L
 from shm.counters import read_counters, summary_us
@@ -115,17 +122,51 @@ class _Strategy:
         self.instance = instance
         self.cons: list[Any] = []
         self.n = 0
+        self.backlog: list[Any] = []  # events read and not yet waited for (``wait``)
 
     def attach(self) -> None:
         if not self.cons:
             self.cons = [self.reg.consumer(self.instance, EXEC, c, timeout=20) for c in ("strategy", "risk")]
 
-    def submit(self, price: int) -> None:
+    def submit(self, price: int, kind: int = M.SUBMIT_ORDER, tif: int = M.IOC, tag: int = 0, qty: int = 1) -> int:
+        """Write one intent (a SUBMIT's tag is its intent number); its tag and write time."""
         self.n += 1
-        vals = (self.n, M.SUBMIT_ORDER, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, M.IOC, price, 1, 0, self.n, 0, 0,
-                time.monotonic_ns(), 0)
+        tag = tag or self.n
+        vals = (self.n, kind, M.SOURCE_STRATEGY, 1, 0, M.BUY, M.LIMIT, tif, price, qty, 0, tag, 0, 0,
+                time.monotonic_ns(), 0, 0, 0)
         while not self.intents.try_publish(*vals):
             time.sleep(0.0001)
+        return tag
+
+    def events(self) -> list[Any]:
+        """Every event since the last call, as records (both consumers committed)."""
+        b = self.cons[0].poll()
+        out = [r.copy() for r in b]
+        self.cons[0].commit()
+        self.cons[1].poll()
+        self.cons[1].commit()
+        return out
+
+    def wait(self, tags: set[int], kinds: tuple[int, ...], timeout_s: float = 20.0) -> dict[int, Any]:
+        """The first event of each tag among ``kinds``; RuntimeError naming what is missing."""
+        got: dict[int, Any] = {}
+        deadline = time.monotonic() + timeout_s
+        while len(got) < len(tags):
+            self.backlog += self.events()
+            left = []
+            for r in self.backlog:  # events waited for later stay (an answer can share a batch with its request's)
+                t = int(r["client_tag"])
+                if t in tags and t not in got and int(r["kind"]) in kinds:
+                    got[t] = r
+                else:
+                    left.append(r)
+            self.backlog = left[-10_000:]
+            if len(got) == len(tags):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no {[M.EVENT_NAMES[k] for k in kinds]} for tags {sorted(tags - set(got))}")
+            time.sleep(0.0002)
+        return got
 
     def drain(self) -> list[tuple]:
         b = self.cons[0].poll()
@@ -151,8 +192,45 @@ def _hists(instance: str) -> dict[str, np.ndarray]:
         seg.close()
 
 
+def _amend_batch(strat: _Strategy, rest: str, price: int, n_amend: int, rounds: int) -> dict[str, Any]:
+    """Amends of one resting order, then cancels of 10 resting orders batched and singly."""
+    tag = strat.submit(price, tif=M.GTC)
+    strat.wait({tag}, (M.ORDER_ACCEPTED,))
+    modify: list[int] = []
+    for i in range(n_amend):
+        strat.submit(price + 1 + i % 2, M.MODIFY_ORDER, tag=tag, qty=0)
+        sent = strat.wait({tag}, (M.ORDER_MODIFY_SENT,))[tag]
+        done = strat.wait({tag}, (M.ORDER_MODIFIED, M.ORDER_MODIFY_REJECTED))[tag]
+        if int(done["kind"]) != M.ORDER_MODIFIED:
+            raise RuntimeError(f"amend refused: reason={M.REASON_NAMES.get(int(done['reason']))}")
+        modify.append(int(done["ts_recv"]) - int(sent["ts_recv"]))
+    strat.submit(0, M.CANCEL_ORDER, tag=tag)
+    strat.wait({tag}, (M.ORDER_CANCELED,))
+    out: dict[str, Any] = {"modify_to_ack": _pctl(modify)}
+    for how in ("batch", "single"):
+        ms: list[float] = []
+        weight: list[int] = []
+        for _ in range(rounds):
+            tags = {strat.submit(price - k, tif=M.GTC) for k in range(10)}
+            strat.wait(tags, (M.ORDER_ACCEPTED,))
+            w0 = used_weight(rest, *TEST_ACCOUNT)
+            t0 = time.monotonic_ns()
+            if how == "batch":
+                strat.submit(0, M.CANCEL_ALL, tag=-1)
+            else:
+                for t in tags:
+                    strat.submit(0, M.CANCEL_ORDER, tag=t)
+            done = strat.wait(tags, (M.ORDER_CANCELED,))
+            ms.append((max(int(r["ts_recv"]) for r in done.values()) - t0) / 1e6)
+            weight.append(used_weight(rest, *TEST_ACCOUNT) - w0 - 1)  # less the asking's own weight
+        out[f"{how}_cancel_10"] = {"p50_ms": round(float(np.percentile(ms, 50)), 2),
+                                   "p99_ms": round(float(np.percentile(ms, 99)), 2), "rounds": rounds,
+                                   "weight": int(np.median(weight))}
+    return out
+
+
 def _run_mode(instance: str, cfg: Path, strat: _Strategy, mode: str, rest: str, n_lat: int, gap_ms: float,
-              n_burst: int) -> dict[str, Any]:
+              n_burst: int, n_amend: int = 0, rounds: int = 0) -> dict[str, Any]:
     intent_wait, _, idle = mode.partition("-")
     import tomllib
 
@@ -205,6 +283,8 @@ def _run_mode(instance: str, cfg: Path, strat: _Strategy, mode: str, rest: str, 
             "idle_cpu_pct": round(idle_cpu, 1),
             "paced_cpu_pct": round(busy_cpu, 1),
         }
+        if n_amend:
+            out["amend_batch"] = _amend_batch(strat, rest, price, n_amend, rounds)
         if n_burst:
             time.sleep(0.2)
             strat.drain()
@@ -239,6 +319,7 @@ def _baseline(ws_api_url: str, price_text: str, n: int, gap_ms: float, n_burst: 
 
 def run(quick: bool = False) -> dict[str, Any]:
     n_lat, gap_ms, n_burst = (150, 3.0, 400) if quick else (1500, 3.0, 5000)
+    n_amend, rounds = (100, 10) if quick else (1000, 50)
     tmp = Path(tempfile.mkdtemp(prefix="b25-bench-exec-"))
     instance = f"bx{os.getpid()}"
     big = 10_000_000
@@ -258,17 +339,27 @@ def run(quick: bool = False) -> dict[str, Any]:
         cfg.write_text(dumps_toml({  # execution alone
             "venue": venue, "deploy": {"symbols": ["BTCUSDT", "ETHUSDT"]},
             "execution": {"journal": str(tmp / "exec.journal"), "fsync": "batch", "intent_wait": "thread",
-                          "risk_required": False}}))
+                          "risk_required": False, "dead_man_s": 0.0}}))
         strat = _Strategy(instance)
         modes = {}
         for mode in ("fd", "thread", "poll", "poll-spin"):  # fd: execution's default intake
-            modes[mode] = _run_mode(instance, cfg, strat, mode, rest, n_lat, gap_ms, n_burst if mode == "fd" else 0)
+            fd = mode == "fd"
+            modes[mode] = _run_mode(instance, cfg, strat, mode, rest, n_lat, gap_ms, n_burst if fd else 0,
+                                    n_amend if fd else 0, rounds)
         price_text = f"{(_mid(rest) - 200_000) / 100:.2f}"
         base = _baseline(venue["ws_api_url"], price_text, n_lat, gap_ms, n_burst)
+        base.update(asyncio.run(bare_amend_and_batch(venue["ws_api_url"], rest, *TEST_ACCOUNT, "BTCUSDT", "0.001",
+                                                     _mid(rest) - 200_000, n_amend, rounds)))
         t = modes["fd"]
+        ab = t["amend_batch"]
         return {
             "intent_to_wire": t["intent_to_wire"], "wire_to_ack": t["wire_to_ack"],
             "orders_per_s_no_429": t["orders_per_s_no_429"], "burst": t["burst"],
+            "modify_to_ack_p50_us": ab["modify_to_ack"]["p50_us"],
+            "batch_cancel_10_ms": ab["batch_cancel_10"]["p50_ms"],
+            "single_cancel_10_ms": ab["single_cancel_10"]["p50_ms"],
+            "cancel_10_weight": {"batch": ab["batch_cancel_10"]["weight"], "single": ab["single_cancel_10"]["weight"]},
+            "amend_batch": ab,
             "modes": modes, "baseline_bare_ws_client": base,
             "setup": {"paced_intents": n_lat, "gap_ms": gap_ms, "burst_orders": n_burst, "cpus": os.cpu_count(),
                       "note": "exchange order limits raised; at the exchange's 1200 orders/min the venue caps at 20/s"},

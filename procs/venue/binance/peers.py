@@ -6,7 +6,8 @@ does what its own stack would do with the exchange's wire format).
   naive peer ``json.loads`` it and takes the level lists; nautilus_trader's Binance adapter
   decodes it with msgspec (``PeerDepth``). Only msgspec and the stdlib are imported here: the
   nautilus peer runs this in its own venv.
-* The exec bench's bare client: one signed WS API ``order.place`` in flight at a time.
+* The exec bench's bare client: one signed WS API ``order.place`` in flight at a time; its
+  ``order.modify`` and REST batch cancel; the venue's count of used request weight.
 """
 
 from __future__ import annotations
@@ -100,3 +101,78 @@ async def bare_ws_client(ws_api_url: str, key: str, secret: str, symbol: str, qt
             await ws.receive()
         rate = n_burst / (time.monotonic() - t0) if n_burst else 0.0
     return rtts, rate
+
+
+async def bare_amend_and_batch(ws_api_url: str, rest_url: str, key: str, secret: str, symbol: str, qty: str,
+                               price_ticks: int, n_amend: int, rounds: int) -> dict:
+    """The bare client's amend and batch cancel: ``n_amend`` WS API ``order.modify`` of one
+    resting order, one at a time (round trips), and ``rounds`` times 10 resting orders placed
+    then canceled by one REST ``DELETE /fapi/v1/batchOrders`` (send -> answer). Prices are
+    ticks of 0.01."""
+    import hashlib
+    import hmac
+    from urllib.parse import urlencode
+
+    import aiohttp
+
+    def sign(params: dict[str, str]) -> str:
+        return hmac.new(secret.encode(), "&".join(f"{k}={params[k]}" for k in sorted(params)).encode(),
+                        hashlib.sha256).hexdigest()
+
+    def ws_request(i: int, method: str, **fields: str) -> str:
+        params = {"symbol": symbol, "apiKey": key, "timestamp": str(int(time.time() * 1000)), **fields}
+        params["signature"] = sign(params)
+        return json.dumps({"id": i, "method": method, "params": params})
+
+    def text(ticks: int) -> str:
+        return f"{ticks / 100:.2f}"
+
+    prefix = f"bb-{os.getpid()}"
+    modify: list[int] = []
+    batch: list[float] = []
+    async with aiohttp.ClientSession(headers={"X-MBX-APIKEY": key}) as s, s.ws_connect(ws_api_url) as ws:
+        cid = f"{prefix}-amend"
+        await ws.send_str(ws_request(0, "order.place", side="BUY", type="LIMIT", timeInForce="GTC", quantity=qty,
+                                     price=text(price_ticks), newClientOrderId=cid))
+        await ws.receive()
+        for i in range(n_amend):
+            msg = ws_request(i + 1, "order.modify", side="BUY", quantity=qty, price=text(price_ticks + 1 + i % 2),
+                             origClientOrderId=cid)
+            t = time.monotonic_ns()
+            await ws.send_str(msg)
+            await ws.receive()
+            modify.append(time.monotonic_ns() - t)
+        await ws.send_str(ws_request(n_amend + 1, "order.cancel", origClientOrderId=cid))
+        await ws.receive()
+        for r in range(rounds):
+            cids = [f"{prefix}-{r}-{k}" for k in range(10)]
+            for k, c in enumerate(cids):
+                await ws.send_str(ws_request(10_000 + k, "order.place", side="BUY", type="LIMIT", timeInForce="GTC",
+                                             quantity=qty, price=text(price_ticks - k), newClientOrderId=c))
+                await ws.receive()
+            q = urlencode({"symbol": symbol, "origClientOrderIdList": json.dumps(cids, separators=(",", ":")),
+                           "timestamp": str(int(time.time() * 1000))})
+            q += "&signature=" + hmac.new(secret.encode(), q.encode(), hashlib.sha256).hexdigest()
+            t0 = time.monotonic_ns()
+            async with s.delete(f"{rest_url}/fapi/v1/batchOrders?{q}") as resp:
+                await resp.read()
+            batch.append((time.monotonic_ns() - t0) / 1e6)
+    a = sorted(modify)
+    b = sorted(batch)
+    return {"modify_rtt_p50_us": round(a[len(a) // 2] / 1000, 1) if a else 0.0,
+            "batch_cancel_10_ms": round(b[len(b) // 2], 2) if b else 0.0}
+
+
+def used_weight(rest_url: str, key: str, secret: str, symbol: str = "BTCUSDT") -> int:
+    """The request weight the venue counted this minute (``X-MBX-USED-WEIGHT-1M``), read from a
+    signed ``GET /fapi/v1/openOrders?symbol=`` (weight 1, counted in it: subtract it)."""
+    import hashlib
+    import hmac
+    import urllib.request
+    from urllib.parse import urlencode
+
+    q = urlencode({"symbol": symbol, "timestamp": str(int(time.time() * 1000))})
+    q += "&signature=" + hmac.new(secret.encode(), q.encode(), hashlib.sha256).hexdigest()
+    req = urllib.request.Request(f"{rest_url}/fapi/v1/openOrders?{q}", headers={"X-MBX-APIKEY": key})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return int(r.headers["X-MBX-USED-WEIGHT-1M"])
