@@ -22,6 +22,7 @@ from procs.core import messages as M
 from procs.core.config import ConfigError, load_section
 from shm.segment import DEFAULT_INSTANCE
 
+from .account import AccountPanel
 from .commands import Commands, TokenGate
 from .config import TuiConfig
 from .orderform import OrderSpec
@@ -69,6 +70,7 @@ class B25App(App):
     PositionsPanel DataTable, LatencyPanel DataTable { border: none; height: 1fr; }
     #equity, #latency-hist { height: 3; }
     #portfolio-top { height: 1fr; }
+    AccountPanel { width: 66; height: 1fr; border: round $primary-darken-2; padding: 0 0 0 1; }
     #portfolio-session { height: 1fr; }
     SessionChart { border: round $primary-darken-2; width: 2fr; }
     StrategyPnlPanel { width: 3fr; max-width: 73; height: 1fr; }  /* 73: its columns and the border */
@@ -121,6 +123,7 @@ class B25App(App):
             with TabPane("2 portfolio", id="portfolio"), Vertical():
                 with Horizontal(id="portfolio-top"):
                     yield PositionsPanel(id="positions")
+                    yield AccountPanel(id="account")
                     yield RiskPanel(self.symbols, id="risk")
                 with Horizontal(id="portfolio-session"):
                     yield SessionChart(id="session-chart")

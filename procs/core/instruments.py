@@ -9,7 +9,7 @@ the scale is refused (never rounded).
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import msgspec
 
@@ -106,6 +106,18 @@ def decimal_to_int(text: str | bytes, scale: int) -> int:
         if "scale" in str(exc) or "decimal" in str(exc):
             raise
         raise ValueError(f"not a decimal: value={text!r}") from None
+
+
+def round_to_int(text: str, scale: int) -> int:
+    """Decimal text -> integer 10**-scale units, rounded half-even (for values a venue computes
+    finer than its grid, such as a mark price); ValueError for anything not a finite decimal."""
+    try:
+        d = Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"not a decimal: value={text!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"not a finite decimal: value={text!r}")
+    return int(d.scaleb(scale).to_integral_value(ROUND_HALF_EVEN))
 
 
 def int_to_decimal(value: int, scale: int) -> str:

@@ -48,6 +48,15 @@ TRADE_BUYER_MAKER = 1
 
 assert Trade.itemsize == 64
 
+MarkPrice = np.dtype([
+    ("symbol_id", "<i8"),
+    ("mark_px", "<i8"), ("index_px", "<i8"),  # ticks (index 0 = the venue did not say)
+    ("funding_rate_e8", "<i8"),  # the current funding rate * 1e8
+    ("next_funding_ms", "<i8"),
+    ("ts_event", "<i8"), ("ts_recv", "<i8"), ("ts_pub", "<i8"),
+])
+assert MarkPrice.itemsize == 64
+
 # -- order path -------------------------------------------------------------------------------
 # Commands are imperative (the intent kinds), events past tense (OrderEvent kinds).
 MAX_SYMBOLS = 16
@@ -219,8 +228,38 @@ RiskState = np.dtype([
     ("mark", "<i8", (MAX_SYMBOLS,)),  # ticks; 0 = unknown
     ("price_band_bps", "<i8", (MAX_SYMBOLS,)),
     ("sym_max_open_orders", "<i8", (MAX_SYMBOLS,)),
+    # -- the account as the exchange margins it (procs/risk/margin.py); execution reads none of
+    # what follows (its pre-trade layout stops above), so it costs the order path nothing
+    ("wallet_e8", "<i8"), ("unrealized_e8", "<i8"), ("margin_balance_e8", "<i8"),
+    ("maint_margin_e8", "<i8"),  # -1: unknown (no margin brackets for a symbol with a position)
+    ("available_e8", "<i8"),
+    ("margin_ratio_e6", "<i8"),  # maintenance margin / margin balance * 1e6; -1 unknown
+    ("leverage_e6", "<i8"),  # gross notional / margin balance * 1e6
+    ("max_margin_ratio_e6", "<i8"),  # 0 = no limit
+    ("crisis_triggers", "<i8"),  # crisis triggers true now (procs/risk/crisis.py bits)
+    ("crisis_entered", "<i8"),  # the triggers behind the crisis hold (0: not in crisis)
+    ("drawdown_velocity_e8", "<i8"),  # equity lost from the crisis window's high
+    ("account_flags", "<i8"),  # ACCOUNT_* bits
+    ("account_updated_ns", "<i8"),  # monotonic ns the figures above were computed
+    ("open_order_margin_e8", "<i8"),  # the venue's initial margin for open orders (last reconciliation)
+    ("gross_notional_e8", "<i8"),
+    ("limit_breach_ns", "<i8"),  # monotonic ns a leverage/margin breach began (0: none); HALTED after limit_halt_after_s
+    ("mark_source", "<i8", (MAX_SYMBOLS,)),  # MARK_* : where ``mark`` comes from
+    ("leverage_sym_e6", "<i8", (MAX_SYMBOLS,)),  # position notional / margin balance * 1e6
+    ("max_leverage_e6", "<i8", (MAX_SYMBOLS,)),  # 0 = no limit
+    ("liquidation_px", "<i8", (MAX_SYMBOLS,)),  # ticks; 0 = none
+    ("volatility_bps_e2", "<i8", (MAX_SYMBOLS,)),  # crisis mode's measure, bps * 100
+    ("spread_bps_e2", "<i8", (MAX_SYMBOLS,)),
 ])
 assert RiskState.itemsize % 64 == 0
+# RiskState.mark_source
+MARK_UNKNOWN = 0
+MARK_VENUE = 1  # the exchange's mark price (md.mark)
+MARK_MID = 2  # the book's mid: the exchange's mark is missing or older than [risk] mark_max_age_s
+MARK_SOURCE_NAMES = {MARK_UNKNOWN: "unknown", MARK_VENUE: "mark_price", MARK_MID: "mid"}
+# RiskState.account_flags
+ACCOUNT_WALLET_FROM_VENUE = 1  # the wallet follows the exchange's (else [risk] capital + realized - fees)
+ACCOUNT_BRACKETS_FROM_VENUE = 2  # maintenance margin from the exchange's brackets
 
 # -- strategy signals and alerts (for the TUI and the monitor) ---------------------------------
 Signal = np.dtype([

@@ -7,6 +7,7 @@ adds what each ring holds and how it behaves.
 |---|---|---|---|
 | md.book | BookUpdate | broadcast | market_data -> strategy, risk |
 | md.trade | Trade | broadcast | market_data -> strategy |
+| md.mark | MarkPrice | broadcast | market_data -> risk |
 | orders.strategy | OrderIntent | gating | strategy -> execution |
 | orders.manual | OrderIntent | gating | tui / ops API -> execution |
 | orders.remote | OrderIntent | gating | bridge (remote strategies over NATS) -> execution |
@@ -31,6 +32,7 @@ from .config import Section
 
 MD_BOOK = "md.book"
 MD_TRADE = "md.trade"
+MD_MARK = "md.mark"
 ORDERS_STRATEGY = "orders.strategy"
 ORDERS_MANUAL = "orders.manual"
 ORDERS_REMOTE = "orders.remote"
@@ -64,6 +66,7 @@ class RingCapacities(Section):
 
     md_book: int = 4096
     md_trade: int = 16384
+    md_mark: int = 1024
     orders_strategy: int = 4096
     orders_manual: int = 256
     orders_remote: int = 1024
@@ -93,6 +96,7 @@ def build_registry(depth: int = M.DEFAULT_DEPTH, rings: RingCapacities | None = 
     consumers = services.consumers_of  # the named consumers of each ring come from the service table
     reg.ring(RingSpec(MD_BOOK, book, cap(MD_BOOK), L.POLICY_BROADCAST, consumers(MD_BOOK)))
     reg.ring(RingSpec(MD_TRADE, M.Trade, cap(MD_TRADE), L.POLICY_BROADCAST, consumers(MD_TRADE)))
+    reg.ring(RingSpec(MD_MARK, M.MarkPrice, cap(MD_MARK), L.POLICY_BROADCAST, consumers(MD_MARK)))
     reg.ring(RingSpec(ORDERS_STRATEGY, M.OrderIntent, cap(ORDERS_STRATEGY), L.POLICY_GATING,
                       consumers(ORDERS_STRATEGY)))
     reg.ring(RingSpec(ORDERS_MANUAL, M.OrderIntent, cap(ORDERS_MANUAL), L.POLICY_GATING, consumers(ORDERS_MANUAL)))

@@ -3,8 +3,8 @@
 | name | section | priority | hot path | produces | consumes | required |
 |---|---|---|---|---|---|---|
 | exchange_sim | sim | 10 | no | sim.clock | | when [deploy] sim |
-| market_data | market_data | 20 | yes | md.book, md.trade, book.<symbol>, alerts.market_data | | yes |
-| risk | risk | 30 | no | risk.state, alerts.risk | md.book, exec | yes |
+| market_data | market_data | 20 | yes | md.book, md.trade, md.mark, book.<symbol>, alerts.market_data | | yes |
+| risk | risk | 30 | no | risk.state, alerts.risk | md.book, md.mark, exec | yes |
 | execution | execution | 35 | yes | exec, alerts.execution | orders.strategy, orders.manual, orders.remote, risk.state | yes |
 | strategy | strategy | 40 | yes | orders.strategy, strategy.signals, alerts.strategy | md.book, md.trade, exec | yes |
 | nats_server | bridge | 45 | no | | | when [bridge] embedded_server |
@@ -72,9 +72,9 @@ SERVICES: tuple[Service, ...] = (
     Service("exchange_sim", "sim", "procs.exchange_sim.config:SimConfig", 10, 0,
             produces=("sim.clock",), enabled_by="deploy.sim", extra_sections=("sim_trading",)),
     Service("market_data", "market_data", "procs.market_data.config:MarketDataConfig", 20, 1,
-            produces=("md.book", "md.trade", "book.{symbol}", "alerts.market_data")),
+            produces=("md.book", "md.trade", "md.mark", "book.{symbol}", "alerts.market_data")),
     Service("risk", "risk", "procs.risk.config:RiskConfig", 30, 0,
-            produces=("risk.state", "alerts.risk"), consumes=("md.book", "exec")),
+            produces=("risk.state", "alerts.risk"), consumes=("md.book", "md.mark", "exec")),
     Service("execution", "execution", "procs.execution.config:ExecutionConfig", 35, 3,
             produces=("exec", "alerts.execution"), consumes=("orders.strategy", "orders.manual", "orders.remote", "risk.state")),
     Service("strategy", "strategy", "procs.strategy.config:StrategyEngineConfig", 40, 2,

@@ -63,7 +63,7 @@ class FaultSpec(Section):
 
     fault: Literal[
         "drop_diff", "duplicate_diff", "reorder_diff", "seq_gap", "disconnect", "stall",
-        "slow_snapshot", "malformed_frame", "rest_429", "rest_5xx",
+        "slow_snapshot", "malformed_frame", "rest_429", "rest_5xx", "price_jump", "wide_spread",
     ]
     symbol: str = ""  # "" = every symbol (diff faults) / every connection (disconnect, stall)
     count: int = 1  # diffs, frames or REST requests affected
@@ -71,6 +71,7 @@ class FaultSpec(Section):
     after_s: float = 0.0
     every_s: float = 0.0
     status: int = 503  # HTTP status of rest_5xx
+    bps: float = 0.0  # price_jump: the move (negative = down); wide_spread: the spread kept for ``seconds``
 
 
 class GeneratorConfig(Section):

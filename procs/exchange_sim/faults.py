@@ -6,7 +6,9 @@ that symbol sends next. ``seq_gap`` delivers the event with a wrong ``pu`` (a se
 without data loss), ``drop_diff`` loses the data too. REST faults (``rest_429``, ``rest_5xx``,
 ``slow_snapshot``) are consumed per request. ``disconnect``, ``stall`` and
 ``malformed_frame`` act on the market-stream sessions at once through hooks the server
-installs. A stall keeps connections open and sends nothing for ``seconds``; the frames it
+installs. Market faults move the generated market itself: ``price_jump`` shifts the fair price
+and the whole book by ``bps`` in one depth event (volatility, a drawdown on a position),
+``wide_spread`` keeps the touch ``bps`` apart for ``seconds`` (a spread blow-out). A stall keeps connections open and sends nothing for ``seconds``; the frames it
 withholds are lost (as when the exchange's feed hiccups), so a client sees a ``pu`` break when
 data resumes and must resync.
 """
@@ -21,7 +23,8 @@ from procs.core import log
 from procs.exchange_sim.config import FaultSpec
 
 DIFF_FAULTS = ("drop_diff", "duplicate_diff", "reorder_diff", "seq_gap")
-FAULT_NAMES = DIFF_FAULTS + (
+MARKET_FAULTS = ("price_jump", "wide_spread")  # the generated market itself moves (not the replay)
+FAULT_NAMES = DIFF_FAULTS + MARKET_FAULTS + (
     "disconnect", "stall", "slow_snapshot", "malformed_frame", "rest_429", "rest_5xx",
 )
 
@@ -40,6 +43,8 @@ class Faults:
         # set by the server: (symbol) -> number of sessions affected
         self.on_disconnect: Callable[[str], int] = lambda symbol: 0
         self.on_malformed: Callable[[str, int], int] = lambda symbol, count: 0
+        # (symbol, bps, seconds) -> number of symbols moved (0: the source cannot, a replay)
+        self.on_market: Callable[[str, str, float, float], int] = lambda fault, symbol, bps, seconds: 0
 
     def arm(self, spec: FaultSpec) -> dict:
         """Arm or perform one fault; returns a small JSON-able acknowledgement."""
@@ -60,6 +65,11 @@ class Faults:
             n = self.on_disconnect(sym)
             self.injected["disconnect"] += 1
             return {"fault": f, "sessions": n}
+        elif f in MARKET_FAULTS:
+            n = self.on_market(f, sym, spec.bps, spec.seconds)
+            if n:
+                self.injected[f] += 1
+            return {"fault": f, "symbols": n}
         elif f == "malformed_frame":
             n = self.on_malformed(sym, spec.count)
             self.injected["malformed_frame"] += spec.count

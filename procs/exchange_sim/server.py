@@ -83,6 +83,7 @@ class SimServer:
             self.replay.gate = self.gate
         self.faults.on_disconnect = self._disconnect
         self.faults.on_malformed = self._malformed
+        self.faults.on_market = self._market_fault
 
     def set_handlers(self, rest_handler: RestHandler | None, ws_handler: WsHandler | None) -> None:
         """Plug in the trading side (before ``start()``)."""
@@ -306,6 +307,16 @@ class SimServer:
         for s in sessions:
             s.close()
         return len(sessions)
+
+    def _market_fault(self, fault: str, symbol: str, bps: float, seconds: float) -> int:
+        """price_jump / wide_spread on the generated market (a replay plays what was recorded: 0)."""
+        gen = self.generator
+        if gen is None:
+            return 0
+        events = gen.jump(symbol, bps) if fault == "price_jump" else gen.widen(symbol, bps, seconds)
+        for ev in events:
+            self.publish_event(ev)
+        return len(events)
 
     def _malformed(self, symbol: str, count: int) -> int:
         sessions = self._sessions_for(symbol)

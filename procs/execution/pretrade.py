@@ -27,7 +27,10 @@ def _word_index(name: str) -> int:
 
 # One RiskState record as a flat tuple of its int64 words: one unpack_from, no numpy on the
 # per-intent path (risk writes the block on every book update, so nearly every intent reads it)
-RISK_STATE_STRUCT = struct.Struct(f"<{M.RiskState.itemsize // 8}q")
+# the pre-trade words only (up to sym_max_open_orders): the account figures risk appends after
+# them are not read on the order path
+_PRETRADE_BYTES = M.RiskState.fields["sym_max_open_orders"][1] + 8 * M.MAX_SYMBOLS
+RISK_STATE_STRUCT = struct.Struct(f"<{_PRETRADE_BYTES // 8}q")
 _TS, _MOO, _MOPS = (_word_index(n) for n in ("trading_state", "max_open_orders", "max_orders_per_s"))
 _ARRAYS = tuple((_word_index(n), _word_index(n) + M.MAX_SYMBOLS) for n in (
     "max_order_qty", "max_order_notional_e8", "max_position", "position", "mark", "price_band_bps",

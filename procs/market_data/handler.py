@@ -18,8 +18,8 @@ from procs.book.frames import OUT_FIELDS, OUT_LAST_ID, OUT_TS_EVENT
 from procs.book.sync import BookSync, SyncState, SyncStatus
 from procs.core import log
 from procs.core import messages as M
-from procs.core.instruments import Instrument, decimal_to_int
-from procs.venue.messages import DepthDiff, TradeTick
+from procs.core.instruments import Instrument, decimal_to_int, round_to_int
+from procs.venue.messages import DepthDiff, MarkPriceTick, TradeTick
 from procs.venue.protocols import MarketCodec
 from shm.counters import Counters
 
@@ -124,6 +124,8 @@ class FeedHandler:
                 hot[stream.encode()] = (sym, sym.encode(), self.syncs[sym])
         elif isinstance(msg, TradeTick):
             self._on_trade(msg.symbol, msg.trade_id, msg.price, msg.qty, msg.ts_event_ms, msg.buyer_maker, ts_recv)
+        elif isinstance(msg, MarkPriceTick):
+            self._on_mark(msg, ts_recv)
 
     def _on_depth(self, ev: DepthDiff, ts_recv: int) -> None:
         symbol = ev.symbol
@@ -195,6 +197,30 @@ class FeedHandler:
             return
         self.c.inc(Counter.TRADES)
         self.pub.publish_trade(sid, tid, px, qty, t_ms * 1_000_000, ts_recv, buyer_maker)
+
+    def _on_mark(self, m: MarkPriceTick, ts_recv: int) -> None:
+        """The venue's mark price -> md.mark (risk values positions at it); a mark finer than the
+        price scale is rounded half-even (the venue computes it, it is not a tradable price)."""
+        inst = self.instruments.get(m.symbol)
+        sid = self.sid.get(m.symbol)
+        if inst is None or sid is None:
+            self.c.inc(Counter.UNKNOWN_STREAM)
+            return
+        try:
+            mark = round_to_int(m.price, inst.price_scale)
+            index = round_to_int(m.index_price, inst.price_scale)
+            funding = round_to_int(m.funding_rate, 8)
+        except (ValueError, ArithmeticError) as exc:
+            self.c.inc(Counter.BAD_VALUES)
+            log.once(f"bad_mark:{m.symbol}", "warn", "bad_mark_price", symbol=m.symbol, reason=str(exc))
+            return
+        if mark <= 0:
+            self.c.inc(Counter.BAD_VALUES)
+            log.once(f"bad_mark_sign:{m.symbol}", "warn", "bad_mark_price", symbol=m.symbol,
+                     reason=f"non-positive mark price: p={m.price}")
+            return
+        self.c.inc(Counter.MARKS)
+        self.pub.publish_mark(sid, mark, max(index, 0), funding, m.next_funding_ms, m.ts_event_ms * 1_000_000, ts_recv)
 
     # -- snapshots and resets ----------------------------------------------------------------
     def on_snapshot(self, symbol: str, raw: bytes, ts_recv: int) -> SyncStatus:

@@ -1,5 +1,5 @@
-"""Publishing market data: ``BookUpdate`` and ``Trade`` records to the broadcast rings and the
-latest book per symbol to its SeqLock state block ``book.<symbol>``.
+"""Publishing market data: ``BookUpdate``, ``Trade`` and ``MarkPrice`` records to the broadcast
+rings and the latest book per symbol to its SeqLock state block ``book.<symbol>``.
 
 The record header is written with one ``struct.pack_into`` at the slot's byte offset and the
 levels by ``Book.fill_top`` straight into the ring's field rows: no per-event numpy scalars.
@@ -15,7 +15,7 @@ import numpy as np
 
 from procs.book.book import Book
 from procs.core import messages as M
-from procs.core.registry import MD_BOOK, MD_TRADE, book_state_name
+from procs.core.registry import MD_BOOK, MD_MARK, MD_TRADE, book_state_name
 from shm.registry import Registry
 from shm.seqlock import StateWriter
 
@@ -46,6 +46,7 @@ class Counter(IntEnum):
     # (incremented last); SNAPSHOTS_PENDING is a gauge of symbols waiting for or fetching a snapshot
     HANDLED = 16
     SNAPSHOTS_PENDING = 17
+    MARKS = 18  # mark prices published (md.mark)
 
 
 class Hist(IntEnum):
@@ -53,11 +54,12 @@ class Hist(IntEnum):
 
 
 class Publisher:
-    """Owner of md.book, md.trade and every book.<symbol> block of one instance."""
+    """Owner of md.book, md.trade, md.mark and every book.<symbol> block of one instance."""
 
     def __init__(self, registry: Registry, instance: str, symbols: list[str]) -> None:
         self.book_ring = registry.producer(instance, MD_BOOK)
         self.trade_ring = registry.producer(instance, MD_TRADE)
+        self.mark_ring = registry.producer(instance, MD_MARK)
         self.states = [registry.writer(instance, book_state_name(s)) for s in symbols]
         recs = self.book_ring.records
         self._bid_px = recs["bid_px"]
@@ -107,9 +109,15 @@ class Publisher:
         self._trade_publish(sid, trade_id, price, qty, ts_event_ns, ts_recv, time.monotonic_ns(),
                             M.TRADE_BUYER_MAKER if buyer_maker else 0)
 
+    def publish_mark(self, sid: int, mark_px: int, index_px: int, funding_rate_e8: int, next_funding_ms: int,
+                     ts_event_ns: int, ts_recv: int) -> None:
+        self.mark_ring.try_publish(sid, mark_px, index_px, funding_rate_e8, next_funding_ms, ts_event_ns, ts_recv,
+                                   time.monotonic_ns())
+
     def heartbeat(self) -> None:
         self.book_ring.heartbeat()
         self.trade_ring.heartbeat()
+        self.mark_ring.heartbeat()
         for s in self.states:
             s.heartbeat()
 
@@ -119,6 +127,7 @@ class Publisher:
         self._words.release()
         self.book_ring.close()
         self.trade_ring.close()
+        self.mark_ring.close()
         for s in self.states:
             s.close()
 

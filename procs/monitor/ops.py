@@ -1,6 +1,7 @@
 """The monitor's HTTP side (aiohttp): /metrics, /health and the JSON ops API.
 
 GET  /api/status | /api/positions | /api/orders[?limit=N&open=1] | /api/risk | /api/alerts[?limit=N]
+GET  /api/account                                  -> wallet, margin, leverage, liquidation (procs.monitor.account)
 GET  /ws                                           -> the dashboard feed (procs.monitor.feed)
 GET  /api/history/pnl | /api/history/bars                (procs.monitor.history)
 POST /api/kill_switch {"on": bool}                 -> SetKillSwitch to risk
@@ -35,6 +36,7 @@ from procs.core.instruments import Instrument
 from procs.core.registry import ALERT_PRODUCERS, EXEC, RISK_STATE, alerts_name
 from shm.counters import Counters
 
+from .account import account_view
 from .collector import ShmCollector
 from .config import MonitorConfig
 from .feed import Feed
@@ -164,13 +166,19 @@ class Monitor:
         per = {}
         for i, s in enumerate(self.symbols[: M.MAX_SYMBOLS]):
             per[s] = {k: int(r[k][i]) for k in ("position", "mark", "max_position", "max_order_qty",
-                                                "max_order_notional_e8", "price_band_bps", "sym_max_open_orders")}
+                                                "max_order_notional_e8", "price_band_bps", "sym_max_open_orders",
+                                                "max_leverage_e6")}
+            per[s]["mark_source"] = M.MARK_SOURCE_NAMES.get(int(r["mark_source"][i]), "unknown")
         return {"trading_state": M.TRADING_STATE_NAMES.get(ts, str(ts)), "kill_switch": ts == M.HALTED,
                 "halt_reason": int(r["halt_reason"]), "version": int(r["version"]),
                 "updated_age_s": round((time.monotonic_ns() - int(r["updated_ns"])) / 1e9, 3) if r["updated_ns"] else None,
                 "equity": int(r["equity_e8"]) / 1e8, "drawdown": int(r["drawdown_e8"]) / 1e8,
                 "max_open_orders": int(r["max_open_orders"]), "max_orders_per_s": int(r["max_orders_per_s"]),
-                "symbols": per}
+                "max_margin_ratio_e6": int(r["max_margin_ratio_e6"]), "symbols": per}
+
+    def account(self) -> dict[str, Any] | None:
+        got = self.view.state(RISK_STATE, M.RiskState).read()
+        return None if got is None else account_view(got[0][0], self.symbols, self.instruments)
 
     def positions(self) -> dict[str, Any]:
         risk = self.risk()
@@ -319,12 +327,16 @@ def make_app(mon: Monitor) -> web.Application:
         open_only = r.query.get("open", "0") not in ("0", "", "false")
         return _json(mon.orders(limit, open_only))
 
-    async def risk_h(_r: web.Request) -> web.Response:
-        mon.count(Counter.API_REQUESTS)
-        risk = mon.risk()
-        if risk is None:
-            return _json({"error": "no risk.state block (risk not running?)"}, 503)
-        return _json(risk)
+    def from_risk_state(read: Callable[[], dict[str, Any] | None]) -> Handler:
+        async def handler(_r: web.Request) -> web.Response:
+            mon.count(Counter.API_REQUESTS)
+            body = read()
+            if body is None:
+                return _json({"error": "no risk.state block (risk not running?)"}, 503)
+            return _json(body)
+        return handler
+
+    risk_h, account_h = from_risk_state(mon.risk), from_risk_state(mon.account)
 
     async def alerts_h(r: web.Request) -> web.Response:
         mon.count(Counter.API_REQUESTS)
@@ -341,6 +353,7 @@ def make_app(mon: Monitor) -> web.Application:
         web.get("/metrics", metrics), web.get("/health", health_h),
         web.get("/api/status", status_h), web.get("/api/positions", positions_h),
         web.get("/api/orders", orders_h), web.get("/api/risk", risk_h), web.get("/api/alerts", alerts_h),
+        web.get("/api/account", account_h),
         web.get("/ws", feed.websocket),
         web.post("/api/kill_switch", command(
             KillSwitchBody, lambda b, op: ("risk", C.SetKillSwitch(on=b.on, operator=op)))),

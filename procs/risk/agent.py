@@ -2,10 +2,13 @@
 ``alerts.risk``, counters), the engine in between.
 
 Each duty cycle drains ``exec`` completely (it is a gating ring: execution must never wait for
-risk), takes the newest book per symbol from ``md.book`` as the mark (mid; the side present
-when one side is empty; resyncing books are skipped), checks the control queue every few
-milliseconds and hands reconciliation results to the engine. ``risk.state`` is written after
-every batch that changed anything and at least every ``publish_interval_ms``.
+risk), takes the exchange's mark price per symbol from ``md.mark`` and the newest book per symbol
+from ``md.book`` (its mid is the mark while the exchange's is missing or older than
+``mark_max_age_s``; the side present when one side is empty; resyncing books are skipped),
+checks the control queue every few milliseconds and hands reconciliation results to the engine.
+Every ``publish_interval_ms`` the engine recomputes the account (margin, leverage, liquidation
+prices), its limits and crisis mode. ``risk.state`` is written after every batch that changed
+anything and at least every ``publish_interval_ms``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from procs.core import log
 from procs.core import messages as M
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument
-from procs.core.registry import EXEC, MD_BOOK, RISK_STATE, RingCapacities, alerts_name, build_registry
+from procs.core.registry import EXEC, MD_BOOK, MD_MARK, RISK_STATE, RingCapacities, alerts_name, build_registry
 from procs.venue.protocols import AccountSource
 from shm.counters import Counters
 from shm.idle import Waiter, make_idle
@@ -71,6 +74,9 @@ class Counter(IntEnum):
     # the ring positions a duty cycle handled and published risk.state for, written last
     EXEC_DONE = 20
     BOOK_DONE = 21
+    MARK_UPDATES = 22  # the exchange's mark prices read from md.mark
+    MARGIN_RATIO_E6 = 23  # gauge: maintenance margin / margin balance * 1e6 (-1 unknown)
+    CRISIS_TRIGGERS = 24  # gauge: crisis mode's triggers true now (procs/risk/crisis.py bits)
 
 
 class Hist(IntEnum):
@@ -122,9 +128,11 @@ class RiskAgent:
         self.inbox = C.ControlInbox(instance, PROC)
         self.exec_c: Consumer | None = None
         self.book_c: Consumer | None = None
+        self.mark_c: Consumer | None = None
         self.reconciler: Reconciler | None = None
         if cfg.reconcile and account is not None:  # the venue's account: where reconciliation asks
-            self.reconciler = Reconciler(account, cfg.reconcile_interval_s, cfg.reconcile_timeout_s, wake=self._wake)
+            self.reconciler = Reconciler(account, cfg.reconcile_interval_s, cfg.reconcile_timeout_s, wake=self._wake,
+                                         symbols=[i.symbol for i in instruments])
         self._pending_fill_ts: list[int] = []
         self._next_publish = 0
         self._next_periodic = 0
@@ -215,7 +223,7 @@ class RiskAgent:
 
     def attach(self, timeout: float = 0.0) -> int:
         """Attach to the rings not attached yet; returns how many are still missing."""
-        for attr, ring in (("exec_c", EXEC), ("book_c", MD_BOOK)):
+        for attr, ring in (("exec_c", EXEC), ("book_c", MD_BOOK), ("mark_c", MD_MARK)):
             if getattr(self, attr) is None:
                 try:
                     setattr(self, attr, self.reg.consumer(self.instance, ring, PROC, timeout=timeout,
@@ -223,7 +231,7 @@ class RiskAgent:
                     log.info("ring_attached", ring=ring)
                 except (TimeoutError, LayoutError, ValueError, OSError) as exc:  # not there (yet)
                     log.once(f"attach_{ring}:{type(exc).__name__}", "warn", "ring_not_ready", ring=ring, reason=str(exc))
-        return (self.exec_c is None) + (self.book_c is None)
+        return (self.exec_c is None) + (self.book_c is None) + (self.mark_c is None)
 
     def on_close(self) -> None:
         if self._closed:
@@ -238,7 +246,7 @@ class RiskAgent:
             self.history.maybe_sample(self.engine.ledger, force=True)  # the state at the stop
             self.history.close()
         log.info("risk_stopped", **{k: v for k, v in self.engine.snapshot().items() if k != "strategies"})
-        for c in (self.exec_c, self.book_c):
+        for c in (self.exec_c, self.book_c, self.mark_c):
             if c is not None:
                 c.close()
         self.inbox.close(unlink=True)
@@ -253,6 +261,8 @@ class RiskAgent:
         n = self.drain_exec() if self.exec_c is not None else 0
         if self.book_c is not None:
             n += self.read_book()
+        if self.mark_c is not None:
+            n += self.read_marks()
         if now >= self._next_cmd:
             self._next_cmd = now + COMMAND_POLL_NS
             n += self.read_commands()
@@ -273,10 +283,11 @@ class RiskAgent:
             self._next_periodic = now + self._publish_every
             # the UTC day roll needs the wall clock (the recording's in a replay)
             self.engine.evaluate(time.time() if self.sim_clock is None else self.sim_clock.now_s())
+            self.engine.tick(now, crisis=self.sim_clock is None)
             self.refresh_counters()
             if self.history is not None:
                 self.history.maybe_sample(self.engine.ledger)
-            if (self.exec_c is None or self.book_c is None) and now >= self._next_attach:
+            if (self.exec_c is None or self.book_c is None or self.mark_c is None) and now >= self._next_attach:
                 self._next_attach = now + ATTACH_RETRY_NS
                 if self._seed_pending and self.exec_c is None:
                     self.seed_before_exec()  # the exchange did not answer at start: ask again (attaches)
@@ -332,13 +343,18 @@ class RiskAgent:
         return total
 
     def read_book(self) -> int:
-        """The newest book per symbol in the available batch sets the mark."""
+        """The newest good book per symbol in the available batch: its mid and crisis mode's inputs."""
         c = self.book_c
         assert c is not None
         b = c.poll(limit=1024)
         n = len(b)
-        if n == 0:
-            return 0
+        if n:
+            self._newest_books(b, n, time.monotonic_ns())
+            c.commit()
+            self.counters.inc(Counter.BOOK_UPDATES, n)
+        return n
+
+    def _newest_books(self, b: np.ndarray, n: int, now: int) -> None:
         seen: set[int] = set()
         sids = b["symbol_id"]
         for i in range(n - 1, -1, -1):
@@ -350,15 +366,22 @@ class RiskAgent:
                 continue  # an older record of this batch may still be good
             seen.add(sid)
             nb, na = int(r["n_bids"]), int(r["n_asks"])
-            if nb and na:
-                self.engine.on_mark(sid, (int(r["bid_px"][0]) + int(r["ask_px"][0])) // 2)
-            elif nb or na:
-                self.engine.on_mark(sid, int(r["bid_px"][0]) if nb else int(r["ask_px"][0]))
+            self.engine.on_book(sid, int(r["bid_px"][0]) if nb else 0, int(r["ask_px"][0]) if na else 0, now)
             if len(seen) >= self.n_symbols:
                 break
-        c.commit()
-        self.counters.inc(Counter.BOOK_UPDATES, n)
-        return n
+
+    def read_marks(self) -> int:
+        """The exchange's newest mark price per symbol in the available batch."""
+        c = self.mark_c
+        assert c is not None
+        b = c.poll(limit=1024)
+        if len(b):
+            now = time.monotonic_ns()
+            for sid, px in dict(zip(b["symbol_id"].tolist(), b["mark_px"].tolist(), strict=True)).items():
+                self.engine.on_venue_mark(sid, px, now)  # the dict keeps each symbol's last record
+            c.commit()
+            self.counters.inc(Counter.MARK_UPDATES, len(b))
+        return len(b)
 
     def read_commands(self) -> int:
         cmds = self.inbox.poll()
@@ -425,12 +448,14 @@ class RiskAgent:
         cs.set(Counter.GROSS_EXPOSURE_E8, led.to_e8(led.gross_exposure()))
         if self.book_c is not None:
             cs.set(Counter.BOOK_LOST, self.book_c.lost)
+        cs.set(Counter.MARGIN_RATIO_E6, int(self.rec["margin_ratio_e6"][0]))
+        cs.set(Counter.CRISIS_TRIGGERS, eng.crisis.active)
 
     def on_heartbeat(self) -> None:
         """Liveness stamps on the segments we own and the consumer slots we hold."""
         self.writer.heartbeat()
         self.alerts.heartbeat()
         self.counters.heartbeat()
-        for c in (self.exec_c, self.book_c):
+        for c in (self.exec_c, self.book_c, self.mark_c):
             if c is not None:
                 c.heartbeat()

@@ -28,6 +28,13 @@ BREACH_CLEARED = 17  # an operator cleared a loss/drawdown/reconcile hold
 POSITION_SEEDED = 18  # value = the position taken from the exchange at start (base units)
 HOLDS_RESTORED = 19  # the kill switch / operator / loss / drawdown holds of the last run, taken back at start
 HOLDS_SAVE_FAILED = 20  # the holds file could not be written: a restart would not keep them
+MARGIN_RATIO_BREACHED = 21  # value = the margin ratio (maintenance / margin balance)
+LEVERAGE_BREACHED = 22  # value = the position's leverage
+LIMIT_ESCALATED = 23  # a margin/leverage breach lasted limit_halt_after_s: HALTED
+LIMIT_CLEARED = 24  # a margin/leverage breach went away while REDUCING: that hold is released
+CRISIS_ENTERED = 25  # value = the trigger's measure (bps, seconds, quote); text names the trigger
+MARK_SOURCE_CHANGED = 26  # value = RiskState.mark_source: the exchange's mark went missing or came back
+MARGIN_UNKNOWN = 27  # a position in a symbol without margin brackets: no maintenance margin, no margin limit
 
 NAMES = {v: k.lower() for k, v in dict(globals()).items() if k.isupper() and isinstance(v, int)}
 

@@ -15,12 +15,19 @@ Example::
     max_orders_per_s = 20
     reconcile_interval_s = 5.0
 
+    max_margin_ratio = "0.5"        # maintenance margin / margin balance; breach -> REDUCING, then HALTED
+    crisis_max_volatility_bps = 40  # crisis mode (procs/risk/crisis.py): REDUCING until an operator clears it
+    crisis_max_spread_bps = 50
+    crisis_max_feed_age_s = 5
+    crisis_max_drawdown_velocity = "300"
+
     [risk.default]                  # every configured symbol without its own table
     max_order_qty = "0.1"
     max_order_notional = "10000"
     max_position = "0.5"
     max_open_orders = 10
     price_band_bps = 200
+    max_leverage = "3"              # position notional / margin balance; breach -> REDUCING, then HALTED
 
     [risk.symbols.BTCUSDT]          # only the fields given replace [risk.default]'s
     max_position = "1"
@@ -58,9 +65,10 @@ class SymbolLimits(Section):
     max_position: str = "0"  # base asset, absolute net position over every strategy
     max_open_orders: int = 0
     price_band_bps: int = 0  # a limit price further than this from the mark is denied
+    max_leverage: str = "0"  # position notional at the mark / the account's margin balance
 
     def __post_init__(self) -> None:
-        for f in ("max_order_qty", "max_order_notional", "max_position"):
+        for f in ("max_order_qty", "max_order_notional", "max_position", "max_leverage"):
             decimal_text(getattr(self, f), f)
         if self.max_open_orders < 0 or self.price_band_bps < 0:
             raise ValueError(f"must be >= 0: max_open_orders={self.max_open_orders} "
@@ -75,9 +83,10 @@ class SymbolOverrides(Section):
     max_position: str | None = None
     max_open_orders: int | None = None
     price_band_bps: int | None = None
+    max_leverage: str | None = None
 
     def __post_init__(self) -> None:
-        for f in ("max_order_qty", "max_order_notional", "max_position"):
+        for f in ("max_order_qty", "max_order_notional", "max_position", "max_leverage"):
             if getattr(self, f) is not None:
                 decimal_text(getattr(self, f), f)
         for f in ("max_open_orders", "price_band_bps"):
@@ -130,6 +139,20 @@ class RiskConfig(Section):
     # "-" = not kept (a replay never keeps them)
     holds_file: str = ""
     cancel_all_on_reducing: bool = False  # HALTED always sends CancelAll; REDUCING only if set
+    # -- margin (procs/risk/margin.py, docs/decisions/045-margin-model.md) ------------------------
+    # the exchange's margin ratio (maintenance margin / margin balance; it liquidates at 1): above
+    # this -> REDUCING (the "minimum margin" limit, in the exchange's direction); "0" = no limit
+    max_margin_ratio: str = "0"
+    limit_halt_after_s: float = 30.0  # a leverage or margin-ratio breach still there this long -> HALTED
+    mark_max_age_s: float = 5.0  # the venue's mark price older than this: the book mid is used instead
+    # -- crisis mode (procs/risk/crisis.py): REDUCING by itself, an operator clears it; 0 = off --
+    crisis_max_volatility_bps: float = 0.0  # stdev of 1 s mid returns over the window, bps
+    crisis_volatility_window_s: float = 60.0
+    crisis_max_spread_bps: float = 0.0  # best bid/ask spread, bps of the mid ...
+    crisis_spread_for_s: float = 2.0  # ... held this long
+    crisis_max_feed_age_s: float = 0.0  # no good book this long on a symbol with a position
+    crisis_max_drawdown_velocity: str = "0"  # quote lost from the window's equity high
+    crisis_drawdown_window_s: float = 60.0
     default: SymbolLimits = msgspec.field(default_factory=SymbolLimits)
     symbols: dict[str, SymbolOverrides] = msgspec.field(default_factory=dict)
     # -- reconciliation (the venue's account and positions, in a thread; [venue] says where) --
@@ -157,8 +180,14 @@ class RiskConfig(Section):
         "reconcile_timeout_s", "seed_from_exchange", "publish_interval_ms", "initial_state", "capital"})
 
     def __post_init__(self) -> None:
-        for f in ("max_daily_loss", "max_drawdown", "capital"):
+        for f in ("max_daily_loss", "max_drawdown", "capital", "max_margin_ratio", "crisis_max_drawdown_velocity"):
             decimal_text(getattr(self, f), f)
+        for f in ("limit_halt_after_s", "mark_max_age_s", "crisis_volatility_window_s", "crisis_drawdown_window_s"):
+            if getattr(self, f) <= 0:
+                raise ValueError(f"must be > 0: {f}={getattr(self, f)}")
+        for f in ("crisis_max_volatility_bps", "crisis_max_spread_bps", "crisis_spread_for_s", "crisis_max_feed_age_s"):
+            if getattr(self, f) < 0:
+                raise ValueError(f"must be >= 0: {f}={getattr(self, f)}")
         if self.max_open_orders < 0 or self.max_orders_per_s < 0:
             raise ValueError(f"must be >= 0: max_open_orders={self.max_open_orders} "
                              f"max_orders_per_s={self.max_orders_per_s}")

@@ -21,8 +21,11 @@ import numpy as np
 from procs.core import control as C
 from procs.core import messages as M
 from procs.core.instruments import Instrument
+from procs.venue.messages import MarginTier
 
 from . import alerts as A
+from . import crisis as X
+from . import margin as MG
 from . import state as S
 from .config import RiskConfig
 from .ledger import SEED, Ledger
@@ -30,12 +33,21 @@ from .limits import LEVELS, Limits
 
 _W = {name: M.RiskState.fields[name][1] // 8 for name in M.RiskState.names}
 # the holds a restart keeps (only an operator may clear them); a reconcile hold is found again
-KEPT_HOLDS = frozenset((S.REASON_KILL_SWITCH, S.REASON_OPERATOR, S.REASON_DAILY_LOSS, S.REASON_DRAWDOWN))
+KEPT_HOLDS = frozenset((S.REASON_KILL_SWITCH, S.REASON_OPERATOR, S.REASON_DAILY_LOSS, S.REASON_DRAWDOWN,
+                        S.REASON_CRISIS))
+# holds a margin/leverage breach sets, and the limit each one watches
+_LIMIT_HOLDS = (S.REASON_MARGIN, S.REASON_LEVERAGE)
 _REASON_BY_NAME = {name: r for r, name in S.REASON_NAMES.items()}
 assert all(M.RiskState.fields[n][0].base == np.dtype("<i8") for n in M.RiskState.names)
 _W_STATE, _W_UPDATED, _W_REASON = _W["trading_state"], _W["updated_ns"], _W["halt_reason"]
 _W_VERSION, _W_EQUITY, _W_DRAWDOWN = _W["version"], _W["equity_e8"], _W["drawdown_e8"]
-_W_POSITION, _W_MARK = _W["position"], _W["mark"]
+_W_POSITION, _W_MARK, _W_MARK_SOURCE = _W["position"], _W["mark"], _W["mark_source"]
+_W_CRISIS, _W_CRISIS_ENTERED, _W_BREACH = _W["crisis_triggers"], _W["crisis_entered"], _W["limit_breach_ns"]
+_W_ACCOUNT = _W["wallet_e8"]  # the account words risk appends after execution's pre-trade ones
+_W_ACCOUNT_END = _W[M.RiskState.names[-1]] + M.MAX_SYMBOLS
+assert M.RiskState.names[-1] == "spread_bps_e2" and M.RiskState.itemsize // 8 == _W_ACCOUNT_END
+_E6 = Decimal(1_000_000)
+_E8 = Decimal(100_000_000)
 
 
 class ReconcileResult(msgspec.Struct, kw_only=True):
@@ -47,6 +59,9 @@ class ReconcileResult(msgspec.Struct, kw_only=True):
     entries: dict[str, str] = msgspec.field(default_factory=dict)  # the exchange's entry price per symbol
     wallet_balance: str = ""
     unrealized: str = ""
+    open_order_margin: str = ""
+    leverage: dict[str, int] = msgspec.field(default_factory=dict)  # the account's leverage setting per symbol
+    tiers: dict[str, list[MarginTier]] = msgspec.field(default_factory=dict)  # margin brackets (when fetched)
     duration_ns: int = 0
 
 
@@ -78,6 +93,25 @@ class RiskEngine:
         self.recon_failing = False
         self.wallet_balance = ""
         self.exchange_unrealized = ""
+        # -- marks: the exchange's mark price when fresh, else the book's mid --------------------
+        self.venue_mark = [0] * n
+        self.venue_mark_ns = [0] * n
+        self.mid = [0] * n
+        self.mark_source = [M.MARK_UNKNOWN] * n
+        # -- the account (procs/risk/margin.py) ---------------------------------------------------
+        self.tiers: dict[int, list[MG.Tier]] = {}
+        self.leverage_setting: dict[int, int] = {}
+        self.wallet_base: int | None = None  # the exchange's wallet at the last reconciliation (money)
+        self.cash_at_base = 0  # our realized - fees then
+        self.open_order_margin = Decimal(0)
+        self.account: MG.Account | None = None
+        self.account_ns = 0
+        self.breach_since: dict[int, int] = {}  # REASON_MARGIN / REASON_LEVERAGE -> monotonic ns
+        self._margin_unknown_told: set[int] = set()
+        now_ns = time.monotonic_ns()
+        self.crisis = X.CrisisWatch(n, self.limits.crisis, now_ns)
+        self.crisis_entered = 0
+        self.account_words = self._account_words()
         # counters the agent copies into shm
         self.fills = 0
         self.alerts = 0
@@ -158,9 +192,48 @@ class RiskEngine:
         return True
 
     def on_mark(self, symbol_id: int, ticks: int) -> None:
-        if 0 <= symbol_id < len(self.symbols) and ticks > 0 and self.ledger.marks[symbol_id] != ticks:
-            self.ledger.marks[symbol_id] = ticks
+        """The book's mid (or its one side): the mark while the exchange's is missing or stale."""
+        if 0 <= symbol_id < len(self.symbols) and ticks > 0:
+            self.mid[symbol_id] = ticks
+            if self.mark_source[symbol_id] != M.MARK_VENUE:
+                self._set_mark(symbol_id, ticks, M.MARK_MID)
+
+    def on_book(self, symbol_id: int, bid: int, ask: int, now_ns: int) -> None:
+        """A good book's best bid and ask (0: that side is empty): the mid and crisis mode's inputs."""
+        if not 0 <= symbol_id < len(self.symbols):
+            return
+        self.crisis.on_book(symbol_id, bid, ask, now_ns)
+        if bid and ask:
+            self.on_mark(symbol_id, (bid + ask) // 2)
+        elif bid or ask:
+            self.on_mark(symbol_id, bid or ask)
+
+    def on_venue_mark(self, symbol_id: int, ticks: int, now_ns: int) -> None:
+        """The exchange's mark price (md.mark): the mark while it is fresh."""
+        if 0 <= symbol_id < len(self.symbols) and ticks > 0:
+            self.venue_mark[symbol_id] = ticks
+            self.venue_mark_ns[symbol_id] = now_ns
+            self._set_mark(symbol_id, ticks, M.MARK_VENUE)
+
+    def _set_mark(self, sid: int, ticks: int, source: int) -> None:
+        if self.ledger.marks[sid] != ticks:
+            self.ledger.marks[sid] = ticks
             self.dirty = True
+        if self.mark_source[sid] != source:
+            before = self.mark_source[sid]
+            self.mark_source[sid] = source
+            self.dirty = True
+            if before != M.MARK_UNKNOWN:
+                self.alert(M.ALERT_WARN if source == M.MARK_MID else M.ALERT_INFO, A.MARK_SOURCE_CHANGED,
+                           f"{self.symbols[sid]} marks at the {M.MARK_SOURCE_NAMES[source]} "
+                           f"(was the {M.MARK_SOURCE_NAMES[before]})", symbol_id=sid, value=float(source))
+
+    def refresh_marks(self, now_ns: int) -> None:
+        """A venue mark older than ``mark_max_age_s`` gives way to the mid (when there is one)."""
+        max_age = self.limits.mark_max_age_ns
+        for sid, src in enumerate(self.mark_source):
+            if src == M.MARK_VENUE and now_ns - self.venue_mark_ns[sid] > max_age and self.mid[sid] > 0:
+                self._set_mark(sid, self.mid[sid], M.MARK_MID)
 
     # -- holds across restarts ----------------------------------------------------------------
     def _kept_holds(self) -> dict[str, str]:
@@ -254,6 +327,8 @@ class RiskEngine:
             self.alert(M.ALERT_WARN, A.RELOAD_FAILED, f"reload refused, old limits kept: {exc}")
             return False
         self.cfg, self.limits = cfg, limits
+        self.crisis.reconfigure(limits.crisis)
+        self.account_words = self._account_words()  # the new max_leverage / max_margin_ratio at once
         self.version += 1
         self.dirty = True
         self.alert(M.ALERT_INFO, A.LIMITS_RELOADED, f"limits reloaded (version {self.version})")
@@ -321,6 +396,10 @@ class RiskEngine:
             if r == S.REASON_RECONCILE:
                 self.mismatch_count.clear()
                 self.reported.clear()
+            if r == S.REASON_CRISIS:
+                self.crisis_entered = 0  # a trigger still true fires again only once it has gone away
+            if r in _LIMIT_HOLDS:
+                self.breach_since.pop(r, None)  # still breached: held again at REDUCING, the clock restarts
             if self.ts.held(r) and r not in (S.REASON_KILL_SWITCH, S.REASON_OPERATOR):
                 self.alert(M.ALERT_INFO, A.BREACH_CLEARED, f"{S.REASON_NAMES[r]} hold cleared by {operator}")
             self._change(lambda r=r: self.ts.release(r), f"{what} by {operator}")
@@ -341,6 +420,7 @@ class RiskEngine:
                 self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"reconciliation failed: {res.error}")
             return 0
         self.wallet_balance, self.exchange_unrealized = res.wallet_balance, res.unrealized
+        self.take_account(res)
         had_trouble = self.recon_failing or bool(self.reported)
         self.recon_failing = False
         confirmed = 0
@@ -387,6 +467,7 @@ class RiskEngine:
         if not res.ok:
             self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"positions not seeded from the exchange: {res.error}")
             return 0
+        self.take_account(res)
         seeded = 0
         for sid, sym in enumerate(self.symbols):
             ins = self.instruments[sid]
@@ -407,6 +488,157 @@ class RiskEngine:
             self.alert(M.ALERT_INFO, A.POSITION_SEEDED, f"{sym} {ins.lots_to_qty(diff)} @ {entry} taken from the "
                        f"exchange at start", symbol_id=sid, value=float(ins.lots_to_qty(diff)))
         return seeded
+
+    # -- the account and the margin limits (procs/risk/margin.py) ------------------------------
+    def take_account(self, res: ReconcileResult) -> None:
+        """The exchange's wallet (our realized - fees are added to it until the next one), leverage
+        settings, open-order margin and, once fetched, margin brackets."""
+        led = self.ledger
+        try:
+            if res.wallet_balance:
+                self.wallet_base = led.money(Decimal(res.wallet_balance).quantize(Decimal(1).scaleb(-led.money_scale)))
+                self.cash_at_base = led.realized() - led.fees()
+            self.open_order_margin = Decimal(res.open_order_margin or "0")
+        except (InvalidOperation, ValueError) as exc:
+            self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"account figures not understood: {exc}")
+        for sym, lev in res.leverage.items():
+            if sym in self.sid:
+                self.leverage_setting[self.sid[sym]] = lev
+        for sym, tiers in res.tiers.items():
+            if sym in self.sid and tiers:
+                try:
+                    self.tiers[self.sid[sym]] = [MG.Tier.from_venue(t) for t in tiers]
+                except (InvalidOperation, ValueError) as exc:
+                    self.alert(M.ALERT_WARN, A.MARGIN_UNKNOWN, f"{sym} margin brackets not understood: {exc}")
+
+    def wallet(self) -> int:
+        """Money units: the exchange's wallet moved by our realized P&L and fees since it was read,
+        or, without one, [risk] capital + realized - fees."""
+        led = self.ledger
+        cash = led.realized() - led.fees()
+        if self.wallet_base is None:
+            return led.capital + cash
+        return self.wallet_base + cash - self.cash_at_base
+
+    def compute_account(self, now_ns: int) -> MG.Account:
+        led = self.ledger
+        rows = []
+        for sid, ins in enumerate(self.instruments):
+            pos = led.total[sid]
+            mark = led.marks[sid]
+            rows.append(MG.PositionInput(
+                ins.symbol, Decimal(pos.pos).scaleb(-ins.qty_scale), led.avg_entry(sid) if pos.pos else MG.ZERO,
+                Decimal(mark).scaleb(-ins.price_scale), led.to_decimal(led.unrealized(sid)),
+                self.leverage_setting.get(sid, MG.DEFAULT_LEVERAGE), self.tiers.get(sid, [])))
+        acct = MG.account(led.to_decimal(self.wallet()), rows, self.open_order_margin)
+        for sid, row in enumerate(acct.positions):
+            if row.notional and row.maint_margin is None and sid not in self._margin_unknown_told:
+                self._margin_unknown_told.add(sid)
+                self.alert(M.ALERT_WARN, A.MARGIN_UNKNOWN, f"{row.symbol}: no margin brackets from the venue; "
+                           f"maintenance margin, margin ratio and liquidation price unknown", symbol_id=sid)
+        self.account, self.account_ns = acct, now_ns
+        self.dirty = True
+        return acct
+
+    def check_margin_limits(self, now_ns: int) -> None:
+        """max_margin_ratio and max_leverage: REDUCING on a breach, HALTED when it lasts
+        limit_halt_after_s; a breach that goes away while REDUCING releases its own hold."""
+        acct = self.account
+        if acct is None:
+            return
+        lim = self.limits
+        ratio = acct.margin_ratio
+        margin_breach = ""
+        if lim.max_margin_ratio and ratio is not None and ratio > lim.max_margin_ratio:
+            margin_breach = f"margin ratio {ratio:.4f} > max_margin_ratio {lim.max_margin_ratio}"
+        lev_breach, lev_value, lev_sid = "", 0.0, -1
+        for sid, row in enumerate(acct.positions):
+            mx = lim.max_leverage[sid]
+            if mx and row.leverage > mx:
+                lev_breach = f"{row.symbol} leverage {row.leverage:.3f} > max_leverage {mx}"
+                lev_value, lev_sid = float(row.leverage), sid
+                break
+        for reason, breach, code, value, sid in (
+                (S.REASON_MARGIN, margin_breach, A.MARGIN_RATIO_BREACHED, float(ratio or 0), -1),
+                (S.REASON_LEVERAGE, lev_breach, A.LEVERAGE_BREACHED, lev_value, lev_sid)):
+            held = self.ts.holds.get(reason, 0)
+            if breach:
+                since = self.breach_since.setdefault(reason, now_ns)
+                if not held:
+                    self.alert(M.ALERT_CRITICAL, code, breach, symbol_id=sid, value=value)
+                    self._change(lambda r=reason: self.ts.hold(r, M.REDUCING), breach)
+                elif held < M.HALTED and now_ns - since >= lim.limit_halt_after_ns:
+                    self.alert(M.ALERT_CRITICAL, A.LIMIT_ESCALATED, f"{breach} for {self.cfg.limit_halt_after_s:g} s "
+                               f"while REDUCING: HALTED", symbol_id=sid, value=value)
+                    self._change(lambda r=reason: self.ts.hold(r, M.HALTED), f"{S.REASON_NAMES[reason]} lasted")
+            else:
+                self.breach_since.pop(reason, None)
+                if held == M.REDUCING:
+                    self.alert(M.ALERT_INFO, A.LIMIT_CLEARED, f"{S.REASON_NAMES[reason]} back within its limit")
+                    self._change(lambda r=reason: self.ts.release(r), f"{S.REASON_NAMES[reason]} back within its limit")
+
+    def check_crisis(self, now_ns: int) -> None:
+        """Crisis mode: each trigger that rose holds REDUCING (an operator clears it) with an alert."""
+        led = self.ledger
+        fired = self.crisis.check(now_ns, [p.pos for p in led.total], float(led.to_decimal(led.equity())),
+                                  self.symbols)
+        for f in fired:
+            self.crisis_entered |= f.trigger
+            self.alert(M.ALERT_CRITICAL, A.CRISIS_ENTERED, f"crisis mode ({X.NAMES[f.trigger]}): {f.text}",
+                       symbol_id=f.symbol_id, value=f.value)
+            self._change(lambda: self.ts.hold(S.REASON_CRISIS, M.REDUCING), f"crisis {X.NAMES[f.trigger]}")
+        if fired:
+            self.dirty = True
+
+    def tick(self, now_ns: int, crisis: bool = True) -> None:
+        """Every publish interval: stale marks, the account, the margin limits, crisis mode (not
+        in a replay: its triggers are measured in wall-clock seconds, a replay runs on its own clock)."""
+        self.refresh_marks(now_ns)
+        self.compute_account(now_ns)
+        self.check_margin_limits(now_ns)
+        if crisis:
+            self.check_crisis(now_ns)
+        self.account_words = self._account_words()
+
+    def _account_words(self) -> np.ndarray:
+        """The account part of risk.state (wallet_e8 .. spread_bps_e2) as int64 words, built once per
+        tick: write_state copies it in one slice (it runs after every book batch, the tick every
+        publish interval)."""
+        words = np.zeros(_W_ACCOUNT_END - _W_ACCOUNT, np.int64)
+        acct = self.account
+        n = len(self.symbols)
+        cr = self.crisis
+
+        def put(name: str, value: int | list[int]) -> None:
+            i = _W[name] - _W_ACCOUNT
+            if isinstance(value, list):
+                words[i:i + len(value)] = value
+            else:
+                words[i] = value
+
+        put("volatility_bps_e2", [int(v * 100) for v in cr.volatility_bps])
+        put("spread_bps_e2", [int(v * 100) for v in cr.spread_bps])
+        put("drawdown_velocity_e8", int(cr.drawdown_velocity * 1e8))
+        if acct is None:
+            return words
+        put("wallet_e8", int(acct.wallet * _E8))
+        put("unrealized_e8", int(acct.unrealized * _E8))
+        put("margin_balance_e8", int(acct.margin_balance * _E8))
+        put("maint_margin_e8", -1 if acct.maint_margin is None else int(acct.maint_margin * _E8))
+        put("available_e8", int(acct.available * _E8))
+        put("margin_ratio_e6", -1 if acct.margin_ratio is None else int(acct.margin_ratio * _E6))
+        put("leverage_e6", int(acct.leverage * _E6))
+        put("max_margin_ratio_e6", int(self.limits.max_margin_ratio * _E6))
+        put("account_flags", (M.ACCOUNT_WALLET_FROM_VENUE if self.wallet_base is not None else 0)
+            | (M.ACCOUNT_BRACKETS_FROM_VENUE if self.tiers else 0))
+        put("account_updated_ns", self.account_ns)
+        put("open_order_margin_e8", int(self.open_order_margin * _E8))
+        put("gross_notional_e8", int(sum((r.notional for r in acct.positions), MG.ZERO) * _E8))
+        put("leverage_sym_e6", [int(r.leverage * _E6) for r in acct.positions])
+        put("max_leverage_e6", [int(x) for x in self.limits.max_leverage_e6[:n]])
+        put("liquidation_px", [int(r.liquidation_price.scaleb(ins.price_scale).to_integral_value(ROUND_HALF_EVEN))
+                               for r, ins in zip(acct.positions, self.instruments, strict=True)])
+        return words
 
     # -- publication ------------------------------------------------------------------------
     def write_state(self, rec: np.ndarray, now_ns: int) -> None:
@@ -430,6 +662,11 @@ class RiskEngine:
         n = len(self.symbols)
         w[_W_POSITION:_W_POSITION + n] = [p.pos for p in led.total]
         w[_W_MARK:_W_MARK + n] = led.marks
+        w[_W_ACCOUNT:_W_ACCOUNT_END] = self.account_words  # the figures of the last tick, then what moves between
+        w[_W_MARK_SOURCE:_W_MARK_SOURCE + n] = self.mark_source
+        w[_W_CRISIS] = self.crisis.active
+        w[_W_CRISIS_ENTERED] = self.crisis_entered
+        w[_W_BREACH] = min(self.breach_since.values(), default=0)
         self.dirty = False
 
     def snapshot(self) -> dict:

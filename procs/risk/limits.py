@@ -15,6 +15,7 @@ from procs.core import messages as M
 from procs.core.instruments import Instrument
 
 from .config import RiskConfig, decimal_text
+from .crisis import Thresholds
 
 LEVELS = {"ACTIVE": M.ACTIVE, "REDUCING": M.REDUCING, "HALTED": M.HALTED}
 
@@ -42,6 +43,8 @@ class Limits:
         self.max_position = np.zeros(M.MAX_SYMBOLS, np.int64)
         self.price_band_bps = np.zeros(M.MAX_SYMBOLS, np.int64)
         self.sym_max_open_orders = np.zeros(M.MAX_SYMBOLS, np.int64)
+        self.max_leverage = [Decimal(0)] * n
+        self.max_leverage_e6 = np.zeros(M.MAX_SYMBOLS, np.int64)
         for sid, ins in enumerate(instruments):
             lim = cfg.limits_for(ins.symbol)
             where = f"[risk.symbols.{ins.symbol}]" if ins.symbol in cfg.symbols else "[risk.default]"
@@ -53,6 +56,8 @@ class Limits:
             self.max_order_notional_e8[sid] = _e8(lim.max_order_notional, f"{where} max_order_notional")
             self.price_band_bps[sid] = lim.price_band_bps
             self.sym_max_open_orders[sid] = lim.max_open_orders
+            self.max_leverage[sid] = Decimal(lim.max_leverage)
+            self.max_leverage_e6[sid] = int(self.max_leverage[sid] * 1_000_000)
         self.max_open_orders = cfg.max_open_orders
         self.max_orders_per_s = cfg.max_orders_per_s
         self.max_daily_loss_e8 = _e8(cfg.max_daily_loss, "max_daily_loss")
@@ -60,6 +65,12 @@ class Limits:
         self.capital = Decimal(cfg.capital)
         self.on_loss_breach = LEVELS[cfg.on_loss_breach]
         self.on_drawdown_breach = LEVELS[cfg.on_drawdown_breach]
+        self.max_margin_ratio = Decimal(cfg.max_margin_ratio)
+        self.limit_halt_after_ns = int(cfg.limit_halt_after_s * 1e9)
+        self.mark_max_age_ns = int(cfg.mark_max_age_s * 1e9)
+        self.crisis = Thresholds(cfg.crisis_max_volatility_bps, cfg.crisis_volatility_window_s, cfg.crisis_max_spread_bps,
+                                 cfg.crisis_spread_for_s, cfg.crisis_max_feed_age_s,
+                                 float(Decimal(cfg.crisis_max_drawdown_velocity)), cfg.crisis_drawdown_window_s)
 
     def write(self, rec: np.ndarray) -> None:
         """Copy the limits into a RiskState record (a 0-d or 1-element structured array)."""

@@ -1,4 +1,5 @@
-"""Reconciliation with the exchange: the venue's account snapshot, every ``interval_s``.
+"""Reconciliation with the exchange: the venue's account snapshot, every ``interval_s`` (and its
+margin brackets, until they came once).
 
 Runs in its own thread: two small blocking requests every few seconds need no event loop, the
 agent's loop is a polling loop rather than asyncio, and blocking socket I/O releases the GIL,
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from procs.core import log
 from procs.venue.messages import VenueError
 from procs.venue.protocols import AccountSource
 
@@ -25,8 +27,10 @@ class Reconciler:
     """Asks ``account`` every ``interval_s`` in a daemon thread; results in ``results``."""
 
     def __init__(self, account: AccountSource, interval_s: float, timeout_s: float,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None, symbols: list[str] | None = None) -> None:
         self.account = account
+        self.symbols = symbols or []
+        self.have_tiers = False  # the margin brackets are asked until they come once
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.wake = wake
@@ -41,9 +45,17 @@ class Reconciler:
             snap = self.account.snapshot()
         except VenueError as exc:
             return ReconcileResult(ok=False, error=str(exc)[:200], duration_ns=time.monotonic_ns() - t0)
+        tiers = {}
+        if not self.have_tiers and self.symbols:
+            try:
+                tiers = self.account.margin_tiers(self.symbols)
+                self.have_tiers = True
+            except VenueError as exc:  # asked again next time; the snapshot itself is good
+                log.once("margin_tiers_failed", "warn", "margin_tiers_failed", reason=str(exc)[:200])
         return ReconcileResult(ok=True, positions=dict(snap.positions), entries=dict(snap.entry_prices),
                                wallet_balance=snap.wallet_balance, unrealized=snap.unrealized,
-                               duration_ns=time.monotonic_ns() - t0)
+                               open_order_margin=snap.open_order_margin, leverage=dict(snap.leverage),
+                               tiers=tiers, duration_ns=time.monotonic_ns() - t0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

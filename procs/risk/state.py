@@ -1,7 +1,8 @@
 """The trading-state machine: ACTIVE / REDUCING / HALTED as the strictest of the current holds.
 
 A *hold* is a reason with a level (kill switch -> HALTED, daily loss -> configured, drawdown ->
-configured, reconciliation mismatch -> REDUCING, operator -> REDUCING). The trading state is
+configured, reconciliation mismatch -> REDUCING, operator -> REDUCING, margin ratio and leverage
+-> REDUCING then HALTED when they last, crisis mode -> REDUCING). The trading state is
 the highest level held, and ``halt_reason`` names the hold that sets it. Anyone may tighten
 (add a hold); loosening needs a non-empty operator name: ``release`` is only called by the
 engine's operator commands, which check it and say why when they refuse.
@@ -18,10 +19,15 @@ REASON_DAILY_LOSS = 2
 REASON_DRAWDOWN = 3
 REASON_RECONCILE = 4
 REASON_OPERATOR = 5
+REASON_MARGIN = 6  # the margin ratio over [risk] max_margin_ratio
+REASON_LEVERAGE = 7  # a position's leverage over its max_leverage
+REASON_CRISIS = 8  # crisis mode (procs/risk/crisis.py)
 REASON_NAMES = {REASON_NONE: "none", REASON_KILL_SWITCH: "kill_switch", REASON_DAILY_LOSS: "daily_loss",
-                REASON_DRAWDOWN: "drawdown", REASON_RECONCILE: "reconcile_mismatch", REASON_OPERATOR: "operator"}
+                REASON_DRAWDOWN: "drawdown", REASON_RECONCILE: "reconcile_mismatch", REASON_OPERATOR: "operator",
+                REASON_MARGIN: "margin_ratio", REASON_LEVERAGE: "leverage", REASON_CRISIS: "crisis"}
 # ties between holds of the same level name the first of these
-_PRIORITY = (REASON_KILL_SWITCH, REASON_DAILY_LOSS, REASON_DRAWDOWN, REASON_RECONCILE, REASON_OPERATOR)
+_PRIORITY = (REASON_KILL_SWITCH, REASON_DAILY_LOSS, REASON_DRAWDOWN, REASON_MARGIN, REASON_LEVERAGE, REASON_CRISIS,
+             REASON_RECONCILE, REASON_OPERATOR)
 
 
 class TradingState:

@@ -39,12 +39,29 @@ class VenueInfo(msgspec.Struct, frozen=True):
 
 class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The account as the venue sees it: net position per symbol (signed base-asset text) and
-    money in the margin asset (text as sent)."""
+    money in the margin asset (text as sent; "" when the venue did not say)."""
 
     positions: dict[str, str] = msgspec.field(default_factory=dict)
     entry_prices: dict[str, str] = msgspec.field(default_factory=dict)  # of the symbols with a position
     wallet_balance: str = ""
     unrealized: str = ""
+    margin_balance: str = ""  # wallet + unrealized
+    maint_margin: str = ""  # the venue's maintenance margin of every position
+    open_order_margin: str = ""  # initial margin held for open orders
+    available_balance: str = ""
+    leverage: dict[str, int] = msgspec.field(default_factory=dict)  # the account's leverage setting per symbol
+
+
+class MarginTier(msgspec.Struct, frozen=True):
+    """One notional bracket of a symbol's margin table: a position whose notional is within
+    (``floor``, ``cap``] keeps ``maint_rate`` * notional - ``maint_amount`` as maintenance
+    margin, and may use at most ``max_leverage``. Decimal text as the venue sent it."""
+
+    floor: str
+    cap: str
+    maint_rate: str
+    maint_amount: str
+    max_leverage: int
 
 
 # -- market data --------------------------------------------------------------------------------
@@ -102,7 +119,19 @@ class TopOfBook(msgspec.Struct, gc=False):
     ts_event_ms: int = 0
 
 
-MarketMessage = DepthDiff | DepthSnapshot | TradeTick | TopOfBook
+class MarkPriceTick(msgspec.Struct, gc=False):
+    """The venue's mark price of one symbol (what it values positions and liquidates at), with
+    the index price and funding rate it is built from where the venue says them ("0" otherwise)."""
+
+    symbol: str
+    price: str
+    index_price: str = "0"
+    funding_rate: str = "0"
+    next_funding_ms: int = 0
+    ts_event_ms: int = 0
+
+
+MarketMessage = DepthDiff | DepthSnapshot | TradeTick | TopOfBook | MarkPriceTick
 
 
 class RecordedTrade(NamedTuple):

@@ -17,6 +17,7 @@ from procs.venue.messages import (
     DepthSnapshot,
     Fill,
     Frame,
+    MarginTier,
     MarketMessage,
     OrderReport,
     RecordedTrade,
@@ -71,6 +72,9 @@ class AccountSource(Protocol):
 
     def open_orders(self, symbol: str = "") -> list[OrderReport]:
         """The account's open orders (of one symbol, or all); VenueError as ``snapshot``."""
+
+    def margin_tiers(self, symbols: list[str]) -> dict[str, list[MarginTier]]:
+        """Each symbol's maintenance-margin brackets, lowest notional first; VenueError as ``snapshot``."""
 
 
 class MarketStreams(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from procs.exchange_sim.config import DEFAULT_EXCHANGE_INFO, GeneratorConfig
 from procs.exchange_sim.market.generator import Generator, GenEvent
 from procs.exchange_sim.market.true_book import Market
@@ -135,3 +137,47 @@ def test_mark_model_when_generating_then_a_smoothed_mid_heard_by_listeners() -> 
     market.set_mark("BTCUSDT", 1234500)
     market.update_marks(0.3)
     assert market.mark_price_ticks("BTCUSDT") == 1234500 and rec.marks[-1] == ("BTCUSDT", 1234500)
+
+
+def test_price_jump_when_armed_then_the_whole_book_moves_by_the_bps_in_one_event() -> None:
+    market = Market(load_exchange_info(DEFAULT_EXCHANGE_INFO))
+    gen = Generator(market, GeneratorConfig(seed=3), ["BTCUSDT", "ETHUSDT"])
+    gen.seed_books()
+    for _ in range(500):
+        gen.step()
+    book = market.books["BTCUSDT"]
+    bids, asks = dict(book.bids), dict(book.asks)
+    mid = (book.best_bid_px() + book.best_ask_px()) / 2
+    (ev,) = gen.jump("BTCUSDT", -200)  # 2 % down
+    assert ev.symbol == "BTCUSDT" and ev.prev_u < ev.first_u
+    delta = book.best_bid_px() - max(bids)
+    assert abs(delta / mid * 1e4 + 200) < 1  # -200 bps within a tick
+    assert book.bids == {p + delta: q for p, q in bids.items()}
+    assert book.asks == {p + delta: q for p, q in asks.items()}
+    assert all(px < mid * 0.985 for px, q in ev.bids if q)  # the event carries the moved levels
+    for _ in range(2000):  # the walk goes on from the new fair price
+        gen.step()
+        assert book.best_bid_px() < book.best_ask_px()
+    assert abs((book.best_bid_px() + book.best_ask_px()) / 2 / mid * 1e4 - 1e4 + 200) < 60
+
+
+def test_wide_spread_when_armed_then_the_touch_stays_apart_until_the_window_ends() -> None:
+    market = Market(load_exchange_info(DEFAULT_EXCHANGE_INFO))
+    gen = Generator(market, GeneratorConfig(seed=5), ["BTCUSDT"])
+    gen.seed_books()
+    for _ in range(300):
+        gen.step()
+    book = market.books["BTCUSDT"]
+    assert (book.best_ask_px() - book.best_bid_px()) / book.best_bid_px() * 1e4 < 5
+    gen.widen("BTCUSDT", 100, seconds=0.5)  # 1 % apart
+    spreads = []
+    for _ in range(3000):
+        gen.step()
+        bb, ba = book.best_bid_px(), book.best_ask_px()
+        assert bb is not None and ba is not None and bb < ba
+        spreads.append((ba - bb) / bb * 1e4)
+    assert min(spreads[:3000]) > 90  # ~100 bps: the walk moves the band a tick or two
+    time.sleep(0.6)
+    for _ in range(3000):
+        gen.step()
+    assert (book.best_ask_px() - book.best_bid_px()) / book.best_bid_px() * 1e4 < 10  # the touch closes again

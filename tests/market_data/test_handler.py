@@ -150,6 +150,35 @@ def test_on_frame_when_negative_trade_qty_then_counted_not_published(md) -> None
     assert counters.get(Counter.BAD_VALUES) == 1 and counters.get(Counter.TRADES) == 0
 
 
+def test_on_frame_when_mark_price_then_published_to_md_mark_in_ticks(md, real_data: Path) -> None:
+    h, _state, counters, reg, instance = md
+    marks = reg.consumer(instance, "md.mark", "risk")
+    ins = h.instruments[SYM]
+    # a frame as the exchange sends it: the mark is finer than the price scale (rounded half-even)
+    frame = (b'{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1721260800000,"s":"BTCUSDT",'
+             b'"p":"64123.45678901","P":"64100.1","i":"64120.25","r":"0.00010000","T":1721289600000}}')
+    h.on_frame(frame, 77)
+    h.on_frame(frame.replace(b'"p":"64123.45678901"', b'"p":"-1"'), 78)  # counted, not published
+    h.on_frame(frame.replace(b'"s":"BTCUSDT"', b'"s":"XRPUSDT"'), 79)
+    b = marks.poll()
+    assert len(b) == 1
+    r = b[0]
+    assert int(r["mark_px"]) == ins.price_to_ticks("64123.46") and int(r["index_px"]) == ins.price_to_ticks("64120.25")
+    assert int(r["funding_rate_e8"]) == 10_000 and int(r["next_funding_ms"]) == 1721289600000
+    assert int(r["ts_event"]) == 1721260800000 * 1_000_000 and int(r["ts_recv"]) == 77 and int(r["ts_pub"]) > 0
+    marks.commit()
+    marks.close()
+    assert counters.get(Counter.MARKS) == 1 and counters.get(Counter.BAD_VALUES) == 1
+    assert counters.get(Counter.UNKNOWN_STREAM) == 1
+    # the recorded session's own mark frames decode the same way
+    n = 0
+    for f in iter_frames([real_data / "hftbacktest-binance/usdm/btcusdt_20230404.dat.gz"]):
+        if b"@markPrice" in f.raw[:60]:
+            h.on_frame(f.raw, time.monotonic_ns())
+            n += 1
+    assert n > 0 and counters.get(Counter.MARKS) == 1 + n
+
+
 def test_on_snapshot_when_malformed_then_counted_and_asked_again(md) -> None:
     h, _state, counters, _reg, _ = md
     h.want_snapshot.clear()

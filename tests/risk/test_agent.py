@@ -233,6 +233,9 @@ def test_agent_when_started_before_execution_then_seeded_once_from_the_exchange(
         def open_orders(self, symbol: str = "") -> list:
             return []
 
+        def margin_tiers(self, symbols: list[str]) -> dict:
+            return {}
+
     reg = build_registry()
     book_p = reg.producer(instance, MD_BOOK)
     agent = RiskAgent(RiskConfig(reconcile=True, reconcile_interval_s=3600, holds_file="-", history=NO_HISTORY), instance,

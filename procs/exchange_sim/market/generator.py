@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass, field
 
 from procs.exchange_sim.config import GeneratorConfig
@@ -33,7 +34,7 @@ class GenEvent:
 
 
 class _SymState:
-    __slots__ = ("book", "tick", "step", "fair", "mean_lots", "prev_u", "trade_id", "n")
+    __slots__ = ("book", "tick", "step", "fair", "mean_lots", "prev_u", "trade_id", "n", "gap", "gap_until")
 
     def __init__(self, book: SymbolBook, tick: int, step: int, fair: float, mean_lots: int) -> None:
         self.book, self.tick, self.step, self.fair = book, tick, step, fair
@@ -41,6 +42,8 @@ class _SymState:
         self.prev_u = 0
         self.trade_id = 1
         self.n = 0
+        self.gap = 0  # wide_spread fault: no level closer than this many price units to the fair price ...
+        self.gap_until = 0.0  # ... until this monotonic time
 
 
 class Generator:
@@ -102,6 +105,56 @@ class Generator:
             self.market.trade(book.symbol, px, qty, bim, ts)
         self.market.apply_diff(book.symbol, ev.bids, ev.asks, ev.last_u)
 
+    # -- faults (POST /sim/fault price_jump / wide_spread) ------------------------------------------
+    def _states(self, symbol: str) -> list[_SymState]:
+        return [st for st in self.syms if not symbol or st.book.symbol == symbol]
+
+    def jump(self, symbol: str, bps: float) -> list[GenEvent]:
+        """Move the fair price and every level of the book by ``bps`` at once (one depth event per
+        symbol: the old levels deleted, the same sizes at the moved prices)."""
+        out = []
+        for st in self._states(symbol):
+            delta = int(round(st.fair * bps / 1e4 / st.tick)) * st.tick
+            if not delta:
+                continue
+            st.fair += delta
+            ev = self._new_event(st)
+            for levels, side in ((st.book.bids, ev.bids), (st.book.asks, ev.asks)):
+                moved = dict.fromkeys(levels, 0)
+                moved.update({px + delta: q for px, q in levels.items()})
+                side.extend(moved.items())
+            self._finish(st, ev)
+            out.append(ev)
+        return out
+
+    def widen(self, symbol: str, bps: float, seconds: float) -> list[GenEvent]:
+        """For ``seconds``, no level within ``bps`` / 2 of the fair price on either side (a spread of
+        about ``bps``): the levels inside go now, and new ones are placed outside."""
+        out = []
+        for st in self._states(symbol):
+            st.gap = max(st.tick, int(st.fair * bps / 2e4 / st.tick) * st.tick)
+            st.gap_until = time.monotonic() + seconds
+            ev = self._new_event(st)
+            self._pull_inside_gap(st, ev)
+            self._finish(st, ev)
+            out.append(ev)
+        return out
+
+    def _gap(self, st: _SymState) -> int:
+        if st.gap and time.monotonic() >= st.gap_until:
+            st.gap = 0
+        return st.gap
+
+    def _pull_inside_gap(self, st: _SymState, ev: GenEvent) -> None:
+        fair = int(st.fair) - int(st.fair) % st.tick
+        lo, hi = fair - st.gap, fair + st.gap
+        for levels, side, inside, edge in ((st.book.bids, ev.bids, lambda p: p > lo, lo),
+                                           (st.book.asks, ev.asks, lambda p: p < hi, hi)):
+            gone = [p for p in levels if inside(p)]
+            side.extend((p, 0) for p in gone)
+            if gone and len(gone) == len(levels):  # never empty a side: one level at the band's edge
+                side.append((edge, self._qty(st, st.mean_lots)))
+
     # -- one event ------------------------------------------------------------------------------
     def step(self) -> GenEvent:
         rng = self.rng
@@ -111,6 +164,12 @@ class Generator:
         book = st.book
         bb, ba = book.best_bid_px(), book.best_ask_px()
         ev = self._new_event(st)
+        if st.gap and self._gap(st) and bb is not None and ba is not None:
+            fair = int(st.fair) - int(st.fair) % st.tick
+            if bb > fair - st.gap or ba < fair + st.gap:  # the walk moved the band over the touch
+                self._pull_inside_gap(st, ev)
+                self._finish(st, ev)
+                return ev
         r = rng.random()
         if bb is None or ba is None:
             self._refill(st, ev, bb, ba)
@@ -136,12 +195,13 @@ class Generator:
         is_bid = self.rng.random() < 0.5
         d = self._dist(0.15) * st.tick
         fair = int(st.fair) - int(st.fair) % st.tick
+        gap = self._gap(st) if st.gap else 0
         if is_bid:
-            px = min(fair - d, ba - st.tick)
+            px = min(fair - d - gap, ba - st.tick)
             qty = st.book.bids.get(px, 0) + self._qty(st, st.mean_lots)
             ev.bids.append((px, qty))
         else:
-            px = max(fair + st.tick + d, bb + st.tick)
+            px = max(fair + st.tick + d + gap, bb + st.tick)
             qty = st.book.asks.get(px, 0) + self._qty(st, st.mean_lots)
             ev.asks.append((px, qty))
 
@@ -188,7 +248,7 @@ class Generator:
 
     def _trim(self, st: _SymState, ev: GenEvent) -> None:
         """Remove levels that drifted beyond twice the configured depth from the fair price."""
-        lim = 2 * self.cfg.depth_levels * st.tick
+        lim = 2 * self.cfg.depth_levels * st.tick + (self._gap(st) if st.gap else 0)  # wide_spread's levels stay
         fair = st.fair
         touched_b = {p for p, _ in ev.bids}
         touched_a = {p for p, _ in ev.asks}

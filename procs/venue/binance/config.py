@@ -18,6 +18,7 @@ class BinanceUsdmConfig(VenueConfig, tag="binance_usdm"):
     user_stream_keepalive_s: float = 1800.0  # the user-data stream's key is renewed this often
     depth_stream: str = "depth@0ms"  # or depth, depth@100ms
     trade_stream: str = "trade"  # or aggTrade; "" = no trades
+    mark_stream: str = "markPrice@1s"  # or markPrice (every 3 s); "" = none (risk then marks at the mid)
 
     def __post_init__(self) -> None:
         if self.recv_window_ms <= 0 or self.recv_window_ms > 60_000:
@@ -27,5 +28,7 @@ class BinanceUsdmConfig(VenueConfig, tag="binance_usdm"):
         if not self.depth_stream.startswith("depth"):
             raise ValueError(f"depth_stream must be a diff depth stream (depth, depth@100ms, depth@0ms): "
                              f"depth_stream={self.depth_stream!r}")
+        if self.mark_stream not in ("", "markPrice", "markPrice@1s"):
+            raise ValueError(f"mark_stream must be markPrice, markPrice@1s or empty: mark_stream={self.mark_stream!r}")
         if self.trade_stream not in ("", "trade", "aggTrade"):
             raise ValueError(f"trade_stream must be trade, aggTrade or empty: trade_stream={self.trade_stream!r}")

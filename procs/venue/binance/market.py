@@ -90,16 +90,17 @@ class AggTrade(V.TradeTick, rename={"symbol": "s", "trade_id": "a", "price": "p"
     last_trade_id: int = 0
 
 
-class MarkPrice(msgspec.Struct, gc=False):
-    """``@markPrice``: ``p`` mark, ``i`` index, ``r`` funding rate (decoded; b25 uses none of it yet)."""
+class MarkPrice(V.MarkPriceTick, rename={"symbol": "s", "price": "p", "index_price": "i", "funding_rate": "r",
+                                         "next_funding_ms": "T", "ts_event_ms": "E"}, gc=False):
+    """``@markPrice`` / ``@markPrice@1s``: ``p`` mark, ``i`` index, ``r`` funding rate, ``T`` next
+    funding time (``P``, the estimated settle price, is not kept)."""
 
-    s: str
-    p: str
-    E: int = 0
-    i: str = "0"
-    P: str = "0"
-    r: str = "0"
-    T: int = 0
+    symbol: str
+    price: str
+    index_price: str = "0"
+    funding_rate: str = "0"
+    next_funding_ms: int = 0
+    ts_event_ms: int = 0
 
 
 class DepthSnapshot(V.DepthSnapshot, rename={"last_id": "lastUpdateId", "ts_event_ms": "E"}, gc=False):
@@ -180,7 +181,7 @@ class MarketCodec:
         """The depth rule of a recording's market (``recordings.KINDS``)."""
         return RULES[market]
 
-    def decode(self, raw: bytes) -> tuple[str, V.MarketMessage | MarkPrice | None]:
+    def decode(self, raw: bytes) -> tuple[str, V.MarketMessage | None]:
         """One frame -> ``(stream name or "", message)``; message is None when ignored or bad."""
         if raw.startswith(FRAME_PREFIX):
             name = raw[11 : raw.find(b'"', 11)]
@@ -230,7 +231,7 @@ class MarketCodec:
             self.decode_errors += 1
             self.ignored -= 1
 
-    def _decode_slow(self, raw: bytes) -> tuple[str, V.MarketMessage | MarkPrice | None]:
+    def _decode_slow(self, raw: bytes) -> tuple[str, V.MarketMessage | None]:
         """Raw-mode payloads, or a combined frame whose keys are in another order."""
         try:
             env = self._generic.decode(raw)

@@ -13,7 +13,7 @@ DEPTH_PATH = "/fapi/v1/depth"
 
 
 class MarketStreams:
-    """``procs.venue.protocols.MarketStreams`` for ``[venue]``'s depth and trade streams."""
+    """``procs.venue.protocols.MarketStreams`` for ``[venue]``'s depth, trade and mark-price streams."""
 
     def __init__(self, cfg: BinanceUsdmConfig) -> None:
         self.cfg = cfg
@@ -26,10 +26,12 @@ class MarketStreams:
             out.append(f"{s.lower()}@{self.cfg.depth_stream}")
             if self.cfg.trade_stream:
                 out.append(f"{s.lower()}@{self.cfg.trade_stream}")
+            if self.cfg.mark_stream:
+                out.append(f"{s.lower()}@{self.cfg.mark_stream}")
         return out
 
     def url(self, symbols: list[str]) -> str:
-        """The WebSocket URL that carries every symbol's depth diffs and trades."""
+        """The WebSocket URL that carries every symbol's depth diffs, trades and mark price."""
         return f"{self.cfg.ws_stream_url.rstrip('/')}/stream?streams={'/'.join(self.streams(symbols))}"
 
     def snapshot_url(self, symbol: str, limit: int) -> str:
