@@ -70,7 +70,7 @@ class B25App(App):
     PositionsPanel DataTable, LatencyPanel DataTable { border: none; height: 1fr; }
     #equity, #latency-hist { height: 3; }
     #portfolio-top { height: 1fr; }
-    AccountPanel { width: 66; height: 1fr; border: round $primary-darken-2; padding: 0 0 0 1; }
+    AccountPanel { width: 66; max-width: 45%; height: 1fr; border: round $primary-darken-2; padding: 0 0 0 1; }
     #portfolio-session { height: 1fr; }
     SessionChart { border: round $primary-darken-2; width: 2fr; }
     StrategyPnlPanel { width: 3fr; max-width: 73; height: 1fr; }  /* 73: its columns and the border */

@@ -39,6 +39,9 @@ class MarketDataConfig(Section):
 
     snapshot_limit: int = 1000
     stale_after_s: float = 5.0  # a symbol silent this long is resynced
+    # the venue's mark price per symbol to md.mark (risk marks at it); a replay turns it off (the
+    # simulator's mark there runs on host time, so its frame count would not repeat)
+    mark_prices: bool = True
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 10.0
     snapshot_retry_s: float = 0.5

@@ -67,7 +67,7 @@ class Feed:
 
     # -- connection --------------------------------------------------------------------------
     def url(self) -> str:
-        return self.venue.url(self.handler.symbols)
+        return self.venue.url(self.handler.symbols, marks=self.cfg.mark_prices)
 
     def on_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -206,5 +206,5 @@ class Feed:
         """Drop and take again one symbol's streams on the live connection."""
         if self.transport is None:
             return
-        for frame in self.venue.resubscribe([symbol]):
+        for frame in self.venue.resubscribe([symbol], marks=self.cfg.mark_prices):
             self.transport.send(WSMsgType.TEXT, frame)

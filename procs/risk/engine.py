@@ -100,6 +100,7 @@ class RiskEngine:
         self.mark_source = [M.MARK_UNKNOWN] * n
         # -- the account (procs/risk/margin.py) ---------------------------------------------------
         self.tiers: dict[int, list[MG.Tier]] = {}
+        self._tiers_from: set[str] = set()  # symbols whose brackets came (each result carries them again)
         self.leverage_setting: dict[int, int] = {}
         self.wallet_base: int | None = None  # the exchange's wallet at the last reconciliation (money)
         self.cash_at_base = 0  # our realized - fees then
@@ -505,7 +506,8 @@ class RiskEngine:
             if sym in self.sid:
                 self.leverage_setting[self.sid[sym]] = lev
         for sym, tiers in res.tiers.items():
-            if sym in self.sid and tiers:
+            if sym in self.sid and tiers and sym not in self._tiers_from:
+                self._tiers_from.add(sym)  # taken once (a table it cannot read is alerted once)
                 try:
                     self.tiers[self.sid[sym]] = [MG.Tier.from_venue(t) for t in tiers]
                 except (InvalidOperation, ValueError) as exc:

@@ -30,7 +30,9 @@ class Reconciler:
                  wake: Callable[[], None] | None = None, symbols: list[str] | None = None) -> None:
         self.account = account
         self.symbols = symbols or []
-        self.have_tiers = False  # the margin brackets are asked until they come once
+        # the margin brackets, asked until they come once, then sent with every result (a result
+        # can be dropped: the seed at start asks twice when the exec ring appears meanwhile)
+        self.tiers: dict = {}
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.wake = wake
@@ -45,17 +47,15 @@ class Reconciler:
             snap = self.account.snapshot()
         except VenueError as exc:
             return ReconcileResult(ok=False, error=str(exc)[:200], duration_ns=time.monotonic_ns() - t0)
-        tiers = {}
-        if not self.have_tiers and self.symbols:
+        if not self.tiers and self.symbols:
             try:
-                tiers = self.account.margin_tiers(self.symbols)
-                self.have_tiers = True
+                self.tiers = self.account.margin_tiers(self.symbols)
             except VenueError as exc:  # asked again next time; the snapshot itself is good
                 log.once("margin_tiers_failed", "warn", "margin_tiers_failed", reason=str(exc)[:200])
         return ReconcileResult(ok=True, positions=dict(snap.positions), entries=dict(snap.entry_prices),
                                wallet_balance=snap.wallet_balance, unrealized=snap.unrealized,
                                open_order_margin=snap.open_order_margin, leverage=dict(snap.leverage),
-                               tiers=tiers, duration_ns=time.monotonic_ns() - t0)
+                               tiers=self.tiers, duration_ns=time.monotonic_ns() - t0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -82,13 +82,13 @@ class MarketStreams(Protocol):
 
     name: str  # where it connects, for the log
 
-    def url(self, symbols: list[str]) -> str:
-        """The WebSocket URL carrying every symbol's depth diffs and trades."""
+    def url(self, symbols: list[str], marks: bool = True) -> str:
+        """The WebSocket URL carrying every symbol's depth diffs and trades (and mark prices)."""
 
     def snapshot_url(self, symbol: str, limit: int) -> str:
         """The REST request of a depth snapshot with ``limit`` levels a side."""
 
-    def resubscribe(self, symbols: list[str]) -> list[bytes]:
+    def resubscribe(self, symbols: list[str], marks: bool = True) -> list[bytes]:
         """Frames that drop and take again ``symbols``' streams on the live connection."""
 
 

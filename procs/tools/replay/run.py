@@ -108,7 +108,8 @@ def overrides(opts: ReplayOptions, instance: str, symbols: list[str]) -> dict:
         "deploy": {"symbols": symbols},
         "sim": sim,
         # the watchdog's silence limit is host time: a lockstep replay may be slower than the recording
-        "market_data": {"stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True},
+        # no mark-price stream: the simulator's mark runs on host time (risk marks at the recorded mid)
+        "market_data": {"stale_after_s": 3600.0 if lockstep else 30.0, "lockstep_gauges": True, "mark_prices": False},
         "strategy": {"strategies": [], "sim_clock": True, "cancel_on_stop": False, "pnl_log_interval_s": 0.0},
         # lockstep: a request may wait in simulated time while host time passes; no timeout of it is real
         "execution": {"sim_clock": True, "fsync": "never",
