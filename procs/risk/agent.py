@@ -28,7 +28,15 @@ from procs.core import log
 from procs.core import messages as M
 from procs.core.config import ConfigError, config_hash, load_section
 from procs.core.instruments import Instrument
-from procs.core.registry import EXEC, MD_BOOK, MD_MARK, RISK_STATE, RingCapacities, alerts_name, build_registry
+from procs.core.registry import (
+    EXEC,
+    MD_BOOK,
+    MD_MARK,
+    RISK_STATE,
+    RingCapacities,
+    alerts_name,
+    build_registry,
+)
 from procs.venue.protocols import AccountSource
 from shm.counters import Counters
 from shm.idle import Waiter, make_idle
