@@ -85,6 +85,7 @@ SUBCOMMANDS = {
     "report": ("procs.tools.report.cli", "what a session did, from its journal: P&L, drawdown, Sharpe, trips, fills, latency"),
     "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
     "latency": ("procs.tools.latency.cli", "measure a session's feed/entry/response latencies and fit a model"),
+    "config": ("procs.tools.config_cli", "validate the config; its versions: history, show, diff, rollback"),
 }
 
 

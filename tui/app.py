@@ -95,6 +95,7 @@ class B25App(App):
         Binding("k", "kill(True)", "Kill"),
         Binding("K", "kill(False)", "Unkill", show=False),
         Binding("R", "reload", "Reload strat", show=False),
+        Binding("L", "reload_config", "Reload config", show=False),
         *(Binding(str(i + 1), f"tab('{t}')", t.capitalize(), show=False) for i, t in enumerate(TABS)),
     ]
 
@@ -226,6 +227,14 @@ class B25App(App):
     def action_reload(self) -> None:
         self.guarded("reload strategies", lambda: self.say(self.commands.reload_strategy()))
 
+    def action_reload_config(self) -> None:
+        def work() -> None:
+            msg, ok = self.commands.reload_config()
+            self.call_from_thread(self.say, msg, "information" if ok else "warning")
+
+        self.guarded("reload config", lambda: (self.say("reloading the config ..."),
+                                               self.run_worker(work, thread=True, group="config")))
+
     def program_action(self, action: str, name: str) -> None:
         self.guarded(f"{action} {name}", lambda: self._program(action, name))
 
@@ -277,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
                        cfg.supervisor_poll_s, cfg.trades)
     source.roster = StrategyRoster(config)
     source.history = HistoryView(history_dir(config, args.instance))  # type: ignore[attr-defined]
-    commands = Commands(args.instance, book_depth, cfg.operator, sup, rings=shared.rings)
+    commands = Commands(args.instance, book_depth, cfg.operator, sup, rings=shared.rings, config_path=config)
     try:
         gate = TokenGate.from_config(config) if args.web_session else None
         B25App(source, commands, args.refresh or cfg.refresh_s, token_gate=gate).run()

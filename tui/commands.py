@@ -23,8 +23,10 @@ from .supervisor import SupervisorClient
 
 class Commands:
     def __init__(self, instance: str, depth: int = M.DEFAULT_DEPTH, operator: str = "",
-                 supervisor: SupervisorClient | None = None, rings: RingCapacities | None = None) -> None:
+                 supervisor: SupervisorClient | None = None, rings: RingCapacities | None = None,
+                 config_path: str | None = None) -> None:
         self.instance = instance
+        self.config_path = config_path  # the deployment file, for reload_config
         self.depth = depth
         self.rings = rings  # [deploy.rings]: the manual ring is created with the deployment's capacity
         self.operator = operator or f"tui:{getpass.getuser()}"
@@ -66,6 +68,25 @@ class Commands:
 
     def reload_strategy(self, target: str = "") -> str:
         return self.send("strategy", C.Reload(target=target, operator=self.operator))
+
+    def reload_config(self) -> tuple[str, bool]:
+        """The config file as it is now into service (procs.core.rollout): (what happened, complete).
+        Blocks up to a few seconds (each process confirms): call it off the UI thread."""
+        from procs.core.config import ConfigError
+        from procs.core.rollout import apply
+        from procs.core.versions import store_for
+
+        if not self.config_path:
+            return "no config file (the TUI runs on defaults): nothing to reload", False
+        path = Path(self.config_path)
+        try:
+            done = apply(path, self.instance, path.read_bytes(), store_for(path, self.instance), event="reload",
+                         source="tui", operator=self.operator, reason="reload from the TUI")
+        except (ConfigError, OSError, ValueError) as exc:
+            return f"config not reloaded, nothing changed: {exc}", False
+        acted = [f"{o.service} {o.action}" + (f" ({', '.join(o.fields)})" if o.action == "restart needed" else "")
+                 for o in done.outcomes if o.action not in ("not running", "unchanged")]
+        return f"config version {done.seq}: " + ("; ".join(acted) or "no process needed a change"), done.complete
 
     def program(self, action: str, name: str) -> str:
         if self.supervisor is None:

@@ -20,6 +20,7 @@ HELP = """\
   c         cancel all open orders (CancelAll to execution)
   k  K      kill switch ON / OFF (asks first; SetKillSwitch to risk)
   R         reload strategies (Reload to strategy)
+  L         reload the config file into every process that can take it; names what needs a restart
   t x r     start / stop / restart the selected process (system tab)
   ?         this help      q  quit (the system keeps running)
 """

@@ -13,10 +13,10 @@ import functools
 import sys
 
 from procs.bridge.agent import PROC, BridgeSettings, start
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
-from procs.core.config import ConfigError, config_hash
+from procs.core.config import ConfigError
 from shm.segment import DEFAULT_INSTANCE
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_bad_config(PROC, exc)
     runtime = settings.bridge.runtime
     return run_async_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance),
-                             config_hash(a.config))
+                             versions.on_start(a.config, a.instance, PROC))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,24 @@ class AsyncRun:
         self._on_stop: list[Callable[[], object]] = []
         for sig in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(sig, self._signalled, sig)
+        # SIGHUP: a config reload where the agent takes one (``on_hangup``), never the default exit
+        self._on_hangup: Callable[[], object] | None = None
+        self._hangup_pending = False
+        self.loop.add_signal_handler(signal.SIGHUP, self._hungup)
+
+    def _hungup(self) -> None:
+        if self._on_hangup is not None:
+            self._on_hangup()
+        else:
+            self._hangup_pending = True  # start-up is not done, or the agent does not reload
+            log.info("sighup_held", agent=self.name, reason="no reload handler (yet)")
+
+    def on_hangup(self, callback: Callable[[], object]) -> None:
+        """SIGHUP calls ``callback`` (the agent's reload); one that came during start-up runs it now."""
+        self._on_hangup = callback
+        if self._hangup_pending:
+            self._hangup_pending = False
+            callback()
 
     def _signalled(self, signum: int) -> None:
         self.signal = signum

@@ -24,9 +24,11 @@ class Command(msgspec.Struct, tag=True, frozen=True, kw_only=True):
 
 
 class Reload(Command):
-    """Reload strategy code/config (strategy) or limits (risk)."""
+    """Reload the process's config section from its file (strategy: and changed strategy code)."""
 
     target: str = ""  # a strategy id, or "" for all
+    reason: str = ""  # why, kept with the config version (procs.core.versions)
+    source: str = ""  # "ops_api" | "tui" | "cli" | "" (the file, or SIGHUP)
 
 
 class CancelAll(Command):

@@ -10,6 +10,7 @@ with that capacity and consumers read it from the segment's header, so all of th
 sim = true                       # run the embedded exchange simulator (supervisord's exchange_sim)
 symbols = ["BTCUSDT", "ETHUSDT"] # symbol_id = the index in this list
 depth = 20                       # book levels per side in every BookUpdate record
+versions_dir = "run/config"      # the config versions, per instance (procs/core/versions.py)
 
 [deploy.rings]                   # records per ring, each a power of two (procs/core/registry.py)
 md_book = 4096
@@ -41,6 +42,9 @@ class DeployConfig(Section):
     symbols: list[str] = msgspec.field(default_factory=lambda: ["BTCUSDT", "ETHUSDT"])
     depth: int = M.DEFAULT_DEPTH  # levels per side in BookUpdate records
     rings: RingCapacities = msgspec.field(default_factory=RingCapacities)
+    # every config a process starts with or reloads is kept in <versions_dir>/<instance>/
+    # (procs/core/versions.py; b25 config history|show|diff|rollback)
+    versions_dir: str = "run/config"  # procs.core.versions.DEFAULT_DIR
 
     def __post_init__(self) -> None:
         if not self.symbols:

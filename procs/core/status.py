@@ -84,6 +84,7 @@ def read_status(instance: str, proc: str, timeout: float = 0.0) -> dict | None:
             "age_s": (time.monotonic_ns() - int(s["heartbeat_ns"])) / 1e9,
             "alive": pid_alive(int(s["pid"])), "work": int(s["work"]), "cpu": int(s["cpu"]),
             "uptime_s": (time.monotonic_ns() - int(s["started_ns"])) / 1e9,
+            "config_hash": bytes(s["config_hash"]).rstrip(b"\0").decode(errors="replace"),
         }
     finally:
         r.close()

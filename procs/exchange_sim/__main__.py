@@ -11,7 +11,7 @@ import argparse
 import functools
 import sys
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
 from procs.exchange_sim.agent import PROC, SimSettings, build_server, start
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
         server = build_server(settings)
     except (ValueError, OSError) as exc:
         return exit_bad_config(PROC, exc)
-    return run_async_process(PROC, args.instance, settings.sim.runtime, functools.partial(start, server))
+    return run_async_process(PROC, args.instance, settings.sim.runtime, functools.partial(start, server),
+                             versions.on_start(args.config, args.instance, PROC))
 
 
 def main(argv: list[str] | None = None) -> int:

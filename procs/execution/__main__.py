@@ -14,10 +14,10 @@ import argparse
 import functools
 import sys
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
-from procs.core.config import ConfigError, config_hash
+from procs.core.config import ConfigError
 from procs.execution.agent import PROC, ExecutionSettings, start
 from shm.segment import DEFAULT_INSTANCE
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit_bad_config(PROC, exc)
     cfg = settings.execution
     return run_async_process(PROC, a.instance, cfg.runtime,
-                             functools.partial(start, settings, a.instance), config_hash(a.config))
+                             functools.partial(start, settings, a.instance), versions.on_start(a.config, a.instance, PROC))
 
 
 if __name__ == "__main__":

@@ -18,9 +18,10 @@ from procs.core import deploy, log
 from procs.core import messages as M
 from procs.core.async_agent import AsyncRun
 from procs.core.config import load_section
-from procs.core.control import CancelAll, ControlInbox, Ping, Shutdown
+from procs.core.control import CancelAll, ControlInbox, Ping, Reload, Shutdown
 from procs.core.instruments import Instrument
 from procs.core.registry import EXEC, RingCapacities, alerts_name, build_registry
+from procs.core.reload import Reloader
 from procs.venue.adapters import info_in_thread, open_venue, venue_config
 from procs.venue.config import VenueConfig
 from procs.venue.protocols import OrderGateway, Venue
@@ -54,12 +55,13 @@ class ExecutionSettings:
     symbols: list[str]
     depth: int
     rings: RingCapacities
+    config_path: str | None = None  # what a reload reads
 
     @classmethod
     def load(cls, config_path: str | None) -> ExecutionSettings:
         """Raises ConfigError naming the file, section, field and reason."""
         return cls(load_section(config_path, PROC, ExecutionConfig), venue_config(config_path),
-                   *deploy.load(config_path).shared())
+                   *deploy.load(config_path).shared(), config_path)
 
 
 @dataclass
@@ -80,7 +82,7 @@ class ExecutionAgent:
     name = PROC
 
     def __init__(self, cfg: ExecutionConfig, instance: str, symbols: list[str], parts: Parts, engine: Engine,
-                 sink: EventSink, journal_path: Path, run: AsyncRun) -> None:
+                 sink: EventSink, journal_path: Path, run: AsyncRun, config_path: str | None = None) -> None:
         assert parts.producer is not None and parts.alerts is not None and parts.risk is not None
         assert parts.gateway is not None
         self.cfg = cfg
@@ -99,6 +101,9 @@ class ExecutionAgent:
         self.intake = Intake(parts.registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait,
                              self._fix_seq, cfg.runtime.idle, run.fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
         self.inbox = ControlInbox(instance, PROC)
+        # SIGHUP or Reload: every [execution] field is read once, at start; a reload that changes
+        # one is refused naming it, one that changes none is kept as the version running
+        self.reloader = Reloader(config_path, instance, PROC, PROC, ExecutionConfig, cfg)
         self._halted = False
         self._warm_seen = -1
         self._next_attach = self._next_prune = 0.0
@@ -123,6 +128,7 @@ class ExecutionAgent:
         self.counters.set(Counter.RECOVERED, 1)
         run.running()
         self.intake.kick()
+        run.on_hangup(self.reload)
         log.info("execution_started", instance=self.instance, symbols=self.symbols, transport=cfg.transport,
                  intent_wait=cfg.intent_wait, journal=str(self.journal_path), fsync=cfg.fsync, epoch=engine.epoch)
         await run.stop.wait()
@@ -174,9 +180,18 @@ class ExecutionAgent:
         elif isinstance(cmd, Shutdown):
             log.info("shutdown_requested", operator=cmd.operator)
             self.run.request_stop()
+        elif isinstance(cmd, Reload):
+            self.reload(cmd.source, cmd.operator, cmd.reason)
         elif not isinstance(cmd, Ping):
             name = type(cmd).__name__
             log.once(f"control_ignored:{name}", "info", "control_ignored", command=name)
+
+    def reload(self, source: str = "", operator: str = "", reason: str = "") -> None:
+        got = self.reloader.take(operator)
+        if got is None:
+            return
+        cfg, data = got
+        self.run.status.set_config_hash(self.reloader.applied(cfg, data, source, operator, reason))
 
     def work(self) -> int:
         return self.engine.work
@@ -275,4 +290,4 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
         raise
     log.info("journal_rebuilt", path=str(journal_path), records=len(records), epoch=engine.epoch,
              open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
-    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, journal_path, run)
+    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, journal_path, run, settings.config_path)

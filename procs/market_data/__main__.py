@@ -12,10 +12,10 @@ import argparse
 import functools
 import sys
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
-from procs.core.config import ConfigError, config_hash
+from procs.core.config import ConfigError
 from procs.market_data.agent import PROC, load_config, start
 from procs.market_data.recorder import Recorder
 from shm.segment import DEFAULT_INSTANCE
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = settings.market_data
     recorder = Recorder(cfg.recorder, f"{a.instance}_md") if cfg.recorder.enabled else None
     return run_async_process(PROC, a.instance, cfg.runtime, functools.partial(start, settings, a.instance, recorder),
-                             config_hash(a.config), cpu_latency_us=cfg.cpu_latency_us)
+                             versions.on_start(a.config, a.instance, PROC), cpu_latency_us=cfg.cpu_latency_us)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 import msgspec
 
 from procs.core import deploy, log
+from procs.core.agent import NoStatus
 from procs.core.async_agent import AsyncRun
 from procs.core.config import load_section
 from procs.core.deploy import DeployConfig
 from procs.core.registry import build_registry
+from procs.core.reload import Reloader
+from procs.core.status import StatusWriter
 from procs.venue.adapters import info_in_thread, open_venue, venue_config
 from procs.venue.config import VenueConfig
 from shm.counters import Counters
@@ -34,6 +37,7 @@ class MarketDataSettings:
     market_data: MarketDataConfig
     deploy: DeployConfig  # the symbols, the depth, the rings' capacities
     venue: VenueConfig
+    config_path: str | None = None  # what a reload reads
 
 
 def load_config(config_path: str | None, ws_url: str | None = None,
@@ -45,7 +49,7 @@ def load_config(config_path: str | None, ws_url: str | None = None,
     if ws_url or rest_url:
         vcfg = msgspec.structs.replace(vcfg, ws_stream_url=ws_url or vcfg.ws_stream_url,
                                        rest_url=rest_url or vcfg.rest_url)
-    return MarketDataSettings(cfg, deploy.load(config_path), vcfg)
+    return MarketDataSettings(cfg, deploy.load(config_path), vcfg, config_path)
 
 
 class MarketDataAgent:
@@ -54,9 +58,14 @@ class MarketDataAgent:
     name = PROC
 
     def __init__(self, cfg: MarketDataConfig, instance: str, feed: Feed, handler: FeedHandler,
-                 publisher: Publisher, counters: Counters, recorder: Recorder | None, depth: int) -> None:
+                 publisher: Publisher, counters: Counters, recorder: Recorder | None, depth: int,
+                 config_path: str | None = None) -> None:
         self.cfg = cfg
         self.depth = depth
+        # SIGHUP: the watchdog and reconnect timings reload (the feed reads them where it uses
+        # them); a change to any other field is refused naming it (MarketDataConfig.restart_only)
+        self.reloader = Reloader(config_path, instance, PROC, PROC, MarketDataConfig, cfg)
+        self.status: StatusWriter | NoStatus = NoStatus()
         self.instance = instance
         self.feed = feed
         self.handler = handler
@@ -71,10 +80,20 @@ class MarketDataAgent:
         if warm_ns > 0:
             run.every(cfg.runtime.keep_warm_ms / 1000, lambda: self.handler.keep_warm(time.monotonic_ns(), warm_ns),
                       first_after=0)
+        self.status = run.status
+        run.on_hangup(self.reload)
         run.running()
         log.info("market_data_started", instance=self.instance, symbols=self.handler.symbols, ws_url=self.feed.where,
                  depth=self.depth)
         await self.feed.run()
+
+    def reload(self) -> None:
+        got = self.reloader.take()
+        if got is None:
+            return
+        cfg, data = got
+        self.cfg = self.feed.cfg = cfg
+        self.status.set_config_hash(self.reloader.applied(cfg, data))
 
     def work(self) -> int:
         return self.counters.get(Counter.MESSAGES)
@@ -120,4 +139,4 @@ async def start(settings: MarketDataSettings, instance: str, recorder: Recorder 
         log.info("book_kernel_compiled", seconds=round(time.perf_counter() - t0, 3))
     handler = FeedHandler(shared.symbols, instruments, codec, publisher, counters, recorder, fast=fast)
     return MarketDataAgent(cfg, instance, Feed(cfg, venue.market_streams(), handler), handler, publisher, counters,
-                           recorder, shared.depth)
+                           recorder, shared.depth, settings.config_path)

@@ -179,9 +179,9 @@ class Feed:
     # -- watchdog ----------------------------------------------------------------------------
     async def _watchdog(self) -> None:
         """Resync a symbol that went silent; reconnect when every symbol did (a stalled socket)."""
-        stale_ns = int(self.cfg.stale_after_s * 1e9)
         while True:
             await asyncio.sleep(min(1.0, self.cfg.stale_after_s / 4))
+            stale_ns = int(self.cfg.stale_after_s * 1e9)  # read each turn: a reload may change it
             if not self.connected.is_set():
                 continue
             now = time.monotonic_ns()

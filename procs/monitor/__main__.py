@@ -14,10 +14,10 @@ import argparse
 import functools
 import sys
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
-from procs.core.config import ConfigError, config_hash
+from procs.core.config import ConfigError
 from procs.monitor.agent import PROC, MonitorSettings, start
 from shm.segment import DEFAULT_INSTANCE
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
     return run_async_process(PROC, args.instance, settings.monitor.runtime,
-                             functools.partial(start, settings, args.instance), config_hash(args.config))
+                             functools.partial(start, settings, args.instance), versions.on_start(args.config, args.instance, PROC))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,11 +11,14 @@ import msgspec
 from aiohttp import web
 
 from procs.core import deploy, log
+from procs.core.agent import NoStatus
 from procs.core.async_agent import AsyncRun
 from procs.core.instruments import Instrument
+from procs.core.reload import Reloader
+from procs.core.status import StatusWriter
 from shm.counters import Counters
 
-from .config import MonitorConfig, load_monitor_config, load_token
+from .config import MonitorConfig, load_monitor_config, load_token, monitor_config_from
 from .history import sources_from_config
 from .ops import Counter, Hist, Monitor, make_app
 from .shmview import InstanceView
@@ -61,13 +64,28 @@ class MonitorAgent:
 
     name = PROC
 
-    def __init__(self, monitor: Monitor, view: InstanceView, counters: Counters, runner: web.AppRunner) -> None:
+    def __init__(self, monitor: Monitor, view: InstanceView, counters: Counters, runner: web.AppRunner,
+                 config_path: str | None = None) -> None:
         self.monitor = monitor
         self.view = view
         self.counters = counters
         self.runner = runner
+        # SIGHUP: the token, the required list and the staleness limit reload (MonitorConfig.restart_only)
+        self.reloader = Reloader(config_path, view.instance, PROC, "monitor", MonitorConfig, monitor.cfg,
+                                 decode=monitor_config_from, check=load_token)
+        self.status: StatusWriter | NoStatus = NoStatus()
+
+    def reload(self) -> None:
+        got = self.reloader.take()
+        if got is None:
+            return
+        cfg, data = got
+        self.monitor.reconfigure(cfg, load_token(cfg))  # checked readable by the reloader
+        self.status.set_config_hash(self.reloader.applied(cfg, data))
 
     async def serve(self, run: AsyncRun) -> None:
+        self.status = run.status
+        run.on_hangup(self.reload)
         run.running()
         poll_s = self.monitor.cfg.poll_s
         while not run.stopping:
@@ -92,9 +110,9 @@ async def start(settings: MonitorSettings, instance: str, run: AsyncRun) -> Moni
     counters = Counters.create(instance, PROC, Counter, Hist)
     view = InstanceView(instance, settings.depth)
     mon = Monitor(cfg, view, settings.symbols, settings.token, counters, settings.instruments,
-                  history=sources_from_config(settings.config_path, instance))
+                  history=sources_from_config(settings.config_path, instance), config_path=settings.config_path)
     runner = web.AppRunner(make_app(mon), access_log=None)
-    agent = MonitorAgent(mon, view, counters, runner)
+    agent = MonitorAgent(mon, view, counters, runner, settings.config_path)
     try:
         await runner.setup()
         sock = listen(cfg.host, cfg.port)

@@ -12,7 +12,7 @@ import msgspec
 
 from procs.core import services
 from procs.core.agent import Runtime
-from procs.core.config import ConfigError, Section, load_section, read_toml
+from procs.core.config import ConfigError, Section, convert, read_toml
 
 DEFAULT_PORT = 9725
 
@@ -53,13 +53,21 @@ class MonitorConfig(Section):
 
 def load_monitor_config(path: str | Path | None) -> MonitorConfig:
     """``[monitor]`` with ``required`` filled in from the service table when the file leaves it out."""
-    cfg = load_section(path, "monitor", MonitorConfig)
+    return monitor_config_from(read_toml(path), str(path))
+
+
+def monitor_config_from(doc: dict, where: str) -> MonitorConfig:
+    """``[monitor]`` of a parsed deployment file (start-up and reload decode it the same way)."""
+    table = doc.get("monitor", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"invalid config {where}: section [monitor] must be a table")
+    cfg = convert(table, MonitorConfig, f"{where} section [monitor]")
     if cfg.required is None:
-        runs_sim = services.enabled("exchange_sim", read_toml(path))
+        runs_sim = services.enabled("exchange_sim", doc)
         cfg = msgspec.structs.replace(cfg, required=list(services.required(runs_sim)))
     unknown = sorted(set(cfg.required or ()) - set(services.NAMES))
     if unknown:
-        raise ConfigError(f"invalid config {path} section [monitor]: required names an unknown process: "
+        raise ConfigError(f"invalid config {where} section [monitor] field required: names an unknown process: "
                           f"required={unknown[0]} known={','.join(services.NAMES)}")
     return cfg
 

@@ -39,6 +39,7 @@ from shm.counters import Counters
 from .account import account_view
 from .collector import ShmCollector
 from .config import MonitorConfig
+from .config_routes import config_routes
 from .feed import Feed
 from .health import health
 from .history import HistorySources, history_routes
@@ -124,6 +125,7 @@ class Monitor:
     counters: Counters | None = None
     instruments: dict[str, Instrument] = field(default_factory=dict)  # prices in the /ws feed; ticks without
     history: HistorySources | None = None  # risk's P&L files and the recorder's, for /api/history/*
+    config_path: str | None = None  # the deployment file, for /api/config/* (procs.monitor.config_routes)
     tracker: OrderTracker = field(init=False)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
@@ -213,6 +215,12 @@ class Monitor:
                              "text": bytes(a["text"]).rstrip(b"\0").decode(errors="replace")})
         rows.sort(key=lambda r: r["ts"], reverse=True)
         return {"alerts": rows[:limit]}
+
+    def reconfigure(self, cfg: MonitorConfig, token: str) -> None:
+        """A reloaded [monitor]: the token, the required list and the staleness limit."""
+        self.cfg, self.token = cfg, token
+        self.collector.required = tuple(cfg.required or ())
+        self.collector.stale_after_s = cfg.stale_after_s
 
     # -- commands ------------------------------------------------------------------------------
     def send(self, proc: str, cmd: C.Command) -> web.Response:
@@ -365,6 +373,7 @@ def make_app(mon: Monitor) -> web.Application:
     ])
     if mon.history is not None:
         app.add_routes(history_routes(mon.history, BadRequest))
+    app.add_routes(config_routes(mon.config_path, mon.view.instance, authorized, decode_body, BadRequest))
     return app
 
 

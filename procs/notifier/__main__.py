@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from procs.core import deploy, log
+from procs.core import deploy, log, versions
 from procs.core.agent import exit_bad_config, run_process
-from procs.core.config import ConfigError, config_hash, load_section, read_toml
+from procs.core.config import ConfigError, load_section, read_toml
 from procs.notifier.agent import PROC, start, watched
 from procs.notifier.config import AlertsConfig
 from procs.notifier.delivery import check_routes
@@ -30,7 +30,8 @@ def run(config: str | None, instance: str) -> int:
     except (ConfigError, ValueError) as exc:
         return exit_bad_config(PROC, exc)
     return run_process(PROC, instance, cfg.runtime,
-                       lambda _startup: start(cfg, instance, symbols, depth, watch), config_hash(config))
+                       lambda startup: start(cfg, instance, symbols, depth, watch, config, startup.status),
+                       versions.on_start(config, instance, PROC))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -282,6 +282,23 @@ class Dispatcher:
             for c in couriers:
                 c.stop(timeout)
 
+    def retire(self, timeout: float) -> threading.Thread:
+        """Stop once every courier's queue is empty (what it holds still goes out, retries
+        included), or after ``timeout``: the routes a reload replaced."""
+        def drain() -> None:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and any(c._heap for c in self.couriers()):
+                time.sleep(0.05)
+            self.stop(1.0)
+
+        t = threading.Thread(target=drain, name="notifier-retire", daemon=True)
+        t.start()
+        return t
+
+    def keep_dedup(self, old: Dispatcher) -> None:
+        """Take ``old``'s de-duplication memory (a reload must not resend what just went out)."""
+        self._last_sent = dict(old._last_sent)
+
     def couriers(self) -> list[Courier]:
         return [c for *_, couriers in self.routes for c in couriers]
 

@@ -13,9 +13,9 @@ import argparse
 import functools
 import sys
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config, run_process
-from procs.core.config import ConfigError, config_hash
+from procs.core.config import ConfigError
 from procs.risk.agent import PROC
 from procs.risk.service import RiskSettings, start
 from shm.segment import DEFAULT_INSTANCE
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
     return run_process(PROC, a.instance, settings.risk.runtime, functools.partial(start, settings, a.instance),
-                       config_hash(a.config))
+                       versions.on_start(a.config, a.instance, PROC))
 
 
 if __name__ == "__main__":

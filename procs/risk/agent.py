@@ -26,7 +26,7 @@ import posix_ipc
 from procs.core import control as C
 from procs.core import log
 from procs.core import messages as M
-from procs.core.config import ConfigError, config_hash, load_section
+from procs.core.agent import NoStatus
 from procs.core.instruments import Instrument
 from procs.core.registry import (
     EXEC,
@@ -37,6 +37,8 @@ from procs.core.registry import (
     alerts_name,
     build_registry,
 )
+from procs.core.reload import Hangup, Reloader
+from procs.core.status import StatusWriter
 from procs.venue.protocols import AccountSource
 from shm.counters import Counters
 from shm.idle import Waiter, make_idle
@@ -114,7 +116,12 @@ class RiskAgent:
                  on_shutdown: Callable[[], None] | None = None, rings: RingCapacities | None = None) -> None:
         self.cfg = cfg
         self.instance = instance
-        self.config_path = config_path
+        # reload: SIGHUP or the Reload command re-reads [risk] whole (limits, thresholds and any
+        # field not restart_only) and the engine takes it; risk.state shows it at the next publish
+        self.reloader = Reloader(None if config_path is None else str(config_path), instance, PROC, PROC,
+                                 RiskConfig, cfg)
+        self.hangup: Hangup | None = None  # set by start(), installed before the instruments are fetched
+        self.status: StatusWriter | NoStatus = NoStatus()
         self.reg = build_registry(depth, rings)
         self.waiter = Waiter(instance, PROC)
         self.idle = make_idle(cfg.runtime.idle, self.waiter)
@@ -180,6 +187,15 @@ class RiskAgent:
             self.waiter.sem.release()
         except posix_ipc.Error:
             pass
+
+    @property
+    def config_path(self) -> str | None:
+        """The deployment file a reload reads (the reloader's)."""
+        return self.reloader.config_path
+
+    @config_path.setter
+    def config_path(self, path: str | Path | None) -> None:
+        self.reloader.config_path = None if path is None else str(path)
 
     # -- lifecycle --------------------------------------------------------------------------
     def on_start(self) -> None:
@@ -266,6 +282,8 @@ class RiskAgent:
     # -- duty cycle -------------------------------------------------------------------------
     def do_work(self) -> int:
         now = time.monotonic_ns()
+        if self.hangup is not None and self.hangup.take():
+            self.reload()
         n = self.drain_exec() if self.exec_c is not None else 0
         if self.book_c is not None:
             n += self.read_book()
@@ -397,7 +415,7 @@ class RiskAgent:
             log.info("command_received", command=type(cmd).__name__, operator=cmd.operator,
                      fields={k: getattr(cmd, k) for k in cmd.__struct_fields__ if k != "operator"})
             if isinstance(cmd, C.Reload):
-                self.reload()
+                self.reload(cmd.source, cmd.operator, cmd.reason)
             elif isinstance(cmd, C.Shutdown):
                 self.on_shutdown()
             elif isinstance(cmd, C.Ping):
@@ -408,14 +426,21 @@ class RiskAgent:
             self.counters.set(Counter.BAD_COMMANDS, self.inbox.bad)
         return len(cmds)
 
-    def reload(self) -> None:
-        try:
-            cfg = load_section(self.config_path, "risk", RiskConfig)
-        except (ConfigError, ValueError) as exc:
-            self.engine.alert(M.ALERT_WARN, A.RELOAD_FAILED, f"reload refused, old limits kept: {exc}")
+    def reload(self, source: str = "", operator: str = "", reason: str = "") -> None:
+        """[risk] from the file, whole: applied when valid and no restart-only field changed;
+        otherwise the old config runs on and an alert and a log line say why."""
+        got = self.reloader.read()
+        if isinstance(got, str):
+            log.warn("reload_refused", reason=got, operator=operator)
+            self.engine.alert(M.ALERT_WARN, A.RELOAD_FAILED, got)
             return
+        cfg, data = got
         if self.engine.reload(cfg):
-            log.info("limits_reloaded", config=str(self.config_path), config_hash=config_hash(self.config_path),
+            self.cfg = cfg
+            config_hash = self.reloader.applied(cfg, data, source, operator, reason)
+            self.status.set_config_hash(config_hash)
+            self.publish(time.monotonic_ns())  # the new limits in risk.state now, not at the next tick
+            log.info("limits_reloaded", config=str(self.config_path), config_hash=config_hash,
                      version=self.engine.version)
 
     # -- publication ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from procs.core.agent import StartFailed, Startup
 from procs.core.config import ConfigError, load_section
 from procs.core.instruments import Instrument
 from procs.core.registry import RingCapacities
+from procs.core.reload import Hangup
 from procs.venue.adapters import open_venue, venue_config
 from procs.venue.protocols import AccountSource, Venue
 
@@ -66,11 +67,14 @@ def start(settings: RiskSettings, instance: str, startup: Startup) -> RiskAgent 
     """Build the agent once the instruments are in; None when a stop came first. A file that
     cannot be read, a symbol the exchange does not list, or limits the instruments cannot
     represent: ``StartFailed`` (the runner exits 2)."""
+    hangup = Hangup()  # SIGHUP reloads [risk] from here on (its default action would end the process)
     try:
         instruments = load_instruments(settings.venue, settings.symbols, lambda: startup.stopping)
     except OSError as exc:
         raise StartFailed(str(exc)) from exc
     if instruments is None:
         return None
-    return RiskAgent(settings.risk, instance, instruments, settings.depth, settings.config_path, settings.account,
-                     rings=settings.rings)
+    agent = RiskAgent(settings.risk, instance, instruments, settings.depth, settings.config_path, settings.account,
+                      rings=settings.rings)
+    agent.hangup, agent.status = hangup, startup.status
+    return agent

@@ -13,10 +13,11 @@ import argparse
 import functools
 import sys
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config, run_process
 from procs.core.config import ConfigError
-from procs.strategy.agent import PROC, Hangup, StrategySettings, start
+from procs.core.reload import Hangup
+from procs.strategy.agent import PROC, StrategySettings, start
 from shm.segment import DEFAULT_INSTANCE
 
 
@@ -32,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         return exit_bad_config(PROC, exc)
     runtime = settings.engine.runtime
-    return run_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance, hangup))
+    return run_process(PROC, a.instance, runtime, functools.partial(start, settings, a.instance, hangup),
+                       versions.on_start(a.config, a.instance, PROC))
 
 
 if __name__ == "__main__":

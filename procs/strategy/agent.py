@@ -20,6 +20,7 @@ from procs.core import control, deploy, log
 from procs.core.agent import NoStatus, StartFailed, Startup
 from procs.core.config import load_section
 from procs.core.registry import RingCapacities
+from procs.core.reload import Hangup, Reloader
 from procs.core.status import StatusWriter
 from procs.venue.adapters import open_venue, venue_config
 from procs.venue.config import VenueConfig
@@ -31,18 +32,6 @@ from .engine import Counter, Engine, Hist
 
 PROC = "strategy"
 CONTROL_POLL_NS = 20_000_000
-
-
-class Hangup:
-    """SIGHUP as a flag, caught from the first moment: a SIGHUP before the agent runs (the config
-    changed while we waited for the instruments) is remembered, not the default action (exit)."""
-
-    def __init__(self) -> None:
-        self.seen = False
-        signal.signal(signal.SIGHUP, self)
-
-    def __call__(self, _signum: int, _frame: object = None) -> None:
-        self.seen = True
 
 
 @dataclass(frozen=True)
@@ -74,7 +63,8 @@ class StrategyAgent:
     name = PROC
 
     def __init__(self, engine: Engine, inbox: control.ControlInbox, status: StatusWriter | NoStatus, counters: Counters,
-                 waiter: Waiter, hangup: Hangup, idle: IdleStrategy, config_path: str | None = None) -> None:
+                 waiter: Waiter, hangup: Hangup, idle: IdleStrategy, config_path: str | None = None,
+                 reloader: Reloader | None = None) -> None:
         self.engine = engine
         self.inbox = inbox
         self.status = status
@@ -83,20 +73,20 @@ class StrategyAgent:
         self.hangup = hangup
         self.idle = idle
         self.config_path = config_path
+        # [strategy] from the file on SIGHUP or Reload, checked (restart-only fields) and kept as a version
+        self.reloader = reloader or Reloader(config_path, None, PROC, PROC, StrategyEngineConfig, engine.cfg)
         self._next_ctl = 0
 
     def on_start(self) -> None:
         """Load the strategies (a bad one: ConfigError/LoadError, the runner exits 2)."""
         self.engine.open()
-        self._set_config_hash()
         log.info("strategy_started", instance=self.engine.instance, strategies=sorted(self.engine.slots),
                  symbols=self.engine.symbols, idle=self.engine.cfg.runtime.idle,
                  config=str(Path(self.config_path).resolve()) if self.config_path else "defaults")
 
     def do_work(self) -> int:
         n = self.engine.do_work()
-        if self.hangup.seen:
-            self.hangup.seen = False
+        if self.hangup.take():
             self._reload("", "sighup")
         now = time.monotonic_ns()
         if now >= self._next_ctl:
@@ -109,8 +99,8 @@ class StrategyAgent:
     def _command(self, cmd: control.Command) -> None:
         log.info("control_command", command=type(cmd).__name__, operator=cmd.operator)
         match cmd:
-            case control.Reload(target=target):
-                self._reload(target, "control")
+            case control.Reload(target=target, source=source, operator=operator, reason=reason):
+                self._reload(target, "control", source, operator, reason)
             case control.CancelAll(symbol=symbol):
                 sid = self.engine.symbols.index(symbol) if symbol in self.engine.symbols else -1
                 if symbol and sid < 0:
@@ -125,13 +115,17 @@ class StrategyAgent:
             case _:
                 log.info("control_ignored", command=type(cmd).__name__, reason="not a strategy command")
 
-    def _reload(self, target: str, source: str) -> None:
-        if self.engine.reload(target, source):
-            self._set_config_hash()
-
-    def _set_config_hash(self) -> None:
-        # the status block shows the applied [strategy] version, not the file's
-        self.status.set_config_hash(self.engine.versions[-1]["config_hash"] if self.engine.versions else "")
+    def _reload(self, target: str, trigger: str, source: str = "", operator: str = "", reason: str = "") -> None:
+        got = self.reloader.read()
+        if isinstance(got, str):
+            self.counters.inc(Counter.RELOAD_FAILURES)
+            log.error("reload_failed", target=target or "*", reason=got, kept="previous version")
+            return
+        cfg, data = got
+        self.engine.read_config = lambda: cfg  # the engine applies exactly what was checked and is kept
+        if self.engine.reload(target, trigger):
+            # the status block shows the file version now running (procs.core.versions)
+            self.status.set_config_hash(self.reloader.applied(cfg, data, source, operator, reason or trigger))
 
     def on_heartbeat(self) -> None:
         self.engine.heartbeat()
@@ -174,5 +168,6 @@ def start(settings: StrategySettings, instance: str, hangup: Hangup, startup: St
     inbox = control.ControlInbox(instance, PROC)
     engine = Engine(cfg, instance, settings.symbols, instruments, settings.depth, counters, rings=settings.rings,
                     read_config=settings.read_engine_config, waiter=waiter, venue_session=session)
+    reloader = Reloader(settings.config_path, instance, PROC, PROC, StrategyEngineConfig, cfg)
     return StrategyAgent(engine, inbox, startup.status, counters, waiter, hangup,
-                         make_engine_idle(cfg, waiter, engine.on_wake), settings.config_path)
+                         make_engine_idle(cfg, waiter, engine.on_wake), settings.config_path, reloader)

@@ -338,6 +338,7 @@ class Stack:
         rest, ws = self.rest_url, f"ws://127.0.0.1:{self.ws_port}"
         fixed = {
             "sim": {"host": "127.0.0.1", "rest_port": self.rest_port, "ws_port": self.ws_port},
+            "deploy": {"versions_dir": str(self.run_dir / "config")},
             "venue": venue_at(rest, ws, cfg.get("venue")),  # the simulator, the venue's other settings kept
             "risk": {"holds_file": str(self.run_dir / "risk.holds.json"),
                      "history": {"dir": str(self.run_dir / "history")}},

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import msgspec
 
-from procs.core import log
+from procs.core import log, versions
 from procs.core.agent import exit_bad_config
 from procs.core.async_agent import run_async_process
-from procs.core.config import ConfigError, config_hash, load_section
+from procs.core.config import ConfigError, load_section
 from procs.monitor.config import load_monitor_config, load_token
 from procs.monitor.feed import loopback
 from procs.web.config import WebConfig
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                "--refresh", str(cfg.refresh_s)] + (["--config", config] if config else [])
     server = WebServer(cfg, command, token, f"b25 {args.instance}")
     return run_async_process(PROC, args.instance, cfg.runtime, functools.partial(start, server),
-                             config_hash(config))
+                             versions.on_start(config, args.instance, PROC))
 
 
 def main(argv: list[str] | None = None) -> int:

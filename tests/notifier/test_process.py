@@ -139,3 +139,35 @@ def test_watched_when_programs_are_switched_on_or_off_then_every_running_one_but
     assert watched({"deploy": {"sim": False}, "web": {"enabled": True}, "alerts": {"enabled": True},
                     "bridge": {"enabled": True, "embedded_server": True}}) == (
         "market_data", "risk", "execution", "strategy", "bridge", "monitor", "web")  # nats-server: no status block
+
+
+@pytest.mark.proc
+def test_notifier_when_its_routes_are_reloaded_then_the_next_alert_goes_to_the_new_receiver(
+        tmp_path: Path, instance: str):
+    import tomllib
+
+    from procs.tools.stack import dumps_toml
+
+    with Receiver() as old, Receiver() as new:
+        with stack_with_notifier(tmp_path, instance, f"json://127.0.0.1:{old.port}/old") as s:
+            s.wait_running()
+            pid = s.pid("notifier")
+            doc = tomllib.loads(s.config_path.read_text())
+            doc["alerts"]["routes"] = [{"name": "desk", "urls": [f"json://127.0.0.1:{new.port}/new"], "min_level": "info"}]
+            s.config_path.write_text(dumps_toml(doc))
+            req = urllib.request.Request(f"http://127.0.0.1:{s.monitor_port}/api/config/reload", method="POST",
+                                         data=b'{"reason": "route to the desk", "operator": "ops"}',
+                                         headers={"Authorization": f"Bearer {s.token}"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                done = json.loads(r.read())
+            notifier = next(x for x in done["services"] if x["service"] == "notifier")
+            assert notifier["action"] == "reloaded" and notifier["fields"] == [
+                "[alerts] routes[0].name", "[alerts] routes[0].urls"], done
+            kill_switch(s)
+            got = new.wait_for(is_kill, "the kill switch alert at the new receiver", 30)
+            assert got[0].path == "/new"
+            assert not [rec for rec in old.snapshot() if is_kill(rec)]
+            rows = s.wait_for(lambda: [r for r in deliveries(s) if r["code"] == "kill_switch_on"],
+                              "the delivery logged", 10)
+            assert rows[0]["route"] == "desk" and rows[0]["outcome"] == "delivered"
+            assert s.pid("notifier") == pid

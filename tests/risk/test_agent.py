@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -17,6 +18,7 @@ from procs.risk import alerts as A
 from procs.risk import state as S
 from procs.risk.agent import RiskAgent
 from procs.risk.config import HistoryConfig, RiskConfig, SymbolLimits
+from procs.tools.stack import dumps_toml
 from shm.counters import read_counters
 from shm.inspect import clean
 from shm.segment import Segment
@@ -185,15 +187,26 @@ def test_agent_when_loss_breached_then_reducing_published_on_the_same_cycle(rig_
 def test_agent_when_reload_command_then_new_limits_published(rig_factory, tmp_path) -> None:
     rig = rig_factory()
     cfg = tmp_path / "b25.toml"
-    cfg.write_text('[risk]\nmax_open_orders = 9\n[risk.default]\nmax_order_qty = "0.25"\n')
+    running = msgspec.to_builtins(rig.agent.cfg)  # the file the agent runs, as TOML
+
+    def write(**risk: object) -> None:
+        cfg.write_text(dumps_toml({"risk": {**running, **risk}}))
+
+    write(max_open_orders=9, default={**running["default"], "max_order_qty": "0.25"})
     rig.agent.config_path = cfg
     C.send_command(rig.instance, "risk", C.Reload())
     rig.work_until(lambda: rig.state()["max_open_orders"] == 9)
     assert rig.state()["max_order_qty"][0] == 250
     cfg.write_text('[risk]\nmax_open_order = 9\n')
     C.send_command(rig.instance, "risk", C.Reload())
-    rig.work_until(lambda: any(a[1] == A.RELOAD_FAILED for a in rig.alerts()))
+    rig.work_until(lambda: any(a[1] == A.RELOAD_FAILED for a in rig.alerts()))  # alerts() reads each once
     assert rig.state()["max_open_orders"] == 9
+    write(max_open_orders=7, publish_interval_ms=50)  # restart-only: nothing of it is applied
+    C.send_command(rig.instance, "risk", C.Reload())
+    refused: list[str] = []
+    rig.work_until(lambda: refused.extend(t for _l, c, t in rig.alerts() if c == A.RELOAD_FAILED) or refused)
+    assert "publish_interval_ms" in refused[0]
+    assert rig.state()["max_open_orders"] == 9 and rig.agent.cfg.publish_interval_ms == running["publish_interval_ms"]
 
 
 def test_agent_when_shutdown_command_then_asks_to_stop(rig_factory) -> None:

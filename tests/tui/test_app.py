@@ -299,3 +299,25 @@ def test_other_tabs_when_filled_then_show_positions_risk_signals_latency_and_ale
             assert rows(alerts)[0][1:5] == ["risk", "warn", "BTCUSDT", "position near limit"]
 
     run(go())
+
+
+def test_reload_config_key_when_pressed_then_the_file_is_kept_as_a_version_from_the_tui(instance, world, make_app,
+                                                                                       tmp_path):
+    from procs.core.versions import store_for
+    from tests.support import ROOT
+
+    cfg = tmp_path / "b25.toml"
+    cfg.write_text((ROOT / "b25.toml").read_text().replace(
+        "[deploy]\n", f'[deploy]\nversions_dir = "{tmp_path / "versions"}"\n', 1))
+    app = make_app()
+    app.commands.config_path = str(cfg)
+
+    async def go():
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("L")
+            await until(pilot, lambda: app.last_message.startswith("config version"), timeout=20)
+
+    run(go())
+    assert app.last_message == "config version 1: no process needed a change"
+    ev = store_for(cfg, instance).events()[-1]
+    assert (ev.seq, ev.event, ev.source, ev.operator, ev.reason) == (1, "reload", "tui", "test", "reload from the TUI")
