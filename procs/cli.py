@@ -84,6 +84,7 @@ SUBCOMMANDS = {
     "nats": ("procs.bridge.cli", "what the NATS bridge publishes: tail a subject, replay a JetStream stream"),
     "report": ("procs.tools.report.cli", "what a session did, from its journal: P&L, drawdown, Sharpe, trips, fills, latency"),
     "replay": ("procs.tools.replay.cli", "a strategy on recorded data through the real processes (lockstep: deterministic)"),
+    "backtest": ("procs.tools.backtest.cli", "a strategy on recordings in one process, the same code as live (fast; = lockstep)"),
     "latency": ("procs.tools.latency.cli", "measure a session's feed/entry/response latencies and fit a model"),
     "config": ("procs.tools.config_cli", "validate the config; its versions: history, show, diff, rollback"),
 }

@@ -31,6 +31,18 @@ from procs.exchange_sim.latency import LatencyModel
 
 APPLY, ARRIVE, DELIVER, MARKET = range(4)
 KIND_NAMES = ("apply", "arrive", "deliver", "market")
+# a silence in the recording longer than this (between two days' files, a recorder outage) is
+# skipped: strategy timers stop the clock only within it of the last frame applied
+SILENCE_NS = 60_000_000_000
+
+
+def timer_stops_clock(now: int, due: int, t_next: int, last_r: int, last_x: int) -> bool:
+    """Whether the clock stops at a strategy timer's deadline ``due`` before the next event at
+    ``t_next``: after ``now``, not past the recording's last receive time ``last_r``, and within
+    ``SILENCE_NS`` of the last frame applied (exchange time ``last_x``). A timer due in a longer
+    silence fires once at the next event (the strategy engine skips its missed periods), so a
+    run over several days does not step a periodic timer through the nights between them."""
+    return now < due < t_next and due <= last_r and due - last_x <= SILENCE_NS
 
 
 class EventQueue:

@@ -65,6 +65,19 @@ def synth_symbol_entry(ins: Instrument) -> dict:
     }
 
 
+def served_exchange_info(raw: dict, market: Market, session: str) -> dict:
+    """The ``GET /fapi/v1/exchangeInfo`` body: the configured one plus an entry for every symbol
+    the market has that it lacks (b25 backtest gives its pipeline the same instruments)."""
+    body = dict(raw)
+    body["serverTime"] = market.now_ms()
+    body[SIM_SESSION_FIELD] = session
+    listed = {e["symbol"] for e in body.get("symbols", [])}
+    extra = [synth_symbol_entry(ins) for sym, ins in market.instruments.items() if sym not in listed]
+    if extra:
+        body["symbols"] = list(body.get("symbols", [])) + extra
+    return body
+
+
 class WeightMeter:
     """Request weight used by the (single) client IP in the current minute."""
 
@@ -159,14 +172,7 @@ class RestApp:
         return self._ok({"serverTime": self.market.now_ms()}, 1)
 
     async def info(self, request: web.Request) -> web.Response:
-        body = dict(self.exchange_info)
-        body["serverTime"] = self.market.now_ms()
-        body[SIM_SESSION_FIELD] = self.session
-        listed = {e["symbol"] for e in body.get("symbols", [])}
-        extra = [synth_symbol_entry(ins) for sym, ins in self.market.instruments.items() if sym not in listed]
-        if extra:
-            body["symbols"] = list(body.get("symbols", [])) + extra
-        return self._ok(body, 1)
+        return self._ok(served_exchange_info(self.exchange_info, self.market, self.session), 1)
 
     async def depth(self, request: web.Request) -> web.Response:
         symbol = request.query.get("symbol", "").upper()

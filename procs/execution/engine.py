@@ -56,6 +56,14 @@ _WARM_CID = "b25-0-0"  # warm()'s scratch order: epoch 0 is never a run's (start
 RING_BATCH = 256
 
 
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _loop_call_later(delay_s: float, fn: Callable[..., Any], *args: Any) -> Any:
+    return asyncio.get_running_loop().call_later(delay_s, fn, *args)
+
+
 class Req:
     __slots__ = ("kind", "order", "t_wire", "done")
 
@@ -107,7 +115,8 @@ class EventSink:
 class Engine:
     def __init__(self, cfg: ExecutionConfig, instruments: list[Instrument | None], journal: Journal,
                  sink: EventSink, counters: Any, risk: Callable[[], RiskLimits], gateway: OrderGateway,
-                 limiter: RateLimiter, instance: str = "") -> None:
+                 limiter: RateLimiter, instance: str = "", clock: Any = None,
+                 wall_ms: Callable[[], int] | None = None, call_later: Callable[..., Any] | None = None) -> None:
         self.cfg = cfg  # instance: the shm instance whose sim.clock [execution] sim_clock reads
         self.instruments = instruments
         self.sym_id = {i.symbol: k for k, i in enumerate(instruments) if i is not None}
@@ -148,8 +157,12 @@ class Engine:
         self.work = 0
         self.trace = cfg.trace_orders
         # -- replay harness only (procs/tools/replay): the simulated clock and the lockstep gauges ----
-        self.sim_clock: Any = None
-        if cfg.sim_clock:
+        # b25 backtest: the simulated clock (order-rate window, ack stamps), the limiter's clock
+        # (ms) and the timer of retries all come from its event queue instead
+        self._wall_ms = wall_ms or _wall_ms
+        self._call_later = call_later or _loop_call_later
+        self.sim_clock: Any = clock
+        if cfg.sim_clock and clock is None:
             from procs.core.simclock import SimClock
 
             self.sim_clock = SimClock(instance)
@@ -402,7 +415,7 @@ class Engine:
             M.ORDER_SENT, o.cid, o.strategy_id, o.symbol_id, o.side, o.order_type, o.tif, o.price, o.qty,
             o.reduce_only, o.client_tag, o.order_id, o.cum_qty, 0, 0, 0, 0, 0, 0, o.ts_intent, o.intent_id, o.source,
             0, 0, 0, self.epoch, time.time_ns(), 0))
-        self.limiter.wait_ms(int(time.time() * 1000), *self.gateway.place_cost)
+        self.limiter.wait_ms(self._wall_ms(), *self.gateway.place_cost)
         return self.gateway.warm(inst.symbol, inst.lots_to_qty(o.qty), inst.ticks_to_price(o.price), o.cid)
 
     def request_cancel(self, o: Order) -> None:
@@ -481,7 +494,7 @@ class Engine:
     def _schedule_pump(self, delay_s: float) -> None:
         if self._pump_handle is not None:
             return
-        self._pump_handle = asyncio.get_running_loop().call_later(max(0.0, delay_s), self._pump_timer)
+        self._pump_handle = self._call_later(max(0.0, delay_s), self._pump_timer)
 
     def _pump_timer(self) -> None:
         self._pump_handle = None
@@ -494,7 +507,7 @@ class Engine:
             while q:
                 kind, o = q[0]
                 weight, orders = self._costs[kind] if kind != PLACE or not o.conditional else self.gateway.conditional_cost
-                wait = self.limiter.wait_ms(int(time.time() * 1000), weight, orders)
+                wait = self.limiter.wait_ms(self._wall_ms(), weight, orders)
                 if wait > 0:
                     self.c.inc(Counter.THROTTLED)
                     self._schedule_pump(wait / 1000)
@@ -507,7 +520,7 @@ class Engine:
                     q.appendleft((kind, o))
                     self._schedule_pump(0.02)
                     return
-                self.limiter.spend(int(time.time() * 1000), weight, orders)
+                self.limiter.spend(self._wall_ms(), weight, orders)
         finally:
             self._pumping = False
 
@@ -629,7 +642,7 @@ class Engine:
                      venue_code=r.venue_code, msg=r.msg, status=O.STATUS_NAMES[o.status])
         if r.msg != "timeout":
             self.c.record(Hist.WIRE_TO_ACK, r.ts_ack - req.t_wire)
-        now_ms = int(time.time() * 1000)
+        now_ms = self._wall_ms()
         if r.usage:
             self.limiter.observe(now_ms, r.usage)
         oc = r.outcome
@@ -691,7 +704,7 @@ class Engine:
             self._emit(M.ORDER_CANCEL_REJECTED, o, reason=r.reason)
             self._enqueue(QUERY, o)  # filled or gone meanwhile: learn its final status
         elif oc == REPLY_FAILED:
-            asyncio.get_running_loop().call_later(0.2, self.request_cancel, o)
+            self._call_later(0.2, self.request_cancel, o)
         else:
             self._unknown(o)
 
@@ -746,7 +759,7 @@ class Engine:
                 self.c.inc(Counter.VANISHED)
                 self._spawn(self._catch_up(o, O.EXPIRED, M.FLAG_VANISHED, need_trades=True))
         else:
-            asyncio.get_running_loop().call_later(0.2, self._enqueue, QUERY, o)
+            self._call_later(0.2, self._enqueue, QUERY, o)
 
     def apply_report(self, o: Order, rep: OrderReport | None, flags: int = 0) -> None:
         """The venue's word on an order (an answer, a query, an open-orders entry): its id,
@@ -801,7 +814,7 @@ class Engine:
             assert inst is not None
             fills = await self.gateway.user_trades(inst.symbol)
             if need_trades and fills is None:
-                asyncio.get_running_loop().call_later(1.0, self._enqueue, QUERY, o)
+                self._call_later(1.0, self._enqueue, QUERY, o)
                 return
             for f in sorted(fills or (), key=lambda f: f.trade_id):
                 if f.order_id != o.order_id:

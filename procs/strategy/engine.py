@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
+from typing import Any, Protocol
 
 from procs.core import log
 from procs.core import messages as M
@@ -100,6 +101,16 @@ class Hist(IntEnum):
     BOOK_TO_INTENT = 0  # BookUpdate.ts_pub -> intent written
 
 
+class RingSource(Protocol):
+    """Where the engine's rings come from when not shared memory (``b25 backtest``): producers
+    with ``try_publish``/``next_sequence``/``prewake``/``heartbeat``/``close``, consumers with
+    ``poll_one``/``has_data``/``position``/``heartbeat``/``close``, as ``shm.ring``'s."""
+
+    def producer(self, name: str) -> Any: ...
+
+    def consumer(self, name: str) -> Any: ...
+
+
 # the per-event path reads plain ints and bound functions (no enum or module attribute lookups)
 _BOOKS_IN = int(Counter.BOOKS_IN)
 _INTENTS_OUT = int(Counter.INTENTS_OUT)
@@ -119,7 +130,7 @@ class Engine:
                  instruments: dict[str, Instrument], depth: int, counters: Counters,
                  read_config: Callable[[], StrategyEngineConfig] | None = None,
                  clock: object | None = None, waiter: Waiter | None = None, venue_session: str = "",
-                 rings: RingCapacities | None = None) -> None:
+                 rings: RingCapacities | None = None, ring_source: RingSource | None = None) -> None:
         self.cfg = cfg
         # the simulator process whose account the positions are held at ("" a real venue, or
         # unknown): saved positions from another session are not restored (_load_state)
@@ -170,18 +181,21 @@ class Engine:
         self._books: Consumer | None = None
         self._trades: Consumer | None = None
         self._exec: Consumer | None = None
-        self._orders = self.registry.producer(instance, ORDERS_STRATEGY)
-        self._signals = self.registry.producer(instance, SIGNALS)
+        # the rings: shared memory, or what ``ring_source`` gives (b25 backtest runs this engine in-process)
+        self.ring_source = ring_source
+        self._orders = (self.registry.producer(instance, ORDERS_STRATEGY) if ring_source is None
+                        else ring_source.producer(ORDERS_STRATEGY))
+        self._signals = self.registry.producer(instance, SIGNALS) if ring_source is None else ring_source.producer(SIGNALS)
         self._publish_intent = self._orders.try_publish
         # keep_warm: with no event for keep_warm_ms, run the per-event code on scratch data
-        self._warm_ns = int(cfg.runtime.keep_warm_ms * 1e6)
+        self._warm_ns = int(cfg.runtime.keep_warm_ms * 1e6) if ring_source is None else 0  # scratch rings are shm
         self._last_busy = 0
         self._next_warm = 0
         self._take_runtime_settings(cfg)
         self._warm: ScratchPath | None = None
         self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
-        if self.sim_clock:
-            self._tag_base = 0  # a replay starts from a fresh instance: tags must not depend on the host clock
+        if self.sim_clock or ring_source is not None:
+            self._tag_base = 0  # a replay or backtest starts afresh: tags must not depend on the host clock
         if cfg.state_file == "-":
             self.state_path: Path | None = None
         else:
@@ -205,7 +219,8 @@ class Engine:
             if getattr(self, attr) is not None:
                 continue
             try:
-                c = self.registry.consumer(self.instance, ring, CONSUMER, timeout=timeout, waiter=self.waiter)
+                c = (self.registry.consumer(self.instance, ring, CONSUMER, timeout=timeout, waiter=self.waiter)
+                     if self.ring_source is None else self.ring_source.consumer(ring))
             except (TimeoutError, FileNotFoundError) as exc:
                 log.once(f"attach_wait/{ring}", "warn", "ring_not_ready", ring=ring, reason=str(exc),
                          action="retrying every second")
@@ -740,8 +755,9 @@ class Engine:
             if slot.paused:
                 continue
             for sid in slot.api.symbol_ids:
-                books[sid].append(slot)
-                if type(slot.strategy).on_trade is not Strategy.on_trade:  # skip no-op trade handlers
+                if type(slot.strategy).on_book is not Strategy.on_book:  # skip no-op handlers
+                    books[sid].append(slot)
+                if type(slot.strategy).on_trade is not Strategy.on_trade:
                     trades[sid].append(slot)
         self._book_routes = books
         self._trade_routes = trades

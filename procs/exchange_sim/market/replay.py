@@ -34,7 +34,7 @@ import numpy as np
 from procs.core import log
 from procs.core.instruments import Instrument, instrument_for_scales
 from procs.exchange_sim.config import SimConfig
-from procs.exchange_sim.eventclock import APPLY, MARKET, EventQueue, Links
+from procs.exchange_sim.eventclock import APPLY, MARKET, EventQueue, Links, timer_stops_clock
 from procs.exchange_sim.market.feed import Feed, Hub
 from procs.exchange_sim.market.gate import SourceGate
 from procs.exchange_sim.market.true_book import Market
@@ -91,11 +91,18 @@ _depth = msgspec.json.Decoder(_Depth)
 _trade = msgspec.json.Decoder(_Trade)
 _mark = msgspec.json.Decoder(_Mark)
 _snap = msgspec.json.Decoder(_Snapshot)
+# the decoders ``_serve`` uses, for b25 backtest's reading of the same frames (procs.exchange_sim.market.recorded.py)
+ENVELOPE, DEPTH, TRADE, MARK = _env, _depth, _trade, _mark
 
 
 def _decimals(text: str) -> int:
     dot = text.find(".")
     return 0 if dot < 0 else len(text) - dot - 1
+
+
+def snapshot_of(frame: Frame) -> _Snapshot:
+    """A snapshot frame's body (a REST depth body, or b25's ``<sym>@depthSnapshot`` envelope)."""
+    return _snapshot_of(frame)
 
 
 def _snapshot_of(frame: Frame) -> _Snapshot:
@@ -120,6 +127,7 @@ class Replay:
         self.queue: EventQueue | None = None
         self.links: Links | None = None
         self.times: tuple[np.ndarray, np.ndarray] | None = None
+        self._last_x = 0  # the exchange time of the last frame applied (lockstep)
         self.exch_ns = np.zeros(len(self.frames), np.int64)  # each frame's exchange time (0: none)
         self._next = 0
         self.counts: Counter[str] = Counter()
@@ -127,6 +135,8 @@ class Replay:
         self.finished = False
         self.gate = SourceGate()  # the server installs its own
         self._first_snap: dict[str, int] = {}  # symbol -> index of the frame preloaded
+        self._snapshots: dict[str, list[int]] = {}  # symbol -> indices of its snapshot frames
+        self._broken: set[str] = set()  # symbols whose chain broke, waiting for their next snapshot
         self._fresh: set[str] = set()  # symbols whose next applied diff bridges a snapshot
         self.symbols: list[str] = []
         self._prepare()
@@ -152,6 +162,7 @@ class Replay:
                 except (msgspec.DecodeError, msgspec.ValidationError):
                     continue
                 exch[i] = snap.E * 1_000_000
+                self._snapshots.setdefault(sym, []).append(i)
                 if sym not in self._first_snap:
                     self._first_snap[sym] = i
                     widen(sym, snap.bids + snap.asks)
@@ -246,6 +257,7 @@ class Replay:
         r = self.times[1]
         last_r = int(r[-1]) if len(r) else 0  # strategy timers are not run past the recording's end
         self._next = 0
+        self._last_x = int(self.times[0][0]) if len(r) else 0
         now = clock.now_ns
         self._push_next_frame()
         turns = 0
@@ -255,7 +267,7 @@ class Replay:
             if t is None:
                 break
             due = barrier.next_timer()
-            if now < due < t and due <= last_r:
+            if timer_stops_clock(now, due, t, last_r, self._last_x):
                 # a strategy timer falls due before the next event: the clock stops there and the
                 # barrier fires it (its orders are then queued like any other)
                 now = due
@@ -304,6 +316,7 @@ class Replay:
     def _apply(self, i: int) -> None:
         """Event APPLY: the exchange applies frame i; its market data waits for MARKET at r_i."""
         assert self.queue is not None and self.times is not None and self.links is not None
+        self._last_x = int(self.times[0][i])
         self.links.begin_action()  # fills it causes reach b25 one response latency later
         hub = self.hub
         hub.hold = True
@@ -337,8 +350,11 @@ class Replay:
             sym = fr.snapshot_symbol
             snap = _snapshot_of(fr)
             book = self.market.books[sym]
-            if self._first_snap.get(sym) != i and snap.lastUpdateId > book.last_u:
+            if self._first_snap.get(sym) != i and (snap.lastUpdateId > book.last_u or sym in self._broken):
                 # the recorder resynced after a gap: the true book jumps with it
+                if sym in self._broken:  # across a gap (another day's file) the mark is stale too
+                    self._broken.discard(sym)
+                    book.mark_ticks, book.mark_recorded = None, False
                 self._load_snapshot(sym, snap)
             return
         try:
@@ -362,10 +378,17 @@ class Replay:
                 asks = [(ins.price_to_ticks(p), ins.qty_to_lots(q)) for p, q in d.a]
                 if sym in self._fresh:
                     self._fresh.discard(sym)
-                    if book.last_u and not d.U <= book.last_u <= d.u:
-                        self.counts["depth_breaks"] += 1  # no event bridges the snapshot
-                elif book.last_u and d.pu >= 0 and d.pu != book.last_u:
-                    self.counts["depth_breaks"] += 1  # the recording itself has a gap
+                    broke = bool(book.last_u) and not d.U <= book.last_u <= d.u  # no event bridges the snapshot
+                else:
+                    broke = bool(book.last_u) and d.pu >= 0 and d.pu != book.last_u  # the recording has a gap
+                if broke:
+                    self.counts["depth_breaks"] += 1
+                    if self._later_snapshot(sym, i):
+                        self._broken.add(sym)  # applied onto the old book it would mix two books
+                if sym in self._broken:
+                    self.counts["depth_until_snapshot"] += 1
+                    self.feed.raw(stream, sym, data)
+                    return
                 market.apply_diff(sym, bids, asks, d.u)
                 self.counts["depth_applied"] += 1
                 self.feed.depth_event(sym, d.U, d.u, d.pu, bids, asks, d.E, d.T or d.E)
@@ -383,6 +406,12 @@ class Replay:
             scaled = Decimal(m.p).scaleb(market.instruments[sym].price_scale)
             market.set_mark(sym, int(scaled.to_integral_value(ROUND_HALF_EVEN)))
         self.feed.raw(stream, sym, data)
+
+    def _later_snapshot(self, sym: str, i: int) -> bool:
+        """Whether the recording holds a snapshot of ``sym`` after frame i (the chain can be
+        picked up again: until it, diffs that do not continue the book are not applied)."""
+        snaps = self._snapshots.get(sym, ())
+        return bool(snaps) and snaps[-1] > i
 
     def stats(self) -> dict:
         return {"frames": len(self.frames), "sent": self.sent, "finished": self.finished, **dict(self.counts)}

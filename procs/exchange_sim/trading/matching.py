@@ -280,6 +280,14 @@ class SymbolEngine:
         return [o for side in (True, False) for lvl in self.book[side].values() for o in lvl]
 
     # -- market events ---------------------------------------------------------------------
+    def watches(self, is_bid: bool, price: int, qty: int) -> bool:
+        """Whether ``on_book_level`` would do anything with this level (a market that applies a
+        whole event at once asks before calling it: b25 backtest)."""
+        if price in self.known[is_bid]:
+            return True
+        best = self.best[not is_bid]
+        return qty > 0 and best is not None and (price >= best if is_bid else price <= best)
+
     def on_book_level(self, is_bid: bool, price: int, qty: int) -> None:
         known = self.known[is_bid]
         old = known.get(price)

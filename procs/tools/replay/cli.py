@@ -61,7 +61,8 @@ def options_from_args(args: argparse.Namespace) -> ReplayOptions:
 
 
 def print_summary(s: dict) -> None:
-    print(f"replay {' '.join(s['data'])} with {s['strategy']} ({s['mode']})")
+    tool = "backtest" if s["mode"] == "backtest" else "replay"
+    print(f"{tool} {' '.join(s['data'])} with {s['strategy']}" + ("" if tool == "backtest" else f" ({s['mode']})"))
     if s.get("latency"):
         lat = s["latency"]
         print(f"  latency {lat['name']}: " + "  ".join(f"{k} {lat[k]['model']}" for k in ("feed", "entry", "response")))

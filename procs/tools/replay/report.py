@@ -79,7 +79,7 @@ def replay_session(res: Result) -> Session:
             marks[s] = (Decimal(bid + ask) / 2).scaleb(-int(res.instruments[s]["price_scale"]))
     capital = Decimal(str(_base_config(res.options.config).get("risk", {}).get("capital", "0")))
     return Session(list(res.books), res.instruments, {strategy_number(res.options.strategy_id): res.options.strategy_id},
-                   capital, marks, "recorded book mid", "replay")
+                   capital, marks, "recorded book mid", "backtest" if res.options.mode == "backtest" else "replay")
 
 
 def replay_report(res: Result) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -110,10 +110,13 @@ def write_report(folder: str | Path, res: Result, summary: dict) -> Path:
     rep, rep_series = replay_report(res)
     rep["journal"] = str(out / "execution.journal")
     (out / "report.json").write_text(json.dumps(rep) + "\n")
-    title = f"b25 replay: {', '.join(summary['data'])} with {summary['strategy']}"
+    tool = "backtest" if summary["mode"] == "backtest" else "replay"
+    title = f"b25 {tool}: {', '.join(summary['data'])} with {summary['strategy']}"
     (out / "report.html").write_text(html_page(rep, figures(rep, rep_series), title))
     summary = dict(summary)
-    summary["plots"] = save_pngs(figures(rep, rep_series), out) + write_stage_plot(out, res.hists)
+    # a backtest's processes keep no latency histograms (nothing measured: simulated time only)
+    stages = write_stage_plot(out, res.hists) if any(any(map(sum, h.values())) for h in res.hists.values()) else []
+    summary["plots"] = save_pngs(figures(rep, rep_series), out) + stages
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return out
 
