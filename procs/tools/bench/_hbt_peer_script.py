@@ -6,10 +6,14 @@ hftbacktest itself prints goes to stderr, so the parent can parse stdout blindly
     convert --input RAW.gz --output OUT.npz [--max-lines N]
         hftbacktest.data.utils.binancefutures.convert on a ``<local ts ns> <json>`` gz recording
         (snapshot inline). -> {"rows", "source_lines", "seconds"}
-    run --npz OUT.npz [--warmup-rows N] [--repeats R]
+    run --npz OUT.npz [--warmup-rows N] [--repeats R] [--market-maker]
         A do-nothing strategy woken on every market feed, R timed passes over all rows after a
         JIT warm-up. -> {"version", "events", "feeds", "seconds" (best pass), "runs_seconds",
-        "jit_seconds", "engine_seconds" (best pass of one elapse() to the end, no wake-ups)}
+        "jit_seconds", "engine_seconds" (best pass of one elapse() to the end, no wake-ups)};
+        with --market-maker also "mm_seconds" (best pass), "mm_runs_seconds", "mm_fills", "mm_orders":
+        a market maker in numba, the shape of b25's shipped MarketMaker (post-only quotes of
+        0.001 BTC 10 ticks around the mid, skewed by the position, requoted when 2 ticks off,
+        position capped at 0.01), woken on every feed and order response.
 
 Only stdlib, numpy, numba and hftbacktest may be imported here: this file never sees b25's venv.
 """
@@ -28,6 +32,7 @@ import time
 # Tick and lot of BTCUSDT on Binance USD-M (the venue's tick size and lot step).
 TICK_SIZE = 0.1
 LOT_STEP = 0.001
+POST_ONLY = 1  # hftbacktest.order's post-only time in force
 # The converter preallocates its 64-byte rows (buffer_size, default 100M = 6.4 GB). A price level
 # is at least 9 bytes of JSON (["1","1"]) and a line yields at most 3 rows besides its levels, so
 # bytes // 9 + 3 * lines always suffices and stays near the file's own size.
@@ -77,7 +82,7 @@ def cmd_convert(args: argparse.Namespace) -> dict:
 def cmd_run(args: argparse.Namespace) -> dict:
     import hftbacktest
     import numpy as np
-    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+    from hftbacktest import LIMIT, BacktestAsset, HashMapMarketDepthBacktest
     from numba import njit
 
     data = np.load(args.npz)["data"]
@@ -119,6 +124,50 @@ def cmd_run(args: argparse.Namespace) -> dict:
             if rc != 0:
                 return rc
 
+    @njit
+    def quote(hbt, orders, order_id, next_id, want, tick_size, is_buy, room):
+        # one side of the market maker: place when it has no order (and room), requote when off
+        order = orders.get(order_id) if order_id else None
+        if order is None:
+            if not room:
+                return order_id, next_id, 0
+            if is_buy:
+                hbt.submit_buy_order(0, next_id, want * tick_size, 0.001, POST_ONLY, LIMIT, False)
+            else:
+                hbt.submit_sell_order(0, next_id, want * tick_size, 0.001, POST_ONLY, LIMIT, False)
+            return next_id, next_id + 1, 1
+        if order.cancellable and abs(order.price_tick - want) >= 2:
+            hbt.cancel(0, order_id, False)
+        return order_id, next_id, 0
+
+    @njit
+    def market_maker(hbt):
+        half, skew, max_pos = 10, 5.0, 0.01
+        bid_id = ask_id = 0
+        next_id = 1
+        orders_sent = 0
+        while True:
+            rc = hbt.wait_next_feed(True, 3_600_000_000_000)
+            if rc == 1:
+                break
+            if rc != 0 and rc != 2 and rc != 3:
+                return orders_sent, rc
+            hbt.clear_inactive_orders(0)
+            depth = hbt.depth(0)
+            bb, ba = depth.best_bid_tick, depth.best_ask_tick
+            if bb <= 0 or ba >= 1 << 62 or bb >= ba:  # a side empty (its tick is then the int64 bound)
+                continue
+            pos = hbt.position(0)
+            shift = int(round(skew * pos / max_pos))
+            orders = hbt.orders(0)
+            bid_id, next_id, n = quote(hbt, orders, bid_id, next_id, (bb + ba) // 2 - half - shift, depth.tick_size,
+                                       True, pos < max_pos - 1e-9)
+            orders_sent += n
+            ask_id, next_id, n = quote(hbt, orders, ask_id, next_id, (bb + ba + 1) // 2 + half - shift,
+                                       depth.tick_size, False, pos > -max_pos + 1e-9)
+            orders_sent += n
+        return orders_sent, 1
+
     # Warm-up on a small slice: numba compiles do_nothing/elapse_all for this backtest type here,
     # so the timed runs below execute machine code only (same type -> no recompile).
     t0 = time.perf_counter()
@@ -129,6 +178,10 @@ def cmd_run(args: argparse.Namespace) -> dict:
     warm = build(warm_rows)
     elapse_all(warm)
     warm.close()
+    if args.market_maker:
+        warm = build(warm_rows)
+        market_maker(warm)
+        warm.close()
     jit_seconds = time.perf_counter() - t0
 
     # One pass over this day takes a fraction of a second: repeat and keep the best pass (the
@@ -150,6 +203,17 @@ def cmd_run(args: argparse.Namespace) -> dict:
         if rc != 1:
             raise RuntimeError(f"elapse ended with an error code: rc={rc}")
 
+    mm_runs, mm_fills, mm_orders = [], 0, 0
+    for _ in range(args.repeats if args.market_maker else 0):
+        hbt = build(data)
+        t0 = time.perf_counter()
+        mm_orders, rc = market_maker(hbt)
+        mm_runs.append(time.perf_counter() - t0)
+        mm_fills = int(hbt.state_values(0).num_trades)
+        hbt.close()
+        if rc != 1:
+            raise RuntimeError(f"the market maker ended with an error code: rc={rc}")
+
     # Proof that the timed passes reused the warm-up's machine code: one signature each.
     if len(do_nothing.signatures) != 1 or len(elapse_all.signatures) != 1:
         raise RuntimeError(f"numba recompiled during timing: signatures={len(do_nothing.signatures)}")
@@ -162,6 +226,8 @@ def cmd_run(args: argparse.Namespace) -> dict:
         "runs_seconds": runs,
         "jit_seconds": jit_seconds,
         "engine_seconds": min(engine_runs),
+        **({"mm_seconds": min(mm_runs), "mm_runs_seconds": mm_runs, "mm_fills": mm_fills, "mm_orders": mm_orders}
+           if mm_runs else {}),
     }
 
 
@@ -176,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--npz", required=True)
     r.add_argument("--warmup-rows", type=int, default=20_000)
     r.add_argument("--repeats", type=int, default=5)
+    r.add_argument("--market-maker", action="store_true")
     args = p.parse_args(argv)
     try:
         result = cmd_convert(args) if args.cmd == "convert" else cmd_run(args)

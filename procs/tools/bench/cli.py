@@ -14,6 +14,7 @@ BENCHES = {
     "e2e": ("procs.tools.bench.e2e", "tick-to-order per stage through the real processes on exchange_sim"),
     "bridge": ("procs.tools.bench.bridge", "NATS bridge: msgs/s at 50k events/s, ring->subscriber lag, e2e with it on/off, remote intent->wire"),
     "dashboard": ("procs.tools.bench.dashboard", "the monitor's /ws feed under N dashboard clients, with tick-to-order beside it"),
+    "backtest": ("procs.tools.bench.backtest", "events/s of b25 backtest (do-nothing, market maker) beside lockstep and hftbacktest"),
     "replay": ("procs.tools.bench.replay", "events/s of a recording through the full pipeline, free-running and lockstep, vs hftbacktest"),
 }
 
