@@ -18,6 +18,7 @@ its REST calls answered by the simulator's REST handler, and its user-data strea
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +40,7 @@ from procs.venue.binance.config import BinanceUsdmConfig
 from procs.venue.binance.exchange_info import parse as parse_exchange_info
 from procs.venue.binance.gateway import OrderGateway
 from procs.venue.binance.orders import stream_report
-from procs.venue.binance.rest import WireReply, classify
+from procs.venue.binance.rest import REST_ROUTES, WireReply, classify
 from procs.venue.binance.signing import Signer, rest_query
 from procs.venue.binance.wsapi import WsApiTransport
 from procs.venue.messages import OrderReport, VenueInfo
@@ -93,6 +94,7 @@ class InProcessRest:
         self.signer = signer
         self.recv_window_ms = recv_window_ms
         self.calls = 0
+        self.tasks: set[asyncio.Task] = set()
 
     @property
     def connected(self) -> bool:
@@ -109,7 +111,17 @@ class InProcessRest:
         return WireReply(outcome, status, body, code, msg, None, dict(headers), None, time.monotonic_ns())
 
     def send(self, method: str, params: dict[str, str], cb: Callable[[WireReply], None]) -> int:
-        raise RuntimeError("the in-process WS API is always up: nothing falls back to REST")
+        """A request the gateway sends over REST (conditional orders, the dead-man switch): answered
+        by a task the caller's quiescence waits for (``tasks``), as a replay's REST call is
+        answered while its simulated clock stands."""
+        verb, path = REST_ROUTES[method]
+        t = asyncio.get_running_loop().create_task(self._send(verb, path, params, cb))
+        self.tasks.add(t)
+        t.add_done_callback(self.tasks.discard)
+        return time.monotonic_ns()
+
+    async def _send(self, verb: str, path: str, params: dict[str, str], cb: Callable[[WireReply], None]) -> None:
+        cb(await self.call(verb, path, params))
 
     async def close(self) -> None:
         pass

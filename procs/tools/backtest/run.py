@@ -183,11 +183,11 @@ class Backtest:
 
     # -- the pipeline runs until it has nothing to do ------------------------------------------------
     async def settle(self) -> None:
-        st, risk, ex = self.strategy, self.risk, self.execution
+        st, risk, ex, rest = self.strategy, self.risk, self.execution, self.gateway.rest
         while True:
             n = risk.settle()
             n += st.do_work()
-            if ex._tasks:  # recovery's catch-ups: REST calls answered in-process
+            if ex._tasks or rest.tasks:  # catch-ups and REST requests, answered in-process
                 await asyncio.sleep(0)
                 n += 1
             if not n:
@@ -218,7 +218,7 @@ class Backtest:
         in flight or open, the account is flat (risk's marks move nothing) and the exchange idle."""
         ex = self.execution
         return (not self._md_routes and self.queue.busy == 0 and not ex.store.open and not ex.queue
-                and not ex._tasks and all(p.pos == 0 for p in self.risk.engine.ledger.total) and self.exchange.idle())
+                and not ex._tasks and not self.gateway.rest.tasks and all(p.pos == 0 for p in self.risk.engine.ledger.total) and self.exchange.idle())
 
     # -- the loop ----------------------------------------------------------------------------------------
     async def run(self) -> None:
