@@ -62,10 +62,11 @@ def percentile_ns(counts: np.ndarray, q: float) -> float:
 
 
 def summary_us(counts: np.ndarray) -> dict[str, float]:
-    """{"count", "p50_us", "p99_us", "p999_us"} of one histogram row."""
+    """{"count", "p50_us", "p95_us", "p99_us", "p999_us"} of one histogram row."""
     return {
         "count": int(counts.sum()),
         "p50_us": round(percentile_ns(counts, 50) / 1000, 3),
+        "p95_us": round(percentile_ns(counts, 95) / 1000, 3),
         "p99_us": round(percentile_ns(counts, 99) / 1000, 3),
         "p999_us": round(percentile_ns(counts, 99.9) / 1000, 3),
     }

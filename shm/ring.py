@@ -380,7 +380,14 @@ class Producer(_RingBase):
             if retry:
                 self._post_fifo(token, retry=False)
 
+    def resume(self) -> None:
+        """Continue at the ring's write cursor: for a ring whose writers take turns under a lock
+        held around ``resume`` and the publication (procs/core/manual_orders.py)."""
+        self._next = self._w[_WC]
+        self._gate_limit = self._compute_gate() if self._gating else self._next + self.capacity
+
     # -- liveness ---------------------------------------------------------------------------
+
     @property
     def next_sequence(self) -> int:
         return self._next

@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -19,13 +20,14 @@ from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from procs.core import messages as M
+from procs.core.audit import AuditTrail, audit_path
 from procs.core.config import ConfigError, load_section
+from procs.core.manual_orders import OrderSpec
 from shm.segment import DEFAULT_INSTANCE
 
 from .account import AccountPanel
 from .commands import Commands, TokenGate
 from .config import TuiConfig
-from .orderform import OrderSpec
 from .panels import (
     AlertsPanel,
     BookLadder,
@@ -92,6 +94,7 @@ class B25App(App):
         Binding("S", "symbol(-1)", "Prev symbol", show=False),
         Binding("o", "order", "Order"),
         Binding("c", "cancel_all", "Cancel all"),
+        Binding("d", "cancel_order", "Cancel"),
         Binding("k", "kill(True)", "Kill"),
         Binding("K", "kill(False)", "Unkill", show=False),
         Binding("R", "reload", "Reload strat", show=False),
@@ -208,6 +211,26 @@ class B25App(App):
     def action_cancel_all(self) -> None:
         self.guarded("cancel all", lambda: self.say(self.commands.cancel_all()))
 
+    def action_cancel_order(self) -> None:
+        order = self.query_one(OrdersPanel).selected()
+        if order is None:
+            self.say("no open order to cancel", "warning")
+            return
+        self.guarded("cancel order", lambda: self._cancel_order(order))
+
+    def _cancel_order(self, order: Any) -> None:
+        row = OrdersPanel._row(self.source, order, "OPEN")
+        what = f"{row[1]} {row[3]} {row[4]} @ {row[2]} ({row[7]})"
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                msg = self.commands.cancel(order)
+                self.say(msg, "information" if msg.startswith("cancel sent") else "error")
+            else:
+                self.say("order left open")
+
+        self.push_screen(ConfirmScreen(f"Cancel the order {what}?"), done)
+
     def action_kill(self, on: bool) -> None:
         self.guarded(f"kill switch {'ON' if on else 'OFF'}", lambda: self._kill(on))
 
@@ -258,6 +281,16 @@ def history_dir(config: str | None, instance: str) -> Path | None:
     return Path(hist.dir) / instance if hist.enabled else None
 
 
+def audit_trail(config: str | None, instance: str) -> AuditTrail | None:
+    """The audit trail the ops API writes (``[monitor] audit_dir``); None when [monitor] is unreadable."""
+    from procs.monitor.config import load_monitor_config
+
+    try:
+        return AuditTrail(audit_path(load_monitor_config(config).audit_dir, instance))
+    except (ConfigError, ValueError):
+        return None
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--instance", default=DEFAULT_INSTANCE)
     ap.add_argument("--config", default=None, help="deployment TOML (default: b25.toml in the repo root if present)")
@@ -286,7 +319,8 @@ def run(args: argparse.Namespace) -> int:
                        cfg.supervisor_poll_s, cfg.trades)
     source.roster = StrategyRoster(config)
     source.history = HistoryView(history_dir(config, args.instance))  # type: ignore[attr-defined]
-    commands = Commands(args.instance, book_depth, cfg.operator, sup, rings=shared.rings, config_path=config)
+    commands = Commands(args.instance, book_depth, cfg.operator, sup, rings=shared.rings, config_path=config,
+                        audit=audit_trail(config, args.instance))
     try:
         gate = TokenGate.from_config(config) if args.web_session else None
         B25App(source, commands, args.refresh or cfg.refresh_s, token_gate=gate).run()

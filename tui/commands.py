@@ -1,55 +1,68 @@
-"""What the TUI may change: manual OrderIntents on ``orders.manual`` (the TUI is that ring's
-producer; execution applies the same pre-trade risk checks as to a strategy's intents),
-control commands (cancel-all to execution, kill switch to risk) and supervisord actions.
+"""What the TUI may change: manual OrderIntents on ``orders.manual`` (shared with the ops API
+through ``procs.core.manual_orders.ManualOrders``; execution applies the same pre-trade risk
+checks as to a strategy's intents), control commands (cancel-all to execution, kill switch to
+risk) and supervisord actions.
 """
 
 from __future__ import annotations
 
 import getpass
 import hmac
-import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import posix_ipc
 
 from procs.core import control as C
 from procs.core import messages as M
-from procs.core.registry import ORDERS_MANUAL, RingCapacities, build_registry
-from shm.ring import Producer
+from procs.core.audit import AuditTrail
+from procs.core.manual_orders import ManualOrders, OrderSpec
+from procs.core.registry import RingCapacities
 
-from .orderform import OrderSpec
 from .supervisor import SupervisorClient
 
 
 class Commands:
+    """Every state-changing action of the TUI; each is written to the audit trail when one is given
+    (``procs.core.audit``: the file the ops API writes, ``[monitor] audit_dir``)."""
+
     def __init__(self, instance: str, depth: int = M.DEFAULT_DEPTH, operator: str = "",
                  supervisor: SupervisorClient | None = None, rings: RingCapacities | None = None,
-                 config_path: str | None = None) -> None:
+                 config_path: str | None = None, audit: AuditTrail | None = None) -> None:
         self.instance = instance
         self.config_path = config_path  # the deployment file, for reload_config
         self.depth = depth
         self.rings = rings  # [deploy.rings]: the manual ring is created with the deployment's capacity
         self.operator = operator or f"tui:{getpass.getuser()}"
         self.supervisor = supervisor
-        self._manual: Producer | None = None
+        self.manual = ManualOrders(instance, depth, rings)
+        self.audit = audit
 
-    def _producer(self) -> Producer:
-        # created on first use and kept: a restarted TUI reopens it and resumes at its cursor,
-        # so execution (the named consumer) never loses its place
-        if self._manual is None:
-            self._manual = build_registry(self.depth, self.rings).producer(self.instance, ORDERS_MANUAL)
-        return self._manual
+    def _audited(self, action: str, args: dict[str, Any], outcome: str) -> str:
+        if self.audit is not None:
+            self.audit.record("tui", self.operator, "", action, args, 0, outcome)
+        return outcome
 
     def submit(self, o: OrderSpec) -> str:
         """Publish one SubmitOrder intent (source SOURCE_MANUAL); returns what happened."""
-        p = self._producer()
-        intent_id = p.next_sequence + 1
-        ok = p.try_publish(intent_id, M.SUBMIT_ORDER, M.SOURCE_MANUAL, 0, o.symbol_id, o.side, o.order_type,
-                           o.tif, o.price, o.qty, int(o.reduce_only), intent_id, 0, 0, time.monotonic_ns(), 0,
-                           o.trigger_price, 0)
-        if not ok:
-            return "orders.manual is full: execution is not reading (is it running?)"
-        return f"sent manual order #{intent_id}: {o.describe()}"
+        intent_id = self.manual.submit(o)
+        if not intent_id:
+            msg = "orders.manual is full: execution is not reading (is it running?)"
+        else:
+            msg = f"sent manual order #{intent_id}: {o.describe()}"
+        return self._audited("order", {"order": o.describe()}, msg)
+
+    def cancel(self, order: np.void) -> str:
+        """Cancel one open order (an OrderEvent of it), the ops API's single-order cancel path."""
+        cid = bytes(order["client_order_id"]).rstrip(b"\0").decode(errors="replace")
+        if not int(order["client_tag"]):
+            msg = f"{cid} has no client tag: it can only be cancelled with cancel all"
+        elif not self.manual.cancel(int(order["strategy_id"]), int(order["client_tag"]), int(order["symbol_id"])):
+            msg = "orders.manual is full: execution is not reading (is it running?)"
+        else:
+            msg = f"cancel sent for {cid}"
+        return self._audited("cancel_order", {"client_order_id": cid}, msg)
 
     def send(self, proc: str, cmd: C.Command) -> str:
         try:
@@ -61,13 +74,15 @@ class Commands:
         return f"{type(cmd).__name__} sent to {proc}"
 
     def cancel_all(self, symbol: str = "") -> str:
-        return self.send("execution", C.CancelAll(symbol=symbol, operator=self.operator))
+        msg = self.send("execution", C.CancelAll(symbol=symbol, operator=self.operator))
+        return self._audited("cancel_all", {"symbol": symbol}, msg)
 
     def kill_switch(self, on: bool) -> str:
-        return self.send("risk", C.SetKillSwitch(on=on, operator=self.operator))
+        return self._audited("kill_switch", {"on": on}, self.send("risk", C.SetKillSwitch(on=on, operator=self.operator)))
 
     def reload_strategy(self, target: str = "") -> str:
-        return self.send("strategy", C.Reload(target=target, operator=self.operator))
+        msg = self.send("strategy", C.Reload(target=target, operator=self.operator))
+        return self._audited("strategy_reload", {"target": target}, msg)
 
     def reload_config(self) -> tuple[str, bool]:
         """The config file as it is now into service (procs.core.rollout): (what happened, complete).
@@ -83,21 +98,20 @@ class Commands:
             done = apply(path, self.instance, path.read_bytes(), store_for(path, self.instance), event="reload",
                          source="tui", operator=self.operator, reason="reload from the TUI")
         except (ConfigError, OSError, ValueError) as exc:
-            return f"config not reloaded, nothing changed: {exc}", False
+            return self._audited("config_reload", {}, f"config not reloaded, nothing changed: {exc}"), False
         acted = [f"{o.service} {o.action}" + (f" ({', '.join(o.fields)})" if o.action == "restart needed" else "")
                  for o in done.outcomes if o.action not in ("not running", "unchanged")]
-        return f"config version {done.seq}: " + ("; ".join(acted) or "no process needed a change"), done.complete
+        msg = f"config version {done.seq}: " + ("; ".join(acted) or "no process needed a change")
+        return self._audited("config_reload", {"seq": done.seq}, msg), done.complete
 
     def program(self, action: str, name: str) -> str:
         if self.supervisor is None:
             return "no supervisord (start the system with `make run`)"
-        return self.supervisor.control(action, name)
+        return self._audited(f"program_{action}", {"program": name}, self.supervisor.control(action, name))
 
     def close(self, unlink: bool = False) -> None:
         """Unmap orders.manual; it stays for execution and the next TUI unless ``unlink``."""
-        if self._manual is not None:
-            self._manual.close(unlink=unlink)
-            self._manual = None
+        self.manual.close(unlink=unlink)
 
 
 class TokenGate:

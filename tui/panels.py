@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, ProgressBar, Sparkline, Static
 
 from procs.core import messages as M
 from procs.core.instruments import Instrument, int_to_decimal
+from procs.monitor.orders import order_key
 from shm.counters import SUB
 
 from .source import ShmSource
@@ -210,16 +211,46 @@ _CONDITIONAL_STATUS = {M.STOP_MARKET: "STOP", M.TAKE_PROFIT_MARKET: "TAKEPROF", 
 
 
 class OrdersPanel(TextTable):
-    """Open orders, then the most recent order events (``exec`` as an observer)."""
+    """Open orders, then the most recent order events (``exec`` as an observer).
+
+    One open order is selected (shown reversed; the first until another is chosen with up/down
+    while the panel has focus); ``d`` cancels it after a confirmation (``B25App.action_cancel_order``)."""
 
     COLUMNS = (("status", 9, "left"), ("side", 4, "left"), ("price", 9, "right"), ("qty", 7, "right"),
                ("symbol", 8, "left"), ("filled", 7, "right"), ("reason", 14, "left"), ("order", 24, "left"))
+    can_focus = True
+    BINDINGS = [Binding("up", "move(-1)", "Prev order", show=False), Binding("down", "move(1)", "Next order", show=False)]
+
+    def __init__(self, title: str, **kw: Any) -> None:
+        super().__init__(title, **kw)
+        self.selected_key: tuple | None = None  # procs.monitor.orders.order_key of the selected open order
+        self._open: list[Any] = []
+        self._src: ShmSource | None = None
+
+    def selected(self) -> Any | None:
+        """The selected open order (its newest OrderEvent), None when nothing is open."""
+        for e in self._open:
+            if order_key(e) == self.selected_key:
+                return e
+        return self._open[0] if self._open else None
+
+    def action_move(self, step: int) -> None:
+        if not self._open:
+            return
+        keys = [order_key(e) for e in self._open]
+        at = keys.index(self.selected_key) if self.selected_key in keys else 0
+        self.selected_key = keys[(at + step) % len(keys)]
+        if self._src is not None:
+            self.refresh_from(self._src, "")
 
     def refresh_from(self, src: ShmSource, symbol: str) -> None:
+        self._src = src
         rows = []
-        opened = src.tracker.open_orders()
+        self._open = opened = src.tracker.open_orders()
+        chosen = self.selected()
+        self.selected_key = order_key(chosen) if chosen is not None else None
         for e in opened:
-            rows.append(self._row(src, e, "OPEN"))
+            rows.append(self._row(src, e, "OPEN", selected=e is chosen))
         for e in list(src.tracker.recent)[::-1][: max(0, self.visible_rows() - len(rows))]:
             kind = int(e["kind"])
             rows.append(self._row(src, e, M.EVENT_NAMES.get(kind, str(kind))))
@@ -227,7 +258,7 @@ class OrdersPanel(TextTable):
         self.set_rows(rows)
 
     @staticmethod
-    def _row(src: ShmSource, e: Any, status: str) -> tuple:
+    def _row(src: ShmSource, e: Any, status: str, selected: bool = False) -> tuple:
         sym = src.symbol_name(int(e["symbol_id"]))
         inst = src.instrument(sym)
         side = "BUY" if int(e["side"]) == M.BUY else "SELL"
@@ -247,8 +278,11 @@ class OrdersPanel(TextTable):
             reason = M.DENY_NAMES.get(code, str(code))
         elif kind in (M.ORDER_REJECTED, M.ORDER_CANCEL_REJECTED, M.ORDER_MODIFY_REJECTED):
             reason = f"exchange {M.REJECT_NAMES.get(code, code)}"
-        return (Text(status, style=style), side, price, qty(inst, int(e["qty"])), sym,
-                qty(inst, int(e["cum_qty"])), reason, coid)
+        row = (Text(status, style=style), side, price, qty(inst, int(e["qty"])), sym,
+               qty(inst, int(e["cum_qty"])), reason, coid)
+        if selected:
+            return tuple(Text(c.plain if isinstance(c, Text) else c, style="bold reverse") for c in row)
+        return row
 
 
 class PositionsPanel(Vertical, Panel):
@@ -376,7 +410,7 @@ class StrategyConfigPanel(TextTable):
 
 
 class LatencyPanel(Vertical, Panel):
-    """Per-stage latency p50/p99/p99.9 from every process's shm histograms, and one histogram."""
+    """Per-stage latency p50/p95/p99/p99.9 from every process's shm histograms, and one histogram."""
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
@@ -386,7 +420,7 @@ class LatencyPanel(Vertical, Panel):
 
     def compose(self) -> ComposeResult:
         t = DataTable(cursor_type="row", id="latency-table")
-        t.add_columns("proc", "stage", "count", "p50", "p99", "p99.9")
+        t.add_columns("proc", "stage", "count", "p50", "p95", "p99", "p99.9")
         yield t
         yield Label("histogram: -", id="latency-label")
         yield Sparkline([0], id="latency-hist")
@@ -399,7 +433,8 @@ class LatencyPanel(Vertical, Panel):
         t = self.query_one("#latency-table", DataTable)
         rows = src.latency()
         keep = t.cursor_row
-        cells = [(r.proc, r.stage, str(r.count), us(r.p50_us), us(r.p99_us), us(r.p999_us)) for r in rows]
+        cells = [(r.proc, r.stage, str(r.count), us(r.p50_us), us(r.p95_us), us(r.p99_us), us(r.p999_us))
+                 for r in rows]
         if cells != self._cells:
             self._cells = cells
             t.clear()

@@ -9,8 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from procs.core.instruments import Instrument
-
-from .orderform import FieldError, OrderSpec, parse_order
+from procs.core.manual_orders import FieldError, OrderSpec, parse_order
 
 HELP = """\
 [b]b25 keys[/b]
@@ -18,6 +17,7 @@ HELP = """\
   s  S      next / previous symbol
   o         manual order entry (goes through execution's risk checks)
   c         cancel all open orders (CancelAll to execution)
+  d         cancel the selected open order (up/down select it in the orders panel)
   k  K      kill switch ON / OFF (asks first; SetKillSwitch to risk)
   R         reload strategies (Reload to strategy)
   L         reload the config file into every process that can take it; names what needs a restart

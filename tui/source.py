@@ -45,6 +45,7 @@ class LatencyRow:
     stage: str
     count: int
     p50_us: float
+    p95_us: float
     p99_us: float
     p999_us: float
     counts: np.ndarray
@@ -142,7 +143,7 @@ class ShmSource:
         for proc, (_c, hists) in sorted(self.view.all_counters().items()):
             for stage, counts in hists.items():
                 s = summary_us(counts)
-                out.append(LatencyRow(proc, stage, s["count"], s["p50_us"], s["p99_us"], s["p999_us"], counts))
+                out.append(LatencyRow(proc, stage, s["count"], s["p50_us"], s["p95_us"], s["p99_us"], s["p999_us"], counts))
         return out
 
     def processes(self) -> list[dict[str, Any]]:

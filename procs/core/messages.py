@@ -72,6 +72,7 @@ SOURCE_MANUAL = 2
 SOURCE_RISK = 3
 SOURCE_REMOTE = 4  # a strategy on another host, through the NATS bridge (orders.remote)
 SOURCE_NAMES = {SOURCE_STRATEGY: "strategy", SOURCE_MANUAL: "manual", SOURCE_RISK: "risk", SOURCE_REMOTE: "remote"}
+STRATEGY_ID_MANUAL = -1  # OrderIntent/OrderEvent.strategy_id of manual orders (the TUI's, the ops API's)
 # side
 BUY = 1
 SELL = -1

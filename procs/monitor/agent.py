@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 from aiohttp import web
@@ -14,6 +15,7 @@ from procs.core import deploy, log
 from procs.core.agent import NoStatus
 from procs.core.async_agent import AsyncRun
 from procs.core.instruments import Instrument
+from procs.core.registry import RingCapacities
 from procs.core.reload import Reloader
 from procs.core.status import StatusWriter
 from shm.counters import Counters
@@ -26,6 +28,18 @@ from .shmview import InstanceView
 PROC = "monitor"
 
 
+def strategy_status_file(config_path: str | None, instance: str) -> Path | None:
+    """Where this deployment's strategy engine writes its status (``[strategy] state_file``)."""
+    from procs.core.config import ConfigError, load_section
+    from procs.strategy.config import StrategyEngineConfig, status_file
+
+    try:
+        cfg = load_section(config_path, "strategy", StrategyEngineConfig)
+    except (ConfigError, ValueError):  # strategy's own start reports its section; the monitor serves on
+        cfg = StrategyEngineConfig()
+    return status_file(cfg, instance)
+
+
 @dataclass(frozen=True)
 class MonitorSettings:
     """What the monitor reads from the config file (and the environment), checked before it starts."""
@@ -36,6 +50,7 @@ class MonitorSettings:
     depth: int
     instruments: dict[str, Instrument]  # prices in the /ws feed (ticks and lots without)
     config_path: str | None = None  # for /api/history/*: [risk.history] and [market_data] recorder
+    rings: RingCapacities | None = None  # [deploy.rings]: orders.manual's capacity, should the monitor create it
 
     @classmethod
     def load(cls, config_path: str | None, host: str | None = None, port: int | None = None) -> MonitorSettings:
@@ -44,8 +59,9 @@ class MonitorSettings:
         cfg = load_monitor_config(config_path)
         if host is not None or port is not None:
             cfg = msgspec.structs.replace(cfg, host=host or cfg.host, port=cfg.port if port is None else port)
-        return cls(cfg, load_token(cfg), deploy.symbols(config_path), deploy.depth(config_path),
-                   deploy.instruments(config_path), config_path)
+        shared = deploy.load(config_path)
+        return cls(cfg, load_token(cfg), list(shared.symbols), shared.depth, deploy.instruments(config_path),
+                   config_path, shared.rings)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -109,8 +125,9 @@ async def start(settings: MonitorSettings, instance: str, run: AsyncRun) -> Moni
     cfg = settings.monitor
     counters = Counters.create(instance, PROC, Counter, Hist)
     view = InstanceView(instance, settings.depth)
-    mon = Monitor(cfg, view, settings.symbols, settings.token, counters, settings.instruments,
-                  history=sources_from_config(settings.config_path, instance), config_path=settings.config_path)
+    mon = Monitor(cfg, view, settings.symbols, settings.token, counters, settings.instruments, rings=settings.rings,
+                  history=sources_from_config(settings.config_path, instance), config_path=settings.config_path,
+                  strategy_status=strategy_status_file(settings.config_path, instance))
     runner = web.AppRunner(make_app(mon), access_log=None)
     agent = MonitorAgent(mon, view, counters, runner, settings.config_path)
     try:

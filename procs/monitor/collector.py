@@ -5,7 +5,7 @@ object; the owners only bump int64 slots and this reader turns them into familie
 Families (labels):
   b25_<counter>_total{proc}                 every counter of every process
   b25_latency_seconds{proc,stage}           histogram; le at powers of two ns (exact row bounds)
-  b25_latency_quantile_seconds{proc,stage,quantile}  p50 / p99 / p99.9 (bucket upper bounds)
+  b25_latency_quantile_seconds{proc,stage,quantile}  p50 / p95 / p99 / p99.9 (bucket upper bounds)
   b25_process_up / _heartbeat_age_seconds / _state / _uptime_seconds {proc}
   b25_ring_cursor{ring}, b25_ring_full_waits_total{ring}, b25_ring_producer_alive{ring},
   b25_ring_consumer_lag{ring,consumer}, b25_ring_consumer_lost_total{ring,consumer}
@@ -30,7 +30,7 @@ from shm.segment import list_segments
 from .shmview import InstanceView
 
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
-QUANTILES = (("0.5", 50.0), ("0.99", 99.0), ("0.999", 99.9))
+QUANTILES = (("0.5", 50.0), ("0.95", 95.0), ("0.99", 99.0), ("0.999", 99.9))
 # cumulative bucket edges: one per power-of-two row of the shm histogram (exact, no interpolation)
 _ROW_ENDS = list(range(SUB - 1, N_BUCKETS, SUB))
 _ROW_LE = [bucket_upper_ns(i) / 1e9 for i in _ROW_ENDS]

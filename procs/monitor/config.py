@@ -27,6 +27,8 @@ class MonitorConfig(Section):
     token: str = ""  # bearer token for state-changing ops calls; prefer token_file or B25_MONITOR_TOKEN
     token_file: str = ""  # a 0600 file holding the token
     recent_orders: int = 500  # OrderEvents kept for GET /api/orders
+    audit_dir: str = "run/audit"  # the audit trail of state-changing calls: <audit_dir>/<instance>.jsonl
+    order_answer_s: float = 5.0  # POST/DELETE /api/orders wait this long for execution's answer, then 202
     recent_alerts: int = 200
     poll_s: float = 0.1  # how often the exec/alerts observers catch up
     feed_poll_ms: float = 5.0  # /ws: how often shm is read while a client is subscribed
@@ -49,6 +51,8 @@ class MonitorConfig(Section):
                              f"feed_max_clients={self.feed_max_clients} feed_max_hz={self.feed_max_hz}")
         if self.stale_after_s <= 0:
             raise ValueError(f"stale_after_s must be > 0: stale_after_s={self.stale_after_s}")
+        if not 0 < self.order_answer_s <= 60:
+            raise ValueError(f"order_answer_s must be > 0 and <= 60: order_answer_s={self.order_answer_s}")
 
 
 def load_monitor_config(path: str | Path | None) -> MonitorConfig:

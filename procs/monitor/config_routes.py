@@ -9,15 +9,17 @@ POST /api/config/reload   {"reason": "...", "operator": "", "restart": false}
 POST /api/config/rollback {"seq": N, "reason": "...", "operator": "", "restart": false}
                                  version N written over the file, then as reload
 
-Both POSTs need the ops token, record the operator and reason with the version, answer 400 naming
-the field for a bad body and with every problem of an invalid config (nothing changes then), and
-otherwise 200 with what each process did (``complete`` is false while a restart is pending).
+Both POSTs are state-changing routes of the route table (procs.monitor.routes): the ops token,
+the body (400 naming the field) and the audit record come from ``make_app``; they record the
+operator and reason with the version too, answer 400 with every problem of an invalid config
+(nothing changes then), and otherwise 200 with what each process did (``complete`` is false while
+a restart is pending).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,8 @@ from procs.core.config import ConfigError, parse
 from procs.core.rollout import apply
 from procs.core.status import read_status
 from procs.core.versions import VersionStore, sha256, store_for
+
+from .routes import Handler, Route
 
 SECRET_WORDS = ("secret", "password", "token", "api_key")
 
@@ -63,10 +67,9 @@ def masked(doc: Any, key: str = "") -> Any:
     return doc
 
 
-def config_routes(config_path: str | None, instance: str, authorized: Callable[[web.Request], web.Response | None],
-                  decode: Callable[[bytes, type], Any], bad_request: type[Exception],
-                  supervisorctl: list[str] | None = None) -> list[web.RouteDef]:
-    """The four routes, for ``make_app`` to add; ``decode`` raises ``bad_request`` naming the field."""
+def config_routes(config_path: str | None, instance: str, bad_request: type[Exception],
+                  supervisorctl: list[str] | None = None) -> list[Route]:
+    """The four routes, for ``make_app`` to add; ``bad_request(reason, field)`` is its 400."""
     from procs.core import services
     from procs.tools.config_cli import version_row
 
@@ -100,13 +103,9 @@ def config_routes(config_path: str | None, instance: str, authorized: Callable[[
     async def list_versions(_r: web.Request) -> web.Response:
         return web.json_response({"versions": [version_row(v) for v in store().versions()]})
 
-    def guarded(run: Callable[[Any, str], Any], typ: type) -> Callable[[web.Request], Awaitable[web.Response]]:
-        async def handler(request: web.Request) -> web.Response:
-            refused = authorized(request)
-            if refused is not None:
-                return refused
-            body = decode(await request.read(), typ)
-            operator = body.operator or f"ops-api@{request.remote}"
+    def guarded(run: Callable[[Any, str], Any]) -> Handler:
+        async def handler(_request: web.Request, body: ConfigChange, who: Any) -> web.Response:
+            operator = who.operator
             try:
                 done = await asyncio.get_running_loop().run_in_executor(None, run, body, operator)
             except ConfigError as exc:
@@ -131,6 +130,15 @@ def config_routes(config_path: str | None, instance: str, authorized: Callable[[
         return apply(p, instance, data, store(), event="rollback", source="ops_api", operator=operator,
                      reason=f"rollback to {body.seq}: {body.reason}", restart=body.restart, supervisorctl=supervisorctl)
 
-    return [web.get("/api/config", current), web.get("/api/config/versions", list_versions),
-            web.post("/api/config/reload", guarded(reload, ConfigChange)),
-            web.post("/api/config/rollback", guarded(rollback, Rollback))]
+    no_file = {409: "the monitor runs on defaults (no --config): there is no file"}
+    applied = {200: "what each process did (`complete` false while a restart is pending)",
+               400: "a bad body (`field` names it), or an invalid config: `problems` lists them, nothing changed",
+               **no_file}
+    return [Route("GET", "/api/config", current, "the deployment file as applied (secrets masked), its version, and "
+                  "the version each running process runs", {200: "the config", **no_file}, tag="config"),
+            Route("GET", "/api/config/versions", list_versions, "every stored config version",
+                  {200: "versions: seq, time, sha256, source, operator, reason"}, tag="config"),
+            Route("POST", "/api/config/reload", guarded(reload), "the file as it is now into service", applied,
+                  tag="config", body=ConfigChange, changes_state=True),
+            Route("POST", "/api/config/rollback", guarded(rollback), "version `seq` written over the file, then "
+                  "reloaded", applied, tag="config", body=Rollback, changes_state=True)]

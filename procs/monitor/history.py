@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .routes import Param, Route
+
 MAX_ROWS = 200_000
 DAY_MS = 86_400_000
 
@@ -116,7 +118,7 @@ def pnl_rows(src: HistorySources, strategy: str | None, symbol: str | None, star
     return {"rows": rows, "count": len(rows), "files": files, "dir": str(src.pnl_dir)}
 
 
-def history_routes(src: HistorySources, bad_request: type[Exception]) -> list[web.RouteDef]:
+def history_routes(src: HistorySources, bad_request: type[Exception]) -> list[Route]:
     """The two GET routes, for ``make_app`` to add; ``bad_request(reason, field)`` is its 400."""
     BadRequest = bad_request  # noqa: N806 - the class the app's error middleware answers 400 for
 
@@ -152,4 +154,16 @@ def history_routes(src: HistorySources, bad_request: type[Exception]) -> list[we
                                   "dir": str(src.record_dir) if src.record_dir else None,
                                   "notes": [p for p in problems if "still being written" not in p]})
 
-    return [web.get("/api/history/pnl", pnl), web.get("/api/history/bars", bars)]
+    when = {"type": "string", "description": "ISO 8601 UTC or epoch milliseconds"}
+    return [
+        Route("GET", "/api/history/pnl", pnl, "risk's P&L history (per strategy and symbol, and the account)",
+              {200: "rows"}, tag="history",
+              params=(Param("strategy", {"type": "string"}, "a strategy id; * = the account row"),
+                      Param("symbol", {"type": "string"}, "a symbol"),
+                      Param("from", when, "start (default 24 hours ago)"), Param("to", when, "end (default now)"),
+                      Param("step", {"type": "string"}, "seconds, or 1s/1m/5m/1h: the last row of each step"))),
+        Route("GET", "/api/history/bars", bars, "OHLCV bars of the recorded trades", {200: "bars"}, tag="history",
+              params=(Param("symbol", {"type": "string"}, "a symbol (default all)"),
+                      Param("interval", {"type": "string", "default": "1m"}, "1s, 1m, 5m, 1h, 1d ..."),
+                      Param("from", when, "start"), Param("to", when, "end"))),
+    ]

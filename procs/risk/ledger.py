@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from procs.core import messages as M
 from procs.core.instruments import Instrument, int_to_decimal
 
-MANUAL = -1  # OrderEvent.strategy_id of manual (TUI) orders
+MANUAL = M.STRATEGY_ID_MANUAL  # OrderEvent.strategy_id of manual orders (TUI, ops API)
 SEED = -2  # positions risk found on the exchange at start (made before it was watching)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
@@ -87,7 +88,9 @@ class StrategyEngineConfig(Section):
     cancel_on_stop: bool = True  # SIGTERM cancels every open order the engine knows
     max_md_per_cycle: int = 256  # bounded work per duty cycle so exec is drained often
     attach_timeout_s: float = 0.0  # wait for md.*/exec at start; after that retried each second
-    state_file: str = ""  # positions/P&L snapshot; "" = run/strategy/<instance>.state.json, "-" = none
+    # positions/P&L snapshot; "" = run/strategy/<instance>.state.json, "-" = none. The status file
+    # (state, orders, last error per strategy: GET /api/strategies) goes beside it as <name>.status.json
+    state_file: str = ""
     state_save_interval_s: float = 5.0  # snapshot this often when something changed (and at stop)
     pnl_log_interval_s: float = 60.0  # one strategy_pnl line per strategy this often (0 = never)
     timer_resolution_ms: float = 10.0  # longest the idle strategy parks: timers fire at most this late
@@ -137,6 +140,16 @@ class StrategyEngineConfig(Section):
     def section_hash(self) -> str:
         """sha256 of the decoded section (canonical JSON): the applied config version."""
         return hashlib.sha256(msgspec.json.encode(msgspec.to_builtins(self), order="sorted")).hexdigest()[:16]
+
+
+def status_file(cfg: StrategyEngineConfig, instance: str) -> Path | None:
+    """Where the engine writes what each strategy is doing (``Engine.status``), which the
+    monitor's GET /api/strategies reads: beside the state file (``<name>.status.json``; default
+    ``run/strategy/<instance>.status.json``); None when ``state_file = "-"`` (no files)."""
+    if cfg.state_file == "-":
+        return None
+    p = Path(cfg.state_file or f"run/strategy/{instance}.state.json")
+    return p.with_name(p.name.removesuffix(".json").removesuffix(".state") + ".status.json")
 
 
 def strategy_number(sid: str) -> int:

@@ -56,14 +56,15 @@ from .api import (
     TradeView,
 )
 from .clock import MonotonicClock
-from .config import StrategyEngineConfig, StrategyEntry
+from .config import StrategyEngineConfig, StrategyEntry, status_file
 from .loader import Loader, LoadError, Plugin, decode_params
 from .slot import Slot
-from .state import CANCELING, Order, StrategyState
+from .state import CANCELING, STATUS_NAMES, Order, StrategyState
 from .warm import ScratchPath
 
 CONSUMER = "strategy"
 HOUSEKEEPING_NS = 100_000_000
+STATUS_NS = 1_000_000_000  # the status file is rewritten at most this often, and only when it changed
 ATTACH_RETRY_NS = 1_000_000_000
 
 
@@ -203,6 +204,10 @@ class Engine:
         self._snapshots: dict[str, dict] = {}
         self._dirty = False
         self._next_save = 0
+        self.status_path = status_file(cfg, instance)
+        self.errors: dict[str, dict] = {}  # strategy id -> its last error (an exception, a failed reload)
+        self._status_text = ""
+        self._next_status = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -238,6 +243,7 @@ class Engine:
                 log.info("open_orders_cancelled", count=n, reason="shutdown")
         self._log_pnl()
         self.save_state()
+        self.write_status(stopped=True)
         for c in (self._books, self._trades, self._exec):
             if c is not None:
                 c.close()
@@ -622,6 +628,8 @@ class Engine:
         tb = traceback.extract_tb(exc.__traceback__)
         at = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
         msg = str(exc)[:200]
+        self.errors[slot.id] = {"ts": round(time.time(), 3), "callback": where, "error": type(exc).__name__,
+                                "message": msg, "at": at}
         log.once(f"strategy_error/{slot.id}/{where}/{type(exc).__name__}/{msg}/{at}", "error", "strategy_failed",
                  strategy=slot.id, callback=where, error=type(exc).__name__, message=msg, at=at,
                  version=slot.plugin.code_hash)
@@ -645,6 +653,10 @@ class Engine:
             self.counters.inc(Counter.RELOAD_FAILURES)
             reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
             log.error("reload_failed", target=target or "*", reason=reason, kept="previous version")
+            failed = {"ts": round(time.time(), 3), "callback": "reload", "error": type(exc).__name__,
+                      "message": reason[:300], "at": ""}
+            for sid in ([target] if target else list(self.slots)):
+                self.errors[sid] = failed
             return False
         self.counters.inc(Counter.RELOADS)
         return True
@@ -776,6 +788,9 @@ class Engine:
         if self._dirty and now >= self._next_save:
             self._next_save = now + int(self.cfg.state_save_interval_s * 1e9)
             self.save_state()
+        if now >= self._next_status:
+            self._next_status = now + STATUS_NS
+            self.write_status()
         if self.cfg.pnl_log_interval_s > 0:
             if not self._next_pnl_log:
                 self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
@@ -839,6 +854,53 @@ class Engine:
             os.replace(tmp, self.state_path)
         except OSError as exc:
             log.once("state_save_failed", "warn", "strategy_state_save_failed", path=str(self.state_path),
+                     reason=repr(exc))
+
+    def status(self, stopped: bool = False) -> dict:
+        """Per configured or running strategy: its state (running, paused, disabled, stopped), class,
+        code version, symbols, positions (lots, average price in ticks, realized and fees in the
+        quote asset), open orders (ticks and lots) and last error."""
+        out: dict[str, dict] = {}
+        entries = {e.id: e for e in self.cfg.strategies}
+        for sid in sorted(set(entries) | set(self.slots) | set(self.states)):
+            slot, e, st = self.slots.get(sid), entries.get(sid), self.states.get(sid)
+            entry = slot.entry if slot is not None else e
+            if slot is not None and not stopped:
+                state = "paused" if slot.paused else "running"
+            else:
+                state = "disabled" if e is not None and not e.enabled else "stopped"
+            row: dict = {"state": state, "num": entry.number if entry else (st.num if st else 0),
+                         "class": entry.class_path if entry else "", "symbols": list(entry.symbols) if entry else [],
+                         "version": slot.plugin.code_hash if slot is not None else "",
+                         "last_error": self.errors.get(sid), "positions": {}, "open_orders": []}
+            if st is not None:
+                row["positions"] = {self.symbols[p.symbol_id]: {
+                    "qty": p.qty, "avg_px": p.avg_px, "realized": round(p.realized, 8), "fees": round(p.fees, 8),
+                    "volume": p.volume, "fills": p.fills} for p in st.positions if p.qty or p.fills}
+                row["open_orders"] = [{"tag": o.tag, "symbol": self.symbols[o.symbol_id], "side": o.side,
+                                       "order_type": o.order_type, "tif": o.tif, "price": o.price, "qty": o.qty,
+                                       "filled": o.filled, "status": STATUS_NAMES[o.status], "order_id": o.order_id}
+                                      for o in st.orders.values()]
+            out[sid] = row
+        return out
+
+    def write_status(self, stopped: bool = False) -> None:
+        """Write ``status()`` atomically when it changed since the last write (tmp + rename, 0600)."""
+        if self.status_path is None:
+            return
+        text = json.dumps({"instance": self.instance, "pid": os.getpid(), "strategies": self.status(stopped)})
+        if text == self._status_text:
+            return
+        try:
+            self.status_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.status_path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(text[:-1] + f', "ts": {round(time.time(), 3)}}}')
+            os.replace(tmp, self.status_path)
+            self._status_text = text
+        except OSError as exc:
+            log.once("status_write_failed", "warn", "strategy_status_write_failed", path=str(self.status_path),
                      reason=repr(exc))
 
     def heartbeat(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -298,3 +299,35 @@ def test_open_when_a_state_snapshot_exists_then_positions_survive_a_restart(inst
         assert st.next_tag > last_tag
     finally:
         h.close()
+
+
+def test_status_when_a_strategy_raises_then_the_file_shows_it_paused_with_its_last_error(instance, plugins, tmp_path):
+    mod = plugins.module(RAISER)
+    h = Harness(instance, [{"id": "bad", "class": f"{mod}:Raiser", "symbols": ["BTCUSDT"]}, echo()],
+                state_file=str(tmp_path / "strategy.state.json"))
+    status = tmp_path / "strategy.status.json"
+    try:
+        h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
+        h.engine.write_status()
+        doc = json.loads(status.read_text())
+        assert {sid: s["state"] for sid, s in doc["strategies"].items()} == {"bad": "running", "echo": "running"}
+        bad = doc["strategies"]["bad"]
+        assert bad["last_error"] is None and bad["open_orders"] == []
+        h.work()
+        h.engine.write_status()
+        bad = json.loads(status.read_text())["strategies"]["bad"]
+        [order] = bad["open_orders"]
+        assert (order["symbol"], order["side"], order["price"], order["qty"], order["status"]) == (
+            "BTCUSDT", M.BUY, 99900, 1, "submitted")
+        h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
+        h.work()  # raises: paused
+        h.engine.write_status()
+        doc = json.loads(status.read_text())
+        bad = doc["strategies"]["bad"]
+        assert bad["state"] == "paused" and doc["strategies"]["echo"]["state"] == "running"
+        assert (bad["last_error"]["callback"], bad["last_error"]["error"], bad["last_error"]["message"]) == (
+            "on_book", "RuntimeError", "boom in on_book")
+        assert status.stat().st_mode & 0o777 == 0o600
+    finally:
+        h.close()
+    assert {s["state"] for s in json.loads(status.read_text())["strategies"].values()} == {"stopped"}

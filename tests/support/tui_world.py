@@ -71,7 +71,7 @@ class World:
         self.book.end()
 
     def order_event(self, kind: int, side: int, price: int, qty: int, coid: bytes, last_qty: int = 0,
-                    symbol_id: int = 0) -> None:
+                    symbol_id: int = 0, strategy_id: int = 0, client_tag: int = 0) -> None:
         self.order_seq += 1
         recs = self.exec.records
         i = self.exec.try_claim()
@@ -81,6 +81,7 @@ class World:
         r["event_seq"], r["kind"], r["symbol_id"], r["side"], r["order_type"] = self.order_seq, kind, symbol_id, side, M.LIMIT
         r["price"], r["qty"], r["cum_qty"], r["last_px"], r["last_qty"] = price, qty, last_qty, price, last_qty
         r["client_order_id"] = coid
+        r["strategy_id"], r["client_tag"] = strategy_id, client_tag
         self.exec.publish()
 
     def trade(self, trade_id: int, price: int, qty: int, sell: bool, dt_ms: int) -> None:

@@ -321,3 +321,61 @@ def test_reload_config_key_when_pressed_then_the_file_is_kept_as_a_version_from_
     assert app.last_message == "config version 1: no process needed a change"
     ev = store_for(cfg, instance).events()[-1]
     assert (ev.seq, ev.event, ev.source, ev.operator, ev.reason) == (1, "reload", "tui", "test", "reload from the TUI")
+
+
+def test_cancel_order_when_one_is_selected_and_confirmed_then_a_cancel_intent_names_it(instance, world, make_app):
+    world.order_event(M.ORDER_ACCEPTED, M.BUY, 5_999_980, 20, b"b25-m-1", strategy_id=7, client_tag=11)
+    world.order_event(M.ORDER_ACCEPTED, M.SELL, 6_000_050, 10, b"b25-m-2", strategy_id=-1, client_tag=3)
+    world.order_event(M.ORDER_ACCEPTED, M.SELL, 6_000_090, 10, b"b25-m-3")  # adopted: no client tag
+    app = make_app()
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            orders = app.query_one(OrdersPanel)
+            await until(pilot, lambda: orders.row_count >= 3)
+            assert orders.selected()["client_order_id"] == b"b25-m-1"  # the first until another is chosen
+            orders.focus()
+            await pilot.press("down")
+            assert orders.selected()["client_order_id"] == b"b25-m-2"
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("n")
+            assert app.last_message == "order left open"
+            await pilot.press("d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await until(pilot, lambda: app.last_message.startswith("cancel sent"))
+            assert app.last_message == "cancel sent for b25-m-2"
+            await pilot.press("down", "d")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
+            await until(pilot, lambda: "no client tag" in app.last_message)
+
+    run(go())
+    ring = _manual_ring(instance)
+    try:
+        [intent] = ring.poll()
+        assert (int(intent["kind"]), int(intent["source"]), int(intent["strategy_id"]), int(intent["client_tag"]),
+                int(intent["symbol_id"])) == (M.CANCEL_ORDER, M.SOURCE_MANUAL, -1, 3, 0)
+    finally:
+        ring.close()
+
+
+def test_commands_when_an_audit_trail_is_given_then_every_action_is_a_record(instance, tmp_path):
+    import numpy as np
+
+    from procs.core.audit import AuditTrail
+    from tui.commands import Commands
+
+    cmd = Commands(instance, DEPTH, operator="dana", audit=AuditTrail(tmp_path / "audit.jsonl"))
+    order = np.zeros((), M.OrderEvent)
+    order["client_order_id"], order["strategy_id"], order["client_tag"] = b"b25-1-9", 5, 9
+    try:
+        assert cmd.cancel(order) == "cancel sent for b25-1-9"
+        assert "not running" in cmd.kill_switch(True)  # no risk here: refused, and recorded as such
+    finally:
+        cmd.close(unlink=True)
+    got = [(r["source"], r["operator"], r["action"], r["args"], r["outcome"]) for r in cmd.audit.tail(5)]
+    assert got == [("tui", "dana", "kill_switch", {"on": True}, "risk is not running (no control queue): "
+                                                                  "SetKillSwitch not sent"),
+                   ("tui", "dana", "cancel_order", {"client_order_id": "b25-1-9"}, "cancel sent for b25-1-9")]

@@ -1,12 +1,13 @@
-"""Manual order validation: exact ticks/lots, and every refusal names its field."""
+"""Manual orders: exact ticks/lots, every refusal naming its field, and writers that take turns on orders.manual."""
 
 from __future__ import annotations
 
 import pytest
 
 from procs.core import messages as M
+from procs.core.manual_orders import FieldError, ManualOrders, parse_order
+from procs.core.registry import ORDERS_MANUAL, build_registry
 from tests.support.tui_world import SYMBOLS, instruments
-from tui.orderform import FieldError, parse_order
 
 INS = instruments()
 
@@ -53,3 +54,39 @@ def test_parse_order_when_a_field_is_bad_then_names_it(fields, field, words):
     with pytest.raises(FieldError) as exc:
         parse_order(*fields, SYMBOLS, INS)
     assert exc.value.field == field and words in exc.value.reason, str(exc.value)
+
+
+def test_parse_order_when_tif_and_reduce_only_given_then_carried():
+    o = parse_order("BTCUSDT", "buy", "limit", "60000", "0.01", SYMBOLS, INS, tif="POST_ONLY", reduce_only=True)
+    assert (o.tif, o.reduce_only) == (M.POST_ONLY, True)
+    assert o.describe() == "BUY 0.01 BTCUSDT @ 60000 LIMIT POST_ONLY reduce-only"
+    with pytest.raises(FieldError) as exc:
+        parse_order("BTCUSDT", "buy", "limit", "60000", "0.01", SYMBOLS, INS, tif="day")
+    assert exc.value.field == "tif" and "gtc" in exc.value.reason
+
+
+def test_manual_orders_when_two_writers_take_turns_then_no_record_is_overwritten(instance):
+    tui, api = ManualOrders(instance), ManualOrders(instance)
+    o = parse_order("BTCUSDT", "buy", "limit", "60000", "0.01", SYMBOLS, INS)
+    execution = None
+    try:
+        ids = [api.cancel(7, 1000, 1)]  # the first write creates the ring
+        execution = build_registry().consumer(instance, ORDERS_MANUAL, "execution")
+        for i in range(1, 40):  # interleaved, and runs of the same writer
+            writer = tui if (i // 3) % 2 else api
+            ids.append(writer.submit(o) if i % 5 else writer.cancel(7, 1000 + i, 1))
+        got = execution.poll()
+        assert list(got["intent_id"]) == ids == list(range(1, 41))
+        assert list(got["kind"]) == [M.CANCEL_ORDER if i % 5 == 0 else M.SUBMIT_ORDER for i in range(40)]
+        cancels = got[got["kind"] == M.CANCEL_ORDER]
+        assert list(cancels["client_tag"]) == [1000 + i for i in range(0, 40, 5)] and set(cancels["strategy_id"]) == {7}
+        submits = got[got["kind"] == M.SUBMIT_ORDER]
+        assert set(submits["strategy_id"]) == {M.STRATEGY_ID_MANUAL} and set(submits["source"]) == {M.SOURCE_MANUAL}
+        assert list(submits["client_tag"]) == list(submits["intent_id"])
+        with pytest.raises(ValueError, match="client tag"):
+            api.cancel(7, 0, 1)
+    finally:
+        if execution is not None:
+            execution.close()
+        tui.close()
+        api.close(unlink=True)
