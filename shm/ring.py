@@ -548,6 +548,23 @@ class Consumer(_RingBase):
             w[self._cursor_idx] = seq + 1
         return vals
 
+    def read_one(self) -> tuple | None:
+        """``poll_one`` for a gating named consumer that keeps the stored cursor where it was:
+        a restart resumes before the records read since (at-least-once), until ``store_position``
+        says what was read is safe (e.g. its effects were saved). The producer still may not
+        reuse those slots meanwhile."""
+        seq = self._next
+        if self._w[_WC] <= seq:
+            return None
+        if self._broadcast:
+            return self._poll_one_broadcast(self._w[_WC])
+        self._next = seq + 1
+        return self._unpack_from(self._buf, self._data_offset + (seq & self._mask) * self._record_size)
+
+    def store_position(self) -> None:
+        """Store the read position (after ``read_one``): records before it are never read again."""
+        self._store_cursor()
+
     def spin_one(self) -> tuple:
         """Busy-poll until the next record is published and return it as ``poll_one`` does.
 

@@ -9,7 +9,10 @@ cancel is confirmed, so a side never has two live quotes. The side that would ta
 position beyond ``max_position`` is not quoted. Post-only by default: it never takes.
 A resyncing or one-sided book, or no book for ``stale_ms``, cancels the quotes. A reload
 keeps the resting quotes: the new instance finds them through ``api.working`` and moves them
-only if its targets differ (the engine cancels everything at shutdown).
+only if its targets differ (the engine cancels everything at shutdown). With
+``recovered_orders = "adopt"``, the quotes a killed process left working come back the same way
+(the first on a side is the quote, moved when its target differs; any other on that side is
+cancelled).
 """
 
 from __future__ import annotations
@@ -122,6 +125,11 @@ class MarketMaker(Strategy):
             api.cancel(o.tag)
 
     def on_order_event(self, event: OrderEventView, order: Order | None) -> None:
+        if event.kind == M.ORDER_OPEN and order is not None:  # adopted: one quote a side
+            quote = self.api.working(order.symbol_id, order.side)
+            if quote is not None and quote is not order:
+                self.api.cancel(order.tag)
+            return
         # a confirmed cancel frees the side: put the replacement out now, not at the next book
         if event.kind == M.ORDER_CANCELED and order is not None:
             sid = order.symbol_id

@@ -66,6 +66,10 @@ SUBMIT_ORDER = 1
 CANCEL_ORDER = 2
 CANCEL_ALL = 3
 MODIFY_ORDER = 4  # amend a resting LIMIT order named by client_tag: price and/or qty (0 = keep it)
+# report the open orders of ``strategy_id`` (-1: of every strategy on this ring): execution
+# answers on ``exec`` with one ORDER_OPEN per order, then ORDERS_REPORTED (a restarted
+# strategy learns the orders its previous process left working)
+REPORT_ORDERS = 5
 # OrderIntent.source
 SOURCE_STRATEGY = 1
 SOURCE_MANUAL = 2
@@ -134,17 +138,26 @@ ORDER_MODIFY_SENT = 10
 ORDER_MODIFIED = 11
 ORDER_MODIFY_REJECTED = 12
 ORDER_TRIGGERED = 13  # a conditional order's trigger was hit: it works as a MARKET order now (order_id its id)
+# A report restates what execution holds, it is not a change: not journaled, event_seq 0; its two
+# kinds are the highest (a strategy tells them apart with one comparison).
+# ORDER_OPEN: this order is open at execution now (FLAG_RECOVERED set); ``reason`` is its status
+# there (REPORTED_PENDING: not yet acknowledged, else acknowledged) and ``trade_id`` its tif.
+# ORDERS_REPORTED closes a report: ``strategy_id`` the one reported (-1 all), ``qty`` how many
+# orders, ``intent_id``/``source`` the request's (0/0: execution's own report after its start).
+ORDER_OPEN = 14
+ORDERS_REPORTED = 15
+REPORTED_PENDING = 0
 EVENT_NAMES = {ORDER_ACCEPTED: "accepted", ORDER_DENIED: "denied", ORDER_REJECTED: "rejected",
                ORDER_PARTIALLY_FILLED: "partially_filled", ORDER_FILLED: "filled", ORDER_CANCELED: "canceled",
                ORDER_EXPIRED: "expired", ORDER_CANCEL_REJECTED: "cancel_rejected", ORDER_SENT: "sent",
                ORDER_MODIFY_SENT: "modify_sent", ORDER_MODIFIED: "modified", ORDER_MODIFY_REJECTED: "modify_rejected",
-               ORDER_TRIGGERED: "triggered"}
+               ORDER_TRIGGERED: "triggered", ORDER_OPEN: "open", ORDERS_REPORTED: "reported"}
 # events that leave an open order open and say nothing of its end (observers keep it as it was)
-KEEPS_OPEN = frozenset((ORDER_MODIFY_SENT, ORDER_MODIFY_REJECTED, ORDER_TRIGGERED))
+KEEPS_OPEN = frozenset((ORDER_MODIFY_SENT, ORDER_MODIFY_REJECTED, ORDER_TRIGGERED, ORDERS_REPORTED))
 # OrderEvent.flags
 FLAG_MAKER = 1
 FLAG_REDUCE_ONLY = 2
-FLAG_RECOVERED = 4  # emitted while reconciling after a restart
+FLAG_RECOVERED = 4  # emitted while reconciling after a restart, or in a report of open orders
 FLAG_VANISHED = 8  # the exchange no longer knew an acknowledged order: execution closed it (EXPIRED)
 
 # OrderDenied reasons (b25's own pre-trade checks; exchange rejects carry the exchange code, < 0)

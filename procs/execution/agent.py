@@ -82,7 +82,8 @@ class ExecutionAgent:
     name = PROC
 
     def __init__(self, cfg: ExecutionConfig, instance: str, symbols: list[str], parts: Parts, engine: Engine,
-                 sink: EventSink, journal_path: Path, run: AsyncRun, config_path: str | None = None) -> None:
+                 sink: EventSink, journal_path: Path, run: AsyncRun, config_path: str | None = None,
+                 restarted: bool = False) -> None:
         assert parts.producer is not None and parts.alerts is not None and parts.risk is not None
         assert parts.gateway is not None
         self.cfg = cfg
@@ -98,6 +99,7 @@ class ExecutionAgent:
         self.sink = sink
         self.journal_path = journal_path
         self.run = run
+        self.restarted = restarted  # the journal held an earlier run's records
         self.intake = Intake(parts.registry, instance, engine.on_intent, lambda: engine.ready, cfg.intent_wait,
                              self._fix_seq, cfg.runtime.idle, run.fail, on_prewake=engine.warm if cfg.warm_on_prewake else None)
         self.inbox = ControlInbox(instance, PROC)
@@ -124,6 +126,10 @@ class ExecutionAgent:
         await self.gateway.wait_up()
         stats = await run.until_stop(recovery.reconcile(engine))
         log.info("reconciled", **stats)
+        if self.restarted:
+            # a strategy that lived through our restart learns what we hold now: an order whose
+            # events were lost with us is no longer managed as open by it (docs/decisions/040)
+            engine.report_orders(M.SOURCE_STRATEGY)
         engine.ready = True
         self.counters.set(Counter.RECOVERED, 1)
         run.running()
@@ -290,4 +296,5 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
         raise
     log.info("journal_rebuilt", path=str(journal_path), records=len(records), epoch=engine.epoch,
              open_orders=len(engine.store.open), processed_seq=engine.processed_seq)
-    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, journal_path, run, settings.config_path)
+    return ExecutionAgent(cfg, instance, settings.symbols, parts, engine, sink, journal_path, run, settings.config_path,
+                          restarted=bool(records))

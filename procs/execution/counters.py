@@ -54,6 +54,7 @@ class Counter(IntEnum):
     DEAD_MAN_FAILURES = 44  # dead-man switch requests the venue did not take
     DEAD_MAN_SYMBOLS = 45  # gauge: symbols whose dead-man switch is armed
     TRIGGERED = 46  # conditional orders whose trigger was hit
+    ORDER_REPORTS = 47  # reports of open orders published (a strategy's REPORT_ORDERS, or after a restart)
 
 
 class Hist(IntEnum):

@@ -292,6 +292,8 @@ class Engine:
             # a strategy's (local or remote) CANCEL_ALL is its own orders; manual and risk: everyone's
             self.cancel_all(strategy_id if source in (M.SOURCE_STRATEGY, M.SOURCE_REMOTE) else None,
                             symbol_id if symbol_id >= 0 else None)
+        elif kind == M.REPORT_ORDERS:
+            self.report_orders(source, strategy_id, intent_id, source)
         else:
             log.once(f"bad_intent_kind:{kind}", "warn", "bad_intent", kind=kind, ring=ring, seq=seq)
 
@@ -481,6 +483,32 @@ class Engine:
         """The symbols with open orders (the dead-man switch guards these)."""
         per = self.store.counts.per_symbol
         return {i.symbol for k, i in enumerate(self.instruments) if i is not None and per[k] > 0}
+
+    def report_orders(self, source: int, strategy_id: int = -1, intent_id: int = 0, requester: int = 0) -> int:
+        """Publish one ORDER_OPEN per open order of ``source`` (of ``strategy_id``, or -1 every
+        strategy's), then ORDERS_REPORTED naming the request (``intent_id``, ``requester``; 0/0
+        for execution's own report after a restart). Returns how many orders were reported.
+
+        A report restates state, it changes none: nothing is journaled and the events carry
+        event_seq 0. It is published in one call, so its records are contiguous on ``exec`` and
+        every event before it (after it) happened before (after) the report."""
+        publish = self.sink.publish
+        now = time.monotonic_ns()
+        n = 0
+        for o in self.store.open.values():
+            if o.source != source or (strategy_id >= 0 and o.strategy_id != strategy_id):
+                continue
+            n += 1
+            flags = M.FLAG_RECOVERED | (M.FLAG_REDUCE_ONLY if o.reduce_only else 0)
+            publish((0, M.ORDER_OPEN, o.strategy_id, o.symbol_id, o.side, o.order_type, o.client_tag, o.order_id,
+                     o.price, o.qty, o.cum_qty, 0, 0, 0, o.status, o.tif, 0, now, o.ts_intent, o.ts_md_recv,
+                     o.ts_sent, o.intent_id, o.source, flags, o.cid.encode(), o.trigger_price))
+        publish((0, M.ORDERS_REPORTED, strategy_id, -1, 0, 0, 0, 0, 0, n, 0, 0, 0, 0, 0, 0, 0, now, 0, 0, 0,
+                 intent_id, requester, 0, b"", 0))
+        self.c.inc(Counter.ORDER_REPORTS)
+        log.info("orders_reported", source=M.SOURCE_NAMES.get(source, source), strategy_id=strategy_id, orders=n,
+                 requester=M.SOURCE_NAMES.get(requester, "execution"), intent_id=intent_id)
+        return n
 
     # -- the wire -----------------------------------------------------------------------------
     def _enqueue(self, kind: int, o: Any, front: bool = False) -> None:

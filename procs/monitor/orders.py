@@ -13,7 +13,7 @@ import numpy as np
 
 from procs.core import messages as M
 
-OPEN_KINDS = (M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED, M.ORDER_MODIFIED)
+OPEN_KINDS = (M.ORDER_SENT, M.ORDER_ACCEPTED, M.ORDER_PARTIALLY_FILLED, M.ORDER_MODIFIED, M.ORDER_OPEN)
 FILL_KINDS = (M.ORDER_PARTIALLY_FILLED, M.ORDER_FILLED)
 
 
@@ -85,6 +85,8 @@ class OrderTracker:
             self.events += 1
             self.recent.append(ev)
             kind = int(ev["kind"])
+            if kind == M.ORDERS_REPORTED:  # the end of a report names no order
+                continue
             key = order_key(ev)
             if kind == M.ORDER_MODIFIED and key not in self.open:
                 pass  # an amend of an order closed meanwhile (or before we attached)

@@ -6,7 +6,9 @@ A plugin (``strategies/<name>.py``) subclasses ``Strategy`` and pairs it with a 
     on_start()                      after construction (and after every reload)
     on_book(book: BookView)         each BookUpdate of a subscribed symbol
     on_trade(trade: TradeView)      each Trade of a subscribed symbol
-    on_order_event(ev: OrderEventView, order: Order | None)   each OrderEvent of its own orders
+    on_order_event(ev: OrderEventView, order: Order | None)   each OrderEvent of its own orders,
+                                    and (kind ORDER_OPEN, ev.recovered) each order a previous
+                                    process left working that it adopts (recovered_orders = "adopt")
     on_timer(token: int, now_ns: int)                         a timer set with api.set_timer
     on_stop()                       before a reload replaces it and at shutdown
 
@@ -205,6 +207,12 @@ class OrderEventView:
     @property
     def kind_name(self) -> str:
         return M.EVENT_NAMES.get(self._v[1], str(self._v[1]))
+
+    @property
+    def recovered(self) -> bool:
+        """Execution reported this order after a restart (kind ORDER_OPEN: an order a previous
+        process of this strategy left working, now adopted; or a reconciliation's report)."""
+        return bool(self._v[23] & M.FLAG_RECOVERED)
 
     @property
     def is_fill(self) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import zlib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -37,6 +37,10 @@ class StrategyEntry(Section):
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     enabled: bool = True
     num: int = 0  # OrderIntent.strategy_id; 0 = derived from id (crc32), stable across restarts
+    # open orders a previous process of this strategy left working (learnt from execution after a
+    # restart of either): "cancel" them, or "adopt" them into the working set (on_order_event
+    # with FLAG_RECOVERED; the strategy then manages them as its own)
+    recovered_orders: Literal["cancel", "adopt"] = "cancel"
 
     def __post_init__(self) -> None:
         if not self.id or not self.id.replace("_", "").replace("-", "").isalnum():
@@ -106,6 +110,9 @@ class StrategyEngineConfig(Section):
     # instead of writing each to be denied: a market maker requoting every book otherwise had
     # 1354 intents denied in about 4 s while halted, each journaled. 0 = off
     deny_hold_ms: float = 200.0
+    # after a start, the open orders execution holds for our strategies are reported and each
+    # adopted or cancelled; a report not answered in this long is asked for again (and logged)
+    adopt_timeout_s: float = 5.0
     # replay harness (``b25 replay``) only: timers, cooldowns and client tags run on the
     # simulator's ``sim.clock`` block (procs/core/simclock.py) and the lockstep gauges are kept
     sim_clock: bool = False
@@ -131,6 +138,8 @@ class StrategyEngineConfig(Section):
         if not self.timer_resolution_ms >= MIN_PARK_MS:
             raise ValueError(f"timer_resolution_ms must be at least {MIN_PARK_MS} ms (it bounds the idle park; "
                              f"shorter parks spin the CPU): timer_resolution_ms={self.timer_resolution_ms}")
+        if not 0 < self.adopt_timeout_s <= 600:
+            raise ValueError(f"adopt_timeout_s must be > 0 and <= 600: adopt_timeout_s={self.adopt_timeout_s}")
         if not 0 <= self.deny_hold_ms <= 60_000:
             raise ValueError(f"deny_hold_ms must be 0 (off) to 60000: deny_hold_ms={self.deny_hold_ms}")
         if not 0 <= self.wake_watch_us <= MAX_WAKE_WATCH_US:

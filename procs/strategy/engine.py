@@ -59,7 +59,7 @@ from .clock import MonotonicClock
 from .config import StrategyEngineConfig, StrategyEntry, status_file
 from .loader import Loader, LoadError, Plugin, decode_params
 from .slot import Slot
-from .state import CANCELING, STATUS_NAMES, Order, StrategyState
+from .state import CANCELING, STATUS_NAMES, SUBMITTED, WORKING, Order, StrategyState
 from .warm import ScratchPath
 
 CONSUMER = "strategy"
@@ -96,6 +96,12 @@ class Counter(IntEnum):
     TRADES_DONE = 20  # md.trade position handled
     EXEC_DONE = 21  # exec position handled
     INTENTS_HELD = 22  # new orders held (ERR_HELD) after a denial for the system's state
+    ORDERS_ADOPTED = 23  # open orders of a previous process adopted (recovered_orders = "adopt")
+    ORDERS_RECOVERED_CANCELED = 24  # open orders of a previous process (or of no strategy now) cancelled
+    ORDERS_GONE = 25  # orders we held open that execution's report did not list: dropped
+    REPORTS = 26  # reports of open orders received from execution
+    EVENTS_REPLAYED = 27  # exec events read again after a restart whose effects the state file held
+    OPEN_ORDERS = 28  # gauge: open orders of every strategy (the working sets), each housekeeping
 
 
 class Hist(IntEnum):
@@ -118,10 +124,16 @@ _INTENTS_OUT = int(Counter.INTENTS_OUT)
 _BOOK_TO_INTENT = int(Hist.BOOK_TO_INTENT)
 _BUY, _SELL, _SUBMIT, _SOURCE = M.BUY, M.SELL, M.SUBMIT_ORDER, M.SOURCE_STRATEGY
 _DENIED = M.ORDER_DENIED
+_REPORT_KINDS = M.ORDER_OPEN  # ORDER_OPEN and ORDERS_REPORTED: the highest kinds
 KEEP_STATE_ARCHIVES = 10  # state files set aside for another venue session (Engine._archive_state)
 # denials for the whole system's state, not the order: the next order would be denied the same
 _HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN))
 _mono = time.monotonic_ns
+
+
+def _cid(v: tuple) -> str:
+    """The client order id of an OrderEvent tuple."""
+    return v[24].rstrip(b"\0").decode(errors="replace")
 
 
 class Engine:
@@ -208,6 +220,18 @@ class Engine:
         self.errors: dict[str, dict] = {}  # strategy id -> its last error (an exception, a failed reload)
         self._status_text = ""
         self._next_status = 0
+        # exec is read without storing the cursor; a drain that applied fills saves the state
+        # first, so a SIGKILL never loses a fill (re-read, it is skipped: _saved_exec)
+        self._exec_store_pending = False
+        self._fills_unsaved = False
+        self._saved_exec: tuple[int, int] | None = None  # (position, ring created_ns) the state file holds
+        self._skip_until = 0
+        # the report of open orders asked for at start (its intent_id; None = none outstanding)
+        self._report_intent: int | None = None
+        self._report_unsent = False
+        self._report_asked = 0
+        self._report_seen: set[tuple[int, int]] = set()
+        self._report_counts = [0, 0]  # adopted, cancelled since the last report closed
 
     # -- lifecycle ---------------------------------------------------------------------------
     def open(self) -> None:
@@ -215,9 +239,11 @@ class Engine:
 
         Raises ConfigError/LoadError when a strategy cannot be loaded: a bad start is fatal.
         """
-        self._attach(self.cfg.attach_timeout_s)
         self._load_state()
+        self._attach(self.cfg.attach_timeout_s)
         self._apply(self.cfg, target="", reason="start")
+        if not self.sim_clock:  # a replay starts from a fresh instance: nothing was left working
+            self._ask_report()
 
     def _attach(self, timeout: float) -> None:
         for attr, ring in (("_exec", EXEC), ("_books", MD_BOOK), ("_trades", MD_TRADE)):
@@ -232,6 +258,10 @@ class Engine:
                 continue
             setattr(self, attr, c)
             log.info("ring_attached", ring=ring, consumer=CONSUMER, position=c.position)
+            if ring == EXEC and self._saved_exec is not None:
+                position, created = self._saved_exec
+                if c.created_ns == created and position > c.position:
+                    self._skip_until = position  # read again, already in the restored positions
 
     def close(self) -> None:
         """Stop every strategy (on_stop), cancel open orders when configured, detach."""
@@ -243,6 +273,7 @@ class Engine:
                 log.info("open_orders_cancelled", count=n, reason="shutdown")
         self._log_pnl()
         self.save_state()
+        self._store_exec()
         self.write_status(stopped=True)
         for c in (self._books, self._trades, self._exec):
             if c is not None:
@@ -271,9 +302,21 @@ class Engine:
             self.keep_warm()
         if house >= self._next_house:
             self._housekeeping(house)
+        if self._exec_store_pending:
+            self._store_exec()
         if self.sim_clock:
             self._lockstep_marks(now)
         return n
+
+    def _store_exec(self) -> None:
+        """Store the exec read position, saving the state first when fills were applied since
+        the last save: a restart then reads again only what the state file already holds."""
+        self._exec_store_pending = False
+        if self._fills_unsaved:
+            self._fills_unsaved = False
+            self.save_state()
+        if self._exec is not None:
+            self._exec.store_position()
 
     def on_wake(self) -> None:
         """A producer's post ended the idle park: a record, or market_data's prewake promise of
@@ -357,20 +400,25 @@ class Engine:
                 c.set(ctr, ring.position)
 
     def _drain_exec(self) -> int:
-        poll = self._exec.poll_one
+        n = self._skip_replayed() if self._skip_until else 0
+        persist = self.state_path is not None
+        poll = self._exec.read_one if persist else self._exec.poll_one
         view = self._event_view
         by_num = self._by_num
-        n = fills = foreign = unknown = 0
+        fills = foreign = unknown = 0
         while True:
             v = poll()
             if v is None:
                 break
             n += 1
+            kind = v[1]
+            if kind >= _REPORT_KINDS:
+                self._on_report_event(v)
+                continue
             st = by_num.get(v[2])
             if st is None:
                 foreign += 1
                 continue
-            kind = v[1]
             unknown -= st.unknown_events
             fills -= st.fills_applied
             order = st.on_event(kind, v[6], v[3], v[4], v[7], v[10], v[11], v[12], v[13], v[8], v[9])
@@ -388,14 +436,127 @@ class Engine:
         if n:
             c = self.counters
             c.inc(Counter.EXEC_EVENTS_IN, n)
+            if persist:
+                self._exec_store_pending = True
+                self._dirty = True  # the working sets the state file shows changed
             if fills:
                 c.inc(Counter.FILLS, fills)
                 self._dirty = True
+                self._fills_unsaved = persist
             if foreign:
                 c.inc(Counter.FOREIGN_EVENTS, foreign)
             if unknown:
                 c.inc(Counter.UNKNOWN_ORDER_EVENTS, unknown)
         return n
+
+    def _skip_replayed(self) -> int:
+        """Events read again after a restart whose effects the restored state already holds
+        (read before the last save, stored after it): skipped. Their orders were the previous
+        process's; the report of open orders brings back those still working."""
+        exec_ = self._exec
+        n = 0
+        while exec_.position < self._skip_until and exec_.read_one() is not None:
+            n += 1
+        if exec_.position >= self._skip_until:
+            self._skip_until = 0
+        if n:
+            self.counters.inc(Counter.EVENTS_REPLAYED, n)
+            self._exec_store_pending = True
+        return n
+
+    # -- open orders after a restart (ours or execution's) ------------------------------------
+    def _ask_report(self) -> None:
+        """Ask execution for every open order of this process's strategies (REPORT_ORDERS)."""
+        intent_id = self._orders.next_sequence
+        self._report_asked = time.monotonic_ns()
+        # not an order: written past _write, so intents_out and book_to_intent count orders only
+        self._report_unsent = not self._orders.try_publish(intent_id, M.REPORT_ORDERS, _SOURCE, -1, -1, 0, 0, 0, 0, 0,
+                                                           0, 0, 0, 0, self._report_asked, 0, 0, 0)
+        if not self._report_unsent:
+            self._report_intent = intent_id
+
+    def _on_report_event(self, v: tuple) -> None:
+        if v[1] == M.ORDER_OPEN:
+            self._on_open_order(v)
+        elif v[1] == M.ORDERS_REPORTED:
+            self._on_reported(v)
+
+    def _on_open_order(self, v: tuple) -> None:
+        """One order execution holds open: ours already, or adopted, or cancelled."""
+        if v[22] != _SOURCE:
+            return  # a manual or remote order: not this process's
+        num, tag = v[2], v[6]
+        self._report_seen.add((num, tag))
+        st = self._by_num.get(num)
+        o = st.orders.get(tag) if st is not None else None
+        if o is not None:  # ours already: the report may be newer than what we heard
+            o.reported = True
+            if v[7]:
+                o.order_id = v[7]
+            if v[14] != M.REPORTED_PENDING and o.status == SUBMITTED:
+                o.status = WORKING
+            return
+        sid, side, otype = v[3], v[4], v[5]
+        if st is None or not 0 <= sid < len(self.symbols):  # no strategy of ours has this number now
+            self._write(M.CANCEL_ORDER, num, sid, side, otype, v[15], v[8], v[9], 0, tag)
+            self.counters.inc(Counter.ORDERS_RECOVERED_CANCELED)
+            self._report_counts[1] += 1
+            log.info("recovered_order_canceled", strategy_num=num, tag=tag, cid=_cid(v),
+                     reason="no configured strategy has this number")
+            return
+        o = Order(tag, sid, side, otype, v[15], v[8], v[9], 1 if v[23] & M.FLAG_REDUCE_ONLY else 0,
+                  WORKING if v[14] != M.REPORTED_PENDING else SUBMITTED, v[10], v[7], v[18], True)
+        st.closed.pop(tag, None)
+        st.add(o)
+        st.next_tag = max(st.next_tag, tag + 1)
+        slot = self._slot_by_num.get(num)
+        if slot is not None and not slot.paused and slot.entry.recovered_orders == "adopt":
+            self.counters.inc(Counter.ORDERS_ADOPTED)
+            self._report_counts[0] += 1
+            log.info("order_adopted", strategy=st.sid, tag=tag, cid=_cid(v), symbol=self.symbols[sid],
+                     side=side, price=v[8], qty=v[9], filled=v[10])
+            view = self._event_view
+            view._v = v
+            try:
+                slot.strategy.on_order_event(view, o)
+            except Exception as exc:  # a strategy's bug pauses that strategy only
+                self._fault(slot, "on_order_event", exc)
+            return
+        self._cancel_order(num, o)  # held as CANCELING until execution reports it closed
+        self.counters.inc(Counter.ORDERS_RECOVERED_CANCELED)
+        self._report_counts[1] += 1
+        log.info("recovered_order_canceled", strategy=st.sid, tag=tag, cid=_cid(v),
+                 reason="recovered_orders = cancel" if slot is not None and not slot.paused else "strategy not running")
+
+    def _on_reported(self, v: tuple) -> None:
+        """A report closed: orders we hold that execution had reported on before (so it read
+        their intents before this report) and that it did not list are not open there (their
+        closing events were lost): they are dropped, not managed for ever. An order execution
+        has said nothing about may be an intent it has not read yet: kept."""
+        self.counters.inc(Counter.REPORTS)
+        scope = v[2]
+        seen = self._report_seen
+        gone = 0
+        for st in self.states.values():
+            if scope >= 0 and st.num != scope:
+                continue
+            for o in list(st.orders.values()):
+                if o.reported and (st.num, o.tag) not in seen:
+                    st.remove(o)
+                    gone += 1
+                    log.warn("order_not_open_at_execution", strategy=st.sid, tag=o.tag,
+                             action="dropped from the working set")
+        if gone:
+            self.counters.inc(Counter.ORDERS_GONE, gone)
+        mine = v[22] == _SOURCE and v[21] == self._report_intent
+        if mine or v[22] == 0:
+            adopted, cancelled = self._report_counts
+            log.info("open_orders_recovered", reported=v[9], adopted=adopted, canceled=cancelled, dropped=gone,
+                     asked_by="strategy" if mine else "execution (restarted)")
+        if mine:
+            self._report_intent = None
+        self._report_seen = set()
+        self._report_counts = [0, 0]
 
     def _read_books(self) -> int:
         poll = self._books.poll_one
@@ -782,6 +943,9 @@ class Engine:
     # -- housekeeping ------------------------------------------------------------------------
     def _housekeeping(self, now: int) -> None:
         self._next_house = now + HOUSEKEEPING_NS
+        if self._report_unsent or self._report_intent is not None:
+            self._check_report()
+        self.counters.set(Counter.OPEN_ORDERS, sum(len(st.orders) for st in self.states.values()))
         if (self._books is None or self._trades is None or self._exec is None) and now >= self._next_attach:
             self._next_attach = now + ATTACH_RETRY_NS
             self._attach(0.0)
@@ -797,6 +961,17 @@ class Engine:
             elif now >= self._next_pnl_log:
                 self._next_pnl_log = now + int(self.cfg.pnl_log_interval_s * 1e9)
                 self._log_pnl()
+
+    def _check_report(self) -> None:
+        """The report asked for at start, unwritten (orders.strategy full) or not answered within
+        ``adopt_timeout_s``: asked (again)."""
+        if self._report_unsent:
+            self._ask_report()
+        elif (self._report_intent is not None
+              and time.monotonic_ns() - self._report_asked >= self.cfg.adopt_timeout_s * 1e9):
+            log.warn("orders_report_late", waited_s=round((time.monotonic_ns() - self._report_asked) / 1e9, 1),
+                     action="asked again (is execution running?)")
+            self._ask_report()
 
     # -- positions across restarts -------------------------------------------------------------
     def _load_state(self) -> None:
@@ -819,6 +994,12 @@ class Engine:
                      action="starting flat")
             return
         self._snapshots = snapshots
+        saved_exec = data.get("exec")
+        if isinstance(saved_exec, dict):
+            try:
+                self._saved_exec = (int(saved_exec["position"]), int(saved_exec["created_ns"]))
+            except (KeyError, TypeError, ValueError):
+                log.warn("strategy_state_exec_unreadable", path=str(self.state_path), value=repr(saved_exec)[:100])
 
     def _archive_state(self) -> Path:
         """Move the state file aside as ``<file>.<unix time>``, keeping the newest
@@ -843,8 +1024,13 @@ class Engine:
             return
         snaps = dict(self._snapshots)  # strategies not configured now keep their last snapshot
         snaps.update({sid: st.snapshot(self.symbols) for sid, st in self.states.items()})
-        body = json.dumps({"instance": self.instance, "ts": round(time.time(), 3), "venue_session": self.venue_session,
-                           "strategies": snaps}, indent=1)
+        doc = {"instance": self.instance, "ts": round(time.time(), 3), "venue_session": self.venue_session,
+               "strategies": snaps}
+        if self._exec is not None:  # the fills of every exec event before this position are in ``snaps``
+            doc["exec"] = {"position": max(self._exec.position, self._skip_until), "created_ns": self._exec.created_ns}
+        elif self._saved_exec is not None:
+            doc["exec"] = {"position": self._saved_exec[0], "created_ns": self._saved_exec[1]}
+        body = json.dumps(doc, indent=1)
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")

@@ -40,6 +40,7 @@ class Order:
     trigger_price: int = 0  # a conditional order's trigger (a trailing stop's activation), ticks
     callback_bps: int = 0  # a trailing stop's callback
     triggered: bool = False  # a conditional order whose trigger was hit: a MARKET order now
+    reported: bool = False  # execution has sent an event about it: it holds the order (or closed it)
 
     @property
     def remaining(self) -> int:
@@ -152,6 +153,7 @@ class StrategyState:
             if ref is None and kind != M.ORDER_SENT:
                 self.unknown_events += 1
             return ref
+        o.reported = True
         if order_id:
             o.order_id = order_id
         if kind in _DONE:
@@ -169,8 +171,9 @@ class StrategyState:
         return o
 
     def snapshot(self, symbols: list[str]) -> dict:
-        """Positions, P&L and the tag counter as plain data (open orders are execution's to recover)."""
-        return {"num": self.num, "next_tag": self.next_tag,
+        """Positions, P&L and the tag counter as plain data; the open orders' tags for people and
+        tools (they are not restored: execution reports them after a restart)."""
+        return {"num": self.num, "next_tag": self.next_tag, "open_orders": sorted(self.orders),
                 "positions": {symbols[p.symbol_id]: {"qty": p.qty, "avg_px": p.avg_px, "realized": p.realized,
                                                      "fees": p.fees, "volume": p.volume, "fills": p.fills}
                               for p in self.positions if p.qty or p.fills}}

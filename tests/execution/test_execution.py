@@ -489,3 +489,45 @@ def test_transport_when_ws_api_unreachable_then_orders_go_over_rest(make_rig: Ma
     tag = rig.intent(price=rig.mid() - FAR)
     rig.wait_kind(tag, M.ORDER_ACCEPTED)
     assert counters_of(rig.instance)["rest_fallback"] >= 1
+
+
+def test_report_orders_when_asked_then_that_strategys_open_orders_then_the_end_and_nothing_journaled(
+        make_rig: MakeRig) -> None:
+    rig = make_rig()
+    rig.start()
+    price = rig.mid() - FAR
+    a = rig.intent(price=price, strategy_id=1)
+    b = rig.intent(price=price - 1, strategy_id=2)
+    c = rig.intent(price=price - 2, strategy_id=1)
+    for tag in (a, b, c):
+        rig.wait_kind(tag, M.ORDER_ACCEPTED)
+    rig.intent(M.CANCEL_ORDER, tag=c, strategy_id=1)
+    rig.wait_kind(c, M.ORDER_CANCELED)
+    journaled = len(rig.journal())
+
+    def report(strategy_id: int, intent_id: int, source: int = M.SOURCE_STRATEGY) -> list[dict]:
+        """The ORDER_OPEN events of one report (contiguous before its ORDERS_REPORTED)."""
+        (end,) = rig.wait_for(lambda e: e["kind"] == M.ORDERS_REPORTED and e["intent_id"] == intent_id
+                              and e["source"] == source, what=f"the report for intent {intent_id}")
+        k = rig.events.index(end)
+        lines = []
+        while k > 0 and rig.events[k - 1]["kind"] == M.ORDER_OPEN:
+            k -= 1
+            lines.insert(0, rig.events[k])
+        assert end["strategy_id"] == strategy_id and end["qty"] == len(lines) and end["event_seq"] == 0
+        return lines
+
+    rig.intent(M.REPORT_ORDERS, strategy_id=1)
+    (line,) = report(1, rig.next_intent)
+    accepted = rig.wait_kind(a, M.ORDER_ACCEPTED)
+    assert (line["client_tag"], line["client_order_id"], line["order_id"]) == (
+        a, accepted["client_order_id"], accepted["order_id"])
+    assert (line["reason"], line["trade_id"], line["price"], line["cum_qty"]) == (1, M.GTC, price, 0)
+    assert line["flags"] & M.FLAG_RECOVERED and line["event_seq"] == 0 and line["source"] == M.SOURCE_STRATEGY
+    rig.intent(M.REPORT_ORDERS, strategy_id=-1)
+    assert sorted(e["client_tag"] for e in report(-1, rig.next_intent)) == [a, b]
+    assert len(rig.journal()) == journaled  # a report restates state: nothing journaled
+    rig.stop(signal.SIGKILL)
+    rig.start()  # a restarted execution reports by itself: a strategy that lived on learns what it holds
+    assert sorted(e["client_tag"] for e in report(-1, 0, source=0)) == [a, b]
+    assert not [r for r in rig.journal() if r.kind in (M.ORDER_OPEN, M.ORDERS_REPORTED)]

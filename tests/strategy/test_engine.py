@@ -47,13 +47,13 @@ def test_on_book_when_strategy_submits_then_intent_carries_trace_fields(instance
         assert (i["side"], i["price"], i["qty"]) == (M.BUY, 100000 - 100, 1)
         assert i["ts_md_recv"] == b["ts_recv"] and i["md_seq"] == b["seq"]
         assert b["ts_pub"] <= before <= i["ts_intent"] <= time.monotonic_ns()
-        assert i["client_tag"] > 0 and i["intent_id"] == 0
+        assert i["client_tag"] > 0 and i["intent_id"] == h.report_requests[0]["intent_id"] + 1  # the ring sequence
         assert h.hist_count("book_to_intent") == 1
         assert h.counter("intents_out") == 1 and h.counter("books_in") == 1
         h.publish_book(BTC, [(100000, 5)], [(100010, 5)])
         h.work()
         (c,) = h.intents()  # echo alternates: the next update cancels that order by its tag
-        assert c["kind"] == M.CANCEL_ORDER and c["client_tag"] == i["client_tag"] and c["intent_id"] == 1
+        assert c["kind"] == M.CANCEL_ORDER and c["client_tag"] == i["client_tag"] and c["intent_id"] == i["intent_id"] + 1
     finally:
         h.close()
 

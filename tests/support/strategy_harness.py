@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from procs.core import messages as M
@@ -28,6 +29,7 @@ BTC, ETH = 0, 1
 def engine_config(strategies: list[dict[str, Any]], **engine: Any) -> StrategyEngineConfig:
     """[strategy] for a test; cpu, idle, sched and keep_warm_ms go to its runtime table."""
     engine.setdefault("state_file", "-")
+    engine.setdefault("adopt_timeout_s", 600.0)
     runtime = {k: engine.pop(k) for k in ("cpu", "idle", "sched", "keep_warm_ms") if k in engine}
     return convert({"strategies": strategies, **engine, "runtime": runtime}, StrategyEngineConfig)
 
@@ -36,7 +38,8 @@ class Harness:
     """Producers of md.book/md.trade/exec, the consumer of orders.strategy, and the engine."""
 
     def __init__(self, instance: str, strategies: list[dict[str, Any]], read_config: Any = None,
-                 with_exec: bool = True, venue_session: str = "", **engine: Any) -> None:
+                 with_exec: bool = True, venue_session: str = "", answer_report: bool = False,
+                 **engine: Any) -> None:
         self.instance = instance
         self.reg = build_registry(DEPTH)
         self.book = self.reg.producer(instance, MD_BOOK)
@@ -49,9 +52,36 @@ class Harness:
                              read_config=read_config, clock=self.clock, venue_session=venue_session)
         self.orders = self.reg.consumer(instance, ORDERS_STRATEGY, "execution")
         self.signals = self.reg.consumer(instance, SIGNALS, None)
+        self._held: list[dict[str, int]] = []  # intents read while looking for the report request
         self.engine.open()
         self.seq = 0
         self.event_seq = 0
+        # open() asks execution for the orders a previous process left working: left unanswered
+        # (engine_config asks again only after 600 s) unless answer_report (empty) or the test answers
+        self.report_requests = self._report_requests()
+        if answer_report and self.exec is not None:
+            self.report([], self.report_requests[-1])
+
+    def restart(self, strategies: list[dict[str, Any]] | None = None, **engine: Any) -> Engine:
+        """A SIGKILL of the strategy process and its restart: the engine is dropped as it is
+        (nothing closed, saved or cancelled), a new one opens on the same rings and state file
+        (``strategies``/``engine`` settings replace the old ones); returns the dropped engine."""
+        old = self.engine
+        cfg = self.cfg if strategies is None and not engine else engine_config(
+            strategies if strategies is not None else [msgspec.to_builtins(e) for e in self.cfg.strategies],
+            **{**{"state_file": self.cfg.state_file, "adopt_timeout_s": self.cfg.adopt_timeout_s}, **engine})
+        self.cfg = cfg
+        self.engine = Engine(cfg, self.instance, SYMBOLS, load_exchange_info(EXCHANGE_INFO), DEPTH, self.counters,
+                             clock=self.clock)
+        self.engine.open()
+        self.report_requests = self._report_requests()
+        return old
+
+    def _report_requests(self) -> list[dict[str, int]]:
+        """The REPORT_ORDERS intents written so far; the others stay for the next ``intents()``."""
+        written = self.intents()
+        self._held = [i for i in written if i["kind"] != M.REPORT_ORDERS]
+        return [i for i in written if i["kind"] == M.REPORT_ORDERS]
 
     # -- market data --------------------------------------------------------------------------
     def publish_book(self, sid: int, bids: list[tuple[int, int]], asks: list[tuple[int, int]], flags: int = 0,
@@ -82,7 +112,7 @@ class Harness:
     # -- execution's side ---------------------------------------------------------------------
     def intents(self) -> list[dict[str, int]]:
         """Every intent written since the last call, as dicts (the batch is committed)."""
-        out = []
+        out, self._held = self._held, []
         while True:
             b = self.orders.poll()
             if not len(b):
@@ -109,6 +139,20 @@ class Harness:
         for k, v in vals.items():
             r[k][slot] = v
         self.exec.publish()
+
+    def report(self, orders: list[dict[str, int]], request: dict[str, int] | None = None, status: int = 1,
+               source: int = M.SOURCE_STRATEGY) -> None:
+        """Execution's answer to a REPORT_ORDERS ``request`` (None: its own report after a
+        restart): one ORDER_OPEN per order (``orders`` are intents, with an optional "cum_qty"),
+        then ORDERS_REPORTED."""
+        assert self.exec is not None
+        for o in orders:
+            self.exec.try_publish(0, M.ORDER_OPEN, o["strategy_id"], o["symbol_id"], o["side"], o["order_type"],
+                                  o["client_tag"], 7000 + o["client_tag"] % 1000, o["price"], o["qty"],
+                                  o.get("cum_qty", 0), 0, 0, 0, o.get("status", status), o["tif"], 0, 0, 0, 0, 0,
+                                  o["intent_id"], source, M.FLAG_RECOVERED, f"b25-1-{o['client_tag']}".encode(), 0)
+        self.exec.try_publish(0, M.ORDERS_REPORTED, -1, -1, 0, 0, 0, 0, 0, len(orders), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                              0, request["intent_id"] if request else 0, M.SOURCE_STRATEGY if request else 0, 0, b"", 0)
 
     def accept(self, intent: dict[str, int]) -> None:
         self.event(intent, M.ORDER_ACCEPTED)
