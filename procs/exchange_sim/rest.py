@@ -104,9 +104,10 @@ class RestApp:
     ) -> None:
         self.market, self.faults = market, faults
         self.exchange_info = exchange_info
-        # this simulator's account lives as long as the process: exchangeInfo names the session
-        # (SIM_SESSION_FIELD), so a strategy's saved positions from another one are not restored
-        self.session = f"{time.time_ns():x}-{os.getpid()}"
+        # the account lives as long as the process (or, with [sim_trading] restore, as the order
+        # log): exchangeInfo names the session (SIM_SESSION_FIELD), so a strategy's saved
+        # positions from another one are not restored
+        self.session = getattr(rest_handler, "session", "") or f"{time.time_ns():x}-{os.getpid()}"
         self.meter = WeightMeter(weight_limit)
         self.rest_handler = rest_handler
         self.stats = stats

@@ -69,6 +69,10 @@ class TradingConfig(Section):
     # client's key between its (wall-clock) keepalives.
     listen_key_clock: Literal["market", "wall"] = "wall"
     order_log: str = ""  # append-only JSON lines; "" = in memory only
+    # a start with an existing order_log is a venue restart: accounts, trades, income and ids are
+    # rebuilt from it, the orders it leaves open are closed (EXPIRED, reason venue_restart) and the
+    # session is kept (procs/exchange_sim/trading/restore.py). false: every start is a fresh venue
+    restore: bool = False
     # Queue model for resting orders (see procs/exchange_sim/trading/matching.py): "conservative" shrinks the
     # queue ahead only when the level shrinks below it; "prorata" also removes a pro-rata share
     # of every non-trade decrease.
@@ -89,6 +93,8 @@ class TradingConfig(Section):
         _decimal(self.taker_fee_bps, "taker_fee_bps")
         if not self.accounts:
             raise ValueError("at least one account is needed")
+        if self.restore and not self.order_log:
+            raise ValueError("restore needs order_log: the file the venue is rebuilt from")
 
 
 def _decimal(text: str, field: str) -> Decimal:

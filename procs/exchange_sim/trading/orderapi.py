@@ -182,6 +182,11 @@ class TradingRest:
     def order_log(self) -> list[dict[str, Any]]:
         return self.venue.order_log
 
+    @property
+    def session(self) -> str:
+        """The venue session a restore kept ("" = this process's own, named by the REST app)."""
+        return self.venue.session
+
     def arm_fault(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Arm (or clear) a fault; ``disconnect`` acts at once. Returns the armed set."""
         if spec.get("fault") == "disconnect":
@@ -509,6 +514,10 @@ def build_trading(market: MarketView, config: TradingConfig, exchange_info: dict
     limiter = RateLimiter(config)
     faults = Faults()
     ws_api = WsApi(market, config, venue, limiter, faults)
+    if config.restore:
+        from .restore import restore
+
+        venue.session = restore(venue, config.order_log).session
     market.add_listener(venue)
     rest = TradingRest(market, config, venue, streams, limiter, faults, ws_api)
     ws_api.rest = rest

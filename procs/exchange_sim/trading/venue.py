@@ -170,6 +170,7 @@ class Venue:
         # -- dead-man switch: (account, symbol) -> deadline on clock_ms (POST /fapi/v1/countdownCancelAll)
         self.clock_ms = clock_ms or market.now_ms
         self.countdowns: dict[tuple[str, str], int] = {}
+        self.session = ""  # set by a restore (procs/exchange_sim/trading/restore.py): the account's lifetime
 
     def close(self) -> None:
         if self._log_file is not None:
@@ -822,16 +823,8 @@ class Venue:
         fee = (notional(inst, price_ticks, qty_lots) * rate).quantize(Q8)
         realized = acct.apply_fill(inst, order.is_buy, order.position_side, price_ticks, qty_lots, fee, now)
         order.update_ms = now
-        self.user_trades.setdefault((acct.name, order.symbol), []).append({
-            "buyer": order.is_buy, "commission": fmt8(fee), "commissionAsset": inst.margin_asset, "id": trade_id,
-            "maker": is_maker, "orderId": order.order_id, "price": fixed(price_ticks, inst.price_scale),
-            "qty": fixed(qty_lots, inst.qty_scale), "quoteQty": str(notional(inst, price_ticks, qty_lots)),
-            "realizedPnl": fmt8(realized), "side": "BUY" if order.is_buy else "SELL",
-            "positionSide": order.position_side, "symbol": order.symbol, "time": now,
-        })
-        self._income(acct, order.symbol, "COMMISSION", -fee, inst.margin_asset, now, trade_id)
-        if realized:
-            self._income(acct, order.symbol, "REALIZED_PNL", realized, inst.margin_asset, now, trade_id)
+        self.book_trade(acct, inst, order.order_id, order.is_buy, order.position_side, price_ticks, qty_lots, fee,
+                        realized, is_maker, trade_id, now)
         self._record("TRADE", inst, order, lastQty=inst.lots_to_qty(qty_lots),
                      lastPrice=inst.ticks_to_price(price_ticks), tradeId=trade_id, maker=is_maker,
                      fee=str(fee.normalize()), realizedPnl=str(realized.normalize()))
@@ -847,6 +840,21 @@ class Venue:
         self.last_price[order.symbol] = price_ticks
         if order.symbol in self.pending:
             self._dirty.add(order.symbol)
+
+    def book_trade(self, acct: Account, inst: Instrument, order_id: int, is_buy: bool, position_side: str,
+                   price_ticks: int, qty_lots: int, fee: Decimal, realized: Decimal, is_maker: bool, trade_id: int,
+                   now: int) -> None:
+        """A fill's trade history (``userTrades``) and income entries (also a restore's, procs/exchange_sim/trading/restore.py)."""
+        self.user_trades.setdefault((acct.name, inst.symbol), []).append({
+            "buyer": is_buy, "commission": fmt8(fee), "commissionAsset": inst.margin_asset, "id": trade_id,
+            "maker": is_maker, "orderId": order_id, "price": fixed(price_ticks, inst.price_scale),
+            "qty": fixed(qty_lots, inst.qty_scale), "quoteQty": str(notional(inst, price_ticks, qty_lots)),
+            "realizedPnl": fmt8(realized), "side": "BUY" if is_buy else "SELL",
+            "positionSide": position_side, "symbol": inst.symbol, "time": now,
+        })
+        self._income(acct, inst.symbol, "COMMISSION", -fee, inst.margin_asset, now, trade_id)
+        if realized:
+            self._income(acct, inst.symbol, "REALIZED_PNL", realized, inst.margin_asset, now, trade_id)
 
     def _income(self, acct: Account, symbol: str, kind: str, amount: Decimal, asset: str, now: int,
                 trade_id: int) -> None:
@@ -967,8 +975,15 @@ class Venue:
         if self.recv_ns:
             rec["ts_recv_ns"] = self.recv_ns
         self.order_log.append(rec)
+        self.write_log_line(rec)
+
+    def write_log_line(self, rec: dict[str, Any]) -> None:
+        """One record to the order log file only (flushed: it survives a SIGKILL of the simulator)."""
+        self.write_log_line_raw(json.dumps(rec) + "\n")
+
+    def write_log_line_raw(self, text: str) -> None:
         if self._log_file is not None:
-            self._log_file.write(json.dumps(rec) + "\n")
+            self._log_file.write(text)
             self._log_file.flush()
 
     def order_result(self, o: SimOrder, with_time: bool = False) -> dict[str, Any]:
