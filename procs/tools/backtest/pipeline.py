@@ -92,6 +92,13 @@ class MemoryConsumer:
         self.position += 1
         return q.popleft()
 
+    def read_one(self) -> tuple | None:
+        """``poll_one``: nothing outlives the run, so at-least-once has nothing to resume."""
+        return self.poll_one()
+
+    def store_position(self) -> None:
+        pass  # an in-memory ring has no stored cursor
+
     def has_data(self) -> bool:
         return bool(self.q)
 
