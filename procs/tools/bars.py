@@ -63,7 +63,7 @@ def parse_time_ms(text: str) -> int:
     try:
         d = dt.datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a time (ISO 8601 such as 2024-08-08T23:55:00Z, or epoch ms): {text!r}") from None
+        raise ValueError(f"not a time (ISO 8601 YYYY-MM-DDTHH:MM:SSZ, or epoch ms): {text!r}") from None
     if d.tzinfo is None:
         d = d.replace(tzinfo=dt.UTC)
     return int(d.timestamp() * 1000)

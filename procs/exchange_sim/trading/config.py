@@ -81,8 +81,8 @@ class TradingConfig(Section):
     # the market itself removes that much from the level (see matching.py).
     market_impact: bool = True
     book_depth: int = 1000  # levels an aggressive order may walk
-    # Conditional types (STOP_MARKET, ...) on POST /fapi/v1/order, as before Binance moved them to the
-    # algo service on 2025-12-09; false answers -4120 there like the live exchange does now.
+    # Conditional types (STOP_MARKET, ...) on POST /fapi/v1/order, which live USD-M serves on the algo
+    # service only (decision 031); false answers -4120 there as the live exchange does.
     conditional_on_order_endpoint: bool = True
     # Clock of POST /fapi/v1/countdownCancelAll: "wall" (default: the client's heartbeats run on
     # wall time) or "market" (hand-driven tests).

@@ -7,7 +7,7 @@ Two ways in, as on the exchange:
   with expiry reason 8 and places the order it stands for [D:Event-Order-Update, "Expiry Reason
   8"]: ORDER_TRADE_UPDATE ``x=EXPIRED er=8`` for it, then a new order (a new ``orderId``, the same
   client order id, ``o`` MARKET or LIMIT, ``ot`` the conditional type) that trades as usual. Live
-  Binance moved these types to the algo service on 2025-12-09 and answers -4120 here; the
+  Binance serves these types on the algo service only and answers -4120 here (decision 031); the
   simulator still takes them unless ``[sim_trading] conditional_on_order_endpoint = false``.
 * **Algo service** (``POST /fapi/v1/algoOrder``, ``algoType=CONDITIONAL``) [D:New-Algo-Order]: an
   algo order with an ``algoId``, reported as ALGO_UPDATE ``NEW``; on the trigger ``TRIGGERING``, the

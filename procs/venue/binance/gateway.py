@@ -209,7 +209,7 @@ class OrderGateway:
         cb(batch_replies(w, n))
 
     # -- conditional orders: the algo service [D:New-Algo-Order] (live USD-M answers -4120 for
-    # these types on /fapi/v1/order since 2025-12-09) ------------------------------------------
+    # these types on /fapi/v1/order, decision 031) ----------------------------------------------
     def place_conditional(self, symbol: str, side: int, order_type: int, qty: str, trigger_price: str | None,
                           callback_bps: int, on_mark: bool, cid: str, reduce_only: bool, cb: ReplyCallback) -> int:
         """WS API ``algoOrder.place``, REST ``POST /fapi/v1/algoOrder`` while the WS API is down."""
