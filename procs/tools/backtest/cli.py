@@ -130,8 +130,7 @@ def print_sweep(rows: list[dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from procs.tools.replay.cli import print_summary
-    from procs.tools.report.render import text
+    from procs.tools.replay.cli import print_result
 
     try:
         opts = options_from_args(args)
@@ -165,13 +164,7 @@ def run(args: argparse.Namespace) -> int:
             if report_dir is not None:
                 print(f"reports {report_dir}/point-NNN (b25 report --run DIR)")
         return 0
-    if args.json:
-        print(json.dumps(summary | {"report": rep}))
-    else:
-        print_summary(summary)
-        print(text(rep))
-        if "report_dir" in summary:
-            print(f"report {summary['report_dir']} (b25 report --run {summary['report_dir']} --html DIR)")
+    print_result(summary, rep, args.json)
     return 0
 
 

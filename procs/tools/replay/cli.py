@@ -78,7 +78,6 @@ def print_summary(s: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from procs.tools.replay.report import build_summary, default_report_dir, replay_report, write_report
-    from procs.tools.report.render import text
 
     try:
         opts = options_from_args(args)
@@ -101,14 +100,21 @@ def run(args: argparse.Namespace) -> int:
         folder = write_report(args.report or default_report_dir(), res, summary)
         summary["report_dir"] = str(folder)
     rep, _ = replay_report(res)  # what `b25 report --run <report dir>` prints
-    if args.json:
-        print(json.dumps(summary | {"report": rep}))
-    else:
-        print_summary(summary)
-        print(text(rep))
-        if "report_dir" in summary:
-            print(f"report {summary['report_dir']} (b25 report --run {summary['report_dir']} --html DIR)")
+    print_result(summary, rep, args.json)
     return 0
+
+
+def print_result(summary: dict, rep: dict, as_json: bool) -> None:
+    """A run's summary and report (replay and backtest print the same), as JSON or as text."""
+    from procs.tools.report.render import text
+
+    if as_json:
+        print(json.dumps(summary | {"report": rep}))
+        return
+    print_summary(summary)
+    print(text(rep))
+    if "report_dir" in summary:
+        print(f"report {summary['report_dir']} (b25 report --run {summary['report_dir']} --html DIR)")
 
 
 def main(argv: list[str] | None = None) -> int:
