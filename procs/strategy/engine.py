@@ -206,9 +206,10 @@ class Engine:
         self._next_warm = 0
         self._take_runtime_settings(cfg)
         self._warm: ScratchPath | None = None
-        self._tag_base = int(time.time()) * 1_000_000  # tags stay unique across restarts
-        if self.sim_clock or ring_source is not None:
-            self._tag_base = 0  # a replay or backtest starts afresh: tags must not depend on the host clock
+        # a replay or backtest runs on a fresh instance: no predecessor left orders working, and
+        # what it does (tags, intent ids) must not depend on the host clock or on what ran before
+        self.fresh_start = self.sim_clock or ring_source is not None
+        self._tag_base = 0 if self.fresh_start else int(time.time()) * 1_000_000  # unique across restarts
         if cfg.state_file == "-":
             self.state_path: Path | None = None
         else:
@@ -242,7 +243,7 @@ class Engine:
         self._load_state()
         self._attach(self.cfg.attach_timeout_s)
         self._apply(self.cfg, target="", reason="start")
-        if not self.sim_clock:  # a replay starts from a fresh instance: nothing was left working
+        if not self.fresh_start:  # a replay or backtest: nothing was left working, no report to ask for
             self._ask_report()
 
     def _attach(self, timeout: float) -> None:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from procs.core import messages as M
 from procs.exchange_sim.eventclock import SILENCE_NS, timer_stops_clock
 from procs.exchange_sim.market import recorded as R
+from procs.execution.journal import parse_journal
 from procs.tools.backtest import cli
 from procs.tools.backtest.run import BacktestOptions, backtest
 from procs.tools.replay.report import build_summary, deterministic_part
@@ -56,6 +58,19 @@ def test_backtest_when_repeated_then_the_same_journal(real_data: Path) -> None:
     second = _summary(real_data, "strategies.market_maker:MarketMaker", limit=6000)
     assert first["orders"] > 10
     assert deterministic_part(first) == deterministic_part(second)
+
+
+def test_backtest_when_started_then_no_orders_report_and_intents_number_from_0_as_on_a_fresh_ring(
+        real_data: Path) -> None:
+    """A backtest, like a lockstep replay, starts on a fresh instance: the strategy asks execution
+    for no report of open orders (decision 040), so its first order is intent 0 at ring_seq 0."""
+    res = backtest(BacktestOptions(data=[str(real_data / DAY)], strategy="strategies.market_maker:MarketMaker",
+                                   limit_events=2000))
+    assert res.counters["execution"].get("order_reports", 0) == 0
+    sent = [r for r in parse_journal(res.journal)[0] if r.kind == M.ORDER_SENT]
+    assert sent, "the market maker should quote within 2000 frames"
+    assert (sent[0].intent_id, sent[0].ring_seq) == (0, 0)
+    assert [r.intent_id for r in sent] == [r.ring_seq for r in sent]
 
 
 def test_backtest_when_two_days_months_apart_then_one_stream_and_timers_skip_the_gap(real_data: Path) -> None:

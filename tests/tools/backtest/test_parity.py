@@ -25,9 +25,6 @@ STRATEGIES = {  # as tests/tools/replay/test_replay.py pins them
 }
 
 
-@pytest.mark.xfail(reason="since the recovered-orders request (2e2c35f) the backtest's strategy spends intent_id and "
-                          "ring_seq 0 on it and lockstep does not: every order, fill and P&L figure is identical but "
-                          "each journal record's intent_id/ring_seq is one higher, so journal_sha256 differs", strict=False)
 @pytest.mark.parametrize("latency", ["default", "constant 0"])
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_backtest_when_same_inputs_as_lockstep_then_the_same_orders_fills_and_pnl(
