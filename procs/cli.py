@@ -87,6 +87,7 @@ SUBCOMMANDS = {
     "backtest": ("procs.tools.backtest.cli", "a strategy on recordings in one process, the same code as live (fast; = lockstep)"),
     "latency": ("procs.tools.latency.cli", "measure a session's feed/entry/response latencies and fit a model"),
     "config": ("procs.tools.config_cli", "validate the config; its versions: history, show, diff, rollback"),
+    "chaos": ("procs.tools.reliability.chaos", "SIGKILL/SIGSTOP campaign on a supervised stack, then the consistency checks"),
 }
 
 
