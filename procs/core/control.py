@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 import posix_ipc
 
+from procs.core import log
 from shm.segment import shm_name
 
 # The kernel charges each queue max_messages * max_message_size against the user's 800 KB
@@ -58,6 +59,18 @@ _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(AnyCommand)
 
 
+class BadCommand(ValueError):
+    """A control message that is not a command; the message says what is wrong with it."""
+
+
+def decode_command(raw: bytes) -> AnyCommand:
+    """One control message; BadCommand (naming its size and the reason) when it is not a command."""
+    try:
+        return _dec.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadCommand(f"not a control command ({len(raw)} bytes): {exc}") from None
+
+
 def queue_name(instance: str, proc: str) -> str:
     return shm_name(instance, f"ctl.{proc}")
 
@@ -81,10 +94,12 @@ class ControlInbox:
             except posix_ipc.BusyError:
                 break
             try:
-                out.append(_dec.decode(raw))
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                out.append(decode_command(raw))
+            except BadCommand as exc:  # counted and logged once per queue; the next one is read
                 self.bad += 1
                 self.last_error = str(exc)
+                log.once(f"control_refused:{self.name}", "warn", "control_message_refused", queue=self.name,
+                         reason=self.last_error[:200], count="bad_control counts the rest")
         return out
 
     def close(self, unlink: bool = True) -> None:

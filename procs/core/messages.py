@@ -175,12 +175,13 @@ DENY_BAD_INTENT = 11
 DENY_UNKNOWN_ORDER = 12
 DENY_RECOVERING = 13
 DENY_RISK_UNAVAILABLE = 14  # risk.state missing, never written, or its producer dead or silent
+DENY_JOURNAL_FULL = 15  # the journal's disk is full: nothing new goes out unjournaled
 DENY_NAMES = {DENY_HALTED: "halted", DENY_REDUCING: "reducing_only", DENY_MAX_ORDER_QTY: "max_order_qty",
               DENY_MAX_ORDER_NOTIONAL: "max_order_notional", DENY_MAX_POSITION: "max_position",
               DENY_MAX_OPEN_ORDERS: "max_open_orders", DENY_ORDER_RATE: "max_order_rate",
               DENY_PRICE_BAND: "price_band", DENY_BREAKER_OPEN: "breaker_open", DENY_RATE_LIMIT: "rate_limit",
               DENY_BAD_INTENT: "bad_intent", DENY_UNKNOWN_ORDER: "unknown_order", DENY_RECOVERING: "recovering",
-              DENY_RISK_UNAVAILABLE: "risk_unavailable"}
+              DENY_RISK_UNAVAILABLE: "risk_unavailable", DENY_JOURNAL_FULL: "journal_full"}
 
 # OrderRejected / OrderCancelRejected reasons: the venue refused a request. The adapter names
 # its venue's error code with one of these (its own code goes to the log); disjoint from DENY_*.

@@ -8,7 +8,8 @@ trades the feed published, newest 200000, as ``@trade`` fields), ``POST /sim/pau
 ``POST /sim/resume`` and ``POST /sim/step?n=K`` (freeze the market source for a checkpoint,
 or advance it K events at a time), ``GET /sim/trace`` (the latency trace: depth frames written
 and orders received, with their monotonic ns; see ``procs.exchange_sim.trace``) and
-``POST /sim/trace?enabled=true|false[&clear=true]`` (switch it; answers its status). Every other
+``POST /sim/trace?enabled=true|false[&clear=true]`` (switch it; answers its status), ``GET /sim/clock``
+and ``POST /sim/clock?step_ms=N`` (step the venue's wall clock, ``procs.exchange_sim.wallclock``). Every other
 path goes to the trading side's ``RestHandler`` (404 with the exchange's ``-5000`` body when there
 is none). REST faults (429, 5xx) and the request-weight limit apply to every exchange path, forwarded ones included; the
 ``/sim/*`` control paths are exempt so a test can always disarm and read counters.
@@ -26,7 +27,9 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from aiohttp import web
 
+from procs.core import log
 from procs.core.instruments import Instrument
+from procs.exchange_sim import wallclock
 from procs.exchange_sim.api import RestHandler
 from procs.exchange_sim.config import FaultSpec
 from procs.exchange_sim.faults import Faults
@@ -130,6 +133,8 @@ class RestApp:
         r.add_post("/sim/pause", self.pause)
         r.add_post("/sim/resume", self.resume)
         r.add_post("/sim/step", self.step)
+        r.add_get("/sim/clock", self.clock)
+        r.add_post("/sim/clock", self.clock)
         r.add_get("/sim/trace", self.get_trace)
         r.add_post("/sim/trace", self.set_trace)
         r.add_route("*", "/{tail:.*}", self.forward)
@@ -218,6 +223,18 @@ class RestApp:
         return web.json_response([
             {"s": s, "t": t, "p": fixed(px, ins[s].price_scale), "q": fixed(q, ins[s].qty_scale), "m": m, "T": ts}
             for s, t, px, q, m, ts in list(self.market.trade_log) if not symbol or s == symbol])
+
+    async def clock(self, request: web.Request) -> web.Response:
+        """``GET /sim/clock``: the venue's wall clock; ``POST /sim/clock?step_ms=N`` steps it by N ms
+        (either way; procs/exchange_sim/wallclock.py)."""
+        if request.method == "POST":
+            try:
+                ms = int(request.query.get("step_ms", ""))
+            except ValueError:
+                return web.json_response({"error": "step_ms must be an integer (ms, + or -)"}, status=400)
+            wallclock.step(ms)
+            log.warn("clock_stepped", step_ms=ms, offset_ms=wallclock.offset_ms())
+        return web.json_response({"offset_ms": wallclock.offset_ms(), "now_ms": wallclock.wall_ms()})
 
     async def pause(self, request: web.Request) -> web.Response:
         self.gate.pause()

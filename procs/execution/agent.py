@@ -38,6 +38,9 @@ from .journal import Journal, default_path, read_journal
 from .limiter import RateLimiter
 from .risksource import RiskSource, risk_alert
 
+ALERT_JOURNAL_FULL = 3  # alerts.execution codes (1, 2: risk lost/back, procs/execution/risksource.py)
+ALERT_JOURNAL_BACK = 4
+
 PROC = "execution"
 TICK_S = 0.02  # housekeeping: batch fsync, control inbox, risk liveness, timeouts, lazy attaches
 ATTACH_EVERY_S = 0.2
@@ -107,6 +110,7 @@ class ExecutionAgent:
         # one is refused naming it, one that changes none is kept as the version running
         self.reloader = Reloader(config_path, instance, PROC, PROC, ExecutionConfig, cfg)
         self._halted = False
+        self._journal_low = False
         self._warm_seen = -1
         self._next_attach = self._next_prune = 0.0
 
@@ -162,6 +166,7 @@ class ExecutionAgent:
                 log.info("cancel_all", operator="risk.state", symbol="", orders=n, trading_state=M.HALTED)
             engine.dead_man.tick(engine.open_symbols())
         engine.journal.maybe_sync()
+        self._journal_room()
         self.intake.poke()
         engine.sweep_timeouts()
         self.counters.set(Counter.OPEN_ORDERS, len(engine.store.open))
@@ -176,6 +181,26 @@ class ExecutionAgent:
         if now >= self._next_attach:
             self.intake.attach_missing()
             self._next_attach = now + ATTACH_EVERY_S
+
+    def _journal_room(self) -> None:
+        """A full disk under the journal: new orders are denied until it has room (said once
+        each way, in the log and on alerts.execution)."""
+        journal = self.engine.journal
+        if journal.low:
+            journal.retry_room()
+        if journal.low == self._journal_low:
+            return
+        self._journal_low = journal.low
+        self.counters.set(Counter.JOURNAL_LOW, int(journal.low))
+        if journal.low:
+            text = f"journal disk full: new orders denied (journal_full); {journal.room} bytes kept for open orders"
+            log.error("journal_full", path=str(self.journal_path), room=journal.room,
+                      action="new orders denied until the disk has room")
+            self.alerts.try_publish(time.time_ns(), M.ALERT_CRITICAL, ALERT_JOURNAL_FULL, -1, 0.0, text.encode()[:88])
+        else:
+            log.info("journal_room_back", path=str(self.journal_path), room=journal.room)
+            self.alerts.try_publish(time.time_ns(), M.ALERT_INFO, ALERT_JOURNAL_BACK, -1, 0.0,
+                                    b"journal has room again: new orders accepted")
 
     def _command(self, cmd: object) -> None:
         if isinstance(cmd, CancelAll):
@@ -281,14 +306,15 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
         signer, prefer_ws=cfg.transport == "ws", request_timeout_s=cfg.request_timeout_s,
         reconnect_min_s=cfg.reconnect_min_s, reconnect_max_s=cfg.reconnect_max_s,
         on_connection=lambda up: counters.inc(Counter.WS_RECONNECTS) if up else None)
-    journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms)
+    grow = int(cfg.journal_grow_mb * (1 << 20))
+    journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms, grow)
     engine = Engine(cfg, instruments, journal, sink, counters, risk, gateway, limiter, instance)
     try:
         recovery.rebuild(engine, records)
         if good > cfg.journal_rotate_mb * 1e6:
             journal.close()
             recovery.compact(engine, journal_path)
-            journal = engine.journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms)
+            journal = engine.journal = Journal(journal_path, cfg.fsync, cfg.fsync_interval_ms, grow)
         recovery.start_epoch(engine)
         journal.start_syncer()  # batch fsync off the loop
     except BaseException:

@@ -36,6 +36,10 @@ class ExecutionConfig(Section):
     fsync: Literal["always", "batch", "never"] = "batch"
     fsync_interval_ms: int = 50  # "batch": at most this long between fsyncs
     journal_rotate_mb: float = 64.0  # at start, a larger journal is compacted (the old one archived)
+    # the journal file is preallocated this much at a time; when less than half of it is left and
+    # the disk has no room for more, new orders are denied (journal_full) until it has: the rest
+    # holds the events of the orders already out (docs/decisions/041-journal-full.md)
+    journal_grow_mb: float = 1.0
     forget_closed_s: float = 600.0  # closed orders are kept in memory this long (late reports)
     reconcile: Literal["adopt", "cancel"] = "adopt"  # exchange orders unknown to b25
     recover_resend: bool = True  # journaled-but-never-arrived orders are re-sent (same id)
@@ -85,6 +89,8 @@ class ExecutionConfig(Section):
         if self.dead_man_s < 0 or (self.dead_man_s and not 0 < self.dead_man_refresh_s <= self.dead_man_s / 2):
             raise ValueError(f"dead_man_s must be 0 (off) or > 0 with 0 < dead_man_refresh_s <= dead_man_s / 2: "
                              f"dead_man_s={self.dead_man_s} dead_man_refresh_s={self.dead_man_refresh_s}")
+        if not 0.01 <= self.journal_grow_mb <= 1024:
+            raise ValueError(f"journal_grow_mb must be 0.01..1024: journal_grow_mb={self.journal_grow_mb}")
         if self.request_timeout_s <= 0:
             raise ValueError(f"request_timeout_s must be > 0: request_timeout_s={self.request_timeout_s}")
 

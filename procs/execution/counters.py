@@ -55,6 +55,7 @@ class Counter(IntEnum):
     DEAD_MAN_SYMBOLS = 45  # gauge: symbols whose dead-man switch is armed
     TRIGGERED = 46  # conditional orders whose trigger was hit
     ORDER_REPORTS = 47  # reports of open orders published (a strategy's REPORT_ORDERS, or after a restart)
+    JOURNAL_LOW = 48  # gauge: 1 while the journal's disk is full (new orders denied journal_full)
 
 
 class Hist(IntEnum):

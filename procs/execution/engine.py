@@ -312,6 +312,8 @@ class Engine:
             reason = M.DENY_BAD_INTENT
         if reason == 0 and not self.breaker.allow_new():
             reason = M.DENY_BREAKER_OPEN
+        if reason == 0 and self.journal.low:
+            reason = M.DENY_JOURNAL_FULL  # no room to journal it before the wire
         if reason:
             o = Order("", strategy_id, symbol_id, side, order_type, tif, price, qty, reduce_only, client_tag,
                       intent_id, source, ts_intent, ts_md_recv)
@@ -841,7 +843,9 @@ class Engine:
             inst = self.instruments[o.symbol_id]
             assert inst is not None
             fills = await self.gateway.user_trades(inst.symbol)
-            if need_trades and fills is None:
+            if fills is None:
+                # without its trades a fill's status would close the order with no fill event: the
+                # order is queried again in a second, and this runs again
                 self._call_later(1.0, self._enqueue, QUERY, o)
                 return
             for f in sorted(fills or (), key=lambda f: f.trade_id):
@@ -903,9 +907,17 @@ class Engine:
     def on_stream_connected(self, connects: int) -> None:
         if connects > 1 and self.ready:
             self.c.inc(Counter.STREAM_RECONNECTS)
-            for o in list(self.store.open.values()):  # events may have been missed while down
-                if o.status != O.PENDING and not o.unknown:
-                    self._enqueue(QUERY, o)
+            self._requery_open("user stream reconnected")  # events may have been missed while down
+
+    def _requery_open(self, why: str) -> int:
+        """Query every acknowledged open order (those pending or unknown are queried already)."""
+        n = 0
+        for o in list(self.store.open.values()):
+            if o.status != O.PENDING and not o.unknown:
+                self._enqueue(QUERY, o)
+                n += 1
+        log.info("open_orders_requeried", why=why, orders=n)
+        return n
 
     # -- breaker --------------------------------------------------------------------------------
     def _breaker_changed(self, old: int, new: int, failures: int) -> None:
@@ -913,6 +925,10 @@ class Engine:
         if new == B.OPEN:
             self.c.inc(Counter.BREAKER_OPENS)
         log.warn("breaker_changed", old=B.STATE_NAMES[old], new=B.STATE_NAMES[new], failures=failures)
+        if new == B.CLOSED and self.ready:
+            # the venue answers again: what changed while it did not is learnt now, not at the
+            # orders' next events (its reports of the outage may be lost with a dropped stream)
+            self._requery_open("venue answers again")
 
     # -- what recovery (procs.execution.recovery) does through ----------------------------------
     def adopt(self, o: Order, flags: int) -> None:

@@ -1,9 +1,14 @@
 """The execution journal: every order event, appended before it is published.
 
-File layout: a sequence of frames ``<u32 little-endian length><msgpack JournalRecord>``, mode
-0600, written through a shared mapping (``Journal``), each frame's length after its bytes, so a
-crash leaves at most one torn frame at the end (a zero length, or a zero tail while the file is
-open), which ``read_journal`` drops (and ``Journal`` truncates away before appending).
+File layout: a sequence of frames ``<u32 length | CHECKED><u32 crc32 of the payload><msgpack
+JournalRecord>``, mode 0600, written through a shared mapping (``Journal``), each frame's length
+after its bytes, so a crash leaves at most one torn frame at the end (a zero length, or a zero
+tail while the file is open; after a host crash, a length whose payload never reached the disk,
+which its crc32 gives away), which ``read_journal`` drops (and ``Journal`` truncates away before
+appending). The reader never returns a record it could not verify: it stops at the first frame
+that is cut short, fails its crc32 or its decoding, or is unchecked after a checked one. Journals
+written before the checksum (frames ``<u32 length><msgpack>``, CHECKED clear) read as before
+(docs/decisions/042-journal-frame-checksum.md).
 fsync policy: ``always`` (fsync every frame before the event is published), ``batch``
 (fdatasync at most every ``fsync_interval_ms``: the page cache survives a process crash, a
 host crash may lose that interval), ``never``. ``batch`` syncs from a background thread
@@ -19,17 +24,22 @@ import os
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 
+from procs.core import log
 from procs.core import messages as M
 
 REC_EPOCH = 100  # a run of execution started: ``epoch`` is its number
 REC_POSITION = 102  # compaction: an intent ring's highest journaled SUBMIT sequence (ring/ring_seq)
 
 _LEN = struct.Struct("<I")
+_HEAD = struct.Struct("<II")  # length | CHECKED, crc32 of the payload
+CHECKED = 0x8000_0000  # a frame's length word flag: a crc32 follows (every frame written now)
+HEAD_SIZE = _HEAD.size
 
 
 class JournalRecord(msgspec.Struct, array_like=True, omit_defaults=False):
@@ -73,18 +83,31 @@ _dec = msgspec.msgpack.Decoder(JournalRecord)
 
 
 def parse_journal(data: bytes) -> tuple[list[JournalRecord], int]:
-    """(records, length of the good prefix) of ``<u32 len><msgpack>`` frames; a torn or corrupt
-    tail is left out."""
+    """(records, length of the good prefix) of the journal's frames; a torn or corrupt tail is
+    left out: reading stops at the first frame that is cut short, fails its crc32 or its decoding,
+    or is an unchecked frame after a checked one."""
     out: list[JournalRecord] = []
     pos = 0
     n = len(data)
+    checked = False
+    view = memoryview(data)
     while pos + 4 <= n:
-        (ln,) = _LEN.unpack_from(data, pos)
-        end = pos + 4 + ln
-        if end > n:
-            break
+        (word,) = _LEN.unpack_from(data, pos)
+        if word & CHECKED:
+            start = pos + HEAD_SIZE
+            end = start + (word & ~CHECKED)
+            if end > n or zlib.crc32(view[start:end]) != _LEN.unpack_from(data, pos + 4)[0]:
+                break
+            checked = True
+        else:
+            if checked:  # a journal never goes back to unchecked frames: this is not one
+                break
+            start = pos + 4
+            end = start + word
+            if end > n:
+                break
         try:
-            out.append(_dec.decode(data[pos + 4:end]))
+            out.append(_dec.decode(view[start:end]))
         except (msgspec.DecodeError, msgspec.ValidationError):
             break
         pos = end
@@ -121,14 +144,27 @@ class Journal:
     """
 
     CHUNK = 1 << 20  # the file grows by this much at a time (one ftruncate + mmap per MiB)
+    RETRY_NS = 1_000_000_000  # while low, how often retry_room tries to grow again
 
-    def __init__(self, path: str | Path, fsync: str = "batch", fsync_interval_ms: int = 50) -> None:
+    def __init__(self, path: str | Path, fsync: str = "batch", fsync_interval_ms: int = 50,
+                 chunk: int = CHUNK) -> None:
         self.path = Path(path)
+        self.chunk = chunk
+        # a full disk: the room ahead fell under half a chunk and the file could not grow. The
+        # rest of the room is the reserve the events of orders already out are journaled in;
+        # execution sends no new order meanwhile (docs/decisions/041-journal-full.md)
+        self.low = False
+        self._next_retry = 0
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _, good = read_journal(self.path)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         os.fchmod(self.fd, 0o600)  # an existing file with looser bits is tightened
-        if os.fstat(self.fd).st_size != good:
+        size = os.fstat(self.fd).st_size
+        if size != good:
+            dropped = os.pread(self.fd, size - good, good)
+            if dropped.strip(b"\0"):  # more than the zero tail of an open journal: say what went
+                log.warn("journal_tail_dropped", path=str(self.path), bytes=size - good, at=good,
+                         reason="a torn, cut short or damaged frame (and anything after it)")
             os.ftruncate(self.fd, good)  # drop a torn frame (or a zero tail) from a crash
         self.end = good  # where the next frame goes
         self._mm: mmap.mmap | None = None
@@ -140,14 +176,14 @@ class Journal:
         self.last_sync = time.monotonic_ns()
         self.records = 0
         self.syncs = 0
-        self._buf = bytearray(4)  # frame(): length prefix + the encoded record
+        self._buf = bytearray(HEAD_SIZE)  # frame(): length word, crc32, the encoded record
         self._syncer: threading.Thread | None = None
         self._stop = threading.Event()
 
     def _grow(self, need: int) -> None:
         """Map the file with room for ``need`` more bytes past ``end`` (whole chunks). A full
         disk raises OSError here, and the old mapping stays as it was."""
-        cap = -(-(self.end + need + 1) // self.CHUNK) * self.CHUNK
+        cap = -(-(self.end + need + 1) // self.chunk) * self.chunk
         os.ftruncate(self.fd, cap)
         try:
             # the blocks now: a full disk is an OSError here, not a SIGBUS on some later store
@@ -161,11 +197,38 @@ class Journal:
         self._mm = mmap.mmap(self.fd, cap, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self._cap = cap
 
+    def _grow_ahead(self) -> bool:
+        """One chunk more room, before it is needed; a full disk sets ``low`` instead (the room
+        left stays usable). True when the room is there."""
+        try:
+            self._grow(self._cap + self.chunk - self.end - 1)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.low = True
+            self._next_retry = time.monotonic_ns() + self.RETRY_NS
+            return False
+        self.low = False
+        return True
+
+    def retry_room(self, now_ns: int | None = None) -> bool:
+        """While ``low``, try to grow again (at most every RETRY_NS); True when room is back."""
+        now = time.monotonic_ns() if now_ns is None else now_ns
+        if not self.low or now < self._next_retry:
+            return False
+        return self._grow_ahead()
+
+    @property
+    def room(self) -> int:
+        """Bytes the file can take before it must grow."""
+        return self._cap - self.end
+
     def frame(self, rec: JournalRecord) -> bytearray:
-        """``<u32 len><msgpack>`` of one record, encoded into a buffer reused by the next call."""
+        """``<u32 len | CHECKED><u32 crc32><msgpack>`` of one record, encoded into a buffer reused
+        by the next call."""
         buf = self._buf
-        _enc.encode_into(rec, buf, 4)
-        _LEN.pack_into(buf, 0, len(buf) - 4)
+        _enc.encode_into(rec, buf, HEAD_SIZE)
+        _HEAD.pack_into(buf, 0, (len(buf) - HEAD_SIZE) | CHECKED, zlib.crc32(memoryview(buf)[HEAD_SIZE:]))
         return buf
 
     def append(self, rec: JournalRecord) -> None:
@@ -180,6 +243,8 @@ class Journal:
         mm[end:end + 4] = memoryview(buf)[:4]  # the length last: a crash mid-copy leaves 0 here
         self.end = end + n
         self.records += 1
+        if self._cap - self.end < self.chunk // 2 and not self.low:
+            self._grow_ahead()
         if self.policy == "always":
             os.fdatasync(self.fd)
             self.syncs += 1

@@ -127,7 +127,8 @@ _DENIED = M.ORDER_DENIED
 _REPORT_KINDS = M.ORDER_OPEN  # ORDER_OPEN and ORDERS_REPORTED: the highest kinds
 KEEP_STATE_ARCHIVES = 10  # state files set aside for another venue session (Engine._archive_state)
 # denials for the whole system's state, not the order: the next order would be denied the same
-_HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN))
+_HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN,
+                           M.DENY_JOURNAL_FULL))
 _mono = time.monotonic_ns
 
 

@@ -152,24 +152,31 @@ def test_journal_when_the_disk_is_full_then_append_raises_and_what_was_written_s
     # taken when the file grows, so a full disk is an OSError there, and nothing is half written
     import errno
 
-    monkeypatch.setattr(Journal, "CHUNK", 256)
     p = tmp_path / "x.journal"
-    j = Journal(p, "never")
+    j = Journal(p, "never", chunk=256)
     for i in range(3):
         j.append(JournalRecord(M.ORDER_SENT, cid=f"b25-1-{i}"))
+    assert not j.low
+    size = p.stat().st_size
     real = os.posix_fallocate
 
     def full(fd: int, off: int, n: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "posix_fallocate", full)
+    low_at = None
     with pytest.raises(OSError, match="No space"):
         for i in range(3, 100):
             j.append(JournalRecord(M.ORDER_SENT, cid=f"b25-1-{i}", qty=i))
+            if j.low and low_at is None:
+                low_at = j.records  # under half a chunk left and no room for more: low, before it is used up
     written = j.records
-    assert 3 <= written < 100 and p.stat().st_size == 256  # the file stayed at its old size
+    assert low_at is not None and low_at < written  # the reserve took records after low was set
+    assert 3 <= written < 100 and p.stat().st_size == size  # the file stayed at its old size
+    assert not j.retry_room()  # still full
     monkeypatch.setattr(os, "posix_fallocate", real)  # space again: appends go on
     j.append(JournalRecord(M.ORDER_CANCELED, cid="b25-1-0"))
+    assert j.retry_room(now_ns=1 << 62) and not j.low
     j.close()
     recs = read_journal(p)[0]
     assert [r.cid for r in recs[:-1]] == [f"b25-1-{i}" for i in range(written)] and recs[-1].kind == M.ORDER_CANCELED

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from procs.risk.reconcile import Reconciler
 from procs.venue.binance.account import AccountSource, PositionRow, net_positions
-from procs.venue.binance.signing import Signer
+from procs.venue.binance.signing import TEST_ACCOUNT, Signer
+from tests.support.execution_rig import http, start_sim
 
 
 def test_net_positions_when_hedge_mode_rows_then_summed_signed() -> None:
@@ -24,3 +27,16 @@ def test_check_once_when_nothing_listens_then_failed_result_not_exception() -> N
     res = Reconciler(AccountSource(f"http://127.0.0.1:{port}", Signer("k", "secret"), 5000, 1.0), 1.0,
                      1.0).check_once()
     assert not res.ok and res.error and "secret" not in res.error
+
+
+@pytest.mark.proc
+def test_check_once_when_the_venue_clock_stepped_then_it_re_syncs_and_answers(procs: list) -> None:
+    _sim, rest_port, _ws, _log = start_sim(procs)
+    base = f"http://127.0.0.1:{rest_port}"
+    signer = Signer(*TEST_ACCOUNT)
+    r = Reconciler(AccountSource(base, signer, 5000, 2.0), 1.0, 2.0)
+    assert r.check_once().ok and signer.offset_ms == 0
+    http("POST", f"{base}/sim/clock?step_ms=-2000")  # our timestamps now 2 s ahead of the venue: -1021
+    res = r.check_once()
+    assert res.ok, res.error
+    assert abs(signer.offset_ms + 2000) < 500

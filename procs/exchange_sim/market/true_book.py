@@ -8,12 +8,12 @@ trade is passed to the registered ``MarketListener``s in the order it happened.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
 from procs.core.instruments import Instrument
 from procs.exchange_sim.api import MarketListener
+from procs.exchange_sim.wallclock import wall_ms
 
 _POW10 = [10**i for i in range(19)]
 
@@ -157,7 +157,7 @@ class Market:
             return self.sim_time_ms
         if self._clock_ms is not None:
             return self._clock_ms()
-        return time.time_ns() // 1_000_000
+        return wall_ms()
 
     # -- mutation (market sources only) ---------------------------------------------------------
     def add_symbol(self, instrument: Instrument) -> SymbolBook:

@@ -7,13 +7,13 @@ server (Binance counts per IP; a simulator has one client host); order counts pe
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from procs.exchange_sim.trading.accounts import Account
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.signing import ApiError
+from procs.exchange_sim.wallclock import wall_ms
 
 FAULTS = ("slow_ack", "drop_ack", "rate_limit", "error_unknown", "unavailable", "disconnect_on_order")
 
@@ -46,7 +46,7 @@ def authenticate(
     if window > 60000:
         raise ApiError(-1131, "recvWindow must be less than 60000")
     if cfg.timestamp_clock != "off":
-        server = now_ms if cfg.timestamp_clock == "market" else int(time.time() * 1000)
+        server = now_ms if cfg.timestamp_clock == "market" else wall_ms()
         if ts >= server + 1000:
             raise ApiError(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")
         if server - ts > window:

@@ -47,6 +47,7 @@ from procs.exchange_sim.trading.signing import ApiError, parse_params, rest_sign
 from procs.exchange_sim.trading.userstream import UserStreams
 from procs.exchange_sim.trading.venue import Venue, mandatory
 from procs.exchange_sim.trading.wsapi import TradingWs, WsApi
+from procs.exchange_sim.wallclock import wall_ms
 from procs.venue.binance.signing import ws_param_text
 
 _JSON = {"Content-Type": "application/json"}
@@ -498,19 +499,15 @@ class TradingRest:
         return self.unknown(method, path)
 
 
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def build_trading(market: MarketView, config: TradingConfig, exchange_info: dict | None = None
                   ) -> tuple[TradingRest, TradingWs]:
     """The trading side on top of a market: (REST handler, WebSocket handler). ``exchange_info``
     (the raw body) gives each symbol's ``triggerProtect`` and MAX_NUM_ALGO_ORDERS."""
-    expiry_clock = market.now_ms if config.listen_key_clock == "market" else _wall_ms
+    expiry_clock = market.now_ms if config.listen_key_clock == "market" else wall_ms
     streams = UserStreams(market.now_ms, config.listen_key_ttl_ms, expiry_clock)
     symbol_info = {e["symbol"]: e for e in (exchange_info or {}).get("symbols", []) if "symbol" in e}
     venue = Venue(market, config, streams.emit, streams.wants, symbol_info,
-                  clock_ms=market.now_ms if config.countdown_clock == "market" else _wall_ms)
+                  clock_ms=market.now_ms if config.countdown_clock == "market" else wall_ms)
     limiter = RateLimiter(config)
     faults = Faults()
     ws_api = WsApi(market, config, venue, limiter, faults)

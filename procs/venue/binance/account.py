@@ -14,7 +14,7 @@ import msgspec
 
 from procs.venue.messages import AccountSnapshot, MarginTier, OrderReport, VenueError
 
-from .orders import order_report
+from .orders import is_decimal, order_reports
 from .rest_sync import SyncRest
 from .signing import Signer
 
@@ -72,6 +72,28 @@ def margin_tiers(rows: list[BracketRow]) -> dict[str, list[MarginTier]]:
                        for b in sorted(r.brackets, key=lambda b: b.notionalFloor)] for r in rows}
 
 
+def checked_positions(rows: list[PositionRow]) -> list[PositionRow]:
+    """``rows`` when every amount and entry price is decimal text; VenueError naming the one that is not."""
+    for r in rows:
+        for name, value in (("positionAmt", r.positionAmt), ("entryPrice", r.entryPrice)):
+            if not is_decimal(value):
+                raise VenueError(f"account answer not understood: {r.symbol[:20]!r} {name}={value[:40]!r}")
+    return rows
+
+
+def decode_snapshot(account: bytes, positions: bytes) -> AccountSnapshot:
+    """The ``/fapi/v3/account`` and ``/fapi/v3/positionRisk`` bodies as one snapshot (without the
+    margin settings ``AccountSource.snapshot`` adds); VenueError naming what is not understood."""
+    try:
+        acct = _account.decode(account)
+        rows = checked_positions(_positions.decode(positions))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise VenueError(f"account answer not understood: {exc}"[:200]) from None
+    entries = {r.symbol: r.entryPrice for r in rows if Decimal(r.positionAmt)}
+    return AccountSnapshot(positions=net_positions(rows), entry_prices=entries,
+                           wallet_balance=acct.totalWalletBalance, unrealized=acct.totalUnrealizedProfit)
+
+
 def net_positions(rows: list[PositionRow]) -> dict[str, str]:
     """Signed net position per symbol (hedge-mode LONG/SHORT rows summed; SHORT is negative)."""
     out: dict[str, Decimal] = {}
@@ -91,7 +113,7 @@ class AccountSource:
         does not answer usefully."""
         try:
             acct = _account.decode(self.rest.raw("GET", "/fapi/v3/account"))
-            rows = _positions.decode(self.rest.raw("GET", "/fapi/v3/positionRisk"))
+            rows = checked_positions(_positions.decode(self.rest.raw("GET", "/fapi/v3/positionRisk")))
             settings = _symbol_config.decode(self.rest.raw("GET", "/fapi/v1/symbolConfig"))
             entries = {r.symbol: r.entryPrice for r in rows if Decimal(r.positionAmt or "0")}
         except (msgspec.DecodeError, ValueError, ArithmeticError) as exc:
@@ -115,6 +137,7 @@ class AccountSource:
     def open_orders(self, symbol: str = "") -> list[OrderReport]:
         """The account's open orders (of one symbol, or all)."""
         rows = self.rest.call("GET", "/fapi/v1/openOrders", {"symbol": symbol} if symbol else {})
-        if not isinstance(rows, list):
-            raise VenueError(f"open orders answer is not a list: {str(rows)[:100]}")
-        return [order_report(r) for r in rows]
+        try:
+            return order_reports(rows)
+        except ValueError as exc:
+            raise VenueError(str(exc)) from None

@@ -83,9 +83,31 @@ def rate_limits(entries: list[dict]) -> list[RateLimit]:
 
 
 def parse(body: dict) -> VenueInfo:
-    """A ``VenueInfo`` from an exchangeInfo body."""
-    return VenueInfo({e["symbol"]: instrument(e) for e in body.get("symbols", [])},
-                     rate_limits(body.get("rateLimits", [])), str(body.get(SIM_SESSION_FIELD, "")))
+    """A ``VenueInfo`` from an exchangeInfo body; ValueError naming the entry that is not understood."""
+    if not isinstance(body, dict):
+        raise ValueError(f"exchangeInfo is not an object: {str(body)[:80]}")
+    instruments = {}
+    for k, e in enumerate(_list(body, "symbols")):
+        try:
+            inst = instrument(e)
+            if not isinstance(inst.symbol, str) or not inst.symbol:
+                raise ValueError(f"symbol={inst.symbol!r}")
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            name = e.get("symbol") if isinstance(e, dict) else None
+            raise ValueError(f"exchangeInfo symbols[{k}] ({str(name)[:20]}) not understood: {exc!r}"[:300]) from None
+        instruments[inst.symbol] = inst
+    try:
+        limits = rate_limits(_list(body, "rateLimits"))
+    except (TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+        raise ValueError(f"exchangeInfo rateLimits not understood: {exc!r}"[:300]) from None
+    return VenueInfo(instruments, limits, str(body.get(SIM_SESSION_FIELD, "")))
+
+
+def _list(body: dict, key: str) -> list:
+    value = body.get(key, [])
+    if not isinstance(value, list):
+        raise ValueError(f"exchangeInfo {key} is not a list: {str(value)[:80]}")
+    return value
 
 
 def read_body(path: str | Path) -> dict:

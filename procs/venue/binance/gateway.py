@@ -41,15 +41,31 @@ from .orders import (
     callback_rate,
     fill,
     order_report,
+    order_reports,
     reject_reason,
 )
-from .rest import RestTransport, WireReply, classify
-from .signing import Signer
+from .rest import REST_ROUTES, RestTransport, WireReply, classify
+from .signing import CLOCK_REJECTED, Signer
 from .usage import from_headers, from_rate_limits
 from .userstream import UserStream
 from .wsapi import WsApiTransport, plain
 
 ReplyCallback = Callable[[Reply], None]
+
+
+def place_params(symbol: str, side: int, tif: int, qty: str, price: str | None, cid: str,
+                 reduce_only: bool) -> dict[str, str]:
+    """The params of a new order (a LIMIT when ``price`` is given, with ``tif``; else MARKET)."""
+    params = {"symbol": symbol, "side": SIDE[side], "quantity": qty, "newClientOrderId": cid}
+    if price is not None:
+        params["type"] = ORDER_TYPE[M.LIMIT]
+        params["price"] = price
+        params["timeInForce"] = TIF[tif]
+    else:
+        params["type"] = ORDER_TYPE[M.MARKET]
+    if reduce_only:
+        params["reduceOnly"] = "true"
+    return params
 
 
 def json_list(items: list[str]) -> str:
@@ -72,8 +88,7 @@ def batch_replies(w: WireReply, n: int) -> list[Reply]:
             out.append(Reply(outcome=outcome, reason=reject_reason(code), venue_code=code, msg=msg, usage=usage,
                              ts_ack=w.ts_ack))
         else:
-            out.append(Reply(outcome=REPLY_OK, report=order_report(entry) if isinstance(entry, dict) else None,
-                             usage=usage, ts_ack=w.ts_ack))
+            out.append(Reply(outcome=REPLY_OK, report=_report_or_none(entry), usage=usage, ts_ack=w.ts_ack))
         usage = []  # counted once
     return out
 
@@ -95,6 +110,18 @@ def algo_canceled(w: WireReply, symbol: str, cid: str) -> Reply:
     return r
 
 
+def _report_or_none(data: object) -> OrderReport | None:
+    """The order an answer holds; None when it holds none, or one with a malformed number (logged
+    once; it changes nothing: the engine queries an order it gets no word on)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return order_report(data)
+    except ValueError as exc:
+        log.once("bad_order_answer", "warn", "bad_order_answer", reason=str(exc)[:200])
+        return None
+
+
 def normalise(w: WireReply) -> Reply:
     """A wire answer in b25's words."""
     oc = w.outcome
@@ -107,7 +134,7 @@ def normalise(w: WireReply) -> Reply:
     else:
         reason = 0
     usage = from_rate_limits(w.rate_limits) if w.rate_limits else from_headers(w.headers) if w.headers else []
-    report = order_report(w.data) if oc == REPLY_OK and isinstance(w.data, dict) else None
+    report = _report_or_none(w.data) if oc == REPLY_OK else None
     return Reply(outcome=oc, reason=reason, venue_code=w.code, msg=w.msg, report=report,
                  retry_after_s=w.retry_after_s, usage=usage, ts_ack=w.ts_ack)
 
@@ -164,20 +191,12 @@ class OrderGateway:
         """Send a new order (a LIMIT when ``price`` is given, with ``tif``; else MARKET); the
         monotonic ns it was written, or 0 when nothing could be written."""
         tr = self._transport()
-        done = partial(self._answer, cb)
         if tr is self.ws and self._fits(symbol) and plain(cid):
+            done = partial(self._answer, cb, "order.place", (symbol, side, tif, qty, price, cid, reduce_only))
             return tr.place(symbol, SIDE[side], qty, cid, price, TIF[tif] if price is not None else "",  # type: ignore[union-attr]
                             reduce_only, done)
-        params = {"symbol": symbol, "side": SIDE[side], "quantity": qty, "newClientOrderId": cid}
-        if price is not None:
-            params["type"] = ORDER_TYPE[M.LIMIT]
-            params["price"] = price
-            params["timeInForce"] = TIF[tif]
-        else:
-            params["type"] = ORDER_TYPE[M.MARKET]
-        if reduce_only:
-            params["reduceOnly"] = "true"
-        return tr.send("order.place", params, done)
+        return tr.send("order.place", place_params(symbol, side, tif, qty, price, cid, reduce_only),
+                       partial(self._answer, cb, "", None))
 
     def cancel(self, symbol: str, cid: str, cb: ReplyCallback) -> int:
         """Cancel an order by its client order id."""
@@ -192,7 +211,7 @@ class OrderGateway:
         the WS API is down (the exchange wants side, quantity and price every time)."""
         return self._transport().send("order.modify", {"symbol": symbol, "side": SIDE[side], "quantity": qty,
                                                        "price": price, "origClientOrderId": cid},
-                                      partial(self._answer, cb))
+                                      partial(self._answer, cb, "", None))
 
     def cancel_batch(self, symbol: str, cids: list[str], cb: Callable[[list[Reply]], None]) -> int:
         """``DELETE /fapi/v1/batchOrders`` (the WS API has no batch cancel): one ``Reply`` per id."""
@@ -257,18 +276,29 @@ class OrderGateway:
     def arm_dead_man(self, symbol: str, countdown_ms: int, cb: ReplyCallback) -> int:
         """``POST /fapi/v1/countdownCancelAll`` (the exchange checks it about every 10 ms)."""
         return self.rest.send("countdown", {"symbol": symbol, "countdownTime": str(int(countdown_ms))},
-                              partial(self._answer, cb))
+                              partial(self._answer, cb, "", None))
 
     def _by_cid(self, method: str, symbol: str, cid: str, cb: ReplyCallback) -> int:
         tr = self._transport()
-        done = partial(self._answer, cb)
         if tr is self.ws and self._fits(symbol) and plain(cid):
-            return tr.by_cid(method, symbol, cid, done)  # type: ignore[union-attr]
-        return tr.send(method, {"symbol": symbol, "origClientOrderId": cid}, done)
+            return tr.by_cid(method, symbol, cid, partial(self._answer, cb, method, (symbol, cid)))  # type: ignore[union-attr]
+        return tr.send(method, {"symbol": symbol, "origClientOrderId": cid}, partial(self._answer, cb, "", None))
 
-    @staticmethod
-    def _answer(cb: ReplyCallback, w: WireReply) -> None:
+    def _answer(self, cb: ReplyCallback, method: str, args: tuple | None, w: WireReply) -> None:
+        """A WS API request refused for its timestamp (-1021: nothing was done) goes again over
+        REST once the clock is measured again (REST sends it once more itself if it must)."""
+        if args is not None and w.outcome == REPLY_REJECTED and w.code == CLOCK_REJECTED:
+            params = place_params(*args) if method == "order.place" else {"symbol": args[0], "origClientOrderId": args[1]}
+            task = asyncio.get_running_loop().create_task(self._after_clock(cb, method, params))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
         cb(normalise(w))
+
+    async def _after_clock(self, cb: ReplyCallback, method: str, params: dict[str, str]) -> None:
+        await self.rest.sync_clock()
+        verb, path = REST_ROUTES[method]
+        cb(normalise(await self.rest.call(verb, path, params)))
 
     def warm(self, symbol: str, qty: str, price: str, cid: str) -> int:
         """Build and sign the order.cancel and order.place requests a buy of ``qty`` at ``price``
@@ -278,7 +308,7 @@ class OrderGateway:
         ws = self.ws
         if ws is None or not self._fits(symbol):
             return 0
-        ts = str(int(time.time() * 1000))
+        ts = str(ws.signer.now_ms())
         ws.by_cid_frame(0, "order.cancel", symbol, cid, ts)  # the cancel that usually follows
         return len(ws.place_frame(0, symbol, SIDE[M.BUY], qty, cid, price, TIF[M.GTC], False, ts))
 
@@ -286,8 +316,11 @@ class OrderGateway:
     async def open_orders(self) -> list[OrderReport]:
         """Every open order of the account; VenueError when the exchange does not list them."""
         r = await self.rest.call("GET", "/fapi/v1/openOrders")
-        if r.outcome == REPLY_OK and isinstance(r.data, list):
-            return [order_report(d) for d in r.data if isinstance(d, dict)]
+        if r.outcome == REPLY_OK:
+            try:
+                return order_reports(r.data)
+            except ValueError as exc:
+                raise VenueError(f"open orders not understood: {exc}") from None
         raise VenueError(f"open orders not listed: http={r.http} code={r.code} msg={r.msg}")
 
     async def user_trades(self, symbol: str) -> list[Fill] | None:

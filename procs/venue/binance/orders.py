@@ -4,6 +4,7 @@ order and trade objects of answers, queries and the user-data stream as ``OrderR
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -90,32 +91,79 @@ def reject_reason(code: int) -> int:
     return REJECT_OF.get(code, M.REJECT_OTHER)
 
 
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
+_I64 = 1 << 63
+
+
 def _int(value: Any) -> int:
+    """An id or a time: 0 when absent or not an integer the venue could have sent."""
     try:
-        return int(value or 0)
-    except (TypeError, ValueError):
+        v = int(value or 0)
+    except (TypeError, ValueError, OverflowError):
         return 0
+    return v if -_I64 < v < _I64 else 0
+
+
+def is_decimal(text: str) -> bool:
+    """Decimal text as the venue writes numbers (``-0.001``, ``60000``): no exponent, no sign +."""
+    return bool(_DECIMAL.match(text))
+
+
+def _decimal(d: dict[str, Any], key: str, default: str = "0") -> str:
+    """A number field as the exact decimal text the venue sends; ValueError naming the field."""
+    value = d.get(key, default)
+    text = value if isinstance(value, str) else ""
+    if not _DECIMAL.match(text):
+        raise ValueError(f"{key}={str(value)[:40]!r} is not a decimal number")
+    return text
 
 
 def order_report(d: dict[str, Any]) -> V.OrderReport:
-    """An order object (an answer to place/cancel/query, an ``openOrders`` entry)."""
+    """An order object (an answer to place/cancel/query, an ``openOrders`` entry); ValueError
+    naming the field when a number in it is not one."""
     return V.OrderReport(
         client_order_id=str(d.get("clientOrderId", "")), order_id=_int(d.get("orderId")),
         symbol=str(d.get("symbol", "")), status=STATUS_OF.get(str(d.get("status", ""))),
         side=SIDE_OF.get(str(d.get("side", "")), 0), order_type=ORDER_TYPE_OF.get(str(d.get("type", "")), 0),
-        tif=TIF_OF.get(str(d.get("timeInForce", "")), 0), price=str(d.get("price", "0")),
-        qty=str(d.get("origQty", "0")), cum_qty=str(d.get("executedQty", "0")), reduce_only=bool(d.get("reduceOnly")),
+        tif=TIF_OF.get(str(d.get("timeInForce", "")), 0), price=_decimal(d, "price"),
+        qty=_decimal(d, "origQty"), cum_qty=_decimal(d, "executedQty"), reduce_only=d.get("reduceOnly") is True,
         ts_event_ms=_int(d.get("updateTime")))
+
+
+def order_reports(rows: Any) -> list[V.OrderReport]:
+    """An ``openOrders`` answer, whole; ValueError naming the entry and field that is wrong (a
+    list read in part would make the orders left out look vanished)."""
+    if not isinstance(rows, list):
+        raise ValueError(f"open orders answer is not a list: {str(rows)[:100]}")
+    out = []
+    for k, d in enumerate(rows):
+        if not isinstance(d, dict):
+            raise ValueError(f"open orders entry {k} is not an object: {str(d)[:100]}")
+        try:
+            out.append(order_report(d))
+        except ValueError as exc:
+            raise ValueError(f"open orders entry {k}: {exc}") from None
+    return out
 
 
 def fill(t: dict[str, Any]) -> V.Fill:
     """A ``userTrades`` entry; KeyError or ValueError when it has no trade id, quantity or price."""
-    return V.Fill(trade_id=int(t["id"]), order_id=_int(t.get("orderId", -1)), qty=str(t["qty"]), price=str(t["price"]), fee=str(t.get("commission", "0")),
-                  maker=bool(t.get("maker")), ts_event_ms=_int(t.get("time")))
+    if not isinstance(t, dict):
+        raise ValueError(f"a trade is an object: {str(t)[:40]!r}")
+    trade_id = int(t["id"])
+    if not 0 <= trade_id < _I64:
+        raise ValueError(f"id={trade_id} is not a trade id")
+    for key in ("qty", "price"):
+        if key not in t:
+            raise KeyError(key)
+    return V.Fill(trade_id=trade_id, order_id=_int(t.get("orderId", -1)), qty=_decimal(t, "qty"),
+                  price=_decimal(t, "price"), fee=_decimal(t, "commission"), maker=t.get("maker") is True,
+                  ts_event_ms=_int(t.get("time")))
 
 
 def stream_report(ev: dict[str, Any]) -> V.OrderReport | None:
-    """An ``ORDER_TRADE_UPDATE`` or ``ALGO_UPDATE`` user-data event (None for any other event or shape)."""
+    """An ``ORDER_TRADE_UPDATE`` or ``ALGO_UPDATE`` user-data event (None for any other event or
+    shape); ValueError naming the field when a number in it is not one."""
     if ev.get("e") == "ALGO_UPDATE" and isinstance(ev.get("o"), dict):
         rep = algo_report(ev["o"], stream=True)
         return msgspec.structs.replace(rep, ts_event_ms=_int(ev.get("E")))
@@ -123,15 +171,15 @@ def stream_report(ev: dict[str, Any]) -> V.OrderReport | None:
         return None
     u = ev.get("o")
     if not isinstance(u, dict):
-        return None
+        raise ValueError(f"o={str(u)[:40]!r} is not an order")
     ts = _int(ev.get("E"))
     trade = None
     if u.get("x") == "TRADE":
-        trade = V.Fill(trade_id=_int(u.get("t")), order_id=_int(u.get("i")), qty=str(u.get("l", "0")),
-                       price=str(u.get("L", "0")), fee=str(u.get("n", "0")), maker=bool(u.get("m")), ts_event_ms=ts)
+        trade = V.Fill(trade_id=_int(u.get("t")), order_id=_int(u.get("i")), qty=_decimal(u, "l"),
+                       price=_decimal(u, "L"), fee=_decimal(u, "n"), maker=u.get("m") is True, ts_event_ms=ts)
     return V.OrderReport(
         client_order_id=str(u.get("c", "")), order_id=_int(u.get("i")), symbol=str(u.get("s", "")),
         status=STATUS_OF.get(str(u.get("X", ""))), side=SIDE_OF.get(str(u.get("S", "")), 0),
         order_type=ORDER_TYPE_OF.get(str(u.get("o", "")), 0), tif=TIF_OF.get(str(u.get("f", "")), 0),
-        price=str(u.get("p", "0")), qty=str(u.get("q", "0")), cum_qty=str(u.get("z", "0")),
-        reduce_only=bool(u.get("R")), ts_event_ms=ts, fill=trade, amended=u.get("x") == "AMENDMENT")
+        price=_decimal(u, "p"), qty=_decimal(u, "q"), cum_qty=_decimal(u, "z"),
+        reduce_only=u.get("R") is True, ts_event_ms=ts, fill=trade, amended=u.get("x") == "AMENDMENT")

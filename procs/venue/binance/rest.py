@@ -20,9 +20,10 @@ import aiohttp
 import msgspec
 from yarl import URL
 
+from procs.core import log
 from procs.venue.messages import REPLY_FAILED, REPLY_OK, REPLY_RATE_LIMITED, REPLY_REJECTED, REPLY_UNKNOWN
 
-from .signing import API_KEY_HEADER, Signer, rest_query
+from .signing import API_KEY_HEADER, CLOCK_REJECTED, TIME_PATH, Signer, clock_offset, rest_query
 
 _dec = msgspec.json.Decoder()
 
@@ -57,11 +58,13 @@ def classify(http: int, body: Any) -> tuple[int, int, str]:
     if isinstance(body, dict) and "code" in body and http != 200:
         try:
             code = int(body.get("code", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             code = 0
         msg = str(body.get("msg", ""))
     if 200 <= http < 300:
         return REPLY_OK, 0, ""
+    if http < 100:  # no status: nothing says whether it was acted on
+        return REPLY_UNKNOWN, code, msg
     if http in (429, 418):
         return REPLY_RATE_LIMITED, code, msg
     if http == 503 and (code == -1001 or msg.startswith("Service Unavailable")):
@@ -75,7 +78,9 @@ def retry_after(value: Any) -> float | None:
     """Seconds to wait from a ``Retry-After`` header or a WS API ``retryAfter`` (epoch ms)."""
     try:
         v = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not 0 <= v < float("inf"):  # negative, NaN or infinite: not a wait
         return None
     if v > 1e12:  # an epoch-ms timestamp (WS API ``retryAfter``)
         return max(0.0, v / 1000 - time.time())
@@ -95,10 +100,45 @@ class RestTransport:
         self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s * 4),
                                              headers={API_KEY_HEADER: signer.key})
         self._tasks: set[asyncio.Task] = set()
+        self._clock_sync: asyncio.Future[bool] | None = None
+        self.clock_syncs = 0
 
     async def call(self, method: str, path: str, params: dict[str, str] | None = None,
                    signed: bool = True) -> WireReply:
-        """One REST request; never raises for network errors (they are UNKNOWN replies)."""
+        """One REST request; never raises for network errors (they are UNKNOWN replies). A signed
+        request refused for its timestamp (-1021: the venue's clock or ours stepped; nothing was
+        done) is sent once more after the clock is measured again (``sync_clock``)."""
+        r = await self._call(method, path, params, signed)
+        if signed and r.outcome == REPLY_REJECTED and r.code == CLOCK_REJECTED and await self.sync_clock():
+            r = await self._call(method, path, params, signed)
+        return r
+
+    async def sync_clock(self) -> bool:
+        """Measure the venue's clock (``GET /fapi/v1/time``) into the signer's offset; concurrent
+        callers share one measurement. False when the venue did not tell its time."""
+        if self._clock_sync is not None:
+            return await asyncio.shield(self._clock_sync)
+        self._clock_sync = asyncio.get_running_loop().create_future()
+        ok = False
+        try:
+            sent = time.time()
+            r = await self._call("GET", TIME_PATH, None, False)
+            received = time.time()
+            server = r.data.get("serverTime") if r.outcome == REPLY_OK and isinstance(r.data, dict) else None
+            if isinstance(server, int):
+                was, self.signer.offset_ms = self.signer.offset_ms, clock_offset(server, sent, received)
+                self.clock_syncs += 1
+                ok = True
+                log.warn("venue_clock_synced", offset_ms=self.signer.offset_ms, was_ms=was,
+                         round_trip_ms=round((received - sent) * 1000, 1))
+            else:
+                log.warn("venue_clock_sync_failed", http=r.http, code=r.code, msg=r.msg)
+        finally:
+            self._clock_sync.set_result(ok)
+            self._clock_sync = None
+        return ok
+
+    async def _call(self, method: str, path: str, params: dict[str, str] | None, signed: bool) -> WireReply:
         params = dict(params or {})
         q = rest_query(self.signer, params, self.recv_window_ms) if signed else urlencode(params)
         # encoded=True: the query goes out byte for byte as signed (no re-quoting by yarl)

@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 # credential loader falls back to it only when the venue is on loopback
 TEST_ACCOUNT = ("b25-test-key", "b25-test-secret")
 API_KEY_HEADER = "X-MBX-APIKEY"
+CLOCK_REJECTED = -1021  # "Timestamp for this request is outside of the recvWindow" (or 1 s ahead)
+TIME_PATH = "/fapi/v1/time"  # unsigned: {"serverTime": epoch ms}
 _BLOCK = 64  # sha256's block size (HMAC key padding)
 
 
@@ -26,18 +28,28 @@ class Signer:
 
     The HMAC (RFC 2104) is kept as two keyed sha256 states, copied per request: all C calls,
     half the time of copying an ``hmac.HMAC`` (whose copy/update/hexdigest are Python frames).
+
+    ``now_ms`` is the timestamp every signed request carries: the host's wall clock plus
+    ``offset_ms``, the venue's clock as last measured (``clock_offset``). The venue refuses a
+    timestamp outside its window (-1021, ``CLOCK_REJECTED``) when its clock or ours stepped; the
+    transports then measure the offset again and send the request once more.
     """
 
-    __slots__ = ("key", "_inner", "_outer")
+    __slots__ = ("key", "offset_ms", "_inner", "_outer")
 
     def __init__(self, key: str, secret: str) -> None:
         self.key = key
+        self.offset_ms = 0
         k = secret.encode()
         if len(k) > _BLOCK:
             k = hashlib.sha256(k).digest()
         k = k.ljust(_BLOCK, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in k))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in k))
+
+    def now_ms(self) -> int:
+        """The venue's wall time as far as we know it (epoch ms): a signed request's ``timestamp``."""
+        return time.time_ns() // 1_000_000 + self.offset_ms
 
     def sign(self, payload: str) -> str:
         """hex HMAC-SHA256(secret, payload), as ``hmac.new(secret, payload, sha256).hexdigest()``."""
@@ -49,6 +61,12 @@ class Signer:
 
     def __repr__(self) -> str:
         return f"Signer(key={self.key[:4]}***)"
+
+
+def clock_offset(server_ms: int, sent_s: float, received_s: float) -> int:
+    """The venue's clock minus ours (ms), from ``serverTime`` taken as the middle of the round
+    trip that fetched it (sent and received in ``time.time()`` seconds)."""
+    return int(server_ms - (sent_s + received_s) * 500)
 
 
 def sign(secret: str, payload: str) -> str:
@@ -78,7 +96,7 @@ def rest_query(signer: Signer, params: dict[str, str], recv_window_ms: int, now_
     """The signed REST query string: ``params``, then ``timestamp`` and ``recvWindow``, then
     ``signature`` over everything before it."""
     q = urlencode(params)
-    ts = int(time.time() * 1000) if now_ms is None else now_ms
+    ts = signer.now_ms() if now_ms is None else now_ms
     extra = f"timestamp={ts}&recvWindow={recv_window_ms}"
     q = f"{q}&{extra}" if q else extra
     return f"{q}&signature={signer.sign(q)}"

@@ -22,8 +22,10 @@ def from_headers(headers: dict[str, str]) -> list[RateUsage]:
             if ku.startswith(prefix):
                 suffix = ku[len(prefix):]
                 try:
-                    out.append(RateUsage(kind, int(suffix[:-1]) * _SUFFIX_MS[suffix[-1]], int(v)))
-                except (ValueError, KeyError, IndexError):
+                    used = int(v)
+                    if used >= 0:
+                        out.append(RateUsage(kind, int(suffix[:-1]) * _SUFFIX_MS[suffix[-1]], used))
+                except (ValueError, KeyError, IndexError, TypeError):
                     pass
     return out
 
@@ -32,10 +34,14 @@ def from_rate_limits(entries: list[dict]) -> list[RateUsage]:
     """Usage from a WS API answer's ``rateLimits`` array (entries with a ``count``)."""
     out = []
     for rl in entries:
-        kind = _KIND.get(rl.get("rateLimitType", ""))
+        if not isinstance(rl, dict):
+            continue
+        kind = _KIND.get(str(rl.get("rateLimitType", "")))
         if kind is not None and "count" in rl:
             try:
-                out.append(RateUsage(kind, interval_ms(rl), int(rl["count"])))
-            except (TypeError, ValueError):
+                used = int(rl["count"])
+                if used >= 0:
+                    out.append(RateUsage(kind, interval_ms(rl), used))
+            except (TypeError, ValueError, OverflowError):
                 pass
     return out

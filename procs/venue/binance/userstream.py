@@ -40,6 +40,7 @@ class UserStream:
         self._down = asyncio.Event()
         self._closing = False
         self.connects = 0
+        self.bad_events = 0  # events that were not JSON objects or held a malformed order (logged once)
         self._tasks: list[asyncio.Task] = []
 
     def start(self) -> None:
@@ -99,18 +100,31 @@ class UserStream:
     def _text(self, payload: bytes, ts: int) -> None:
         try:
             ev = _dec.decode(payload)
-        except msgspec.DecodeError:
+        except msgspec.DecodeError as exc:
+            self._bad(payload, f"not JSON: {exc}", ts)
             return
-        if isinstance(ev, dict):
-            self._event(ev, ts)
-
-    def _event(self, ev: dict, ts: int) -> None:
+        if not isinstance(ev, dict):
+            self._bad(payload, "not an object", ts)
+            return
         if ev.get("e") == "listenKeyExpired":
             log.warn("listen_key_expired")
             if self.transport is not None:
                 self.transport.disconnect()
             return
-        self.on_report(stream_report(ev), ts)
+        try:
+            report = stream_report(ev)
+        except ValueError as exc:
+            self._bad(payload, str(exc), ts)
+            return
+        self.on_report(report, ts)
+
+    def _bad(self, payload: bytes, reason: str, ts: int) -> None:
+        """A malformed event: counted, logged once, and passed on as one that reports no order
+        (the order it may have been about is queried when the engine misses its state)."""
+        self.bad_events += 1
+        log.once("user_stream_bad_event", "warn", "user_stream_bad_event", reason=reason[:200],
+                 head=payload[:100].decode("utf-8", "replace"), count="bad_events counts the rest")
+        self.on_report(None, ts)
 
     async def close(self) -> None:
         self._closing = True

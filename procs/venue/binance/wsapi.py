@@ -133,23 +133,28 @@ class WsApiTransport:
             return
         if not isinstance(msg, dict):
             return
-        cb = self.pending.pop(msg.get("id"), None)  # type: ignore[arg-type]
+        rid = msg.get("id")
+        if type(rid) is not int:  # noqa: E721 - an id is an int (not a bool, not a string)
+            return
+        cb = self.pending.pop(rid, None)
         if cb is None:
             return  # an answer after our timeout, or to nobody
-        http = int(msg.get("status", 0) or 0)
+        status = msg.get("status", 0)
+        http = status if type(status) is int else 0  # noqa: E721 - no status: answered as unknown
         err = msg.get("error")
         body = msg.get("result") if err is None else err
         outcome, code, text = classify(http, body)
         ra = None
         if outcome == REPLY_RATE_LIMITED and isinstance(err, dict) and isinstance(err.get("data"), dict):
             ra = retry_after(err["data"].get("retryAfter"))
-        cb(WireReply(outcome, http, body, code, text, ra, {}, msg.get("rateLimits"), ts))
+        limits = msg.get("rateLimits")
+        cb(WireReply(outcome, http, body, code, text, ra, {}, limits if isinstance(limits, list) else None, ts))
 
     def send(self, method: str, params: dict[str, str], cb: Callback) -> int:
         tr = self.transport
         if tr is None:
             return 0
-        params["timestamp"] = str(int(time.time() * 1000))
+        params["timestamp"] = str(self.signer.now_ms())
         ws_sign(self.signer, params)
         self._next_id += 1
         rid = self._next_id
@@ -171,7 +176,7 @@ class WsApiTransport:
         if not rid:
             return 0
         return self._write(self.place_frame(rid, symbol, side, quantity, cid, price, tif, reduce_only,
-                                            str(int(time.time() * 1000))))
+                                            str(self.signer.now_ms())))
 
     def _claim(self, cb: Callback) -> int:
         """A request id with ``cb`` waiting for its answer; 0 when not connected."""
@@ -212,7 +217,8 @@ class WsApiTransport:
         rid = self._claim(cb)
         if not rid:
             return 0
-        return self._write(self.by_cid_frame(rid, method, symbol, cid, str(int(time.time() * 1000))))
+        return self._write(self.by_cid_frame(rid, method, symbol, cid,
+                                             str(self.signer.now_ms())))
 
     def by_cid_frame(self, rid: int, method: str, symbol: str, cid: str, timestamp: str) -> bytes:
         """The request ``by_cid`` writes (``method``, ``symbol`` and ``cid`` as for ``place_frame``)."""
@@ -225,7 +231,7 @@ class WsApiTransport:
         nothing: keeps that code and the HMAC state in cache while no intent comes (execution's
         ``keep_warm_ms``). Returns the request's size."""
         return len(self.place_frame(self._next_id + 1, symbol, "BUY", "0.001", "b25-warm-0", "1.0", "GTC", False,
-                                    str(int(time.time() * 1000))))
+                                    str(self.signer.now_ms())))
 
     def forget(self, cb_owner_id: int) -> None:
         self.pending.pop(cb_owner_id, None)

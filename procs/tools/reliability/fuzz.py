@@ -1,0 +1,176 @@
+"""``b25 fuzz``: every input b25 reads from outside, fed generated inputs (hypothesis).
+
+Each target pairs a hypothesis strategy with the property its input must keep. A *crash* is an
+exception the code did not turn into its clear error, or a broken property (a misread journal
+record, a ring that lost or doubled a record, a 500 from the simulator, ...): hypothesis then
+shrinks the input to its smallest and the report shows it.
+
+| target | what is fed | the property |
+|---|---|---|
+| venue_* | every kind of message the venue adapter reads (market frames, the depth snapshot, user-stream events, WS API answers, REST answers: orders, errors, trades, open orders, account, positions, the instrument list), mutated from well-formed samples (``procs/venue/binance/fuzz.py``) | b25's struct with well-formed numbers, or the documented answer to bad input (None and counted, VenueError, ValueError naming the field); never another exception |
+| market_data | runs of a real recording's frames with some damaged, through the FeedHandler (fast books) on real shm | never raises; the published book stays ordered with positive quantities |
+| journal | journals of random records, the tail cut, damaged or grown with garbage | the reader returns exactly the records before the damage, never raises |
+| ring | random publish/poll/commit sequences on a real shm ring (gating and broadcast) | nothing lost or doubled on a gating ring, in order; a lapped broadcast reader counts its loss |
+| config | random sections of every config type, and random TOML text | a config, or a ConfigError naming the file, section and field |
+| control | random bytes and random commands on a control queue | a command, or the message counted as bad and logged once; the next good one still decodes |
+| sim_rest, sim_signing | requests on every simulator REST route; signed ones changed after signing (``procs/exchange_sim/fuzz.py``) | a 2xx/4xx with the error's code and msg, never an exception; only the exact signed text is accepted |
+
+The property tests (``tests/tools/reliability/test_fuzz.py``) run each target for a few hundred
+inputs; ``b25 fuzz --inputs N`` runs each for N, in batches of ``BATCH`` (one hypothesis run per
+batch, each with its own seed, so memory stays flat over a million inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .fuzz_targets import Target
+
+BATCH = 5000
+
+
+
+
+
+@dataclass
+class Result:
+    target: str
+    inputs: int = 0
+    crashes: int = 0
+    seconds: float = 0.0
+    failure: str = ""  # the smallest failing input hypothesis found, and what broke
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BATCH,
+               progress: Callable[[str], None] | None = None) -> Result:
+    """Feed ``target`` ``inputs`` generated inputs (in batches of hypothesis runs)."""
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis import strategies as st
+
+    res = Result(target.name)
+    t0 = time.monotonic()
+    resource = target.make() if target.make is not None else None
+    check = target.check
+    assert check is not None
+
+    def one(values: list[Any]) -> None:
+        for value in values:
+            res.inputs = min(res.inputs + 1, inputs)  # the last example's list may reach past the count
+            if resource is not None:
+                check(resource, value)
+            else:
+                check(value)
+
+    try:
+        k = 0
+        while res.inputs < inputs and not res.crashes:
+            n = min(batch, inputs - res.inputs)
+            per = max(1, min(target.per_example, n))
+            values = st.lists(target.strategy(), min_size=per, max_size=per)
+            test = settings(max_examples=-(-n // per), database=None, deadline=None, derandomize=False,
+                            suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
+                            print_blob=False)(seed(start_seed * 1_000_003 + k)(given(values)(one)))
+            before = res.inputs
+            try:
+                test()
+            except Exception as exc:  # a crash: hypothesis re-raised it on the smallest input
+                res.crashes += 1
+                res.failure = _failure(exc)
+            res.batches += 1
+            k += 1
+            if res.inputs == before:  # nothing more to generate (a tiny input space)
+                break
+            if progress is not None:
+                progress(f"{target.name}: {res.inputs}/{inputs} inputs, {res.crashes} crashes")
+    finally:
+        if resource is not None:
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
+    res.seconds = round(time.monotonic() - t0, 1)
+    return res
+
+
+def _failure(exc: BaseException) -> str:
+    """What broke and on which input (hypothesis adds "Falsifying example: ..." as notes; several
+    distinct failures come as an exception group, each with its own)."""
+    parts = []
+    for e in getattr(exc, "exceptions", None) or [exc]:
+        notes = " ".join(getattr(e, "__notes__", []))
+        parts.append(f"{type(e).__name__}: {e}"[:600] + (" | " + notes[:1400] if notes else ""))
+    return " || ".join(parts).strip()
+
+
+class LogLines:
+    """A stand-in for stderr that counts the JSON log lines written to it."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.buffer = self
+
+    def write(self, data: bytes | str) -> int:
+        self.lines += data.count(b"\n" if isinstance(data, bytes) else "\n")
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inputs", type=int, default=10000, help="generated inputs per target (default 10000)")
+    p.add_argument("--targets", default="", help="comma-separated target names (default: all; an unknown name lists them)")
+    p.add_argument("--seed", type=int, default=None, help="the first batch's seed (default: from the clock)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from .fuzz_targets import TARGETS
+    except ImportError as exc:
+        print(f"b25 fuzz needs the dev extras (pip install -e '.[dev]'): {exc}", file=sys.stderr)
+        return 2
+    names = [t.strip() for t in args.targets.split(",") if t.strip()] or list(TARGETS)
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown or args.inputs <= 0:
+        print(f"b25 fuzz: unknown targets {unknown} (known: {','.join(TARGETS)})" if unknown
+              else f"b25 fuzz: --inputs must be > 0: {args.inputs}", file=sys.stderr)
+        return 2
+    start = args.seed if args.seed is not None else int(time.time())
+
+    results = []
+    logged: dict[str, int] = {}
+    t0 = time.monotonic()
+    out = sys.stderr
+    for i, name in enumerate(names):
+        sink = LogLines()
+        sys.stderr = sink  # the targets' own log lines (bad input is logged once per kind) are counted
+        try:
+            results.append(run_target(TARGETS[name], args.inputs, start + i * 7919,
+                                      progress=lambda t: print(t, file=out, flush=True) if not args.json else None))
+        finally:
+            sys.stderr = out
+        logged[name] = sink.lines
+    report = {"ok": all(r.crashes == 0 for r in results), "seed": start, "inputs_per_target": args.inputs,
+              "inputs": sum(r.inputs for r in results), "crashes": sum(r.crashes for r in results),
+              "seconds": round(time.monotonic() - t0, 1),
+              "targets": {r.target: {"inputs": r.inputs, "crashes": r.crashes, "seconds": r.seconds,
+                                     "log_lines": logged[r.target], **({"failure": r.failure} if r.failure else {})}
+                          for r in results}}
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for r in results:
+            print(f"{r.target:<14} {r.inputs:>9} inputs {r.crashes} crashes {r.seconds:>8.1f} s"
+                  + (f"\n    {r.failure}" if r.failure else ""))
+        print("OK" if report["ok"] else "CRASHES")
+    return 0 if report["ok"] else 1
+
