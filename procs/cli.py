@@ -88,6 +88,7 @@ SUBCOMMANDS = {
     "latency": ("procs.tools.latency.cli", "measure a session's feed/entry/response latencies and fit a model"),
     "config": ("procs.tools.config_cli", "validate the config; its versions: history, show, diff, rollback"),
     "chaos": ("procs.tools.reliability.chaos", "SIGKILL/SIGSTOP campaign on a supervised stack, then the consistency checks"),
+    "soak": ("procs.tools.reliability.soak", "the stack at a steady market rate for minutes: RSS, fds, CPU, lag, drops, p99 drift"),
     "fuzz": ("procs.tools.reliability.fuzz", "generated inputs for every input b25 reads from outside (hypothesis; dev extras)"),
 }
 

@@ -1,0 +1,55 @@
+"""b25 soak (issue 16): the drift analysis on hand-made samples, and a 60-second soak of the real
+stack at 20k events/s in CI (its timing goals are reported there, not asserted: the CI machine
+is shared; the 30-minute figures are in docs/reliability.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from procs.tools.reliability.soak import analyse, soak
+
+
+def sample(t: float, rss: float, lag: int = 0, p99: float = 100.0, count: int = 1000, lost: int = 0,
+           dropped: int = 0) -> dict:
+    return {"t": t, "procs": {"execution": {"alive": True, "rss_mb": rss, "fds": 20, "cpu_pct": 10.0}},
+            "rings": {"exec": {"full_waits": 0, "policy": "gating", "consumers": [{"lag": lag, "lost": lost}]}},
+            "p99_us": {"execution.intent_to_wire": {"p99": p99, "count": count}},
+            "counters": {"strategy": {"intents_dropped": dropped}}}
+
+
+def test_analyse_when_steady_then_every_goal_met_and_warmup_left_out():
+    samples = [sample(10, 50.0, p99=900.0)] + [sample(20 + 10 * k, 100.0 + k * 0.1) for k in range(9)]
+    r = analyse(samples, 15, 20000, 100, [], {}, (1.0, 1.0, 1.0))
+    assert r["ok"] and r["steady_samples"] == 9
+    assert r["drift"]["rss_pct"]["execution"]["first_mb"] == 100.0
+
+
+@pytest.mark.parametrize("bad, goal", [
+    ({"rss": 120.0}, "rss_within_5pct"), ({"lag": 5000}, "no_lag_growth"), ({"p99": 200.0}, "p99_within_20pct"),
+    ({"lost": 1}, "no_gating_drops"), ({"dropped": 3}, "no_gating_drops"),
+])
+def test_analyse_when_a_series_drifts_then_its_goal_fails(bad, goal):
+    samples = [sample(10 * k, 100.0) for k in range(6)]
+    samples += [sample(60 + 10 * k, **{"rss": 100.0, **bad}) for k in range(6)]
+    r = analyse(samples, 0, 20000, 120, [], {}, (1.0, 1.0, 1.0))
+    assert not r["ok"] and not r["goals"][goal] and [g for g, ok in r["goals"].items() if not ok] == [goal]
+
+
+def test_analyse_when_a_stage_has_few_events_then_its_p99_is_reported_not_judged():
+    samples = [sample(10 * k, 100.0, p99=100.0 if k < 6 else 900.0, count=3) for k in range(12)]
+    r = analyse(samples, 0, 20000, 120, [], {}, (1.0, 1.0, 1.0))
+    assert r["goals"]["p99_within_20pct"] and not r["drift"]["p99_pct"]["execution.intent_to_wire"]["judged"]
+
+
+@pytest.mark.proc
+def test_soak_when_60s_at_20k_events_then_every_process_is_sampled_and_nothing_dropped_died_or_leaked_fds(
+        tmp_path, instance):
+    r = soak(tmp_path, 60, 20000, sample_s=10, warmup_s=20, instance=instance)
+    assert r["samples"] >= 5 and r["died"] == [], r["died"]
+    procs = {"exchange_sim", "market_data", "risk", "execution", "strategy", "monitor"}
+    assert procs <= set(r["series"][-1]["procs"])
+    assert all(r["series"][-1]["procs"][p]["rss_mb"] > 0 for p in procs)
+    assert r["goals"]["no_gating_drops"], r["gating"]
+    assert all(v["last"] <= v["first"] + 2 for v in r["drift"]["fds"].values()), r["drift"]["fds"]
+    assert r["series"][-1]["p99_us"], "no latency histogram moved: nothing flowed"
+    assert all(c == 0 for c in r["exit_codes"].values()), r["exit_codes"]
