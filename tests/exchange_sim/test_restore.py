@@ -1,5 +1,6 @@
 """A venue restart ([sim_trading] restore): the accounts come back from the order log, open orders
-vanish (closed in the log as venue_restart), ids never repeat, the session is kept."""
+vanish (closed in the log as venue_restart), every order stays queryable with its last status,
+ids never repeat, the session is kept."""
 
 from __future__ import annotations
 
@@ -31,9 +32,11 @@ def test_restart_when_log_has_fills_and_open_orders_then_account_is_back_and_ord
     log = tmp_path / "orders.jsonl"
     first = venue(log)
     session = first.rest.session
-    assert first.ok("POST", "/fapi/v1/order", symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC",
-                    quantity="0.5", price="60001")["status"] == "NEW"  # takes 0.01 of the ask, rests 0.49
+    first.ok("POST", "/fapi/v1/order", symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC",
+             quantity="0.5", price="60001", newClientOrderId="taker-1")  # takes the ask (an ACK answers NEW)
     first.ok("POST", "/fapi/v1/order", symbol=SYM, side="SELL", type="MARKET", quantity="0.003")
+    taken = first.ok("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId="taker-1")
+    assert taken["status"] == "FILLED" and taken["executedQty"] == "0.500"
     rest = first.ok("POST", "/fapi/v1/order", symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC",
                     quantity="0.1", price="59000", newClientOrderId="resting-1")
     before = snapshot(first)
@@ -44,7 +47,12 @@ def test_restart_when_log_has_fills_and_open_orders_then_account_is_back_and_ord
     assert again.rest.session == session  # the same account: a strategy's saved positions stay valid
     assert snapshot(again) == before
     assert again.ok("GET", "/fapi/v1/openOrders") == []
-    assert again.error("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId="resting-1") == -2013
+    # Every order is still known, as the exchange keeps closed orders: a client that never heard
+    # back must learn the order was accepted (and what it filled), not "does not exist" (a resend).
+    assert again.ok("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId="taker-1") == taken
+    gone = again.ok("GET", "/fapi/v1/order", symbol=SYM, orderId=rest["orderId"])
+    assert (gone["clientOrderId"], gone["status"], gone["executedQty"]) == ("resting-1", "EXPIRED", "0.000")
+    assert again.error("DELETE", "/fapi/v1/order", symbol=SYM, origClientOrderId="resting-1") == -2011
     closed = [e for e in again.rest.order_log if e["clientOrderId"] == "resting-1"]
     assert [e["event"] for e in closed] == ["NEW", "EXPIRED"] and closed[-1]["reason"] == "venue_restart"
     new = again.ok("POST", "/fapi/v1/order", symbol=SYM, side="BUY", type="LIMIT", timeInForce="GTC",

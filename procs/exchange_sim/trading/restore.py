@@ -5,8 +5,11 @@ after a crash or a ``restart``, comes back as an exchange does after an outage: 
 positions, trade history (``userTrades``), income and the order and trade id counters are what
 the log's TRADE records make them, and the session (``b25SimSession`` in exchangeInfo) is the
 one the log was started with. Open orders do not survive: each order the log leaves open gets an
-``EXPIRED`` record with ``"reason": "venue_restart"``, so the log tells how every order ended and
-a client that asks for the order finds it gone (-2013). Conditional (algo) orders vanish too.
+``EXPIRED`` record with ``"reason": "venue_restart"``, so the log tells how every order ended.
+Every order stays queryable by id or client order id with its last status, as the exchange keeps
+its closed orders: a client that sent an order and never heard back learns that it was accepted,
+what it filled and that it ended, and must not send it again (a -2013 there reads "never arrived",
+and a resend would trade the same intent twice). Conditional (algo) orders vanish.
 Symbol settings (leverage, margin type, hedge mode) return to their configured defaults.
 
 The log's first record of a session is ``{"event": "SESSION", "session": ...}``; it is written to
@@ -24,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from procs.core import log
 
+from .matching import SimOrder
+
 if TYPE_CHECKING:
     from .venue import Venue
 
@@ -37,6 +42,7 @@ class Restored:
     session: str = ""
     records: int = 0
     trades: int = 0
+    orders: int = 0  # orders rebuilt (queryable with their last status)
     vanished: list[str] = field(default_factory=list)  # client order ids closed as venue_restart
     skipped: int = 0  # lines that were not JSON objects (a torn last line after a crash)
 
@@ -53,6 +59,8 @@ def restore(venue: Venue, path: str | Path) -> Restored:
     A missing or empty file is a first start: a new session is recorded."""
     res = Restored()
     last: dict[tuple[str, int], dict[str, Any]] = {}  # (symbol, orderId) -> its latest record
+    first_ms: dict[tuple[str, int], int] = {}  # (symbol, orderId) -> the time of its first record
+    quote: dict[tuple[str, int], int] = {}  # (symbol, orderId) -> sum of price ticks x lots over its trades
     p = Path(path)
     text = p.read_text(errors="replace") if p.exists() else ""
     if text and not text.endswith("\n"):
@@ -78,10 +86,11 @@ def restore(venue: Venue, path: str | Path) -> Restored:
         symbol, oid = str(rec["symbol"]), int(rec["orderId"])
         venue.next_order_id[symbol] = max(venue.next_order_id.get(symbol, 1), oid + 1)
         last[(symbol, oid)] = rec
+        first_ms.setdefault((symbol, oid), int(rec.get("ts", 0)))
         if event == "TRADE":
-            _replay_trade(venue, rec)
+            quote[(symbol, oid)] = quote.get((symbol, oid), 0) + _replay_trade(venue, rec)
             res.trades += 1
-    for rec in last.values():
+    for key, rec in list(last.items()):
         if rec.get("status") in OPEN_STATUSES:
             closed = {**rec, "ts": venue.market.now_ms(), "event": "EXPIRED", "status": "EXPIRED",
                       "reason": "venue_restart"}
@@ -89,20 +98,47 @@ def restore(venue: Venue, path: str | Path) -> Restored:
                 closed.pop(k, None)
             venue._write_log(closed)
             res.vanished.append(str(rec.get("clientOrderId", "")))
+            last[key] = closed
+    for key, rec in last.items():  # in the log's order, so by_cid ends on a client id's newest order
+        if _rebuild_order(venue, rec, first_ms[key], quote.get(key, 0)):
+            res.orders += 1
     if not res.session:
         res.session = new_session()
         venue.write_log_line({"event": "SESSION", "session": res.session, "ts": int(time.time() * 1000)})
     log.info("venue_restored", path=str(p), session=res.session, records=res.records, trades=res.trades,
-             vanished=len(res.vanished), skipped_lines=res.skipped)
+             orders=res.orders, vanished=len(res.vanished), skipped_lines=res.skipped)
     return res
 
 
-def _replay_trade(venue: Venue, rec: dict[str, Any]) -> None:
-    """One TRADE record into its account, position, trade history, income and trade ids."""
+def _rebuild_order(venue: Venue, rec: dict[str, Any], time_ms: int, cum_quote: int) -> bool:
+    """The closed order of its last record, registered for queries (never for matching)."""
+    inst = venue.market.instruments.get(str(rec["symbol"]))
+    if inst is None:
+        return False
+    o = SimOrder(account=str(rec.get("account", "default")), symbol=inst.symbol, order_id=int(rec["orderId"]),
+                 client_order_id=str(rec.get("clientOrderId", "")), is_buy=rec.get("side") == "BUY",
+                 type=str(rec.get("type", "LIMIT")), tif=str(rec.get("timeInForce", "GTC")),
+                 price_ticks=inst.price_to_ticks(str(rec.get("price", "0"))),
+                 qty_lots=inst.qty_to_lots(str(rec.get("origQty", "0"))), reduce_only=bool(rec.get("reduceOnly")),
+                 time_ms=time_ms, position_side=str(rec.get("positionSide", "BOTH")))
+    o.status = str(rec.get("status", "EXPIRED"))
+    o.filled_lots = inst.qty_to_lots(str(rec.get("executedQty", "0")))
+    o.cum_quote = cum_quote
+    o.update_ms = int(rec.get("ts", time_ms))
+    o.orig_type = str(rec.get("origType", o.type))
+    o.stop_ticks = inst.price_to_ticks(str(rec["stopPrice"])) if "stopPrice" in rec else 0
+    venue.orders[(inst.symbol, o.order_id)] = o
+    venue.by_cid[(o.account, inst.symbol, o.client_order_id)] = o
+    return True
+
+
+def _replay_trade(venue: Venue, rec: dict[str, Any]) -> int:
+    """One TRADE record into its account, position, trade history, income and trade ids; returns
+    its price ticks x lots (the order's cumulative quote in the matching engine's units)."""
     symbol = str(rec["symbol"])
     inst = venue.market.instruments.get(symbol)
     if inst is None:
-        return
+        return 0
     acct = venue.account_named(str(rec["account"]))
     ticks = inst.price_to_ticks(str(rec["lastPrice"]))
     lots = inst.qty_to_lots(str(rec["lastQty"]))
@@ -116,6 +152,7 @@ def _replay_trade(venue: Venue, rec: dict[str, Any]) -> None:
     eng.next_trade_id = max(eng.next_trade_id, trade_id + 1)
     venue.book_trade(acct, inst, int(rec["orderId"]), is_buy, side, ticks, lots, fee, realized, bool(rec.get("maker")),
                      trade_id, now)
+    return ticks * lots
 
 
 __all__ = ["Restored", "restore"]
