@@ -83,3 +83,19 @@ def test_restart_when_last_line_torn_then_it_is_skipped_and_the_log_continues(tm
 def test_config_when_restore_without_order_log_then_refused_naming_it():
     with pytest.raises(ConfigError, match="restore needs order_log"):
         convert({"restore": True}, TradingConfig, "b25.toml [sim_trading]")
+
+
+def test_position_closed_when_account_asked_then_every_money_field_is_plain_decimal(tmp_path):
+    """A flat position's entry price and zero balances print as "0.00000000", as the exchange
+    does: str() of a Decimal zero with 8 places is "0E-8", which risk's reconcile refused."""
+    api = venue(tmp_path / "orders.jsonl")
+    api.ok("POST", "/fapi/v1/order", symbol=SYM, side="BUY", type="MARKET", quantity="0.002")
+    api.ok("POST", "/fapi/v1/order", symbol=SYM, side="SELL", type="MARKET", quantity="0.002")
+    rows = [p for p in api.ok("GET", "/fapi/v2/positionRisk") if p["symbol"] == SYM]
+    assert rows and rows[0]["positionAmt"] == "0.000" and rows[0]["entryPrice"] == "0.00000000"
+    texts = [v for p in api.ok("GET", "/fapi/v2/positionRisk") for v in p.values() if isinstance(v, str)]
+    acct = api.ok("GET", "/fapi/v2/account")
+    texts += [v for v in acct.values() if isinstance(v, str)]
+    texts += [v for a in acct["assets"] for v in a.values() if isinstance(v, str)]
+    assert not [t for t in texts if "E" in t and t[:1] in "-0123456789"], texts
+    api.rest.venue.close()

@@ -27,8 +27,9 @@ POSITION_SIDES = ("BOTH", "LONG", "SHORT")
 
 
 def fmt8(d: Decimal) -> str:
-    """Money as Binance prints it: 8 decimals."""
-    return str(d.quantize(Q8))
+    """Money as Binance prints it: 8 decimals, always in plain notation (``str`` of a Decimal zero
+    with 8 places is "0E-8", which no venue client reads as a number), never a negative zero."""
+    return format(d.quantize(Q8) + 0, "f")
 
 
 def px(inst: Instrument, ticks: int) -> Decimal:
