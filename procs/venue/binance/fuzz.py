@@ -2,8 +2,8 @@
 
 ``SAMPLES`` holds well-formed messages of every kind the adapter reads, in the shapes of
 docs/binance-usdm-protocol.md: market frames (depth diff, trade, aggTrade, bookTicker,
-markPrice), the REST depth snapshot, user-data events, WS API answers, REST answers (an order,
-user trades, open orders, the account, positions, exchangeInfo). The fuzzer mutates them (a
+markPrice), the REST depth snapshot, user-data events (ALGO_UPDATE included), WS API answers, REST answers (an order,
+user trades, open orders, the account, positions, exchangeInfo, an algo order, open algo orders). The fuzzer mutates them (a
 value replaced by any JSON value, a key dropped or added, the text cut, bytes changed) and hands
 the bytes to the check of their kind in ``CHECKS``. Each check runs the adapter's own decoder and
 holds it to its contract for any input: b25's struct with well-formed numbers, or the documented
@@ -41,6 +41,12 @@ _OTU = {"e": "ORDER_TRADE_UPDATE", "E": 1700000000200, "T": 1700000000199,
               "z": "0.001", "L": "60000.10", "N": "USDT", "n": "0.01200002", "T": 1700000000199, "t": 901,
               "b": "0", "a": "0", "m": True, "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT", "ps": "BOTH",
               "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0}}
+_ALGO = {"algoId": 3001, "clientAlgoId": "b25-3-19", "algoType": "CONDITIONAL", "orderType": "STOP_MARKET",
+         "symbol": "BTCUSDT", "side": "SELL", "positionSide": "BOTH", "timeInForce": "GTC", "quantity": "0.002",
+         "algoStatus": "NEW", "actualOrderId": "", "actualPrice": "0.00000", "triggerPrice": "59000.00",
+         "price": "0.00", "icebergQuantity": None, "selfTradePreventionMode": "NONE", "workingType": "CONTRACT_PRICE",
+         "priceMatch": "NONE", "closePosition": False, "priceProtect": False, "reduceOnly": True,
+         "createTime": 1700000000100, "updateTime": 1700000000100, "triggerTime": 0, "goodTillDate": 0}
 _LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400, "count": 12},
            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300, "count": 3}]
 _SYMBOL = {"symbol": "BTCUSDT", "pricePrecision": 2, "quantityPrecision": 3, "contractType": "PERPETUAL",
@@ -82,7 +88,17 @@ SAMPLES: dict[str, list[Any]] = {
                "P": [{"s": "BTCUSDT", "pa": "0.001", "ep": "60000.1", "cr": "0", "up": "0", "mt": "cross",
                       "iw": "0", "ps": "BOTH"}]}},
         {"e": "listenKeyExpired", "E": 1700000000300, "listenKey": "abc"},
+        {"e": "ALGO_UPDATE", "E": 1700000000400, "T": 1700000000400,
+         "o": {"caid": "b25-3-19", "aid": 3001, "at": "CONDITIONAL", "o": "STOP_MARKET", "s": "BTCUSDT", "S": "SELL",
+               "ps": "BOTH", "f": "GTC", "q": "0.002", "X": "FINISHED", "ai": "22542180", "ap": "58999.90",
+               "aq": "0.002", "act": "MARKET", "tp": "59000.00", "p": "0.00", "V": "NONE", "wt": "CONTRACT_PRICE",
+               "pm": "NONE", "cp": False, "pP": False, "R": True, "tt": 1700000000400, "gtd": 0}},
     ],
+    "algo_order": [_ALGO, {**_ALGO, "algoStatus": "FINISHED", "actualOrderId": "22542180", "executedQty": "0.002"},
+                   {**_ALGO, "orderType": "TRAILING_STOP_MARKET", "triggerPrice": "", "activatePrice": "61000.00",
+                    "priceRate": "1.5"}],
+    "open_algo_orders": [[_ALGO, {**_ALGO, "algoId": 3002, "clientAlgoId": "b25-3-20", "orderType": "TAKE_PROFIT",
+                                  "price": "62000.00", "triggerPrice": "61990.00"}]],
     "ws_api": [
         {"id": 1, "status": 200, "result": _ORDER, "rateLimits": _LIMITS},
         {"id": 1, "status": 400, "error": {"code": -2013, "msg": "Order does not exist."}, "rateLimits": _LIMITS},
@@ -107,6 +123,8 @@ def _report_ok(r: V.OrderReport) -> None:
     for name in ("price", "qty", "cum_qty"):
         assert is_decimal(getattr(r, name)), f"{name}={getattr(r, name)!r} passed as a number"
     assert r.status is None or 0 <= r.status < len(V.STATUS_NAMES)
+    if r.conditional:
+        assert is_decimal(r.trigger_price), f"trigger_price={r.trigger_price!r} passed as a number"
     if r.fill is not None:
         _fill_ok(r.fill)
 
@@ -252,6 +270,29 @@ def check_exchange_info(raw: bytes) -> None:
         assert inst.price_scale >= 0 and inst.qty_scale >= 0
 
 
+def check_algo_order(raw: bytes) -> None:
+    """An algo endpoint's answer of any status and body: a Reply, its report well-formed or None."""
+    from .gateway import algo_normalise
+
+    body = _json(raw)
+    for http in (200, 400):
+        outcome, code, msg = classify(http, body)
+        _reply_ok(algo_normalise(WireReply(outcome, http, body, code, msg, None, {})))
+
+
+def check_open_algo_orders(raw: bytes) -> None:
+    """The list whole and well-formed, or ValueError naming what is wrong (recovery asks again)."""
+    from .orders import algo_reports
+
+    try:
+        reports = algo_reports(_json(raw))
+    except ValueError as exc:
+        assert str(exc)
+        return
+    for r in reports:
+        _report_ok(r)
+
+
 def _json(raw: bytes) -> Any:
     try:
         return msgspec.json.decode(raw)
@@ -264,4 +305,5 @@ CHECKS: dict[str, Callable[[bytes], None]] = {
     "ws_api": check_ws_api, "rest_order": check_rest_order, "rest_error": check_rest_order,
     "user_trades": check_user_trades, "open_orders": check_open_orders, "account": check_account,
     "position_risk": check_position_risk, "exchange_info": check_exchange_info,
+    "algo_order": check_algo_order, "open_algo_orders": check_open_algo_orders,
 }

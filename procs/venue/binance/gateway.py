@@ -38,6 +38,7 @@ from .orders import (
     TIF,
     WORKING_TYPE,
     algo_report,
+    algo_reports,
     callback_rate,
     fill,
     order_report,
@@ -96,8 +97,12 @@ def batch_replies(w: WireReply, n: int) -> list[Reply]:
 def algo_normalise(w: WireReply) -> Reply:
     """An algo endpoint's answer in b25's words (the cancel's answer names the order only: no report)."""
     r = normalise(w)
-    r.report = algo_report(w.data) if r.outcome == REPLY_OK and isinstance(w.data, dict) and "algoStatus" in w.data \
-        else None
+    r.report = None
+    if r.outcome == REPLY_OK and isinstance(w.data, dict) and "algoStatus" in w.data:
+        try:
+            r.report = algo_report(w.data)
+        except ValueError as exc:  # as _report_or_none: logged once, the engine queries again
+            log.once("bad_order_answer", "warn", "bad_order_answer", reason=str(exc)[:200])
     return r
 
 
@@ -263,7 +268,10 @@ class OrderGateway:
     async def open_conditionals(self) -> list[OrderReport]:
         r = await self.rest.call("GET", "/fapi/v1/openAlgoOrders")
         if r.outcome == REPLY_OK and isinstance(r.data, list):
-            return [algo_report(d) for d in r.data if isinstance(d, dict)]
+            try:  # whole or not at all, as open_orders: a list read in part makes orders look vanished
+                return algo_reports(r.data)
+            except ValueError as exc:
+                raise VenueError(f"open conditional orders not understood: {exc}") from None
         raise VenueError(f"open conditional orders not listed: http={r.http} code={r.code} msg={r.msg}")
 
     async def query_conditional_now(self, symbol: str, cid: str) -> Reply:

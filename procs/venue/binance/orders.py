@@ -59,18 +59,21 @@ def callback_rate(bps: int) -> str:
 
 def algo_report(d: dict[str, Any], *, stream: bool = False) -> V.OrderReport:
     """An algo (conditional) order: an answer or list entry of the algo endpoints, or with
-    ``stream`` an ALGO_UPDATE's ``o`` object."""
+    ``stream`` an ALGO_UPDATE's ``o`` object; ValueError naming the field when a number in it is
+    not one."""
     if stream:
         g = {"caid": "clientAlgoId", "aid": "algoId", "o": "orderType", "s": "symbol", "S": "side", "q": "quantity",
              "X": "algoStatus", "ai": "actualOrderId", "aq": "executedQty", "tp": "triggerPrice"}
-        d = {long: d.get(short) for short, long in g.items()}
+        d = {long: d[short] for short, long in g.items() if short in d}
     status = str(d.get("algoStatus", ""))
-    qty, done = str(d.get("quantity", "0")), str(d.get("executedQty", "0") or "0")
+    qty = _decimal(d, "quantity")
+    done = _decimal(d, "executedQty") if d.get("executedQty") not in (None, "") else "0"
     if status == "FINISHED":
         code = V.FILLED if _dec(done) >= _dec(qty) > 0 else V.CANCELED
     else:
         code = ALGO_STATUS_OF.get(status)  # type: ignore[assignment]
-    trigger = d.get("triggerPrice") or d.get("activatePrice") or "0"
+    trigger = _decimal(d, "triggerPrice") if d.get("triggerPrice") else (
+        _decimal(d, "activatePrice") if d.get("activatePrice") else "0")
     return V.OrderReport(
         client_order_id=str(d.get("clientAlgoId", "")), order_id=_int(d.get("algoId")), symbol=str(d.get("symbol", "")),
         status=code, side=SIDE_OF.get(str(d.get("side", "")), 0),
@@ -143,6 +146,21 @@ def order_reports(rows: Any) -> list[V.OrderReport]:
             out.append(order_report(d))
         except ValueError as exc:
             raise ValueError(f"open orders entry {k}: {exc}") from None
+    return out
+
+
+def algo_reports(rows: Any) -> list[V.OrderReport]:
+    """An ``openAlgoOrders`` answer, whole; ValueError naming the entry and field that is wrong."""
+    if not isinstance(rows, list):
+        raise ValueError(f"open algo orders answer is not a list: {str(rows)[:100]}")
+    out = []
+    for k, d in enumerate(rows):
+        if not isinstance(d, dict):
+            raise ValueError(f"open algo orders entry {k} is not an object: {str(d)[:100]}")
+        try:
+            out.append(algo_report(d))
+        except ValueError as exc:
+            raise ValueError(f"open algo orders entry {k}: {exc}") from None
     return out
 
 

@@ -44,3 +44,11 @@ def test_user_stream_target_when_numbers_are_not_checked_then_it_finds_the_bad_r
     monkeypatch.setattr(orders, "_DECIMAL", re.compile(r".*", re.S))
     r = run_target(F.TARGETS["venue_user_stream"], 1000, start_seed=16)
     assert r.crashes == 1 and "passed as a number" in r.failure, r.failure
+
+
+def test_open_algo_orders_target_when_numbers_are_not_checked_then_it_finds_the_bad_report(monkeypatch) -> None:
+    """The algo decoders are held to the same contract: a trigger price that is not a number (as
+    algo_report passed one on before) is found."""
+    monkeypatch.setattr(orders, "_DECIMAL", re.compile(r".*", re.S))
+    r = run_target(F.TARGETS["venue_open_algo_orders"], 5000, start_seed=16)
+    assert r.crashes == 1 and "passed as a number" in r.failure, r.failure
