@@ -1,5 +1,6 @@
 """Faults under execution (issue 16), each against a real execution process and a real simulator:
-the journal's disk fills up; the venue's clock steps; the venue is unreachable for 30 s."""
+the journal's disk fills up; the venue's clock steps; the venue is unreachable for 30 s (hung, and
+cut off by a network partition while it runs on, so its dead-man countdown fires)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from procs.exchange_sim.observe import logged_orders
 from procs.execution.journal import read_journal
 from procs.tools.reliability import checks as C
 from procs.venue.binance.exchange_info import instruments as load_exchange_info
-from tests.support.execution_rig import Rig, counters_of, http
+from tests.support.execution_rig import Rig, counters_of, http, rest_signed, write_config
+from tests.support.partition import Partition
 
 pytestmark = pytest.mark.proc
 MakeRig = Callable[..., Rig]
@@ -173,3 +175,63 @@ def test_venue_unreachable_for_30s_then_breaker_opens_and_every_order_is_reconci
     assert (lost, doubled) == ([], [])
     assert C.find_state_mismatches(journal, venue, instruments, ["BTCUSDT", "ETHUSDT"]) == []
     assert rig.stop() == 0
+
+
+def test_venue_cut_off_for_30s_then_breaker_opens_dead_man_cancels_at_the_venue_and_reconcile_agrees(
+        instance: str, procs: list, sim: tuple[int, int], tmp_path: Path) -> None:
+    """A partition, not a hung venue: the venue runs on behind it, so the countdown execution
+    armed fires there and cancels the resting order while execution cannot reach it; on return
+    reconciliation learns of the cancel, and journal and venue agree order by order."""
+    rest_port, ws_port = sim
+    rest_link, ws_link = Partition(rest_port), Partition(ws_port)
+    cfg = write_config(tmp_path, rest_link.port, ws_link.port, breaker_failures=3, breaker_cooldown_s=1.0,
+                       dead_man_s=3.0, dead_man_refresh_s=1.0)
+    rig = Rig(instance, procs, cfg, rest_port)  # the test itself talks to the venue directly
+
+    def venue_open() -> set[str]:
+        code, body = rest_signed(rig.base, "GET", "/fapi/v1/openOrders", {"symbol": "BTCUSDT"})
+        assert code == 200, body
+        return {o["clientOrderId"] for o in body}
+
+    try:
+        log = rig.start()
+        mid = rig.mid()
+        resting = rig.intent(price=mid - FAR)
+        cid = answer(rig, resting, ioc=False)["client_order_id"]
+        log.wait("dead_man_armed", match=lambda r: r["symbol"] == "BTCUSDT")
+        rest_link.cut()
+        ws_link.cut()
+        t0 = time.monotonic()
+        try:
+            denied = None
+            while denied is None and time.monotonic() - t0 < 25:
+                tag = rig.intent(price=mid - FAR - 2)
+                got = rig.wait_for(lambda e, t=tag: e["client_tag"] == t and e["kind"] in (M.ORDER_DENIED, M.ORDER_SENT),
+                                   timeout=10, what=f"tag {tag} sent or denied")[0]
+                if got["kind"] == M.ORDER_DENIED:
+                    denied = got
+                time.sleep(0.5)
+            assert denied is not None and denied["reason"] == M.DENY_BREAKER_OPEN, denied
+            until(lambda: cid not in venue_open(), "the venue's countdown to cancel the resting order", timeout=15)
+            assert time.monotonic() - t0 < 30  # fired inside the outage, not on return
+            assert rig.kinds(resting)[-1] == M.ORDER_ACCEPTED  # execution cannot know yet
+            time.sleep(max(0.0, 30 - (time.monotonic() - t0)))
+        finally:
+            rest_link.restore()
+            ws_link.restore()
+        rig.wait_kind(resting, M.ORDER_CANCELED, timeout=30)  # reconciliation learns of the venue's cancel
+        until(lambda: counters_of(rig.instance)["breaker_state"] == 0, "the breaker closed again")
+        after = rig.intent(price=mid - FAR - 3)
+        assert answer(rig, after, ioc=False)["kind"] == M.ORDER_ACCEPTED
+        time.sleep(2.0)  # the orders sent into the partition settle at the venue and in the journal
+        journal = C.journal_orders(rig.journal())
+        venue = C.venue_orders(logged_orders(rig.order_log()))
+        lost, doubled = C.find_lost_and_doubled(journal, venue)
+        instruments = load_exchange_info(http("GET", f"{rig.base}/fapi/v1/exchangeInfo"))
+        assert (lost, doubled) == ([], [])
+        assert C.find_state_mismatches(journal, venue, instruments, ["BTCUSDT", "ETHUSDT"]) == []
+        assert rig.stop() == 0
+    finally:
+        rig.close()
+        rest_link.close()
+        ws_link.close()
