@@ -5,7 +5,7 @@ first order is written and refreshed every ``dead_man_refresh_s``; a symbol that
 for a whole ``dead_man_refresh_s`` is disarmed (a countdown of 0), so an idle symbol costs no
 request weight and a quoting symbol costs one request per refresh however often its orders all
 close (a market maker's cancel-and-replace would otherwise arm and disarm on every quote: 313
-requests of weight 10 in 100 s in a chaos run, enough with a 2 s openOrders poll to spend the
+requests of weight 10 in 100 s in a chaos run, enough with a 2 s open-orders poll to spend the
 venue's 2400-a-minute IP weight and get 429s). A refresh the venue
 does not take is retried at the next tick and counted. If execution dies and does not come back
 within the countdown, the venue cancels what it left working; a clean stop cancels everything
