@@ -63,6 +63,29 @@ def until(cond: Callable[[], object], what: str, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def deny_until_breaker_open(rig: Rig, price: int, t0: float) -> None:
+    """Orders into an outage until execution denies one: it must be the breaker, within 25 s."""
+    denied = None
+    while denied is None and time.monotonic() - t0 < 25:
+        tag = rig.intent(price=price)
+        got = rig.wait_for(lambda e, t=tag: e["client_tag"] == t and e["kind"] in (M.ORDER_DENIED, M.ORDER_SENT),
+                           timeout=10, what=f"tag {tag} sent or denied")[0]
+        if got["kind"] == M.ORDER_DENIED:
+            denied = got
+        time.sleep(0.5)
+    assert denied is not None and denied["reason"] == M.DENY_BREAKER_OPEN, denied
+
+
+def assert_journal_agrees_with_venue(rig: Rig) -> None:
+    """Nothing lost or doubled, and every order in the same state in the journal and at the venue."""
+    journal = C.journal_orders(rig.journal())
+    venue = C.venue_orders(logged_orders(rig.order_log()))
+    lost, doubled = C.find_lost_and_doubled(journal, venue)
+    instruments = load_exchange_info(http("GET", f"{rig.base}/fapi/v1/exchangeInfo"))
+    assert (lost, doubled) == ([], [])
+    assert C.find_state_mismatches(journal, venue, instruments, ["BTCUSDT", "ETHUSDT"]) == []
+
+
 def answer(rig: Rig, tag: int, ioc: bool = True) -> dict:
     """The event that settles an order: an IOC's end (expired, denied, rejected, filled), a GTC's
     acceptance (or denial, rejection)."""
@@ -148,15 +171,7 @@ def test_venue_unreachable_for_30s_then_breaker_opens_and_every_order_is_reconci
     try:
         in_flight = rig.intent(price=mid - FAR - 1)  # written to the wire just as the venue went away
         rig.intent(M.CANCEL_ORDER, tag=resting)
-        denied = None
-        while denied is None and time.monotonic() - t0 < 25:
-            tag = rig.intent(price=mid - FAR - 2)
-            got = rig.wait_for(lambda e, t=tag: e["client_tag"] == t and e["kind"] in (M.ORDER_DENIED, M.ORDER_SENT),
-                               timeout=10, what=f"tag {tag} sent or denied")[0]
-            if got["kind"] == M.ORDER_DENIED:
-                denied = got
-            time.sleep(0.5)
-        assert denied is not None and denied["reason"] == M.DENY_BREAKER_OPEN, denied
+        deny_until_breaker_open(rig, mid - FAR - 2, t0)
         assert counters_of(rig.instance)["breaker_opens"] >= 1
         time.sleep(max(0.0, 30 - (time.monotonic() - t0)))
     finally:
@@ -168,12 +183,7 @@ def test_venue_unreachable_for_30s_then_breaker_opens_and_every_order_is_reconci
     after = rig.intent(price=mid - FAR - 3)
     assert answer(rig, after, ioc=False)["kind"] == M.ORDER_ACCEPTED
     time.sleep(2.0)  # let the sent-during-outage orders settle at the venue and in the journal
-    journal = C.journal_orders(rig.journal())
-    venue = C.venue_orders(logged_orders(rig.order_log()))
-    lost, doubled = C.find_lost_and_doubled(journal, venue)
-    instruments = load_exchange_info(http("GET", f"{rig.base}/fapi/v1/exchangeInfo"))
-    assert (lost, doubled) == ([], [])
-    assert C.find_state_mismatches(journal, venue, instruments, ["BTCUSDT", "ETHUSDT"]) == []
+    assert_journal_agrees_with_venue(rig)
     assert rig.stop() == 0
 
 
@@ -203,15 +213,7 @@ def test_venue_cut_off_for_30s_then_breaker_opens_dead_man_cancels_at_the_venue_
         ws_link.cut()
         t0 = time.monotonic()
         try:
-            denied = None
-            while denied is None and time.monotonic() - t0 < 25:
-                tag = rig.intent(price=mid - FAR - 2)
-                got = rig.wait_for(lambda e, t=tag: e["client_tag"] == t and e["kind"] in (M.ORDER_DENIED, M.ORDER_SENT),
-                                   timeout=10, what=f"tag {tag} sent or denied")[0]
-                if got["kind"] == M.ORDER_DENIED:
-                    denied = got
-                time.sleep(0.5)
-            assert denied is not None and denied["reason"] == M.DENY_BREAKER_OPEN, denied
+            deny_until_breaker_open(rig, mid - FAR - 2, t0)
             until(lambda: cid not in venue_open(), "the venue's countdown to cancel the resting order", timeout=15)
             assert time.monotonic() - t0 < 30  # fired inside the outage, not on return
             assert rig.kinds(resting)[-1] == M.ORDER_ACCEPTED  # execution cannot know yet
@@ -224,12 +226,7 @@ def test_venue_cut_off_for_30s_then_breaker_opens_dead_man_cancels_at_the_venue_
         after = rig.intent(price=mid - FAR - 3)
         assert answer(rig, after, ioc=False)["kind"] == M.ORDER_ACCEPTED
         time.sleep(2.0)  # the orders sent into the partition settle at the venue and in the journal
-        journal = C.journal_orders(rig.journal())
-        venue = C.venue_orders(logged_orders(rig.order_log()))
-        lost, doubled = C.find_lost_and_doubled(journal, venue)
-        instruments = load_exchange_info(http("GET", f"{rig.base}/fapi/v1/exchangeInfo"))
-        assert (lost, doubled) == ([], [])
-        assert C.find_state_mismatches(journal, venue, instruments, ["BTCUSDT", "ETHUSDT"]) == []
+        assert_journal_agrees_with_venue(rig)
         assert rig.stop() == 0
     finally:
         rig.close()

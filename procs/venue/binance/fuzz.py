@@ -223,11 +223,15 @@ def check_user_trades(raw: bytes) -> None:
 
 
 def check_open_orders(raw: bytes) -> None:
-    """The list whole and well-formed, or ValueError naming what is wrong (recovery asks again)."""
     from .orders import order_reports
 
+    _check_whole_list(order_reports, raw)
+
+
+def _check_whole_list(decode: Callable[[Any], list[V.OrderReport]], raw: bytes) -> None:
+    """The list whole and well-formed, or ValueError naming what is wrong (recovery asks again)."""
     try:
-        reports = order_reports(_json(raw))
+        reports = decode(_json(raw))
     except ValueError as exc:
         assert str(exc)
         return
@@ -281,16 +285,9 @@ def check_algo_order(raw: bytes) -> None:
 
 
 def check_open_algo_orders(raw: bytes) -> None:
-    """The list whole and well-formed, or ValueError naming what is wrong (recovery asks again)."""
     from .orders import algo_reports
 
-    try:
-        reports = algo_reports(_json(raw))
-    except ValueError as exc:
-        assert str(exc)
-        return
-    for r in reports:
-        _report_ok(r)
+    _check_whole_list(algo_reports, raw)
 
 
 def _json(raw: bytes) -> Any:

@@ -5,6 +5,7 @@ order and trade objects of answers, queries and the user-data stream as ``OrderR
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -136,31 +137,25 @@ def order_report(d: dict[str, Any]) -> V.OrderReport:
 def order_reports(rows: Any) -> list[V.OrderReport]:
     """An ``openOrders`` answer, whole; ValueError naming the entry and field that is wrong (a
     list read in part would make the orders left out look vanished)."""
-    if not isinstance(rows, list):
-        raise ValueError(f"open orders answer is not a list: {str(rows)[:100]}")
-    out = []
-    for k, d in enumerate(rows):
-        if not isinstance(d, dict):
-            raise ValueError(f"open orders entry {k} is not an object: {str(d)[:100]}")
-        try:
-            out.append(order_report(d))
-        except ValueError as exc:
-            raise ValueError(f"open orders entry {k}: {exc}") from None
-    return out
+    return _whole_list(rows, order_report, "open orders")
 
 
 def algo_reports(rows: Any) -> list[V.OrderReport]:
     """An ``openAlgoOrders`` answer, whole; ValueError naming the entry and field that is wrong."""
+    return _whole_list(rows, algo_report, "open algo orders")
+
+
+def _whole_list(rows: Any, decode: Callable[[dict[str, Any]], V.OrderReport], what: str) -> list[V.OrderReport]:
     if not isinstance(rows, list):
-        raise ValueError(f"open algo orders answer is not a list: {str(rows)[:100]}")
+        raise ValueError(f"{what} answer is not a list: {str(rows)[:100]}")
     out = []
     for k, d in enumerate(rows):
         if not isinstance(d, dict):
-            raise ValueError(f"open algo orders entry {k} is not an object: {str(d)[:100]}")
+            raise ValueError(f"{what} entry {k} is not an object: {str(d)[:100]}")
         try:
-            out.append(algo_report(d))
+            out.append(decode(d))
         except ValueError as exc:
-            raise ValueError(f"open algo orders entry {k}: {exc}") from None
+            raise ValueError(f"{what} entry {k}: {exc}") from None
     return out
 
 
