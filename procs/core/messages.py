@@ -159,6 +159,7 @@ FLAG_MAKER = 1
 FLAG_REDUCE_ONLY = 2
 FLAG_RECOVERED = 4  # emitted while reconciling after a restart, or in a report of open orders
 FLAG_VANISHED = 8  # the exchange no longer knew an acknowledged order: execution closed it (EXPIRED)
+FLAG_NOT_SENT = 16  # canceled before it was ever written to the venue (held by the limiter or a dead link)
 
 # OrderDenied reasons (b25's own pre-trade checks; exchange rejects carry the exchange code, < 0)
 DENY_HALTED = 1

@@ -440,7 +440,7 @@ class Engine:
         order leaves after a CancelAll, or under HALTED, from the queue the limiter held back)."""
         if self.store.set_status(o, O.CANCELED) == O.APPLIED:
             self.c.inc(Counter.CANCELED)
-            self._emit(M.ORDER_CANCELED, o)
+            self._emit(M.ORDER_CANCELED, o, flags=M.FLAG_NOT_SENT)
             if self.trace:
                 log.info("order_trace", what="withdrawn", cid=o.cid)
 

@@ -102,6 +102,7 @@ def test_cancel_all_when_order_still_queued_then_withdrawn_and_never_sent(tmp_pa
         eng._pump()
         assert not wire.sent and not eng.queue and not eng.store.open
         assert kinds(prod) == [M.ORDER_CANCELED, M.ORDER_CANCELED] and c["canceled"] == 2
+        assert [v[23] & M.FLAG_NOT_SENT for v in prod.out] == [M.FLAG_NOT_SENT] * 2  # flags: never at the venue
     run(body)
 
 

@@ -50,6 +50,7 @@ class JournalOrder:
     status: int = V.PENDING
     cum_qty: int = 0
     vanished: bool = False
+    not_sent: bool = False  # canceled before it was ever written: the venue cannot know it
 
 
 @dataclass
@@ -95,6 +96,8 @@ def journal_orders(records: list[Any]) -> dict[str, JournalOrder]:
             o.cum_qty = max(o.cum_qty, r.cum_qty)
         if r.flags & M.FLAG_VANISHED:
             o.vanished = True
+        if r.kind == M.ORDER_CANCELED and r.flags & M.FLAG_NOT_SENT:
+            o.not_sent = True
     return out
 
 
@@ -158,7 +161,8 @@ def find_state_mismatches(journal: dict[str, JournalOrder], venue: dict[str, Ven
     for cid, j in journal.items():
         if cid in venue or not cid.startswith(prefix):
             continue
-        if j.status != V.REJECTED:  # never reached the venue: it can only have been refused
+        # never reached the venue: refused, or canceled before it was written (execution's flag)
+        if j.status != V.REJECTED and not (j.status == V.CANCELED and j.not_sent and j.cum_qty == 0):
             sym = symbols[j.symbol_id] if 0 <= j.symbol_id < len(symbols) else str(j.symbol_id)
             out.append({"cid": cid, "journal": status_name(j.status), "journal_cum": j.cum_qty, "venue": None, "symbol": sym})
     return out

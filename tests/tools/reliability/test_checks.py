@@ -80,6 +80,17 @@ def test_each_defect_when_present_then_found_and_named():
     assert by_cid["b25-2-1"]["venue"] is None  # journaled as sent, never seen by the venue
 
 
+def test_order_never_at_the_venue_when_withdrawn_before_the_wire_then_no_mismatch_else_one():
+    """Canceled while the limiter (or a dead link) held it: the venue cannot know it, and
+    execution says so with FLAG_NOT_SENT; a plain cancel of an order the venue never saw is a
+    mismatch, as is a withdrawn order with a fill."""
+    journal, log = history()
+    journal += [sent("b25-3-1", 31, 7), rec(M.ORDER_CANCELED, "b25-3-1", flags=M.FLAG_NOT_SENT),
+                sent("b25-3-2", 32, 8), rec(M.ORDER_CANCELED, "b25-3-2")]
+    got = findings(journal, log, [order_report({"clientOrderId": "b25-1-2"})], {7: {12}}, {7})
+    assert [(m["cid"], m["journal"], m["venue"]) for m in got["mismatches"]] == [("b25-3-2", "canceled", None)]
+
+
 def test_orphans_when_strategy_not_running_or_order_manual_then_found():
     journal, _ = history()
     journal.append(JournalRecord(M.ORDER_SENT, "b25-1-8", 0, 0, M.BUY, M.LIMIT, M.GTC, 1, 1, client_tag=1,
