@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from procs.exchange_sim.trading.config import AccountConfig, TradingConfig
-from procs.exchange_sim.trading.matching import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED
+from procs.exchange_sim.trading.matching import CANCELED, EXPIRED, FILLED, NEW, PARTIALLY_FILLED, SimOrder
 from procs.exchange_sim.trading.settable_market import SettableMarket
 from procs.exchange_sim.trading.signing import ApiError
 from procs.exchange_sim.trading.venue import Venue
@@ -116,6 +116,48 @@ def test_gtx_when_crossing_then_rejected_5022() -> None:
     assert ei.value.code == -5022
     o = r.limit("BUY", "60000.99", "0.1", tif="GTX")
     assert o.status == NEW
+
+
+def _walked(eng: Any, order: SimOrder, need: int) -> int:
+    """Lots ``fillable`` counts, as the walk over every crossing price (best first) counts them."""
+    total = 0
+    for p, displayed in eng._opposite_prices(order, None if order.type == "MARKET" else order.price_ticks):
+        total += eng._avail(not order.is_buy, p, displayed)
+        total += sum(o.remaining for o in eng.book[not order.is_buy].get(p, ()) if o.account != order.account)
+        if total >= need:
+            break
+    return total
+
+
+def test_fillable_when_best_level_covers_need_or_not_then_the_count_of_the_walk_over_every_price() -> None:
+    """``fillable`` counts the market's best level alone when it covers the need and no resting
+    order is better: the same figure as the walk, whatever the need, the side, an order of
+    another account at or inside the best, or lots already taken from a level."""
+    r = Rig()
+    eng = r.venue.engine(SYM)
+
+    def order(side: str, price: str | None) -> SimOrder:
+        return SimOrder(account="a", symbol=SYM, order_id=0, client_order_id="x", is_buy=side == "BUY",
+                        type="MARKET" if price is None else "LIMIT", tif="GTX", price_ticks=0 if price is None else px(price),
+                        qty_lots=lots("10"), reduce_only=False, time_ms=0)
+
+    def check(counted: list[int]) -> None:
+        for side, price in (("BUY", "60001"), ("BUY", "60003"), ("BUY", "60000"), ("SELL", "59999"),
+                            ("SELL", "59997"), ("BUY", None), ("SELL", None)):
+            for need in (1, lots("0.5"), lots("1"), lots("1.3"), lots("2.5"), lots("10")):
+                o = order(side, price)
+                counted.append(eng.fillable(o, need))
+                assert counted[-1] == _walked(eng, o, need), (side, price, need)
+
+    counted: list[int] = []
+    check(counted)
+    r.limit("SELL", "60001", "0.3", acct="kb")  # another account's order at the best ask
+    r.limit("BUY", "60001", "0.4", tif="IOC", acct="kb")  # lots taken from the best ask
+    check(counted)
+    r.limit("SELL", "60000.5", "0.2", acct="kb")  # inside the spread: better than the market's best
+    r.limit("BUY", "59999.5", "0.2", acct="kb")
+    check(counted)
+    assert 0 in counted and len(set(counted)) > 5, counted  # the cases differ: the check compared something
 
 
 def test_market_when_book_thin_then_fills_all_levels_and_expires_rest_reason_9() -> None:

@@ -211,6 +211,21 @@ class SymbolEngine:
     def fillable(self, order: SimOrder, need: int) -> int:
         """Lots the order could take right now (stops counting at ``need``)."""
         limit = None if order.type == "MARKET" else order.price_ticks
+        is_buy = order.is_buy
+        best = self.market.best_ask(self.symbol) if is_buy else self.market.best_bid(self.symbol)
+        if best is not None and self._crosses(is_buy, limit, best[0]):
+            # the common case (a post-only quote that would cross): the market's best opposite
+            # level is the first price counted unless a resting order of ours is better, so when
+            # it alone covers ``need`` the count is that level's, without sorting the side
+            p = best[0]
+            resting = self.book[not is_buy]
+            if not any(q < p if is_buy else q > p for q in resting):
+                total = self._avail(not is_buy, p, best[1])
+                for r in resting.get(p, ()):
+                    if r.account != order.account:
+                        total += r.remaining
+                if total >= need:
+                    return total
         total = 0
         for p, displayed in self._opposite_prices(order, limit):
             total += self._avail(not order.is_buy, p, displayed)

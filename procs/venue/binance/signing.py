@@ -10,6 +10,7 @@ What is signed (and what the simulator checks, as Binance does):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from urllib.parse import urlencode
@@ -69,9 +70,15 @@ def clock_offset(server_ms: int, sent_s: float, received_s: float) -> int:
     return int(server_ms - (sent_s + received_s) * 500)
 
 
+@functools.lru_cache(maxsize=64)
+def _signer_of(secret: str) -> Signer:
+    return Signer("", secret)
+
+
 def sign(secret: str, payload: str) -> str:
-    """hex HMAC-SHA256(secret, payload): one signature with a secret at hand (the simulator's check)."""
-    return Signer("", secret).sign(payload)
+    """hex HMAC-SHA256(secret, payload): one signature with a secret at hand (the simulator's check,
+    once per request: the keyed states are built once per secret, not per request)."""
+    return _signer_of(secret).sign(payload)
 
 
 def ws_param_text(value: object) -> str:
