@@ -144,6 +144,10 @@ class MemoryRings:
         self.producers = {ORDERS_STRATEGY: MemoryProducer(on_intent)}
         self.books, self.trades, self.exec = self.consumers[MD_BOOK], self.consumers[MD_TRADE], self.consumers[EXEC]
 
+    def pending(self) -> bool:
+        """A record waits in md.book, md.trade or exec."""
+        return bool(self.books.q or self.trades.q or self.exec.q)
+
     def producer(self, name: str) -> MemoryProducer:
         return self.producers.setdefault(name, MemoryProducer())
 
@@ -180,6 +184,11 @@ class RiskView:
         if bid and ask:
             self.engine.on_mark(sid, (bid + ask) // 2)
             self._marked = True
+
+    @property
+    def pending(self) -> bool:
+        """A fill or a mark arrived that ``settle`` has not applied."""
+        return self._marked or bool(self.fills)
 
     def settle(self) -> int:
         """Apply what arrived, evaluate (the UTC day on the simulated clock), publish if changed."""

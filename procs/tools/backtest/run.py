@@ -183,14 +183,17 @@ class Backtest:
 
     # -- the pipeline runs until it has nothing to do ------------------------------------------------
     async def settle(self) -> None:
-        st, risk, ex, rest = self.strategy, self.risk, self.execution, self.gateway.rest
+        """Risk and the strategy's duty cycle, again while they did something and something is
+        left for them: a record in a ring, a fill or mark for risk, a timer due, a task running
+        (a cycle with none of these reads nothing and fires nothing, so it is not run)."""
+        st, risk, ex, rest, rings, clock = self.strategy, self.risk, self.execution, self.gateway.rest, self.rings, self.clock
         while True:
             n = risk.settle()
             n += st.do_work()
             if ex._tasks or rest.tasks:  # catch-ups and REST requests, answered in-process
                 await asyncio.sleep(0)
                 n += 1
-            if not n:
+            if not n or not (rings.pending() or risk.pending or st._next_timer <= clock.t or ex._tasks or rest.tasks):
                 return
 
     # -- events ----------------------------------------------------------------------------------------
