@@ -150,6 +150,21 @@ def test_on_frame_when_negative_trade_qty_then_counted_not_published(md) -> None
     assert counters.get(Counter.BAD_VALUES) == 1 and counters.get(Counter.TRADES) == 0
 
 
+def test_on_frame_when_a_value_does_not_fit_64_bits_then_counted_not_published(md) -> None:
+    """b25 fuzz found it: a 30-digit mark price raised out of the ring's int64 field and killed
+    market_data. A trade or mark with any value past int64 is bad input: counted, dropped."""
+    h, _state, counters, _reg, _ = md
+    big = b"1" * 30
+    mark = (b'{"stream":"btcusdt@markPrice@1s","data":{"e":"markPriceUpdate","E":1700000000000,"s":"BTCUSDT",'
+            b'"p":"%s","i":"60001.00","P":"60002.00","r":"0.00010000","T":1700006400000}}' % big)
+    trade = b'{"stream":"btcusdt@trade","data":{"e":"trade","E":1,"T":1,"s":"BTCUSDT","t":5,"p":"%s","q":"1"}}' % big
+    h.on_frame(mark, 1)
+    h.on_frame(trade, 2)
+    h.on_frame(trade.replace(b'"T":1,', b'"T":99999999999999999,').replace(big, b"60000.10"), 3)  # its time in ns
+    assert counters.get(Counter.BAD_VALUES) == 3
+    assert counters.get(Counter.MARKS) == 0 and counters.get(Counter.TRADES) == 0
+
+
 def test_on_frame_when_mark_price_then_published_to_md_mark_in_ticks(md, real_data: Path) -> None:
     h, _state, counters, reg, instance = md
     marks = reg.consumer(instance, "md.mark", "risk")
