@@ -55,8 +55,8 @@ COMMAND_POLL_NS = 5_000_000  # the control queue is a syscall: look at most ever
 ATTACH_RETRY_NS = 1_000_000_000
 SMALL_BATCH = 16
 _FILL_KINDS = (M.ORDER_FILLED, M.ORDER_PARTIALLY_FILLED)
-_K, _SID, _SYM, _SIDE, _LQ, _LPX, _FEE, _TR = (M.OrderEvent.names.index(f) for f in (
-    "kind", "strategy_id", "symbol_id", "side", "last_qty", "last_px", "fee_e8", "ts_recv"))
+_K, _SID, _SYM, _SIDE, _LQ, _LPX, _FEE, _TR, _TE = (M.OrderEvent.names.index(f) for f in (
+    "kind", "strategy_id", "symbol_id", "side", "last_qty", "last_px", "fee_e8", "ts_recv", "ts_event"))
 
 
 class Counter(IntEnum):
@@ -346,8 +346,8 @@ class RiskAgent:
             if n <= SMALL_BATCH:  # one tolist beats a dozen numpy calls on a few records
                 for row in b.tolist():
                     if row[_K] in _FILL_KINDS and row[_LQ] > 0:
-                        if eng.on_fill(row[_SID], row[_SYM], row[_SIDE], row[_LQ], row[_LPX], row[_FEE]) \
-                                and row[_TR] > 0:
+                        if eng.on_fill(row[_SID], row[_SYM], row[_SIDE], row[_LQ], row[_LPX], row[_FEE],
+                                       row[_TE]) and row[_TR] > 0:
                             self._pending_fill_ts.append(row[_TR])
                 c.commit()
                 total += n
@@ -356,11 +356,11 @@ class RiskAgent:
             m = ((k == M.ORDER_FILLED) | (k == M.ORDER_PARTIALLY_FILLED)) & (b["last_qty"] > 0)
             if m.any():
                 f = b[m]  # a copy: the view is only ours until commit
-                for sid, sym, side, q, px, fee, tr in zip(
+                for sid, sym, side, q, px, fee, tr, te in zip(
                         f["strategy_id"].tolist(), f["symbol_id"].tolist(), f["side"].tolist(),
                         f["last_qty"].tolist(), f["last_px"].tolist(), f["fee_e8"].tolist(),
-                        f["ts_recv"].tolist(), strict=True):
-                    if eng.on_fill(sid, sym, side, q, px, fee) and tr > 0:
+                        f["ts_recv"].tolist(), f["ts_event"].tolist(), strict=True):
+                    if eng.on_fill(sid, sym, side, q, px, fee, te) and tr > 0:
                         self._pending_fill_ts.append(tr)
             c.commit()
             total += n

@@ -55,7 +55,8 @@ class Reconciler:
         return ReconcileResult(ok=True, positions=dict(snap.positions), entries=dict(snap.entry_prices),
                                wallet_balance=snap.wallet_balance, unrealized=snap.unrealized,
                                open_order_margin=snap.open_order_margin, leverage=dict(snap.leverage),
-                               tiers=self.tiers, duration_ns=time.monotonic_ns() - t0)
+                               tiers=self.tiers, position_times=dict(snap.position_times),
+                               duration_ns=time.monotonic_ns() - t0)
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -204,6 +204,33 @@ def test_on_reconcile_when_mismatch_confirmed_then_alert_and_reducing() -> None:
     assert h.eng.mismatches == 1  # same difference: not re-alerted
 
 
+def test_on_reconcile_when_a_fill_is_in_flight_then_not_counted_and_a_real_one_still_confirms() -> None:
+    """The venue's answer can hold a fill its event stream has not brought yet (the 30-minute soak:
+    a market maker filling 9 times a second had two checks in a row each catch one, and risk held
+    REDUCING for the rest of the run). A position that moved after the last fill applied, and since
+    the last check, is in flight; one the venue has not moved since the last check is not."""
+    h = Harness(mismatch_confirmations=2)
+    t = 1_700_000_000_000
+    h.eng.on_fill(1, 0, M.BUY, BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000"), 0, t * 1_000_000)
+    for k in range(1, 6):  # each check finds the next fill at the venue and not here yet
+        ahead = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"}, position_times={"BTCUSDT": t + k * 5000})
+        assert h.eng.on_reconcile(ahead) == 0
+        h.eng.on_fill(1, 0, M.BUY, BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000"), 0,
+                      (t + k * 5000) * 1_000_000)
+        h.eng.on_fill(1, 0, M.SELL, BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000"), 0,
+                      (t + k * 5000 + 1) * 1_000_000)
+    assert h.eng.ts.state == M.ACTIVE and h.eng.in_flight_skips == 5
+    # a fill the stream never brings: the venue's position stays where it moved, and that confirms
+    lost = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"}, position_times={"BTCUSDT": t + 99_000})
+    assert h.eng.on_reconcile(lost) == 0  # moved since the last check: maybe in flight
+    assert h.eng.on_reconcile(lost) == 0  # unexplained for a whole interval: counted once
+    assert h.eng.on_reconcile(lost) == 1 and h.eng.ts.state == M.REDUCING
+    # a venue that does not say when a position changed: every mismatch counts, as before
+    h2 = Harness(mismatch_confirmations=2)
+    plain = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"})
+    assert h2.eng.on_reconcile(plain) == 0 and h2.eng.on_reconcile(plain) == 1
+
+
 def test_on_reconcile_when_positions_agree_then_nothing() -> None:
     h = Harness(mismatch_confirmations=1)
     h.fill(M.SELL, "0.01", "100")
