@@ -160,7 +160,9 @@ class RiskConfig(Section):
     reconcile_interval_s: float = 5.0
     reconcile_timeout_s: float = 3.0
     # consecutive mismatching checks before it counts: a fill can be on the exchange a few
-    # milliseconds before its OrderEvent reaches us
+    # milliseconds before its OrderEvent reaches us. A check whose position the venue moved after
+    # the last fill we applied, and since the previous check, is not counted at all (a fill in
+    # flight: a busy market maker has one at many checks; procs/risk/engine.py on_reconcile)
     mismatch_confirmations: int = 2
     # at start, book what the exchange holds beyond our ledger (after the exec backlog) as
     # strategy -2, so a restarted risk publishes the real net positions
