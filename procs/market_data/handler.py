@@ -28,10 +28,6 @@ from .publisher import Counter, Hist, Publisher
 _I64 = 1 << 63  # the md rings' fields are int64: a value outside is bad input, counted and dropped
 
 
-def fits_int64(*values: int) -> bool:
-    return all(-_I64 < v < _I64 for v in values)
-
-
 class FeedHandler:
     """Routes decoded frames to each symbol's BookSync and publishes what changed."""
 
@@ -201,7 +197,7 @@ class FeedHandler:
             log.once(f"bad_trade_sign:{symbol}", "warn", "bad_trade", symbol=symbol,
                      reason=f"non-positive price or quantity: p={p} q={q}")
             return
-        if not fits_int64(px, qty, tid, t_ms * 1_000_000):
+        if not (px < _I64 and qty < _I64 and -_I64 < tid < _I64 and -_I64 < t_ms * 1_000_000 < _I64):  # no allocation per trade
             self.c.inc(Counter.BAD_VALUES)
             log.once(f"bad_trade_range:{symbol}", "warn", "bad_trade", symbol=symbol,
                      reason=f"a value does not fit md.trade's 64-bit fields: p={p[:40]} q={q[:40]}")
@@ -231,7 +227,8 @@ class FeedHandler:
                      reason=f"non-positive mark price: p={m.price}")
             return
         ts_event_ns = m.ts_event_ms * 1_000_000
-        if not fits_int64(mark, index, funding, m.next_funding_ms, ts_event_ns):
+        if not (mark < _I64 and -_I64 < index < _I64 and -_I64 < funding < _I64
+                and -_I64 < m.next_funding_ms < _I64 and -_I64 < ts_event_ns < _I64):
             self.c.inc(Counter.BAD_VALUES)  # md.mark holds int64 fields (b25 fuzz found a 30-digit price)
             log.once(f"bad_mark_range:{m.symbol}", "warn", "bad_mark_price", symbol=m.symbol,
                      reason=f"a value does not fit md.mark's 64-bit fields: p={m.price[:40]}")
