@@ -147,7 +147,7 @@ class RiskAgent:
         self.reconciler: Reconciler | None = None
         if cfg.reconcile and account is not None:  # the venue's account: where reconciliation asks
             self.reconciler = Reconciler(account, cfg.reconcile_interval_s, cfg.reconcile_timeout_s, wake=self._wake,
-                                         symbols=[i.symbol for i in instruments])
+                                         symbols=[i.symbol for i in instruments], settle_s=cfg.reconcile_settle_s)
         self._pending_fill_ts: list[int] = []
         self._next_publish = 0
         self._next_periodic = 0

@@ -159,10 +159,14 @@ class RiskConfig(Section):
     reconcile: bool = True
     reconcile_interval_s: float = 5.0
     reconcile_timeout_s: float = 3.0
-    # consecutive mismatching checks before it counts: a fill can be on the exchange a few
-    # milliseconds before its OrderEvent reaches us. A check whose position the venue moved after
-    # the last fill we applied, and since the previous check, is not counted at all (a fill in
-    # flight: a busy market maker has one at many checks; procs/risk/engine.py on_reconcile)
+    # a result reaches the engine this long after the venue answered: fills the answer holds but
+    # whose events were still on their way have come by then (procs/risk/engine.py on_reconcile);
+    # at most reconcile_interval_s
+    reconcile_settle_s: float = 1.0
+    # how far the venue's clock (the times of its fills) may be from ours; a fill that close to
+    # the request may or may not be in the answer
+    reconcile_clock_tolerance_ms: int = 250
+    # consecutive mismatching checks before it counts (a fill slower than reconcile_settle_s)
     mismatch_confirmations: int = 2
     # at start, book what the exchange holds beyond our ledger (after the exec backlog) as
     # strategy -2, so a restarted risk publishes the real net positions
@@ -179,7 +183,7 @@ class RiskConfig(Section):
     # them from its current config; these are read once, at start
     restart_only: ClassVar[frozenset[str]] = frozenset({
         "runtime", "history", "holds_file", "sim_clock", "attach_timeout_s", "reconcile", "reconcile_interval_s",
-        "reconcile_timeout_s", "seed_from_exchange", "publish_interval_ms", "initial_state", "capital"})
+        "reconcile_timeout_s", "reconcile_settle_s", "seed_from_exchange", "publish_interval_ms", "initial_state", "capital"})
 
     def __post_init__(self) -> None:
         for f in ("max_daily_loss", "max_drawdown", "capital", "max_margin_ratio", "crisis_max_drawdown_velocity"):
@@ -196,6 +200,9 @@ class RiskConfig(Section):
         if self.reconcile_interval_s <= 0 or self.reconcile_timeout_s <= 0:
             raise ValueError(f"must be > 0: reconcile_interval_s={self.reconcile_interval_s} "
                              f"reconcile_timeout_s={self.reconcile_timeout_s}")
+        if self.reconcile_settle_s < 0 or self.reconcile_clock_tolerance_ms < 0:
+            raise ValueError(f"must be >= 0: reconcile_settle_s={self.reconcile_settle_s} "
+                             f"reconcile_clock_tolerance_ms={self.reconcile_clock_tolerance_ms}")
         if not 1 <= self.publish_interval_ms <= 100:
             raise ValueError(f"publish_interval_ms must be 1..100: publish_interval_ms={self.publish_interval_ms}")
         if self.mismatch_confirmations < 1:

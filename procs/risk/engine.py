@@ -8,6 +8,7 @@ method is cheap enough for the agent's loop except ``snapshot``.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
@@ -37,6 +38,7 @@ KEPT_HOLDS = frozenset((S.REASON_KILL_SWITCH, S.REASON_OPERATOR, S.REASON_DAILY_
                         S.REASON_CRISIS))
 # holds a margin/leverage breach sets, and the limit each one watches
 _LIMIT_HOLDS = (S.REASON_MARGIN, S.REASON_LEVERAGE)
+RECENT_FILLS = 4096  # per symbol: more than a busy market maker makes between two reconciliations
 _REASON_BY_NAME = {name: r for r, name in S.REASON_NAMES.items()}
 assert all(M.RiskState.fields[n][0].base == np.dtype("<i8") for n in M.RiskState.names)
 _W_STATE, _W_UPDATED, _W_REASON = _W["trading_state"], _W["updated_ns"], _W["halt_reason"]
@@ -62,7 +64,8 @@ class ReconcileResult(msgspec.Struct, kw_only=True):
     open_order_margin: str = ""
     leverage: dict[str, int] = msgspec.field(default_factory=dict)  # the account's leverage setting per symbol
     tiers: dict[str, list[MarginTier]] = msgspec.field(default_factory=dict)  # margin brackets (when fetched)
-    position_times: dict[str, int] = msgspec.field(default_factory=dict)  # venue ms of each position's last change
+    asked_ms: int = 0  # our wall clock when the request went out and when its answer came (0: unknown)
+    answered_ms: int = 0
     duration_ns: int = 0
 
 
@@ -91,9 +94,11 @@ class RiskEngine:
         self.over_limit = [False] * n
         self.mismatch_count: dict[str, int] = {}
         self.reported: dict[str, tuple[str, int]] = {}
-        self.fill_venue_ms = [0] * n  # the venue's time of the latest fill applied, per symbol
-        self.position_seen: dict[str, int] = {}  # the venue's position change time at the last check
-        self.in_flight_skips = 0  # mismatches taken for fills in flight (not counted)
+        # the latest fills applied per symbol, (venue ms, signed lots): which of them an account
+        # answer may hold (positions_at)
+        self.recent_fills: list[collections.deque[tuple[int, int]]] = [
+            collections.deque(maxlen=RECENT_FILLS) for _ in range(n)]
+        self.in_flight_matches = 0  # mismatches the fills around the request explained (not counted)
         self.recon_failing = False
         self.wallet_balance = ""
         self.exchange_unrealized = ""
@@ -186,9 +191,7 @@ class RiskEngine:
             return False
         self.ledger.fill(strategy_id, symbol_id, side, qty, px, fee_e8)
         if ts_event_ns > 0:
-            t = ts_event_ns // 1_000_000
-            if t > self.fill_venue_ms[symbol_id]:
-                self.fill_venue_ms[symbol_id] = t
+            self.recent_fills[symbol_id].append((ts_event_ns // 1_000_000, qty if side == M.BUY else -qty))
         self.fills += 1
         self.dirty = True
         lim = int(self.limits.max_position[symbol_id])
@@ -445,17 +448,15 @@ class RiskEngine:
                 exch = self.instruments[sid].qty_to_lots(text) if sid >= 0 else None
             except ValueError:
                 exch = None
-            changed_at, seen_at = res.position_times.get(sym, 0), self.position_seen.get(sym, 0)
-            self.position_seen[sym] = changed_at
+            if exch is not None and exch != own and sid >= 0 and exch in self.positions_at(sid, res):
+                # equal to ours when the venue answered: the difference is fills it made since
+                # (the result waits reconcile_settle_s, so those in flight then have come; a
+                # market maker fills many times a second)
+                self.in_flight_matches += 1
+                exch = own
             if exch is not None and exch == own:
                 self.mismatch_count.pop(sym, None)
                 self.reported.pop(sym, None)
-                continue
-            if sid >= 0 and changed_at > self.fill_venue_ms[sid] and changed_at != seen_at:
-                # the venue's position moved after the last fill we applied, and since the last
-                # check: a fill in flight (the exchange's answer is ahead of its event stream), not
-                # a mismatch. A change that stays unexplained for a whole interval counts.
-                self.in_flight_skips += 1
                 continue
             n = self.mismatch_count.get(sym, 0) + 1
             self.mismatch_count[sym] = n
@@ -475,6 +476,29 @@ class RiskEngine:
                        + (" (reconcile hold stays until an operator clears it)"
                           if self.ts.held(S.REASON_RECONCILE) else ""))
         return confirmed
+
+    def positions_at(self, symbol_id: int, res: ReconcileResult) -> set[int]:
+        """Our positions (lots) the venue's answer may have seen: ours now without the fills the
+        venue made after it answered, and without any later part of those it made while we
+        asked (give or take ``reconcile_clock_tolerance_ms``). Fills are ordered by the venue's
+        time, so the answer holds an earlier part of them, not any subset: a lost fill still
+        shows. Empty when the answer's time is unknown."""
+        if res.answered_ms <= 0:
+            return set()
+        slack = self.cfg.reconcile_clock_tolerance_ms
+        first, last = res.asked_ms - slack, res.answered_ms + slack
+        pos = self.ledger.total[symbol_id].pos
+        around: list[tuple[int, int]] = []
+        for t, lots in self.recent_fills[symbol_id]:
+            if t > last:
+                pos -= lots
+            elif t >= first:
+                around.append((t, lots))
+        out = {pos}
+        for _t, lots in sorted(around, reverse=True):
+            pos -= lots
+            out.add(pos)
+        return out
 
     def seed(self, res: ReconcileResult) -> int:
         """At start: book the part of each exchange position our ledger lacks under ``SEED``.

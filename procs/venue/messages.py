@@ -50,8 +50,6 @@ class AccountSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     open_order_margin: str = ""  # initial margin held for open orders
     available_balance: str = ""
     leverage: dict[str, int] = msgspec.field(default_factory=dict)  # the account's leverage setting per symbol
-    # the venue's time (ms) of each symbol's last position change, where it says (0 or absent: unknown)
-    position_times: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class MarginTier(msgspec.Struct, frozen=True):

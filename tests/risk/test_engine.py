@@ -204,31 +204,49 @@ def test_on_reconcile_when_mismatch_confirmed_then_alert_and_reducing() -> None:
     assert h.eng.mismatches == 1  # same difference: not re-alerted
 
 
-def test_on_reconcile_when_a_fill_is_in_flight_then_not_counted_and_a_real_one_still_confirms() -> None:
-    """The venue's answer can hold a fill its event stream has not brought yet (the 30-minute soak:
-    a market maker filling 9 times a second had two checks in a row each catch one, and risk held
-    REDUCING for the rest of the run). A position that moved after the last fill applied, and since
-    the last check, is in flight; one the venue has not moved since the last check is not."""
+def test_on_reconcile_when_fills_came_since_the_answer_then_matched_and_a_lost_one_still_confirms() -> None:
+    """A busy market maker fills many times a second: the venue's answer and our ledger by the time
+    it is judged differ by the fills made since it answered (the 30-minute soak: two checks in a
+    row differed, and risk held REDUCING for the rest of the run). Ours without those fills, or
+    without a later part of those made while we asked, is what the answer saw; a lost fill is not
+    explained by any of them and confirms."""
     h = Harness(mismatch_confirmations=2)
+    lots, px = BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000")
     t = 1_700_000_000_000
-    h.eng.on_fill(1, 0, M.BUY, BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000"), 0, t * 1_000_000)
-    for k in range(1, 6):  # each check finds the next fill at the venue and not here yet
-        ahead = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"}, position_times={"BTCUSDT": t + k * 5000})
-        assert h.eng.on_reconcile(ahead) == 0
-        h.eng.on_fill(1, 0, M.BUY, BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000"), 0,
-                      (t + k * 5000) * 1_000_000)
-        h.eng.on_fill(1, 0, M.SELL, BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000"), 0,
-                      (t + k * 5000 + 1) * 1_000_000)
-    assert h.eng.ts.state == M.ACTIVE and h.eng.in_flight_skips == 5
-    # a fill the stream never brings: the venue's position stays where it moved, and that confirms
-    lost = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"}, position_times={"BTCUSDT": t + 99_000})
-    assert h.eng.on_reconcile(lost) == 0  # moved since the last check: maybe in flight
-    assert h.eng.on_reconcile(lost) == 0  # unexplained for a whole interval: counted once
-    assert h.eng.on_reconcile(lost) == 1 and h.eng.ts.state == M.REDUCING
-    # a venue that does not say when a position changed: every mismatch counts, as before
-    h2 = Harness(mismatch_confirmations=2)
+    h.eng.on_fill(1, 0, M.BUY, lots, px, 0, t * 1_000_000)  # long 0.002
+    for k in range(1, 6):
+        asked = t + k * 5000
+        # a buy while we asked (the answer may or may not hold it) and a sell after the answer
+        h.eng.on_fill(1, 0, M.BUY, lots, px, 0, (asked + 10) * 1_000_000)
+        h.eng.on_fill(1, 0, M.SELL, lots, px, 0, (asked + 900) * 1_000_000)
+        res = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"}, asked_ms=asked, answered_ms=asked + 20)
+        assert h.eng.on_reconcile(res) == 0, k
+    assert h.eng.ts.state == M.ACTIVE and h.eng.in_flight_matches == 5 and not h.eng.mismatch_count
+    # the venue has a buy we never got: no part of the fills around the request explains 0.006
+    lost = ReconcileResult(ok=True, positions={"BTCUSDT": "0.006"}, asked_ms=t + 40_000, answered_ms=t + 40_020)
+    assert h.eng.on_reconcile(lost) == 0 and h.eng.on_reconcile(lost) == 1 and h.eng.ts.state == M.REDUCING
+    # a fill long before the request that the answer lacks is not in flight either
+    h2 = Harness(mismatch_confirmations=1)
+    h2.eng.on_fill(1, 0, M.BUY, lots, px, 0, t * 1_000_000)
+    old = ReconcileResult(ok=True, positions={"BTCUSDT": "0"}, asked_ms=t + 5000, answered_ms=t + 5020)
+    assert h2.eng.on_reconcile(old) == 1
+    # an answer of unknown time: every mismatch counts, as before
+    h3 = Harness(mismatch_confirmations=2)
     plain = ReconcileResult(ok=True, positions={"BTCUSDT": "0.004"})
-    assert h2.eng.on_reconcile(plain) == 0 and h2.eng.on_reconcile(plain) == 1
+    assert h3.eng.on_reconcile(plain) == 0 and h3.eng.on_reconcile(plain) == 1
+
+
+def test_positions_at_when_fills_around_the_request_then_only_earlier_parts_in_the_venue_order() -> None:
+    h = Harness(reconcile_clock_tolerance_ms=100)
+    lots, px = BTC.qty_to_lots("0.001"), BTC.price_to_ticks("60000")
+    t = 1_700_000_000_000
+    for dt, side in ((-5000, M.BUY), (30, M.SELL), (-50, M.BUY), (5000, M.BUY)):  # arrival order differs
+        h.eng.on_fill(1, 0, side, lots, px, 0, (t + dt) * 1_000_000)
+    res = ReconcileResult(ok=True, asked_ms=t, answered_ms=t + 10)
+    # now +2 (lots of 0.001); without the later buy +1; then without the sell at +30: +2; then
+    # without the buy at -50 (within the tolerance): +1. The buy 5 s before is in every answer.
+    assert h.eng.positions_at(0, res) == {2, 1}
+    assert h.eng.positions_at(0, ReconcileResult(ok=True)) == set()
 
 
 def test_on_reconcile_when_positions_agree_then_nothing() -> None:

@@ -24,7 +24,6 @@ class PositionRow(msgspec.Struct):
     positionAmt: str = "0"  # noqa: N815 (the exchange's field names)
     entryPrice: str = "0"  # noqa: N815
     positionSide: str = "BOTH"  # noqa: N815
-    updateTime: int = 0  # noqa: N815
 
 
 class AccountBody(msgspec.Struct):
@@ -92,16 +91,7 @@ def decode_snapshot(account: bytes, positions: bytes) -> AccountSnapshot:
         raise VenueError(f"account answer not understood: {exc}"[:200]) from None
     entries = {r.symbol: r.entryPrice for r in rows if Decimal(r.positionAmt)}
     return AccountSnapshot(positions=net_positions(rows), entry_prices=entries,
-                           wallet_balance=acct.totalWalletBalance, unrealized=acct.totalUnrealizedProfit,
-                           position_times=position_times(rows))
-
-
-def position_times(rows: list[PositionRow]) -> dict[str, int]:
-    """The venue's time (ms) of each symbol's last position change (the later of hedge-mode sides)."""
-    out: dict[str, int] = {}
-    for r in rows:
-        out[r.symbol] = max(out.get(r.symbol, 0), r.updateTime if 0 < r.updateTime < 1 << 62 else 0)
-    return out
+                           wallet_balance=acct.totalWalletBalance, unrealized=acct.totalUnrealizedProfit)
 
 
 def net_positions(rows: list[PositionRow]) -> dict[str, str]:
@@ -133,8 +123,7 @@ class AccountSource:
                                margin_balance=acct.totalMarginBalance, maint_margin=acct.totalMaintMargin,
                                open_order_margin=acct.totalOpenOrderInitialMargin,
                                available_balance=acct.availableBalance,
-                               leverage={r.symbol: r.leverage for r in settings if r.leverage > 0},
-                               position_times=position_times(rows))
+                               leverage={r.symbol: r.leverage for r in settings if r.leverage > 0})
 
     def margin_tiers(self, symbols: list[str]) -> dict[str, list[MarginTier]]:
         """The maintenance-margin brackets of ``symbols`` (one request for every symbol)."""
