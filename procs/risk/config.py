@@ -160,7 +160,7 @@ class RiskConfig(Section):
     reconcile_interval_s: float = 5.0
     reconcile_timeout_s: float = 3.0
     # a result reaches the engine this long after the venue answered: fills the answer holds but
-    # whose events were still on their way have come by then (procs/risk/engine.py on_reconcile);
+    # whose events were still on their way have come by then (docs/decisions/047-reconcile-at-answer-time.md);
     # at most reconcile_interval_s
     reconcile_settle_s: float = 1.0
     # how far the venue's clock (the times of its fills) may be from ours; a fill that close to

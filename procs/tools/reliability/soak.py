@@ -13,7 +13,13 @@ The report gives each series first to last, after ``--warmup-s``, and the goals:
   third plus a ring batch (the lag is a snapshot: what is in flight when it is read);
 * no drops on gating rings (``orders.*``, ``exec``): no intent dropped, no consumer loss;
 * each stage's p99 within ``±20%`` (last third's median against the first third's), for the stages
-  with at least ``MIN_P99_EVENTS`` events an interval (the others are reported, not judged).
+  with at least ``MIN_P99_EVENTS`` events an interval (the others are reported, not judged);
+* it kept trading: risk ACTIVE in every sample after warm-up and orders sent in its last third
+  (a held stack idles, and its drift says nothing of the trading path).
+
+The warm-up defaults to execution's ``forget_closed_s`` plus a minute: closed orders are kept that
+long (for late reports), so execution's memory only reaches its steady state then (the simulator's
+closed orders, trades and income are bounded sooner by ``[sim_trading] keep_*``).
 
 ``--json`` prints the whole report (goals, drift, every sample); the exit status is 0 when the
 goals are met. A 60-second soak runs in CI (``tests/tools/reliability/test_soak.py``).
@@ -47,14 +53,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
     p.add_argument("--rate", type=float, default=20000.0, help="generator depth events per second (default 20000)")
     p.add_argument("--sample-s", type=float, default=10.0, help="seconds between samples (default 10)")
-    p.add_argument("--warmup-s", type=float, default=120.0,
-                   help="samples before this are left out of the drift (default 120: the simulator's trade log fills first)")
+    p.add_argument("--warmup-s", type=float, default=None,
+                   help="samples before this are left out of the drift (default: execution's forget_closed_s "
+                        "+ 60, when its memory of closed orders is full; at most half the run)")
     p.add_argument("--work-dir", default=None, help="where the stack's run directory goes (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.minutes <= 0 or args.rate <= 0 or args.sample_s <= 0 or args.warmup_s < 0:
+    if args.minutes <= 0 or args.rate <= 0 or args.sample_s <= 0 or (args.warmup_s or 0) < 0:
         print("b25 soak: --minutes, --rate and --sample-s must be > 0, --warmup-s >= 0", file=sys.stderr)
         return 2
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="b25-soak-"))
@@ -67,10 +74,20 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def soak(work: Path, seconds: float, rate: float, sample_s: float = 10.0, warmup_s: float = 120.0,
+def default_warmup_s(seconds: float) -> float:
+    """Execution's ``forget_closed_s`` plus a minute, at most half the run."""
+    from procs.execution.config import ExecutionConfig
+
+    return min(ExecutionConfig().forget_closed_s + 60.0, seconds / 2)
+
+
+def soak(work: Path, seconds: float, rate: float, sample_s: float = 10.0, warmup_s: float | None = None,
          instance: str | None = None, progress: Any = None) -> dict[str, Any]:
     """Run the stack for ``seconds`` at ``rate`` events/s; the report (see the module docstring)."""
     import os
+
+    if warmup_s is None:
+        warmup_s = default_warmup_s(seconds)
 
     stack = Stack(work, instance=instance, procs=(*PIPELINE, "monitor"), strategies=[MARKET_MAKER],
                   overrides={"sim": {"generator": {"msg_rate": rate}},
@@ -117,7 +134,11 @@ class Sampler:
         from shm.counters import summary_us
         from shm.inspect import ls
 
-        out: dict[str, Any] = {"procs": {}, "rings": {}, "p99_us": {}, "counters": {}}
+        out: dict[str, Any] = {"procs": {}, "rings": {}, "p99_us": {}, "counters": {}, "trading_state": "?"}
+        with contextlib.suppress(Exception):  # risk down: "?" (and the sample is not ACTIVE)
+            from procs.core import messages as M
+
+            out["trading_state"] = M.TRADING_STATE_NAMES.get(int(self.stack.risk_state()["trading_state"]), "?")
         for proc, p in self.ps.items():
             try:
                 with p.oneshot():
@@ -138,8 +159,8 @@ class Sampler:
                 counters, hists = self.stack.counters(proc)
             except Exception:  # noqa: BLE001 - not every process has counters (the simulator)
                 continue
-            out["counters"][proc] = {k: counters[k] for k in ("intents_dropped", "exec_full_waits", "lost")
-                                     if k in counters}
+            out["counters"][proc] = {k: counters[k] for k in ("intents_dropped", "exec_full_waits", "lost",
+                                                              "orders_sent", "fills") if k in counters}
             for name, buckets in hists.items():
                 key = (proc, name)
                 prev = self.hist.get(key)
@@ -162,7 +183,7 @@ def analyse(samples: list[dict[str, Any]], warmup_s: float, rate: float, seconds
     steady = [s for s in samples if s["t"] > warmup_s] or samples[-1:]
     drift: dict[str, Any] = {"rss_pct": {}, "fds": {}, "cpu_pct": {}, "lag": {}, "p99_pct": {}}
     goals = {"rss_within_5pct": True, "no_lag_growth": True, "no_gating_drops": True, "p99_within_20pct": True,
-             "all_alive": not died}
+             "all_alive": not died, "kept_trading": False}
     if steady:
         first, last = steady[0], steady[-1]
         for proc, v in first["procs"].items():
@@ -199,6 +220,8 @@ def analyse(samples: list[dict[str, Any]], warmup_s: float, rate: float, seconds
                                      "late_median_us": b, "pct": pct, "judged": judged}
             if judged and abs(pct) > P99_PCT:
                 goals["p99_within_20pct"] = False
+    trading = _trading(steady)
+    goals["kept_trading"] = trading["all_active"] and trading["orders_last_third"] > 0
     gating: dict[str, Any] = {}
     if samples:
         end = samples[-1]
@@ -213,4 +236,16 @@ def analyse(samples: list[dict[str, Any]], warmup_s: float, rate: float, seconds
     return {"ok": all(goals.values()), "goals": goals, "rate": rate, "seconds": round(seconds, 1),
             "samples": len(samples), "steady_samples": len(steady), "warmup_s": warmup_s,
             "load_average": [round(x, 2) for x in load], "died": died, "exit_codes": codes,
-            "gating": gating, "drift": drift, "series": samples}
+            "trading": trading, "gating": gating, "drift": drift, "series": samples}
+
+
+def _trading(steady: list[dict[str, Any]]) -> dict[str, Any]:
+    """Risk's trading state over the steady samples and execution's orders sent and fills in them."""
+    states = [s.get("trading_state", "?") for s in steady]
+    sent = [s["counters"].get("execution", {}).get("orders_sent", 0) for s in steady]
+    fills = [s["counters"].get("execution", {}).get("fills", 0) for s in steady]
+    k = max(1, len(steady) // 3)
+    return {"all_active": bool(states) and all(x == "ACTIVE" for x in states),
+            "not_active": sorted({x for x in states if x != "ACTIVE"}),
+            "orders": sent[-1] - sent[0] if sent else 0, "fills": fills[-1] - fills[0] if fills else 0,
+            "orders_last_third": sent[-1] - sent[-k - 1] if len(sent) > k else 0}

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from procs.tools.reliability.soak import analyse, soak
+from procs.tools.reliability.soak import analyse, default_warmup_s, soak
 
 
 def sample(t: float, rss: float, lag: int = 0, p99: float = 100.0, count: int = 1000, lost: int = 0,
-           dropped: int = 0) -> dict:
+           dropped: int = 0, state: str = "ACTIVE", sent: int | None = None) -> dict:
     return {"t": t, "procs": {"execution": {"alive": True, "rss_mb": rss, "fds": 20, "cpu_pct": 10.0}},
             "rings": {"exec": {"full_waits": 0, "policy": "gating", "consumers": [{"lag": lag, "lost": lost}]}},
-            "p99_us": {"execution.intent_to_wire": {"p99": p99, "count": count}},
-            "counters": {"strategy": {"intents_dropped": dropped}}}
+            "p99_us": {"execution.intent_to_wire": {"p99": p99, "count": count}}, "trading_state": state,
+            "counters": {"strategy": {"intents_dropped": dropped},
+                         "execution": {"orders_sent": int(t * 10) if sent is None else sent, "fills": int(t)}}}
 
 
 def test_analyse_when_steady_then_every_goal_met_and_warmup_left_out():
@@ -27,12 +28,27 @@ def test_analyse_when_steady_then_every_goal_met_and_warmup_left_out():
 @pytest.mark.parametrize("bad, goal", [
     ({"rss": 120.0}, "rss_within_5pct"), ({"lag": 5000}, "no_lag_growth"), ({"p99": 200.0}, "p99_within_20pct"),
     ({"lost": 1}, "no_gating_drops"), ({"dropped": 3}, "no_gating_drops"),
+    ({"state": "REDUCING"}, "kept_trading"), ({"sent": 600}, "kept_trading"),
 ])
 def test_analyse_when_a_series_drifts_then_its_goal_fails(bad, goal):
     samples = [sample(10 * k, 100.0) for k in range(6)]
     samples += [sample(60 + 10 * k, **{"rss": 100.0, **bad}) for k in range(6)]
     r = analyse(samples, 0, 20000, 120, [], {}, (1.0, 1.0, 1.0))
     assert not r["ok"] and not r["goals"][goal] and [g for g, ok in r["goals"].items() if not ok] == [goal]
+
+
+def test_analyse_when_risk_held_for_one_sample_then_not_kept_trading_and_the_state_is_named():
+    samples = [sample(10 * k, 100.0, state="REDUCING" if k == 4 else "ACTIVE") for k in range(12)]
+    r = analyse(samples, 0, 20000, 120, [], {}, (1.0, 1.0, 1.0))
+    assert not r["goals"]["kept_trading"] and r["trading"]["not_active"] == ["REDUCING"]
+    assert r["trading"]["orders"] == 1000 and r["trading"]["fills"] == 100  # t=10 to t=110
+
+
+def test_default_warmup_when_long_then_executions_closed_order_memory_and_at_most_half_the_run():
+    from procs.execution.config import ExecutionConfig
+
+    assert default_warmup_s(1800) == ExecutionConfig().forget_closed_s + 60
+    assert default_warmup_s(300) == 150
 
 
 def test_analyse_when_a_stage_has_few_events_then_its_p99_is_reported_not_judged():
@@ -50,6 +66,7 @@ def test_soak_when_60s_at_20k_events_then_every_process_is_sampled_and_nothing_d
     assert procs <= set(r["series"][-1]["procs"])
     assert all(r["series"][-1]["procs"][p]["rss_mb"] > 0 for p in procs)
     assert r["goals"]["no_gating_drops"], r["gating"]
+    assert r["trading"]["orders"] > 0 and r["series"][-1]["trading_state"] == "ACTIVE", r["trading"]
     assert all(v["last"] <= v["first"] + 2 for v in r["drift"]["fds"].values()), r["drift"]["fds"]
     assert r["series"][-1]["p99_us"], "no latency histogram moved: nothing flowed"
     assert all(c == 0 for c in r["exit_codes"].values()), r["exit_codes"]
