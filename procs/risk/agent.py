@@ -87,6 +87,7 @@ class Counter(IntEnum):
     MARK_UPDATES = 22  # the exchange's mark prices read from md.mark
     MARGIN_RATIO_E6 = 23  # gauge: maintenance margin / margin balance * 1e6 (-1 unknown)
     CRISIS_TRIGGERS = 24  # gauge: crisis mode's triggers true now (procs/risk/crisis.py bits)
+    RECONCILE_IN_FLIGHT = 25  # differences the fills around a reconcile request explained (not mismatches)
 
 
 class Hist(IntEnum):
@@ -469,6 +470,7 @@ class RiskAgent:
         cs.set(Counter.RECONCILIATIONS, eng.reconciliations)
         cs.set(Counter.RECONCILE_FAILURES, eng.recon_failures)
         cs.set(Counter.MISMATCHES, eng.mismatches)
+        cs.set(Counter.RECONCILE_IN_FLIGHT, eng.in_flight_matches)
         cs.set(Counter.COMMANDS, eng.commands)
         cs.set(Counter.COMMANDS_REFUSED, eng.refused)
         cs.set(Counter.CANCEL_ALLS, eng.cancel_alls)

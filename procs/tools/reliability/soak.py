@@ -43,6 +43,9 @@ GATING = ("orders.strategy", "orders.manual", "orders.remote", "exec")
 LAG_SLACK = 256  # records: a consumer's lag read mid-batch is noise up to a batch
 RSS_PCT = 5.0
 P99_PCT = 20.0
+# per process where it has them: drops, execution's orders and fills, risk's reconciliations
+SAMPLED_COUNTERS = ("intents_dropped", "exec_full_waits", "lost", "orders_sent", "fills", "reconciliations",
+                    "mismatches", "reconcile_in_flight")
 MIN_P99_EVENTS = 100  # a stage's p99 is judged when its intervals hold at least this many events (median)
 MARKET_MAKER = {"id": "mm_btc", "class": "strategies.market_maker:MarketMaker", "symbols": ["BTCUSDT"],
                 "params": {"quote_qty": "0.002", "max_position": "0.01", "price_ref": "microprice",
@@ -159,8 +162,7 @@ class Sampler:
                 counters, hists = self.stack.counters(proc)
             except Exception:  # noqa: BLE001 - not every process has counters (the simulator)
                 continue
-            out["counters"][proc] = {k: counters[k] for k in ("intents_dropped", "exec_full_waits", "lost",
-                                                              "orders_sent", "fills") if k in counters}
+            out["counters"][proc] = {k: counters[k] for k in SAMPLED_COUNTERS if k in counters}
             for name, buckets in hists.items():
                 key = (proc, name)
                 prev = self.hist.get(key)
@@ -220,7 +222,7 @@ def analyse(samples: list[dict[str, Any]], warmup_s: float, rate: float, seconds
                                      "late_median_us": b, "pct": pct, "judged": judged}
             if judged and abs(pct) > P99_PCT:
                 goals["p99_within_20pct"] = False
-    trading = _trading(steady)
+    trading = _trading(steady, samples)
     goals["kept_trading"] = trading["all_active"] and trading["orders_last_third"] > 0
     gating: dict[str, Any] = {}
     if samples:
@@ -239,8 +241,9 @@ def analyse(samples: list[dict[str, Any]], warmup_s: float, rate: float, seconds
             "trading": trading, "gating": gating, "drift": drift, "series": samples}
 
 
-def _trading(steady: list[dict[str, Any]]) -> dict[str, Any]:
-    """Risk's trading state over the steady samples and execution's orders sent and fills in them."""
+def _trading(steady: list[dict[str, Any]], samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Risk's trading state over the steady samples and execution's orders sent and fills in them;
+    risk's reconciliation counts over the whole run."""
     states = [s.get("trading_state", "?") for s in steady]
     sent = [s["counters"].get("execution", {}).get("orders_sent", 0) for s in steady]
     fills = [s["counters"].get("execution", {}).get("fills", 0) for s in steady]
@@ -248,4 +251,6 @@ def _trading(steady: list[dict[str, Any]]) -> dict[str, Any]:
     return {"all_active": bool(states) and all(x == "ACTIVE" for x in states),
             "not_active": sorted({x for x in states if x != "ACTIVE"}),
             "orders": sent[-1] - sent[0] if sent else 0, "fills": fills[-1] - fills[0] if fills else 0,
-            "orders_last_third": sent[-1] - sent[-k - 1] if len(sent) > k else 0}
+            "orders_last_third": sent[-1] - sent[-k - 1] if len(sent) > k else 0,
+            "risk": {name: samples[-1]["counters"].get("risk", {}).get(name, 0) if samples else 0
+                     for name in ("reconciliations", "mismatches", "reconcile_in_flight")}}

@@ -67,6 +67,8 @@ def test_soak_when_60s_at_20k_events_then_every_process_is_sampled_and_nothing_d
     assert all(r["series"][-1]["procs"][p]["rss_mb"] > 0 for p in procs)
     assert r["goals"]["no_gating_drops"], r["gating"]
     assert r["trading"]["orders"] > 0 and r["series"][-1]["trading_state"] == "ACTIVE", r["trading"]
+    # risk reconciled with the venue while the market maker filled, and never found them apart
+    assert r["trading"]["risk"]["reconciliations"] > 0 and r["trading"]["risk"]["mismatches"] == 0, r["trading"]
     assert all(v["last"] <= v["first"] + 2 for v in r["drift"]["fds"].values()), r["drift"]["fds"]
     assert r["series"][-1]["p99_us"], "no latency histogram moved: nothing flowed"
     assert all(c == 0 for c in r["exit_codes"].values()), r["exit_codes"]
