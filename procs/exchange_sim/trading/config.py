@@ -9,6 +9,9 @@ TOML section ``[sim_trading]``::
     maker_fee_bps = "2"
     taker_fee_bps = "5"
     order_log = "/tmp/b25-sim-orders.jsonl"
+    keep_closed_orders = 2000   # closed orders still queryable (older: -2013); open ones always are
+    keep_trades = 1000          # userTrades rows per account and symbol
+    keep_income = 1000          # income rows per account
     [[sim_trading.accounts]]
     name = "alice"
     api_key = "K"
@@ -68,7 +71,9 @@ class TradingConfig(Section):
     # Listen keys expire on the wall clock by default, so a fast replay does not expire a
     # client's key between its (wall-clock) keepalives.
     listen_key_clock: Literal["market", "wall"] = "wall"
-    order_log: str = ""  # append-only JSON lines; "" = in memory only
+    # append-only JSON lines; the records live in the file only (GET /sim/order_log reads it back);
+    # "" = in memory only
+    order_log: str = ""
     # a start with an existing order_log is a venue restart: accounts, trades, income and ids are
     # rebuilt from it, the orders it leaves open are closed (EXPIRED, reason venue_restart) and the
     # session is kept (procs/exchange_sim/trading/restore.py). false: every start is a fresh venue
@@ -87,12 +92,23 @@ class TradingConfig(Section):
     # Clock of POST /fapi/v1/countdownCancelAll: "wall" (default: the client's heartbeats run on
     # wall time) or "market" (hand-driven tests).
     countdown_clock: Literal["market", "wall"] = "wall"
+    # What the venue remembers, so a long run stays the same size: the newest closed orders of the
+    # venue stay queryable (older ones answer -2013 "Order does not exist.", as Binance forgets
+    # CANCELED/EXPIRED orders without fills after 3 days; open orders are always kept), and the newest trades per account and symbol
+    # (GET /fapi/v1/userTrades) and income rows per account (GET /fapi/v1/income; both answer at
+    # most 1000 rows a request).
+    keep_closed_orders: int = 2000
+    keep_trades: int = 1000
+    keep_income: int = 1000
 
     def __post_init__(self) -> None:
         _decimal(self.maker_fee_bps, "maker_fee_bps")
         _decimal(self.taker_fee_bps, "taker_fee_bps")
         if not self.accounts:
             raise ValueError("at least one account is needed")
+        for name in ("keep_closed_orders", "keep_trades", "keep_income"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (how many to keep): {name}={getattr(self, name)}")
         if self.restore and not self.order_log:
             raise ValueError("restore needs order_log: the file the venue is rebuilt from")
 

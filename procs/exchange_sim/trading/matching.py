@@ -52,7 +52,7 @@ class SimOrder:
         "price_ticks", "qty_lots", "filled_lots", "cum_quote", "status", "reduce_only",
         "time_ms", "update_ms", "queue_ahead", "expire_reason", "resp_type", "fee_total",
         "position_side", "closing", "orig_type", "stop_ticks", "working_type", "price_protect",
-        "close_position", "activation_ticks", "callback_rate", "amendments", "algo_id",
+        "close_position", "activation_ticks", "callback_rate", "amendments", "algo_id", "counted_closed",
     )
 
     def __init__(
@@ -91,6 +91,7 @@ class SimOrder:
         self.callback_rate = ""  # trailing stops: percent as sent ("1.5")
         self.amendments = 0  # PUT /fapi/v1/order count (the exchange allows < 10000)
         self.algo_id = 0  # the algo order this order was placed for, 0 for none
+        self.counted_closed = False  # among the venue's kept closed orders (Venue.keep_closed)
 
     @property
     def remaining(self) -> int:

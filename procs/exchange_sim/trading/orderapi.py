@@ -43,9 +43,10 @@ from procs.exchange_sim.trading import settings, views
 from procs.exchange_sim.trading.config import TradingConfig
 from procs.exchange_sim.trading.formats import algo_json
 from procs.exchange_sim.trading.gate import Faults, RateLimiter, authenticate, too_many_requests
+from procs.exchange_sim.trading.order_log import OrderLog
 from procs.exchange_sim.trading.signing import ApiError, parse_params, rest_signature_ok
 from procs.exchange_sim.trading.userstream import UserStreams
-from procs.exchange_sim.trading.venue import Venue, mandatory
+from procs.exchange_sim.trading.venue import Venue, mandatory, newest
 from procs.exchange_sim.trading.wsapi import TradingWs, WsApi
 from procs.exchange_sim.wallclock import wall_ms
 from procs.venue.binance.signing import ws_param_text
@@ -180,7 +181,7 @@ class TradingRest:
             log.warn("countdown_cancel_all", account=account, symbol=symbol, canceled=canceled)
 
     @property
-    def order_log(self) -> list[dict[str, Any]]:
+    def order_log(self) -> OrderLog:
         return self.venue.order_log
 
     @property
@@ -321,7 +322,7 @@ class TradingRest:
         from_id = _int(params, "fromId")
         start = _int(params, "startTime", 0) or 0
         end = _int(params, "endTime")
-        rows = self.venue.user_trades.get((acct.name, sym), [])
+        rows = newest(self.venue.user_trades.get((acct.name, sym), []), self.cfg.keep_trades)
         out = [r for r in rows if (from_id is None or r["id"] >= from_id) and r["time"] >= start
                and (end is None or r["time"] <= end)]
         # Newest `limit` unless paging forward from an id, as the exchange does.
@@ -493,7 +494,7 @@ class TradingRest:
                 return _resp(200, {"armed": self.faults.armed, "fired": self.faults.fired}, {})
             if method == "GET" and path == "/sim/order_log":
                 start = int(dict(parse_qsl(raw_query)).get("from", "0"))
-                return _resp(200, self.venue.order_log[start:], {})
+                return _resp(200, self.venue.order_log.records(start), {})
         except ApiError as e:
             return _resp(e.http, e.body(), {})
         return self.unknown(method, path)

@@ -7,19 +7,23 @@ the log's TRADE records make them, and the session (``b25SimSession`` in exchang
 one the log was started with. Open orders do not survive: each order the log leaves open gets an
 ``EXPIRED`` record with ``"reason": "venue_restart"``, so the log tells how every order ended.
 Every order stays queryable by id or client order id with its last status, as the exchange keeps
-its closed orders: a client that sent an order and never heard back learns that it was accepted,
+its closed orders (the newest ``[sim_trading] keep_closed_orders`` of them, as while running): a client that sent an order and never heard back learns that it was accepted,
 what it filled and that it ended, and must not send it again (a -2013 there reads "never arrived",
 and a resend would trade the same intent twice). Conditional (algo) orders vanish.
 Symbol settings (leverage, margin type, hedge mode) return to their configured defaults.
 
-The log's first record of a session is ``{"event": "SESSION", "session": ...}``; it is written to
-the file only, as the in-memory log (``/sim/order_log``) holds orders.
+The log's first record of a session is ``{"event": "SESSION", "session": ...}``; it is a line of
+the file only, not an order record (``/sim/order_log`` serves orders). After a restore the venue's
+log (``/sim/order_log``) begins at the file's start: the records restored are the file's own.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -55,51 +59,68 @@ def new_session() -> str:
 
 def restore(venue: Venue, path: str | Path) -> Restored:
     """Rebuild ``venue``'s accounts and id counters from the order log at ``path`` (its records
-    also become the in-memory log), close the orders it leaves open, and return what was found.
+    also become the venue's log), close the orders it leaves open, and return what was found.
     A missing or empty file is a first start: a new session is recorded."""
     res = Restored()
-    last: dict[tuple[str, int], dict[str, Any]] = {}  # (symbol, orderId) -> its latest record
+    keep = venue.cfg.keep_closed_orders
+    opened: dict[tuple[str, int], dict[str, Any]] = {}  # (symbol, orderId) -> latest record, order open
+    # (symbol, orderId) -> latest record of the newest `keep` closed orders, oldest closed first
+    closed: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
     first_ms: dict[tuple[str, int], int] = {}  # (symbol, orderId) -> the time of its first record
     quote: dict[tuple[str, int], int] = {}  # (symbol, orderId) -> sum of price ticks x lots over its trades
+
+    def close(key: tuple[str, int], rec: dict[str, Any]) -> None:
+        opened.pop(key, None)
+        closed[key] = rec
+        closed.move_to_end(key)
+        while len(closed) > keep:  # forgotten as the running venue forgets it (Venue.keep_closed)
+            gone, _ = closed.popitem(last=False)
+            first_ms.pop(gone, None)
+            quote.pop(gone, None)
+
     p = Path(path)
-    text = p.read_text(errors="replace") if p.exists() else ""
-    if text and not text.endswith("\n"):
-        venue.write_log_line_raw("\n")  # a torn last line (a SIGKILL mid-write) must not swallow the next record
-    lines = text.splitlines()
-    for line in lines:
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            res.skipped += 1
-            continue
-        if not isinstance(rec, dict):
-            res.skipped += 1
-            continue
-        event = rec.get("event")
-        if event == "SESSION":
-            res.session = res.session or str(rec.get("session", ""))
-            continue
-        res.records += 1
-        venue.order_log.append(rec)
-        if "orderId" not in rec or "symbol" not in rec:
-            continue  # an algo order's record: it does not survive the restart
-        symbol, oid = str(rec["symbol"]), int(rec["orderId"])
-        venue.next_order_id[symbol] = max(venue.next_order_id.get(symbol, 1), oid + 1)
-        last[(symbol, oid)] = rec
-        first_ms.setdefault((symbol, oid), int(rec.get("ts", 0)))
-        if event == "TRADE":
-            quote[(symbol, oid)] = quote.get((symbol, oid), 0) + _replay_trade(venue, rec)
-            res.trades += 1
-    for key, rec in list(last.items()):
-        if rec.get("status") in OPEN_STATUSES:
-            closed = {**rec, "ts": venue.market.now_ms(), "event": "EXPIRED", "status": "EXPIRED",
-                      "reason": "venue_restart"}
-            for k in ("lastQty", "lastPrice", "tradeId", "maker", "fee", "realizedPnl", "ts_recv_ns"):
-                closed.pop(k, None)
-            venue._write_log(closed)
-            res.vanished.append(str(rec.get("clientOrderId", "")))
-            last[key] = closed
-    for key, rec in last.items():  # in the log's order, so by_cid ends on a client id's newest order
+    own_file = bool(venue.order_log.path) and os.path.abspath(venue.order_log.path) == os.path.abspath(p)
+    if own_file:  # the records are in the venue's file already: its log begins at the file's start
+        venue.order_log.include_file()
+    with p.open("rb") if p.exists() else io.BytesIO() as lines:
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                res.skipped += 1
+                continue
+            if not isinstance(rec, dict):
+                res.skipped += 1
+                continue
+            event = rec.get("event")
+            if event == "SESSION":
+                res.session = res.session or str(rec.get("session", ""))
+                continue
+            res.records += 1
+            if not own_file:
+                venue.order_log.append(rec)
+            if "orderId" not in rec or "symbol" not in rec:
+                continue  # an algo order's record: it does not survive the restart
+            symbol, oid = str(rec["symbol"]), int(rec["orderId"])
+            key = (symbol, oid)
+            venue.next_order_id[symbol] = max(venue.next_order_id.get(symbol, 1), oid + 1)
+            first_ms.setdefault(key, int(rec.get("ts", 0)))
+            if event == "TRADE":
+                quote[key] = quote.get(key, 0) + _replay_trade(venue, rec)
+                res.trades += 1
+            if rec.get("status") in OPEN_STATUSES:
+                opened[key] = rec
+            else:
+                close(key, rec)
+    for key, rec in list(opened.items()):
+        ended = {**rec, "ts": venue.market.now_ms(), "event": "EXPIRED", "status": "EXPIRED",
+                 "reason": "venue_restart"}
+        for k in ("lastQty", "lastPrice", "tradeId", "maker", "fee", "realizedPnl", "ts_recv_ns"):
+            ended.pop(k, None)
+        venue._write_log(ended)
+        res.vanished.append(str(rec.get("clientOrderId", "")))
+        close(key, ended)
+    for key, rec in closed.items():  # oldest closed first, so by_cid ends on a client id's newest order
         if _rebuild_order(venue, rec, first_ms[key], quote.get(key, 0)):
             res.orders += 1
     if not res.session:
@@ -129,6 +150,7 @@ def _rebuild_order(venue: Venue, rec: dict[str, Any], time_ms: int, cum_quote: i
     o.stop_ticks = inst.price_to_ticks(str(rec["stopPrice"])) if "stopPrice" in rec else 0
     venue.orders[(inst.symbol, o.order_id)] = o
     venue.by_cid[(o.account, inst.symbol, o.client_order_id)] = o
+    venue.keep_closed(o)
     return True
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from procs.exchange_sim.trading.accounts import Account
 from procs.exchange_sim.trading.formats import leverage_update, multi_assets_update
 from procs.exchange_sim.trading.signing import ApiError
-from procs.exchange_sim.trading.venue import Venue, flag, mandatory
+from procs.exchange_sim.trading.venue import Venue, flag, mandatory, newest
 
 # One notional/leverage bracket table for every symbol, shaped like Binance's BTCUSDT table
 # (initial leverage, notional cap, maintenance margin ratio); ``cum`` is derived so the
@@ -186,6 +186,7 @@ def income(venue: Venue, acct: Account, params: dict[str, str]) -> list[dict[str
         raise ApiError(-1023, "Start time is greater than end time.")
     if start is None and end is None:
         start = venue.market.now_ms() - _WEEK_MS
-    rows = [r for r in acct.income if (not sym or r["symbol"] == sym) and (not kind or r["incomeType"] == kind)
+    rows = [r for r in newest(acct.income, venue.cfg.keep_income)
+            if (not sym or r["symbol"] == sym) and (not kind or r["incomeType"] == kind)
             and (start is None or r["time"] >= start) and (end is None or r["time"] <= end)]
     return rows[(page - 1) * limit: page * limit]

@@ -11,11 +11,11 @@ and fills every time.
 
 from __future__ import annotations
 
-import json
 import re
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 
 from procs.core.instruments import Instrument, decimal_to_int
 from procs.exchange_sim.api import MarketView
@@ -32,7 +32,16 @@ from procs.exchange_sim.trading.formats import (
     trade_lite,
     trigger_reject,
 )
-from procs.exchange_sim.trading.matching import CANCELED, EXPIRED, FILLED, NEW, SimOrder, SymbolEngine
+from procs.exchange_sim.trading.matching import (
+    CANCELED,
+    EXPIRED,
+    FILLED,
+    NEW,
+    REJECTED,
+    SimOrder,
+    SymbolEngine,
+)
+from procs.exchange_sim.trading.order_log import OrderLog
 from procs.exchange_sim.trading.signing import ApiError
 from procs.exchange_sim.trading.triggers import (
     CONDITIONAL_TYPES,
@@ -50,6 +59,7 @@ _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 _TIFS = {"GTC", "IOC", "FOK", "GTX"}
 _WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
 MAX_AMENDMENTS = 10_000  # "One order can only be modified for less than 10000 times" [D:Modify-Order]
+CLOSED_STATUSES = (FILLED, CANCELED, EXPIRED, REJECTED)
 
 EventSink = Callable[[str, dict[str, Any]], None]  # (account name, event) -> None
 
@@ -141,8 +151,10 @@ class Venue:
         self.engines: dict[str, SymbolEngine] = {}
         self.orders: dict[tuple[str, int], SimOrder] = {}
         self.next_order_id: dict[str, int] = {}
-        self.order_log: list[dict[str, Any]] = []
-        self._log_file: IO[str] | None = open(cfg.order_log, "a") if cfg.order_log else None
+        # in its file when there is one; memory keeps a count (procs/exchange_sim/trading/order_log.py)
+        self.order_log = OrderLog(cfg.order_log)
+        # closed orders stay queryable, the newest keep_closed_orders of them, oldest first here
+        self.closed_orders: deque[SimOrder] = deque()
         self._sweep: set[tuple[str, str]] = set()
         self._filter_cache: dict[str, Filters] = {}
         self.user_trades: dict[tuple[str, str], list[dict[str, Any]]] = {}  # GET /fapi/v1/userTrades
@@ -173,9 +185,7 @@ class Venue:
         self.session = ""  # set by a restore (procs/exchange_sim/trading/restore.py): the account's lifetime
 
     def close(self) -> None:
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        self.order_log.close()
 
     # -- lookups ---------------------------------------------------------------------------
     def instrument(self, symbol: str | None) -> Instrument:
@@ -845,21 +855,22 @@ class Venue:
                    price_ticks: int, qty_lots: int, fee: Decimal, realized: Decimal, is_maker: bool, trade_id: int,
                    now: int) -> None:
         """A fill's trade history (``userTrades``) and income entries (also a restore's, procs/exchange_sim/trading/restore.py)."""
-        self.user_trades.setdefault((acct.name, inst.symbol), []).append({
+        keep_newest(self.user_trades.setdefault((acct.name, inst.symbol), []), {
             "buyer": is_buy, "commission": fmt8(fee), "commissionAsset": inst.margin_asset, "id": trade_id,
             "maker": is_maker, "orderId": order_id, "price": fixed(price_ticks, inst.price_scale),
             "qty": fixed(qty_lots, inst.qty_scale), "quoteQty": str(notional(inst, price_ticks, qty_lots)),
             "realizedPnl": fmt8(realized), "side": "BUY" if is_buy else "SELL",
             "positionSide": position_side, "symbol": inst.symbol, "time": now,
-        })
+        }, self.cfg.keep_trades)
         self._income(acct, inst.symbol, "COMMISSION", -fee, inst.margin_asset, now, trade_id)
         if realized:
             self._income(acct, inst.symbol, "REALIZED_PNL", realized, inst.margin_asset, now, trade_id)
 
     def _income(self, acct: Account, symbol: str, kind: str, amount: Decimal, asset: str, now: int,
                 trade_id: int) -> None:
-        acct.income.append({"symbol": symbol, "incomeType": kind, "income": fmt8(amount), "asset": asset,
-                            "info": kind, "time": now, "tranId": self.next_tran_id, "tradeId": str(trade_id)})
+        keep_newest(acct.income, {"symbol": symbol, "incomeType": kind, "income": fmt8(amount), "asset": asset,
+                                  "info": kind, "time": now, "tranId": self.next_tran_id, "tradeId": str(trade_id)},
+                    self.cfg.keep_income)
         self.next_tran_id += 1
 
     def _run_sweep(self) -> None:
@@ -959,6 +970,27 @@ class Venue:
             rec["stopPrice"] = inst.ticks_to_price(o.stop_ticks)
         rec.update(extra)
         self._write_log(rec)
+        if o.status in CLOSED_STATUSES:
+            self.keep_closed(o)
+
+    def keep_closed(self, o: SimOrder) -> None:
+        """Count a closed order (once) among the newest ``keep_closed_orders``; the oldest beyond
+        them are forgotten and answer -2013, as the exchange forgets old orders."""
+        if o.counted_closed:
+            return
+        o.counted_closed = True
+        self.closed_orders.append(o)
+        while len(self.closed_orders) > self.cfg.keep_closed_orders:
+            self._forget(self.closed_orders.popleft())
+
+    def _forget(self, o: SimOrder) -> None:
+        key = (o.symbol, o.order_id)
+        if self.orders.get(key) is o:
+            del self.orders[key]
+        self.amendment_log.pop(key, None)
+        by_cid = (o.account, o.symbol, o.client_order_id)
+        if self.by_cid.get(by_cid) is o:  # a reused client id names its newer order
+            del self.by_cid[by_cid]
 
     def _record_algo(self, event: str, a: AlgoOrder, **extra: Any) -> None:
         inst = self.market.instruments[a.symbol]
@@ -975,19 +1007,25 @@ class Venue:
         if self.recv_ns:
             rec["ts_recv_ns"] = self.recv_ns
         self.order_log.append(rec)
-        self.write_log_line(rec)
 
     def write_log_line(self, rec: dict[str, Any]) -> None:
-        """One record to the order log file only (flushed: it survives a SIGKILL of the simulator)."""
-        self.write_log_line_raw(json.dumps(rec) + "\n")
-
-    def write_log_line_raw(self, text: str) -> None:
-        if self._log_file is not None:
-            self._log_file.write(text)
-            self._log_file.flush()
+        """One line to the order log file only, not an order record (flushed: it survives a SIGKILL)."""
+        self.order_log.write_line(rec)
 
     def order_result(self, o: SimOrder, with_time: bool = False) -> dict[str, Any]:
         return order_json(self.market.instruments[o.symbol], o, with_time)
+
+
+def keep_newest(rows: list[dict[str, Any]], row: dict[str, Any], keep: int) -> None:
+    """Append ``row``; past ``2 * keep`` rows the oldest go, down to ``keep`` (amortised O(1) a row).
+    Readers see the newest ``keep`` (``newest``)."""
+    rows.append(row)
+    if len(rows) > 2 * keep:
+        del rows[:len(rows) - keep]
+
+
+def newest(rows: list[dict[str, Any]], keep: int) -> list[dict[str, Any]]:
+    return rows[max(len(rows) - keep, 0):]
 
 
 def _copy_spec(order: SimOrder, spec: TriggerSpec) -> None:
@@ -1006,4 +1044,5 @@ def _copy_conditional(order: SimOrder, origin: SimOrder) -> None:
         setattr(order, name, getattr(origin, name))
 
 
-__all__ = ["Venue", "NEW", "mandatory", "flag", "decimal_param", "OrderRequest"]
+__all__ = ["Venue", "NEW", "CLOSED_STATUSES", "mandatory", "flag", "decimal_param", "OrderRequest", "keep_newest",
+           "newest"]
