@@ -347,6 +347,9 @@ class Stack:
             "monitor": {"host": "127.0.0.1", "port": self.monitor_port, "token_file": str(self.run_dir / "monitor.token")},
             "alerts": {"delivery_log": str(self.run_dir / "deliveries.jsonl")},
             "web": {"host": "127.0.0.1", "port": self.web_port},
+            # the instance's own file (the base config's is relative to the checkout), unless given
+            "sim_trading": {"order_log": self._overrides.get("sim_trading", {}).get("order_log")
+                            or str(self.run_dir / "venue.orders.jsonl")},
         }
         cfg = merge(cfg, fixed)
         recorder = cfg["market_data"].get("recorder")
