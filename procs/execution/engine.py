@@ -247,11 +247,11 @@ class Engine:
         if trade_id in o.trade_ids:
             self.c.inc(Counter.DUPLICATE_FILLS)
             return
-        o.trade_ids.add(trade_id)
+        cum = o.filled_after(trade_id, last_qty, cum)
         if o.status == O.PENDING:
             self._set(o, O.NEW, ts_event=ts_event, flags=flags)
         was_open = o.is_open
-        self.store.set_cum(o, max(cum, o.cum_qty + last_qty))
+        self.store.set_cum(o, cum)
         status = O.FILLED if o.cum_qty >= o.qty else O.PARTIALLY_FILLED
         if was_open:
             self.store.set_status(o, status)

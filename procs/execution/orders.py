@@ -71,6 +71,9 @@ class Order:
     status: int = PENDING
     cum_qty: int = 0
     trade_ids: set[int] = field(default_factory=set)
+    trade_lots: dict[int, int] = field(default_factory=dict)  # trade id -> lots, of the trades taken
+    reported_cum: int = 0  # the venue's highest cumulative quantity in a fill report ...
+    reported_at_trade: int = 0  # ... and the trade it came with: it covers every trade up to that id
     cancel_wanted: bool = False  # cancel as soon as the exchange knows the order
     cancel_inflight: bool = False
     unknown: bool = False  # the last request's outcome is unknown: query before re-sending
@@ -102,6 +105,22 @@ class Order:
     @property
     def remaining(self) -> int:
         return max(0, self.qty - self.cum_qty)
+
+    def filled_after(self, trade_id: int, lots: int, reported_cum: int = 0) -> int:
+        """The order's cumulative filled lots once trade ``trade_id`` (``lots``) is taken, with
+        the venue's cumulative quantity when the report gave one (0: a trade from the trade list).
+
+        Trades can come out of order (after a restart, the stream's next fill before the trade
+        list's earlier ones): a reported cumulative already holds every trade up to its own id
+        (the venue's trade ids rise), so an earlier trade taken later adds nothing to it, and a
+        later one adds its lots. Summing lots onto the reported cumulative counted the earlier
+        trades twice (a 100-fault chaos run: journal 0.033 against the venue's 0.020)."""
+        self.trade_ids.add(trade_id)
+        self.trade_lots[trade_id] = lots
+        if reported_cum > self.reported_cum:
+            self.reported_cum, self.reported_at_trade = reported_cum, trade_id
+        later = sum(q for t, q in self.trade_lots.items() if t > self.reported_at_trade)
+        return max(self.cum_qty, self.reported_cum + later, sum(self.trade_lots.values()))
 
 
 class OrderStore:

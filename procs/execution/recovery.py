@@ -71,10 +71,14 @@ def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
             o.order_id = r.order_id
         k = r.kind
         if k in (M.ORDER_PARTIALLY_FILLED, M.ORDER_FILLED):
-            o.trade_ids.add(r.trade_id)
+            cum = o.filled_after(r.trade_id, r.last_qty)
+            if r.cum_qty > o.reported_cum:
+                # the journaled cumulative holds every trade taken so far: one that comes again, or
+                # an earlier one the venue's report had in it, adds nothing (Order.filled_after)
+                o.reported_cum, o.reported_at_trade = r.cum_qty, max(o.trade_ids)
             if o.status == O.PENDING:
                 store.set_status(o, O.NEW)
-            store.set_cum(o, r.cum_qty)
+            store.set_cum(o, max(cum, r.cum_qty))
             if o.is_open:
                 store.set_status(o, O.FILLED if k == M.ORDER_FILLED else O.PARTIALLY_FILLED)
         elif k == M.ORDER_MODIFIED:

@@ -172,6 +172,56 @@ def test_rebuild_when_journal_replayed_then_orders_seqs_and_trades_restored(tmp_
     run(second)
 
 
+def test_fills_when_an_earlier_trade_comes_after_a_later_ones_report_then_counted_once_and_after_a_rebuild(
+        tmp_path: Path) -> None:
+    """The 100-fault chaos run (seed 3031): after an execution restart the stream's report of
+    trade 47 (cumulative 0.014) came before the trades 44-46 it already held; their lots were added
+    on top, so the journal said 0.033 filled where the venue said 0.020 and the strategy's position
+    was 0.013 off. A reported cumulative holds every trade up to its own id."""
+    lots = []
+
+    def fill(eng: Any, prod: Any, t: int, last: str, cum: str, status: str = "PARTIALLY_FILLED") -> None:
+        eng.on_report(stream_report(otu("b25-1-1", "TRADE", status, t=t, last=last, cum=cum)), 0)
+        lots.append(prod.out[-1])
+
+    def first() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        submit(eng, 0, 1, qty=20)
+        wire.sent[0][2](ack())
+        fill(eng, prod, 47, "0.001", "0.014")
+        for t, last, cum in ((44, "0.009", "0.009"), (45, "0.003", "0.012"), (46, "0.001", "0.013")):
+            fill(eng, prod, t, last, cum)
+        o = eng.store.by_cid["b25-1-1"]
+        assert o.cum_qty == 14 and o.trade_ids == {44, 45, 46, 47}
+        fill(eng, prod, 54, "0.004", "0.018")
+        eng.journal.close()
+    run(first)
+
+    def second() -> None:
+        eng, prod, wire, c = make(tmp_path)
+        o = eng.store.by_cid["b25-1-1"]
+        assert o.cum_qty == 18, "rebuilt from the journal"
+        fill(eng, prod, 55, "0.002", "0.020", "FILLED")
+        assert o.cum_qty == 20 and o.status == O.FILLED
+    run(second)
+    # the events: their last quantities add up to the venue's 0.020, their cumulatives never pass it
+    qty, cum = M.OrderEvent.names.index("last_qty"), M.OrderEvent.names.index("cum_qty")
+    assert sum(e[qty] for e in lots) == 20 and max(e[cum] for e in lots) == 20
+
+
+def test_filled_after_when_a_later_trade_comes_from_the_trade_list_before_its_report_then_it_adds() -> None:
+    from procs.execution.orders import Order
+
+    o = Order("c", 1, 0, M.SELL, M.LIMIT, M.GTC, 100, 20)
+    assert o.filled_after(47, 1, 14) == 14  # the stream: trade 47, the venue's cumulative 14
+    o.cum_qty = 14
+    assert o.filled_after(54, 4) == 18  # the trade list (no cumulative): a later trade adds
+    o.cum_qty = 18
+    assert o.filled_after(44, 9) == 18  # an earlier one is in the reported 14 already
+    plain = Order("d", 1, 0, M.BUY, M.LIMIT, M.GTC, 100, 20)
+    assert [plain.filled_after(t, 2) for t in (1, 2, 3)] == [2, 4, 6]  # trades alone: their sum
+
+
 def test_sink_when_exec_ring_full_then_events_wait_in_order_and_none_is_lost() -> None:
     async def main() -> None:
         prod = Producer(full_for=50)
