@@ -220,7 +220,12 @@ class RiskAgent:
         assert self.reconciler is not None
         self._seed_pending = False
         self.drain_exec()
-        self.engine.seed(self.reconciler.check_once())
+        res = self.reconciler.check_once()
+        if res.ok and self.cfg.reconcile_settle_s > 0:
+            # the fills the answer holds that were still on their way (RiskEngine.seed)
+            time.sleep(self.cfg.reconcile_settle_s)
+            self.drain_exec()
+        self.engine.seed(res)
 
     def seed_before_exec(self) -> None:
         """No exec ring yet: take the exchange's positions now and seed them if the ring is still

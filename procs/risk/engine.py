@@ -500,12 +500,24 @@ class RiskEngine:
             out.add(pos)
         return out
 
+    def position_when_answered(self, symbol_id: int, res: ReconcileResult) -> int:
+        """Our position (lots) without the fills the venue made after it answered (ours now when
+        the answer's time is unknown)."""
+        pos = self.ledger.total[symbol_id].pos
+        if res.answered_ms <= 0:
+            return pos
+        return pos - sum(lots for t, lots in self.recent_fills[symbol_id] if t > res.answered_ms)
+
     def seed(self, res: ReconcileResult) -> int:
         """At start: book the part of each exchange position our ledger lacks under ``SEED``.
 
         The agent drains the ``exec`` backlog first, so fills execution made while risk was
         down are counted once (from the ring) and the seed is only what came before them. The
-        seed is priced at the exchange's entry price rounded to our tick.
+        agent drains it again ``reconcile_settle_s`` after the answer: a fill the answer holds
+        that was still on its way is then in the ledger, and fills the venue made after it
+        answered are left out of the comparison (``position_when_answered``); a seed taken
+        before them counted such a fill twice (a 20-fault chaos run: risk 0.006, venue 0.004).
+        The seed is priced at the exchange's entry price rounded to our tick.
         """
         if not res.ok:
             self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"positions not seeded from the exchange: {res.error}")
@@ -516,7 +528,7 @@ class RiskEngine:
             ins = self.instruments[sid]
             text = res.positions.get(sym, "0")
             try:
-                diff = ins.qty_to_lots(text) - self.ledger.total[sid].pos
+                diff = ins.qty_to_lots(text) - self.position_when_answered(sid, res)
                 entry = Decimal(res.entries.get(sym, "0") or "0")
             except (ValueError, InvalidOperation):
                 self.alert(M.ALERT_WARN, A.RECONCILE_FAILED, f"{sym}: exchange position {text!r} not seeded",

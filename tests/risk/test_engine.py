@@ -348,6 +348,22 @@ def test_seed_when_exchange_holds_more_than_ledger_then_difference_booked_as_see
     assert h.eng.ts.state == M.ACTIVE
 
 
+def test_seed_when_fills_came_around_the_answer_then_each_counted_once() -> None:
+    """A 20-fault chaos run: risk seeded a fill the answer held that was still on its way, then
+    counted it again from the ring (risk 0.006, venue 0.004). The agent drains the ring once more
+    after the settle time; the fills the venue made after it answered are not the seed's."""
+    h = Harness(mismatch_confirmations=1)
+    lots, px = BTC.qty_to_lots("0.002"), BTC.price_to_ticks("60000")
+    t = 1_700_000_000_000
+    h.eng.on_fill(1, 0, M.BUY, lots, px, 0, (t - 5000) * 1_000_000)  # the backlog
+    h.eng.on_fill(1, 0, M.BUY, lots, px, 0, (t - 2) * 1_000_000)  # in the answer, came after it
+    h.eng.on_fill(1, 0, M.SELL, lots, px, 0, (t + 400) * 1_000_000)  # made after the answer
+    res = ReconcileResult(ok=True, positions={"BTCUSDT": "0.010"}, asked_ms=t - 10, answered_ms=t)
+    assert h.eng.position_when_answered(0, res) == 2 * lots
+    assert h.eng.seed(res) == 1 and h.eng.ledger.position(0, SEED).pos == 3 * lots  # 0.010 - 0.004
+    assert h.eng.ledger.position(0).pos == 3 * lots + lots  # the seed and ours, the sell included
+
+
 def test_seed_when_exchange_unreachable_then_warns_and_books_nothing() -> None:
     h = Harness()
     assert h.eng.seed(ReconcileResult(ok=False, error="connection refused")) == 0
