@@ -487,13 +487,8 @@ class RiskEngine:
             return set()
         slack = self.cfg.reconcile_clock_tolerance_ms
         first, last = res.asked_ms - slack, res.answered_ms + slack
-        pos = self.ledger.total[symbol_id].pos
-        around: list[tuple[int, int]] = []
-        for t, lots in self.recent_fills[symbol_id]:
-            if t > last:
-                pos -= lots
-            elif t >= first:
-                around.append((t, lots))
+        pos = self._position_before(symbol_id, last)
+        around = [(t, lots) for t, lots in self.recent_fills[symbol_id] if first <= t <= last]
         out = {pos}
         for _t, lots in sorted(around, reverse=True):
             pos -= lots
@@ -503,10 +498,14 @@ class RiskEngine:
     def position_when_answered(self, symbol_id: int, res: ReconcileResult) -> int:
         """Our position (lots) without the fills the venue made after it answered (ours now when
         the answer's time is unknown)."""
-        pos = self.ledger.total[symbol_id].pos
         if res.answered_ms <= 0:
-            return pos
-        return pos - sum(lots for t, lots in self.recent_fills[symbol_id] if t > res.answered_ms)
+            return self.ledger.total[symbol_id].pos
+        return self._position_before(symbol_id, res.answered_ms)
+
+    def _position_before(self, symbol_id: int, venue_ms: int) -> int:
+        """Our position without the fills the venue made after ``venue_ms``."""
+        return self.ledger.total[symbol_id].pos - sum(
+            lots for t, lots in self.recent_fills[symbol_id] if t > venue_ms)
 
     def seed(self, res: ReconcileResult) -> int:
         """At start: book the part of each exchange position our ledger lacks under ``SEED``.
