@@ -6,22 +6,25 @@
 * ``sim_signing``: a correctly signed request passes; one character of its signature or of its
   signed text changed, it is refused (-1022, or the error of the parameter it broke).
 
-The simulator's trading side runs in this process on a hand-set market (``SimTarget``); hypothesis
-(a dev extra) draws the requests.
+The simulator's trading side runs in this process on a hand-set market (``SimTarget``); the
+requests are drawn from a ``Draw`` (procs/tools/reliability/draw.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
-
-from hypothesis import strategies as st
 
 from procs.venue.binance.exchange_info import instruments
 from procs.venue.binance.signing import TEST_ACCOUNT
+
+if TYPE_CHECKING:
+    from procs.tools.reliability.draw import Draw
 
 KEY, SECRET = TEST_ACCOUNT
 PARAM_NAMES = ["symbol", "side", "type", "timeInForce", "quantity", "price", "newClientOrderId", "orderId",
@@ -31,36 +34,54 @@ PARAM_NAMES = ["symbol", "side", "type", "timeInForce", "quantity", "price", "ne
                "orderIdList", "origClientOrderIdList", "batchOrders", "goodTillDate", "priceMatch",
                "selfTradePreventionMode", "algoType", "triggerPrice", "algoId", "clientAlgoId", "multiAssetsMargin",
                "fromId", "incomeType", "pair", "page"]
-PARAM_VALUES = st.one_of(
-    st.sampled_from(["BTCUSDT", "ETHUSDT", "btcusdt", "BUY", "SELL", "LIMIT", "MARKET", "STOP_MARKET",
+PARAM_TEXTS = ("BTCUSDT", "ETHUSDT", "btcusdt", "BUY", "SELL", "LIMIT", "MARKET", "STOP_MARKET",
                      "TAKE_PROFIT", "TRAILING_STOP_MARKET", "GTC", "IOC", "FOK", "GTX", "GTD", "true", "false",
                      "LONG", "SHORT", "BOTH", "ISOLATED", "CROSSED", "RESULT", "ACK", "0", "-1", "0.001", "1e3",
                      "60000", "59999.99", "60000.001", "NaN", "Infinity", "9" * 30, "", " ", "[]", "[1,2]",
                      '[{"symbol":"BTCUSDT","side":"BUY","type":"LIMIT","quantity":"0.001","price":"60000",'
-                     '"timeInForce":"GTC"}]', "%00", "\u00e9", "1" * 400]),
-    st.text(max_size=30), st.integers(-(1 << 64), 1 << 64).map(str),
-    st.decimals(allow_nan=False, allow_infinity=False, places=8).map(str))
+                     '"timeInForce":"GTC"}]', "%00", "\u00e9", "1" * 400)
 
 
-@st.composite
-def sim_requests(draw: st.DrawFn) -> tuple[str, str, str, str, dict[str, str]]:
+def param_value(d: Draw) -> str:
+    """A word the API knows, any text, any integer or a decimal with 8 places."""
+    kind = d.choice(("word", "text", "integer", "decimal"))
+    if kind == "word":
+        return d.choice(PARAM_TEXTS)
+    if kind == "text":
+        return d.text(30)
+    if kind == "integer":
+        return str(d.integer(-(1 << 64), 1 << 64))
+    return str(Decimal(d.integer(-(10 ** 20), 10 ** 20)).scaleb(-8))
+
+
+@cache
+def _routes() -> list[tuple[str, str]]:
     from procs.exchange_sim.trading.orderapi import ROUTES
 
-    method, path = draw(st.sampled_from(sorted(ROUTES)) | st.tuples(
-        st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]), st.text(max_size=30).map(lambda t: "/" + t)))
-    params = draw(st.dictionaries(st.sampled_from(PARAM_NAMES) | st.text(max_size=10), PARAM_VALUES, max_size=8))
-    signed = draw(st.integers(0, 9)) > 1  # mostly signed, so the parsing behind the signature runs
+    return sorted(ROUTES)
+
+
+def sim_request(d: Draw) -> tuple[str, str, str, str, dict[str, str]]:
+    """(method, path, query, body, headers): a known route or any path, with known and unknown
+    parameters of any value, signed or not, in the query, the body or both."""
+    if d.choice((True, True, False)):
+        method, path = d.choice(_routes())
+    else:
+        method, path = d.choice(("GET", "POST", "PUT", "DELETE", "PATCH")), "/" + d.text(30)
+    params = {(d.choice(PARAM_NAMES) if d.choice((True, False)) else d.text(10)): param_value(d)
+              for _ in range(d.integer(0, 8))}
+    signed = d.integer(0, 9) > 1  # mostly signed, so the parsing behind the signature runs
     if signed:
         params.setdefault("timestamp", "TIMESTAMP")
     text = urlencode(params)
-    where = draw(st.sampled_from(["query", "body", "split"]))
+    where = d.choice(("query", "body", "split"))
     if where == "split" and "&" in text:
         query, body = text.split("&", 1)
     elif where == "body":
         query, body = "", text
     else:
         query, body = text, ""
-    headers = {"X-MBX-APIKEY": draw(st.sampled_from([KEY, KEY, KEY, "", "nobody"]))}
+    headers = {"X-MBX-APIKEY": d.choice((KEY, KEY, KEY, "", "nobody"))}
     return method, path, query, body, {"signed": str(signed), **headers}
 
 
@@ -137,10 +158,12 @@ class SimTarget:
         assert status != 200 and code in (-1022, -1102, -1021, -1131, -1101), (status, body, query)
 
 
-SIGNING_CASES = st.tuples(st.dictionaries(st.sampled_from(["symbol", "limit", "a", "b"]),
-                                          st.text(alphabet="abcXYZ019._-", min_size=1, max_size=8), max_size=3),
-                          st.integers(0, 1), st.integers(0, 1 << 16))
+def signing_case(d: Draw) -> tuple[dict[str, str], int, int]:
+    """(parameters, 0 to change the signature or 1 the signed text, where)."""
+    params = {d.choice(("symbol", "limit", "a", "b")): d.text(8, alphabet="abcXYZ019._-", min_size=1)
+              for _ in range(d.integer(0, 3))}
+    return params, d.integer(0, 1), d.integer(0, 1 << 16)
 
 
-TARGETS = (("sim_rest", sim_requests, SimTarget, SimTarget.check),
-           ("sim_signing", lambda: SIGNING_CASES, SimTarget, SimTarget.check_signing))
+TARGETS = (("sim_rest", sim_request, SimTarget, SimTarget.check),
+           ("sim_signing", signing_case, SimTarget, SimTarget.check_signing))

@@ -1,9 +1,17 @@
-"""``b25 fuzz``: every input b25 reads from outside, fed generated inputs (hypothesis).
+"""``b25 fuzz``: every input b25 reads from outside, fed generated inputs.
 
-Each target pairs a hypothesis strategy with the property its input must keep. A *crash* is an
+Each target pairs a generator of inputs with the property its input must keep. A *crash* is an
 exception the code did not turn into its clear error, or a broken property (a misread journal
-record, a ring that lost or doubled a record, a 500 from the simulator, ...): hypothesis then
-shrinks the input to its smallest and the report shows it.
+record, a ring that lost or doubled a record, a 500 from the simulator, ...). The report shows
+the input that broke it.
+
+Two engines drive the same generators (procs/tools/reliability/draw.py, decision 048):
+
+* ``random`` (the default): each input is drawn from ``random.Random`` with its own seed, tens of
+  microseconds an input, so a million inputs a target is minutes. A crash is reported with its
+  seed; ``b25 fuzz --targets T --reproduce SEED`` runs that one input again with its traceback.
+* ``hypothesis``: each input is drawn by hypothesis, which shrinks a failure to its smallest input;
+  about 2 ms an input. The property tests use it.
 
 | target | what is fed | the property |
 |---|---|---|
@@ -16,8 +24,9 @@ shrinks the input to its smallest and the report shows it.
 | sim_rest, sim_signing | requests on every simulator REST route; signed ones changed after signing (``procs/exchange_sim/fuzz.py``) | a 2xx/4xx with the error's code and msg, never an exception; only the exact signed text is accepted |
 
 The property tests (``tests/tools/reliability/test_fuzz.py``) run each target for a few hundred
-inputs; ``b25 fuzz --inputs N`` runs each for N, in batches of ``BATCH`` (one hypothesis run per
-batch, each with its own seed, so memory stays flat over a million inputs).
+inputs with each engine; ``b25 fuzz --inputs N`` runs each for N. The hypothesis engine runs in
+batches of ``BATCH`` (one hypothesis run per batch, each with its own seed, so memory stays flat
+over a million inputs).
 """
 
 from __future__ import annotations
@@ -26,18 +35,19 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .draw import RandomDraw, strategy
 
 if TYPE_CHECKING:
     from .fuzz_targets import Target
 
 BATCH = 5000
-
-
-
-
+ENGINES = ("random", "hypothesis")
+PROGRESS_EVERY_S = 10.0
 
 @dataclass
 class Result:
@@ -45,22 +55,84 @@ class Result:
     inputs: int = 0
     crashes: int = 0
     seconds: float = 0.0
-    failure: str = ""  # the smallest failing input hypothesis found, and what broke
+    failure: str = ""  # what broke, and on which input (hypothesis: its smallest; random: its seed)
     batches: int = 0
     errors: list[str] = field(default_factory=list)
 
 
 def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BATCH,
-               progress: Callable[[str], None] | None = None) -> Result:
-    """Feed ``target`` ``inputs`` generated inputs (in batches of hypothesis runs)."""
-    from hypothesis import HealthCheck, Phase, given, seed, settings
-    from hypothesis import strategies as st
-
+               progress: Callable[[str], None] | None = None, engine: str = "random") -> Result:
+    """Feed ``target`` ``inputs`` generated inputs with ``engine`` (one of ``ENGINES``); it stops
+    at the first crash."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine: {engine!r} is not one of {ENGINES}")
     res = Result(target.name)
     t0 = time.monotonic()
     resource = target.make() if target.make is not None else None
+    assert target.check is not None
+    try:
+        if engine == "random":
+            _run_random(target, resource, res, inputs, start_seed, progress)
+        else:
+            _run_hypothesis(target, resource, res, inputs, start_seed, batch, progress)
+    finally:
+        if resource is not None:
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
+    res.seconds = round(time.monotonic() - t0, 1)
+    return res
+
+
+def input_seed(start_seed: int, k: int) -> int:
+    """The seed of a target's ``k``-th input in a random run from ``start_seed``."""
+    return start_seed * 1_000_003 + k
+
+
+def _run_random(target: Target, resource: Any, res: Result, inputs: int, start_seed: int,
+                progress: Callable[[str], None] | None) -> None:
+    generate, check = target.generate, target.check
+    assert check is not None
+    shown = time.monotonic()
+    for k in range(inputs):
+        s = input_seed(start_seed, k)
+        value = generate(RandomDraw(s))
+        try:
+            check(resource, value) if resource is not None else check(value)
+        except Exception as exc:
+            res.crashes += 1
+            res.failure = (_failure(exc) + f" | input seed {s} (b25 fuzz --targets {target.name} --reproduce {s}): "
+                           + repr(value)[:1400])
+        res.inputs = k + 1
+        if res.crashes:
+            return
+        if progress is not None and time.monotonic() - shown > PROGRESS_EVERY_S:
+            shown = time.monotonic()
+            progress(f"{target.name}: {res.inputs}/{inputs} inputs, 0 crashes")
+
+
+def reproduce(target: Target, s: int) -> Any:
+    """Run a random run's input of seed ``s`` again, raising what it raises; returns the input."""
+    resource = target.make() if target.make is not None else None
+    value = target.generate(RandomDraw(s))
+    try:
+        assert target.check is not None
+        target.check(resource, value) if resource is not None else target.check(value)
+    finally:
+        close = getattr(resource, "close", None)
+        if close is not None:
+            close()
+    return value
+
+
+def _run_hypothesis(target: Target, resource: Any, res: Result, inputs: int, start_seed: int, batch: int,
+                    progress: Callable[[str], None] | None) -> None:
+    from hypothesis import HealthCheck, Phase, given, seed, settings
+    from hypothesis import strategies as st
+
     check = target.check
     assert check is not None
+    generated = strategy(target.generate)
 
     def one(values: list[Any]) -> None:
         for value in values:
@@ -70,34 +142,26 @@ def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BA
             else:
                 check(value)
 
-    try:
-        k = 0
-        while res.inputs < inputs and not res.crashes:
-            n = min(batch, inputs - res.inputs)
-            per = max(1, min(target.per_example, n))
-            values = st.lists(target.strategy(), min_size=per, max_size=per)
-            test = settings(max_examples=-(-n // per), database=None, deadline=None, derandomize=False,
-                            suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
-                            print_blob=False)(seed(start_seed * 1_000_003 + k)(given(values)(one)))
-            before = res.inputs
-            try:
-                test()
-            except Exception as exc:  # a crash: hypothesis re-raised it on the smallest input
-                res.crashes += 1
-                res.failure = _failure(exc)
-            res.batches += 1
-            k += 1
-            if res.inputs == before:  # nothing more to generate (a tiny input space)
-                break
-            if progress is not None:
-                progress(f"{target.name}: {res.inputs}/{inputs} inputs, {res.crashes} crashes")
-    finally:
-        if resource is not None:
-            close = getattr(resource, "close", None)
-            if close is not None:
-                close()
-    res.seconds = round(time.monotonic() - t0, 1)
-    return res
+    k = 0
+    while res.inputs < inputs and not res.crashes:
+        n = min(batch, inputs - res.inputs)
+        per = max(1, min(target.per_example, n))
+        values = st.lists(generated, min_size=per, max_size=per)
+        test = settings(max_examples=-(-n // per), database=None, deadline=None, derandomize=False,
+                        suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink],
+                        print_blob=False)(seed(start_seed * 1_000_003 + k)(given(values)(one)))
+        before = res.inputs
+        try:
+            test()
+        except Exception as exc:  # a crash: hypothesis re-raised it on the smallest input
+            res.crashes += 1
+            res.failure = _failure(exc)
+        res.batches += 1
+        k += 1
+        if res.inputs == before:  # nothing more to generate (a tiny input space)
+            break
+        if progress is not None:
+            progress(f"{target.name}: {res.inputs}/{inputs} inputs, {res.crashes} crashes")
 
 
 def _failure(exc: BaseException) -> str:
@@ -128,7 +192,11 @@ class LogLines:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", type=int, default=10000, help="generated inputs per target (default 10000)")
     p.add_argument("--targets", default="", help="comma-separated target names (default: all; an unknown name lists them)")
-    p.add_argument("--seed", type=int, default=None, help="the first batch's seed (default: from the clock)")
+    p.add_argument("--seed", type=int, default=None, help="the run's seed (default: from the clock)")
+    p.add_argument("--engine", choices=ENGINES, default="random",
+                   help="random: fast, reports a crash's seed; hypothesis: slow, shrinks a crash (default random)")
+    p.add_argument("--reproduce", type=int, default=None, metavar="SEED",
+                   help="run the random engine's input of this seed (from a crash report) on one target, with its traceback")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -144,6 +212,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"b25 fuzz: unknown targets {unknown} (known: {','.join(TARGETS)})" if unknown
               else f"b25 fuzz: --inputs must be > 0: {args.inputs}", file=sys.stderr)
         return 2
+    if args.reproduce is not None:
+        if len(names) != 1:
+            print("b25 fuzz --reproduce: name the one target with --targets", file=sys.stderr)
+            return 2
+        try:
+            value = reproduce(TARGETS[names[0]], args.reproduce)
+        except Exception:
+            traceback.print_exc()
+            return 1
+        print(f"{names[0]}: input seed {args.reproduce} passes: {value!r}"[:2000])
+        return 0
     start = args.seed if args.seed is not None else int(time.time())
 
     results = []
@@ -154,12 +233,13 @@ def run(args: argparse.Namespace) -> int:
         sink = LogLines()
         sys.stderr = sink  # the targets' own log lines (bad input is logged once per kind) are counted
         try:
-            results.append(run_target(TARGETS[name], args.inputs, start + i * 7919,
+            results.append(run_target(TARGETS[name], args.inputs, start + i * 7919, engine=args.engine,
                                       progress=lambda t: print(t, file=out, flush=True) if not args.json else None))
         finally:
             sys.stderr = out
         logged[name] = sink.lines
-    report = {"ok": all(r.crashes == 0 for r in results), "seed": start, "inputs_per_target": args.inputs,
+    report = {"ok": all(r.crashes == 0 for r in results), "engine": args.engine, "seed": start,
+              "inputs_per_target": args.inputs,
               "inputs": sum(r.inputs for r in results), "crashes": sum(r.crashes for r in results),
               "seconds": round(time.monotonic() - t0, 1),
               "targets": {r.target: {"inputs": r.inputs, "crashes": r.crashes, "seconds": r.seconds,

@@ -1,5 +1,6 @@
-"""The inputs ``b25 fuzz`` generates and the properties they must keep (hypothesis strategies and
-checks; the table of targets is in procs/tools/reliability/fuzz.py)."""
+"""The inputs ``b25 fuzz`` generates and the properties they must keep: each target's generator
+(written against ``Draw``, so hypothesis or ``random`` can drive it: procs/tools/reliability/draw.py)
+and its check. The table of targets is in procs/tools/reliability/fuzz.py."""
 
 
 from __future__ import annotations
@@ -9,21 +10,17 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hypothesis import strategies as st
+import msgspec
 
-BATCH = 5000
+from .draw import Draw, json_value
+
 ROOT = Path(__file__).resolve().parents[3]  # the checkout: the real recordings are beside it (../shared)
 
 # -- the journal ---------------------------------------------------------------------------------
-
-def journal_records() -> st.SearchStrategy:
-    """Records from a seed: what a record holds does not matter to the reader's property, so the
-    bulk is drawn with ``random`` (cheap) and hypothesis drives the shape and the damage."""
-    return st.builds(_records_from_seed, st.integers(0, 1 << 32), st.integers(0, 12))
-
 
 _EDGES = (0, 1, -1, (1 << 63) - 1, -(1 << 63), 1 << 31, 1 << 32)
 
@@ -44,38 +41,37 @@ def _records_from_seed(seed_value: int, n: int) -> list:
                           wall_ns=num(), event_seq=num()) for _ in range(n)]
 
 
-@st.composite
-def damaged_journal(draw: st.DrawFn) -> tuple[list, bytes, int]:
-    """(records, file bytes, how many records are intact): whole frames, then a damaged tail."""
+def damaged_journal(d: Draw) -> tuple[list, bytes, int]:
+    """(records, file bytes, how many records are intact): whole frames, then a damaged tail. What
+    a record holds does not matter to the reader's property, so the records come from a seed
+    (cheap); the draw chooses the shape and the damage."""
     from procs.execution.journal import Journal
 
-    records = draw(journal_records())
+    records = _records_from_seed(d.integer(0, 1 << 32), d.integer(0, 12))
     frames = [bytes(_frame(Journal, r)) for r in records]
     data = b"".join(frames)
-    damage = draw(st.sampled_from(["none", "cut", "flip", "garbage", "zeros", "unchecked"]))
+    damage = d.choice(("none", "cut", "flip", "garbage", "zeros", "unchecked"))
     intact = len(records)
     if damage == "cut" and frames:  # a torn last frame: some of its bytes never written
         last = frames[-1]
-        data = data[:len(data) - len(last) + draw(st.integers(0, len(last) - 1))]
+        data = data[:len(data) - len(last) + d.integer(0, len(last) - 1)]
         intact -= 1
     elif damage == "flip" and frames:  # bytes of the last frame changed (a host crash, a bad sector)
         last = bytearray(frames[-1])
-        for _ in range(draw(st.integers(1, 4))):
-            i = draw(st.integers(0, len(last) - 1))
-            last[i] ^= draw(st.integers(1, 255))
+        for _ in range(d.integer(1, 4)):
+            i = d.integer(0, len(last) - 1)
+            last[i] ^= d.integer(1, 255)
         data = data[:len(data) - len(last)] + bytes(last)
         intact -= 1
     elif damage == "garbage" and frames:
         # (a file whose first frame is unchecked reads as a journal from before the checksum:
         # garbage alone cannot be told from one, so the damage follows a checked frame, as in
         # every journal written now)
-        data += draw(st.binary(min_size=1, max_size=64))
+        data += d.binary(64, min_size=1)
     elif damage == "zeros":  # the preallocated tail of an open journal
-        data += bytes(draw(st.integers(1, 64)))
+        data += bytes(d.integer(1, 64))
     elif damage == "unchecked" and frames:  # an old-style (unchecked) frame after checked ones: not a record
-        import msgspec
-
-        payload = msgspec.msgpack.encode(_records_from_seed(draw(st.integers(0, 1 << 32)), 1)[0])
+        payload = msgspec.msgpack.encode(_records_from_seed(d.integer(0, 1 << 32), 1)[0])
         data += len(payload).to_bytes(4, "little") + payload
     return records, data, intact
 
@@ -104,13 +100,19 @@ def check_journal(case: tuple[list, bytes, int]) -> None:
 
 # -- the ring ------------------------------------------------------------------------------------
 
-def ring_programs() -> st.SearchStrategy:
-    op = st.one_of(st.tuples(st.just("publish"), st.integers(1, 20)),
-                   st.tuples(st.just("poll"), st.integers(0, 2), st.integers(0, 12)),
-                   st.tuples(st.just("poll_one"), st.integers(0, 2)),
-                   st.tuples(st.just("read_one"), st.integers(0, 2)))
-    return st.tuples(st.sampled_from(["gating", "broadcast"]), st.sampled_from([4, 8, 16]),
-                     st.lists(op, max_size=60))
+def ring_program(d: Draw) -> tuple[str, int, list]:
+    """(policy, capacity, operations): publishes, and each of three readers' polls and reads."""
+    policy, capacity = d.choice(("gating", "broadcast")), d.choice((4, 8, 16))
+    ops: list[tuple] = []
+    for _ in range(d.integer(0, 60)):
+        kind = d.choice(("publish", "poll", "poll_one", "read_one"))
+        if kind == "publish":
+            ops.append((kind, d.integer(1, 20)))
+        elif kind == "poll":
+            ops.append((kind, d.integer(0, 2), d.integer(0, 12)))
+        else:
+            ops.append((kind, d.integer(0, 2)))
+    return policy, capacity, ops
 
 
 class RingTarget:
@@ -185,6 +187,7 @@ class RingTarget:
 
 # -- config --------------------------------------------------------------------------------------
 
+@cache
 def _config_types() -> dict[str, type]:
     from procs.core import services
     from procs.exchange_sim.trading.config import TradingConfig
@@ -197,22 +200,20 @@ def _config_types() -> dict[str, type]:
     return out
 
 
-SCALARS = st.one_of(st.integers(min_value=-(1 << 70), max_value=1 << 70), st.floats(allow_nan=True),
-                    st.booleans(), st.text(max_size=20), st.sampled_from(["", "0", "-1", "fifo:10", "nice:5",
-                                                                         "spin", "block", "BTCUSDT", "1e9"]))
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-    st.text(max_size=8), inner, max_size=4), max_leaves=8)
+CONFIG_TEXTS = ("", "0", "-1", "fifo:10", "nice:5", "spin", "block", "BTCUSDT", "1e9")
 
 
-@st.composite
-def config_sections(draw: st.DrawFn) -> tuple[str, dict]:
-    import msgspec
+@cache
+def _field_names(section: str) -> list[str]:
+    return [f.encode_name for f in msgspec.structs.fields(_config_types()[section])]
 
-    types = _config_types()
-    section = draw(st.sampled_from(sorted(types)))
-    names = [f.encode_name for f in msgspec.structs.fields(types[section])]
-    keys = draw(st.lists(st.sampled_from(names) | st.text(min_size=1, max_size=12), max_size=6))
-    return section, {k: draw(VALUES) for k in keys}
+
+def config_section(d: Draw) -> tuple[str, dict]:
+    """A section of any config type with its own fields and unknown ones, holding any value."""
+    section = d.choice(sorted(_config_types()))
+    names = _field_names(section)
+    keys = [d.choice(names) if d.choice((True, False)) else d.text(12, min_size=1) for _ in range(d.integer(0, 6))]
+    return section, {k: json_value(d, CONFIG_TEXTS) for k in keys}
 
 
 def check_config(case: tuple[str, dict]) -> None:
@@ -244,30 +245,38 @@ def check_config_text(text: str) -> None:
         os.unlink(f.name)
 
 
-TOML_TEXT = st.one_of(st.text(max_size=200), st.builds(
-    lambda sec, key, val: f"[{sec}]\n{key} = {val}\n",
-    st.sampled_from(["execution", "strategy", "risk", "market_data", "sim", "riks", "sim_trading", "a.b"]),
-    st.sampled_from(["fsync", "idle", "sched", "max_drawdown", "symbols", "x", "adopt_timeout_s"]),
-    st.sampled_from(['"batch"', "1", "-1", "1e400", "nan", "[1, 2]", "{a = 1}", '"fifo:99"', "true", '"'])))
+def toml_text(d: Draw) -> str:
+    """Any text, or one line of a known or misspelt section with a known key and an odd value."""
+    if d.choice((True, False)):
+        return d.text(200)
+    section = d.choice(("execution", "strategy", "risk", "market_data", "sim", "riks", "sim_trading", "a.b"))
+    key = d.choice(("fsync", "idle", "sched", "max_drawdown", "symbols", "x", "adopt_timeout_s"))
+    value = d.choice(('"batch"', "1", "-1", "1e400", "nan", "[1, 2]", "{a = 1}", '"fifo:99"', "true", '"'))
+    return f"[{section}]\n{key} = {value}\n"
 
 
 # -- control messages ----------------------------------------------------------------------------
 
-def control_inputs() -> st.SearchStrategy:
+def control_input(d: Draw) -> Any:
+    """A command of every kind with any texts, or any bytes."""
     from procs.core import control as C
 
-    command = st.one_of(
-        st.builds(C.Reload, operator=st.text(max_size=20), target=st.text(max_size=20)),
-        st.builds(C.CancelAll, operator=st.text(max_size=20), symbol=st.text(max_size=12)),
-        st.builds(C.SetKillSwitch, operator=st.text(max_size=20), on=st.booleans()),
-        st.builds(C.SetTradingState, operator=st.text(max_size=20), state=st.text(max_size=12)),
-        st.builds(C.Shutdown, operator=st.text(max_size=20)), st.builds(C.Ping, operator=st.text(max_size=20)))
-    return st.one_of(command, st.binary(max_size=200))
+    kind = d.choice(("bytes", "Reload", "CancelAll", "SetKillSwitch", "SetTradingState", "Shutdown", "Ping"))
+    if kind == "bytes":
+        return d.binary(200)
+    operator = d.text(20)
+    if kind == "Reload":
+        return C.Reload(operator=operator, target=d.text(20))
+    if kind == "CancelAll":
+        return C.CancelAll(operator=operator, symbol=d.text(12))
+    if kind == "SetKillSwitch":
+        return C.SetKillSwitch(operator=operator, on=d.choice((True, False)))
+    if kind == "SetTradingState":
+        return C.SetTradingState(operator=operator, state=d.text(12))
+    return C.Shutdown(operator=operator) if kind == "Shutdown" else C.Ping(operator=operator)
 
 
 def check_control(message: Any) -> None:
-    import msgspec
-
     from procs.core import control as C
 
     if isinstance(message, bytes):
@@ -295,8 +304,6 @@ class ControlTarget:
         self.inbox.close()
 
     def check(self, message: Any) -> None:
-        import msgspec
-
         from procs.core.control import MAX_MESSAGE, Ping
 
         raw = message if isinstance(message, bytes) else msgspec.msgpack.encode(message)
@@ -315,11 +322,7 @@ class ControlTarget:
 
 # -- the venue's messages --------------------------------------------------------------------------
 
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-(1 << 70), 1 << 70) | st.floats() | st.text(max_size=12)
-    | st.sampled_from(["0", "-1", "1e5", "NaN", "", " 1", "0.001", "-0.001", "60000.10", "1" * 30, "+1", ".5"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-    max_leaves=6)
+NUMBER_TEXTS = ("0", "-1", "1e5", "NaN", "", " 1", "0.001", "-0.001", "60000.10", "1" * 30, "+1", ".5")
 
 
 def _slots(doc: Any, out: list) -> list:
@@ -335,49 +338,50 @@ def _slots(doc: Any, out: list) -> list:
     return out
 
 
-@st.composite
-def mutated_json(draw: st.DrawFn, samples: list[Any]) -> bytes:
-    """A sample message with up to three of its values replaced, keys dropped or added, then
-    maybe its text cut, a byte changed or garbage appended."""
-    import copy
+@cache
+def _encoded_samples(kind: str) -> list[bytes]:
+    from procs.venue.binance.fuzz import SAMPLES
 
-    import msgspec
+    return [msgspec.json.encode(s) for s in SAMPLES[kind]]
 
-    doc = copy.deepcopy(draw(st.sampled_from(samples)))
-    for _ in range(draw(st.integers(0, 3))):
+
+def mutated_json(d: Draw, kind: str) -> bytes:
+    """A sample message of ``kind`` with up to three of its values replaced, keys dropped or
+    added, then maybe its text cut, a byte changed or garbage appended."""
+    doc = msgspec.json.decode(d.choice(_encoded_samples(kind)))  # a fresh copy of the sample
+    for _ in range(d.integer(0, 3)):
         slots = _slots(doc, [])
         if not slots:
             break
-        container, key = draw(st.sampled_from(slots))
-        op = draw(st.sampled_from(("replace", "replace", "drop", "add")))
+        container, key = d.choice(slots)
+        op = d.choice(("replace", "replace", "drop", "add"))
         if op == "replace":
-            container[key] = draw(JSON_VALUES)
+            container[key] = json_value(d, NUMBER_TEXTS)
         elif op == "drop":
             del container[key]
         elif isinstance(container, dict):
-            container[draw(st.text(max_size=4))] = draw(JSON_VALUES)
+            container[d.text(4)] = json_value(d, NUMBER_TEXTS)
         else:
-            container.append(draw(JSON_VALUES))
-    raw = msgspec.json.encode(doc)
-    return _damaged(draw, raw)
+            container.append(json_value(d, NUMBER_TEXTS))
+    return _damaged(d, msgspec.json.encode(doc))
 
 
-def _damaged(draw: st.DrawFn, raw: bytes) -> bytes:
-    damage = draw(st.sampled_from(("none", "none", "none", "cut", "flip", "append")))
+def _damaged(d: Draw, raw: bytes) -> bytes:
+    damage = d.choice(("none", "none", "none", "cut", "flip", "append"))
     if damage == "cut" and raw:
-        return raw[:draw(st.integers(0, len(raw) - 1))]
+        return raw[:d.integer(0, len(raw) - 1)]
     if damage == "flip" and raw:
-        i = draw(st.integers(0, len(raw) - 1))
-        return raw[:i] + bytes([raw[i] ^ draw(st.integers(1, 255))]) + raw[i + 1:]
+        i = d.integer(0, len(raw) - 1)
+        return raw[:i] + bytes([raw[i] ^ d.integer(1, 255)]) + raw[i + 1:]
     if damage == "append":
-        return raw + draw(st.binary(min_size=1, max_size=16))
+        return raw + d.binary(16, min_size=1)
     return raw
 
 
 def _venue_target(kind: str) -> Target:
     from procs.venue.binance import fuzz as B
 
-    return Target(f"venue_{kind}", lambda: mutated_json(B.SAMPLES[kind]), check=B.CHECKS[kind], per_example=8)
+    return Target(f"venue_{kind}", lambda d: mutated_json(d, kind), check=B.CHECKS[kind], per_example=8)
 
 
 # -- market_data: recorded frames, damaged, through the feed handler -------------------------------
@@ -408,8 +412,6 @@ class FeedTarget:
                 if len(self.frames) >= CORPUS_FRAMES:
                     break
         else:  # no recordings here: the adapter's hand-made frames
-            import msgspec
-
             from procs.venue.binance.fuzz import SAMPLES
 
             self.frames = [(self.symbol, msgspec.json.encode(s)) for s in SAMPLES["depth_snapshot"]]
@@ -450,15 +452,12 @@ class FeedTarget:
                     f"{side} out of order: {levels[:5]}"
 
 
-@st.composite
-def feed_runs(draw: st.DrawFn) -> tuple[int, int, list[tuple[int, bytes]]]:
+def feed_run(d: Draw) -> tuple[int, int, list[tuple[int, bytes]]]:
     """(first frame, how many, [(index in the run, damaged frame)]): damaged frames are mutated
-    sample messages or a recorded-like frame with bytes changed."""
-    from procs.venue.binance.fuzz import SAMPLES
-
-    damaged = draw(st.lists(st.tuples(st.integers(0, 63), mutated_json(SAMPLES["market_frame"]) | mutated_json(
-        SAMPLES["depth_snapshot"])), max_size=4))
-    return draw(st.integers(0, CORPUS_FRAMES)), draw(st.integers(1, 64)), damaged
+    sample market frames or depth snapshots."""
+    damaged = [(d.integer(0, 63), mutated_json(d, d.choice(("market_frame", "depth_snapshot"))))
+               for _ in range(d.integer(0, 4))]
+    return d.integer(0, CORPUS_FRAMES), d.integer(1, 64), damaged
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -466,7 +465,7 @@ def feed_runs(draw: st.DrawFn) -> tuple[int, int, list[tuple[int, bytes]]]:
 @dataclass
 class Target:
     name: str
-    strategy: Callable[[], st.SearchStrategy]
+    generate: Callable[[Draw], Any]  # one input from the draw's choices
     make: Callable[[], Any] | None = None  # a resource (ring instance, queue, simulator) the check uses
     check: Callable[..., None] | None = None  # check(value) or check(resource, value)
     per_example: int = 4  # inputs per hypothesis example: its fixed cost is shared (a failure shrinks to one)
@@ -478,14 +477,14 @@ def _targets() -> dict[str, Target]:
 
     return {t.name: t for t in (
         *(_venue_target(kind) for kind in CHECKS),
-        Target("market_data", feed_runs, make=FeedTarget, check=FeedTarget.check, per_example=1),
+        Target("market_data", feed_run, make=FeedTarget, check=FeedTarget.check, per_example=1),
         Target("journal", damaged_journal, check=check_journal),
-        Target("ring", ring_programs, make=RingTarget, check=RingTarget.check),
-        Target("config", config_sections, check=check_config),
-        Target("config_text", lambda: TOML_TEXT, check=check_config_text),
-        Target("control", control_inputs, check=check_control),
-        Target("control_queue", control_inputs, make=ControlTarget, check=ControlTarget.check),
-        *(Target(name, strategy, make=make, check=check) for name, strategy, make, check in S.TARGETS),
+        Target("ring", ring_program, make=RingTarget, check=RingTarget.check),
+        Target("config", config_section, check=check_config),
+        Target("config_text", toml_text, check=check_config_text),
+        Target("control", control_input, check=check_control),
+        Target("control_queue", control_input, make=ControlTarget, check=ControlTarget.check),
+        *(Target(name, generate, make=make, check=check) for name, generate, make, check in S.TARGETS),
     )}
 
 

@@ -1,54 +1,95 @@
 """Property tests of every input b25 reads from outside (issue 16): each ``b25 fuzz`` target run
-for a few hundred generated inputs (``b25 fuzz --inputs N`` runs them for as many as asked), and
-proof that the properties are not vacuous: with a defect put back, the fuzzer finds it."""
+for a few hundred generated inputs with each engine (``b25 fuzz --inputs N`` runs them for as
+many as asked), and proof that the properties are not vacuous: with a defect put back, each
+engine finds it, and the random engine's reported seed reproduces it."""
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import msgspec
 import pytest
 
 from procs.execution import journal as J
+from procs.tools.reliability import fuzz
 from procs.tools.reliability import fuzz_targets as F
-from procs.tools.reliability.fuzz import run_target
+from procs.tools.reliability.draw import RandomDraw
+from procs.tools.reliability.fuzz import ENGINES, reproduce, run_target
 from procs.tools.reliability.fuzz_targets import TARGETS
 from procs.venue.binance import orders
 
 INPUTS = {"ring": 300, "sim_rest": 400, "config_text": 200, "market_data": 200}
+RANDOM_INPUTS = 2000  # the random engine is about 50 times cheaper an input
 
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
-def test_target_when_fed_generated_inputs_then_no_crash_and_every_property_holds(name: str) -> None:
-    r = run_target(TARGETS[name], INPUTS.get(name, 300), start_seed=16)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_target_when_fed_generated_inputs_then_no_crash_and_every_property_holds(name: str, engine: str) -> None:
+    n = RANDOM_INPUTS if engine == "random" else INPUTS.get(name, 300)
+    r = run_target(TARGETS[name], n, start_seed=16, engine=engine)
     assert r.crashes == 0, r.failure
-    assert r.inputs == INPUTS.get(name, 300)
+    assert r.inputs == n
 
 
-def test_journal_target_when_the_checksum_is_left_out_then_it_finds_the_misread(monkeypatch) -> None:
+def _unchecked(_journal_type: type, rec: J.JournalRecord) -> bytearray:  # the frame format before the checksum
+    payload = msgspec.msgpack.encode(rec)
+    return bytearray(len(payload).to_bytes(4, "little") + payload)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_journal_target_when_the_checksum_is_left_out_then_it_finds_the_misread(monkeypatch, engine: str) -> None:
     """The journal property is not vacuous: frames without their crc32 misread a damaged tail."""
-
-    def unchecked(_journal_type: type, rec: J.JournalRecord) -> bytearray:  # the frame format before the checksum
-        payload = msgspec.msgpack.encode(rec)
-        return bytearray(len(payload).to_bytes(4, "little") + payload)
-
-    monkeypatch.setattr(F, "_frame", unchecked)
-    r = run_target(F.TARGETS["journal"], 3000, start_seed=16)
+    monkeypatch.setattr(F, "_frame", _unchecked)
+    r = run_target(F.TARGETS["journal"], 3000, start_seed=16, engine=engine)
     assert r.crashes == 1 and "never written" in r.failure, r.failure
     assert J.CHECKED  # the writer's frames carry it
 
 
-def test_user_stream_target_when_numbers_are_not_checked_then_it_finds_the_bad_report(monkeypatch) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_user_stream_target_when_numbers_are_not_checked_then_it_finds_the_bad_report(monkeypatch, engine: str) -> None:
     """The venue properties are not vacuous: an adapter that passes any text on as a number (as
     it did before) hands the engine a price it cannot read."""
     monkeypatch.setattr(orders, "_DECIMAL", re.compile(r".*", re.S))
-    r = run_target(F.TARGETS["venue_user_stream"], 1000, start_seed=16)
+    r = run_target(F.TARGETS["venue_user_stream"], 1000, start_seed=16, engine=engine)
     assert r.crashes == 1 and "passed as a number" in r.failure, r.failure
 
 
-def test_open_algo_orders_target_when_numbers_are_not_checked_then_it_finds_the_bad_report(monkeypatch) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_open_algo_orders_target_when_numbers_are_not_checked_then_it_finds_the_bad_report(monkeypatch, engine: str) -> None:
     """The algo decoders are held to the same contract: a trigger price that is not a number (as
     algo_report passed one on before) is found."""
     monkeypatch.setattr(orders, "_DECIMAL", re.compile(r".*", re.S))
-    r = run_target(F.TARGETS["venue_open_algo_orders"], 5000, start_seed=16)
+    r = run_target(F.TARGETS["venue_open_algo_orders"], 5000, start_seed=16, engine=engine)
     assert r.crashes == 1 and "passed as a number" in r.failure, r.failure
+
+
+def test_random_engine_when_it_crashes_then_the_reported_seed_reproduces_the_input_and_the_failure(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(orders, "_DECIMAL", re.compile(r".*", re.S))
+    target = F.TARGETS["venue_user_stream"]
+    r = run_target(target, 5000, start_seed=16, engine="random")
+    seed = int(re.search(r"--reproduce (\d+)", r.failure).group(1))
+    assert r.crashes == 1 and fuzz.input_seed(16, r.inputs - 1) == seed
+    assert repr(target.generate(RandomDraw(seed)))[:200] in r.failure  # the same input, drawn again
+    with pytest.raises(AssertionError, match="passed as a number"):
+        reproduce(target, seed)
+    args = argparse.Namespace(inputs=1, targets="venue_user_stream", seed=None, engine="random", reproduce=seed, json=False)
+    assert fuzz.run(args) == 1
+    assert "passed as a number" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert fuzz.run(args) == 0  # the defect taken out, the same input passes
+    assert f"input seed {seed} passes" in capsys.readouterr().out
+
+
+def test_random_draw_when_seeded_the_same_then_the_same_input_and_it_reaches_the_edges() -> None:
+    a, b = RandomDraw(5), RandomDraw(5)
+    assert [a.integer(-(1 << 70), 1 << 70) for _ in range(50)] == [b.integer(-(1 << 70), 1 << 70) for _ in range(50)]
+    d = RandomDraw(1)
+    ints = {d.integer(-(1 << 70), 1 << 70) for _ in range(2000)}
+    assert {0, 1, -1, -(1 << 70), 1 << 70} <= ints and any(abs(i) > 1 << 60 for i in ints)
+    floats = [d.floating() for _ in range(2000)]
+    assert any(f != f for f in floats) and float("inf") in floats and float("-inf") in floats
+    texts = [d.text(20) for _ in range(500)]
+    assert "" in texts and any(len(t) == 20 for t in texts) and any(not t.isascii() for t in texts)
+    assert all(d.integer(3, 9) in range(3, 10) for _ in range(1000))
+    assert all(len(d.binary(16, min_size=1)) in range(1, 17) for _ in range(1000))
