@@ -195,9 +195,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="the run's seed (default: from the clock)")
     p.add_argument("--engine", choices=ENGINES, default="random",
                    help="random: fast, reports a crash's seed; hypothesis: slow, shrinks a crash (default random)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="targets run in this many processes at once (default 1); the inputs are the same")
     p.add_argument("--reproduce", type=int, default=None, metavar="SEED",
                    help="run the random engine's input of this seed (from a crash report) on one target, with its traceback")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _run_named(name: str, inputs: int, start_seed: int, engine: str, show_progress: bool) -> tuple[Result, int]:
+    """One target's run, with the log lines its code wrote (bad input is logged once per kind)."""
+    from .fuzz_targets import TARGETS
+
+    out, sink = sys.stderr, LogLines()
+    sys.stderr = sink
+    try:
+        result = run_target(TARGETS[name], inputs, start_seed, engine=engine,
+                            progress=(lambda t: print(t, file=out, flush=True)) if show_progress else None)
+    finally:
+        sys.stderr = out
+    return result, sink.lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -208,9 +224,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     names = [t.strip() for t in args.targets.split(",") if t.strip()] or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
-    if unknown or args.inputs <= 0:
+    if unknown or args.inputs <= 0 or args.jobs <= 0:
         print(f"b25 fuzz: unknown targets {unknown} (known: {','.join(TARGETS)})" if unknown
-              else f"b25 fuzz: --inputs must be > 0: {args.inputs}", file=sys.stderr)
+              else f"b25 fuzz: --inputs must be > 0: {args.inputs}" if args.inputs <= 0
+              else f"b25 fuzz: --jobs must be > 0: {args.jobs}", file=sys.stderr)
         return 2
     if args.reproduce is not None:
         if len(names) != 1:
@@ -225,21 +242,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     start = args.seed if args.seed is not None else int(time.time())
 
-    results = []
-    logged: dict[str, int] = {}
     t0 = time.monotonic()
-    out = sys.stderr
-    for i, name in enumerate(names):
-        sink = LogLines()
-        sys.stderr = sink  # the targets' own log lines (bad input is logged once per kind) are counted
-        try:
-            results.append(run_target(TARGETS[name], args.inputs, start + i * 7919, engine=args.engine,
-                                      progress=lambda t: print(t, file=out, flush=True) if not args.json else None))
-        finally:
-            sys.stderr = out
-        logged[name] = sink.lines
+    # each target's seed follows from its place in the list, so --jobs changes no input
+    work = [(name, args.inputs, start + i * 7919, args.engine, not args.json) for i, name in enumerate(names)]
+    if args.jobs <= 1:
+        done = [_run_named(*w) for w in work]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(_run_named, *zip(*work, strict=True)))
+    results = [r for r, _ in done]
+    logged = {r.target: lines for r, lines in done}
     report = {"ok": all(r.crashes == 0 for r in results), "engine": args.engine, "seed": start,
-              "inputs_per_target": args.inputs,
+              "jobs": args.jobs, "inputs_per_target": args.inputs,
               "inputs": sum(r.inputs for r in results), "crashes": sum(r.crashes for r in results),
               "seconds": round(time.monotonic() - t0, 1),
               "targets": {r.target: {"inputs": r.inputs, "crashes": r.crashes, "seconds": r.seconds,

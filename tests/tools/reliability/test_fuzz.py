@@ -73,7 +73,7 @@ def test_random_engine_when_it_crashes_then_the_reported_seed_reproduces_the_inp
     assert repr(target.generate(RandomDraw(seed)))[:200] in r.failure  # the same input, drawn again
     with pytest.raises(AssertionError, match="passed as a number"):
         reproduce(target, seed)
-    args = argparse.Namespace(inputs=1, targets="venue_user_stream", seed=None, engine="random", reproduce=seed, json=False)
+    args = argparse.Namespace(inputs=1, targets="venue_user_stream", seed=None, engine="random", reproduce=seed, json=False, jobs=1)
     assert fuzz.run(args) == 1
     assert "passed as a number" in capsys.readouterr().err
     monkeypatch.undo()
@@ -93,3 +93,27 @@ def test_random_draw_when_seeded_the_same_then_the_same_input_and_it_reaches_the
     assert "" in texts and any(len(t) == 20 for t in texts) and any(not t.isascii() for t in texts)
     assert all(d.integer(3, 9) in range(3, 10) for _ in range(1000))
     assert all(len(d.binary(16, min_size=1)) in range(1, 17) for _ in range(1000))
+
+
+@pytest.mark.proc
+def test_fuzz_when_run_in_two_processes_then_each_target_gets_the_same_inputs() -> None:
+    """--jobs changes where the targets run, not what they are fed: the same inputs write the same
+    log lines (bad input is logged once per kind, so the count depends on the inputs). Each run is
+    a fresh ``b25 fuzz`` process: the once-per-kind memory is the process's."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    reports = []
+    for jobs in ("1", "2"):
+        p = subprocess.run([sys.executable, "-m", "procs.cli", "fuzz", "--inputs", "300", "--seed", "9", "--json",
+                            "--targets", "venue_user_stream,sim_rest,control_queue", "--jobs", jobs],
+                           cwd=root, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        reports.append(json.loads(p.stdout))
+    one, two = ({name: (t["inputs"], t["crashes"], t["log_lines"]) for name, t in r["targets"].items()} for r in reports)
+    assert one == two and list(one) == ["venue_user_stream", "sim_rest", "control_queue"]
+    assert one["sim_rest"][2] > 0 and one["venue_user_stream"][2] > 0  # the simulator and the adapter logged bad input
+    assert reports[1]["jobs"] == 2 and reports[1]["inputs"] == 900
