@@ -76,10 +76,7 @@ def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BA
         else:
             _run_hypothesis(target, resource, res, inputs, start_seed, batch, progress)
     finally:
-        if resource is not None:
-            close = getattr(resource, "close", None)
-            if close is not None:
-                close()
+        _close(resource)
     res.seconds = round(time.monotonic() - t0, 1)
     return res
 
@@ -112,17 +109,23 @@ def _run_random(target: Target, resource: Any, res: Result, inputs: int, start_s
 
 
 def reproduce(target: Target, s: int) -> Any:
-    """Run a random run's input of seed ``s`` again, raising what it raises; returns the input."""
+    """Run a random run's input of seed ``s`` again, raising what it raises; returns the input. It
+    runs on a fresh resource: a target that keeps state between inputs (market_data's books) may
+    need the run's earlier inputs too, which ``--seed`` and ``--inputs`` repeat."""
     resource = target.make() if target.make is not None else None
     value = target.generate(RandomDraw(s))
     try:
         assert target.check is not None
         target.check(resource, value) if resource is not None else target.check(value)
     finally:
-        close = getattr(resource, "close", None)
-        if close is not None:
-            close()
+        _close(resource)
     return value
+
+
+def _close(resource: Any) -> None:
+    close = getattr(resource, "close", None)
+    if close is not None:
+        close()
 
 
 def _run_hypothesis(target: Target, resource: Any, res: Result, inputs: int, start_seed: int, batch: int,
