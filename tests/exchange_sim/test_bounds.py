@@ -109,6 +109,52 @@ def test_a_triggered_stop_and_the_order_it_became_are_each_counted_once() -> Non
     assert api.ok("GET", "/fapi/v1/order", symbol=SYM, origClientOrderId="stop")["status"] == "FILLED"
 
 
+
+def test_closed_algo_orders_beyond_the_bound_answer_does_not_exist_and_open_ones_stay() -> None:
+    api = Api(keep_closed_orders=2)
+    base = {"algoType": "CONDITIONAL", "symbol": SYM, "side": "BUY", "type": "TAKE_PROFIT_MARKET", "quantity": "0.1"}
+    resting = api.ok("POST", "/fapi/v1/algoOrder", **base, triggerPrice="58000", clientAlgoId="resting")
+    closed = []
+    for i in range(5):
+        a = api.ok("POST", "/fapi/v1/algoOrder", **base, triggerPrice=str(59000 - i), clientAlgoId=f"closed-{i}")
+        api.ok("DELETE", "/fapi/v1/algoOrder", algoId=a["algoId"])
+        closed.append(a)
+    for old in closed[:3]:
+        assert api.error("GET", "/fapi/v1/algoOrder", algoId=old["algoId"]) == -2013
+        assert api.error("GET", "/fapi/v1/algoOrder", clientAlgoId=old["clientAlgoId"]) == -2013
+    for kept in closed[3:]:
+        assert api.ok("GET", "/fapi/v1/algoOrder", algoId=kept["algoId"])["algoStatus"] == "CANCELED"
+    assert api.ok("GET", "/fapi/v1/algoOrder", algoId=resting["algoId"])["algoStatus"] == "NEW"
+    listed = [a["clientAlgoId"] for a in api.ok("GET", "/fapi/v1/allAlgoOrders", symbol=SYM)]
+    assert listed == ["resting", "closed-3", "closed-4"]
+    venue = api.rest.venue
+    assert len(venue.algos) == 3 and len(venue.closed_algos) == 2
+
+
+# -- history queries ------------------------------------------------------------------------------
+def test_all_orders_pages_by_limit_order_id_and_time_as_the_exchange_does() -> None:
+    api = Api()
+    placed = []
+    for i in range(6):
+        api.market.clock_ms = 1_700_000_000_000 + i * 1000
+        placed.append(rest_and_cancel(api, f"o-{i}"))
+    ids = [p["orderId"] for p in placed]
+
+    def listed(**params: object) -> list[int]:
+        return [o["orderId"] for o in api.ok("GET", "/fapi/v1/allOrders", symbol=SYM, **params)]
+
+    assert listed() == ids  # oldest first
+    assert listed(limit=2) == ids[-2:]  # the newest without an orderId
+    assert listed(orderId=ids[1], limit=2) == ids[1:3]  # from orderId on
+    assert listed(startTime=1_700_000_002_000, endTime=1_700_000_003_000) == ids[2:4]
+    assert listed(limit=5000) == ids  # at most 1000, no error
+    assert api.error("GET", "/fapi/v1/allOrders", symbol=SYM, limit=0) == -1130
+    assert api.error("GET", "/fapi/v1/allOrders", symbol=SYM, limit="x") == -1102
+    assert api.error("GET", "/fapi/v1/allOrders", symbol=SYM, startTime=0, endTime=8 * 86_400_000) == -4165
+    assert api.error("GET", "/fapi/v1/allOrders") == -1102  # symbol is mandatory
+    assert api.error("GET", "/fapi/v1/userTrades", symbol=SYM, limit=-1) == -1130
+
+
 # -- trades and income ---------------------------------------------------------------------------
 def test_trade_history_and_income_keep_the_newest_rows() -> None:
     api = Api(keep_trades=5, keep_income=4)

@@ -9,7 +9,7 @@ TOML section ``[sim_trading]``::
     maker_fee_bps = "2"
     taker_fee_bps = "5"
     order_log = "/tmp/b25-sim-orders.jsonl"
-    keep_closed_orders = 2000   # closed orders still queryable (older: -2013); open ones always are
+    keep_closed_orders = 2000   # closed orders (and algo orders) still queryable (older: -2013); open ones always are
     keep_trades = 1000          # userTrades rows per account and symbol
     keep_income = 1000          # income rows per account
     [[sim_trading.accounts]]
@@ -92,8 +92,8 @@ class TradingConfig(Section):
     # Clock of POST /fapi/v1/countdownCancelAll: "wall" (default: the client's heartbeats run on
     # wall time) or "market" (hand-driven tests).
     countdown_clock: Literal["market", "wall"] = "wall"
-    # What the venue remembers, so a long run stays the same size: the newest closed orders of the
-    # venue stay queryable (older ones answer -2013 "Order does not exist.", as Binance forgets
+    # What the venue remembers, so a long run stays the same size: the newest closed orders (and as many
+    # closed algo orders) stay queryable (older ones answer -2013 "Order does not exist.", as Binance forgets
     # CANCELED/EXPIRED orders without fills after 3 days; open orders are always kept), and the newest trades per account and symbol
     # (GET /fapi/v1/userTrades) and income rows per account (GET /fapi/v1/income; both answer at
     # most 1000 rows a request).

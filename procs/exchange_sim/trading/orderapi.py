@@ -33,7 +33,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from procs.core import log
@@ -149,6 +149,31 @@ def _int(params: dict[str, str], name: str, default: int | None = None) -> int |
     except ValueError:
         raise ApiError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
                        ) from None
+
+
+Row = TypeVar("Row")
+
+
+def history_page(rows: list[Row], params: dict[str, str], id_param: str, id_of: Callable[[Row], int],
+                 time_of: Callable[[Row], int]) -> list[Row]:
+    """A history query's page (allOrders, userTrades, allAlgoOrders): the rows (oldest first)
+    within ``startTime``..``endTime``; from the id ``id_param`` on, the first ``limit``; without
+    it, the newest ``limit``. ``limit`` is 500 by default, at most 1000 [D:All-Orders]."""
+    limit = _int(params, "limit", 500)
+    if limit is None or limit < 1:
+        raise ApiError(-1130, "Invalid data sent for a parameter: limit must be 1..1000.")
+    limit = min(1000, limit)
+    from_id = _int(params, id_param)
+    start, end = _int(params, "startTime"), _int(params, "endTime")
+    out = [r for r in rows if (from_id is None or id_of(r) >= from_id) and (start is None or time_of(r) >= start)
+           and (end is None or time_of(r) <= end)]
+    return out[:limit] if from_id is not None else out[-limit:]
+
+
+def _at_most_7_days(params: dict[str, str]) -> None:
+    start, end = _int(params, "startTime"), _int(params, "endTime")
+    if start is not None and end is not None and end - start > 7 * 86_400_000:
+        raise ApiError(-4165, "Invalid time interval: Maximum time interval is 7 days")
 
 
 class TradingRest:
@@ -307,10 +332,13 @@ class TradingRest:
         return {}
 
     def _r_all_orders(self, acct: Any, params: dict[str, str]) -> Any:
+        """``GET /fapi/v1/allOrders``: from ``orderId`` on, else the newest; at most 7 days [D:All-Orders]."""
         v = self.venue
-        inst = v.instrument(params.get("symbol"))
-        return [v.order_result(o, with_time=True) for (s, _), o in v.orders.items()
-                if s == inst.symbol and o.account == acct.name]
+        sym = v.instrument(params.get("symbol")).symbol
+        _at_most_7_days(params)
+        rows = [o for (s, _), o in v.orders.items() if s == sym and o.account == acct.name]
+        return [v.order_result(o, with_time=True)
+                for o in history_page(rows, params, "orderId", lambda o: o.order_id, lambda o: o.time_ms)]
 
     def _r_cancel_all(self, acct: Any, params: dict[str, str]) -> Any:
         self.venue.cancel_all(acct, self.venue.instrument(params.get("symbol")).symbol)
@@ -318,15 +346,8 @@ class TradingRest:
 
     def _r_user_trades(self, acct: Any, params: dict[str, str]) -> list[dict[str, Any]]:
         sym = self.venue.instrument(params.get("symbol")).symbol
-        limit = min(1000, _int(params, "limit", 500) or 500)
-        from_id = _int(params, "fromId")
-        start = _int(params, "startTime", 0) or 0
-        end = _int(params, "endTime")
         rows = newest(self.venue.user_trades.get((acct.name, sym), []), self.cfg.keep_trades)
-        out = [r for r in rows if (from_id is None or r["id"] >= from_id) and r["time"] >= start
-               and (end is None or r["time"] <= end)]
-        # Newest `limit` unless paging forward from an id, as the exchange does.
-        return out[:limit] if from_id is not None else out[-limit:]
+        return history_page(rows, params, "fromId", lambda r: r["id"], lambda r: r["time"])
 
     def _r_amendments(self, acct: Any, params: dict[str, str]) -> list[dict[str, Any]]:
         """``GET /fapi/v1/orderAmendment``: newest first, default 50, at most 100 [D:Get-Order-Modify-History]."""
@@ -400,16 +421,9 @@ class TradingRest:
     def _r_algo_all(self, acct: Any, params: dict[str, str]) -> list[dict[str, Any]]:
         """``GET /fapi/v1/allAlgoOrders``: from ``algoId`` on, else the newest; at most 7 days [D:Query-All-Algo-Orders]."""
         sym = self.venue.instrument(params.get("symbol")).symbol
-        from_id = _int(params, "algoId")
-        limit = min(1000, _int(params, "limit", 500) or 500)
-        start, end = _int(params, "startTime"), _int(params, "endTime")
-        if start is not None and end is not None and end - start > 7 * 86_400_000:
-            raise ApiError(-4165, "Invalid time interval: Maximum time interval is 7 days")
-        rows = [a for a in self.venue.algos.values() if a.symbol == sym and a.account == acct.name
-                and (from_id is None or a.algo_id >= from_id) and (start is None or a.create_ms >= start)
-                and (end is None or a.create_ms <= end)]
-        rows = rows[:limit] if from_id is not None else rows[-limit:]
-        return self._algo_rows(rows)
+        _at_most_7_days(params)
+        rows = [a for a in self.venue.algos.values() if a.symbol == sym and a.account == acct.name]
+        return self._algo_rows(history_page(rows, params, "algoId", lambda a: a.algo_id, lambda a: a.create_ms))
 
     def _r_algo_cancel_all(self, acct: Any, params: dict[str, str]) -> dict[str, Any]:
         self.venue.cancel_all_algos(acct, self.venue.instrument(params.get("symbol")).symbol)

@@ -136,7 +136,7 @@ class AlgoOrder:
     """One algo-service conditional order (``POST /fapi/v1/algoOrder``)."""
 
     __slots__ = ("algo_id", "client_algo_id", "account", "symbol", "spec", "trail", "status", "create_ms",
-                 "update_ms", "trigger_ms", "actual", "reject_reason")
+                 "update_ms", "trigger_ms", "actual", "reject_reason", "counted_closed")
 
     def __init__(self, algo_id: int, client_algo_id: str, account: str, symbol: str, spec: TriggerSpec,
                  now_ms: int) -> None:
@@ -152,6 +152,7 @@ class AlgoOrder:
         self.trigger_ms = 0
         self.actual = None  # the SimOrder placed at the trigger
         self.reject_reason = ""
+        self.counted_closed = False  # among the venue's closed_algos (procs/exchange_sim/trading/venue.py)
 
     @property
     def is_open(self) -> bool:

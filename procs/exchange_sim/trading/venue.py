@@ -60,6 +60,7 @@ _TIFS = {"GTC", "IOC", "FOK", "GTX"}
 _WORKING_TYPES = ("CONTRACT_PRICE", "MARK_PRICE")
 MAX_AMENDMENTS = 10_000  # "One order can only be modified for less than 10000 times" [D:Modify-Order]
 CLOSED_STATUSES = (FILLED, CANCELED, EXPIRED, REJECTED)
+ALGO_CLOSED_STATUSES = ("FINISHED", "CANCELED", "REJECTED", "EXPIRED")
 
 EventSink = Callable[[str, dict[str, Any]], None]  # (account name, event) -> None
 
@@ -171,6 +172,7 @@ class Venue:
                          if f.get("filterType") == "MAX_NUM_ALGO_ORDERS"}
         self.pending: dict[str, list[Pending]] = {}  # symbol -> waiting conditional orders, oldest first
         self.algos: dict[int, AlgoOrder] = {}
+        self.closed_algos: deque[AlgoOrder] = deque()  # the newest keep_closed_orders, oldest first
         self.next_algo_id = 1
         self.last_price: dict[str, int] = {}  # CONTRACT_PRICE: the last trade
         self._dirty: set[str] = set()  # symbols whose prices moved: check their triggers
@@ -951,8 +953,12 @@ class Venue:
                                           ask_notional=Decimal(ask).scaleb(scale), **kw))
 
     def _algo_event(self, a: AlgoOrder) -> None:
+        """Tell the account's stream an algo order's new status (every change passes here, so a
+        closed one is counted here too)."""
         if self.wants(a.account):
             self.emit(a.account, algo_update(self.market.instruments[a.symbol], a, self.market.now_ms()))
+        if a.status in ALGO_CLOSED_STATUSES:
+            self.keep_closed(a)
 
     def _record(self, event: str, inst: Instrument, o: SimOrder, **extra: Any) -> None:
         rec: dict[str, Any] = {
@@ -973,12 +979,20 @@ class Venue:
         if o.status in CLOSED_STATUSES:
             self.keep_closed(o)
 
-    def keep_closed(self, o: SimOrder) -> None:
-        """Count a closed order (once) among the newest ``keep_closed_orders``; the oldest beyond
-        them are forgotten and answer -2013, as the exchange forgets old orders."""
+    def keep_closed(self, o: SimOrder | AlgoOrder) -> None:
+        """Count a closed order or algo order (once) among the newest ``keep_closed_orders`` of its
+        kind; the oldest beyond them are forgotten and answer -2013 (algo: -2013 too), as the
+        exchange forgets old orders."""
         if o.counted_closed:
             return
         o.counted_closed = True
+        if isinstance(o, AlgoOrder):
+            self.closed_algos.append(o)
+            while len(self.closed_algos) > self.cfg.keep_closed_orders:
+                old = self.closed_algos.popleft()
+                if self.algos.get(old.algo_id) is old:
+                    del self.algos[old.algo_id]
+            return
         self.closed_orders.append(o)
         while len(self.closed_orders) > self.cfg.keep_closed_orders:
             self._forget(self.closed_orders.popleft())
