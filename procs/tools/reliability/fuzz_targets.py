@@ -388,12 +388,23 @@ def _venue_target(kind: str) -> Target:
 
 RECORDING = ROOT.parent / "shared" / "data" / "real" / "hftbacktest-binance" / "usdm" / "btcusdt_20240718.gz"
 CORPUS_FRAMES = 3000
+CHECKPOINT_EVERY = 25  # a snapshot of the true book every this many applied depth frames: where runs begin
+RUN_FRAMES = 64  # the longest run
+PUBLISHED_DEPTH = 20  # the levels a side the target's registry publishes
 
 
 class FeedTarget:
-    """market_data's FeedHandler (fast books, the venue's frame kernel) on a real shm instance,
-    fed runs of a recording's frames of which some are damaged. It must never raise, and the book
-    it publishes stays a book: prices strictly ordered away from the touch, every quantity > 0."""
+    """market_data's FeedHandler (fast books, the venue's frame kernel) on a real shm instance.
+    Each run starts as a live start does: a REST snapshot (the recording's own book at one of its
+    checkpoints), then the recording's frames from there, some of them (or the snapshot) damaged.
+
+    The properties: it never raises; the book it publishes stays a book (prices strictly ordered
+    away from the touch, every quantity > 0); and a run without damage publishes, after its last
+    frame, exactly the book of the in-order replay after that frame. The in-order replay, and the
+    checkpoints' snapshots, come from the reference ``Book`` (procs/book/book.py, exact on every
+    recording), not from the fast book under test.
+    ``synced_runs`` and ``exact_runs`` count the runs in which a book was published and compared:
+    a run that never syncs checks nothing, and the tests hold those counts up."""
 
     def __init__(self) -> None:
         from procs.core.registry import book_state_name, build_registry
@@ -406,22 +417,80 @@ class FeedTarget:
         self.instance = f"fuzz{os.getpid()}md"
         self.symbol = "BTCUSDT"
         self.frames: list[tuple[str | None, bytes]] = []
+        self.checkpoints: list[tuple[int, bytes]] = []  # (the frame a run begins with, the snapshot before it)
+        self.expected: list[tuple[list, list] | None] = []  # the true book after each frame, in order
         if RECORDING.exists():
+            recorded = []
             for f in iter_frames([RECORDING]):
-                self.frames.append((f.snapshot_symbol, f.raw))
-                if len(self.frames) >= CORPUS_FRAMES:
+                recorded.append(f)
+                if len(recorded) >= CORPUS_FRAMES:
                     break
+            self.frames = [(f.snapshot_symbol, f.raw) for f in recorded]
+            self._replay_in_order(recorded)
         else:  # no recordings here: the adapter's hand-made frames
             from procs.venue.binance.fuzz import SAMPLES
 
             self.frames = [(self.symbol, msgspec.json.encode(s)) for s in SAMPLES["depth_snapshot"]]
             self.frames += [(None, msgspec.json.encode(s)) for s in SAMPLES["market_frame"]]
-        reg = build_registry(20)
+            self.checkpoints = [(1, self.frames[0][1])]  # their own snapshot, and no oracle
+            self.expected = [None] * len(self.frames)
+        reg = build_registry(PUBLISHED_DEPTH)
         self.pub = Publisher(reg, self.instance, [self.symbol])
         self.counters = Counters.create(self.instance, "market_data", Counter, Hist)
         self.handler = FeedHandler([self.symbol], recorded_instruments("usdm"), MarketCodec(raw_levels=True),
                                    self.pub, self.counters)
         self.state = reg.reader(self.instance, book_state_name(self.symbol))
+        self.applied = Counter.DEPTH_APPLIED
+        self.synced_runs = self.exact_runs = 0
+
+    def _book(self) -> dict:
+        from procs.market_data.publisher import read_book_state
+
+        return read_book_state(self.state.read()[0], None)
+
+    def _check_book(self) -> None:
+        """The published book is a book: prices strictly ordered away from the touch, every
+        quantity > 0."""
+        r = self.state.read()[0][0]
+        for side, n, sign in (("bid", int(r["n_bids"]), -1), ("ask", int(r["n_asks"]), 1)):
+            px, qty = r[f"{side}_px"][:n].tolist(), r[f"{side}_qty"][:n].tolist()
+            if min(qty, default=1) <= 0 or not all(sign * (b - a) > 0 for a, b in zip(px, px[1:], strict=False)):
+                raise AssertionError(f"{side}s out of order or with a quantity <= 0: {list(zip(px, qty, strict=True))[:5]}")
+
+    def _feed(self, snapshot_symbol: str | None, raw: bytes) -> None:
+        if snapshot_symbol:
+            self.handler.on_snapshot(snapshot_symbol, raw, time.monotonic_ns())
+        else:
+            self.handler.on_frame(raw, time.monotonic_ns())
+
+    def _replay_in_order(self, recorded: list) -> None:
+        """The recording's frames in order through the reference book: the true book after each
+        frame (the oracle), and a snapshot of the whole book every CHECKPOINT_EVERY applied diffs.
+        A snapshot whose lastUpdateId is the last applied diff's u is bridged by that same diff
+        (U <= L <= u), which sets absolute quantities and so changes nothing when applied again."""
+        from procs.book.rebuild import Rebuilder
+        from procs.book.sync import SyncState
+        from procs.venue.binance.market import MarketCodec
+        from procs.venue.binance.recordings import recorded_instruments
+
+        applied = 0
+
+        def count(_sync: Any, _diff: Any) -> None:
+            nonlocal applied
+            applied += 1
+
+        reference = Rebuilder(MarketCodec(), recorded_instruments, symbols={self.symbol}, on_applied=count)
+        for k, frame in enumerate(recorded):
+            before = applied
+            reference.feed(frame)
+            sync = reference.syncs.get(self.symbol)
+            live = sync is not None and sync.book is not None and sync.state == SyncState.LIVE
+            self.expected.append((sync.book.bid_levels(PUBLISHED_DEPTH), sync.book.ask_levels(PUBLISHED_DEPTH))
+                                 if live else None)
+            if live and not frame.snapshot_symbol and applied > before and applied % CHECKPOINT_EVERY == 1:
+                bids, asks = sync.book.top_text(len(sync.book))
+                self.checkpoints.append((k, msgspec.json.encode(
+                    {"lastUpdateId": sync.last_u, "E": 0, "T": 0, "bids": bids, "asks": asks})))
 
     def close(self) -> None:
         from shm.inspect import clean
@@ -432,32 +501,38 @@ class FeedTarget:
         clean(self.instance, force=True)
 
     def check(self, run: tuple[int, int, list[tuple[int, bytes]]]) -> None:
-        from procs.market_data.publisher import read_book_state
-
-        start, length, damaged = run
-        frames = self.frames[start % len(self.frames):][:length]
-        replace = {k % max(1, len(frames)): raw for k, raw in damaged}
+        checkpoint, length, damaged = run
+        first, snapshot = self.checkpoints[checkpoint % len(self.checkpoints)]
+        frames = self.frames[first:first + length]
+        replace = {k % (len(frames) + 1) - 1: raw for k, raw in damaged}  # -1: the snapshot
         h = self.handler
+        h.reset_symbol(self.symbol)
+        applied = self.counters.get(self.applied)
+        h.on_snapshot(self.symbol, replace.get(-1, snapshot), time.monotonic_ns())
+        self._check_book()
+        published = applied
         for k, (snapshot_symbol, raw) in enumerate(frames):
-            raw = replace.get(k, raw)
-            if snapshot_symbol:
-                h.on_snapshot(snapshot_symbol, raw, time.monotonic_ns())
-            else:
-                h.on_frame(raw, time.monotonic_ns())
-            book = read_book_state(self.state.read()[0], None)
-            for side, sign in (("bids", -1), ("asks", 1)):
-                levels = book[side]
-                assert all(q > 0 for _, q in levels), f"{side} with a quantity <= 0: {levels[:5]}"
-                assert all(sign * (b[0] - a[0]) > 0 for a, b in zip(levels, levels[1:], strict=False)), \
-                    f"{side} out of order: {levels[:5]}"
+            self._feed(snapshot_symbol, replace.get(k, raw))
+            if self.counters.get(self.applied) != published:  # a book was published: check it
+                published = self.counters.get(self.applied)
+                self._check_book()
+        if self.counters.get(self.applied) > applied:
+            self.synced_runs += 1
+        expected = self.expected[first + len(frames) - 1]
+        if not damaged and expected is not None:
+            book = self._book()
+            assert (book["bids"], book["asks"]) == expected, (
+                f"after frames {first}..{first + len(frames) - 1} undamaged the book is not the recording's: "
+                f"bids {book['bids'][:3]} asks {book['asks'][:3]}, expected bids {expected[0][:3]} asks {expected[1][:3]}")
+            self.exact_runs += 1
 
 
 def feed_run(d: Draw) -> tuple[int, int, list[tuple[int, bytes]]]:
-    """(first frame, how many, [(index in the run, damaged frame)]): damaged frames are mutated
-    sample market frames or depth snapshots."""
-    damaged = [(d.integer(0, 63), mutated_json(d, d.choice(("market_frame", "depth_snapshot"))))
+    """(checkpoint, how many frames, [(where in the run, damaged frame)]): damaged frames are
+    mutated sample market frames or depth snapshots; where 0 is the snapshot itself."""
+    damaged = [(d.integer(0, RUN_FRAMES), mutated_json(d, d.choice(("market_frame", "depth_snapshot"))))
                for _ in range(d.integer(0, 4))]
-    return d.integer(0, CORPUS_FRAMES), d.integer(1, 64), damaged
+    return d.integer(0, 1 << 16), d.integer(1, RUN_FRAMES), damaged
 
 
 # -- the table ---------------------------------------------------------------------------------------
