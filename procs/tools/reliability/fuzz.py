@@ -61,9 +61,10 @@ class Result:
 
 
 def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BATCH,
-               progress: Callable[[str], None] | None = None, engine: str = "random") -> Result:
+               progress: Callable[[str], None] | None = None, engine: str = "random", first: int = 0) -> Result:
     """Feed ``target`` ``inputs`` generated inputs with ``engine`` (one of ``ENGINES``); it stops
-    at the first crash."""
+    at the first crash. The random engine begins at the run's ``first`` input (a shard of a run:
+    the inputs are those the whole run would have fed from there)."""
     if engine not in ENGINES:
         raise ValueError(f"engine: {engine!r} is not one of {ENGINES}")
     res = Result(target.name)
@@ -72,7 +73,7 @@ def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BA
     assert target.check is not None
     try:
         if engine == "random":
-            _run_random(target, resource, res, inputs, start_seed, progress)
+            _run_random(target, resource, res, inputs, start_seed, progress, first)
         else:
             _run_hypothesis(target, resource, res, inputs, start_seed, batch, progress)
     finally:
@@ -87,12 +88,12 @@ def input_seed(start_seed: int, k: int) -> int:
 
 
 def _run_random(target: Target, resource: Any, res: Result, inputs: int, start_seed: int,
-                progress: Callable[[str], None] | None) -> None:
+                progress: Callable[[str], None] | None, first: int = 0) -> None:
     generate, check = target.generate, target.check
     assert check is not None
     shown = time.monotonic()
     for k in range(inputs):
-        s = input_seed(start_seed, k)
+        s = input_seed(start_seed, first + k)
         value = generate(RandomDraw(s))
         try:
             check(resource, value) if resource is not None else check(value)
@@ -199,24 +200,53 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=ENGINES, default="random",
                    help="random: fast, reports a crash's seed; hypothesis: slow, shrinks a crash (default random)")
     p.add_argument("--jobs", type=int, default=1,
-                   help="targets run in this many processes at once (default 1); the inputs are the same")
+                   help="processes: targets, and shards of a target's long random run, at once (default 1); the inputs are the same")
     p.add_argument("--reproduce", type=int, default=None, metavar="SEED",
                    help="run the random engine's input of this seed (from a crash report) on one target, with its traceback")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def _run_named(name: str, inputs: int, start_seed: int, engine: str, show_progress: bool) -> tuple[Result, int]:
-    """One target's run, with the log lines its code wrote (bad input is logged once per kind)."""
+SHARD_MIN_INPUTS = 10_000  # a target's random run is split across --jobs processes from this many inputs a shard
+
+
+def shards(inputs: int, jobs: int) -> list[tuple[int, int]]:
+    """(first input, how many) of each shard of a target's random run over ``jobs`` processes."""
+    n = max(1, min(jobs, inputs // SHARD_MIN_INPUTS))
+    bounds = [inputs * i // n for i in range(n + 1)]
+    return [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(n)]
+
+
+def _run_named(name: str, inputs: int, start_seed: int, engine: str, show_progress: bool,
+               first: int = 0) -> tuple[Result, int]:
+    """One target's run (or a shard of it), with the log lines its code wrote (bad input is logged
+    once per kind and process)."""
     from .fuzz_targets import TARGETS
 
     out, sink = sys.stderr, LogLines()
     sys.stderr = sink
     try:
-        result = run_target(TARGETS[name], inputs, start_seed, engine=engine,
+        result = run_target(TARGETS[name], inputs, start_seed, engine=engine, first=first,
                             progress=(lambda t: print(t, file=out, flush=True)) if show_progress else None)
     finally:
         sys.stderr = out
     return result, sink.lines
+
+
+def _merge_shards(done: list[tuple[Result, int]]) -> tuple[list[Result], dict[str, int], dict[str, int]]:
+    """Each target's shards as one result (inputs, crashes, the CPU seconds and log lines summed;
+    the first failure), in the order of the targets; and how many shards each had."""
+    results: dict[str, Result] = {}
+    logged: dict[str, int] = {}
+    parts: dict[str, int] = {}
+    for r, lines in done:
+        m = results.setdefault(r.target, Result(r.target))
+        m.inputs += r.inputs
+        m.crashes += r.crashes
+        m.seconds = round(m.seconds + r.seconds, 1)
+        m.failure = m.failure or r.failure
+        logged[r.target] = logged.get(r.target, 0) + lines
+        parts[r.target] = parts.get(r.target, 0) + 1
+    return list(results.values()), logged, parts
 
 
 def run(args: argparse.Namespace) -> int:
@@ -246,8 +276,10 @@ def run(args: argparse.Namespace) -> int:
     start = args.seed if args.seed is not None else int(time.time())
 
     t0 = time.monotonic()
-    # each target's seed follows from its place in the list, so --jobs changes no input
-    work = [(name, args.inputs, start + i * 7919, args.engine, not args.json) for i, name in enumerate(names)]
+    # each target's seed follows from its place in the list and each input's from its place in the
+    # run, so --jobs changes no input: it runs targets, and shards of a long random run, at once
+    work = [(name, count, start + i * 7919, args.engine, not args.json, first) for i, name in enumerate(names)
+            for first, count in (shards(args.inputs, args.jobs) if args.engine == "random" else [(0, args.inputs)])]
     if args.jobs <= 1:
         done = [_run_named(*w) for w in work]
     else:
@@ -256,14 +288,14 @@ def run(args: argparse.Namespace) -> int:
 
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = list(pool.map(_run_named, *zip(*work, strict=True)))
-    results = [r for r, _ in done]
-    logged = {r.target: lines for r, lines in done}
+    results, logged, parts = _merge_shards(done)
     report = {"ok": all(r.crashes == 0 for r in results), "engine": args.engine, "seed": start,
               "jobs": args.jobs, "inputs_per_target": args.inputs,
               "inputs": sum(r.inputs for r in results), "crashes": sum(r.crashes for r in results),
               "seconds": round(time.monotonic() - t0, 1),
               "targets": {r.target: {"inputs": r.inputs, "crashes": r.crashes, "seconds": r.seconds,
-                                     "log_lines": logged[r.target], **({"failure": r.failure} if r.failure else {})}
+                                     "log_lines": logged[r.target], **({"shards": parts[r.target]} if parts[r.target] > 1 else {}),
+                                     **({"failure": r.failure} if r.failure else {})}
                           for r in results}}
     if args.json:
         print(json.dumps(report, indent=1))

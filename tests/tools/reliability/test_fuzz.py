@@ -119,6 +119,32 @@ def test_fuzz_when_run_in_two_processes_then_each_target_gets_the_same_inputs() 
     assert reports[1]["jobs"] == 2 and reports[1]["inputs"] == 900
 
 
+@pytest.mark.parametrize(("inputs", "jobs"), [(1, 2), (9_999, 2), (20_000, 2), (20_001, 2), (1_000_000, 3), (50_000, 1)])
+def test_shards_cover_every_input_of_a_run_once(inputs: int, jobs: int) -> None:
+    parts = fuzz.shards(inputs, jobs)
+    covered = [k for first, count in parts for k in range(first, first + count)]
+    assert covered == list(range(inputs))
+    assert len(parts) == max(1, min(jobs, inputs // fuzz.SHARD_MIN_INPUTS))
+
+
+@pytest.mark.proc
+def test_fuzz_when_a_long_run_is_sharded_across_processes_then_every_input_is_fed_once() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    p = subprocess.run([sys.executable, "-m", "procs.cli", "fuzz", "--inputs", "20001", "--seed", "3", "--json",
+                        "--targets", "control,journal", "--jobs", "2"], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    report = json.loads(p.stdout)
+    assert report["inputs"] == 40002 and report["crashes"] == 0
+    for name in ("control", "journal"):
+        assert report["targets"][name]["inputs"] == 20001 and report["targets"][name]["shards"] == 2
+
+
 def test_market_data_target_when_run_then_books_are_published_and_undamaged_runs_are_compared() -> None:
     """The market_data properties are not vacuous: runs start from a snapshot and sync (a run that
     never publishes a book checks nothing), and undamaged runs are held to the recording's book."""
