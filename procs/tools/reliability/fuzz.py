@@ -16,7 +16,7 @@ Two engines drive the same generators (procs/tools/reliability/draw.py, decision
 | target | what is fed | the property |
 |---|---|---|
 | venue_* | every kind of message the venue adapter reads (market frames, the depth snapshot, user-stream events, WS API answers, REST answers: orders, errors, trades, open orders, account, positions, the instrument list), mutated from well-formed samples (``procs/venue/binance/fuzz.py``) | b25's struct with well-formed numbers, or the documented answer to bad input (None and counted, VenueError, ValueError naming the field); never another exception |
-| market_data | runs of a real recording's frames with some damaged, through the FeedHandler (fast books) on real shm | never raises; the published book stays ordered with positive quantities |
+| market_data | a snapshot of the reference book at a checkpoint of a real recording, then its frames with some damaged, through the FeedHandler (fast books) on real shm | never raises; every published book stays ordered with positive quantities; an undamaged run ends on the reference book |
 | journal | journals of random records, the tail cut, damaged or grown with garbage | the reader returns exactly the records before the damage, never raises |
 | ring | random publish/poll/commit sequences on a real shm ring (gating and broadcast) | nothing lost or doubled on a gating ring, in order; a lapped broadcast reader counts its loss |
 | config | random sections of every config type, and random TOML text | a config, or a ConfigError naming the file, section and field |
