@@ -466,10 +466,12 @@ class FeedTarget:
     def _replay_in_order(self, recorded: list) -> None:
         """The recording's frames in order through the reference book: the true book after each
         frame (the oracle), and a snapshot of the whole book every CHECKPOINT_EVERY applied diffs.
-        A snapshot whose lastUpdateId is the last applied diff's u is bridged by that same diff
-        (U <= L <= u), which sets absolute quantities and so changes nothing when applied again."""
+        A snapshot whose last update id is the last applied diff's is bridged by that same diff
+        (first id <= it <= last id), which sets absolute quantities and so changes nothing when
+        applied again."""
         from procs.book.rebuild import Rebuilder
         from procs.book.sync import SyncState
+        from procs.venue.binance.fuzz import depth_snapshot_body
         from procs.venue.binance.market import MarketCodec
         from procs.venue.binance.recordings import recorded_instruments
 
@@ -489,8 +491,7 @@ class FeedTarget:
                                  if live else None)
             if live and not frame.snapshot_symbol and applied > before and applied % CHECKPOINT_EVERY == 1:
                 bids, asks = sync.book.top_text(len(sync.book))
-                self.checkpoints.append((k, msgspec.json.encode(
-                    {"lastUpdateId": sync.last_u, "E": 0, "T": 0, "bids": bids, "asks": asks})))
+                self.checkpoints.append((k, depth_snapshot_body(sync.last_u, bids, asks)))
 
     def close(self) -> None:
         from shm.inspect import clean

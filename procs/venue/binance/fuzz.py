@@ -119,6 +119,11 @@ SAMPLES: dict[str, list[Any]] = {
 }
 
 
+def depth_snapshot_body(last_update_id: int, bids: list[list[str]], asks: list[list[str]]) -> bytes:
+    """A REST depth snapshot's body with these levels (the market_data target's checkpoints)."""
+    return msgspec.json.encode({"lastUpdateId": last_update_id, "E": 0, "T": 0, "bids": bids, "asks": asks})
+
+
 def _report_ok(r: V.OrderReport) -> None:
     for name in ("price", "qty", "cum_qty"):
         assert is_decimal(getattr(r, name)), f"{name}={getattr(r, name)!r} passed as a number"
