@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 BATCH = 5000
 ENGINES = ("random", "hypothesis")
-PROGRESS_EVERY_S = 10.0
+PROGRESS_EVERY_S = 30.0
 
 @dataclass
 class Result:
@@ -106,7 +106,7 @@ def _run_random(target: Target, resource: Any, res: Result, inputs: int, start_s
             return
         if progress is not None and time.monotonic() - shown > PROGRESS_EVERY_S:
             shown = time.monotonic()
-            progress(f"{target.name}: {res.inputs}/{inputs} inputs, 0 crashes")
+            progress(f"{target.name}: {res.inputs}/{inputs} inputs from input {first}, 0 crashes")
 
 
 def reproduce(target: Target, s: int) -> Any:
@@ -216,8 +216,7 @@ def shards(inputs: int, jobs: int) -> list[tuple[int, int]]:
     return [(bounds[i], bounds[i + 1] - bounds[i]) for i in range(n)]
 
 
-def _run_named(name: str, inputs: int, start_seed: int, engine: str, show_progress: bool,
-               first: int = 0) -> tuple[Result, int]:
+def _run_named(name: str, inputs: int, start_seed: int, engine: str, first: int = 0) -> tuple[Result, int]:
     """One target's run (or a shard of it), with the log lines its code wrote (bad input is logged
     once per kind and process)."""
     from .fuzz_targets import TARGETS
@@ -226,7 +225,7 @@ def _run_named(name: str, inputs: int, start_seed: int, engine: str, show_progre
     sys.stderr = sink
     try:
         result = run_target(TARGETS[name], inputs, start_seed, engine=engine, first=first,
-                            progress=(lambda t: print(t, file=out, flush=True)) if show_progress else None)
+                            progress=lambda t: print(t, file=out, flush=True))  # stderr: the report is on stdout
     finally:
         sys.stderr = out
     return result, sink.lines
@@ -278,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     # each target's seed follows from its place in the list and each input's from its place in the
     # run, so --jobs changes no input: it runs targets, and shards of a long random run, at once
-    work = [(name, count, start + i * 7919, args.engine, not args.json, first) for i, name in enumerate(names)
+    work = [(name, count, start + i * 7919, args.engine, first) for i, name in enumerate(names)
             for first, count in (shards(args.inputs, args.jobs) if args.engine == "random" else [(0, args.inputs)])]
     if args.jobs <= 1:
         done = [_run_named(*w) for w in work]
