@@ -26,6 +26,14 @@ from shm.counters import Counters
 from .publisher import Counter, Hist, Publisher
 
 _I64 = 1 << 63  # the md rings' fields are int64: a value outside is bad input, counted and dropped
+_MAX_EVENT_MS = (_I64 - 1) // 1_000_000  # an event time the rings' int64 nanoseconds can hold
+
+
+def _depth_fits(first_id: int, last_id: int, prev_id: int, ts_event_ms: int) -> bool:
+    """The update ids and event time of a diff or snapshot fit md.book's int64 fields (b25 fuzz
+    found a 21-digit id that crashed the publish)."""
+    return (-_I64 < first_id < _I64 and -_I64 < last_id < _I64 and -_I64 < prev_id < _I64
+            and -_MAX_EVENT_MS <= ts_event_ms <= _MAX_EVENT_MS)
 
 
 class FeedHandler:
@@ -101,7 +109,10 @@ class FeedHandler:
                     self.last_depth_ns[symbol] = ts_recv
                     if st == SyncStatus.APPLIED:
                         out = sync.frame_fields
-                        self._publish(symbol, sync.book, out[OUT_LAST_ID], out[OUT_TS_EVENT], ts_recv, 0)
+                        if out[OUT_TS_EVENT] <= _MAX_EVENT_MS:  # the kernel's ids have at most 18 digits
+                            self._publish(symbol, sync.book, out[OUT_LAST_ID], out[OUT_TS_EVENT], ts_recv, 0)
+                        else:  # applied already: the book is rebuilt from a snapshot
+                            self._resync(symbol, SyncStatus.BAD_INPUT, f"event time {out[OUT_TS_EVENT]} ms")
                     else:
                         self._resync(symbol, st, sync.last_error)
                     self._count(raw, ts_recv)  # after the publish: not on the measured path
@@ -137,6 +148,12 @@ class FeedHandler:
             log.once(f"unknown_symbol:{symbol}", "warn", "unknown_symbol", symbol=symbol)
             return
         self.last_depth_ns[symbol] = ts_recv
+        if not _depth_fits(ev.first_id, ev.last_id, ev.prev_id, ev.ts_event_ms):
+            self.c.inc(Counter.BAD_VALUES)  # dropped before it reaches the book, as an undecodable diff is
+            log.once(f"bad_depth_range:{symbol}", "warn", "bad_depth", symbol=symbol,
+                     reason=f"an update id or the event time does not fit md.book's 64-bit fields: "
+                            f"U={ev.first_id} u={ev.last_id} pu={ev.prev_id} E={ev.ts_event_ms}"[:300])
+            return
         st = sync.on_diff(ev)
         if st == SyncStatus.APPLIED:
             self._publish(symbol, sync.book, ev.last_id, ev.ts_event_ms, ts_recv, 0)
@@ -244,6 +261,9 @@ class FeedHandler:
         sync = self.syncs[symbol]
         snap = self.decoder.decode_snapshot(raw)
         self.c.inc(Counter.SNAPSHOTS)
+        if snap is not None and not _depth_fits(snap.last_id, snap.last_id, -1, snap.ts_event_ms):
+            self.c.inc(Counter.BAD_VALUES)
+            snap = None  # refused as a malformed body is: counted, logged once, asked for again
         if snap is None:
             self.c.inc(Counter.SNAPSHOT_ERRORS)
             log.once(f"bad_snapshot:{symbol}", "warn", "bad_snapshot", symbol=symbol,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from procs.book.sync import SyncStatus
 from procs.core import messages as M
 from procs.core.registry import book_state_name, build_registry
 from procs.market_data.handler import FeedHandler
@@ -163,6 +164,42 @@ def test_on_frame_when_a_value_does_not_fit_64_bits_then_counted_not_published(m
     h.on_frame(trade.replace(b'"T":1,', b'"T":99999999999999999,').replace(big, b"60000.10"), 3)  # its time in ns
     assert counters.get(Counter.BAD_VALUES) == 3
     assert counters.get(Counter.MARKS) == 0 and counters.get(Counter.TRADES) == 0
+
+
+def test_depth_when_an_id_or_time_does_not_fit_64_bits_then_counted_and_the_book_kept(md) -> None:
+    """b25 fuzz found it: a diff whose u had 21 digits bridged the snapshot and raised out of the
+    book record's int64 field, which would have killed market_data. Such a diff or snapshot is bad
+    input: counted, dropped before it reaches the book; a snapshot is asked for again."""
+    h, state, counters, _reg, _ = md
+    snapshot = b'{"lastUpdateId":1000,"E":1700000000000,"T":1700000000000,"bids":[["60000.00","1.500"]],' \
+               b'"asks":[["60000.10","0.250"]]}'
+    assert h.on_snapshot(SYM, snapshot, 1) == SyncStatus.WAITING  # for a diff that bridges it
+    diff = (b'{"e":"depthUpdate","E":1700000000100,"T":1700000000099,"s":"BTCUSDT","U":999,"u":%s,"pu":998,'
+            b'"b":[["60000.00","9.000"]],"a":[]}')
+    h.on_frame(diff % (b"4" * 21), 2)  # bridges the snapshot, were it applied
+    h.on_frame(diff.replace(b'"E":1700000000100', b'"E":99999999999999999') % b"1001", 3)  # its time in ns
+    assert counters.get(Counter.BAD_VALUES) == 2 and counters.get(Counter.DEPTH_APPLIED) == 0
+    h.on_frame(diff % b"1001", 4)  # the good diff still bridges
+    assert counters.get(Counter.DEPTH_APPLIED) == 1
+    assert read_book_state(state.read()[0], None)["bids"][0][1] == 9000
+    assert h.on_snapshot(SYM, snapshot.replace(b"1000", b"9" * 20, 1), 5) == SyncStatus.BAD_INPUT
+    assert counters.get(Counter.BAD_VALUES) == 3 and counters.get(Counter.SNAPSHOT_ERRORS) == 1
+    assert SYM in h.want_snapshot
+
+
+def test_hot_path_when_the_event_time_does_not_fit_then_not_published_and_resynced(md) -> None:
+    """The frame kernel reads ids and times of up to 18 digits; an event time past what int64
+    nanoseconds hold is applied by then, so the book is rebuilt from a snapshot."""
+    h, state, counters, _reg, _ = md
+    h.on_snapshot(SYM, b'{"lastUpdateId":1000,"E":1,"T":1,"bids":[["60000.00","1.500"]],"asks":[["60000.10","0.250"]]}', 1)
+    diff = (b'{"stream":"btcusdt@depth@0ms","data":{"e":"depthUpdate","E":%s,"T":1,"s":"BTCUSDT","U":%d,"u":%d,'
+            b'"pu":%d,"b":[["60000.00","%s"]],"a":[]}}')
+    h.on_frame(diff % (b"1700000000100", 999, 1001, 998, b"2.000"), 2)  # decoded; the stream becomes hot
+    h.on_frame(diff % (b"1700000000200", 1002, 1002, 1001, b"3.000"), 3)  # the kernel
+    assert counters.get(Counter.DEPTH_APPLIED) == 2 and read_book_state(state.read()[0], None)["bids"][0][1] == 3000
+    h.on_frame(diff % (b"9" * 18, 1003, 1003, 1002, b"4.000"), 4)
+    assert counters.get(Counter.DEPTH_APPLIED) == 2 and counters.get(Counter.BAD_VALUES) == 1
+    assert read_book_state(state.read()[0], None)["bids"][0][1] == 3000 and SYM in h.want_snapshot
 
 
 def test_on_frame_when_mark_price_then_published_to_md_mark_in_ticks(md, real_data: Path) -> None:
