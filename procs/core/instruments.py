@@ -63,10 +63,13 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def scale_of(text: str) -> int:
-    """Number of significant decimal places of a decimal string ("0.010" -> 2, "1" -> 0)."""
-    d = Decimal(text).normalize()
-    exp = d.as_tuple().exponent
-    assert isinstance(exp, int)
+    """Number of significant decimal places of a decimal string ("0.010" -> 2, "1" -> 0);
+    ValueError for NaN and the infinities (b25 fuzz found "NaN" as a tick size)."""
+    d = Decimal(text)
+    if not d.is_finite():
+        raise ValueError(f"not a finite decimal: {text!r}")
+    exp = d.normalize().as_tuple().exponent
+    assert isinstance(exp, int)  # a finite decimal's exponent (for the type checker)
     return max(0, -exp)
 
 

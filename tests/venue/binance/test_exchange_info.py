@@ -40,3 +40,16 @@ def test_wait_for_when_nothing_listens_then_retried_until_stopped_or_attempts_sp
     assert X.wait_for(url, lambda: looks.append(1) or len(looks) > 3, retry_min_s=0.01) is None
     with pytest.raises(OSError):
         X.wait_for(url, attempts=2, retry_min_s=0.01)
+
+
+@pytest.mark.parametrize("tick", ["NaN", "-Infinity", "Infinity", "sNaN"])
+def test_parse_when_a_tick_size_is_not_a_finite_decimal_then_value_error_naming_the_entry(tick: str) -> None:
+    """b25 fuzz found it: tickSize "NaN" failed an assertion inside scale_of, which parse did not
+    turn into its error naming the entry; a start would have died on a traceback."""
+    body = json.loads(Path(DEFAULT_EXCHANGE_INFO).read_text())
+    entry = body["symbols"][0]
+    for f in entry["filters"]:
+        if f["filterType"] == "PRICE_FILTER":
+            f["tickSize"] = tick
+    with pytest.raises(ValueError, match=rf"symbols\[0\] \({entry['symbol']}\) not understood.*not a finite decimal"):
+        X.parse(body)
