@@ -275,9 +275,11 @@ def run(args: argparse.Namespace) -> int:
     start = args.seed if args.seed is not None else int(time.time())
 
     t0 = time.monotonic()
-    # each target's seed follows from its place in the list and each input's from its place in the
-    # run, so --jobs changes no input: it runs targets, and shards of a long random run, at once
-    work = [(name, count, start + i * 7919, args.engine, first) for i, name in enumerate(names)
+    # each target's seed follows from its place in the table (so --targets T feeds T what a run of
+    # every target with the same --seed does) and each input's from its place in the run, so --jobs
+    # changes no input: it runs targets, and shards of a long random run, at once
+    table = list(TARGETS)
+    work = [(name, count, start + table.index(name) * 7919, args.engine, first) for name in names
             for first, count in (shards(args.inputs, args.jobs) if args.engine == "random" else [(0, args.inputs)])]
     if args.jobs <= 1:
         done = [_run_named(*w) for w in work]

@@ -96,10 +96,11 @@ def test_random_draw_when_seeded_the_same_then_the_same_input_and_it_reaches_the
 
 
 @pytest.mark.proc
-def test_fuzz_when_run_in_two_processes_then_each_target_gets_the_same_inputs() -> None:
-    """--jobs changes where the targets run, not what they are fed: the same inputs write the same
-    log lines (bad input is logged once per kind, so the count depends on the inputs). Each run is
-    a fresh ``b25 fuzz`` process: the once-per-kind memory is the process's."""
+def test_fuzz_when_run_in_two_processes_or_on_other_targets_then_each_target_gets_the_same_inputs() -> None:
+    """--jobs changes where the targets run, and --targets which run, not what each is fed: the
+    same inputs write the same log lines (bad input is logged once per kind, so the count depends
+    on the inputs). Each run is a fresh ``b25 fuzz`` process: the once-per-kind memory is the
+    process's."""
     import json
     import subprocess
     import sys
@@ -107,16 +108,18 @@ def test_fuzz_when_run_in_two_processes_then_each_target_gets_the_same_inputs() 
 
     root = Path(__file__).resolve().parents[3]
     reports = []
-    for jobs in ("1", "2"):
+    for jobs, targets in (("1", "venue_user_stream,sim_rest,control_queue"), ("2", "control_queue,sim_rest"),
+                          ("1", "sim_rest")):
         p = subprocess.run([sys.executable, "-m", "procs.cli", "fuzz", "--inputs", "300", "--seed", "9", "--json",
-                            "--targets", "venue_user_stream,sim_rest,control_queue", "--jobs", jobs],
-                           cwd=root, capture_output=True, text=True, timeout=300)
+                            "--targets", targets, "--jobs", jobs], cwd=root, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr[-2000:]
         reports.append(json.loads(p.stdout))
-    one, two = ({name: (t["inputs"], t["crashes"], t["log_lines"]) for name, t in r["targets"].items()} for r in reports)
-    assert one == two and list(one) == ["venue_user_stream", "sim_rest", "control_queue"]
+    one, two, three = ({name: (t["inputs"], t["crashes"], t["log_lines"]) for name, t in r["targets"].items()}
+                       for r in reports)
+    assert list(one) == ["venue_user_stream", "sim_rest", "control_queue"] and list(two) == ["control_queue", "sim_rest"]
+    assert two == {name: one[name] for name in two} and three == {"sim_rest": one["sim_rest"]}
     assert one["sim_rest"][2] > 0 and one["venue_user_stream"][2] > 0  # the simulator and the adapter logged bad input
-    assert reports[1]["jobs"] == 2 and reports[1]["inputs"] == 900
+    assert reports[1]["jobs"] == 2 and reports[1]["inputs"] == 600
 
 
 @pytest.mark.parametrize(("inputs", "jobs"), [(1, 2), (9_999, 2), (20_000, 2), (20_001, 2), (1_000_000, 3), (50_000, 1)])
