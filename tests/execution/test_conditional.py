@@ -6,6 +6,7 @@ when b25 did not place them."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 
 import pytest
@@ -33,12 +34,16 @@ def open_algos(rig: Rig) -> list[dict]:
 def test_stop_market_when_last_price_trades_through_then_triggered_and_filled(make_rig: MakeRig) -> None:
     rig = make_rig()
     rig.start()
-    for _ in range(5):  # the generated market moves: a trigger it has passed already is refused (-2021)
+    # The generated market moves: a trigger it has passed already is refused (-2021). In a run of
+    # upticks every try within half a second was refused (a CI run: 5 of 5), so the tries are
+    # spread over several seconds.
+    for _ in range(20):
         tag = rig.intent(order_type=M.STOP_MARKET, tif=M.GTC, qty=10, trigger_price=ask(rig) + 2)
         ev = rig.wait_for(lambda e, t=tag: e["client_tag"] == t and e["kind"] in (M.ORDER_ACCEPTED, M.ORDER_REJECTED))[0]
         if ev["kind"] == M.ORDER_ACCEPTED:
             break
         assert ev["reason"] == M.REJECT_WOULD_TRIGGER
+        time.sleep(0.25)
     assert ev["kind"] == M.ORDER_ACCEPTED and ev["order_type"] == M.STOP_MARKET and ev["trigger_price"] > 0
     cid = ev["client_order_id"]
     (algo,) = open_algos(rig)
