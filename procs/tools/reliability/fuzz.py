@@ -70,7 +70,6 @@ def run_target(target: Target, inputs: int, start_seed: int = 0, batch: int = BA
     res = Result(target.name)
     t0 = time.monotonic()
     resource = target.make() if target.make is not None else None
-    assert target.check is not None
     try:
         if engine == "random":
             _run_random(target, resource, res, inputs, start_seed, progress, first)
@@ -89,14 +88,13 @@ def input_seed(start_seed: int, k: int) -> int:
 
 def _run_random(target: Target, resource: Any, res: Result, inputs: int, start_seed: int,
                 progress: Callable[[str], None] | None, first: int = 0) -> None:
-    generate, check = target.generate, target.check
-    assert check is not None
+    generate = target.generate
     shown = time.monotonic()
     for k in range(inputs):
         s = input_seed(start_seed, first + k)
         value = generate(RandomDraw(s))
         try:
-            check(resource, value) if resource is not None else check(value)
+            _check(target, resource, value)
         except Exception as exc:
             res.crashes += 1
             res.failure = (_failure(exc) + f" | input seed {s} (b25 fuzz --targets {target.name} --reproduce {s}): "
@@ -116,11 +114,16 @@ def reproduce(target: Target, s: int) -> Any:
     resource = target.make() if target.make is not None else None
     value = target.generate(RandomDraw(s))
     try:
-        assert target.check is not None
-        target.check(resource, value) if resource is not None else target.check(value)
+        _check(target, resource, value)
     finally:
         _close(resource)
     return value
+
+
+def _check(target: Target, resource: Any, value: Any) -> None:
+    """Hold one input to the target's property (with its resource when it has one)."""
+    assert target.check is not None
+    target.check(resource, value) if resource is not None else target.check(value)
 
 
 def _close(resource: Any) -> None:
@@ -134,17 +137,12 @@ def _run_hypothesis(target: Target, resource: Any, res: Result, inputs: int, sta
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis import strategies as st
 
-    check = target.check
-    assert check is not None
     generated = strategy(target.generate)
 
     def one(values: list[Any]) -> None:
         for value in values:
             res.inputs = min(res.inputs + 1, inputs)  # the last example's list may reach past the count
-            if resource is not None:
-                check(resource, value)
-            else:
-                check(value)
+            _check(target, resource, value)
 
     k = 0
     while res.inputs < inputs and not res.crashes:
