@@ -311,6 +311,7 @@ async def _build(settings: ExecutionSettings, instance: str, run: AsyncRun, part
     engine = Engine(cfg, instruments, journal, sink, counters, risk, gateway, limiter, instance)
     try:
         recovery.rebuild(engine, records)
+        recovery.republish_unpublished(engine, records, recovery.published_through(producer))
         if good > cfg.journal_rotate_mb * 1e6:
             journal.close()
             recovery.compact(engine, journal_path)

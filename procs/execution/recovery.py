@@ -6,6 +6,9 @@ cumulative fills and trade ids, the strategies' tags, the highest SUBMIT sequenc
 intent ring (so intents re-read after a crash are skipped), the event sequence and the epoch
 (the next run's client order ids start with ``b25-<epoch+1>-``).
 
+``republish_unpublished`` publishes the journaled events ``exec`` never carried (a SIGKILL
+between the journal and the ring), in order, before anything new is published.
+
 ``compact`` writes the same state as a short journal (open orders only, with their trade ids
 and the ring positions) when the file has grown past ``journal_rotate_mb``; the old file is
 kept beside it as ``<journal>.<epoch>``.
@@ -26,6 +29,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from procs.core import log
 from procs.core import messages as M
 from procs.venue.messages import REPLY_OK, REPLY_REJECTED, VenueError
@@ -36,7 +41,49 @@ from .journal import REC_EPOCH, REC_POSITION, JournalRecord
 from .orders import Order
 
 if TYPE_CHECKING:
+    from shm.ring import Producer
+
     from .engine import Engine
+
+
+def published_through(producer: Producer) -> tuple[int, int]:
+    """Where ``exec`` (which outlives execution in shm) stands: ``(event_seq, created_ns)``, the
+    event_seq of its newest event (reports carry 0 and are passed over) and the ring's creation
+    time (wall clock). ``event_seq`` is 0 when no event was published on this ring, -1 when its
+    window holds none although records were lapped (nothing can be told)."""
+    cursor = producer.next_sequence
+    window = min(cursor, producer.capacity)
+    seqs = producer.records["event_seq"]
+    oldest_to_newest = np.roll(seqs, -(cursor % producer.capacity)) if cursor >= producer.capacity else seqs[:cursor]
+    events = np.flatnonzero(oldest_to_newest[:window] > 0)
+    if events.size:
+        return int(oldest_to_newest[events[-1]]), producer.created_ns
+    return (0 if cursor <= producer.capacity else -1), producer.created_ns
+
+
+def republish_unpublished(eng: Engine, records: list[JournalRecord], through: tuple[int, int]) -> int:
+    """Publish again, in order, the events the journal holds that ``exec`` does not (``through``:
+    ``published_through``): an event is journaled, then published, so a SIGKILL between the two
+    left it journaled and never sent (a CI run: an ORDER_EXPIRED the strategy never saw). Past the
+    ring's newest event, or, when it holds none, journaled since the ring was created. The
+    journal's fields; the latency stamps it does not keep are 0. Returns how many."""
+    last, created_ns = through
+    if last < 0:
+        log.warn("events_not_republished", why="exec ring lapped by reports: its newest event is unknown")
+        return 0
+    n = 0
+    for r in records:
+        if r.event_seq <= 0 or not r.cid or r.kind in (REC_EPOCH, REC_POSITION):
+            continue
+        if r.event_seq > last if last > 0 else r.wall_ns >= created_ns:
+            eng.sink.publish((r.event_seq, r.kind, r.strategy_id, r.symbol_id, r.side, r.order_type, r.client_tag,
+                              r.order_id, r.price, r.qty, r.cum_qty, r.last_px, r.last_qty, r.fee_e8, r.reason,
+                              r.trade_id, r.ts_event, time.monotonic_ns(), r.ts_intent, 0, 0, r.intent_id, r.source,
+                              r.flags, r.cid.encode(), r.trigger_price))
+            n += 1
+    if n:
+        log.warn("events_republished", events=n, after_event_seq=last)
+    return n
 
 
 def rebuild(eng: Engine, records: list[JournalRecord]) -> None:
