@@ -17,6 +17,7 @@ from procs.core.registry import alerts_name
 from procs.execution.journal import REC_POSITION, read_journal
 from procs.monitor.shmview import InstanceView
 from procs.venue.binance.signing import TEST_ACCOUNT
+from shm import layout as L
 from tests.support.execution_rig import BTC, ETH, Rig, counters_of, rest_signed
 
 pytestmark = pytest.mark.proc
@@ -221,6 +222,34 @@ def test_restart_when_killed_mid_burst_then_no_order_lost_or_doubled(make_rig: M
     expired = Tally(r.cid for r in journal if r.kind == M.ORDER_EXPIRED)
     assert set(expired) == set(news) and max(expired.values()) == 1
     assert {r.epoch for r in journal if r.kind == 100} == {1, 2}
+
+
+def test_restart_when_killed_between_journal_and_ring_then_the_event_is_published(make_rig: MakeRig) -> None:
+    """An event is journaled, then published on ``exec``: a SIGKILL between the two is made here by
+    killing execution after the expiry is journaled and taking the ring's write cursor back over
+    it (the record was never published). The next start publishes it, once, with its event_seq."""
+    rig = make_rig(fsync="never")
+    rig.start()
+    tag = rig.intent(price=rig.mid() - FAR, qty=1, tif=M.IOC)
+    deadline = time.monotonic() + 10
+    while not [r for r in rig.journal() if r.kind == M.ORDER_EXPIRED and r.client_tag == tag]:
+        assert time.monotonic() < deadline, "the expiry was never journaled"
+        time.sleep(0.01)
+    rig.stop(signal.SIGKILL)
+    expired = next(r for r in rig.journal() if r.kind == M.ORDER_EXPIRED)
+    words = rig.exec_c.seg.words
+    newest = rig.exec_c.records[(words[L.W_WRITE_CURSOR] - 1) % rig.exec_c.capacity]
+    assert (int(newest["kind"]), int(newest["event_seq"])) == (M.ORDER_EXPIRED, expired.event_seq)
+    words[L.W_WRITE_CURSOR] -= 1  # as if the kill came before the publish
+    log = rig.start()
+    got = rig.wait_kind(tag, M.ORDER_EXPIRED)
+    assert got["event_seq"] == expired.event_seq and got["client_order_id"] == expired.cid
+    assert log.events("events_republished")[0]["events"] == 1
+    rig.poll()
+    assert [e["kind"] for e in rig.events if e["client_tag"] == tag].count(M.ORDER_EXPIRED) == 1
+    seqs = [e["event_seq"] for e in rig.events if e["event_seq"] > 0]
+    assert seqs == sorted(set(seqs))  # in order, none twice
+    assert rig.stop() == 0
 
 
 def test_breaker_when_5xx_storm_then_opens_denies_and_recovers(make_rig: MakeRig) -> None:
