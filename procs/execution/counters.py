@@ -56,6 +56,7 @@ class Counter(IntEnum):
     TRIGGERED = 46  # conditional orders whose trigger was hit
     ORDER_REPORTS = 47  # reports of open orders published (a strategy's REPORT_ORDERS, or after a restart)
     JOURNAL_LOW = 48  # gauge: 1 while the journal's disk is full (new orders denied journal_full)
+    EVENTS_REPUBLISHED = 49  # journaled events a kill kept off the exec ring, published at the next start
 
 
 class Hist(IntEnum):

@@ -82,6 +82,7 @@ def republish_unpublished(eng: Engine, records: list[JournalRecord], through: tu
                               r.flags, r.cid.encode(), r.trigger_price))
             n += 1
     if n:
+        eng.c.inc(Counter.EVENTS_REPUBLISHED, n)
         log.warn("events_republished", events=n, after_event_seq=last)
     return n
 

@@ -245,6 +245,7 @@ def test_restart_when_killed_between_journal_and_ring_then_the_event_is_publishe
     got = rig.wait_kind(tag, M.ORDER_EXPIRED)
     assert got["event_seq"] == expired.event_seq and got["client_order_id"] == expired.cid
     assert log.events("events_republished")[0]["events"] == 1
+    assert counters_of(rig.instance)["events_republished"] == 1
     rig.poll()
     assert [e["kind"] for e in rig.events if e["client_tag"] == tag].count(M.ORDER_EXPIRED) == 1
     seqs = [e["event_seq"] for e in rig.events if e["event_seq"] > 0]

@@ -12,9 +12,11 @@ import pytest
 from procs.core import messages as M
 from procs.core.registry import EXEC, build_registry
 from procs.execution import recovery
+from procs.execution.counters import Counter, Hist
 from procs.execution.engine import EventSink
 from procs.execution.journal import REC_EPOCH, JournalRecord
 from shm import layout as L
+from shm.counters import Counters
 from shm.ring import Producer
 
 
@@ -34,9 +36,11 @@ def exec_ring(instance: str):
     reg = build_registry()
     producer = reg.producer(instance, EXEC)
     reader = reg.consumer(instance, EXEC, "strategy", timeout=5)
+    counters = Counters.create(instance, "execution", Counter, Hist)
     try:
-        yield SimpleNamespace(sink=EventSink(producer, lambda: None)), producer, reader
+        yield SimpleNamespace(sink=EventSink(producer, lambda: None), c=counters), producer, reader
     finally:
+        counters.close(unlink=True)
         reader.close()
         producer.close(unlink=True)
 
@@ -62,6 +66,7 @@ def test_republish_when_the_journal_holds_events_past_the_ring_then_they_are_pub
     assert through == (3, born)
     assert recovery.republish_unpublished(engine, records, through) == 2
     assert _published(reader) == [(4, M.ORDER_EXPIRED, 104, 9004, b"b25-1-4"), (5, M.ORDER_EXPIRED, 105, 9005, b"b25-1-5")]
+    assert engine.c.get(Counter.EVENTS_REPUBLISHED) == 2
     assert recovery.republish_unpublished(engine, records, recovery.published_through(producer)) == 0  # all there
 
 
@@ -96,10 +101,11 @@ def test_republish_when_the_ring_holds_no_event_then_only_those_journaled_since_
 
 def test_republish_when_reports_lapped_every_event_off_the_ring_then_nothing_is_guessed(instance: str) -> None:
     producer = Producer.create(instance, "exec_small", M.OrderEvent, 8, L.POLICY_BROADCAST)
+    counters = Counters.create(instance, "execution", Counter, Hist)
     try:
         sink = EventSink(producer, lambda: None)
-        recovery.republish_unpublished(SimpleNamespace(sink=sink), [_record(1, producer.created_ns + 1)],
-                                       (0, producer.created_ns))
+        engine = SimpleNamespace(sink=sink, c=counters)
+        recovery.republish_unpublished(engine, [_record(1, producer.created_ns + 1)], (0, producer.created_ns))
         assert recovery.published_through(producer) == (1, producer.created_ns)
         for _ in range(7):
             _report(sink)
@@ -107,6 +113,8 @@ def test_republish_when_reports_lapped_every_event_off_the_ring_then_nothing_is_
         _report(sink)
         assert recovery.published_through(producer) == (-1, producer.created_ns)
         records = [_record(s, producer.created_ns + s) for s in (1, 2)]
-        assert recovery.republish_unpublished(SimpleNamespace(sink=sink), records, (-1, producer.created_ns)) == 0
+        assert recovery.republish_unpublished(engine, records, (-1, producer.created_ns)) == 0
+        assert counters.get(Counter.EVENTS_REPUBLISHED) == 1
     finally:
+        counters.close(unlink=True)
         producer.close(unlink=True)

@@ -401,7 +401,7 @@ class Campaign:
         keep = {"strategy": ("orders_adopted", "orders_recovered_canceled", "orders_gone", "reports",
                              "events_replayed", "fills", "exceptions"),
                 "execution": ("orders_sent", "fills", "vanished", "resends", "unknown_outcomes", "adopted",
-                              "breaker_opens", "denied", "order_reports")}
+                              "breaker_opens", "denied", "order_reports", "events_republished")}
         out = {}
         for proc, names in keep.items():
             with contextlib.suppress(Exception):
