@@ -38,8 +38,8 @@ ERR_NOT_RUNNING = -3  # the strategy is paused or stopped
 ERR_SYMBOL = -4  # not one of the strategy's symbols
 ERR_UNKNOWN_ORDER = -5  # cancel of a tag that is not open
 # execution denied this strategy's last order for the whole system's state (halted, recovering,
-# risk unavailable, breaker open): new orders are held here for [strategy] deny_hold_ms, not
-# written to be denied again (cancels still go)
+# risk unavailable, breaker open, journal full) or its order rate: new orders are held here for
+# [strategy] deny_hold_ms, not written to be denied again (cancels still go)
 ERR_HELD = -6
 
 # Signal.decision

@@ -106,9 +106,10 @@ class StrategyEngineConfig(Section):
     # meanwhile (Engine.on_wake); 0 = off
     wake_watch_us: float = 150.0
     # after execution denies one of a strategy's orders for the system's state (halted,
-    # recovering, risk unavailable, breaker open), hold its new orders this long (ERR_HELD)
-    # instead of writing each to be denied: a market maker requoting every book otherwise had
-    # 1354 intents denied in about 4 s while halted, each journaled. 0 = off
+    # recovering, risk unavailable, breaker open, journal full) or its order rate
+    # ([risk] max_orders_per_s), hold its new orders this long (ERR_HELD) instead of writing each
+    # to be denied: a market maker requoting every book otherwise had 1354 intents denied in
+    # about 4 s while halted, and 12 for every order sent at the rate limit, each journaled. 0 = off
     deny_hold_ms: float = 200.0
     # after a start, the open orders execution holds for our strategies are reported and each
     # adopted or cancelled; a report not answered in this long is asked for again (and logged)

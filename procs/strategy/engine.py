@@ -127,8 +127,10 @@ _DENIED = M.ORDER_DENIED
 _REPORT_KINDS = M.ORDER_OPEN  # ORDER_OPEN and ORDERS_REPORTED: the highest kinds
 KEEP_STATE_ARCHIVES = 10  # state files set aside for another venue session (Engine._archive_state)
 # denials for the whole system's state, not the order: the next order would be denied the same
+# denials the next order would meet as well: the system's state, or its order rate (every
+# strategy's orders of the last second, [risk] max_orders_per_s)
 _HOLD_REASONS = frozenset((M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN,
-                           M.DENY_JOURNAL_FULL))
+                           M.DENY_JOURNAL_FULL, M.DENY_ORDER_RATE))
 _mono = time.monotonic_ns
 
 

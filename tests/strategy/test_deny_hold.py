@@ -1,5 +1,6 @@
 """The deny hold: after execution denies a strategy's order for the system's state (halted,
-recovering, risk unavailable, breaker open), its new orders are held (ERR_HELD) for
+recovering, risk unavailable, breaker open, journal full) or for the order rate (every
+strategy's orders of the last second), its new orders are held (ERR_HELD) for
 ``deny_hold_ms`` instead of being written only to be denied again; cancels still go."""
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def book(h: Harness) -> list[dict]:
     return h.intents()
 
 
-@pytest.mark.parametrize("reason", [M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN])
+@pytest.mark.parametrize("reason", [M.DENY_HALTED, M.DENY_RECOVERING, M.DENY_RISK_UNAVAILABLE, M.DENY_BREAKER_OPEN,
+                                    M.DENY_JOURNAL_FULL, M.DENY_ORDER_RATE])
 def test_denied_for_the_system_state_then_new_orders_held_until_the_hold_ends(instance, plugins, reason):
     entry, results = quoter(plugins)
     h = Harness(instance, [entry], deny_hold_ms=200.0)
