@@ -36,7 +36,8 @@ from .config import BridgeConfig
 from .counters import Counter
 
 _SIDE = {"BUY": M.BUY, "SELL": M.SELL}
-_TYPE = {"LIMIT": M.LIMIT, "MARKET": M.MARKET}
+_TYPE = {"LIMIT": M.LIMIT, "MARKET": M.MARKET, "STOP_MARKET": M.STOP_MARKET,
+         "TAKE_PROFIT_MARKET": M.TAKE_PROFIT_MARKET, "TRAILING_STOP_MARKET": M.TRAILING_STOP_MARKET}
 _TIF = {"GTC": M.GTC, "IOC": M.IOC, "FOK": M.FOK, "POST_ONLY": M.POST_ONLY}
 
 
@@ -50,6 +51,31 @@ class Refused(Exception):
         super().__init__(error)
         self.error = error
         self.field = field
+
+
+def _check_prices(it: S.Submit) -> None:
+    """A submit's price, trigger and callback agree with its order type (the rules of the local
+    strategy API's ``submit_conditional``); Refused names the field."""
+    t = it.order_type
+    if t == "LIMIT" and it.price <= 0:
+        raise Refused(f"a LIMIT order needs price > 0 ticks: price={it.price}", "price")
+    if t != "LIMIT" and it.price != 0:
+        raise Refused(f"a {t} order has price 0: price={it.price}", "price")
+    if t in ("LIMIT", "MARKET"):
+        if it.trigger_price or it.callback_bps or it.working_type != "CONTRACT_PRICE":
+            field = "trigger_price" if it.trigger_price else "callback_bps" if it.callback_bps else "working_type"
+            raise Refused(f"{field} is for the conditional order types, not {t}", field)
+        return
+    if it.trigger_price < 0 or (t != "TRAILING_STOP_MARKET" and it.trigger_price == 0):
+        raise Refused(f"a {t} order needs trigger_price > 0 ticks: trigger_price={it.trigger_price}", "trigger_price")
+    if t == "TRAILING_STOP_MARKET":
+        if not (10 <= it.callback_bps <= 1000 and it.callback_bps % 10 == 0):
+            raise Refused(f"callback_bps must be 10..1000 in steps of 10: callback_bps={it.callback_bps}",
+                          "callback_bps")
+    elif it.callback_bps:
+        raise Refused(f"callback_bps is for TRAILING_STOP_MARKET, not {t}", "callback_bps")
+    if it.tif != "GTC":
+        raise Refused(f"a conditional order is GTC: tif={it.tif}", "tif")
 
 
 def _decode(codec: S.Codec, data: bytes, typ: object) -> Any:
@@ -135,7 +161,7 @@ class Inbound:
         self.c.inc(Counter.INTENTS)
         return S.IntentAck(intent_id=intent_id, accepted=True)
 
-    def intent_row(self, strategy: str, it: S.Submit | S.Cancel | S.CancelAll) -> tuple:
+    def intent_row(self, strategy: str, it: S.Submit | S.Modify | S.Cancel | S.CancelAll) -> tuple:
         """The OrderIntent record (a tuple in dtype order) for ``it``; Refused names a bad field."""
         sid = -1
         if it.symbol or not isinstance(it, S.CancelAll):
@@ -144,21 +170,31 @@ class Inbound:
                 raise Refused(f"unknown symbol {it.symbol!r}: configured {', '.join(self.symbols)}", "symbol")
         num, now = self.number[strategy], time.monotonic_ns()
         if isinstance(it, S.Submit):
-            ps, qs = self.scales[sid]
-            if (it.price_scale, it.qty_scale) != (ps, qs):
-                raise Refused(f"scales differ from the bridge's for {it.symbol}: price_scale={it.price_scale} "
-                              f"qty_scale={it.qty_scale}, expected price_scale={ps} qty_scale={qs}", "price_scale")
+            self._check_scales(it, sid)
             if it.qty <= 0:
                 raise Refused(f"qty must be > 0 lots: qty={it.qty}", "qty")
-            if it.order_type == "LIMIT" and it.price <= 0:
-                raise Refused(f"a LIMIT order needs price > 0 ticks: price={it.price}", "price")
-            if it.order_type == "MARKET" and it.price != 0:
-                raise Refused(f"a MARKET order has price 0: price={it.price}", "price")
+            _check_prices(it)
+            flags = M.INTENT_ON_MARK if it.working_type == "MARK_PRICE" else 0
             return (it.intent_id, M.SUBMIT_ORDER, M.SOURCE_REMOTE, num, sid, _SIDE[it.side], _TYPE[it.order_type],
-                    _TIF[it.tif], it.price, it.qty, int(it.reduce_only), it.client_tag, 0, 0, now, 0, 0, 0)
+                    _TIF[it.tif], it.price, it.qty, int(it.reduce_only), it.client_tag, 0, 0, now, flags,
+                    it.trigger_price, it.callback_bps)
+        if isinstance(it, S.Modify):
+            self._check_scales(it, sid)
+            if it.price < 0 or it.qty < 0 or not (it.price or it.qty):
+                field = "price" if it.price < 0 else "qty"
+                raise Refused(f"an amend needs a price and/or qty > 0 (0 keeps it): price={it.price} qty={it.qty}",
+                              field)
+            return (it.intent_id, M.MODIFY_ORDER, M.SOURCE_REMOTE, num, sid, 0, M.LIMIT, 0, it.price, it.qty, 0,
+                    it.client_tag, 0, 0, now, 0, 0, 0)
         kind = M.CANCEL_ORDER if isinstance(it, S.Cancel) else M.CANCEL_ALL
         tag = it.client_tag if isinstance(it, S.Cancel) else 0
         return (it.intent_id, kind, M.SOURCE_REMOTE, num, sid, 0, 0, 0, 0, 0, 0, tag, 0, 0, now, 0, 0, 0)
+
+    def _check_scales(self, it: S.Submit | S.Modify, sid: int) -> None:
+        ps, qs = self.scales[sid]
+        if (it.price_scale, it.qty_scale) != (ps, qs):
+            raise Refused(f"scales differ from the bridge's for {it.symbol}: price_scale={it.price_scale} "
+                          f"qty_scale={it.qty_scale}, expected price_scale={ps} qty_scale={qs}", "price_scale")
 
     def heard(self, strategy: str) -> None:
         self.last_heard[strategy] = self.now()

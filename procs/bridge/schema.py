@@ -7,7 +7,7 @@ Subjects (``<p>`` = ``b25.<instance>``)::
     <p>.md.book.<SYMBOL>   Book         <p>.exec.<strategy>     OrderEvent
     <p>.md.trade.<SYMBOL>  Trade        <p>.alerts.<level>      Alert
     <p>.risk.state         RiskState    <p>.signals.<strategy>  Signal
-    <p>.intent.<strategy>  Submit | Cancel | CancelAll | Heartbeat   (inbound; reply: IntentAck)
+    <p>.intent.<strategy>  Submit | Modify | Cancel | CancelAll | Heartbeat   (inbound; reply: IntentAck)
     <p>.cmd.<command>      KillSwitch | TradingState | CancelAllOrders | StrategyReload
                                                                  (inbound; reply: CommandReply)
 
@@ -81,7 +81,7 @@ class OrderEvent(Message, tag="order_event", kw_only=True):
     source: str  # strategy manual risk remote
     symbol: str
     side: str  # BUY SELL
-    order_type: str  # LIMIT MARKET (events also name the conditional types a local strategy places)
+    order_type: str  # LIMIT MARKET STOP_MARKET TAKE_PROFIT_MARKET TRAILING_STOP_MARKET
     client_tag: int
     client_order_id: str
     order_id: int
@@ -167,14 +167,28 @@ class Intent(Message, kw_only=True):
 class Submit(Intent, tag="submit", kw_only=True):
     symbol: str
     side: Literal["BUY", "SELL"]
-    order_type: Literal["LIMIT", "MARKET"] = "LIMIT"
+    order_type: Literal["LIMIT", "MARKET", "STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"] = "LIMIT"
     tif: Literal["GTC", "IOC", "FOK", "POST_ONLY"] = "GTC"
-    price: int = 0  # ticks; 0 for MARKET
+    price: int = 0  # ticks; 0 for MARKET and the conditional types
     qty: int  # lots
     price_scale: int  # must equal the bridge's (from any Book/Trade): a mismatch is refused
     qty_scale: int
     reduce_only: bool = False
-    client_tag: int  # the strategy's own order number; Cancel names the order by it
+    client_tag: int  # the strategy's own order number; Cancel and Modify name the order by it
+    trigger_price: int = 0  # ticks: a STOP_MARKET/TAKE_PROFIT_MARKET's trigger, a trailing stop's activation (0: none)
+    callback_bps: int = 0  # a TRAILING_STOP_MARKET's callback: 10..1000, in steps of 10
+    working_type: Literal["CONTRACT_PRICE", "MARK_PRICE"] = "CONTRACT_PRICE"  # what a trigger watches
+
+
+class Modify(Intent, tag="modify", kw_only=True):
+    """Amend a resting LIMIT order: a new price and/or quantity (0 keeps it)."""
+
+    symbol: str
+    client_tag: int
+    price: int = 0  # ticks
+    qty: int = 0  # lots, above what has filled
+    price_scale: int
+    qty_scale: int
 
 
 class Cancel(Intent, tag="cancel", kw_only=True):
@@ -202,7 +216,7 @@ class IntentAck(Message, tag="intent_ack", kw_only=True):
     field: str = ""
 
 
-AnyIntent = Submit | Cancel | CancelAll | Heartbeat
+AnyIntent = Submit | Modify | Cancel | CancelAll | Heartbeat
 
 
 # -- inbound: control commands (the ops API's, by the same names) ----------------------------------
@@ -238,7 +252,7 @@ AnyCommand = KillSwitch | TradingState | CancelAllOrders | StrategyReload
 COMMANDS = ("kill_switch", "trading_state", "cancel_all", "strategy_reload")
 
 OUTBOUND = (Book, Trade, OrderEvent, Alert, RiskState, Signal)
-ALL = (*OUTBOUND, Submit, Cancel, CancelAll, Heartbeat, IntentAck, KillSwitch, TradingState, CancelAllOrders,
+ALL = (*OUTBOUND, Submit, Modify, Cancel, CancelAll, Heartbeat, IntentAck, KillSwitch, TradingState, CancelAllOrders,
        StrategyReload, CommandReply)
 AnyOutbound = Book | Trade | OrderEvent | Alert | RiskState | Signal | IntentAck | CommandReply
 

@@ -64,7 +64,52 @@ def test_intent_when_well_formed_then_execution_reads_it_from_orders_remote(worl
     assert counters.get(Counter.INTENTS) == 2
 
 
+def test_intent_when_conditional_or_amend_then_written_with_trigger_callback_and_new_terms(world) -> None:
+    inbound, execution, counters, _ = world
+    subject = f"b25.{inbound.instance}.intent.rmm"
+    stop = submit(20, side="SELL", order_type="STOP_MARKET", price=0, trigger_price=5900000, reduce_only=True,
+                  working_type="MARK_PRICE")
+    trailing = submit(21, side="SELL", order_type="TRAILING_STOP_MARKET", price=0, callback_bps=50)
+    modify = msgspec.msgpack.encode(S.Modify(intent_id=22, symbol="ETHUSDT", client_tag=11, qty=5, price_scale=2,
+                                             qty_scale=3))
+    assert [inbound.on_intent(subject, m).accepted for m in (stop, trailing, modify)] == [True] * 3
+    names = ("kind", "symbol_id", "side", "order_type", "tif", "price", "qty", "reduce_only", "client_tag", "flags",
+             "trigger_price", "callback_bps")
+    rows = [dict(zip(M.OrderIntent.names, execution.poll_one(), strict=False)) for _ in range(3)]
+    assert [tuple(r[n] for n in names) for r in rows] == [
+        (M.SUBMIT_ORDER, 0, M.SELL, M.STOP_MARKET, M.GTC, 0, 2, 1, 11, M.INTENT_ON_MARK, 5900000, 0),
+        (M.SUBMIT_ORDER, 0, M.SELL, M.TRAILING_STOP_MARKET, M.GTC, 0, 2, 0, 11, 0, 0, 50),
+        (M.MODIFY_ORDER, 1, 0, M.LIMIT, 0, 0, 5, 0, 11, 0, 0, 0),  # price 0: kept
+    ]
+    assert counters.get(Counter.INTENTS) == 3
+
+
+def modify(intent_id: int, **kw) -> bytes:
+    fields = {"symbol": "BTCUSDT", "client_tag": 11, "price": 5999800, "price_scale": 2, "qty_scale": 3} | kw
+    return msgspec.msgpack.encode(S.Modify(intent_id=intent_id, **fields))
+
+
 @pytest.mark.parametrize(("subject_strategy", "payload", "error", "field"), [
+    ("rmm", submit(1, order_type="STOP_MARKET"), "STOP_MARKET order has price 0", "price"),
+    ("rmm", submit(1, order_type="STOP_MARKET", price=0), "needs trigger_price > 0", "trigger_price"),
+    ("rmm", submit(1, order_type="TAKE_PROFIT_MARKET", price=0, trigger_price=-5), "needs trigger_price > 0",
+     "trigger_price"),
+    ("rmm", submit(1, order_type="TRAILING_STOP_MARKET", price=0, callback_bps=15), "callback_bps must be 10..1000",
+     "callback_bps"),
+    ("rmm", submit(1, order_type="TRAILING_STOP_MARKET", price=0, callback_bps=1010), "callback_bps must be",
+     "callback_bps"),
+    ("rmm", submit(1, order_type="STOP_MARKET", price=0, trigger_price=1, callback_bps=50),
+     "callback_bps is for TRAILING_STOP_MARKET", "callback_bps"),
+    ("rmm", submit(1, order_type="STOP_MARKET", price=0, trigger_price=1, tif="IOC"), "conditional order is GTC",
+     "tif"),
+    ("rmm", submit(1, trigger_price=5), "trigger_price is for the conditional order types", "trigger_price"),
+    ("rmm", submit(1, working_type="MARK_PRICE"), "working_type is for the conditional", "working_type"),
+    ("rmm", modify(1, price=0), "an amend needs a price and/or qty", "qty"),
+    ("rmm", modify(1, price=-1), "an amend needs a price and/or qty", "price"),
+    ("rmm", modify(1, qty=-2), "an amend needs a price and/or qty", "qty"),
+    ("rmm", modify(1, qty_scale=8), "scales differ", "price_scale"),
+    ("rmm", modify(1, symbol="DOGEUSDT"), "unknown symbol", "symbol"),
+
     ("intruder", submit(1), "may not send intents", "subject"),
     ("rmm", submit(1, symbol="DOGEUSDT"), "unknown symbol", "symbol"),
     ("rmm", submit(1, price_scale=1), "scales differ", "price_scale"),
