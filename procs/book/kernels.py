@@ -136,6 +136,8 @@ def _rebuild_top(krow: np.ndarray, vrow: np.ndarray, trow: np.ndarray, srow: np.
     srow[ST_TOP] = m
 
 
+# the level step below is repeated in procs/exchange_sim/market/fast_kernels.py: one shared numba
+# step cost a quarter of this kernel's throughput (docs/decisions/049-book-level-loop-kept-twice.md)
 @numba.njit(cache=True, nogil=True)
 def _apply_side(buf: bytes, i0: int, n: int, side: int, keys: np.ndarray, vals: np.ndarray,
                 top: np.ndarray, st: np.ndarray, pscale: int, qscale: int, keep: int, pow10: np.ndarray,

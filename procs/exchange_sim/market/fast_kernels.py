@@ -20,6 +20,8 @@ from procs.book.kernels import (
 )
 
 
+# the level step and the settle repeat procs.book.kernels._apply_side's: one shared numba step cost
+# a quarter of the book's throughput (docs/decisions/049-book-level-loop-kept-twice.md)
 @numba.njit(cache=True, nogil=True)
 def _apply_int_side(keys: np.ndarray, vals: np.ndarray, top: np.ndarray, st: np.ndarray, side: int,
                     px: np.ndarray, qty: np.ndarray, off: int, n: int, keep: int) -> None:
