@@ -54,25 +54,26 @@ class Refused(Exception):
 
 
 def _check_prices(it: S.Submit) -> None:
-    """A submit's price, trigger and callback agree with its order type (the rules of the local
-    strategy API's ``submit_conditional``); Refused names the field."""
+    """A submit's price, trigger and callback agree with its order type (a conditional order's:
+    ``M.conditional_terms_fault``, as the strategy API and the pre-trade check); Refused names the
+    field."""
     t = it.order_type
     if t == "LIMIT" and it.price <= 0:
         raise Refused(f"a LIMIT order needs price > 0 ticks: price={it.price}", "price")
-    if t != "LIMIT" and it.price != 0:
-        raise Refused(f"a {t} order has price 0: price={it.price}", "price")
     if t in ("LIMIT", "MARKET"):
+        if t == "MARKET" and it.price != 0:
+            raise Refused(f"a MARKET order has price 0: price={it.price}", "price")
         if it.trigger_price or it.callback_bps or it.working_type != "CONTRACT_PRICE":
             field = "trigger_price" if it.trigger_price else "callback_bps" if it.callback_bps else "working_type"
             raise Refused(f"{field} is for the conditional order types, not {t}", field)
         return
-    if it.trigger_price < 0 or (t != "TRAILING_STOP_MARKET" and it.trigger_price == 0):
-        raise Refused(f"a {t} order needs trigger_price > 0 ticks: trigger_price={it.trigger_price}", "trigger_price")
-    if t == "TRAILING_STOP_MARKET":
-        if not (10 <= it.callback_bps <= 1000 and it.callback_bps % 10 == 0):
-            raise Refused(f"callback_bps must be 10..1000 in steps of 10: callback_bps={it.callback_bps}",
-                          "callback_bps")
-    elif it.callback_bps:
+    fault = M.conditional_terms_fault(_TYPE[t], it.price, it.trigger_price, it.callback_bps)
+    if fault:
+        raise Refused({"price": f"a {t} order has price 0: price={it.price}",
+                       "trigger_price": f"a {t} order needs trigger_price > 0 ticks: trigger_price={it.trigger_price}",
+                       "callback_bps": f"callback_bps must be 10..1000 in steps of 10: callback_bps={it.callback_bps}",
+                       }[fault], fault)
+    if t != "TRAILING_STOP_MARKET" and it.callback_bps:  # the bridge's own: the local API passes it on
         raise Refused(f"callback_bps is for TRAILING_STOP_MARKET, not {t}", "callback_bps")
     if it.tif != "GTC":
         raise Refused(f"a conditional order is GTC: tif={it.tif}", "tif")

@@ -94,6 +94,19 @@ TRAILING_STOP_MARKET = 5
 CONDITIONAL_TYPES = frozenset((STOP_MARKET, TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET))
 ORDER_TYPE_NAMES = {LIMIT: "limit", MARKET: "market", STOP_MARKET: "stop_market",
                     TAKE_PROFIT_MARKET: "take_profit_market", TRAILING_STOP_MARKET: "trailing_stop_market"}
+
+
+def conditional_terms_fault(order_type: int, price: int, trigger_price: int, callback_bps: int) -> str:
+    """The field a conditional order's terms get wrong, or "": no limit price, a trigger above 0
+    (a trailing stop's activation may be 0), a trailing stop's callback 10..1000 bps in steps of
+    10. One rule for the strategy API, the bridge and execution's pre-trade check."""
+    if price != 0:
+        return "price"
+    if trigger_price < 0 or (order_type != TRAILING_STOP_MARKET and trigger_price == 0):
+        return "trigger_price"
+    if order_type == TRAILING_STOP_MARKET and not (10 <= callback_bps <= 1000 and callback_bps % 10 == 0):
+        return "callback_bps"
+    return ""
 # tif
 GTC = 1
 IOC = 2

@@ -122,8 +122,7 @@ def check_submit(symbol_id: int, side: int, order_type: int, price: int, qty: in
         if price <= 0:
             return M.DENY_BAD_INTENT
     elif conditional:
-        if price != 0 or trigger_price < 0 or (order_type != M.TRAILING_STOP_MARKET and trigger_price <= 0) or (
-                order_type == M.TRAILING_STOP_MARKET and not (10 <= callback_bps <= 1000 and callback_bps % 10 == 0)):
+        if M.conditional_terms_fault(order_type, price, trigger_price, callback_bps):
             return M.DENY_BAD_INTENT
     elif order_type != M.MARKET:
         return M.DENY_BAD_INTENT

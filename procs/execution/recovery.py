@@ -52,10 +52,9 @@ def published_through(producer: Producer) -> tuple[int, int]:
     time (wall clock). ``event_seq`` is 0 when no event was published on this ring, -1 when its
     window holds none although records were lapped (nothing can be told)."""
     cursor = producer.next_sequence
-    window = min(cursor, producer.capacity)
     seqs = producer.records["event_seq"]
     oldest_to_newest = np.roll(seqs, -(cursor % producer.capacity)) if cursor >= producer.capacity else seqs[:cursor]
-    events = np.flatnonzero(oldest_to_newest[:window] > 0)
+    events = np.flatnonzero(oldest_to_newest > 0)
     if events.size:
         return int(oldest_to_newest[events[-1]]), producer.created_ns
     return (0 if cursor <= producer.capacity else -1), producer.created_ns
@@ -73,9 +72,10 @@ def republish_unpublished(eng: Engine, records: list[JournalRecord], through: tu
         return 0
     n = 0
     for r in records:
-        if r.event_seq <= 0 or not r.cid or r.kind in (REC_EPOCH, REC_POSITION):
+        if r.event_seq <= 0 or not r.cid:  # journal-only records, epochs and ring positions
             continue
-        if r.event_seq > last if last > 0 else r.wall_ns >= created_ns:
+        unpublished = r.event_seq > last if last > 0 else r.wall_ns >= created_ns
+        if unpublished:
             eng.sink.publish((r.event_seq, r.kind, r.strategy_id, r.symbol_id, r.side, r.order_type, r.client_tag,
                               r.order_id, r.price, r.qty, r.cum_qty, r.last_px, r.last_qty, r.fee_e8, r.reason,
                               r.trade_id, r.ts_event, time.monotonic_ns(), r.ts_intent, 0, 0, r.intent_id, r.source,

@@ -339,9 +339,8 @@ class StrategyApi:
         ``M.TRAILING_STOP_MARKET``). Execution counts it in the pre-trade checks as if it filled
         (its quantity against the position limit, its notional at the trigger price) and keeps it
         across its own restarts; it waits at the venue, so it fires while b25 is down too."""
-        if order_type not in M.CONDITIONAL_TYPES or trigger_price < 0 or (
-                order_type != M.TRAILING_STOP_MARKET and trigger_price <= 0) or (
-                order_type == M.TRAILING_STOP_MARKET and not (10 <= callback_bps <= 1000 and callback_bps % 10 == 0)):
+        if order_type not in M.CONDITIONAL_TYPES or M.conditional_terms_fault(order_type, 0, trigger_price,
+                                                                                callback_bps):
             return self._engine.bad_intent()
         return self._engine.submit(self, symbol_id, side, order_type, M.GTC, 0, qty, reduce_only, trigger_price,
                                    callback_bps, M.INTENT_ON_MARK if on_mark else 0)
