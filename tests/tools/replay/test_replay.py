@@ -70,7 +70,7 @@ def test_lockstep_replay_when_repeated_then_identical_summary_hash_and_golden(re
 
 
 # the market maker's zero-latency replay gave another journal_sha256 (its 21 other figures equal) in
-# 1 of 6 fresh-clone CI runs on 2026-12-06 and once under load before; it passed 5 of 5 reruns on
+# 1 of 4 fresh-clone CI runs of one session and once under load before; it passed 5 of 5 reruns on
 # the same commit, loaded or not. A determinism defect of lockstep at zero latency, not found yet:
 # xfail (not strict) until it is, so the other strategies' goldens still gate.
 _ZERO_LATENCY_INTERMITTENT = pytest.mark.xfail(
